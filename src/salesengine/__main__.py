@@ -1,0 +1,3 @@
+from salesengine.cli.main import run
+
+run()

@@ -1,0 +1,1 @@
+"""The application service: takes validated commands, guards them, stores events."""

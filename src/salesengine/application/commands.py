@@ -1,0 +1,220 @@
+"""The command language: one pydantic model per command, discriminated by ``cmd``.
+
+These models are the public contract of writers (CLI, JSON Lines import, Python API);
+``command_schema()`` publishes them as JSON Schema.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    TypeAdapter,
+)
+
+from salesengine.domain.policy import KEY_PATTERN
+
+
+def _no_control_chars(value: str) -> str:
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_no_control_chars),
+]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN, max_length=64)]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4, allow_inf_nan=False)]
+FactValueIn = (
+    StrictBool | StrictInt | StrictFloat | Annotated[str, StringConstraints(max_length=4000)]
+)
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    id: Name | None = Field(
+        default=None, description="Idempotency key: a command with a known id is skipped."
+    )
+    deal: Name = Field(description="The deal's key, chosen by the writer.")
+    at: AwareDatetime | None = Field(
+        default=None,
+        description="Effective time (ISO 8601 with UTC offset); defaults to now. "
+        "May be backdated; at most 5 minutes in the future.",
+    )
+    by: Name | None = Field(default=None, description="The actor; defaults to the writer.")
+
+
+class OpenDeal(_Command):
+    cmd: Literal["open"]
+    policy: Name
+    account: Name | None = None
+    owner: Name | None = None
+    team: Name | None = None
+    region: Name | None = None
+    amount: Amount | None = None
+    currency: Currency | None = None
+    expected_close: date | None = None
+    facts: dict[Key, FactValueIn] = Field(
+        default_factory=dict, description="Evidence known at opening (entry criteria)."
+    )
+
+
+class RecordFact(_Command):
+    cmd: Literal["fact"]
+    name: Key
+    value: FactValueIn = True
+
+
+class RetractFact(_Command):
+    cmd: Literal["retract"]
+    name: Key
+    reason: Text | None = None
+
+
+class Advance(_Command):
+    cmd: Literal["advance"]
+    to: Key
+
+
+class Regress(_Command):
+    cmd: Literal["regress"]
+    to: Key
+    reason: Text
+
+
+class LogVisit(_Command):
+    cmd: Literal["visit"]
+    kind: Key = "face_to_face"
+    effective: bool = Field(
+        default=False,
+        description="Face-to-face with the end customer and found or won an opportunity "
+        "or solved a problem.",
+    )
+    attendees: list[Name] = Field(default_factory=list)
+    note: Text | None = None
+
+
+class SetNextStep(_Command):
+    cmd: Literal["next_step"]
+    action: Text
+    due: date | AwareDatetime = Field(
+        description="A date means by the end of that day (UTC); a time needs an offset."
+    )
+    owner: Name | None = None
+
+
+class CompleteNextStep(_Command):
+    cmd: Literal["done"]
+    note: Text | None = None
+
+
+class ChangeAmount(_Command):
+    cmd: Literal["amount"]
+    amount: Amount
+    currency: Currency | None = None
+
+
+class ChangeExpectedClose(_Command):
+    cmd: Literal["expected_close"]
+    expected_close: date | None
+
+
+class ChangeOwner(_Command):
+    cmd: Literal["owner"]
+    owner: Name
+    team: Name | None = None
+    region: Name | None = None
+
+
+class MarkWon(_Command):
+    cmd: Literal["won"]
+
+
+class MarkLost(_Command):
+    cmd: Literal["lost"]
+    reason: Text | None = None
+    competitor: Name | None = None
+
+
+class Abandon(_Command):
+    cmd: Literal["abandon"]
+    reason: Text | None = None
+
+
+class Reopen(_Command):
+    cmd: Literal["reopen"]
+    to: Key
+    reason: Text | None = None
+
+
+Command = Annotated[
+    OpenDeal
+    | RecordFact
+    | RetractFact
+    | Advance
+    | Regress
+    | LogVisit
+    | SetNextStep
+    | CompleteNextStep
+    | ChangeAmount
+    | ChangeExpectedClose
+    | ChangeOwner
+    | MarkWon
+    | MarkLost
+    | Abandon
+    | Reopen,
+    Field(discriminator="cmd"),
+]
+
+COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
+
+COMMAND_NAMES: tuple[str, ...] = (
+    "open",
+    "fact",
+    "retract",
+    "advance",
+    "regress",
+    "visit",
+    "next_step",
+    "done",
+    "amount",
+    "expected_close",
+    "owner",
+    "won",
+    "lost",
+    "abandon",
+    "reopen",
+)
+
+
+def parse_command(data: Any) -> Command:
+    """Validate a decoded JSON object as a command (raises pydantic's ValidationError)."""
+    return COMMAND_ADAPTER.validate_python(data)
+
+
+def command_schema() -> dict[str, Any]:
+    schema = COMMAND_ADAPTER.json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "salesengine command (one JSON object per line)"
+    return schema
+
+
+def effective_time(command: _Command, now: datetime) -> datetime:
+    return command.at if command.at is not None else now

@@ -1,0 +1,444 @@
+"""The application service: commands in, guarded events out.
+
+``SalesEngine`` is an eventsourcing ``Application``. It validates nothing itself that
+the domain decides; it loads the deal, stamps the command with the engine's clock,
+lets the aggregate (and through it the policy's stage guard) accept or refuse it,
+and saves the new events atomically.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import partial
+from typing import Protocol, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    IntegrityError,
+    JSONTranscoder,
+    OperationalError,
+    PersistenceError,
+    Transcoding,
+)
+from eventsourcing.utils import get_topic
+
+from salesengine.application.commands import (
+    Abandon,
+    Advance,
+    ChangeAmount,
+    ChangeExpectedClose,
+    ChangeOwner,
+    Command,
+    CompleteNextStep,
+    LogVisit,
+    MarkLost,
+    MarkWon,
+    OpenDeal,
+    RecordFact,
+    Regress,
+    Reopen,
+    RetractFact,
+    SetNextStep,
+)
+from salesengine.application.history import build_history
+from salesengine.application.results import (
+    CommandResult,
+    DealHistory,
+    FallenBack,
+    SweepReport,
+)
+from salesengine.domain.deal import Deal
+from salesengine.domain.errors import (
+    CommandRefused,
+    ConcurrencyConflict,
+    DealAlreadyExists,
+    InvalidTime,
+    SalesEngineError,
+    StoreUnavailable,
+    UnknownDeal,
+)
+from salesengine.domain.state import DealState
+from salesengine.domain.values import Stamp, Status, as_utc, deal_id, end_of_day
+from salesengine.policies.catalog import PolicyCatalog
+from salesengine.policies.fallback import decide_fallback
+
+Clock = Callable[[], datetime]
+Ref = TypeVar("Ref")
+
+# Concurrent writers to one deal retry this often before reporting a conflict.
+WRITE_RETRIES = 8
+OPENED_TOPIC = get_topic(Deal.Opened)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class PositionIndex(Protocol):
+    """Finds the global (notification log) position of each event of one deal."""
+
+    def __call__(self, originator_id: UUID) -> Mapping[int, int]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A command the engine did not accept, with the domain's reason."""
+
+    error: SalesEngineError
+
+    @property
+    def code(self) -> str:
+        return self.error.code
+
+    @property
+    def message(self) -> str:
+        return self.error.message
+
+
+Outcome = CommandResult | Refused
+
+
+class SalesEngine(Application[UUID]):
+    name = "salesengine"
+
+    def __init__(
+        self,
+        catalog: PolicyCatalog,
+        *,
+        clock: Clock = utc_now,
+        default_actor: str = "unknown",
+        positions: Callable[[ApplicationRecorder], PositionIndex] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.clock = clock
+        self.default_actor = default_actor
+        try:
+            super().__init__(env=env)
+        except PersistenceError as e:
+            raise StoreUnavailable(f"cannot open the event store: {e}") from None
+        self._positions = positions(self.recorder) if positions is not None else None
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+
+    # ------------------------------------------------------------------ writes
+
+    def execute(
+        self,
+        command: Command,
+        *,
+        expected_version: int | None = None,
+        provenance: dict[str, str] | None = None,
+    ) -> CommandResult:
+        """Apply one command. Concurrent writers are retried against fresh state; a writer
+        that names ``expected_version`` gets ``ConcurrencyConflict`` if the deal moved on."""
+        for _ in range(WRITE_RETRIES):
+            deal = self._find(command.deal)
+            if expected_version is not None:
+                current = deal.version if deal is not None else 0
+                if current != expected_version:
+                    raise ConcurrencyConflict(
+                        f"deal '{command.deal}' is at version {current}, "
+                        f"not {expected_version}: reload and retry"
+                    )
+            deal, result = self._decide(command, deal, provenance)
+            if result.status == "duplicate":
+                return result
+            try:
+                self._save(deal)
+            except ConcurrencyConflict:
+                if expected_version is not None:
+                    raise
+                continue
+            return result
+        raise ConcurrencyConflict(
+            f"deal '{command.deal}' kept changing under {WRITE_RETRIES} attempts; try again"
+        )
+
+    def execute_many(
+        self,
+        items: Iterable[tuple[Ref, Command, dict[str, str] | None]],
+        *,
+        batch_size: int = 1000,
+        cache_size: int = 20000,
+    ) -> Iterator[tuple[Ref, Outcome]]:
+        """Apply commands in order, saving each batch in one transaction.
+
+        Refused commands are reported and skipped; the rest of the batch still lands.
+        If another writer touched a deal of the batch meanwhile, the batch is replayed
+        command by command against fresh state, so nothing accepted is lost.
+        """
+        cache: OrderedDict[str, Deal] = OrderedDict()
+        batch: list[tuple[Ref, Command, dict[str, str] | None]] = []
+        outcomes: list[tuple[Ref, Outcome]] = []
+        touched: dict[UUID, Deal] = {}
+
+        def flush() -> Iterator[tuple[Ref, Outcome]]:
+            try:
+                self._save(*touched.values())
+            except ConcurrencyConflict:
+                for deal in touched.values():
+                    cache.pop(deal.state.key, None)
+                for ref, command, provenance in batch:
+                    yield ref, self._outcome(partial(self.execute, command, provenance=provenance))
+            else:
+                yield from outcomes
+            batch.clear()
+            outcomes.clear()
+            touched.clear()
+            while len(cache) > cache_size:
+                cache.popitem(last=False)
+
+        for ref, command, provenance in items:
+            batch.append((ref, command, provenance))
+            deal = cache.get(command.deal)
+            if deal is None:
+                try:
+                    deal = self._find(command.deal)
+                except SalesEngineError as e:
+                    outcomes.append((ref, Refused(e)))
+                    continue
+            try:
+                deal, result = self._decide(command, deal, provenance)
+            except SalesEngineError as e:
+                outcomes.append((ref, Refused(e)))
+                continue
+            cache[command.deal] = deal
+            cache.move_to_end(command.deal)
+            if result.status == "applied":
+                touched[deal.id] = deal
+            outcomes.append((ref, result))
+            if len(batch) >= batch_size:
+                yield from flush()
+        if batch:
+            yield from flush()
+
+    @staticmethod
+    def _outcome(run: Callable[[], CommandResult]) -> Outcome:
+        try:
+            return run()
+        except SalesEngineError as e:
+            return Refused(e)
+
+    def _decide(
+        self, command: Command, deal: Deal | None, provenance: dict[str, str] | None
+    ) -> tuple[Deal, CommandResult]:
+        """Let the aggregate accept or refuse the command; nothing is saved here."""
+        now = self.clock()
+        try:
+            at = as_utc(command.at) if command.at is not None else now
+        except ValueError as e:
+            raise InvalidTime(str(e)) from None
+        stamp = Stamp(
+            effective_at=at,
+            recorded_at=now,
+            actor=command.by or self.default_actor,
+            command_id=command.id,
+            provenance=provenance,
+        )
+        if deal is not None and deal.has_applied(command.id):
+            return deal, _result(deal, "duplicate", None)
+        if isinstance(command, OpenDeal):
+            if deal is not None:
+                raise DealAlreadyExists(f"deal '{command.deal}' already exists")
+            deal = self._open(command, stamp)
+        else:
+            if deal is None:
+                raise UnknownDeal(f"unknown deal '{command.deal}'")
+            before = deal.version
+            self._dispatch(deal, command, stamp)
+            if deal.version == before:  # pragma: no cover - every handler records an event
+                raise CommandRefused("command recorded nothing")
+        return deal, _result(deal, "applied", type(deal.pending_events[-1]).__name__)
+
+    def _open(self, command: OpenDeal, stamp: Stamp) -> Deal:
+        guard = self.catalog.guard(command.policy)
+        currency = command.currency or (
+            guard.policy.currency if command.amount is not None else None
+        )
+        return Deal.open(
+            id=deal_id(command.deal),
+            key=command.deal,
+            guard=guard,
+            stamp=stamp,
+            facts=command.facts,
+            account=command.account,
+            owner=command.owner,
+            team=command.team,
+            region=command.region,
+            amount=command.amount,
+            currency=currency,
+            expected_close=command.expected_close,
+        )
+
+    def _dispatch(self, deal: Deal, command: Command, stamp: Stamp) -> None:
+        state = deal.state
+        match command:
+            case RecordFact(name=name, value=value):
+                deal.record_fact(name, value, stamp)
+            case RetractFact(name=name, reason=reason):
+                deal.retract_fact(name, reason, stamp)
+            case Advance(to=to):
+                deal.advance(self.catalog.guard(state.policy), to, stamp)
+            case Regress(to=to, reason=reason):
+                deal.regress(self.catalog.guard(state.policy), to, reason, stamp)
+            case LogVisit():
+                deal.log_visit(
+                    command.kind, command.effective, command.attendees, command.note, stamp
+                )
+            case SetNextStep(action=action, due=due, owner=owner):
+                due_at = as_utc(due) if isinstance(due, datetime) else end_of_day(due)
+                deal.set_next_step(action, due_at, owner or state.owner or stamp.actor, stamp)
+            case CompleteNextStep(note=note):
+                deal.complete_next_step(note, stamp)
+            case ChangeAmount(amount=amount, currency=currency):
+                policy = self.catalog.get(state.policy)
+                deal.change_amount(amount, currency or state.currency or policy.currency, stamp)
+            case ChangeExpectedClose(expected_close=expected_close):
+                deal.change_expected_close(expected_close, stamp)
+            case ChangeOwner(owner=owner, team=team, region=region):
+                deal.change_owner(owner, team, region, stamp)
+            case MarkWon():
+                deal.win(self.catalog.guard(state.policy), stamp)
+            case MarkLost(reason=reason, competitor=competitor):
+                deal.lose(self.catalog.guard(state.policy), reason, competitor, stamp)
+            case Abandon(reason=reason):
+                deal.abandon(self.catalog.guard(state.policy), reason, stamp)
+            case Reopen(to=to, reason=reason):
+                deal.reopen(self.catalog.guard(state.policy), to, reason, stamp)
+            case _:  # pragma: no cover - the union is exhaustive
+                raise CommandRefused(f"unsupported command {command.cmd}")
+
+    def _find(self, key: str) -> Deal | None:
+        try:
+            deal: object = self.repository.get(deal_id(key))
+        except AggregateNotFoundError:
+            return None
+        except PersistenceError as e:
+            raise StoreUnavailable(f"cannot read deal '{key}': {e}") from None
+        assert isinstance(deal, Deal)
+        return deal
+
+    def _save(self, *deals: Deal) -> None:
+        try:
+            self.save(*deals)
+        except IntegrityError:
+            raise ConcurrencyConflict(
+                "another writer changed "
+                + ", ".join(f"'{d.state.key}'" for d in deals[:5])
+                + (" and others" if len(deals) > 5 else "")
+                + " first; nothing of this write was stored"
+            ) from None
+        except OperationalError as e:
+            raise StoreUnavailable(f"the event store refused the write: {e}") from None
+
+    # ----------------------------------------------------------------- queries
+
+    def load(self, key: str) -> Deal:
+        deal = self._find(key)
+        if deal is None:
+            raise UnknownDeal(f"unknown deal '{key}'")
+        return deal
+
+    def deal_state(
+        self, key: str, as_of: datetime | None = None, known_at: datetime | None = None
+    ) -> DealState:
+        deal = self.load(key)
+        if as_of is None and known_at is None:
+            return deal.state
+        return deal.state_at(as_of or self.clock(), known_at)
+
+    def history(
+        self, key: str, as_of: datetime | None = None, known_at: datetime | None = None
+    ) -> DealHistory:
+        deal = self.load(key)
+        now = self.clock()
+        positions = self._positions(deal.id) if self._positions is not None else {}
+        return build_history(deal, as_of or now, known_at or now, positions)
+
+    def deal_keys(self, page: int = 1000) -> Iterator[str]:
+        """Every deal ever opened, in the order they were first recorded."""
+        start = 1
+        while True:
+            notifications = self.recorder.select_notifications(start, page, topics=[OPENED_TOPIC])
+            for n in notifications:
+                event = self.mapper.to_domain_event(n)
+                assert isinstance(event, Deal.Opened)
+                yield event.deal
+            if len(notifications) < page:
+                return
+            start = notifications[-1].id + 1
+
+    # --------------------------------------------------------------- policies
+
+    def sweep(self, at: datetime | None = None, actor: str = "sweep") -> SweepReport:
+        """Run the fall-back rule over every open deal as it stood at ``at``.
+
+        Idempotent: a deal that already fell back no longer breaks the rule, and each
+        fall-back carries a command id derived from the deal and the breach time.
+        """
+        now = self.clock()
+        at = as_utc(at) if at is not None else now
+        report = SweepReport(at=at)
+        for key in self.deal_keys():
+            deal = self.load(key)
+            policy = self.catalog.get(deal.state.policy)
+            if policy.fallback is None:
+                continue
+            report.examined += 1
+            state = deal.state_at(at)
+            decision = decide_fallback(policy, state, at)
+            if decision is None:
+                report.unchanged += 1
+                continue
+            command = Regress(
+                cmd="regress",
+                id=f"sweep:{key}:{decision.effective_at.isoformat()}",
+                deal=key,
+                at=decision.effective_at,
+                by=actor,
+                to=decision.to,
+                reason=decision.reason,
+            )
+            try:
+                result = self.execute(command)
+            except CommandRefused as e:
+                report.not_applicable.append((key, e.message))
+                continue
+            if result.status == "applied":
+                report.fell_back.append(
+                    FallenBack(key, state.stage, decision.to, decision.effective_at)
+                )
+            else:
+                report.unchanged += 1
+        return report
+
+
+def _result(deal: Deal, status: str, event: str | None) -> CommandResult:
+    state = deal.state
+    position = state.stage if state.status is Status.OPEN else state.status.value
+    return CommandResult(
+        deal=state.key,
+        status="applied" if status == "applied" else "duplicate",
+        event=event,
+        version=deal.version,
+        position=position,
+    )

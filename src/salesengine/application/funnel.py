@@ -1,0 +1,53 @@
+"""The funnel as of T (known at K), by replaying each deal's events.
+
+This follows METRICS.md literally, deal by deal. It is the reference the read models
+are checked against, and what the demo prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from salesengine.domain.deal import Deal
+from salesengine.domain.policy import FunnelPolicy
+from salesengine.domain.values import OUTCOMES, Status
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelRow:
+    policy: str
+    stage: str
+    deals: int
+    amount: Decimal
+    weighted: Decimal
+
+
+def funnel_by_replay(
+    deals: Iterable[Deal],
+    policies: dict[str, FunnelPolicy],
+    as_of: datetime,
+    known_at: datetime | None = None,
+) -> list[FunnelRow]:
+    counts: dict[tuple[str, str], list[Decimal]] = {}
+    for deal in deals:
+        state = deal.state_at(as_of, known_at)
+        if state.status is Status.NEW:  # opened after T, or not yet known at K
+            continue
+        policy = policies[state.policy]
+        amount = state.amount or Decimal(0)
+        weight = Decimal(policy.probability(state.position)) / 100
+        row = counts.setdefault(
+            (state.policy, state.position), [Decimal(0), Decimal(0), Decimal(0)]
+        )
+        row[0] += 1
+        row[1] += amount
+        row[2] += amount * weight
+    rows: list[FunnelRow] = []
+    for name in sorted({p for p, _ in counts}):
+        for stage in (*policies[name].stage_keys, *OUTCOMES):
+            deals_, amount, weighted = counts.get((name, stage), [Decimal(0)] * 3)
+            rows.append(FunnelRow(name, stage, int(deals_), amount, weighted))
+    return rows

@@ -1,0 +1,58 @@
+"""Plain results returned by the application: never aggregates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    deal: str
+    status: Literal["applied", "duplicate"]
+    event: str | None
+    version: int
+    position: str  # the deal's stage while open, else its outcome
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    version: int
+    position: int | None  # global position in the notification log
+    type: str
+    effective_at: datetime
+    recorded_at: datetime
+    actor: str
+    command_id: str | None
+    provenance: dict[str, str] | None
+    stage_before: str | None
+    stage_after: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DealHistory:
+    deal: str
+    as_of: datetime
+    known_at: datetime
+    events: list[HistoryEntry]
+    state: dict[str, Any]
+    later_events: int  # known at K but effective after T, so not part of the state
+
+
+@dataclass(frozen=True, slots=True)
+class FallenBack:
+    deal: str
+    from_stage: str
+    to_stage: str
+    effective_at: datetime
+
+
+@dataclass(slots=True)
+class SweepReport:
+    at: datetime
+    examined: int = 0
+    fell_back: list[FallenBack] = field(default_factory=list)
+    unchanged: int = 0
+    not_applicable: list[tuple[str, str]] = field(default_factory=list)

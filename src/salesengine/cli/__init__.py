@@ -1,0 +1,1 @@
+"""The ``salesengine`` command line."""

@@ -1,0 +1,263 @@
+"""The ``salesengine`` command line: thin over the application service."""
+
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from salesengine.application.commands import command_schema
+from salesengine.application.engine import Refused
+from salesengine.application.funnel import FunnelRow, funnel_by_replay
+from salesengine.cli import deal as deal_cli
+from salesengine.cli import policy as policy_cli
+from salesengine.cli.options import STATE, parse_time
+from salesengine.cli.render import err, money, out, print_json, when
+from salesengine.domain.errors import SalesEngineError
+from salesengine.importing.jsonl import import_file
+from salesengine.persistence import DB_ENV
+
+app = typer.Typer(
+    help="salesengine: event-sourced deals guarded by funnel policies.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(deal_cli.app, name="deal")
+app.add_typer(policy_cli.app, name="policy")
+
+
+@app.callback()
+def main(
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            envvar=DB_ENV,
+            help="SQLite path or postgresql:// URL.",
+            show_default="salesengine.db",
+        ),
+    ] = None,
+    by: Annotated[
+        str | None, typer.Option("--by", envvar="SALESENGINE_ACTOR", help="Who is writing.")
+    ] = None,
+    policies: Annotated[
+        list[Path] | None, typer.Option("--policies", help="Extra directory of policy files.")
+    ] = None,
+) -> None:
+    STATE.db = db
+    STATE.actor = by
+    STATE.policy_dirs = tuple(policies or ())
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="JSON Lines file, one command per line.")],
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Apply the commands of a JSON Lines file in order; refused lines are listed."""
+    if not file.is_file():
+        err.print(f"[red]error:[/] {file}: no such file")
+        raise typer.Exit(2)
+    total = _count_lines(file)
+    engine = STATE.engine()
+    with Progress(
+        TextColumn("importing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=as_json or total < 5000,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("import", total=total, rate="")
+        started = datetime.now(UTC)
+
+        def advance(line: int) -> None:
+            if line % 2000 == 0:
+                seconds = (datetime.now(UTC) - started).total_seconds() or 1e-9
+                progress.update(task, completed=line, rate=f"{line / seconds:,.0f} lines/s")
+
+        try:
+            report = import_file(engine, file, on_line=advance, batch_size=batch_size)
+        except UnicodeDecodeError as e:
+            err.print(f"[red]error:[/] {file}: not UTF-8 text ({e.reason} at byte {e.start})")
+            raise typer.Exit(2) from None
+    if as_json:
+        print_json(report)
+    else:
+        for problem in report.refused:
+            err.print(f"{file}:{problem.line}: refused: {problem.message}")
+        out.print(
+            f"{file}: {report.applied} applied, {report.duplicates} already applied, "
+            f"{len(report.refused)} refused ({report.lines} lines)"
+        )
+    if report.refused:
+        raise typer.Exit(1)
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+
+
+@app.command()
+def sweep(
+    at: Annotated[
+        str | None, typer.Option("--at", help="Evaluate the rule at this instant; default now.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Run the fall-back rule: deals without a live next step fall back (idempotent)."""
+    report = STATE.engine().sweep(parse_time(at, "--at"))
+    if as_json:
+        print_json(report)
+        return
+    for f in report.fell_back:
+        out.print(
+            f"{f.deal}: {f.from_stage} → {f.to_stage} (no next step since {when(f.effective_at)})"
+        )
+    for key, why in report.not_applicable:
+        out.print(f"{key}: not applied: {why}")
+    out.print(
+        f"sweep at {when(report.at)}: {report.examined} deals examined, "
+        f"{len(report.fell_back)} fell back, {report.unchanged} unchanged"
+    )
+
+
+@app.command()
+def history(
+    deal: Annotated[str, typer.Argument(help="The deal's key.")],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Effective instant T; default now.")
+    ] = None,
+    known_at: Annotated[
+        str | None, typer.Option("--known-at", help="Recording instant K; default now.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The auditor's replay: every event in order and the deal at T as known at K."""
+    h = STATE.engine().history(
+        deal, parse_time(as_of, "--as-of"), parse_time(known_at, "--known-at")
+    )
+    if as_json:
+        print_json(
+            {
+                "deal": h.deal,
+                "as_of": h.as_of,
+                "known_at": h.known_at,
+                "events": h.events,
+                "state": h.state,
+                "later_events": h.later_events,
+            }
+        )
+        return
+    table = Table(
+        "pos",
+        "ver",
+        "type",
+        "effective_at",
+        "recorded_at",
+        "actor",
+        "stage",
+        "data",
+        title=f"{h.deal}: as of {when(h.as_of)}, known at {when(h.known_at)}",
+    )
+    for e in h.events:
+        stage = (
+            e.stage_after
+            if e.stage_before in (None, e.stage_after)
+            else f"{e.stage_before} → {e.stage_after}"
+        )
+        data = json.dumps(_plain(e.data), ensure_ascii=False)
+        table.add_row(
+            str(e.position or ""),
+            str(e.version),
+            e.type,
+            when(e.effective_at),
+            when(e.recorded_at),
+            e.actor,
+            stage,
+            data,
+        )
+    out.print(table)
+    s = h.state
+    if s:
+        facts = ", ".join(sorted(s["facts"])) or "-"
+        out.print(
+            f"state: {s['status']} at {s['stage']}, "
+            f"amount {money(s['amount'])} {s['currency'] or ''}, "
+            f"owner {s['owner'] or '-'}, facts {facts}"
+        )
+    if h.later_events:
+        out.print(f"({h.later_events} later event(s) known but effective after {when(h.as_of)})")
+
+
+def _plain(value: Any) -> Any:
+    from salesengine.cli.render import jsonable
+
+    return jsonable(value)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the command language."""
+    print(json.dumps(command_schema(), ensure_ascii=False, indent=2))
+
+
+@app.command()
+def demo(
+    seed: Annotated[int, typer.Option(help="Randomness seed.")] = 7,
+) -> None:
+    """Seed a realistic quarter (3 teams, 12 reps, five-level policy) and print the funnel."""
+    from salesengine.demo import build_demo, commands
+
+    engine = STATE.engine()
+    policy = engine.catalog.get("five-level")
+    now = engine.clock()
+    plan = build_demo(policy, now.date(), seed)
+    applied = duplicates = 0
+    refused: list[tuple[str, Refused]] = []
+    for ref, outcome in engine.execute_many(commands(plan)):
+        if isinstance(outcome, Refused):
+            refused.append((ref, outcome))
+        elif outcome.status == "duplicate":
+            duplicates += 1
+        else:
+            applied += 1
+    deals = [engine.load(key) for key in engine.deal_keys() if key.startswith(plan.prefix)]
+    out.print(
+        f"Demo quarter {when(plan.anchor - timedelta(days=91))} .. {when(plan.anchor)}: "
+        f"{len(deals)} deals, {applied} commands applied, {duplicates} already present, "
+        f"{len(refused)} refused by the guard."
+    )
+    for ref, r in refused[:5]:
+        out.print(f"  refused {ref}: {r.message}")
+    policies = {policy.name: policy}
+    for label, instant in (("today", now), ("30 days ago", now - timedelta(days=30))):
+        _funnel_table(
+            f"Funnel {label} ({when(instant)})", funnel_by_replay(deals, policies, instant)
+        )
+
+
+def _funnel_table(title: str, rows: list[FunnelRow]) -> None:
+    table = Table("stage", "deals", "amount", "weighted", title=title)
+    for row in rows:
+        table.add_row(row.stage, str(row.deals), money(row.amount), money(row.weighted))
+    out.print(table)
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Entry point: domain errors become one clear line on stderr and exit status 1."""
+    try:
+        app(args=argv, prog_name="salesengine")
+    except SalesEngineError as e:
+        err.print(f"[red]error:[/] {e.message}")
+        sys.exit(1)
+    finally:
+        STATE.close()

@@ -1,0 +1,49 @@
+"""Shared option parsing: timestamps and the engine built from global options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import typer
+from pydantic import AwareDatetime, TypeAdapter, ValidationError
+
+from salesengine.application.engine import SalesEngine
+from salesengine.bootstrap import build_engine
+
+_AWARE: TypeAdapter[AwareDatetime] = TypeAdapter(AwareDatetime)
+
+
+def parse_time(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return _AWARE.validate_python(value)
+    except ValidationError as e:
+        reason = e.errors()[0]["msg"]
+        raise typer.BadParameter(
+            f"{value!r}: {reason} (ISO 8601 with offset, e.g. 2026-03-31T18:00:00+08:00)",
+            param_hint=option,
+        ) from None
+
+
+@dataclass(slots=True)
+class Globals:
+    db: str | None = None
+    actor: str | None = None
+    policy_dirs: tuple[Path, ...] = ()
+    _engine: SalesEngine | None = None
+
+    def engine(self) -> SalesEngine:
+        if self._engine is None:
+            self._engine = build_engine(self.db, policy_paths=self.policy_dirs, actor=self.actor)
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+
+STATE = Globals()

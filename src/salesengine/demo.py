@@ -1,0 +1,225 @@
+"""A realistic quarter for a small sales organisation, generated from a fixed seed.
+
+Three teams, twelve reps, the five-level policy, about twelve visits per rep a week,
+and some moves that the stage guard refuses because evidence is missing.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from salesengine.application.commands import Command, parse_command
+from salesengine.domain.policy import FunnelPolicy
+
+TEAMS: dict[str, tuple[str, list[str]]] = {
+    "North 华北": ("Beijing", ["Li Wei", "Wang Fang", "Zhang Min", "Liu Yang"]),
+    "East 华东": ("Shanghai", ["Chen Jing", "Yang Tao", "Zhao Lei", "Huang Li"]),
+    "South 华南": ("Guangzhou", ["Zhou Qiang", "Wu Xia", "Xu Gang", "Sun Ning"]),
+}
+ACCOUNTS = [
+    "Huaxin Steel",
+    "Jinling Pharma",
+    "Pearl River Logistics",
+    "Northwind Power",
+    "Taihu Textiles",
+    "Yangtze Shipping",
+    "Kunlun Mining",
+    "Lotus Retail Group",
+    "Red Cliff Cement",
+    "Silver Bay Hospital",
+    "Eastern Grid",
+    "Great Wall Auto Parts",
+    "Minjiang Foods",
+    "Xiangjiang Bank",
+    "Tianfu Telecom",
+    "Qilu Chemicals",
+]
+VISIT_KINDS = ["face_to_face", "face_to_face", "face_to_face", "phone", "online"]
+QUARTER_DAYS = 91
+CARRY_OVER_DAYS = 35
+
+
+@dataclass(slots=True)
+class DemoPlan:
+    anchor: datetime
+    prefix: str
+    commands: list[tuple[str, Command]] = field(default_factory=list)
+
+    def add(self, raw: dict[str, Any]) -> None:
+        raw["id"] = f"{self.prefix}:{len(self.commands):05d}"
+        self.commands.append((raw["id"], parse_command(raw)))
+
+
+def demo_anchor(today: date) -> datetime:
+    return datetime(today.year, today.month, today.day, tzinfo=UTC)
+
+
+def build_demo(policy: FunnelPolicy, today: date, seed: int = 7) -> DemoPlan:
+    """Commands for one quarter ending at the start of ``today`` (UTC), in time order."""
+    rng = random.Random(seed)
+    anchor = demo_anchor(today)
+    prefix = f"demo-{today.isoformat()}"
+    plan = DemoPlan(anchor=anchor, prefix=prefix)
+    start = anchor - timedelta(days=QUARTER_DAYS)
+    raw: list[tuple[datetime, int, dict[str, Any]]] = []
+    seq = 0
+
+    def emit(at: datetime, cmd: dict[str, Any]) -> None:
+        nonlocal seq
+        seq += 1
+        raw.append((at, seq, {**cmd, "at": at.isoformat()}))
+
+    deal_no = 0
+    stages = policy.stages
+    for team, (region, reps) in TEAMS.items():
+        for rep in reps:
+            open_deals: list[tuple[str, datetime, datetime]] = []  # key, opened, closed
+            opened_at = (
+                start - timedelta(days=CARRY_OVER_DAYS) + timedelta(hours=rng.uniform(0, 72))
+            )
+            while opened_at < anchor - timedelta(days=2):
+                deal_no += 1
+                key = f"{prefix}-{deal_no:04d}"
+                closed_at = _one_deal(
+                    rng, emit, policy, stages, key, rep, team, region, opened_at, anchor
+                )
+                open_deals.append((key, opened_at, closed_at))
+                opened_at += timedelta(days=rng.expovariate(1 / 6.5))
+            _visits(rng, emit, rep, open_deals, start, anchor)
+    raw.sort(key=lambda r: (r[0], r[1]))
+    for _, _, cmd in raw:
+        plan.add(cmd)
+    return plan
+
+
+def _one_deal(
+    rng: random.Random,
+    emit: Any,
+    policy: FunnelPolicy,
+    stages: Any,
+    key: str,
+    rep: str,
+    team: str,
+    region: str,
+    opened_at: datetime,
+    anchor: datetime,
+) -> datetime:
+    amount = Decimal(round(rng.lognormvariate(13.0, 0.8), -3))
+    close_in = timedelta(days=rng.randint(30, 150))
+    first = {c.key: True for c in stages[0].criteria}
+    emit(
+        opened_at,
+        {
+            "cmd": "open",
+            "deal": key,
+            "policy": policy.name,
+            "by": rep,
+            "owner": rep,
+            "team": team,
+            "region": region,
+            "account": rng.choice(ACCOUNTS),
+            "amount": str(amount),
+            "currency": policy.currency,
+            "expected_close": (opened_at + close_in).date().isoformat(),
+            "facts": first,
+        },
+    )
+    at = opened_at
+    for index in range(1, len(stages)):
+        at += timedelta(days=rng.expovariate(1 / 9), hours=rng.uniform(1, 8))
+        if at >= anchor:
+            return anchor
+        fate = rng.random()
+        if fate < 0.13:
+            emit(
+                at,
+                {
+                    "cmd": "lost",
+                    "deal": key,
+                    "by": rep,
+                    "reason": "price",
+                    "competitor": rng.choice(["Acme Cloud", "Dragon Soft", "Orient IT"]),
+                },
+            )
+            return at
+        if fate < 0.18:
+            emit(at, {"cmd": "abandon", "deal": key, "by": rep, "reason": "budget frozen"})
+            return at
+        if fate < 0.30:  # stalls in this stage for the rest of the quarter
+            return anchor
+        criteria = [c.key for c in stages[index].criteria]
+        premature = rng.random() < 0.12 and len(criteria) > 1
+        for n, name in enumerate(criteria):
+            if premature and n == len(criteria) - 1:
+                # The rep tries to advance before the last piece of evidence is in:
+                # the guard refuses, the evidence arrives, the second try succeeds.
+                emit(at, {"cmd": "advance", "deal": key, "by": rep, "to": stages[index].key})
+                at += timedelta(hours=rng.uniform(2, 48))
+                if at >= anchor:
+                    return anchor
+            emit(at, {"cmd": "fact", "deal": key, "by": rep, "name": name, "value": True})
+            at += timedelta(minutes=rng.randint(5, 90))
+        emit(at, {"cmd": "advance", "deal": key, "by": rep, "to": stages[index].key})
+        if rng.random() < 0.2:
+            emit(
+                at + timedelta(hours=1),
+                {"cmd": "amount", "deal": key, "by": rep, "amount": str(amount * Decimal("1.1"))},
+            )
+    at += timedelta(days=rng.expovariate(1 / 7))
+    if at >= anchor:
+        return anchor
+    emit(at, {"cmd": "won", "deal": key, "by": rep})
+    return at
+
+
+def _visits(
+    rng: random.Random,
+    emit: Any,
+    rep: str,
+    deals: list[tuple[str, datetime, datetime]],
+    start: datetime,
+    anchor: datetime,
+) -> None:
+    day = start
+    while day < anchor:
+        if day.weekday() < 5:
+            live = [d for d in deals if d[1] < day and d[2] > day + timedelta(hours=18)]
+            for _ in range(rng.choice([2, 2, 3, 3, 3])):
+                if not live:
+                    break
+                key = rng.choice(live)[0]
+                at = day + timedelta(hours=rng.uniform(9, 17))
+                kind = rng.choice(VISIT_KINDS)
+                effective = kind == "face_to_face" and rng.random() < 0.8
+                emit(
+                    at,
+                    {
+                        "cmd": "visit",
+                        "deal": key,
+                        "by": rep,
+                        "kind": kind,
+                        "effective": effective,
+                        "attendees": [rep],
+                    },
+                )
+                emit(
+                    at + timedelta(minutes=30),
+                    {
+                        "cmd": "next_step",
+                        "deal": key,
+                        "by": rep,
+                        "action": "follow-up meeting",
+                        "due": (at + timedelta(days=rng.randint(3, 14))).date().isoformat(),
+                    },
+                )
+        day += timedelta(days=1)
+
+
+def commands(plan: DemoPlan) -> Iterator[tuple[str, Command, dict[str, str] | None]]:
+    for ref, command in plan.commands:
+        yield ref, command, {"source": "demo"}

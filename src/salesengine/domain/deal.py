@@ -1,0 +1,466 @@
+"""The Deal aggregate: every change to an opportunity is an immutable event.
+
+Each event carries two clocks: ``effective_at`` (when it happened, given by the
+writer) and ``timestamp`` (when the engine recorded it, never given by the writer).
+A deal's timeline is its events ordered by effective time, ties broken by stream
+version; its state is the fold of that timeline (``DealState``).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from salesengine.domain.errors import (
+    CommandRefused,
+    DealClosed,
+    InvalidTime,
+    MoveNotAllowed,
+    NoOpenNextStep,
+    UnknownFact,
+)
+from salesengine.domain.guard import StageGuard, Trigger
+from salesengine.domain.state import DealState
+from salesengine.domain.values import CLOCK_SKEW, FactValue, NextStep, Stamp, Status
+
+
+class Deal(Aggregate):
+    """An opportunity moving through the stages of one funnel policy."""
+
+    class Event(Aggregate.Event):
+        effective_at: datetime
+        actor: str
+        command_id: str | None
+        provenance: dict[str, str] | None
+
+        moves_stage: ClassVar[bool] = False
+
+        def evolve(self, state: DealState) -> DealState:
+            raise NotImplementedError
+
+        def apply(self, deal: Deal) -> None:
+            deal._absorb(self)
+
+    class Opened(Aggregate.Created):
+        effective_at: datetime
+        actor: str
+        command_id: str | None
+        provenance: dict[str, str] | None
+        deal: str
+        policy: str
+        stage: str
+        account: str | None
+        owner: str | None
+        team: str | None
+        region: str | None
+        amount: Decimal | None
+        currency: str | None
+        expected_close: date | None
+        facts: dict[str, FactValue]
+
+        moves_stage: ClassVar[bool] = True
+
+        def evolve(self, state: DealState) -> DealState:  # noqa: ARG002 - the first event
+            return DealState(
+                key=self.deal,
+                policy=self.policy,
+                status=Status.OPEN,
+                stage=self.stage,
+                opened_at=self.effective_at,
+                stage_entered_at=self.effective_at,
+                facts=MappingProxyType(dict(self.facts)),
+                amount=self.amount,
+                currency=self.currency,
+                expected_close=self.expected_close,
+                account=self.account,
+                owner=self.owner,
+                team=self.team,
+                region=self.region,
+            )
+
+        def apply(self, deal: Deal) -> None:
+            deal._absorb(self)
+
+    class FactRecorded(Event):
+        name: str
+        value: FactValue
+
+        def evolve(self, state: DealState) -> DealState:
+            return state.with_fact(self.name, self.value)
+
+    class FactRetracted(Event):
+        name: str
+        reason: str | None
+
+        def evolve(self, state: DealState) -> DealState:
+            return state.without_fact(self.name)
+
+    class StageAdvanced(Event):
+        from_stage: str
+        to_stage: str
+        moves_stage = True
+
+        def evolve(self, state: DealState) -> DealState:
+            return state.evolve(stage=self.to_stage, stage_entered_at=self.effective_at)
+
+    class StageRegressed(Event):
+        from_stage: str
+        to_stage: str
+        reason: str
+        moves_stage = True
+
+        def evolve(self, state: DealState) -> DealState:
+            return state.evolve(stage=self.to_stage, stage_entered_at=self.effective_at)
+
+    class VisitLogged(Event):
+        kind: str
+        effective: bool
+        attendees: list[str]
+        note: str | None
+
+        def evolve(self, state: DealState) -> DealState:
+            return state.evolve(
+                visits=state.visits + 1,
+                effective_visits=state.effective_visits + int(self.effective),
+                last_visit_at=self.effective_at,
+            )
+
+    class NextStepSet(Event):
+        action: str
+        due: datetime
+        owner: str
+
+        def evolve(self, state: DealState) -> DealState:
+            step = NextStep(self.action, self.due, self.owner, self.effective_at)
+            return state.evolve(next_step=step)
+
+    class NextStepCompleted(Event):
+        note: str | None
+
+        def evolve(self, state: DealState) -> DealState:
+            return state.evolve(next_step=None, next_step_closed_at=self.effective_at)
+
+    class AmountChanged(Event):
+        amount: Decimal
+        currency: str
+
+        def evolve(self, state: DealState) -> DealState:
+            return state.evolve(amount=self.amount, currency=self.currency)
+
+    class ExpectedCloseChanged(Event):
+        expected_close: date | None
+
+        def evolve(self, state: DealState) -> DealState:
+            return state.evolve(expected_close=self.expected_close)
+
+    class OwnerChanged(Event):
+        owner: str
+        team: str | None
+        region: str | None
+
+        def evolve(self, state: DealState) -> DealState:
+            return state.evolve(
+                owner=self.owner,
+                team=self.team if self.team is not None else state.team,
+                region=self.region if self.region is not None else state.region,
+            )
+
+    class Won(Event):
+        from_stage: str
+        moves_stage = True
+
+        def evolve(self, state: DealState) -> DealState:
+            return _closed(state, Status.WON, self.effective_at, None, None)
+
+    class Lost(Event):
+        from_stage: str
+        reason: str | None
+        competitor: str | None
+        moves_stage = True
+
+        def evolve(self, state: DealState) -> DealState:
+            return _closed(state, Status.LOST, self.effective_at, self.reason, self.competitor)
+
+    class Abandoned(Event):
+        from_stage: str
+        reason: str | None
+        moves_stage = True
+
+        def evolve(self, state: DealState) -> DealState:
+            return _closed(state, Status.ABANDONED, self.effective_at, self.reason, None)
+
+    class Reopened(Event):
+        from_outcome: str
+        to_stage: str
+        reason: str | None
+        moves_stage = True
+
+        def evolve(self, state: DealState) -> DealState:
+            return state.evolve(
+                status=Status.OPEN,
+                stage=self.to_stage,
+                stage_entered_at=self.effective_at,
+                closed_at=None,
+                outcome_reason=None,
+                competitor=None,
+            )
+
+    def __init__(self) -> None:
+        self.state = DealState()
+        self.timeline: list[DealEvent] = []
+        self.command_ids: set[str] = set()
+
+    # ----------------------------------------------------------------- queries
+
+    def state_at(self, at: datetime, known_at: datetime | None = None) -> DealState:
+        """The deal as it stood at effective time ``at``, using events recorded by ``known_at``."""
+        return fold(
+            e
+            for e in self.timeline
+            if e.effective_at <= at and (known_at is None or e.timestamp <= known_at)
+        )
+
+    def has_applied(self, command_id: str | None) -> bool:
+        return command_id is not None and command_id in self.command_ids
+
+    # ---------------------------------------------------------------- commands
+
+    @classmethod
+    def open(
+        cls,
+        *,
+        id: UUID,
+        key: str,
+        guard: StageGuard,
+        stamp: Stamp,
+        facts: Mapping[str, FactValue],
+        account: str | None = None,
+        owner: str | None = None,
+        team: str | None = None,
+        region: str | None = None,
+        amount: Decimal | None = None,
+        currency: str | None = None,
+        expected_close: date | None = None,
+    ) -> Deal:
+        _check_not_future(stamp)
+        first = guard.policy.first_stage.key
+        provisional = DealState(facts=MappingProxyType(dict(facts)))
+        guard.check("open", provisional, first, stamp.effective_at)
+        return cls._create(
+            cls.Opened,
+            id=id,
+            timestamp=stamp.recorded_at,
+            **_stamp_fields(stamp),
+            deal=key,
+            policy=guard.policy.name,
+            stage=first,
+            account=account,
+            owner=owner,
+            team=team,
+            region=region,
+            amount=amount,
+            currency=currency,
+            expected_close=expected_close,
+            facts=dict(facts),
+        )
+
+    def record_fact(self, name: str, value: FactValue, stamp: Stamp) -> None:
+        self._check_time(stamp)
+        self._trigger(Deal.FactRecorded, stamp, name=name, value=value)
+
+    def retract_fact(self, name: str, reason: str | None, stamp: Stamp) -> None:
+        self._check_time(stamp)
+        if name not in self.state_at(stamp.effective_at).facts:
+            raise UnknownFact(f"fact '{name}' is not recorded on deal '{self.state.key}'")
+        self._trigger(Deal.FactRetracted, stamp, name=name, reason=reason)
+
+    def advance(self, guard: StageGuard, to: str, stamp: Stamp) -> None:
+        state = self._check_move(guard, "advance", to, stamp)
+        self._trigger(Deal.StageAdvanced, stamp, from_stage=state.stage, to_stage=to)
+
+    def regress(self, guard: StageGuard, to: str, reason: str, stamp: Stamp) -> None:
+        if not reason.strip():
+            raise CommandRefused("a regression needs a reason")
+        state = self._check_move(guard, "regress", to, stamp)
+        self._trigger(
+            Deal.StageRegressed, stamp, from_stage=state.stage, to_stage=to, reason=reason
+        )
+
+    def win(self, guard: StageGuard, stamp: Stamp) -> None:
+        state = self._check_move(guard, "win", Status.WON.value, stamp)
+        self._trigger(Deal.Won, stamp, from_stage=state.stage)
+
+    def lose(
+        self, guard: StageGuard, reason: str | None, competitor: str | None, stamp: Stamp
+    ) -> None:
+        state = self._check_move(guard, "lose", Status.LOST.value, stamp)
+        self._trigger(
+            Deal.Lost, stamp, from_stage=state.stage, reason=reason, competitor=competitor
+        )
+
+    def abandon(self, guard: StageGuard, reason: str | None, stamp: Stamp) -> None:
+        state = self._check_move(guard, "abandon", Status.ABANDONED.value, stamp)
+        self._trigger(Deal.Abandoned, stamp, from_stage=state.stage, reason=reason)
+
+    def reopen(self, guard: StageGuard, to: str, reason: str | None, stamp: Stamp) -> None:
+        state = self._check_move(guard, "reopen", to, stamp)
+        self._trigger(
+            Deal.Reopened, stamp, from_outcome=state.status.value, to_stage=to, reason=reason
+        )
+
+    def log_visit(
+        self,
+        kind: str,
+        effective: bool,
+        attendees: Sequence[str],
+        note: str | None,
+        stamp: Stamp,
+    ) -> None:
+        self._check_time(stamp)
+        self._trigger(
+            Deal.VisitLogged,
+            stamp,
+            kind=kind,
+            effective=effective,
+            attendees=list(attendees),
+            note=note,
+        )
+
+    def set_next_step(self, action: str, due: datetime, owner: str, stamp: Stamp) -> None:
+        self._check_time(stamp)
+        self._check_open("set a next step on")
+        self._trigger(Deal.NextStepSet, stamp, action=action, due=due, owner=owner)
+
+    def complete_next_step(self, note: str | None, stamp: Stamp) -> None:
+        self._check_time(stamp)
+        if self.state_at(stamp.effective_at).next_step is None:
+            raise NoOpenNextStep(f"deal '{self.state.key}' has no open next step")
+        self._trigger(Deal.NextStepCompleted, stamp, note=note)
+
+    def change_amount(self, amount: Decimal, currency: str, stamp: Stamp) -> None:
+        self._check_time(stamp)
+        self._trigger(Deal.AmountChanged, stamp, amount=amount, currency=currency)
+
+    def change_expected_close(self, expected_close: date | None, stamp: Stamp) -> None:
+        self._check_time(stamp)
+        self._trigger(Deal.ExpectedCloseChanged, stamp, expected_close=expected_close)
+
+    def change_owner(self, owner: str, team: str | None, region: str | None, stamp: Stamp) -> None:
+        self._check_time(stamp)
+        self._trigger(Deal.OwnerChanged, stamp, owner=owner, team=team, region=region)
+
+    # ---------------------------------------------------------------- checks
+
+    def _check_time(self, stamp: Stamp, *, moves_stage: bool = False) -> None:
+        _check_not_future(stamp)
+        opened_at = self.state.opened_at
+        if opened_at is not None and stamp.effective_at < opened_at:
+            raise InvalidTime(
+                f"effective time {stamp.effective_at.isoformat()} is before the deal "
+                f"opened ({opened_at.isoformat()})"
+            )
+        if moves_stage:
+            last = self.last_stage_change_at
+            if last is not None and stamp.effective_at < last:
+                raise InvalidTime(
+                    f"a stage change cannot be effective at {stamp.effective_at.isoformat()}, "
+                    f"before the deal's latest stage change ({last.isoformat()}); "
+                    "record a regression or reopening instead"
+                )
+
+    def _check_open(self, doing: str) -> None:
+        if self.state.status.is_terminal:
+            raise DealClosed(f"cannot {doing} deal '{self.state.key}': it is {self.state.status}")
+
+    def _check_move(
+        self, guard: StageGuard, trigger: Trigger, dest: str, stamp: Stamp
+    ) -> DealState:
+        self._check_time(stamp, moves_stage=True)
+        if guard.policy.name != self.state.policy:
+            raise MoveNotAllowed(
+                f"deal runs under policy '{self.state.policy}', not '{guard.policy.name}'"
+            )
+        state = self.state_at(stamp.effective_at)
+        guard.check(trigger, state, dest, stamp.effective_at)
+        return state
+
+    @property
+    def last_stage_change_at(self) -> datetime | None:
+        for event in reversed(self.timeline):
+            if event.moves_stage:
+                return event.effective_at
+        return None
+
+    # ---------------------------------------------------------------- plumbing
+
+    def _trigger(self, event_class: type[Deal.Event], stamp: Stamp, **fields: Any) -> None:
+        self.trigger_event(
+            event_class, timestamp=stamp.recorded_at, **_stamp_fields(stamp), **fields
+        )
+
+    def _absorb(self, event: DealEvent) -> None:
+        timeline = self.timeline
+        if not timeline or _order(event) >= _order(timeline[-1]):
+            timeline.append(event)
+            self.state = event.evolve(self.state)
+        else:
+            # A backdated event lands inside the timeline: refold from the start.
+            bisect.insort(timeline, event, key=_order)
+            self.state = fold(timeline)
+        if event.command_id is not None:
+            self.command_ids.add(event.command_id)
+
+
+DealEvent = Deal.Event | Deal.Opened
+
+
+def _order(event: DealEvent) -> tuple[datetime, int]:
+    return (event.effective_at, event.originator_version)
+
+
+def fold(events: Iterable[DealEvent]) -> DealState:
+    """Fold events (already in timeline order) into the state they produce."""
+    state = DealState()
+    for event in events:
+        state = event.evolve(state)
+    return state
+
+
+def timeline_order(events: Iterable[DealEvent]) -> list[DealEvent]:
+    return sorted(events, key=_order)
+
+
+def _closed(
+    state: DealState,
+    status: Status,
+    at: datetime,
+    reason: str | None,
+    competitor: str | None,
+) -> DealState:
+    return state.evolve(
+        status=status, closed_at=at, outcome_reason=reason, competitor=competitor, next_step=None
+    )
+
+
+def _check_not_future(stamp: Stamp) -> None:
+    if stamp.effective_at > stamp.recorded_at + CLOCK_SKEW:
+        raise InvalidTime(
+            f"effective time {stamp.effective_at.isoformat()} is in the future "
+            f"(now {stamp.recorded_at.isoformat()}; allowance {int(CLOCK_SKEW.total_seconds())}s)"
+        )
+
+
+def _stamp_fields(stamp: Stamp) -> dict[str, Any]:
+    return {
+        "effective_at": stamp.effective_at,
+        "actor": stamp.actor,
+        "command_id": stamp.command_id,
+        "provenance": stamp.provenance,
+    }

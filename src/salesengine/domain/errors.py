@@ -1,0 +1,90 @@
+"""One error tree for the whole engine.
+
+Every refusal is a ``SalesEngineError``; library errors are converted to these at
+the application boundary so callers never need to know what is underneath.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class SalesEngineError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class CommandRefused(SalesEngineError):
+    """A command broke a rule of the domain; nothing was stored."""
+
+    code = "refused"
+
+
+class CriteriaNotMet(CommandRefused):
+    code = "criteria_not_met"
+
+    def __init__(self, stage: str, missing: Sequence[str]) -> None:
+        self.stage = stage
+        self.missing = list(missing)
+        super().__init__(f"entry criteria for '{stage}' not met: missing {', '.join(missing)}")
+
+
+class MoveNotAllowed(CommandRefused):
+    code = "move_not_allowed"
+
+
+class DealClosed(CommandRefused):
+    code = "deal_closed"
+
+
+class InvalidTime(CommandRefused):
+    code = "invalid_time"
+
+
+class NoOpenNextStep(CommandRefused):
+    code = "no_open_next_step"
+
+
+class UnknownFact(CommandRefused):
+    code = "unknown_fact"
+
+
+class DealAlreadyExists(CommandRefused):
+    code = "deal_exists"
+
+
+class UnknownDeal(CommandRefused):
+    code = "unknown_deal"
+
+
+class UnknownPolicy(CommandRefused):
+    code = "unknown_policy"
+
+
+class InvalidCommand(CommandRefused):
+    """The command itself is malformed (a field is missing or has a bad value)."""
+
+    code = "invalid_command"
+
+
+class PolicyError(SalesEngineError):
+    """A funnel policy file is malformed."""
+
+    code = "bad_policy"
+
+
+class ConcurrencyConflict(SalesEngineError):
+    """Somebody else wrote to the deal first; the stale write was not stored."""
+
+    code = "conflict"
+
+
+class StoreUnavailable(SalesEngineError):
+    """The event store could not be reached or refused the operation."""
+
+    code = "store_unavailable"

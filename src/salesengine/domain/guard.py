@@ -1,0 +1,103 @@
+"""The stage guard: a ``transitions`` state machine built from a funnel policy.
+
+The machine is used only as a guard. It answers "may this deal make this move, from
+where it stands, with the evidence it has?" and never fires callbacks, so replaying
+stored events can never trigger anything again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from transitions import Machine
+
+from salesengine.domain.errors import CriteriaNotMet, MoveNotAllowed
+from salesengine.domain.policy import Criterion, FunnelPolicy
+from salesengine.domain.state import DealState
+from salesengine.domain.values import OUTCOMES, Status
+
+Trigger = Literal["open", "advance", "regress", "win", "lose", "abandon", "reopen"]
+
+_UNBORN = Status.NEW.value
+
+
+@dataclass(frozen=True, slots=True)
+class CriterionCheck:
+    """A transition condition; called directly, never through a bound model."""
+
+    criterion: Criterion
+
+    @property
+    def key(self) -> str:
+        return self.criterion.key
+
+    def __call__(self, state: DealState, at: datetime) -> bool:
+        if self.criterion.source == "next_step":
+            return state.has_live_next_step(at)
+        return state.fact_holds(self.criterion.key)
+
+
+class StageGuard:
+    def __init__(self, policy: FunnelPolicy) -> None:
+        self.policy = policy
+        stages = list(policy.stage_keys)
+        self._machine = Machine(
+            model=None,
+            states=[_UNBORN, *stages, *OUTCOMES],
+            initial=_UNBORN,
+            auto_transitions=False,
+        )
+        # typed loosely: transitions' stubs expect plain callables, these are callable values
+        checks: list[list[Any]] = [[CriterionCheck(c) for c in s.criteria] for s in policy.stages]
+        add = self._machine.add_transition
+        add("open", _UNBORN, stages[0], conditions=checks[0])
+        for i, source in enumerate(stages):
+            for j, dest in enumerate(stages):
+                if j > i:
+                    # Skipping is allowed, but the skipped stages' evidence is still needed.
+                    needed = [c for k in range(i + 1, j + 1) for c in checks[k]]
+                    add("advance", source, dest, conditions=needed)
+                elif j < i:
+                    add("regress", source, dest)
+            add("win", source, Status.WON.value)
+            add("lose", source, Status.LOST.value)
+            add("abandon", source, Status.ABANDONED.value)
+        for outcome in (Status.LOST.value, Status.ABANDONED.value):
+            for j, dest in enumerate(stages):
+                cumulative = [c for k in range(j + 1) for c in checks[k]]
+                add("reopen", outcome, dest, conditions=cumulative)
+
+    def unmet(self, trigger: Trigger, state: DealState, dest: str, at: datetime) -> list[str]:
+        """Keys of the criteria the move still lacks; raises if the move is never allowed."""
+        source = _UNBORN if state.status is Status.NEW else state.position
+        found = self._machine.get_transitions(trigger, source, dest)
+        if not found:
+            raise MoveNotAllowed(self._explain(trigger, source, dest))
+        missing: list[str] = []
+        for condition in found[0].conditions:
+            check = condition.func
+            assert isinstance(check, CriterionCheck)
+            if not check(state, at) and check.key not in missing:
+                missing.append(check.key)
+        return missing
+
+    def check(self, trigger: Trigger, state: DealState, dest: str, at: datetime) -> None:
+        missing = self.unmet(trigger, state, dest, at)
+        if missing:
+            raise CriteriaNotMet(dest, missing)
+
+    def _explain(self, trigger: Trigger, source: str, dest: str) -> str:
+        known = set(self.policy.stage_keys) | set(OUTCOMES)
+        if dest not in known:
+            return f"policy '{self.policy.name}' has no stage '{dest}'"
+        if source in OUTCOMES and trigger != "reopen":
+            return f"deal is {source}; only a lost or abandoned deal may be reopened"
+        if trigger == "advance":
+            return f"cannot advance from '{source}' to '{dest}': it is not a later stage"
+        if trigger == "regress":
+            return f"cannot regress from '{source}' to '{dest}': it is not an earlier stage"
+        if trigger == "reopen":
+            return f"cannot reopen a deal that is {source} to '{dest}'"
+        return f"'{trigger}' is not allowed from '{source}' to '{dest}'"

@@ -1,0 +1,119 @@
+"""Funnel policies: ordered stages, win probabilities, entry criteria and time rules.
+
+A policy is data (a TOML file under ``policies/``); this module is its validated shape.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from salesengine.domain.values import OUTCOMES
+
+KEY_PATTERN = r"^[a-z][a-z0-9_]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Criterion(_Strict):
+    """Evidence that must exist before a deal may enter a stage.
+
+    ``source = "fact"`` is met by a recorded, unretracted, truthy fact of the same key;
+    ``source = "next_step"`` is met by an open next step that is not overdue.
+    """
+
+    key: str = Field(pattern=KEY_PATTERN, max_length=64)
+    description: str = Field(min_length=1)
+    description_zh: str | None = None
+    source: Literal["fact", "next_step"] = "fact"
+
+
+class TimeRules(_Strict):
+    max_days: int | None = Field(default=None, gt=0, description="longest normal stay in stage")
+    next_step_required: bool = False
+
+
+class Stage(_Strict):
+    key: str = Field(pattern=KEY_PATTERN, max_length=64)
+    name: str = Field(min_length=1)
+    name_zh: str = Field(min_length=1)
+    probability: int = Field(ge=0, le=100, description="win probability in percent")
+    role: str = Field(min_length=1, description="who is responsible for deals in this stage")
+    criteria: tuple[Criterion, ...] = ()
+    time_rules: TimeRules = TimeRules()
+
+    @field_validator("criteria")
+    @classmethod
+    def _unique_criteria(cls, value: tuple[Criterion, ...]) -> tuple[Criterion, ...]:
+        keys = [c.key for c in value]
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise ValueError(f"criterion keys repeat: {', '.join(dupes)}")
+        return value
+
+    @property
+    def weight(self) -> Decimal:
+        return Decimal(self.probability) / 100
+
+
+class Fallback(_Strict):
+    """A deal without a live next step falls back to this stage (Funnel List rule)."""
+
+    to: str = Field(pattern=KEY_PATTERN)
+    reason: str = "no_next_step"
+
+
+class FunnelPolicy(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]*$", max_length=64)
+    title: str = Field(min_length=1)
+    title_zh: str | None = None
+    description: str = ""
+    stages: tuple[Stage, ...] = Field(min_length=1)
+    won_probability: int = Field(default=100, ge=0, le=100)
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", description="default currency")
+    fallback: Fallback | None = None
+    visit_target_per_week: int = Field(default=12, gt=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FunnelPolicy:
+        keys = [s.key for s in self.stages]
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise ValueError(f"stage keys repeat: {', '.join(dupes)}")
+        clash = sorted(set(keys) & set(OUTCOMES))
+        if clash:
+            raise ValueError(f"stage keys may not be outcome names: {', '.join(clash)}")
+        if self.fallback is not None and self.fallback.to not in keys:
+            raise ValueError(f"fallback.to names unknown stage '{self.fallback.to}'")
+        return self
+
+    @property
+    def stage_keys(self) -> tuple[str, ...]:
+        return tuple(s.key for s in self.stages)
+
+    @property
+    def first_stage(self) -> Stage:
+        return self.stages[0]
+
+    def stage(self, key: str) -> Stage:
+        for stage in self.stages:
+            if stage.key == key:
+                return stage
+        raise KeyError(key)
+
+    def index(self, key: str) -> int:
+        return self.stage_keys.index(key)
+
+    def has_stage(self, key: str) -> bool:
+        return key in self.stage_keys
+
+    def probability(self, stage_or_outcome: str) -> int:
+        if stage_or_outcome == "won":
+            return self.won_probability
+        if stage_or_outcome in OUTCOMES:
+            return 0
+        return self.stage(stage_or_outcome).probability

@@ -1,0 +1,101 @@
+"""The state of a deal at some instant: a pure value folded from its events.
+
+The same fold serves the aggregate (current state), the guard (state at a move's
+effective time) and the auditor's replay (state as of T, known at K).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
+
+from salesengine.domain.values import FactValue, NextStep, Status
+
+_EMPTY: MappingProxyType[str, FactValue] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class DealState:
+    key: str = ""
+    policy: str = ""
+    status: Status = Status.NEW
+    stage: str = ""
+    opened_at: datetime | None = None
+    stage_entered_at: datetime | None = None
+    facts: MappingProxyType[str, FactValue] = field(default_factory=lambda: _EMPTY)
+    amount: Decimal | None = None
+    currency: str | None = None
+    expected_close: date | None = None
+    account: str | None = None
+    owner: str | None = None
+    team: str | None = None
+    region: str | None = None
+    next_step: NextStep | None = None
+    next_step_closed_at: datetime | None = None
+    visits: int = 0
+    effective_visits: int = 0
+    last_visit_at: datetime | None = None
+    outcome_reason: str | None = None
+    competitor: str | None = None
+    closed_at: datetime | None = None
+
+    def evolve(self, **changes: Any) -> DealState:
+        return replace(self, **changes)
+
+    def with_fact(self, name: str, value: FactValue) -> DealState:
+        facts = dict(self.facts)
+        facts[name] = value
+        return replace(self, facts=MappingProxyType(facts))
+
+    def without_fact(self, name: str) -> DealState:
+        facts = dict(self.facts)
+        facts.pop(name, None)
+        return replace(self, facts=MappingProxyType(facts))
+
+    @property
+    def position(self) -> str:
+        """Where the deal stands: its stage while open, else its outcome."""
+        return self.stage if self.status is Status.OPEN else self.status.value
+
+    def fact_holds(self, name: str) -> bool:
+        value = self.facts.get(name)
+        return value is not None and value is not False and value != ""
+
+    def has_live_next_step(self, at: datetime) -> bool:
+        return self.next_step is not None and not self.next_step.is_overdue(at)
+
+    def as_dict(self) -> dict[str, Any]:
+        next_step = self.next_step
+        return {
+            "deal": self.key,
+            "policy": self.policy,
+            "status": self.status.value,
+            "stage": self.stage,
+            "opened_at": self.opened_at,
+            "stage_entered_at": self.stage_entered_at,
+            "facts": dict(self.facts),
+            "amount": self.amount,
+            "currency": self.currency,
+            "expected_close": self.expected_close,
+            "account": self.account,
+            "owner": self.owner,
+            "team": self.team,
+            "region": self.region,
+            "next_step": None
+            if next_step is None
+            else {
+                "action": next_step.action,
+                "due": next_step.due,
+                "owner": next_step.owner,
+                "set_at": next_step.set_at,
+            },
+            "visits": self.visits,
+            "effective_visits": self.effective_visits,
+            "last_visit_at": self.last_visit_at,
+            "outcome_reason": self.outcome_reason,
+            "competitor": self.competitor,
+            "closed_at": self.closed_at,
+        }

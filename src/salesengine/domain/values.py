@@ -1,0 +1,73 @@
+"""Small immutable values shared by the aggregate, the guard and the reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+# Writers may backdate freely but may only post-date within this clock-skew allowance.
+CLOCK_SKEW = timedelta(minutes=5)
+
+# Deal ids derive from the writer's key, so the same key always names the same stream.
+DEAL_NAMESPACE = uuid5(NAMESPACE_URL, "salesengine:deal")
+
+FactValue = str | int | float | bool
+
+
+def deal_id(key: str) -> UUID:
+    return uuid5(DEAL_NAMESPACE, key)
+
+
+class Status(StrEnum):
+    NEW = "new"  # not opened yet: only used while a deal is being opened
+    OPEN = "open"
+    WON = "won"
+    LOST = "lost"
+    ABANDONED = "abandoned"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (Status.WON, Status.LOST, Status.ABANDONED)
+
+
+OUTCOMES: tuple[str, ...] = (Status.WON.value, Status.LOST.value, Status.ABANDONED.value)
+
+
+@dataclass(frozen=True, slots=True)
+class NextStep:
+    action: str
+    due: datetime
+    owner: str
+    set_at: datetime
+
+    def is_overdue(self, at: datetime) -> bool:
+        return self.due < at
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """Who did it, when it happened, when we recorded it, and under which command."""
+
+    effective_at: datetime
+    recorded_at: datetime
+    actor: str
+    command_id: str | None = None
+    provenance: dict[str, str] | None = None
+
+
+def as_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("timestamp needs a UTC offset")
+    return moment.astimezone(UTC)
+
+
+def end_of_day(day: date) -> datetime:
+    """A date-only due date means 'by the end of that day' (UTC)."""
+    return datetime(day.year, day.month, day.day, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+def money(value: Decimal | int | str) -> Decimal:
+    return Decimal(value)

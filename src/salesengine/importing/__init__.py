@@ -1,0 +1,1 @@
+"""Importers: turn files into commands for the application service."""

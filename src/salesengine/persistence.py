@@ -1,0 +1,125 @@
+"""Where events are stored: a database URL turned into the library's settings.
+
+The embedded default is an SQLite file; PostgreSQL is chosen by a ``postgresql://``
+URL. Both use eventsourcing's own recorders, which measured several times faster
+than its SQLAlchemy adapter on this workload.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+from uuid import UUID
+
+from eventsourcing.persistence import ApplicationRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+from psycopg.sql import SQL, Identifier
+
+from salesengine.domain.errors import StoreUnavailable
+
+DB_ENV = "SALESENGINE_DB"
+DEFAULT_DB = "salesengine.db"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    url: str
+    kind: str  # "sqlite" or "postgresql"
+    env: Mapping[str, str]
+
+    @property
+    def display(self) -> str:
+        """The URL without any password, for messages."""
+        parts = urlsplit(self.url)
+        if parts.password:
+            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+            return parts._replace(netloc=netloc).geturl()
+        return self.url
+
+
+def resolve_db(url: str | None) -> str:
+    return url or os.environ.get(DB_ENV) or DEFAULT_DB
+
+
+def store_settings(url: str | None = None) -> StoreSettings:
+    """Parse a database URL (or plain SQLite path) into persistence settings."""
+    url = resolve_db(url)
+    scheme = urlsplit(url).scheme if "://" in url else ""
+    if scheme in ("postgresql", "postgres"):
+        return _postgres(url)
+    if scheme in ("", "sqlite"):
+        return _sqlite(url)
+    raise StoreUnavailable(
+        f"unsupported database URL '{url}': use a file path, sqlite:///PATH or postgresql://..."
+    )
+
+
+def _sqlite(url: str) -> StoreSettings:
+    path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else url
+    if not path:
+        raise StoreUnavailable(f"database URL '{url}' names no file")
+    if path != ":memory:" and not path.startswith("file:"):
+        parent = Path(path).expanduser().resolve().parent
+        if not parent.is_dir():
+            raise StoreUnavailable(f"cannot create database '{path}': {parent} does not exist")
+        path = str(Path(path).expanduser())
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": path,
+        "SQLITE_LOCK_TIMEOUT": "30",
+    }
+    return StoreSettings(url=url, kind="sqlite", env=env)
+
+
+def _postgres(url: str) -> StoreSettings:
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    dbname = unquote(parts.path.lstrip("/"))
+    if not dbname:
+        raise StoreUnavailable(f"database URL '{url}' names no database")
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": dbname,
+        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        "POSTGRES_CONNECT_TIMEOUT": query.get("connect_timeout", ["5"])[0],
+        "POSTGRES_SCHEMA": query.get("schema", [""])[0],
+        "POSTGRES_POOL_SIZE": "5",
+        "POSTGRES_MAX_OVERFLOW": "10",
+    }
+    return StoreSettings(url=url, kind="postgresql", env=env)
+
+
+class RecorderPositions:
+    """Global notification-log positions of one deal's events, read from the recorder."""
+
+    def __init__(self, recorder: ApplicationRecorder) -> None:
+        self.recorder = recorder
+
+    def __call__(self, originator_id: UUID) -> dict[int, int]:
+        recorder: Any = self.recorder
+        if isinstance(recorder, SQLiteApplicationRecorder):
+            sql = (
+                f"SELECT originator_version, rowid FROM {recorder.events_table_name} "
+                "WHERE originator_id=?"
+            )
+            with recorder.datastore.transaction(commit=False) as c:
+                c.execute(sql, (originator_id.hex,))
+                return {int(r[0]): int(r[1]) for r in c.fetchall()}
+        if isinstance(recorder, PostgresApplicationRecorder):
+            statement = SQL(
+                "SELECT originator_version, notification_id FROM {0}.{1} WHERE originator_id=%s"
+            ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
+            with recorder.datastore.transaction(commit=False) as curs:
+                curs.execute(statement, (originator_id,))
+                return {
+                    int(r["originator_version"]): int(r["notification_id"]) for r in curs.fetchall()
+                }
+        return {}
