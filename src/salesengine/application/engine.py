@@ -8,6 +8,8 @@ and saves the new events atomically.
 
 from __future__ import annotations
 
+import random
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import (
     ApplicationRecorder,
     IntegrityError,
+    InternalError,
     JSONTranscoder,
     OperationalError,
     PersistenceError,
@@ -70,8 +73,11 @@ from salesengine.policies.fallback import decide_fallback
 Clock = Callable[[], datetime]
 Ref = TypeVar("Ref")
 
-# Concurrent writers to one deal retry this often before reporting a conflict.
-WRITE_RETRIES = 8
+# Concurrent writers to one deal retry this often, backing off with jitter so that a
+# hot deal's writers spread out instead of colliding again in lock step.
+WRITE_RETRIES = 20
+BACKOFF_CAP_SECONDS = 0.25
+SCHEMA_RACE_RETRIES = 5
 OPENED_TOPIC = get_topic(Deal.Opened)
 
 
@@ -129,10 +135,18 @@ class SalesEngine(Application[UUID]):
         self.catalog = catalog
         self.clock = clock
         self.default_actor = default_actor
-        try:
-            super().__init__(env=env)
-        except PersistenceError as e:
-            raise StoreUnavailable(f"cannot open the event store: {e}") from None
+        for attempt in range(SCHEMA_RACE_RETRIES):
+            try:
+                super().__init__(env=env)
+                break
+            except (IntegrityError, InternalError):
+                # Engines starting together race on CREATE TABLE IF NOT EXISTS in
+                # PostgreSQL; the loser finds the tables on its next try.
+                if attempt == SCHEMA_RACE_RETRIES - 1:
+                    raise StoreUnavailable("cannot create the event store tables") from None
+                time.sleep(random.uniform(0.01, 0.1))
+            except PersistenceError as e:
+                raise StoreUnavailable(f"cannot open the event store: {e}") from None
         self._positions = positions(self.recorder) if positions is not None else None
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
@@ -150,7 +164,9 @@ class SalesEngine(Application[UUID]):
     ) -> CommandResult:
         """Apply one command. Concurrent writers are retried against fresh state; a writer
         that names ``expected_version`` gets ``ConcurrencyConflict`` if the deal moved on."""
-        for _ in range(WRITE_RETRIES):
+        for attempt in range(WRITE_RETRIES):
+            if attempt:
+                time.sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, 0.002 * 2**attempt)))
             deal = self._find(command.deal)
             if expected_version is not None:
                 current = deal.version if deal is not None else 0
@@ -163,7 +179,7 @@ class SalesEngine(Application[UUID]):
             if result.status == "duplicate":
                 return result
             try:
-                self._save(deal)
+                self.commit(deal)
             except ConcurrencyConflict:
                 if expected_version is not None:
                     raise
@@ -193,7 +209,7 @@ class SalesEngine(Application[UUID]):
 
         def flush() -> Iterator[tuple[Ref, Outcome]]:
             try:
-                self._save(*touched.values())
+                self.commit(*touched.values())
             except ConcurrencyConflict:
                 for deal in touched.values():
                     cache.pop(deal.state.key, None)
@@ -337,7 +353,8 @@ class SalesEngine(Application[UUID]):
         assert isinstance(deal, Deal)
         return deal
 
-    def _save(self, *deals: Deal) -> None:
+    def commit(self, *deals: Deal) -> None:
+        """Save the deals' new events atomically; a stale deal raises ConcurrencyConflict."""
         try:
             self.save(*deals)
         except IntegrityError:

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from salesengine.application.commands import Command, parse_command
+from salesengine.application.commands import COMMAND_NAMES, Command, parse_command
 from salesengine.application.engine import Refused, SalesEngine
 from salesengine.application.results import CommandResult
 
@@ -53,10 +53,11 @@ def describe_validation(error: ValidationError) -> str:
         message = err["msg"]
         if err["type"] == "union_tag_invalid":
             where = "cmd"
-            message = f"unknown command {err['input']!r}"
+            tag = err.get("ctx", {}).get("tag")
+            message = f"unknown command {tag!r} (one of {', '.join(COMMAND_NAMES)})"
         elif err["type"] == "union_tag_not_found":
             where = "cmd"
-            message = "missing (one of open, fact, advance, ...)"
+            message = f"missing (one of {', '.join(COMMAND_NAMES)})"
         problems.append(f"field '{where}': {message}")
     return "; ".join(problems)
 

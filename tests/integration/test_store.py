@@ -1,0 +1,236 @@
+"""The store contract: the same suite on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from salesengine.application.engine import Refused, SalesEngine
+from salesengine.domain.errors import (
+    ConcurrencyConflict,
+    CriteriaNotMet,
+    DealAlreadyExists,
+    StoreUnavailable,
+    UnknownDeal,
+)
+from salesengine.domain.values import Stamp, Status
+from tests.conftest import FIVE_LEVEL_OPENING, T0, Clock, StoreFactory, cmd
+
+
+def open_deal(engine: SalesEngine, key: str = "D-1", **fields: object) -> None:
+    engine.execute(
+        cmd(
+            cmd="open",
+            deal=key,
+            policy="five-level",
+            at=T0,
+            amount="1000",
+            account="Huaxin Steel 华信钢铁",
+            facts=FIVE_LEVEL_OPENING,
+            **fields,
+        )
+    )
+
+
+def test_a_deal_reloaded_by_another_writer_has_the_same_state(make_engine: StoreFactory) -> None:
+    first = make_engine()
+    open_deal(first)
+    first.execute(cmd(cmd="amount", deal="D-1", amount="2500.50", at=T0 + timedelta(days=1)))
+    first.execute(
+        cmd(cmd="visit", deal="D-1", effective=True, attendees=["王总"], at=T0 + timedelta(days=2))
+    )
+    second = make_engine()
+    assert second.load("D-1").state == first.load("D-1").state
+    state = second.deal_state("D-1")
+    assert state.amount == Decimal("2500.50")
+    assert state.account == "Huaxin Steel 华信钢铁"
+    assert state.effective_visits == 1
+
+
+def test_a_refused_command_stores_nothing(engine: SalesEngine) -> None:
+    open_deal(engine)
+    with pytest.raises(CriteriaNotMet):
+        engine.execute(cmd(cmd="advance", deal="D-1", to="contacted"))
+    assert engine.load("D-1").version == 1
+    assert engine.recorder.max_notification_id() == 1
+
+
+def test_unknown_and_duplicate_deals_are_refused(engine: SalesEngine) -> None:
+    with pytest.raises(UnknownDeal, match="unknown deal 'ghost'"):
+        engine.execute(cmd(cmd="won", deal="ghost"))
+    open_deal(engine)
+    with pytest.raises(DealAlreadyExists):
+        open_deal(engine)
+
+
+def test_a_command_id_makes_a_command_idempotent_across_writers(
+    make_engine: StoreFactory,
+) -> None:
+    first, second = make_engine(), make_engine()
+    open_deal(first, id="open-1")
+    visit = cmd(cmd="visit", id="v-1", deal="D-1", at=T0 + timedelta(hours=3))
+    assert first.execute(visit).status == "applied"
+    assert second.execute(visit).status == "duplicate"
+    assert (
+        second.execute(
+            cmd(
+                cmd="open",
+                id="open-1",
+                deal="D-1",
+                policy="five-level",
+                facts=FIVE_LEVEL_OPENING,
+                at=T0,
+            )
+        ).status
+        == "duplicate"
+    )
+    assert second.load("D-1").version == 2
+
+
+def test_a_stale_write_raises_a_conflict_and_loses_nothing(make_engine: StoreFactory) -> None:
+    a, b = make_engine(), make_engine()
+    open_deal(a)
+    a.execute(cmd(cmd="visit", deal="D-1", at=T0 + timedelta(hours=1)), expected_version=1)
+    with pytest.raises(ConcurrencyConflict, match="at version 2, not 1"):
+        b.execute(cmd(cmd="visit", deal="D-1", at=T0 + timedelta(hours=2)), expected_version=1)
+    assert b.load("D-1").version == 2
+
+
+def test_two_writers_saving_the_same_version_conflict_at_the_store(
+    make_engine: StoreFactory,
+) -> None:
+    a, b = make_engine(), make_engine()
+    open_deal(a)
+    deal_a, deal_b = a.load("D-1"), b.load("D-1")
+    stamp = Stamp(T0 + timedelta(hours=2), a.clock(), "tester")
+    deal_a.record_fact("budget", True, stamp)
+    deal_b.record_fact("champion", True, stamp)
+    a.commit(deal_a)
+    with pytest.raises(ConcurrencyConflict, match="another writer changed 'D-1' first"):
+        b.commit(deal_b)
+    stored = b.load("D-1")
+    assert stored.version == 2
+    assert set(stored.state.facts) == {*FIVE_LEVEL_OPENING, "budget"}
+
+
+def test_concurrent_writers_on_one_deal_all_land(make_engine: StoreFactory) -> None:
+    open_deal(make_engine())
+    writers, per_writer = 4, 15
+    errors: list[BaseException] = []
+
+    def write(n: int) -> None:
+        engine = make_engine()
+        try:
+            for i in range(per_writer):
+                engine.execute(
+                    cmd(
+                        cmd="visit",
+                        deal="D-1",
+                        id=f"w{n}-{i}",
+                        at=T0 + timedelta(minutes=n * 100 + i),
+                    )
+                )
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    deal = make_engine().load("D-1")
+    assert deal.version == 1 + writers * per_writer
+    assert deal.state.visits == writers * per_writer
+
+
+def test_a_batch_that_meets_a_concurrent_writer_is_replayed_without_loss(
+    make_engine: StoreFactory,
+) -> None:
+    importer, other = make_engine(), make_engine()
+    open_deal(importer)
+
+    def commands():  # type: ignore[no-untyped-def]
+        for i in range(5):
+            if i == 3:
+                # Another writer moves the deal while the batch is still pending.
+                other.execute(cmd(cmd="visit", deal="D-1", id="other", at=T0 + timedelta(hours=9)))
+            yield (
+                i,
+                cmd(cmd="visit", deal="D-1", id=f"batch-{i}", at=T0 + timedelta(hours=i + 1)),
+                None,
+            )
+
+    outcomes = list(importer.execute_many(commands(), batch_size=100))
+    assert [o.status for _, o in outcomes if not isinstance(o, Refused)] == ["applied"] * 5
+    deal = other.load("D-1")
+    assert deal.version == 7
+    assert deal.command_ids >= {"other", *(f"batch-{i}" for i in range(5))}
+
+
+def test_history_gives_global_positions_and_both_clocks(
+    make_engine: StoreFactory, clock: Clock
+) -> None:
+    engine = make_engine()
+    open_deal(engine)
+    open_deal(engine, key="D-2")
+    recorded_first = clock.now
+    clock.tick(days=1)
+    engine.execute(cmd(cmd="amount", deal="D-1", amount="900", at=T0 + timedelta(hours=5)))
+    history = engine.history("D-1")
+    assert [(e.version, e.position) for e in history.events] == [(1, 1), (2, 3)]
+    assert history.events[1].recorded_at == clock.now
+    assert history.events[0].recorded_at == recorded_first
+    then = engine.history("D-1", known_at=recorded_first)
+    assert len(then.events) == 1 and then.state["amount"] == Decimal("1000")
+
+
+def test_deal_keys_lists_every_opened_deal_in_recording_order(engine: SalesEngine) -> None:
+    for n in range(5):
+        open_deal(engine, key=f"D-{n}")
+    assert list(engine.deal_keys(page=2)) == [f"D-{n}" for n in range(5)]
+
+
+def test_the_sweep_falls_back_deals_without_a_live_next_step_once(
+    make_engine: StoreFactory, clock: Clock
+) -> None:
+    engine = make_engine()
+    facts = {"project_approved": True, "sales_plan": True, "decision_chain_path": True}
+    engine.execute(cmd(cmd="open", deal="F-1", policy="funnel-list", at=T0, facts=facts))
+    engine.execute(
+        cmd(
+            cmd="next_step",
+            deal="F-1",
+            action="demo",
+            at=T0,
+            due=(T0 + timedelta(days=5)).isoformat(),
+        )
+    )
+    engine.execute(cmd(cmd="advance", deal="F-1", to="p25", at=T0 + timedelta(days=1)))
+    sweep_at = T0 + timedelta(days=10)
+    report = engine.sweep(sweep_at)
+    assert [(f.deal, f.from_stage, f.to_stage, f.effective_at) for f in report.fell_back] == [
+        ("F-1", "p25", "opportunity", T0 + timedelta(days=5))
+    ]
+    again = make_engine().sweep(sweep_at)
+    assert again.fell_back == [] and again.unchanged == 1
+    history = engine.history("F-1")
+    last = history.events[-1]
+    assert (last.type, last.data["reason"], last.actor) == (
+        "StageRegressed",
+        "no_next_step",
+        "sweep",
+    )
+    assert engine.load("F-1").state.status is Status.OPEN
+
+
+def test_a_bad_database_url_is_a_clear_error(tmp_path: object) -> None:
+    from salesengine.bootstrap import build_engine
+
+    with pytest.raises(StoreUnavailable, match="unsupported database URL"):
+        build_engine("mysql://localhost/x")
+    with pytest.raises(StoreUnavailable, match="does not exist"):
+        build_engine("/nonexistent/dir/events.db")

@@ -1,0 +1,89 @@
+"""The command language: bad input is refused naming the field and the reason."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from salesengine.application.commands import COMMAND_NAMES, command_schema, parse_command
+from salesengine.importing.jsonl import describe_validation
+
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "docs" / "commands.schema.json"
+
+
+def refusal(raw: dict[str, object]) -> str:
+    with pytest.raises(ValidationError) as info:
+        parse_command(raw)
+    return describe_validation(info.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (
+            {"cmd": "fact", "deal": "D", "name": "budget", "at": "2026-03-01T10:00:00"},
+            "field 'at': Input should have timezone info",
+        ),
+        (
+            {"cmd": "fact", "deal": "D", "name": "budget", "at": "yesterday"},
+            "field 'at': Input should be a valid datetime",
+        ),
+        (
+            {"cmd": "amount", "deal": "D", "amount": "-5"},
+            "field 'amount': Input should be greater than or equal to 0",
+        ),
+        ({"cmd": "amount", "deal": "D", "amount": "NaN"}, "field 'amount'"),
+        (
+            {"cmd": "amount", "deal": "D", "amount": 10, "currency": "usd"},
+            "field 'currency': String should match pattern",
+        ),
+        ({"cmd": "advance", "deal": "D"}, "field 'to': Field required"),
+        ({"cmd": "promote", "deal": "D"}, "field 'cmd': unknown command 'promote'"),
+        ({"deal": "D"}, "field 'cmd': missing"),
+        ({"cmd": "won", "deal": "D", "amout": 5}, "field 'amout': Extra inputs are not permitted"),
+        ({"cmd": "won", "deal": ""}, "field 'deal': String should have at least 1 character"),
+        ({"cmd": "won", "deal": "a\nb"}, "field 'deal': Value error, must not contain control"),
+        ({"cmd": "regress", "deal": "D", "to": "identified"}, "field 'reason': Field required"),
+        (
+            {"cmd": "next_step", "deal": "D", "action": "call", "due": "2026-03-01T10:00:00"},
+            "field 'due",
+        ),
+    ],
+)
+def test_bad_commands_are_refused_naming_the_field(raw: dict[str, object], expected: str) -> None:
+    assert expected in refusal(raw)
+
+
+def test_every_command_of_the_language_parses() -> None:
+    samples = {
+        "open": {"policy": "five-level", "facts": {"budget": True}},
+        "fact": {"name": "budget", "value": "1.2M"},
+        "retract": {"name": "budget"},
+        "advance": {"to": "contacted"},
+        "regress": {"to": "identified", "reason": "champion left"},
+        "visit": {"kind": "face_to_face", "effective": True, "attendees": ["CIO 王总"]},
+        "next_step": {"action": "demo", "due": "2026-03-09"},
+        "done": {},
+        "amount": {"amount": "1200000.50", "currency": "CNY"},
+        "expected_close": {"expected_close": "2026-06-30"},
+        "owner": {"owner": "Li Wei"},
+        "won": {},
+        "lost": {"reason": "price", "competitor": "Acme"},
+        "abandon": {"reason": "budget frozen"},
+        "reopen": {"to": "identified"},
+    }
+    assert set(samples) == set(COMMAND_NAMES)
+    for name, fields in samples.items():
+        command = parse_command(
+            {"cmd": name, "deal": "D-1", "at": "2026-03-01T10:00:00+08:00", **fields}
+        )
+        assert command.cmd == name
+
+
+def test_the_published_json_schema_matches_the_models() -> None:
+    published = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    assert published == command_schema(), "run: salesengine schema > docs/commands.schema.json"
+    assert sorted(published["discriminator"]["mapping"]) == sorted(COMMAND_NAMES)

@@ -1,0 +1,165 @@
+"""The Deal aggregate: two clocks, timeline order, and refusals that store nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from salesengine.domain.deal import Deal, fold, timeline_order
+from salesengine.domain.errors import (
+    CommandRefused,
+    CriteriaNotMet,
+    DealClosed,
+    InvalidTime,
+    NoOpenNextStep,
+    UnknownFact,
+)
+from salesengine.domain.values import Stamp, Status, deal_id
+from salesengine.policies.catalog import PolicyCatalog
+from tests.conftest import FIVE_LEVEL_OPENING
+
+T0 = datetime(2026, 4, 1, 9, tzinfo=UTC)
+NOW = T0 + timedelta(days=30)
+CATALOG = PolicyCatalog()
+GUARD = CATALOG.guard("five-level")
+
+
+def at(days: float, now: datetime = NOW) -> Stamp:
+    return Stamp(effective_at=T0 + timedelta(days=days), recorded_at=now, actor="rep")
+
+
+def opened(**facts: bool) -> Deal:
+    return Deal.open(
+        id=deal_id("D"),
+        key="D",
+        guard=GUARD,
+        stamp=at(0),
+        facts={**FIVE_LEVEL_OPENING, **facts},
+        amount=Decimal("100"),
+    )
+
+
+CONTACTED = {
+    "decision_makers_identified": True,
+    "key_needs_confirmed": True,
+    "meetings_recorded": True,
+}
+
+
+def test_a_deal_opens_in_the_first_stage_with_both_clocks() -> None:
+    deal = opened()
+    event = deal.pending_events[0]
+    assert deal.state.stage == "identified" and deal.state.status is Status.OPEN
+    assert event.effective_at == T0 and event.timestamp == NOW  # type: ignore[attr-defined]
+
+
+def test_advancing_records_the_stage_change_and_the_stages_before_and_after() -> None:
+    deal = opened(**CONTACTED)
+    deal.advance(GUARD, "contacted", at(2))
+    event = deal.pending_events[-1]
+    assert isinstance(event, Deal.StageAdvanced)
+    assert (event.from_stage, event.to_stage) == ("identified", "contacted")
+    assert deal.state.stage_entered_at == T0 + timedelta(days=2)
+
+
+def test_a_refused_move_changes_nothing() -> None:
+    deal = opened()
+    before = (deal.version, deal.state, len(deal.pending_events))
+    with pytest.raises(CriteriaNotMet):
+        deal.advance(GUARD, "contacted", at(1))
+    assert (deal.version, deal.state, len(deal.pending_events)) == before
+
+
+def test_an_effective_time_more_than_five_minutes_ahead_is_refused() -> None:
+    deal = opened()
+    with pytest.raises(InvalidTime, match="in the future"):
+        deal.record_fact("budget", True, Stamp(NOW + timedelta(minutes=6), NOW, "rep"))
+    deal.record_fact("budget", True, Stamp(NOW + timedelta(minutes=4), NOW, "rep"))
+    assert deal.state.facts["budget"] is True
+
+
+def test_nothing_may_be_effective_before_the_deal_opened() -> None:
+    with pytest.raises(InvalidTime, match="before the deal opened"):
+        opened().record_fact("budget", True, at(-1))
+
+
+def test_a_stage_change_cannot_be_backdated_before_the_latest_stage_change() -> None:
+    deal = opened(**CONTACTED)
+    deal.advance(GUARD, "contacted", at(5))
+    with pytest.raises(InvalidTime, match="before the deal's latest stage change"):
+        deal.lose(GUARD, "price", None, at(4))
+
+
+def test_a_backdated_fact_takes_its_place_in_the_timeline() -> None:
+    deal = opened()
+    deal.retract_fact("visit_arranged", "cancelled", at(5))
+    deal.record_fact("visit_arranged", True, at(3))  # recorded later, happened earlier
+    assert "visit_arranged" not in deal.state.facts
+    assert [e.originator_version for e in deal.timeline] == [1, 3, 2]
+    assert deal.state_at(T0 + timedelta(days=4)).facts["visit_arranged"] is True
+
+
+def test_state_as_known_at_an_earlier_instant_ignores_later_recordings() -> None:
+    deal = opened()
+    deal.change_amount(Decimal("250"), "CNY", at(2, now=NOW + timedelta(days=1)))
+    everything = deal.state_at(NOW + timedelta(days=2))
+    as_known_then = deal.state_at(NOW + timedelta(days=2), known_at=NOW)
+    assert everything.amount == Decimal("250")
+    assert as_known_then.amount == Decimal("100")
+
+
+def test_the_guard_judges_a_move_by_the_evidence_at_its_effective_time() -> None:
+    deal = opened(**CONTACTED)
+    deal.retract_fact("meetings_recorded", "wrong deal", at(3))
+    with pytest.raises(CriteriaNotMet, match="meetings_recorded"):
+        deal.advance(GUARD, "contacted", at(4))
+    deal.advance(GUARD, "contacted", at(2))  # before the retraction the evidence held
+    assert deal.state.stage == "contacted"
+
+
+def test_retracting_an_unknown_fact_is_refused() -> None:
+    with pytest.raises(UnknownFact, match="'budget' is not recorded"):
+        opened().retract_fact("budget", None, at(1))
+
+
+def test_completing_a_next_step_that_does_not_exist_is_refused() -> None:
+    with pytest.raises(NoOpenNextStep):
+        opened().complete_next_step(None, at(1))
+
+
+def test_a_closed_deal_takes_no_next_step_but_keeps_its_record_open_for_facts() -> None:
+    deal = opened()
+    deal.lose(GUARD, "price", "Acme", at(1))
+    with pytest.raises(DealClosed):
+        deal.set_next_step("call", T0 + timedelta(days=9), "rep", at(2))
+    deal.record_fact("post_mortem", "pricing", at(2))
+    assert deal.state.status is Status.LOST and deal.state.competitor == "Acme"
+
+
+def test_a_regression_needs_a_reason() -> None:
+    deal = opened(**CONTACTED)
+    deal.advance(GUARD, "contacted", at(1))
+    with pytest.raises(CommandRefused, match="needs a reason"):
+        deal.regress(GUARD, "identified", "  ", at(2))
+
+
+def test_reopening_returns_a_lost_deal_to_a_stage() -> None:
+    deal = opened(**CONTACTED)
+    deal.advance(GUARD, "contacted", at(1))
+    deal.lose(GUARD, None, None, at(2))
+    deal.reopen(GUARD, "contacted", "customer came back", at(3))
+    assert (deal.state.status, deal.state.stage, deal.state.closed_at) == (
+        Status.OPEN,
+        "contacted",
+        None,
+    )
+
+
+def test_the_timeline_fold_is_the_aggregate_state() -> None:
+    deal = opened(**CONTACTED)
+    deal.record_fact("budget", 5, at(4))
+    deal.advance(GUARD, "contacted", at(2))
+    deal.change_owner("Li Wei", "North 华北", None, at(1))
+    assert fold(timeline_order(deal.pending_events)) == deal.state  # type: ignore[arg-type]
