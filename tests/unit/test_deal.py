@@ -163,3 +163,21 @@ def test_the_timeline_fold_is_the_aggregate_state() -> None:
     deal.advance(GUARD, "contacted", at(2))
     deal.change_owner("Li Wei", "North 华北", None, at(1))
     assert fold(timeline_order(deal.pending_events)) == deal.state  # type: ignore[arg-type]
+
+
+def test_a_deal_cannot_be_closed_before_its_recorded_next_step() -> None:
+    deal = opened()
+    deal.set_next_step("call", T0 + timedelta(days=9), "rep", at(3))
+    with pytest.raises(InvalidTime, match="next-step activity at"):
+        deal.win(GUARD, at(2))
+    deal.win(GUARD, at(4))
+    assert deal.state.next_step is None
+
+
+def test_a_next_step_is_judged_by_the_deals_status_at_its_effective_time() -> None:
+    deal = opened()
+    deal.lose(GUARD, None, None, at(2))
+    deal.reopen(GUARD, "identified", "back", at(5))
+    with pytest.raises(DealClosed, match="lost at that time"):
+        deal.set_next_step("call", T0 + timedelta(days=9), "rep", at(3))
+    deal.set_next_step("call", T0 + timedelta(days=9), "rep", at(6))

@@ -335,7 +335,7 @@ class Deal(Aggregate):
 
     def set_next_step(self, action: str, due: datetime, owner: str, stamp: Stamp) -> None:
         self._check_time(stamp)
-        self._check_open("set a next step on")
+        self._check_open("set a next step on", stamp.effective_at)
         self._trigger(Deal.NextStepSet, stamp, action=action, due=due, owner=owner)
 
     def complete_next_step(self, note: str | None, stamp: Stamp) -> None:
@@ -375,14 +375,28 @@ class Deal(Aggregate):
                     "record a regression or reopening instead"
                 )
 
-    def _check_open(self, doing: str) -> None:
-        if self.state.status.is_terminal:
-            raise DealClosed(f"cannot {doing} deal '{self.state.key}': it is {self.state.status}")
+    def _check_open(self, doing: str, at: datetime) -> None:
+        status = self.state_at(at).status
+        if status.is_terminal:
+            raise DealClosed(f"cannot {doing} deal '{self.state.key}': it is {status} at that time")
+
+    def _check_no_later_next_step(self, stamp: Stamp) -> None:
+        # Closing before a recorded next step would leave a next step on a closed deal.
+        for event in reversed(self.timeline):
+            if event.effective_at <= stamp.effective_at:
+                return
+            if isinstance(event, Deal.NextStepSet | Deal.NextStepCompleted):
+                raise InvalidTime(
+                    f"cannot close the deal effective {stamp.effective_at.isoformat()}: "
+                    f"it has next-step activity at {event.effective_at.isoformat()}"
+                )
 
     def _check_move(
         self, guard: StageGuard, trigger: Trigger, dest: str, stamp: Stamp
     ) -> DealState:
         self._check_time(stamp, moves_stage=True)
+        if trigger in ("win", "lose", "abandon"):
+            self._check_no_later_next_step(stamp)
         if guard.policy.name != self.state.policy:
             raise MoveNotAllowed(
                 f"deal runs under policy '{self.state.policy}', not '{guard.policy.name}'"
