@@ -30,8 +30,13 @@ def load_policy_file(path: Path) -> FunnelPolicy:
     try:
         return FunnelPolicy.model_validate(raw)
     except ValidationError as e:
+        errors = e.errors()
+        # A failed list item also makes its list "too short"; that echo is noise.
+        failed = {err["loc"][:1] for err in errors if len(err["loc"]) > 1}
         problems = "; ".join(
-            f"field '{_field_path(err['loc'], raw)}': {err['msg']}" for err in e.errors()
+            f"field '{_field_path(err['loc'], raw)}': {err['msg']}"
+            for err in errors
+            if not (err["type"] == "too_short" and err["loc"][:1] in failed)
         )
         raise PolicyError(f"{path}: {problems}") from None
 

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from salesengine.application.commands import parse_command
 from salesengine.cli.options import STATE
-from salesengine.cli.render import err, out, print_json
+from salesengine.cli.render import fail, print_json, say
 from salesengine.importing.jsonl import describe_validation
 
 app = typer.Typer(
@@ -45,15 +45,15 @@ def _run(
     try:
         command = parse_command(raw)
     except ValidationError as e:
-        err.print(f"[red]error:[/] {describe_validation(e)}")
+        fail(f"{describe_validation(e)}")
         raise typer.Exit(2) from None
     result = STATE.engine().execute(command)
     if as_json:
         print_json(result)
     elif result.status == "duplicate":
-        out.print(f"{result.deal}: already applied (id {command.id}); nothing written")
+        say(f"{result.deal}: already applied (id {command.id}); nothing written")
     else:
-        out.print(f"{result.deal}: {result.event} → {result.position} (version {result.version})")
+        say(f"{result.deal}: {result.event} → {result.position} (version {result.version})")
 
 
 @app.command("open")

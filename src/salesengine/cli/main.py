@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -16,7 +17,7 @@ from salesengine.application.funnel import FunnelRow, funnel_by_replay
 from salesengine.cli import deal as deal_cli
 from salesengine.cli import policy as policy_cli
 from salesengine.cli.options import STATE, parse_time
-from salesengine.cli.render import err, money, out, print_json, when
+from salesengine.cli.render import add_row, err, fail, money, out, print_json, say, when
 from salesengine.domain.errors import SalesEngineError
 from salesengine.importing.jsonl import import_file
 from salesengine.persistence import DB_ENV
@@ -61,7 +62,7 @@ def import_(
 ) -> None:
     """Apply the commands of a JSON Lines file in order; refused lines are listed."""
     if not file.is_file():
-        err.print(f"[red]error:[/] {file}: no such file")
+        fail(f"{file}: no such file")
         raise typer.Exit(2)
     total = _count_lines(file)
     engine = STATE.engine()
@@ -86,14 +87,14 @@ def import_(
         try:
             report = import_file(engine, file, on_line=advance, batch_size=batch_size)
         except UnicodeDecodeError as e:
-            err.print(f"[red]error:[/] {file}: not UTF-8 text ({e.reason} at byte {e.start})")
+            fail(f"{file}: not UTF-8 text ({e.reason} at byte {e.start})")
             raise typer.Exit(2) from None
     if as_json:
         print_json(report)
     else:
         for problem in report.refused:
-            err.print(f"{file}:{problem.line}: refused: {problem.message}")
-        out.print(
+            err.print(escape(f"{file}:{problem.line}: refused: {problem.message}"))
+        say(
             f"{file}: {report.applied} applied, {report.duplicates} already applied, "
             f"{len(report.refused)} refused ({report.lines} lines)"
         )
@@ -119,12 +120,10 @@ def sweep(
         print_json(report)
         return
     for f in report.fell_back:
-        out.print(
-            f"{f.deal}: {f.from_stage} → {f.to_stage} (no next step since {when(f.effective_at)})"
-        )
+        say(f"{f.deal}: {f.from_stage} → {f.to_stage} (no next step since {when(f.effective_at)})")
     for key, why in report.not_applicable:
-        out.print(f"{key}: not applied: {why}")
-    out.print(
+        say(f"{key}: not applied: {why}")
+    say(
         f"sweep at {when(report.at)}: {report.examined} deals examined, "
         f"{len(report.fell_back)} fell back, {report.unchanged} unchanged"
     )
@@ -175,7 +174,8 @@ def history(
             else f"{e.stage_before} → {e.stage_after}"
         )
         data = json.dumps(_plain(e.data), ensure_ascii=False)
-        table.add_row(
+        add_row(
+            table,
             str(e.position or ""),
             str(e.version),
             e.type,
@@ -189,13 +189,13 @@ def history(
     s = h.state
     if s:
         facts = ", ".join(sorted(s["facts"])) or "-"
-        out.print(
+        say(
             f"state: {s['status']} at {s['stage']}, "
             f"amount {money(s['amount'])} {s['currency'] or ''}, "
             f"owner {s['owner'] or '-'}, facts {facts}"
         )
     if h.later_events:
-        out.print(f"({h.later_events} later event(s) known but effective after {when(h.as_of)})")
+        say(f"({h.later_events} later event(s) known but effective after {when(h.as_of)})")
 
 
 def _plain(value: Any) -> Any:
@@ -231,13 +231,13 @@ def demo(
         else:
             applied += 1
     deals = [engine.load(key) for key in engine.deal_keys() if key.startswith(plan.prefix)]
-    out.print(
+    say(
         f"Demo quarter {when(plan.anchor - timedelta(days=91))} .. {when(plan.anchor)}: "
         f"{len(deals)} deals, {applied} commands applied, {duplicates} already present, "
         f"{len(refused)} refused by the guard."
     )
     for ref, r in refused[:5]:
-        out.print(f"  refused {ref}: {r.message}")
+        say(f"  refused {ref}: {r.message}")
     policies = {policy.name: policy}
     for label, instant in (("today", now), ("30 days ago", now - timedelta(days=30))):
         _funnel_table(
@@ -248,7 +248,7 @@ def demo(
 def _funnel_table(title: str, rows: list[FunnelRow]) -> None:
     table = Table("stage", "deals", "amount", "weighted", title=title)
     for row in rows:
-        table.add_row(row.stage, str(row.deals), money(row.amount), money(row.weighted))
+        add_row(table, row.stage, str(row.deals), money(row.amount), money(row.weighted))
     out.print(table)
 
 
@@ -257,7 +257,7 @@ def run(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="salesengine")
     except SalesEngineError as e:
-        err.print(f"[red]error:[/] {e.message}")
+        fail(f"{e.message}")
         sys.exit(1)
     finally:
         STATE.close()

@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from salesengine.cli.options import STATE
-from salesengine.cli.render import out, print_json
+from salesengine.cli.render import add_row, out, print_json
 from salesengine.domain.policy import FunnelPolicy
 
 app = typer.Typer(
@@ -54,7 +54,8 @@ def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         return
     table = Table("name", "title", "stages", "source")
     for p in policies:
-        table.add_row(
+        add_row(
+            table,
             p.name,
             f"{p.title} {p.title_zh or ''}",
             " → ".join(p.stage_keys),
@@ -78,6 +79,6 @@ def show(
     )
     for s in policy.stages:
         criteria = "\n".join(f"{c.key}: {c.description}" for c in s.criteria) or "-"
-        table.add_row(s.key, f"{s.name} {s.name_zh}", str(s.probability), s.role, criteria)
-    table.add_row("won", "Won 成交", str(policy.won_probability), "", "contract signed")
+        add_row(table, s.key, f"{s.name} {s.name_zh}", str(s.probability), s.role, criteria)
+    add_row(table, "won", "Won 成交", str(policy.won_probability), "", "contract signed")
     out.print(table)

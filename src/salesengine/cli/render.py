@@ -10,6 +10,8 @@ from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -27,6 +29,20 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     return value
+
+
+def fail(message: str) -> None:
+    """One clear line on stderr; the message is text, never markup."""
+    err.print(f"[red]error:[/] {escape(message)}")
+
+
+def say(message: str) -> None:
+    out.print(escape(message))
+
+
+def add_row(table: Table, *cells: str) -> None:
+    """Table cells hold user data, which must never be read as markup."""
+    table.add_row(*(escape(c) for c in cells))
 
 
 def print_json(value: Any) -> None:
