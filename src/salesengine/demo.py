@@ -135,7 +135,7 @@ def _one_deal(
         if at >= anchor:
             return anchor
         fate = rng.random()
-        if fate < 0.13:
+        if fate < 0.08:
             emit(
                 at,
                 {
@@ -147,10 +147,10 @@ def _one_deal(
                 },
             )
             return at
-        if fate < 0.18:
+        if fate < 0.11:
             emit(at, {"cmd": "abandon", "deal": key, "by": rep, "reason": "budget frozen"})
             return at
-        if fate < 0.30:  # stalls in this stage for the rest of the quarter
+        if fate < 0.22:  # stalls in this stage for the rest of the quarter
             return anchor
         criteria = [c.key for c in stages[index].criteria]
         premature = rng.random() < 0.12 and len(criteria) > 1

@@ -358,3 +358,13 @@ def test_the_demo_seeds_a_quarter_and_prints_both_funnels(cli: CLI, tmp_path: Pa
     again = cli("demo")
     assert " 0 commands applied" in again.out
     assert stored_events(tmp_path / "store.db") > 4000
+
+
+def test_a_line_that_is_not_utf8_is_refused_and_the_rest_applies(cli: CLI, tmp_path: Path) -> None:
+    path = tmp_path / "mixed.jsonl"
+    good = json.dumps({"cmd": "open", "deal": "U-1", "policy": "funnel-list", "at": iso(0)})
+    path.write_bytes(b'{"cmd": "won", "deal": "\xff\xfe"}\n' + good.encode() + b"\n")
+    result = cli("import", str(path))
+    assert result.code == 1
+    assert ":1: refused: not UTF-8 text" in result.err
+    assert "1 applied" in result.out

@@ -84,11 +84,7 @@ def import_(
                 seconds = (datetime.now(UTC) - started).total_seconds() or 1e-9
                 progress.update(task, completed=line, rate=f"{line / seconds:,.0f} lines/s")
 
-        try:
-            report = import_file(engine, file, on_line=advance, batch_size=batch_size)
-        except UnicodeDecodeError as e:
-            fail(f"{file}: not UTF-8 text ({e.reason} at byte {e.start})")
-            raise typer.Exit(2) from None
+        report = import_file(engine, file, on_line=advance, batch_size=batch_size)
     if as_json:
         print_json(report)
     else:
@@ -215,7 +211,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Randomness seed.")] = 7,
 ) -> None:
     """Seed a realistic quarter (3 teams, 12 reps, five-level policy) and print the funnel."""
-    from salesengine.demo import build_demo, commands
+    from salesengine.demo import QUARTER_DAYS, build_demo, commands
 
     engine = STATE.engine()
     policy = engine.catalog.get("five-level")
@@ -231,11 +227,15 @@ def demo(
         else:
             applied += 1
     deals = [engine.load(key) for key in engine.deal_keys() if key.startswith(plan.prefix)]
+    start = plan.anchor - timedelta(days=QUARTER_DAYS)
+    visits = sum(d.state_at(plan.anchor).visits - d.state_at(start).visits for d in deals)
+    reps = len({d.state.owner for d in deals})
     say(
-        f"Demo quarter {when(plan.anchor - timedelta(days=91))} .. {when(plan.anchor)}: "
-        f"{len(deals)} deals, {applied} commands applied, {duplicates} already present, "
+        f"Demo quarter {when(start)} .. {when(plan.anchor)}: {len(deals)} deals, "
+        f"{applied} commands applied, {duplicates} already present, "
         f"{len(refused)} refused by the guard."
     )
+    say(f"{visits} visits by {reps} reps: {visits / reps / (QUARTER_DAYS / 7):.1f} per rep a week.")
     for ref, r in refused[:5]:
         say(f"  refused {ref}: {r.message}")
     policies = {policy.name: policy}

@@ -75,9 +75,14 @@ def read_commands(
     """Yield (line number, command, provenance); bad lines go to the report."""
     seen: Counter[str] = Counter()
     source = str(path)
-    with path.open("r", encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
+    with path.open("rb") as handle:
+        for number, data in enumerate(handle, start=1):
             report.lines = number
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as e:
+                report.refused.append(LineError(number, f"not UTF-8 text ({e.reason})"))
+                continue
             if not text.strip():
                 report.blank += 1
                 continue
