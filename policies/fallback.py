@@ -32,7 +32,14 @@ def decide_fallback(policy: FunnelPolicy, state: DealState, at: datetime) -> Fal
         return None
     entered = state.stage_entered_at
     assert entered is not None
-    step = state.next_step
-    # The deal fell back the moment the rule was first broken, never before it entered the stage.
-    breached = step.due if step is not None else (state.next_step_closed_at or entered)
+    # The deal fell back the moment the rule was first broken: when its step fell overdue,
+    # or when its last step was done (or fell overdue first), or when it entered the stage
+    # without one; never before it entered the stage.
+    if state.next_step is not None:
+        breached = state.next_step.due
+    elif state.next_step_closed_at is not None:
+        due = state.next_step_closed_due
+        breached = min(state.next_step_closed_at, due) if due else state.next_step_closed_at
+    else:
+        breached = entered
     return FallBack(to=rule.to, reason=rule.reason, effective_at=max(breached, entered))

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import getpass
 import os
+import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
+import psycopg
+
 from salesengine.application.engine import Clock, SalesEngine, utc_now
+from salesengine.domain.errors import StoreUnavailable
 from salesengine.persistence import RecorderPositions, store_settings
 from salesengine.policies.catalog import PolicyCatalog, policy_dirs
 
@@ -33,10 +37,16 @@ def build_engine(
 ) -> SalesEngine:
     settings = store_settings(db)
     catalog = PolicyCatalog(policy_dirs(policy_paths))
-    return SalesEngine(
-        catalog,
-        clock=clock,
-        default_actor=actor or default_actor(),
-        positions=RecorderPositions,
-        env=dict(settings.env),
-    )
+    try:
+        return SalesEngine(
+            catalog,
+            clock=clock,
+            default_actor=actor or default_actor(),
+            positions=RecorderPositions,
+            env=dict(settings.env),
+        )
+    except StoreUnavailable as e:
+        raise StoreUnavailable(f"{settings.display}: {e.message}") from None
+    except (sqlite3.Error, psycopg.Error, OSError) as e:
+        # e.g. a file that is not a database, or a server that refuses us outright
+        raise StoreUnavailable(f"{settings.display}: cannot open the event store: {e}") from None

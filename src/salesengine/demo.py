@@ -63,7 +63,7 @@ def build_demo(policy: FunnelPolicy, today: date, seed: int = 7) -> DemoPlan:
     """Commands for one quarter ending at the start of ``today`` (UTC), in time order."""
     rng = random.Random(seed)
     anchor = demo_anchor(today)
-    prefix = f"demo-{today.isoformat()}"
+    prefix = f"demo-{today.isoformat()}-s{seed}"
     plan = DemoPlan(anchor=anchor, prefix=prefix)
     start = anchor - timedelta(days=QUARTER_DAYS)
     raw: list[tuple[datetime, int, dict[str, Any]]] = []

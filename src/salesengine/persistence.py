@@ -60,6 +60,8 @@ def store_settings(url: str | None = None) -> StoreSettings:
 
 
 def _sqlite(url: str) -> StoreSettings:
+    if url.startswith("sqlite:") and not url.startswith("sqlite:///"):
+        raise StoreUnavailable(f"database URL '{url}': use sqlite:///PATH")
     path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else url
     if not path:
         raise StoreUnavailable(f"database URL '{url}' names no file")
@@ -82,14 +84,21 @@ def _postgres(url: str) -> StoreSettings:
     dbname = unquote(parts.path.lstrip("/"))
     if not dbname:
         raise StoreUnavailable(f"database URL '{url}' names no database")
+    try:
+        port = parts.port or 5432
+    except ValueError:
+        raise StoreUnavailable(f"database URL '{url}': the port is not a number") from None
+    timeout = query.get("connect_timeout", ["5"])[0]
+    if not timeout.isdigit():
+        raise StoreUnavailable(f"database URL '{url}': connect_timeout must be whole seconds")
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": dbname,
         "POSTGRES_HOST": parts.hostname or "127.0.0.1",
-        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_PORT": str(port),
         "POSTGRES_USER": unquote(parts.username or "postgres"),
         "POSTGRES_PASSWORD": unquote(parts.password or ""),
-        "POSTGRES_CONNECT_TIMEOUT": query.get("connect_timeout", ["5"])[0],
+        "POSTGRES_CONNECT_TIMEOUT": timeout,
         "POSTGRES_SCHEMA": query.get("schema", [""])[0],
         "POSTGRES_POOL_SIZE": "5",
         "POSTGRES_MAX_OVERFLOW": "10",

@@ -368,3 +368,26 @@ def test_a_line_that_is_not_utf8_is_refused_and_the_rest_applies(cli: CLI, tmp_p
     assert result.code == 1
     assert ":1: refused: not UTF-8 text" in result.err
     assert "1 applied" in result.out
+
+
+def test_policies_are_read_without_opening_the_store(cli: CLI, tmp_path: Path) -> None:
+    assert cli("policy", "list", db_url="postgresql://nobody@127.0.0.1:1/none").code == 0
+    assert cli("policy", "show", "five-level").code == 0
+    assert not (tmp_path / "store.db").exists()
+
+
+def test_unusable_stores_are_named_clearly(cli: CLI, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database" * 100)
+    cases = {
+        str(junk): "cannot open the event store",
+        "postgresql://postgres@127.0.0.1:abc/test": "the port is not a number",
+        "postgresql://postgres@127.0.0.1/test?connect_timeout=soon": "connect_timeout",
+        "sqlite://": "use sqlite:///PATH",
+        "mysql://x/y": "unsupported database URL",
+    }
+    for url, reason in cases.items():
+        result = cli("history", "X", db_url=url)
+        assert result.code == 1, url
+        assert reason in result.err, (url, result.err)
+        assert "Traceback" not in result.err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -234,3 +235,79 @@ def test_a_bad_database_url_is_a_clear_error(tmp_path: object) -> None:
         build_engine("mysql://localhost/x")
     with pytest.raises(StoreUnavailable, match="does not exist"):
         build_engine("/nonexistent/dir/events.db")
+
+
+def test_a_refusal_judged_on_a_stale_cached_deal_is_judged_again(
+    make_engine: StoreFactory,
+) -> None:
+    importer, other = make_engine(), make_engine()
+    evidence = ["decision_makers_identified", "key_needs_confirmed", "meetings_recorded"]
+
+    def commands():  # type: ignore[no-untyped-def]
+        yield (
+            1,
+            cmd(cmd="open", deal="D-1", policy="five-level", at=T0, facts=FIVE_LEVEL_OPENING),
+            None,
+        )
+        yield 2, cmd(cmd="visit", deal="D-1", at=T0 + timedelta(hours=1)), None
+        # Between batches another writer records the evidence the advance needs.
+        for name in evidence:
+            other.execute(cmd(cmd="fact", deal="D-1", name=name, at=T0 + timedelta(hours=2)))
+        yield 3, cmd(cmd="advance", deal="D-1", to="contacted", at=T0 + timedelta(hours=3)), None
+
+    outcomes = dict(importer.execute_many(commands(), batch_size=2))
+    assert not isinstance(outcomes[3], Refused), outcomes[3]
+    assert other.load("D-1").state.stage == "contacted"
+
+
+def test_the_deal_records_the_version_of_the_policy_it_opened_under(
+    engine: SalesEngine,
+) -> None:
+    open_deal(engine)
+    state = engine.deal_state("D-1")
+    assert state.policy_version == engine.catalog.get("five-level").fingerprint
+    assert len(state.policy_version) == 16
+
+
+def test_a_sweep_in_the_future_is_refused(engine: SalesEngine, clock: Clock) -> None:
+    from salesengine.domain.errors import InvalidTime
+
+    with pytest.raises(InvalidTime, match="in the future"):
+        engine.sweep(clock.now + timedelta(hours=1))
+
+
+def test_a_sweep_reports_deals_whose_policy_changed_instead_of_failing(
+    store_url: str, clock: Clock, tmp_path: Path
+) -> None:
+    from salesengine.bootstrap import build_engine
+
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    source = (Path(__file__).resolve().parents[2] / "policies" / "funnel-list.toml").read_text(
+        encoding="utf-8"
+    )
+    (folder / "mine.toml").write_text(
+        source.replace('name = "funnel-list"', 'name = "mine"'), encoding="utf-8"
+    )
+    before = build_engine(store_url, policy_paths=[folder], clock=clock)
+    facts = {"project_approved": True, "sales_plan": True, "decision_chain_path": True}
+    before.execute(cmd(cmd="open", deal="M-1", policy="mine", at=T0, facts=facts))
+    before.execute(
+        cmd(
+            cmd="next_step", deal="M-1", action="x", at=T0, due=(T0 + timedelta(days=2)).isoformat()
+        )
+    )
+    before.execute(cmd(cmd="advance", deal="M-1", to="p25", at=T0 + timedelta(days=1)))
+    before.execute(cmd(cmd="open", deal="F-1", policy="funnel-list", at=T0))
+    before.close()
+    (folder / "mine.toml").write_text(
+        source.replace('name = "funnel-list"', 'name = "mine"').replace(
+            'key = "p25"', 'key = "q25"'
+        ),
+        encoding="utf-8",
+    )
+    after = build_engine(store_url, policy_paths=[folder], clock=clock)
+    report = after.sweep(T0 + timedelta(days=5))
+    assert report.not_applicable == [("M-1", "stage 'p25' is no longer in policy 'mine'")]
+    assert report.unchanged == 1
+    after.close()

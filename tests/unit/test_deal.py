@@ -16,7 +16,7 @@ from salesengine.domain.errors import (
     NoOpenNextStep,
     UnknownFact,
 )
-from salesengine.domain.values import Stamp, Status, deal_id
+from salesengine.domain.values import NextStep, Stamp, Status, deal_id
 from salesengine.policies.catalog import PolicyCatalog
 from tests.conftest import FIVE_LEVEL_OPENING
 
@@ -181,3 +181,17 @@ def test_a_next_step_is_judged_by_the_deals_status_at_its_effective_time() -> No
     with pytest.raises(DealClosed, match="lost at that time"):
         deal.set_next_step("call", T0 + timedelta(days=9), "rep", at(3))
     deal.set_next_step("call", T0 + timedelta(days=9), "rep", at(6))
+
+
+def test_a_lost_funnel_list_deal_reopens_with_its_new_next_step() -> None:
+    guard = CATALOG.guard("funnel-list")
+    facts = {"project_approved": True, "sales_plan": True, "decision_chain_path": True}
+    deal = Deal.open(id=deal_id("F"), key="F", guard=guard, stamp=at(0), facts=facts)
+    deal.set_next_step("call", T0 + timedelta(days=5), "rep", at(0))
+    deal.advance(guard, "p25", at(1))
+    deal.lose(guard, None, None, at(2))
+    with pytest.raises(CriteriaNotMet, match="missing next_step"):
+        deal.reopen(guard, "p25", "back", at(3))
+    step = NextStep("re-pitch", T0 + timedelta(days=9), "rep", T0 + timedelta(days=3))
+    deal.reopen(guard, "p25", "back", at(3), next_step=step)
+    assert (deal.state.stage, deal.state.next_step) == ("p25", step)

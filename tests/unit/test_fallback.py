@@ -61,3 +61,12 @@ def test_the_rule_leaves_opportunity_closed_deals_and_other_policies_alone() -> 
     assert decide_fallback(FUNNEL, in_p50(status=Status.WON), AT) is None
     five = CATALOG.get("five-level")
     assert decide_fallback(five, in_p50(policy="five-level", stage="contacted"), AT) is None
+
+
+def test_a_step_completed_after_it_was_due_broke_the_rule_at_its_due_time() -> None:
+    due, done = ENTERED + timedelta(days=4), ENTERED + timedelta(days=9)
+    decision = decide_fallback(
+        FUNNEL, in_p50(next_step_closed_at=done, next_step_closed_due=due), AT
+    )
+    assert decision is not None
+    assert decision.effective_at == due

@@ -6,18 +6,22 @@ These models are the public contract of writers (CLI, JSON Lines import, Python 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import re
+import unicodedata
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    AllowInfNan,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     StrictBool,
-    StrictFloat,
     StrictInt,
     StringConstraints,
     TypeAdapter,
@@ -26,23 +30,65 @@ from pydantic import (
 from salesengine.domain.policy import KEY_PATTERN
 
 
-def _no_control_chars(value: str) -> str:
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-        raise ValueError("must not contain control characters")
+def _unicode(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
     return value
 
+
+def _clean_name(value: str) -> str:
+    _unicode(value)
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValueError("must not contain control characters")
+    # Visually identical keys must name the same deal.
+    return unicodedata.normalize("NFC", value)
+
+
+def _iso_text(value: Any) -> Any:
+    # Lax datetime parsing would take numbers as Unix epochs; the language is ISO 8601.
+    if not isinstance(value, str | datetime | date):
+        raise ValueError("must be an ISO 8601 string")
+    return value
+
+
+def _to_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range once converted to UTC") from None
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_to_utc)]
+
+
+def _iso_day(value: Any) -> Any:
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("must be a date, YYYY-MM-DD")
+    return _iso_text(value)
+
+
+Day = Annotated[date, BeforeValidator(_iso_day)]
 
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-    AfterValidator(_no_control_chars),
+    AfterValidator(_clean_name),
 ]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+Text = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=4000),
+    AfterValidator(_unicode),
+]
 Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN, max_length=64)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4, allow_inf_nan=False)]
 FactValueIn = (
-    StrictBool | StrictInt | StrictFloat | Annotated[str, StringConstraints(max_length=4000)]
+    StrictBool
+    | StrictInt
+    | Annotated[float, Strict(), AllowInfNan(False)]
+    | Annotated[str, StringConstraints(max_length=4000), AfterValidator(_unicode)]
 )
 
 
@@ -53,7 +99,7 @@ class _Command(BaseModel):
         default=None, description="Idempotency key: a command with a known id is skipped."
     )
     deal: Name = Field(description="The deal's key, chosen by the writer.")
-    at: AwareDatetime | None = Field(
+    at: Instant | None = Field(
         default=None,
         description="Effective time (ISO 8601 with UTC offset); defaults to now. "
         "May be backdated; at most 5 minutes in the future.",
@@ -70,7 +116,7 @@ class OpenDeal(_Command):
     region: Name | None = None
     amount: Amount | None = None
     currency: Currency | None = None
-    expected_close: date | None = None
+    expected_close: Day | None = None
     facts: dict[Key, FactValueIn] = Field(
         default_factory=dict, description="Evidence known at opening (entry criteria)."
     )
@@ -114,8 +160,9 @@ class LogVisit(_Command):
 class SetNextStep(_Command):
     cmd: Literal["next_step"]
     action: Text
-    due: date | AwareDatetime = Field(
-        description="A date means by the end of that day (UTC); a time needs an offset."
+    due: Instant | Day = Field(
+        union_mode="left_to_right",
+        description="A date means by the end of that day (UTC); a time needs an offset.",
     )
     owner: Name | None = None
 
@@ -133,7 +180,7 @@ class ChangeAmount(_Command):
 
 class ChangeExpectedClose(_Command):
     cmd: Literal["expected_close"]
-    expected_close: date | None
+    expected_close: Day | None
 
 
 class ChangeOwner(_Command):
@@ -158,10 +205,21 @@ class Abandon(_Command):
     reason: Text | None = None
 
 
+class NextStepIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    action: Text
+    due: Instant | Day = Field(union_mode="left_to_right")
+    owner: Name | None = None
+
+
 class Reopen(_Command):
     cmd: Literal["reopen"]
     to: Key
     reason: Text | None = None
+    next_step: NextStepIn | None = Field(
+        default=None, description="The reopened deal's next step (a closed deal has none)."
+    )
 
 
 Command = Annotated[

@@ -64,9 +64,18 @@ from salesengine.domain.errors import (
     SalesEngineError,
     StoreUnavailable,
     UnknownDeal,
+    UnknownPolicy,
 )
 from salesengine.domain.state import DealState
-from salesengine.domain.values import Stamp, Status, as_utc, deal_id, end_of_day
+from salesengine.domain.values import (
+    CLOCK_SKEW,
+    NextStep,
+    Stamp,
+    Status,
+    as_utc,
+    deal_id,
+    end_of_day,
+)
 from salesengine.policies.catalog import PolicyCatalog
 from salesengine.policies.fallback import decide_fallback
 
@@ -223,25 +232,33 @@ class SalesEngine(Application[UUID]):
             while len(cache) > cache_size:
                 cache.popitem(last=False)
 
-        for ref, command, provenance in items:
-            batch.append((ref, command, provenance))
-            deal = cache.get(command.deal)
-            if deal is None:
-                try:
-                    deal = self._find(command.deal)
-                except SalesEngineError as e:
-                    outcomes.append((ref, Refused(e)))
-                    continue
+        def decide(command: Command, provenance: dict[str, str] | None) -> Outcome:
+            cached = cache.get(command.deal)
             try:
-                deal, result = self._decide(command, deal, provenance)
+                deal = cached if cached is not None else self._find(command.deal)
+                try:
+                    deal, result = self._decide(command, deal, provenance)
+                except CommandRefused:
+                    # A copy cached from an earlier batch may be stale: another writer may
+                    # have supplied what was missing. Judge again on the stored deal.
+                    if cached is None or cached.id in touched:
+                        raise
+                    fresh = self._find(command.deal)
+                    if fresh is None or fresh.version == cached.version:
+                        raise
+                    cache[command.deal] = fresh
+                    deal, result = self._decide(command, fresh, provenance)
             except SalesEngineError as e:
-                outcomes.append((ref, Refused(e)))
-                continue
+                return Refused(e)
             cache[command.deal] = deal
             cache.move_to_end(command.deal)
             if result.status == "applied":
                 touched[deal.id] = deal
-            outcomes.append((ref, result))
+            return result
+
+        for ref, command, provenance in items:
+            batch.append((ref, command, provenance))
+            outcomes.append((ref, decide(command, provenance)))
             if len(batch) >= batch_size:
                 yield from flush()
         if batch:
@@ -338,8 +355,15 @@ class SalesEngine(Application[UUID]):
                 deal.lose(self.catalog.guard(state.policy), reason, competitor, stamp)
             case Abandon(reason=reason):
                 deal.abandon(self.catalog.guard(state.policy), reason, stamp)
-            case Reopen(to=to, reason=reason):
-                deal.reopen(self.catalog.guard(state.policy), to, reason, stamp)
+            case Reopen(to=to, reason=reason, next_step=step):
+                next_step = None
+                if step is not None:
+                    due = (
+                        as_utc(step.due) if isinstance(step.due, datetime) else end_of_day(step.due)
+                    )
+                    owner = step.owner or state.owner or stamp.actor
+                    next_step = NextStep(step.action, due, owner, stamp.effective_at)
+                deal.reopen(self.catalog.guard(state.policy), to, reason, stamp, next_step)
             case _:  # pragma: no cover - the union is exhaustive
                 raise CommandRefused(f"unsupported command {command.cmd}")
 
@@ -414,14 +438,27 @@ class SalesEngine(Application[UUID]):
         """
         now = self.clock()
         at = as_utc(at) if at is not None else now
+        if at > now + CLOCK_SKEW:
+            raise InvalidTime(f"cannot sweep at {at.isoformat()}: it is in the future")
         report = SweepReport(at=at)
         for key in self.deal_keys():
             deal = self.load(key)
-            policy = self.catalog.get(deal.state.policy)
+            state = deal.state_at(at)
+            if state.status is not Status.OPEN:
+                continue
+            try:
+                policy = self.catalog.get(state.policy)
+            except UnknownPolicy as e:
+                report.not_applicable.append((key, e.message))
+                continue
             if policy.fallback is None:
                 continue
             report.examined += 1
-            state = deal.state_at(at)
+            if not policy.has_stage(state.stage):
+                report.not_applicable.append(
+                    (key, f"stage '{state.stage}' is no longer in policy '{policy.name}'")
+                )
+                continue
             decision = decide_fallback(policy, state, at)
             if decision is None:
                 report.unchanged += 1

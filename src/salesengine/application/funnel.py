@@ -20,6 +20,7 @@ from salesengine.domain.values import OUTCOMES, Status
 class FunnelRow:
     policy: str
     stage: str
+    currency: str  # amounts in different currencies are never added together
     deals: int
     amount: Decimal
     weighted: Decimal
@@ -31,7 +32,7 @@ def funnel_by_replay(
     as_of: datetime,
     known_at: datetime | None = None,
 ) -> list[FunnelRow]:
-    counts: dict[tuple[str, str], list[Decimal]] = {}
+    counts: dict[tuple[str, str, str], list[Decimal]] = {}
     for deal in deals:
         state = deal.state_at(as_of, known_at)
         if state.status is Status.NEW:  # opened after T, or not yet known at K
@@ -39,15 +40,16 @@ def funnel_by_replay(
         policy = policies[state.policy]
         amount = state.amount or Decimal(0)
         weight = Decimal(policy.probability(state.position)) / 100
-        row = counts.setdefault(
-            (state.policy, state.position), [Decimal(0), Decimal(0), Decimal(0)]
-        )
+        key = (state.policy, state.position, state.currency or policy.currency)
+        row = counts.setdefault(key, [Decimal(0), Decimal(0), Decimal(0)])
         row[0] += 1
         row[1] += amount
         row[2] += amount * weight
     rows: list[FunnelRow] = []
-    for name in sorted({p for p, _ in counts}):
+    for name in sorted({p for p, _, _ in counts}):
+        currencies = sorted({c for p, _, c in counts if p == name})
         for stage in (*policies[name].stage_keys, *OUTCOMES):
-            deals_, amount, weighted = counts.get((name, stage), [Decimal(0)] * 3)
-            rows.append(FunnelRow(name, stage, int(deals_), amount, weighted))
+            for currency in currencies:
+                n, amount, weighted = counts.get((name, stage, currency), [Decimal(0)] * 3)
+                rows.append(FunnelRow(name, stage, currency, int(n), amount, weighted))
     return rows

@@ -311,10 +311,13 @@ def reopen(
     deal: Deal,
     to: Annotated[str, typer.Option("--to")],
     reason: Reason = None,
+    next_action: Annotated[str | None, typer.Option(help="The reopened deal's next step.")] = None,
+    next_due: Annotated[str | None, typer.Option(help="Its due date or time.")] = None,
     at: At = None,
     id_: Id = None,
     by: By = None,
     as_json: AsJson = False,
 ) -> None:
     """Reopen a lost or abandoned deal at a stage whose criteria still hold."""
-    _run("reopen", deal, at, id_, by, as_json, to=to, reason=reason)
+    step = None if next_action is None else {"action": next_action, "due": next_due}
+    _run("reopen", deal, at, id_, by, as_json, to=to, reason=reason, next_step=step)

@@ -246,9 +246,11 @@ def demo(
 
 
 def _funnel_table(title: str, rows: list[FunnelRow]) -> None:
-    table = Table("stage", "deals", "amount", "weighted", title=title)
+    table = Table("stage", "deals", "amount", "weighted", "currency", title=title)
     for row in rows:
-        add_row(table, row.stage, str(row.deals), money(row.amount), money(row.weighted))
+        add_row(
+            table, row.stage, str(row.deals), money(row.amount), money(row.weighted), row.currency
+        )
     out.print(table)
 
 

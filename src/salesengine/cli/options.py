@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
 from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
+from salesengine.policies.catalog import PolicyCatalog, policy_dirs
 
 _AWARE: TypeAdapter[AwareDatetime] = TypeAdapter(AwareDatetime)
 
@@ -34,6 +35,10 @@ class Globals:
     actor: str | None = None
     policy_dirs: tuple[Path, ...] = ()
     _engine: SalesEngine | None = None
+
+    def catalog(self) -> PolicyCatalog:
+        """Policies alone: reading them never opens (or creates) the event store."""
+        return PolicyCatalog(policy_dirs(self.policy_dirs))
 
     def engine(self) -> SalesEngine:
         if self._engine is None:

@@ -45,7 +45,7 @@ def policy_json(policy: FunnelPolicy) -> dict[str, Any]:
 @app.command("list")
 def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the policies (built-in and from SALESENGINE_POLICY_PATH)."""
-    catalog = STATE.engine().catalog
+    catalog = STATE.catalog()
     policies = catalog.all()
     if as_json:
         print_json(
@@ -70,7 +70,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show a policy's stages with their names, probabilities and entry criteria."""
-    policy = STATE.engine().catalog.get(name)
+    policy = STATE.catalog().get(name)
     if as_json:
         print_json(policy_json(policy))
         return

@@ -55,6 +55,7 @@ class Deal(Aggregate):
         provenance: dict[str, str] | None
         deal: str
         policy: str
+        policy_version: str
         stage: str
         account: str | None
         owner: str | None
@@ -71,6 +72,7 @@ class Deal(Aggregate):
             return DealState(
                 key=self.deal,
                 policy=self.policy,
+                policy_version=self.policy_version,
                 status=Status.OPEN,
                 stage=self.stage,
                 opened_at=self.effective_at,
@@ -145,7 +147,12 @@ class Deal(Aggregate):
         note: str | None
 
         def evolve(self, state: DealState) -> DealState:
-            return state.evolve(next_step=None, next_step_closed_at=self.effective_at)
+            step = state.next_step
+            return state.evolve(
+                next_step=None,
+                next_step_closed_at=self.effective_at,
+                next_step_closed_due=step.due if step is not None else None,
+            )
 
     class AmountChanged(Event):
         amount: Decimal
@@ -200,6 +207,10 @@ class Deal(Aggregate):
         from_outcome: str
         to_stage: str
         reason: str | None
+        # A closed deal holds no next step, so a reopening may bring the deal's new one.
+        next_action: str | None
+        next_due: datetime | None
+        next_owner: str | None
         moves_stage = True
 
         def evolve(self, state: DealState) -> DealState:
@@ -210,6 +221,15 @@ class Deal(Aggregate):
                 closed_at=None,
                 outcome_reason=None,
                 competitor=None,
+                next_step=self.next_step,
+            )
+
+        @property
+        def next_step(self) -> NextStep | None:
+            if self.next_action is None or self.next_due is None:
+                return None
+            return NextStep(
+                self.next_action, self.next_due, self.next_owner or "", self.effective_at
             )
 
     def __init__(self) -> None:
@@ -260,6 +280,7 @@ class Deal(Aggregate):
             **_stamp_fields(stamp),
             deal=key,
             policy=guard.policy.name,
+            policy_version=guard.policy.fingerprint,
             stage=first,
             account=account,
             owner=owner,
@@ -309,10 +330,24 @@ class Deal(Aggregate):
         state = self._check_move(guard, "abandon", Status.ABANDONED.value, stamp)
         self._trigger(Deal.Abandoned, stamp, from_stage=state.stage, reason=reason)
 
-    def reopen(self, guard: StageGuard, to: str, reason: str | None, stamp: Stamp) -> None:
-        state = self._check_move(guard, "reopen", to, stamp)
+    def reopen(
+        self,
+        guard: StageGuard,
+        to: str,
+        reason: str | None,
+        stamp: Stamp,
+        next_step: NextStep | None = None,
+    ) -> None:
+        state = self._check_move(guard, "reopen", to, stamp, next_step=next_step)
         self._trigger(
-            Deal.Reopened, stamp, from_outcome=state.status.value, to_stage=to, reason=reason
+            Deal.Reopened,
+            stamp,
+            from_outcome=state.status.value,
+            to_stage=to,
+            reason=reason,
+            next_action=next_step.action if next_step else None,
+            next_due=next_step.due if next_step else None,
+            next_owner=next_step.owner if next_step else None,
         )
 
     def log_visit(
@@ -392,7 +427,12 @@ class Deal(Aggregate):
                 )
 
     def _check_move(
-        self, guard: StageGuard, trigger: Trigger, dest: str, stamp: Stamp
+        self,
+        guard: StageGuard,
+        trigger: Trigger,
+        dest: str,
+        stamp: Stamp,
+        next_step: NextStep | None = None,
     ) -> DealState:
         self._check_time(stamp, moves_stage=True)
         if trigger in ("win", "lose", "abandon"):
@@ -402,7 +442,8 @@ class Deal(Aggregate):
                 f"deal runs under policy '{self.state.policy}', not '{guard.policy.name}'"
             )
         state = self.state_at(stamp.effective_at)
-        guard.check(trigger, state, dest, stamp.effective_at)
+        judged = state if next_step is None else state.evolve(next_step=next_step)
+        guard.check(trigger, judged, dest, stamp.effective_at)
         return state
 
     @property

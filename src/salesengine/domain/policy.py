@@ -5,7 +5,9 @@ A policy is data (a TOML file under ``policies/``); this module is its validated
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
+from functools import cached_property
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -90,6 +92,11 @@ class FunnelPolicy(_Strict):
         if self.fallback is not None and self.fallback.to not in keys:
             raise ValueError(f"fallback.to names unknown stage '{self.fallback.to}'")
         return self
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Identifies this exact version of the policy; recorded on every deal it opens."""
+        return hashlib.sha256(self.model_dump_json().encode("utf-8")).hexdigest()[:16]
 
     @property
     def stage_keys(self) -> tuple[str, ...]:

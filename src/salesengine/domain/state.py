@@ -21,6 +21,7 @@ _EMPTY: MappingProxyType[str, FactValue] = MappingProxyType({})
 class DealState:
     key: str = ""
     policy: str = ""
+    policy_version: str = ""
     status: Status = Status.NEW
     stage: str = ""
     opened_at: datetime | None = None
@@ -35,6 +36,7 @@ class DealState:
     region: str | None = None
     next_step: NextStep | None = None
     next_step_closed_at: datetime | None = None
+    next_step_closed_due: datetime | None = None
     visits: int = 0
     effective_visits: int = 0
     last_visit_at: datetime | None = None
@@ -72,6 +74,7 @@ class DealState:
         return {
             "deal": self.key,
             "policy": self.policy,
+            "policy_version": self.policy_version,
             "status": self.status.value,
             "stage": self.stage,
             "opened_at": self.opened_at,

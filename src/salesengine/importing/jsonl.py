@@ -45,7 +45,8 @@ def describe_validation(error: ValidationError) -> str:
     """Name each bad field and why, in the writer's own terms."""
     problems = []
     for err in error.errors():
-        loc = [str(p) for p in err["loc"]]
+        # Union members show up in the location as validator names; they are not fields.
+        loc = [str(p) for p in err["loc"] if "[" not in str(p)]
         # The discriminated union puts the command name first; it is not a field.
         if len(loc) > 1 and err["type"] not in ("union_tag_invalid", "union_tag_not_found"):
             loc = loc[1:]
@@ -62,9 +63,14 @@ def describe_validation(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def implicit_id(raw: dict[str, Any], seen: Counter[str]) -> str:
-    canonical = json.dumps(raw, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:24]
+def canonical(raw: dict[str, Any]) -> bytes:
+    """The line's content, independent of key order and spacing (raises on lone surrogates)."""
+    text = json.dumps(raw, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return text.encode("utf-8")
+
+
+def implicit_id(content: bytes, seen: Counter[str]) -> str:
+    digest = hashlib.sha256(content).hexdigest()[:24]
     seen[digest] += 1
     return f"line:{digest}:{seen[digest]}"
 
@@ -93,11 +99,21 @@ def read_commands(
                     LineError(number, f"not valid JSON: {e.msg} (column {e.colno})")
                 )
                 continue
+            except ValueError as e:  # e.g. an integer too long to convert
+                report.refused.append(LineError(number, f"not valid JSON: {str(e).split(';')[0]}"))
+                continue
             if not isinstance(raw, dict):
                 report.refused.append(LineError(number, "a command must be a JSON object"))
                 continue
+            try:
+                content = canonical(raw)
+            except UnicodeEncodeError:
+                report.refused.append(
+                    LineError(number, "text contains an unpaired surrogate escape (not Unicode)")
+                )
+                continue
             if raw.get("id") is None:
-                raw = {**raw, "id": implicit_id(raw, seen)}
+                raw = {**raw, "id": implicit_id(content, seen)}
             try:
                 command = parse_command(raw)
             except ValidationError as e:
