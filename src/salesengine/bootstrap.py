@@ -11,8 +11,9 @@ from pathlib import Path
 import psycopg
 
 from salesengine.application.engine import Clock, SalesEngine, utc_now
+from salesengine.codec import OrjsonMapper
 from salesengine.domain.errors import StoreUnavailable
-from salesengine.persistence import RecorderPositions, store_settings
+from salesengine.persistence import RecorderExisting, RecorderPositions, store_settings
 from salesengine.policies.catalog import PolicyCatalog, policy_dirs
 
 ACTOR_ENV = "SALESENGINE_ACTOR"
@@ -43,6 +44,8 @@ def build_engine(
             clock=clock,
             default_actor=actor or default_actor(),
             positions=RecorderPositions,
+            existing=RecorderExisting,
+            mapper=OrjsonMapper,
             env=dict(settings.env),
         )
     except StoreUnavailable as e:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -149,27 +149,34 @@ def test_concurrent_writers_on_one_deal_all_land(make_engine: StoreFactory) -> N
 
 
 def test_a_batch_that_meets_a_concurrent_writer_is_replayed_without_loss(
-    make_engine: StoreFactory,
+    make_engine: StoreFactory, clock: Clock
 ) -> None:
-    importer, other = make_engine(), make_engine()
-    open_deal(importer)
+    other = make_engine()
+    open_deal(other)
+    calls = 0
 
-    def commands():  # type: ignore[no-untyped-def]
-        for i in range(5):
-            if i == 3:
-                # Another writer moves the deal while the batch is still pending.
-                other.execute(cmd(cmd="visit", deal="D-1", id="other", at=T0 + timedelta(hours=9)))
-            yield (
-                i,
-                cmd(cmd="visit", deal="D-1", id=f"batch-{i}", at=T0 + timedelta(hours=i + 1)),
-                None,
-            )
+    def racing_clock() -> datetime:
+        # The importer reads its clock once per decision: after its third decision,
+        # another writer moves the deal while the batch is still unsaved.
+        nonlocal calls
+        calls += 1
+        if calls == 4:
+            other.execute(cmd(cmd="visit", deal="D-1", id="other", at=T0 + timedelta(hours=9)))
+        return clock()
 
-    outcomes = list(importer.execute_many(commands(), batch_size=100))
+    importer = make_engine(clock=racing_clock)
+    items = [
+        (i, cmd(cmd="visit", deal="D-1", id=f"batch-{i}", at=T0 + timedelta(hours=i + 1)), None)
+        for i in range(5)
+    ]
+    outcomes = list(importer.execute_many(items, batch_size=100))
     assert [o.status for _, o in outcomes if not isinstance(o, Refused)] == ["applied"] * 5
     deal = other.load("D-1")
     assert deal.version == 7
     assert deal.command_ids >= {"other", *(f"batch-{i}" for i in range(5))}
+    history = [e.command_id for e in other.history("D-1").events]
+    assert history.count("other") == 1
+    assert all(history.count(f"batch-{i}") == 1 for i in range(5))
 
 
 def test_history_gives_global_positions_and_both_clocks(

@@ -38,9 +38,12 @@ def _unicode(value: str) -> str:
     return value
 
 
+_CONTROL_OR_SURROGATE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
 def _clean_name(value: str) -> str:
-    _unicode(value)
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if _CONTROL_OR_SURROGATE.search(value):
+        _unicode(value)
         raise ValueError("must not contain control characters")
     # Visually identical keys must name the same deal.
     return unicodedata.normalize("NFC", value)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
+from itertools import islice
 from typing import Protocol, TypeVar
 from uuid import UUID
 
@@ -24,6 +25,7 @@ from eventsourcing.persistence import (
     IntegrityError,
     InternalError,
     JSONTranscoder,
+    Mapper,
     OperationalError,
     PersistenceError,
     Transcoding,
@@ -105,6 +107,12 @@ class DateAsISO(Transcoding):
         return date.fromisoformat(data)
 
 
+class ExistenceIndex(Protocol):
+    """Tells which of many deals exist, in one round trip."""
+
+    def __call__(self, ids: Collection[UUID]) -> set[UUID]: ...
+
+
 class PositionIndex(Protocol):
     """Finds the global (notification log) position of each event of one deal."""
 
@@ -139,9 +147,12 @@ class SalesEngine(Application[UUID]):
         clock: Clock = utc_now,
         default_actor: str = "unknown",
         positions: Callable[[ApplicationRecorder], PositionIndex] | None = None,
+        existing: Callable[[ApplicationRecorder], ExistenceIndex] | None = None,
+        mapper: Callable[[], Mapper[UUID]] | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
         self.catalog = catalog
+        self._mapper_factory = mapper
         self.clock = clock
         self.default_actor = default_actor
         for attempt in range(SCHEMA_RACE_RETRIES):
@@ -157,6 +168,12 @@ class SalesEngine(Application[UUID]):
             except PersistenceError as e:
                 raise StoreUnavailable(f"cannot open the event store: {e}") from None
         self._positions = positions(self.recorder) if positions is not None else None
+        self._existing = existing(self.recorder) if existing is not None else None
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        if self._mapper_factory is not None:
+            return self._mapper_factory()
+        return super().construct_mapper()
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -232,10 +249,17 @@ class SalesEngine(Application[UUID]):
             while len(cache) > cache_size:
                 cache.popitem(last=False)
 
+        absent: set[str] = set()  # keys of this batch known not to exist yet
+
         def decide(command: Command, provenance: dict[str, str] | None) -> Outcome:
             cached = cache.get(command.deal)
             try:
-                deal = cached if cached is not None else self._find(command.deal)
+                if cached is not None:
+                    deal = cached
+                elif command.deal in absent:
+                    deal = None
+                else:
+                    deal = self._find(command.deal)
                 try:
                     deal, result = self._decide(command, deal, provenance)
                 except CommandRefused:
@@ -256,13 +280,28 @@ class SalesEngine(Application[UUID]):
                 touched[deal.id] = deal
             return result
 
-        for ref, command, provenance in items:
-            batch.append((ref, command, provenance))
-            outcomes.append((ref, decide(command, provenance)))
-            if len(batch) >= batch_size:
-                yield from flush()
-        if batch:
+        commands = iter(items)
+        while chunk := list(islice(commands, batch_size)):
+            absent.clear()
+            absent.update(self._absent({c.deal for _, c, _ in chunk if c.deal not in cache}))
+            for ref, command, provenance in chunk:
+                batch.append((ref, command, provenance))
+                outcomes.append((ref, decide(command, provenance)))
             yield from flush()
+
+    def _absent(self, keys: set[str]) -> set[str]:
+        """Keys of deals that do not exist (yet), found in one query; a new deal needs no read.
+
+        If another writer creates one meanwhile, the save conflicts and the batch is replayed.
+        """
+        if self._existing is None or not keys:
+            return set()
+        try:
+            ids = {deal_id(key): key for key in keys}
+            found = self._existing(ids.keys())
+        except PersistenceError as e:
+            raise StoreUnavailable(f"cannot read the event store: {e}") from None
+        return {key for i, key in ids.items() if i not in found}
 
     @staticmethod
     def _outcome(run: Callable[[], CommandResult]) -> Outcome:

@@ -241,6 +241,9 @@ class Deal(Aggregate):
 
     def state_at(self, at: datetime, known_at: datetime | None = None) -> DealState:
         """The deal as it stood at effective time ``at``, using events recorded by ``known_at``."""
+        timeline = self.timeline
+        if known_at is None and timeline and at >= timeline[-1].effective_at:
+            return self.state  # every event is in view: no need to refold
         return fold(
             e
             for e in self.timeline
