@@ -28,6 +28,16 @@ def stored_events(db: Path) -> int:
         return int(conn.execute("SELECT COUNT(*) FROM stored_events").fetchone()[0])
 
 
+CIO_VISIT = {
+    "cmd": "visit",
+    "deal": "ACME-1",
+    "at": iso(6),
+    "effective": True,
+    "attendees": ["王总"],
+    "note": "CIO meeting",
+}
+
+
 def sample_file(tmp_path: Path) -> Path:
     return write_jsonl(
         tmp_path / "deals.jsonl",
@@ -54,22 +64,9 @@ def sample_file(tmp_path: Path) -> Path:
             {"cmd": "visit", "deal": "ACME-1", "at": "2026-01-05T10:00:00", "effective": True},
             {"cmd": "visit", "deal": "NOPE-9", "at": iso(5)},
             {"cmd": "amount", "deal": "ACME-1", "amount": "-3", "at": iso(5)},
-            {
-                "cmd": "visit",
-                "deal": "ACME-1",
-                "at": iso(6),
-                "effective": True,
-                "attendees": ["王总"],
-                "note": "CIO meeting",
-            },
-            {
-                "cmd": "visit",
-                "deal": "ACME-1",
-                "at": iso(6),
-                "effective": True,
-                "attendees": ["王总"],
-                "note": "CIO meeting",
-            },
+            # The same visit twice: two identical lines are two events.
+            CIO_VISIT,
+            CIO_VISIT,
         ],
     )
 
