@@ -7,6 +7,9 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from tests.conftest import PG_URL
 from tests.e2e.conftest import CLI, write_jsonl
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -388,3 +391,18 @@ def test_unusable_stores_are_named_clearly(cli: CLI, tmp_path: Path) -> None:
         assert result.code == 1, url
         assert reason in result.err, (url, result.err)
         assert "Traceback" not in result.err
+
+
+@pytest.mark.postgres
+def test_the_cli_runs_the_same_on_postgresql(cli: CLI, tmp_path: Path, pg_schema: str) -> None:
+    url = f"{PG_URL}?schema={pg_schema}"
+    first = cli("import", str(sample_file(tmp_path)), db_url=url)
+    assert "7 applied, 0 already applied, 5 refused" in first.out
+    again = cli("import", str(sample_file(tmp_path)), db_url=url)
+    assert "0 applied, 7 already applied, 5 refused" in again.out
+    history = cli("history", "ACME-1", "--json", db_url=url).json()
+    assert history["state"]["stage"] == "contacted"
+    assert [e["position"] for e in history["events"]] == sorted(
+        e["position"] for e in history["events"]
+    )
+    assert not (tmp_path / "store.db").exists()
