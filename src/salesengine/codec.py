@@ -20,12 +20,14 @@ from uuid import UUID
 
 import orjson
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Mapper as LibraryMapper
 from eventsourcing.persistence import (
+    Cipher,
+    Compressor,
     MapperDeserialisationError,
     StoredEvent,
     Transcoder,
 )
+from eventsourcing.persistence import Mapper as LibraryMapper
 from eventsourcing.utils import get_topic, resolve_topic
 
 Convert = Callable[[Any], Any]
@@ -48,8 +50,7 @@ def _converter(annotation: Any) -> Convert | None:
     if get_origin(annotation) in (Union, types.UnionType):
         members = [a for a in get_args(annotation) if a is not type(None)]
         if len(members) == 1 and members[0] in _CONVERTERS:
-            convert = _CONVERTERS[members[0]]
-            return lambda v: None if v is None else convert(v)
+            return _CONVERTERS[members[0]]  # only stored strings are converted
     return None
 
 
@@ -92,8 +93,8 @@ class _UnusedTranscoder(Transcoder):
 
 
 class OrjsonMapper(LibraryMapper[UUID]):
-    def __init__(self) -> None:
-        super().__init__(transcoder=_UnusedTranscoder())
+    def __init__(self, compressor: Compressor | None = None, cipher: Cipher | None = None) -> None:
+        super().__init__(transcoder=_UnusedTranscoder(), compressor=compressor, cipher=cipher)
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
         state = dict(vars(domain_event))
@@ -102,21 +103,37 @@ class OrjsonMapper(LibraryMapper[UUID]):
         class_version = getattr(type(domain_event), "class_version", 1)
         if class_version > 1:
             state["class_version"] = class_version
+        data = orjson.dumps(state, default=_default)
+        if self.compressor:
+            data = self.compressor.compress(data)
+        if self.cipher:
+            data = self.cipher.encrypt(data)
         return StoredEvent(
             originator_id=originator_id,
             originator_version=originator_version,
-            topic=get_topic(type(domain_event)),
-            state=orjson.dumps(state, default=_default),
+            topic=_topic(type(domain_event)),
+            state=data,
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         cls = resolve_topic(stored_event.topic)
         try:
-            state: dict[str, Any] = orjson.loads(stored_event.state)
+            data = stored_event.state
+            if self.cipher:
+                data = self.cipher.decrypt(data)
+            if self.compressor:
+                data = self.compressor.decompress(data)
+            state: dict[str, Any] = orjson.loads(data)
+            # Upcast first, so fields an upcaster adds or renames get their types too.
+            from_version = state.pop("class_version", 1)
+            class_version = getattr(cls, "class_version", 1)
+            while from_version < class_version:
+                getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
+                from_version += 1
             for name, convert in field_converters(cls).items():
-                if name in state:
+                if isinstance(state.get(name), str):
                     state[name] = convert(state[name])
-        except (orjson.JSONDecodeError, ValueError, TypeError) as e:
+        except (orjson.JSONDecodeError, ValueError, TypeError, ArithmeticError) as e:
             raise MapperDeserialisationError(
                 f"cannot read stored event {stored_event.originator_id} "
                 f"v{stored_event.originator_version} ({stored_event.topic}): {e}"
@@ -126,11 +143,11 @@ class OrjsonMapper(LibraryMapper[UUID]):
             originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
         )
         state["originator_version"] = stored_event.originator_version
-        from_version = state.pop("class_version", 1)
-        class_version = getattr(cls, "class_version", 1)
-        while from_version < class_version:
-            getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
-            from_version += 1
         event = object.__new__(cls)
         object.__setattr__(event, "__dict__", state)
         return typing.cast(DomainEventProtocol[UUID], event)
+
+
+@cache
+def _topic(cls: type) -> str:
+    return get_topic(cls)

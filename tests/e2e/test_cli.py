@@ -406,3 +406,23 @@ def test_the_cli_runs_the_same_on_postgresql(cli: CLI, tmp_path: Path, pg_schema
         e["position"] for e in history["events"]
     )
     assert not (tmp_path / "store.db").exists()
+
+
+def test_integers_beyond_64_bits_are_refused_not_rounded(cli: CLI, tmp_path: Path) -> None:
+    big = 18446744073709551616
+    path = tmp_path / "big.jsonl"
+    path.write_text(
+        json.dumps({"cmd": "open", "deal": "B-1", "policy": "funnel-list", "at": iso(0)})
+        + "\n"
+        + f'{{"cmd": "fact", "deal": "B-1", "name": "n", "value": {big}, "at": "{iso(1)}"}}\n'
+        + f'{{"cmd": "fact", "deal": "B-1", "name": "m", "value": {2**62}, "at": "{iso(1)}"}}\n',
+        encoding="utf-8",
+    )
+    result = cli("import", str(path))
+    assert result.code == 1
+    assert ":2: refused: cannot read the command: Integer exceeds 64-bit range" in result.err
+    facts = cli("history", "B-1", "--json").json()["state"]["facts"]
+    assert facts == {"m": 2**62}
+    verb = cli("deal", "fact", "B-1", "n", str(big))
+    assert verb.code == 2
+    assert "Traceback" not in verb.err

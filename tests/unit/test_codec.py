@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import orjson
+
 from salesengine.codec import OrjsonMapper
 from salesengine.domain.deal import Deal
 from salesengine.domain.values import NextStep, Stamp, deal_id
@@ -44,3 +46,50 @@ def test_every_kind_of_field_survives_a_round_trip() -> None:
     )
     assert opened.amount == Decimal("0.10")  # type: ignore[attr-defined]
     assert isinstance(opened.timestamp, datetime)  # type: ignore[attr-defined]
+
+
+def test_the_librarys_compressor_setting_still_applies() -> None:
+    from eventsourcing.compressor import ZlibCompressor
+
+    guard = PolicyCatalog().guard("funnel-list")
+    stamp = Stamp(T0, T0, "rep")
+    event = Deal.open(
+        id=deal_id("Z"), key="Z", guard=guard, stamp=stamp, facts={}, amount=Decimal("5")
+    ).collect_events()[0]
+    mapper = OrjsonMapper(compressor=ZlibCompressor())
+    stored = mapper.to_stored_event(event)
+    assert not stored.state.startswith(b"{")
+    assert vars(mapper.to_domain_event(stored)) == vars(event)
+
+
+class Noted(Deal.Event):
+    """A test-only event at version 2, whose upcaster adds a datetime field."""
+
+    class_version = 2
+    seen_at: datetime
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, object]) -> None:
+        state["seen_at"] = state["effective_at"]
+
+
+def test_fields_an_upcaster_adds_get_their_types() -> None:
+    mapper = OrjsonMapper()
+    event = Noted(
+        originator_id=deal_id("U"),
+        originator_version=2,
+        timestamp=T0,
+        effective_at=T0,
+        actor="rep",
+        command_id=None,
+        provenance=None,
+        seen_at=T0,
+    )
+    stored = mapper.to_stored_event(event)
+    state = orjson.loads(stored.state)
+    assert state.pop("class_version") == 2
+    del state["seen_at"]
+    old = orjson.dumps(state)  # as version 1 stored it
+    assert b"seen_at" not in old
+    back = mapper.to_domain_event(type(stored)(stored.originator_id, 2, stored.topic, old))
+    assert back.seen_at == T0  # type: ignore[attr-defined]

@@ -56,6 +56,13 @@ def _iso_text(value: Any) -> Any:
     return value
 
 
+def _no_int(value: Any) -> Any:
+    # Strict floats still take ints; an integer fact must stay an exact integer or fail.
+    if isinstance(value, int):
+        raise ValueError("an integer fact must fit in 64 bits")
+    return value
+
+
 def _to_utc(value: datetime) -> datetime:
     try:
         return value.astimezone(UTC)
@@ -89,8 +96,8 @@ Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4, allow_inf_nan=False)]
 FactValueIn = (
     StrictBool
-    | StrictInt
-    | Annotated[float, Strict(), AllowInfNan(False)]
+    | Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
+    | Annotated[float, Strict(), AllowInfNan(False), BeforeValidator(_no_int)]
     | Annotated[str, StringConstraints(max_length=4000), AfterValidator(_unicode)]
 )
 

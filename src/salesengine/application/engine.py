@@ -22,6 +22,8 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import (
     ApplicationRecorder,
+    Cipher,
+    Compressor,
     IntegrityError,
     InternalError,
     JSONTranscoder,
@@ -148,7 +150,7 @@ class SalesEngine(Application[UUID]):
         default_actor: str = "unknown",
         positions: Callable[[ApplicationRecorder], PositionIndex] | None = None,
         existing: Callable[[ApplicationRecorder], ExistenceIndex] | None = None,
-        mapper: Callable[[], Mapper[UUID]] | None = None,
+        mapper: Callable[[Compressor | None, Cipher | None], Mapper[UUID]] | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
         self.catalog = catalog
@@ -172,7 +174,7 @@ class SalesEngine(Application[UUID]):
 
     def construct_mapper(self) -> Mapper[UUID]:
         if self._mapper_factory is not None:
-            return self._mapper_factory()
+            return self._mapper_factory(self.factory.compressor(), self.factory.cipher())
         return super().construct_mapper()
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:

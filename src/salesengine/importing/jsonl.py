@@ -7,6 +7,7 @@ that content it is), so re-importing a file, or a file that grew, writes nothing
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from salesengine.application.commands import COMMAND_NAMES, Command, parse_comma
 from salesengine.application.engine import Refused, SalesEngine
 from salesengine.application.results import CommandResult
 
+_LONG_INTEGER = re.compile(r"\d{19}")
 _WITHIN_LINE = re.compile(r"line 1 column (\d+) \(char \d+\)")
 
 
@@ -96,10 +98,11 @@ def read_commands(
                 report.blank += 1
                 continue
             try:
-                raw = orjson.loads(text)
-            except orjson.JSONDecodeError as e:
-                # orjson counts lines within the line itself; only the column helps here.
-                reason = _WITHIN_LINE.sub(r"column \1", str(e))
+                # orjson reads integers beyond 64 bits as floats; such lines take the exact path.
+                raw = json.loads(text) if _LONG_INTEGER.search(text) else orjson.loads(text)
+            except ValueError as e:  # both parsers' decode errors, and too-long integers
+                # The parsers count lines within the line itself; only the column helps here.
+                reason = _WITHIN_LINE.sub(r"column \1", str(e).split(";")[0])
                 report.refused.append(LineError(number, f"not valid JSON: {reason}"))
                 continue
             if not isinstance(raw, dict):
