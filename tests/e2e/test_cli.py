@@ -215,27 +215,26 @@ def test_deal_verbs_write_and_refuse_with_the_missing_criteria(cli: CLI) -> None
         cli("deal", "lost", "D-7", "--reason", "price", "--competitor", "Acme", "--at", iso(3)).code
         == 0
     )
-    # A closed deal has no next step, so it can only come back at the 0% class.
+    # A closed deal holds no next step: reopening to a live class must bring one.
     blocked = cli("deal", "reopen", "D-7", "--to", "p25", "--at", iso(4))
     assert blocked.code == 1
     assert "missing next_step" in blocked.err
-    reopened = cli("deal", "reopen", "D-7", "--to", "opportunity", "--at", iso(4))
-    assert reopened.code == 0, reopened.err
-    assert (
-        cli(
-            "deal",
-            "next-step",
-            "D-7",
-            "--action",
-            "re-pitch",
-            "--due",
-            (NOW + timedelta(days=3)).date().isoformat(),
-            "--at",
-            iso(4.5),
-        ).code
-        == 0
+    due = (NOW + timedelta(days=3)).date().isoformat()
+    reopened = cli(
+        "deal",
+        "reopen",
+        "D-7",
+        "--to",
+        "p25",
+        "--next-action",
+        "re-pitch",
+        "--next-due",
+        due,
+        "--at",
+        iso(4),
     )
-    assert cli("deal", "advance", "D-7", "--to", "p25", "--at", iso(5)).code == 0
+    assert reopened.code == 0, reopened.err
+    assert "Reopened → p25" in reopened.out
     assert (
         cli(
             "deal",
