@@ -17,7 +17,18 @@ from salesengine.application.funnel import FunnelRow, funnel_by_replay
 from salesengine.cli import deal as deal_cli
 from salesengine.cli import policy as policy_cli
 from salesengine.cli.options import STATE, parse_time
-from salesengine.cli.render import add_row, err, fail, money, out, print_json, say, when
+from salesengine.cli.render import (
+    add_row,
+    err,
+    fail,
+    jsonable,
+    money,
+    out,
+    print_json,
+    say,
+    short_time,
+    when,
+)
 from salesengine.domain.errors import SalesEngineError
 from salesengine.importing.jsonl import import_file
 from salesengine.persistence import DB_ENV
@@ -152,36 +163,20 @@ def history(
             }
         )
         return
-    table = Table(
-        "pos",
-        "ver",
-        "type",
-        "effective_at",
-        "recorded_at",
-        "actor",
-        "stage",
-        "data",
-        title=f"{h.deal}: as of {when(h.as_of)}, known at {when(h.known_at)}",
-    )
+    say(f"{h.deal}: as of {when(h.as_of)}, known at {when(h.known_at)} (times in UTC)")
     for e in h.events:
         stage = (
             e.stage_after
             if e.stage_before in (None, e.stage_after)
             else f"{e.stage_before} → {e.stage_after}"
         )
-        data = json.dumps(_plain(e.data), ensure_ascii=False)
-        add_row(
-            table,
-            str(e.position or ""),
-            str(e.version),
-            e.type,
-            when(e.effective_at),
-            when(e.recorded_at),
-            e.actor,
-            stage,
-            data,
+        say(
+            f"#{e.position or '?'} v{e.version}  {short_time(e.effective_at)}  {e.type}  [{stage}]"
+            f"  by {e.actor}, recorded {short_time(e.recorded_at)}"
         )
-    out.print(table)
+        details = summarise(e.data)
+        if details:
+            say(f"    {details}")
     s = h.state
     if s:
         facts = ", ".join(sorted(s["facts"])) or "-"
@@ -194,10 +189,24 @@ def history(
         say(f"({h.later_events} later event(s) known but effective after {when(h.as_of)})")
 
 
-def _plain(value: Any) -> Any:
-    from salesengine.cli.render import jsonable
+# The opening's own envelope is shown in other columns or in the state line below.
+_SHOWN_ELSEWHERE = {"deal", "stage", "from_stage", "to_stage", "policy_version"}
 
-    return jsonable(value)
+
+def summarise(data: dict[str, Any]) -> str:
+    """An event's data as one readable line: empty fields dropped, facts listed by key."""
+    parts = []
+    for key, value in data.items():
+        if key in _SHOWN_ELSEWHERE or value in (None, [], {}):
+            continue
+        if key == "facts":
+            parts.append("facts: " + ", ".join(f"{k}={v}" for k, v in value.items()))
+            continue
+        plain = jsonable(value)
+        parts.append(
+            f"{key}={plain if isinstance(plain, str) else json.dumps(plain, ensure_ascii=False)}"
+        )
+    return "; ".join(parts)
 
 
 @app.command()
