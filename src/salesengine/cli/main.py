@@ -2,7 +2,7 @@
 
 import json
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -218,6 +218,9 @@ def schema() -> None:
 @app.command()
 def demo(
     seed: Annotated[int, typer.Option(help="Randomness seed.")] = 7,
+    end: Annotated[
+        str | None, typer.Option(help="Day the quarter ends, YYYY-MM-DD; default today (UTC).")
+    ] = None,
 ) -> None:
     """Seed a realistic quarter (3 teams, 12 reps, five-level policy) and print the funnel."""
     from salesengine.demo import QUARTER_DAYS, build_demo, commands
@@ -225,7 +228,15 @@ def demo(
     engine = STATE.engine()
     policy = engine.catalog.get("five-level")
     now = engine.clock()
-    plan = build_demo(policy, now.date(), seed)
+    try:
+        last_day = date.fromisoformat(end) if end is not None else now.date()
+    except ValueError:
+        raise typer.BadParameter(
+            f"{end!r} is not a date (YYYY-MM-DD)", param_hint="--end"
+        ) from None
+    if last_day > now.date():
+        raise typer.BadParameter("the quarter cannot end in the future", param_hint="--end")
+    plan = build_demo(policy, last_day, seed)
     applied = duplicates = 0
     refused: list[tuple[str, Refused]] = []
     for ref, outcome in engine.execute_many(commands(plan)):
