@@ -282,7 +282,3 @@ def command_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "salesengine command (one JSON object per line)"
     return schema
-
-
-def effective_time(command: _Command, now: datetime) -> datetime:
-    return command.at if command.at is not None else now

@@ -317,10 +317,8 @@ class SalesEngine(Application[UUID]):
     ) -> tuple[Deal, CommandResult]:
         """Let the aggregate accept or refuse the command; nothing is saved here."""
         now = self.clock()
-        try:
-            at = as_utc(command.at) if command.at is not None else now
-        except ValueError as e:
-            raise InvalidTime(str(e)) from None
+        # Commands carry UTC instants already: the command language converts them.
+        at = command.at if command.at is not None else now
         stamp = Stamp(
             effective_at=at,
             recorded_at=now,
@@ -379,8 +377,8 @@ class SalesEngine(Application[UUID]):
                     command.kind, command.effective, command.attendees, command.note, stamp
                 )
             case SetNextStep(action=action, due=due, owner=owner):
-                due_at = as_utc(due) if isinstance(due, datetime) else end_of_day(due)
-                deal.set_next_step(action, due_at, owner or state.owner or stamp.actor, stamp)
+                step = _next_step(action, due, owner, state, stamp)
+                deal.set_next_step(step.action, step.due, step.owner, stamp)
             case CompleteNextStep(note=note):
                 deal.complete_next_step(note, stamp)
             case ChangeAmount(amount=amount, currency=currency):
@@ -396,15 +394,13 @@ class SalesEngine(Application[UUID]):
                 deal.lose(self.catalog.guard(state.policy), reason, competitor, stamp)
             case Abandon(reason=reason):
                 deal.abandon(self.catalog.guard(state.policy), reason, stamp)
-            case Reopen(to=to, reason=reason, next_step=step):
-                next_step = None
-                if step is not None:
-                    due = (
-                        as_utc(step.due) if isinstance(step.due, datetime) else end_of_day(step.due)
-                    )
-                    owner = step.owner or state.owner or stamp.actor
-                    next_step = NextStep(step.action, due, owner, stamp.effective_at)
-                deal.reopen(self.catalog.guard(state.policy), to, reason, stamp, next_step)
+            case Reopen(to=to, reason=reason, next_step=given):
+                brought = (
+                    None
+                    if given is None
+                    else _next_step(given.action, given.due, given.owner, state, stamp)
+                )
+                deal.reopen(self.catalog.guard(state.policy), to, reason, stamp, brought)
             case _:  # pragma: no cover - the union is exhaustive
                 raise CommandRefused(f"unsupported command {command.cmd}")
 
@@ -525,6 +521,15 @@ class SalesEngine(Application[UUID]):
             else:
                 report.unchanged += 1
         return report
+
+
+def _next_step(
+    action: str, due: date | datetime, owner: str | None, state: DealState, stamp: Stamp
+) -> NextStep:
+    """A date-only due means the end of that day; the owner defaults to the deal's owner,
+    then the actor."""
+    due_at = due if isinstance(due, datetime) else end_of_day(due)
+    return NextStep(action, due_at, owner or state.owner or stamp.actor, stamp.effective_at)
 
 
 def _result(deal: Deal, status: str, event: str | None) -> CommandResult:

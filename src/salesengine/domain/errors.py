@@ -66,12 +66,6 @@ class UnknownPolicy(CommandRefused):
     code = "unknown_policy"
 
 
-class InvalidCommand(CommandRefused):
-    """The command itself is malformed (a field is missing or has a bad value)."""
-
-    code = "invalid_command"
-
-
 class PolicyError(SalesEngineError):
     """A funnel policy file is malformed."""
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from enum import StrEnum
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -67,7 +66,3 @@ def as_utc(moment: datetime) -> datetime:
 def end_of_day(day: date) -> datetime:
     """A date-only due date means 'by the end of that day' (UTC)."""
     return datetime(day.year, day.month, day.day, 23, 59, 59, 999999, tzinfo=UTC)
-
-
-def money(value: Decimal | int | str) -> Decimal:
-    return Decimal(value)

@@ -41,10 +41,6 @@ class ImportReport:
     blank: int = 0
     refused: list[LineError] = field(default_factory=list)
 
-    @property
-    def ok(self) -> bool:
-        return not self.refused
-
 
 def describe_validation(error: ValidationError) -> str:
     """Name each bad field and why, in the writer's own terms."""
