@@ -1,0 +1,1 @@
+"""Read models: one module per model, each kept by the projection runner."""

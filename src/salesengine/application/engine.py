@@ -317,6 +317,10 @@ class SalesEngine(Application[UUID]):
     ) -> tuple[Deal, CommandResult]:
         """Let the aggregate accept or refuse the command; nothing is saved here."""
         now = self.clock()
+        if deal is not None and deal.modified_on > now:
+            # A deal's recorded times never run backwards, even if writers' clocks differ:
+            # "known at K" then always sees a prefix of the deal's stream.
+            now = deal.modified_on
         # Commands carry UTC instants already: the command language converts them.
         at = command.at if command.at is not None else now
         stamp = Stamp(

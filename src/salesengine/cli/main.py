@@ -16,6 +16,7 @@ from salesengine.application.engine import Refused
 from salesengine.application.funnel import FunnelRow, funnel_by_replay
 from salesengine.cli import deal as deal_cli
 from salesengine.cli import policy as policy_cli
+from salesengine.cli import reports as reports_cli
 from salesengine.cli.options import STATE, parse_time
 from salesengine.cli.render import (
     add_row,
@@ -40,6 +41,10 @@ app = typer.Typer(
 )
 app.add_typer(deal_cli.app, name="deal")
 app.add_typer(policy_cli.app, name="policy")
+# Read models and the reports over them.
+app.command("project")(reports_cli.project_command)
+app.command("rebuild")(reports_cli.rebuild_command)
+app.command("funnel")(reports_cli.funnel_command)
 
 
 @app.callback()

@@ -1,0 +1,15 @@
+"""The read models the runner keeps, in the order they are processed."""
+
+from __future__ import annotations
+
+from salesengine.projections.base import Projection
+from salesengine.projections.bitemporal import HistoryLoader
+from salesengine.projections.deal_attributes import DealAttributes
+from salesengine.projections.stage_intervals import StageIntervals
+from salesengine.projections.visits import Visits
+
+NAMES: tuple[str, ...] = (StageIntervals.name, DealAttributes.name, Visits.name)
+
+
+def build_projections(history: HistoryLoader) -> list[Projection]:
+    return [StageIntervals(history), DealAttributes(history), Visits()]

@@ -1,0 +1,109 @@
+"""Deal attributes over effective time, bitemporally: who owns the deal, its amount,
+currency, expected close and open next step, in segments ``[valid_from, valid_to)``.
+
+The values are the domain's own fold (``DealState``) after each event, so the reports
+group and sum deals exactly as the aggregate sees them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import BigInteger, Column, Index, String, Table
+
+from salesengine.domain.deal import DealEvent
+from salesengine.domain.state import DealState
+from salesengine.projections.base import metadata, to_units, to_us
+from salesengine.projections.bitemporal import DealRowsProjection, Payload, bitemporal_columns
+
+table = Table(
+    "deal_attributes",
+    metadata,
+    *bitemporal_columns(),
+    Column("valid_from", BigInteger, nullable=False),
+    Column("valid_to", BigInteger, nullable=True),
+    Column("deal", String(200), nullable=False),
+    Column("policy", String(64), nullable=False),
+    Column("account", String(200), nullable=True),
+    Column("owner", String(200), nullable=True),
+    Column("team", String(200), nullable=True),
+    Column("region", String(200), nullable=True),
+    Column("amount", BigInteger, nullable=True),  # ten-thousandths of the currency unit
+    Column("currency", String(3), nullable=True),
+    Column("expected_close", String(10), nullable=True),  # YYYY-MM-DD
+    Column("next_action", String(4000), nullable=True),
+    Column("next_due", BigInteger, nullable=True),
+    Index("ix_deal_attributes_current", "recorded_to", "valid_from"),
+)
+
+TOPICS = frozenset(
+    {
+        "Opened",
+        "AmountChanged",
+        "ExpectedCloseChanged",
+        "OwnerChanged",
+        "NextStepSet",
+        "NextStepCompleted",
+        "Won",
+        "Lost",
+        "Abandoned",
+        "Reopened",
+    }
+)
+
+
+def attributes(state: DealState) -> Payload:
+    step = state.next_step
+    return (
+        state.key,
+        state.policy,
+        state.account,
+        state.owner,
+        state.team,
+        state.region,
+        None if state.amount is None else to_units(state.amount),
+        state.currency,
+        None if state.expected_close is None else state.expected_close.isoformat(),
+        None if step is None else step.action,
+        None if step is None else to_us(step.due),
+    )
+
+
+class DealAttributes(DealRowsProjection):
+    name = "deal_attributes"
+    table = table
+    tables = (table,)
+    topics = TOPICS
+    payload_columns = (
+        "valid_from",
+        "valid_to",
+        "deal",
+        "policy",
+        "account",
+        "owner",
+        "team",
+        "region",
+        "amount",
+        "currency",
+        "expected_close",
+        "next_action",
+        "next_due",
+    )
+
+    def rows_for(self, events: Sequence[DealEvent]) -> list[Payload]:
+        segments: list[tuple[int, Payload]] = []
+        state = DealState()
+        for event in events:
+            state = event.evolve(state)
+            start = to_us(event.effective_at)
+            values = attributes(state)
+            if segments and segments[-1][0] == start:
+                segments.pop()  # superseded at the same instant: the later event holds
+            if segments and segments[-1][1] == values:
+                continue  # nothing reportable changed
+            segments.append((start, values))
+        rows: list[Payload] = []
+        for i, (start, values) in enumerate(segments):
+            end = segments[i + 1][0] if i + 1 < len(segments) else None
+            rows.append((start, end, *values))
+        return rows

@@ -1,0 +1,78 @@
+"""What report commands share: read models caught up before a query, and the two clocks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import Connection
+
+from salesengine.cli.options import STATE, parse_time
+from salesengine.cli.render import err
+from salesengine.persistence import store_settings
+from salesengine.projecting import CatchUpReport, ProjectionRunner, sql_engine
+
+# Catching up this many events or more shows a progress bar.
+QUIET_BELOW = 20_000
+
+
+def runner() -> ProjectionRunner:
+    engine = STATE.engine()
+    return ProjectionRunner(engine, sql_engine(store_settings(STATE.db)))
+
+
+def catch_up(
+    r: ProjectionRunner,
+    *,
+    label: str = "projecting",
+    rebuild: list[str] | None = None,
+    quiet: bool = False,
+) -> CatchUpReport:
+    """Catch the read models up (or rebuild them), with events/s and an ETA on large runs."""
+    behind = max((s.behind for s in r.status()), default=0)
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        TextColumn("{task.fields[count]}"),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet or (rebuild is None and behind < QUIET_BELOW),
+        transient=True,
+    ) as progress:
+        task = progress.add_task(label, total=max(behind, 1), rate="", count="")
+        started = datetime.now()
+
+        def advance(done: int, total: int) -> None:
+            seconds = (datetime.now() - started).total_seconds() or 1e-9
+            progress.update(
+                task,
+                completed=done,
+                total=max(total, 1),
+                count=f"{done:,}/{total:,} events",
+                rate=f"{done / seconds:,.0f} events/s",
+            )
+
+        if rebuild is not None:
+            return r.rebuild(rebuild, on_progress=advance)
+        return r.catch_up(on_progress=advance)
+
+
+@contextmanager
+def read_models() -> Iterator[Connection]:
+    """A connection to read models that include every event stored so far."""
+    r = runner()
+    try:
+        catch_up(r)
+        with r.sql.connect() as conn:
+            yield conn
+    finally:
+        r.sql.dispose()
+
+
+def instants(as_of: str | None, known_at: str | None) -> tuple[datetime, datetime | None]:
+    """T defaults to the engine's now; K to "everything known" (None)."""
+    t = parse_time(as_of, "--as-of") or STATE.engine().clock()
+    return t, parse_time(known_at, "--known-at")

@@ -1,0 +1,309 @@
+"""The projection runner: read models caught up from the notification log.
+
+Each batch of notifications is applied to every read model that has not seen it, and
+each model's tracking position moves in the same transaction as its rows. The tracking
+rows are locked first (``BEGIN IMMEDIATE`` on SQLite, ``FOR UPDATE`` on PostgreSQL), so
+two runners never apply the same batch; one that finds the positions moved under it
+drops its caches and carries on from where the other left off.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+from uuid import UUID
+
+from eventsourcing.persistence import PersistenceError
+from eventsourcing.utils import get_topic
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    String,
+    Table,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.exc import SQLAlchemyError
+
+from salesengine.application.engine import SalesEngine
+from salesengine.domain.deal import Deal, DealEvent
+from salesengine.domain.errors import StoreUnavailable
+from salesengine.persistence import StoreSettings
+from salesengine.projections.base import Envelope, Projection, metadata
+from salesengine.projections.catalogue import NAMES, build_projections
+
+tracking = Table(
+    "projection_tracking",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("version", Integer, nullable=False),
+)
+
+Progress = Callable[[int, int], None]  # (events read so far, events to read in all)
+
+
+def sql_engine(settings: StoreSettings) -> Engine:
+    """An SQLAlchemy engine on the event store's own database (and schema)."""
+    env = settings.env
+    if settings.kind == "sqlite":
+        path = env["SQLITE_DBNAME"]
+        engine = create_engine(
+            f"sqlite:///{path}", connect_args={"timeout": float(env["SQLITE_LOCK_TIMEOUT"])}
+        )
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_connection: Any, _: Any) -> None:
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+            # Read models can be rebuilt from the store, and their tracking commits with
+            # their rows, so a lost tail after a power cut is simply processed again.
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock up front
+
+        return engine
+    user = quote(env["POSTGRES_USER"], safe="")
+    password = quote(env["POSTGRES_PASSWORD"], safe="")
+    auth = f"{user}:{password}@" if password else f"{user}@"
+    url = (
+        f"postgresql+psycopg://{auth}{env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}"
+        f"/{quote(env['POSTGRES_DBNAME'], safe='')}"
+    )
+    args: dict[str, Any] = {"connect_timeout": int(env["POSTGRES_CONNECT_TIMEOUT"])}
+    if env.get("POSTGRES_SCHEMA"):
+        args["options"] = f"-csearch_path={env['POSTGRES_SCHEMA']}"
+    return create_engine(url, connect_args=args, pool_pre_ping=True)
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionStatus:
+    name: str
+    position: int
+    head: int
+
+    @property
+    def behind(self) -> int:
+        return max(0, self.head - self.position)
+
+
+@dataclass(slots=True)
+class CatchUpReport:
+    head: int
+    read: int = 0  # notifications read from the log
+    applied: int = 0  # events handed to at least one read model
+    seconds: float = 0.0
+    rebuilt: list[str] = field(default_factory=list)  # outdated views rebuilt first
+
+    @property
+    def rate(self) -> float:
+        return self.read / self.seconds if self.seconds else 0.0
+
+
+class ProjectionRunner:
+    def __init__(self, engine: SalesEngine, sql: Engine, *, window: int = 5000) -> None:
+        self.engine = engine
+        self.sql = sql
+        self.window = window
+        self.projections: list[Projection] = build_projections(self._history)
+        self._topics = sorted(
+            {get_topic(getattr(Deal, name)) for p in self.projections for name in p.topics}
+        )
+        self._ready = False
+
+    # ------------------------------------------------------------------ queries
+
+    def status(self) -> list[ProjectionStatus]:
+        self.setup()
+        head = self._head()
+        with self.sql.connect() as conn:
+            known = self._positions(conn)
+        return [
+            ProjectionStatus(p.name, known.get(p.name, (0, 0))[0], head) for p in self.projections
+        ]
+
+    # ------------------------------------------------------------------ commands
+
+    def setup(self) -> None:
+        if self._ready:
+            return
+        try:
+            metadata.create_all(self.sql)
+        except SQLAlchemyError as e:
+            raise StoreUnavailable(f"cannot create the read models: {_reason(e)}") from None
+        self._ready = True
+
+    def catch_up(self, on_progress: Progress | None = None) -> CatchUpReport:
+        """Apply every stored event the read models have not seen yet."""
+        self.setup()
+        report = CatchUpReport(head=self._head())
+        report.rebuilt = self._rebuild_outdated()
+        started = time.perf_counter()
+        try:
+            self._run(report, on_progress)
+        finally:
+            report.seconds = time.perf_counter() - started
+        return report
+
+    def rebuild(
+        self, names: Iterable[str] = (), on_progress: Progress | None = None
+    ) -> CatchUpReport:
+        """Drop the named read models (all by default) and replay them from the first event."""
+        chosen = list(names) or NAMES
+        unknown = sorted(set(chosen) - set(NAMES))
+        if unknown:
+            raise ValueError(
+                f"no read model named {', '.join(unknown)} (one of {', '.join(NAMES)})"
+            )
+        self.setup()
+        self._reset(chosen)
+        return self.catch_up(on_progress)
+
+    def follow(
+        self,
+        *,
+        poll_seconds: float = 1.0,
+        on_batch: Callable[[CatchUpReport], None] | None = None,
+        stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """Keep the read models current until ``stop()`` says otherwise."""
+        while not stop():
+            report = self.catch_up()
+            if on_batch is not None and report.read:
+                on_batch(report)
+            if not report.read:
+                time.sleep(poll_seconds)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _run(self, report: CatchUpReport, on_progress: Progress | None) -> None:
+        with self.sql.connect() as conn:
+            positions = {name: pos for name, (pos, _) in self._positions(conn).items()}
+        start = min((positions.get(p.name, 0) for p in self.projections), default=0)
+        total = max(0, report.head - start)
+        while start < report.head:
+            stop = min(start + self.window, report.head)
+            batch = self._read(start, stop)
+            try:
+                with self.sql.begin() as conn:
+                    locked = self._positions(conn, lock=True)
+                    now = {name: pos for name, (pos, _) in locked.items()}
+                    if now != positions:
+                        # Another runner moved on meanwhile: continue from where it stands.
+                        positions = now
+                        start = min((now.get(p.name, 0) for p in self.projections), default=0)
+                        self._forget()
+                        continue
+                    for projection in self.projections:
+                        seen = positions.get(projection.name, 0)
+                        if seen >= stop:
+                            continue
+                        projection.process(conn, [e for e in batch if e.position > seen])
+                        self._track(conn, projection, stop, exists=projection.name in positions)
+            except SQLAlchemyError as e:
+                self._forget()
+                raise StoreUnavailable(f"cannot update the read models: {_reason(e)}") from None
+            except BaseException:
+                self._forget()
+                raise
+            for projection in self.projections:
+                positions[projection.name] = max(positions.get(projection.name, 0), stop)
+            report.read += stop - start
+            report.applied += len(batch)
+            start = stop
+            if on_progress is not None:
+                on_progress(report.read, total)
+
+    def _read(self, start: int, stop: int) -> list[Envelope]:
+        recorder = self.engine.recorder
+        mapper = self.engine.mapper
+        try:
+            notifications = recorder.select_notifications(
+                start + 1, limit=stop - start, stop=stop, topics=self._topics
+            )
+        except PersistenceError as e:
+            raise StoreUnavailable(f"cannot read the event store: {e}") from None
+        envelopes = []
+        for n in notifications:
+            envelopes.append(Envelope(n.id, _deal_event(mapper.to_domain_event(n))))
+        return envelopes
+
+    def _history(self, originator_id: UUID, version: int) -> list[DealEvent]:
+        stored = self.engine.recorder.select_events(originator_id, lte=version - 1)
+        return [_deal_event(self.engine.mapper.to_domain_event(s)) for s in stored]
+
+    def _head(self) -> int:
+        try:
+            return self.engine.recorder.max_notification_id() or 0
+        except PersistenceError as e:
+            raise StoreUnavailable(f"cannot read the event store: {e}") from None
+
+    def _positions(self, conn: Connection, *, lock: bool = False) -> dict[str, tuple[int, int]]:
+        query = select(tracking.c.name, tracking.c.position, tracking.c.version)
+        if lock and conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        return {r.name: (int(r.position), int(r.version)) for r in conn.execute(query)}
+
+    def _track(
+        self, conn: Connection, projection: Projection, position: int, *, exists: bool
+    ) -> None:
+        if exists:
+            conn.execute(
+                tracking.update()
+                .where(tracking.c.name == projection.name)
+                .values(position=position, version=projection.version)
+            )
+        else:
+            conn.execute(
+                tracking.insert().values(
+                    name=projection.name, position=position, version=projection.version
+                )
+            )
+
+    def _rebuild_outdated(self) -> list[str]:
+        with self.sql.connect() as conn:
+            known = self._positions(conn)
+        outdated = [
+            p.name for p in self.projections if p.name in known and known[p.name][1] != p.version
+        ]
+        if outdated:
+            self._reset(outdated)
+        return outdated
+
+    def _reset(self, names: Sequence[str]) -> None:
+        chosen = [p for p in self.projections if p.name in names]
+        tables = [t for p in chosen for t in p.tables]
+        try:
+            with self.sql.begin() as conn:
+                self._positions(conn, lock=True)
+                for t in reversed(tables):
+                    t.drop(conn, checkfirst=True)
+                for t in tables:
+                    t.create(conn)
+                conn.execute(tracking.delete().where(tracking.c.name.in_([p.name for p in chosen])))
+        except SQLAlchemyError as e:
+            raise StoreUnavailable(f"cannot rebuild the read models: {_reason(e)}") from None
+        finally:
+            self._forget()
+
+    def _forget(self) -> None:
+        for projection in self.projections:
+            projection.forget()
+
+
+def _deal_event(event: object) -> DealEvent:
+    assert isinstance(event, Deal.Event | Deal.Opened)
+    return event
+
+
+def _reason(error: SQLAlchemyError) -> str:
+    return str(getattr(error, "orig", None) or error).splitlines()[0]

@@ -1,0 +1,1 @@
+"""Reports: queries over the read models, each following docs/metrics.md."""

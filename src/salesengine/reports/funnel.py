@@ -1,0 +1,201 @@
+"""The funnel as of T, known at K (docs/metrics.md, "Funnel as of T").
+
+A deal counts if its opening is effective at or before T; its row is the stage (or
+outcome) of the stage interval containing T, its amount the latest amount effective at
+or before T, and its weighted amount that amount times the stage's probability under
+the deal's policy. Amounts in different currencies are never added together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from salesengine.domain.policy import FunnelPolicy
+from salesengine.domain.values import OUTCOMES
+from salesengine.projections import deal_attributes, stage_intervals
+from salesengine.projections.base import from_units
+from salesengine.reports.common import group_sql, holds_at, known
+
+INTERVALS = stage_intervals.table
+ATTRIBUTES = deal_attributes.table
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelRow:
+    policy: str
+    stage: str
+    currency: str
+    deals: int
+    amount: Decimal
+    weighted: Decimal
+    group: str | None = None  # the value of the --by grouping, if any
+
+    def as_dict(self, by: str | None = None) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "policy": self.policy,
+            "stage": self.stage,
+            "currency": self.currency,
+            "deals": self.deals,
+            "amount": self.amount,
+            "weighted": self.weighted,
+        }
+        if by is not None:
+            row[by] = self.group
+        return row
+
+
+def positions_at(
+    conn: Connection,
+    at: datetime,
+    known_at: datetime | None,
+    by: str | None = None,
+    policy: str | None = None,
+) -> list[tuple[Any, ...]]:
+    """(policy, stage, currency, group, deals, amount units) per combination at T known at K."""
+    i, a = INTERVALS.c, ATTRIBUTES.c
+    group = group_sql(ATTRIBUTES, by)
+    keys: list[Any] = [i.policy, i.stage, a.currency]
+    if group is not None:
+        keys.append(group.label("grp"))
+    query = (
+        select(*keys, func.count(), func.sum(a.amount))
+        .select_from(INTERVALS.join(ATTRIBUTES, a.deal_id == i.deal_id))
+        .where(
+            holds_at(i.entered_at, i.exited_at, at),
+            known(INTERVALS, known_at),
+            holds_at(a.valid_from, a.valid_to, at),
+            known(ATTRIBUTES, known_at),
+        )
+        .group_by(*keys)
+    )
+    if policy is not None:
+        query = query.where(i.policy == policy)
+    rows = []
+    for r in conn.execute(query):
+        grp = r[3] if group is not None else None
+        deals, units = (r[4], r[5]) if group is not None else (r[3], r[4])
+        rows.append((r[0], r[1], r[2], grp, int(deals), int(units or 0)))
+    return rows
+
+
+def funnel(
+    conn: Connection,
+    policies: Mapping[str, FunnelPolicy],
+    *,
+    as_of: datetime,
+    known_at: datetime | None = None,
+    by: str | None = None,
+    policy: str | None = None,
+) -> list[FunnelRow]:
+    """Every stage and outcome of each policy present, per currency (and group)."""
+    counts: dict[tuple[str, str, str, str | None], tuple[int, int]] = {}
+    for name, stage, currency, grp, deals, units in positions_at(conn, as_of, known_at, by, policy):
+        cur = currency or policies[name].currency
+        key = (name, stage, cur, grp)
+        before = counts.get(key, (0, 0))
+        counts[key] = (before[0] + deals, before[1] + units)
+    rows: list[FunnelRow] = []
+    slices = sorted({(p, c, g) for p, _, c, g in counts}, key=lambda k: (k[0], k[1], _order(k[2])))
+    for name, cur, grp in slices:
+        spec = policies[name]
+        for stage in (*spec.stage_keys, *OUTCOMES):
+            deals, units = counts.get((name, stage, cur, grp), (0, 0))
+            amount = from_units(units)
+            weight = Decimal(spec.probability(stage)) / 100
+            rows.append(FunnelRow(name, stage, cur, deals, amount, amount * weight, grp))
+    return rows
+
+
+def _order(value: str | None) -> tuple[bool, str]:
+    return (value is None, value or "")
+
+
+@dataclass(frozen=True, slots=True)
+class MoveRow:
+    """What moved through one stage between two instants (docs/metrics.md, --compare)."""
+
+    policy: str
+    stage: str
+    start: int
+    end: int
+    entered: int  # "in" in the report
+    left: int  # "out" in the report
+    advanced: int
+    regressed: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy,
+            "stage": self.stage,
+            "start": self.start,
+            "end": self.end,
+            "in": self.entered,
+            "out": self.left,
+            "advanced": self.advanced,
+            "regressed": self.regressed,
+        }
+
+
+def stages_at(
+    conn: Connection, at: datetime, known_at: datetime | None, policy: str | None = None
+) -> dict[str, tuple[str, str]]:
+    """Each deal's (policy, stage or outcome) at T known at K, for deals opened by T."""
+    i = INTERVALS.c
+    query = select(i.deal_id, i.policy, i.stage).where(
+        holds_at(i.entered_at, i.exited_at, at), known(INTERVALS, known_at)
+    )
+    if policy is not None:
+        query = query.where(i.policy == policy)
+    return {r.deal_id: (r.policy, r.stage) for r in conn.execute(query)}
+
+
+def compare(
+    conn: Connection,
+    policies: Mapping[str, FunnelPolicy],
+    *,
+    start: datetime,
+    end: datetime,
+    known_at: datetime | None = None,
+    policy: str | None = None,
+) -> list[MoveRow]:
+    if end <= start:
+        raise ValueError("the second instant must be after the first")
+    before = stages_at(conn, start, known_at, policy)
+    after = stages_at(conn, end, known_at, policy)
+    tally: dict[tuple[str, str], list[int]] = {}
+
+    def row(name: str, stage: str) -> list[int]:
+        return tally.setdefault((name, stage), [0] * 6)
+
+    for deal, (name, stage) in before.items():
+        row(name, stage)[0] += 1
+        now = after.get(deal, (name, stage))[1]
+        if now != stage:
+            row(name, stage)[3] += 1
+            rank = _rank(policies[name], stage)
+            later = _rank(policies[name], now)
+            if now == "won" or (later is not None and rank is not None and later > rank):
+                row(name, stage)[4] += 1
+            elif later is not None and rank is not None and later < rank:
+                row(name, stage)[5] += 1
+    for deal, (name, stage) in after.items():
+        row(name, stage)[1] += 1
+        if before.get(deal, (name, ""))[1] != stage:
+            row(name, stage)[2] += 1
+    rows = []
+    for name in sorted({p for p, _ in tally}):
+        for stage in (*policies[name].stage_keys, *OUTCOMES):
+            counts = tally.get((name, stage), [0] * 6)
+            rows.append(MoveRow(name, stage, *counts))
+    return rows
+
+
+def _rank(policy: FunnelPolicy, stage: str) -> int | None:
+    keys = policy.stage_keys
+    return keys.index(stage) if stage in keys else None
