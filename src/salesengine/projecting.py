@@ -1,8 +1,8 @@
 """The projection runner: read models caught up from the notification log.
 
 Each batch of notifications is applied to every read model that has not seen it, and
-each model's tracking position moves in the same transaction as its rows. The tracking
-rows are locked first (``BEGIN IMMEDIATE`` on SQLite, ``FOR UPDATE`` on PostgreSQL), so
+each model's tracking position moves in the same transaction as its rows. Runners take
+a write lock first (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL), so
 two runners never apply the same batch; one that finds the positions moved under it
 drops its caches and carries on from where the other left off.
 """
@@ -29,6 +29,7 @@ from sqlalchemy import (
     create_engine,
     event,
     select,
+    text,
 )
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -46,6 +47,9 @@ tracking = Table(
     Column("position", BigInteger, nullable=False),
     Column("version", Integer, nullable=False),
 )
+
+# The advisory lock key that serialises runners on PostgreSQL (SQLite has BEGIN IMMEDIATE).
+_LOCK = 0x5A1E5E
 
 Progress = Callable[[int, int], None]  # (events read so far, events to read in all)
 
@@ -137,7 +141,11 @@ class ProjectionRunner:
         if self._ready:
             return
         try:
-            metadata.create_all(self.sql)
+            with self.sql.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    # Two runners creating the tables at once would race on the catalogue.
+                    conn.execute(text(f"SELECT pg_advisory_xact_lock({_LOCK})"))
+                metadata.create_all(conn)
         except SQLAlchemyError as e:
             raise StoreUnavailable(f"cannot create the read models: {_reason(e)}") from None
         self._ready = True
@@ -250,7 +258,8 @@ class ProjectionRunner:
     def _positions(self, conn: Connection, *, lock: bool = False) -> dict[str, tuple[int, int]]:
         query = select(tracking.c.name, tracking.c.position, tracking.c.version)
         if lock and conn.dialect.name == "postgresql":
-            query = query.with_for_update()
+            # Held to the end of the transaction; it also covers views with no tracking row yet.
+            conn.execute(text(f"SELECT pg_advisory_xact_lock({_LOCK})"))
         return {r.name: (int(r.position), int(r.version)) for r in conn.execute(query)}
 
     def _track(

@@ -18,9 +18,9 @@ from salesengine.projecting import CatchUpReport, ProjectionRunner, sql_engine
 QUIET_BELOW = 20_000
 
 
-def runner() -> ProjectionRunner:
+def runner(window: int = 5000) -> ProjectionRunner:
     engine = STATE.engine()
-    return ProjectionRunner(engine, sql_engine(store_settings(STATE.db)))
+    return ProjectionRunner(engine, sql_engine(store_settings(STATE.db)), window=window)
 
 
 def catch_up(

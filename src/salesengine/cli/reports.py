@@ -132,10 +132,13 @@ def project_command(
         bool, typer.Option("--follow", help="Keep running; poll for new events.")
     ] = False,
     poll: Annotated[float, typer.Option("--poll", min=0.05, help="Seconds between polls.")] = 1.0,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=1_000_000, help="Events per transaction.")
+    ] = 5000,
     as_json: JsonOption = False,
 ) -> None:
     """Catch every read model up with the event store (and keep it current with --follow)."""
-    r = runner()
+    r = runner(window=batch_size)
     report = catch_up(r, quiet=as_json)
     if as_json and not follow:
         print_json(

@@ -1,0 +1,212 @@
+"""The projection machinery: incremental runs, rebuilds, crashes and concurrent runners."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+
+from salesengine.application.engine import SalesEngine
+from salesengine.bootstrap import build_engine
+from salesengine.persistence import store_settings
+from salesengine.projecting import ProjectionRunner, sql_engine, tracking
+from salesengine.projections.base import metadata
+from salesengine.projections.catalogue import NAMES
+from tests.conftest import T0, Clock, cmd
+
+VIEW_TABLES = ("stage_intervals", "deal_attributes", "visits")
+
+
+def rows(sql: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every read model, in a stable order."""
+    found = {}
+    with sql.connect() as conn:
+        for name in VIEW_TABLES:
+            table = metadata.tables[name]
+            found[name] = sorted(tuple(r) for r in conn.execute(select(table)))
+    return found
+
+
+def positions(sql: Engine) -> dict[str, int]:
+    with sql.connect() as conn:
+        return {r.name: r.position for r in conn.execute(select(tracking))}
+
+
+def some_history(engine: SalesEngine, clock: Clock, deals: int, start: int = 0) -> None:
+    """Deals that open, gather facts, advance, get backdated amounts and close."""
+    for n in range(start, start + deals):
+        key = f"D{n}"
+        at = T0 + timedelta(days=n % 17)
+        engine.execute(
+            cmd(
+                deal=key,
+                cmd="open",
+                policy="seven-stage",
+                at=at,
+                owner=f"rep{n % 3}",
+                amount=str(1000 * (n + 1)),
+                facts={"fits_target_profile": True},
+            )
+        )
+        clock.tick(minutes=1)
+        for i, name in enumerate(("customer_basics", "it_landscape", "need_and_budget")):
+            engine.execute(cmd(deal=key, cmd="fact", name=name, at=at + timedelta(hours=i + 1)))
+        clock.tick(minutes=1)
+        engine.execute(cmd(deal=key, cmd="visit", effective=True, at=at + timedelta(hours=5)))
+        # A backdated amount: effective before the facts, recorded after them.
+        engine.execute(
+            cmd(deal=key, cmd="amount", amount=str(500 * n), at=at + timedelta(minutes=30))
+        )
+        if n % 4 == 0:
+            engine.execute(cmd(deal=key, cmd="lost", reason="price", at=at + timedelta(days=2)))
+        clock.tick(minutes=1)
+
+
+@pytest.fixture
+def store(store_url: str) -> Any:
+    clock = Clock(T0 + timedelta(days=60))
+    engine = build_engine(store_url, clock=clock, actor="tester")
+    sql = sql_engine(store_settings(store_url))
+    yield engine, clock, sql, store_url
+    sql.dispose()
+    engine.close()
+
+
+def test_catching_up_in_steps_gives_the_rows_of_a_rebuild_from_zero(store: Any) -> None:
+    engine, clock, sql, _ = store
+    runner = ProjectionRunner(engine, sql, window=13)
+    for step in range(3):
+        some_history(engine, clock, deals=4, start=step * 4)
+        runner.catch_up()
+    engine.execute(cmd(deal="D1", cmd="amount", amount="77", at=T0 + timedelta(days=1, minutes=5)))
+    runner.catch_up()
+    incremental = rows(sql)
+    assert incremental["stage_intervals"], "the history produced intervals"
+    assert any(r[3] is not None for r in incremental["deal_attributes"]), (
+        "the backdated amounts closed superseded attribute rows"
+    )
+    report = ProjectionRunner(engine, sql, window=1000).rebuild()
+    assert report.read == engine.recorder.max_notification_id()
+    assert rows(sql) == incremental
+    head = engine.recorder.max_notification_id()
+    assert positions(sql) == dict.fromkeys(NAMES, head)
+
+
+def test_a_runner_with_nothing_new_reads_nothing_and_changes_nothing(store: Any) -> None:
+    engine, clock, sql, _ = store
+    some_history(engine, clock, deals=3)
+    runner = ProjectionRunner(engine, sql)
+    first = runner.catch_up()
+    before = rows(sql)
+    again = ProjectionRunner(engine, sql).catch_up()
+    assert first.read > 0
+    assert again.read == 0
+    assert rows(sql) == before
+
+
+def test_rebuilding_one_read_model_leaves_the_others_alone(store: Any) -> None:
+    engine, clock, sql, _ = store
+    some_history(engine, clock, deals=3)
+    ProjectionRunner(engine, sql).catch_up()
+    before = rows(sql)
+    with sql.begin() as conn:
+        conn.execute(metadata.tables["visits"].delete())  # a damaged view
+    ProjectionRunner(engine, sql).rebuild(["visits"])
+    assert rows(sql) == before
+
+
+def test_an_unknown_read_model_is_refused_by_name(store: Any) -> None:
+    engine, _, sql, _ = store
+    with pytest.raises(ValueError, match="no read model named nope"):
+        ProjectionRunner(engine, sql).rebuild(["nope"])
+
+
+def test_two_runners_at_once_apply_every_event_exactly_once(store: Any) -> None:
+    engine, clock, sql, url = store
+    some_history(engine, clock, deals=12)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        other = build_engine(url, clock=clock, actor="runner")
+        other_sql = sql_engine(store_settings(url))
+        try:
+            ProjectionRunner(other, other_sql, window=7).catch_up()
+        except BaseException as e:  # reported below
+            errors.append(e)
+        finally:
+            other_sql.dispose()
+            other.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    concurrent = rows(sql)
+    ProjectionRunner(engine, sql).rebuild()
+    assert rows(sql) == concurrent
+
+
+def test_a_projection_killed_mid_run_resumes_to_the_rows_of_a_single_run(tmp_path: Path) -> None:
+    crashed = tmp_path / "crashed.db"
+    clock = Clock(T0 + timedelta(days=60))
+    engine = build_engine(str(crashed), clock=clock, actor="tester")
+    some_history(engine, clock, deals=120)
+    head = engine.recorder.max_notification_id()
+    engine.close()
+    single = tmp_path / "single.db"
+    shutil.copy(crashed, single)
+
+    env = {**os.environ, "SALESENGINE_DB": str(crashed)}
+    command = [sys.executable, "-m", "salesengine", "project", "--batch-size", "20"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Kill it once it has committed some batches but not all of them.
+    deadline = time.monotonic() + 60
+    position = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        position = _tracked(crashed)
+        if position >= 100:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stopped_at = _tracked(crashed)
+    assert 0 < stopped_at < head, f"killed at {stopped_at} of {head}: not mid-run"
+
+    resumed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    subprocess.run(
+        [sys.executable, "-m", "salesengine", "project"],
+        env={**os.environ, "SALESENGINE_DB": str(single)},
+        check=True,
+        capture_output=True,
+    )
+    a = sql_engine(store_settings(str(crashed)))
+    b = sql_engine(store_settings(str(single)))
+    try:
+        assert rows(a) == rows(b)
+        assert positions(a) == positions(b) == dict.fromkeys(NAMES, head)
+    finally:
+        a.dispose()
+        b.dispose()
+
+
+def _tracked(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            found = conn.execute("SELECT MIN(position) FROM projection_tracking").fetchone()
+    except sqlite3.OperationalError:  # the table is not created yet
+        return 0
+    return int(found[0] or 0)
