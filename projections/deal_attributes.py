@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import BigInteger, Column, Index, String, Table
+from sqlalchemy import BigInteger, Column, String, Table
 
 from salesengine.domain.deal import DealEvent
 from salesengine.domain.state import DealState
@@ -33,7 +33,8 @@ table = Table(
     Column("expected_close", String(10), nullable=True),  # YYYY-MM-DD
     Column("next_action", String(4000), nullable=True),
     Column("next_due", BigInteger, nullable=True),
-    Index("ix_deal_attributes_current", "recorded_to", "valid_from"),
+    # No time index: reports reach a deal's attributes from its interval, by deal_id
+    # (the primary key); a time index here lures SQLite into a nested scan of both tables.
 )
 
 TOPICS = frozenset(
