@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
 from itertools import islice
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import (
     ApplicationRecorder,
     Cipher,
@@ -417,6 +417,25 @@ class SalesEngine(Application[UUID]):
             raise StoreUnavailable(f"cannot read deal '{key}': {e}") from None
         assert isinstance(deal, Deal)
         return deal
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        """The library's save, without its per-object runtime-protocol checks.
+
+        ``isinstance`` against a runtime-checkable Protocol inspects the class on every
+        call; for an import saving hundreds of deals per batch it cost more than the
+        database did. Deals are collected directly; anything else takes the library path.
+        """
+        if not all(type(o) is Deal for o in objs):
+            return super().save(*objs, **kwargs)
+        processing: ProcessingEvent[UUID] = ProcessingEvent()
+        for deal in objs:
+            processing.events.extend(deal.collect_events())
+            processing.aggregates[deal.id] = deal
+        processing.saved_kwargs.update(kwargs)
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
+        return recordings
 
     def commit(self, *deals: Deal) -> None:
         """Save the deals' new events atomically; a stale deal raises ConcurrencyConflict."""
