@@ -17,6 +17,7 @@ from salesengine.application.funnel import FunnelRow, funnel_by_replay
 from salesengine.cli import deal as deal_cli
 from salesengine.cli import policy as policy_cli
 from salesengine.cli import reports as reports_cli
+from salesengine.cli import window_reports as window_cli
 from salesengine.cli.options import STATE, parse_time
 from salesengine.cli.render import (
     add_row,
@@ -45,6 +46,8 @@ app.add_typer(policy_cli.app, name="policy")
 app.command("project")(reports_cli.project_command)
 app.command("rebuild")(reports_cli.rebuild_command)
 app.command("funnel")(reports_cli.funnel_command)
+app.command("conversion")(window_cli.conversion_command)
+app.command("cycle-time")(window_cli.cycle_time_command)
 
 
 @app.callback()

@@ -1,0 +1,174 @@
+"""Report commands over a window [F, U): conversion and drop-off, and cycle time."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from salesengine.cli.options import STATE, parse_time
+from salesengine.cli.render import add_row, out, print_json, say, when
+from salesengine.cli.reporting import read_models
+from salesengine.cli.reports import (
+    ByOption,
+    JsonOption,
+    KnownAtOption,
+    PolicyOption,
+    check_by,
+    check_policy,
+)
+from salesengine.domain.policy import FunnelPolicy
+from salesengine.reports.conversion import ConversionRow, conversion
+from salesengine.reports.cycle_time import CycleTimeRow, cycle_time
+
+FromOption = Annotated[
+    str,
+    typer.Option(
+        "--from", help="Window start F (included): ISO 8601 with offset, or YYYY-MM-DD (UTC)."
+    ),
+]
+ToOption = Annotated[
+    str,
+    typer.Option(
+        "--to", help="Window end U (excluded): ISO 8601 with offset, or YYYY-MM-DD (UTC)."
+    ),
+]
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def parse_instant(value: str, option: str) -> datetime:
+    """An instant with offset, or a plain date meaning its midnight UTC."""
+    if _DATE.fullmatch(value):
+        try:
+            day = date.fromisoformat(value)
+        except ValueError as e:
+            raise typer.BadParameter(f"{value!r}: {e}", param_hint=option) from None
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    parsed = parse_time(value, option)
+    if parsed is None:  # pragma: no cover - a value was given
+        raise typer.BadParameter("an instant is required", param_hint=option)
+    return parsed
+
+
+def window(start: str, end: str) -> tuple[datetime, datetime]:
+    f, u = parse_instant(start, "--from"), parse_instant(end, "--to")
+    if u <= f:
+        raise typer.BadParameter(f"must be after --from ({when(f)})", param_hint="--to")
+    return f, u
+
+
+def _policies() -> dict[str, FunnelPolicy]:
+    catalog = STATE.catalog()
+    return {name: catalog.get(name) for name in catalog.names()}
+
+
+def _title(name: str, f: datetime, u: datetime, k: datetime | None) -> str:
+    return f"{name}, [{when(f)}, {when(u)})" + (f", known at {when(k)}" if k else "")
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _days(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}"
+
+
+def conversion_command(
+    start: FromOption,
+    end: ToOption,
+    by: ByOption = None,
+    policy: PolicyOption = None,
+    known_at: KnownAtOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Conversion and drop-off per stage, for the deals first entering it in [F, U)."""
+    check_by(by)
+    check_policy(policy)
+    f, u = window(start, end)
+    k = parse_time(known_at, "--known-at")
+    with read_models() as conn:
+        rows = conversion(conn, _policies(), start=f, end=u, known_at=k, by=by, policy=policy)
+    if as_json:
+        print_json([r.as_dict(by) for r in rows])
+        return
+    print_conversion(rows, by, _title("Conversion", f, u, k))
+
+
+def print_conversion(rows: list[ConversionRow], by: str | None, title: str) -> None:
+    headers = ["policy", *([by] if by else []), "stage", "cohort", "advanced", "lost", "open"]
+    table = Table(*headers, "conversion", "drop-off", title=title)
+    for r in rows:
+        add_row(
+            table,
+            r.policy,
+            *([r.group or "(none)"] if by else []),
+            r.stage,
+            str(r.cohort),
+            str(r.advanced),
+            str(r.lost),
+            str(r.open),
+            _share(r.conversion),
+            _share(r.drop_off),
+        )
+    out.print(table)
+    if not rows:
+        say("no deal entered a stage in the window")
+
+
+def cycle_time_command(
+    start: FromOption,
+    end: ToOption,
+    by: ByOption = None,
+    policy: PolicyOption = None,
+    known_at: KnownAtOption = None,
+    as_json: JsonOption = False,
+    chart: Annotated[
+        Path | None,
+        typer.Option("--chart", help="Write a stage-duration chart: FILE.png or FILE.html."),
+    ] = None,
+) -> None:
+    """Days in each stage for the stays that ended in [F, U); days to win for deals won then."""
+    check_by(by)
+    check_policy(policy)
+    f, u = window(start, end)
+    k = parse_time(known_at, "--known-at")
+    if chart is not None and chart.suffix.lower() not in (".png", ".html"):
+        raise typer.BadParameter("the chart file must end in .png or .html", param_hint="--chart")
+    policies = _policies()
+    with read_models() as conn:
+        rows = cycle_time(conn, policies, start=f, end=u, known_at=k, by=by, policy=policy)
+    title = _title("Cycle time", f, u, k)
+    if chart is not None:
+        from salesengine.reports.charts import write_duration_chart
+
+        write_duration_chart(rows, chart, title=title, policies=policies)
+    if as_json:
+        print_json([r.as_dict(by) for r in rows])
+        return
+    print_cycle_time(rows, by, title)
+    if chart is not None:
+        say(f"chart written to {chart}")
+
+
+def print_cycle_time(rows: list[CycleTimeRow], by: str | None, title: str) -> None:
+    headers = ["policy", *([by] if by else []), "stage", "count"]
+    table = Table(*headers, "mean days", "median days", "p90 days", title=title)
+    for r in rows:
+        add_row(
+            table,
+            r.policy,
+            *([r.group or "(none)"] if by else []),
+            r.stage,
+            str(r.count),
+            _days(r.mean_days),
+            _days(r.median_days),
+            _days(r.p90_days),
+        )
+    out.print(table)
+    if not rows:
+        say("no stage ended and no deal was won in the window")

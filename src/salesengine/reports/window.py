@@ -1,0 +1,71 @@
+"""What the window reports share (conversion, cycle time): a window [F, U), the deal's
+attributes at an instant given by a column, and which report slices to list.
+
+Each of these reports places a deal in the window by one instant (its first entry into
+a stage, an interval's exit, a win); it is grouped by its attributes at that instant,
+as known at K (docs/metrics.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, FromClause, and_, or_
+
+from salesengine.domain.policy import FunnelPolicy
+from salesengine.projections import deal_attributes
+from salesengine.projections.base import to_us
+from salesengine.reports.common import group_sql, known
+
+ATTRIBUTES = deal_attributes.table
+Slice = tuple[str, Any]  # (policy, group value or None)
+
+
+def check_window(start: datetime, end: datetime) -> None:
+    if end <= start:
+        raise ValueError("the window's end must be after its start")
+
+
+def known_in(source: FromClause, known_at: datetime | None) -> ColumnElement[bool]:
+    """``common.known`` for an aliased read-model table (a self-join)."""
+    t = source.c
+    if known_at is None:
+        return t.recorded_to.is_(None)
+    k = to_us(known_at)
+    return and_(t.recorded_from <= k, or_(t.recorded_to.is_(None), t.recorded_to > k))
+
+
+def attributes_at(deal_id: Any, instant: Any, known_at: datetime | None) -> ColumnElement[bool]:
+    """Join condition: the deal's attribute segment holding at ``instant`` (a column)."""
+    a = ATTRIBUTES.c
+    return and_(
+        a.deal_id == deal_id,
+        a.valid_from <= instant,
+        or_(a.valid_to.is_(None), a.valid_to > instant),
+        known(ATTRIBUTES, known_at),
+    )
+
+
+def grouping(by: str | None) -> ColumnElement[Any] | None:
+    group = group_sql(ATTRIBUTES, by)
+    return None if group is None else group.label("grp")
+
+
+def slices(
+    present: Iterable[Slice],
+    policies: Mapping[str, FunnelPolicy],
+    *,
+    by: str | None,
+    policy: str | None,
+) -> list[Slice]:
+    """The (policy, group) slices to list, in order: those with anything in the window;
+    a policy asked for by name without grouping is listed even when nothing is."""
+    found = set(present)
+    if policy is not None and by is None:
+        found.add((policy, None))
+    for name, _ in found:
+        if name not in policies:
+            raise KeyError(f"no policy '{name}' in the catalogue")
+    return sorted(found, key=lambda s: (s[0], s[1] is None, "" if s[1] is None else str(s[1])))

@@ -1,0 +1,152 @@
+"""Brute-force stage timelines from the raw events, for the window reports' oracles,
+and histories whose deals really move through their stages.
+
+The oracle is written from METRICS.md and docs/metrics.md alone: a deal's known events
+are replayed with the domain's own fold, and every stage-changing event is an entry
+into the position (stage or outcome) the deal holds right after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from hypothesis import strategies as st
+
+from salesengine.domain.deal import Deal, fold
+from salesengine.reports.common import GROUPS, size_band
+from tests.conftest import T0
+from tests.reports.support import OWNERS, POLICIES, TEAMS, Built, Step, histories
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    at: datetime
+    position: str  # a stage key, or won / lost / abandoned
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """A deal as known at K: its policy and its stage timeline."""
+
+    deal: Deal
+    policy: str
+    entries: list[Entry]
+    known_at: datetime | None
+
+    def group(self, by: str | None, at: datetime) -> Any:
+        """The deal's --by attribute at effective instant ``at``, known at K."""
+        if by is None:
+            return None
+        state = self.deal.state_at(at, self.known_at)
+        if by == "size":
+            return size_band(state.amount)
+        return getattr(state, by)
+
+
+def known_deals(deals: list[Deal], known_at: datetime | None) -> list[Known]:
+    result = []
+    for deal in deals:
+        events = [e for e in deal.timeline if known_at is None or e.timestamp <= known_at]
+        if not events:
+            continue
+        entries = [
+            Entry(e.effective_at, fold(events[: n + 1]).position)
+            for n, e in enumerate(events)
+            if e.moves_stage
+        ]
+        result.append(Known(deal, fold(events).policy, entries, known_at))
+    return result
+
+
+def ordered_slices(present: set[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    return sorted(present, key=lambda s: (s[0], s[1] is None, s[1] or ""))
+
+
+def window(data: st.DataObject, b: Built) -> tuple[datetime, datetime]:
+    """[F, U) landing on, between and around the history's own effective instants."""
+    times = b.effective_times() or [T0]
+    offset = data.draw(st.sampled_from([-1, 0, 0, 1, 600]))
+    start = data.draw(st.sampled_from(times)) + timedelta(minutes=offset)
+    later = [t for t in times if t > start]
+    ends_on_an_instant = data.draw(st.booleans())
+    if later and ends_on_an_instant:
+        return start, data.draw(st.sampled_from(later))
+    days = data.draw(st.sampled_from([0.01, 1, 3, 10, 30, 400]))
+    return start, start + timedelta(days=days)
+
+
+def group_by(data: st.DataObject) -> str | None:
+    return data.draw(st.sampled_from([None, None, *GROUPS]))
+
+
+MOVES = (
+    "advance", "advance", "advance", "regress", "won", "lost", "abandon",
+    "reopen", "reopen", "owner", "amount",
+)  # fmt: skip
+
+
+@st.composite
+def moving_deal(draw: st.DrawFn, key: str, start: datetime) -> list[dict[str, Any]]:
+    """A deal holding every fact its policy asks for, so its moves mostly succeed: it
+    advances (skipping stages too), regresses, closes, reopens and changes hands. Moves
+    may share an instant (zero-length intervals) or be backdated (and refused)."""
+    policy = draw(st.sampled_from(sorted(POLICIES)))
+    spec = POLICIES[policy]
+    stages = list(spec.stage_keys)
+    facts = {c.key: True for s in spec.stages for c in s.criteria if c.source == "fact"}
+    opening: dict[str, Any] = {
+        "cmd": "open",
+        "deal": key,
+        "policy": policy,
+        "at": start,
+        "owner": draw(st.sampled_from(OWNERS)),
+        "team": draw(st.sampled_from(TEAMS)),
+        "facts": facts,
+    }
+    if draw(st.booleans()):
+        opening["amount"] = str(draw(st.integers(0, 2_000_000)))
+    commands = [opening]
+    at = start
+    for _ in range(draw(st.integers(0, 10))):
+        at += timedelta(hours=draw(st.sampled_from([-24, 0, 0, 1, 30, 200])))
+        kind = draw(st.sampled_from(MOVES))
+        c: dict[str, Any] = {"cmd": kind, "deal": key, "at": at}
+        due = (at + timedelta(days=60)).isoformat()
+        if kind == "advance":
+            # Stages that ask for a live next step get one at the same instant.
+            step = {"cmd": "next_step", "deal": key, "at": at, "action": "call", "due": due}
+            commands.append(step)
+            c["to"] = draw(st.sampled_from(stages[1:] or stages))
+        elif kind == "regress":
+            c["to"] = draw(st.sampled_from(stages))
+            c["reason"] = "re-qualify"
+        elif kind == "reopen":
+            c["to"] = draw(st.sampled_from(stages))
+            c["next_step"] = {"action": "call", "due": due}
+        elif kind == "owner":
+            c["owner"] = draw(st.sampled_from(OWNERS))
+            c["team"] = draw(st.sampled_from(TEAMS))
+        elif kind == "amount":
+            c["amount"] = str(draw(st.integers(0, 2_000_000)))
+        commands.append(c)
+    return commands
+
+
+@st.composite
+def moving_histories(draw: st.DrawFn, max_deals: int = 5) -> list[Step]:
+    queues = []
+    for n in range(draw(st.integers(1, max_deals))):
+        start = T0 + timedelta(days=draw(st.integers(0, 60)))
+        queues.append(draw(moving_deal(f"deal-{n}", start)))
+    steps: list[Step] = []
+    while any(queues):
+        queue = draw(st.sampled_from([q for q in queues if q]))
+        steps.append(Step(draw(st.sampled_from([0, 1, 7, 60, 1440])), queue.pop(0)))
+    return steps
+
+
+def any_histories() -> st.SearchStrategy[list[Step]]:
+    """The shared random histories (backdating-heavy) and ones that move through stages."""
+    return st.one_of(histories(), moving_histories())
