@@ -15,6 +15,7 @@ from salesengine.application.commands import command_schema
 from salesengine.application.engine import Refused
 from salesengine.application.funnel import FunnelRow, funnel_by_replay
 from salesengine.cli import deal as deal_cli
+from salesengine.cli import plan as plan_cli
 from salesengine.cli import policy as policy_cli
 from salesengine.cli import reports as reports_cli
 from salesengine.cli import window_reports as window_cli
@@ -46,6 +47,7 @@ app.add_typer(policy_cli.app, name="policy")
 app.command("project")(reports_cli.project_command)
 app.command("rebuild")(reports_cli.rebuild_command)
 app.command("funnel")(reports_cli.funnel_command)
+app.command("plan")(plan_cli.plan_command)
 app.command("conversion")(window_cli.conversion_command)
 app.command("cycle-time")(window_cli.cycle_time_command)
 

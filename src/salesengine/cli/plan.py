@@ -1,0 +1,130 @@
+"""``salesengine plan``: the ideal funnel for a revenue target against the actual one."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.table import Column, Table
+
+from salesengine.cli.options import STATE
+from salesengine.cli.render import add_row, money, out, print_json, say, when
+from salesengine.cli.reporting import instants, read_models
+from salesengine.cli.reports import AsOfOption, JsonOption, KnownAtOption
+from salesengine.reports.periods import SYNTAX, parse_period
+from salesengine.reports.plan import Plan, plan
+
+DEFAULT_POLICY = "five-level"
+
+
+def plan_command(
+    target: Annotated[
+        str, typer.Option("--target", help="Revenue target for the period, in the currency.")
+    ],
+    period: Annotated[str, typer.Option("--period", help=f"The period: {SYNTAX} (UTC).")],
+    policy: Annotated[
+        str, typer.Option("--policy", help="Plan the deals of this policy.")
+    ] = DEFAULT_POLICY,
+    currency: Annotated[
+        str | None, typer.Option("--currency", help="Currency of the target; default the policy's.")
+    ] = None,
+    as_of: AsOfOption = None,
+    known_at: KnownAtOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Deals each stage must hold to reach a target, from last period's conversion and pace."""
+    amount = _target(target)
+    try:
+        chosen = parse_period(period)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--period") from None
+    catalog = STATE.catalog()
+    if policy not in catalog.names():
+        known = ", ".join(catalog.names())
+        raise typer.BadParameter(f"no policy {policy!r} (one of {known})", param_hint="--policy")
+    if currency is not None and (len(currency) != 3 or not currency.isalpha()):
+        raise typer.BadParameter(f"{currency!r} is not a currency code", param_hint="--currency")
+    t, k = instants(as_of, known_at)
+    policies = {name: catalog.get(name) for name in catalog.names()}
+    with read_models() as conn:
+        result = plan(
+            conn,
+            policies,
+            policy=policy,
+            target=amount,
+            period=chosen,
+            as_of=t,
+            known_at=k,
+            currency=currency.upper() if currency else None,
+        )
+    if as_json:
+        print_json(result.as_dict())
+        return
+    print_plan(result)
+
+
+def _target(text: str) -> Decimal:
+    try:
+        value = Decimal(text.replace(",", "").replace("_", ""))
+    except InvalidOperation:
+        raise typer.BadParameter(f"{text!r} is not an amount", param_hint="--target") from None
+    if not value.is_finite() or value <= 0:
+        raise typer.BadParameter(f"{text!r}: must be a positive amount", param_hint="--target")
+    return value
+
+
+def print_plan(p: Plan) -> None:
+    title = (
+        f"Plan for {p.policy}, {p.period.name} [{when(p.period.start)}, {when(p.period.end)}): "
+        f"target {money(p.target)} {p.currency}; actual as of {when(p.as_of)}"
+        + (f", known at {when(p.known_at)}" if p.known_at else "")
+    )
+    numbers = ("conv.", "win rate", "needed", "actual", "gap", f"amount {p.currency}", "days")
+    table = Table(
+        "stage",
+        *(Column(h, justify="right") for h in numbers),
+        "enter by",
+        title=title,
+        box=box.SIMPLE_HEAD,  # nine columns: keep them within 80 characters
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    passed = False
+    for r in p.rows:
+        late = r.latest_entry is not None and r.latest_entry < p.as_of
+        passed = passed or late
+        add_row(
+            table,
+            r.stage,
+            _share(r.conversion),
+            _share(r.win_rate),
+            "-" if r.needed is None else str(r.needed),
+            str(r.deals),
+            "-" if r.gap is None else f"{r.gap:+d}",
+            f"{r.amount:,.0f}",
+            "-" if r.mean_days is None else f"{r.mean_days:,.1f}",
+            "-" if r.latest_entry is None else r.latest_entry.date().isoformat() + "*" * late,
+        )
+    out.print(table)
+    average = p.average_won
+    size = "-" if average is None else f"{money(average)} {p.currency}"
+    say(
+        f"From {p.previous.name} [{when(p.previous.start)}, {when(p.previous.end)}): "
+        f"{p.won_deals} deal{'' if p.won_deals == 1 else 's'} won, average {size}; "
+        "conversion and mean days in stage from then."
+    )
+    say("needed: deals the stage must hold for the target; actual: as of T (won: in the period).")
+    say(
+        "enter by: the latest entry into the stage to close by the period's end"
+        + (" (* already past at T)." if passed else ".")
+    )
+    for problem in p.problems:
+        say(f"note: {problem}")
+
+
+def _share(value: Fraction | None) -> str:
+    return "-" if value is None else f"{float(value):.1%}"
