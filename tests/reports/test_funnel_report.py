@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections import defaultdict
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -10,8 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from salesengine.application.funnel import funnel_by_replay
+from salesengine.domain.values import OUTCOMES, Status
+from salesengine.reports.common import GROUPS, size_band
 from salesengine.reports.funnel import funnel
-from tests.reports.support import POLICIES, Step, built, fresh_db, histories, instants
+from tests.reports.support import POLICIES, Step, built, fresh_db, instants
+from tests.reports.timelines import any_histories
 
 EXAMPLES = int(os.environ.get("SALESENGINE_EXAMPLES", "150"))
 PROPERTY = settings(
@@ -27,7 +32,7 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 
 @PROPERTY
-@given(steps=histories(), data=st.data())
+@given(steps=any_histories(), data=st.data())
 def test_the_funnel_as_of_t_known_at_k_equals_a_replay_of_the_raw_events(
     kind: str, tmp_path: Path, steps: list[Step], data: st.DataObject
 ) -> None:
@@ -43,3 +48,43 @@ def test_the_funnel_as_of_t_known_at_k_equals_a_replay_of_the_raw_events(
                 rows = funnel(conn, POLICIES, as_of=t, known_at=k)
             got = [(r.policy, r.stage, r.currency, r.deals, r.amount, r.weighted) for r in rows]
             assert got == expected, f"T={t} K={k}"
+
+
+@PROPERTY
+@given(steps=any_histories(), data=st.data())
+def test_the_funnel_grouped_by_any_attribute_equals_a_replay(
+    kind: str, tmp_path: Path, steps: list[Step], data: st.DataObject
+) -> None:
+    with fresh_db(kind, tmp_path) as db, built(db, steps) as b:
+        deals = b.deals()
+        for _ in range(3):
+            t, k = instants(data, b)
+            by = data.draw(st.sampled_from(GROUPS))
+            expected: dict[tuple[str, str, str, str | None], list[Decimal]] = defaultdict(
+                lambda: [Decimal(0), Decimal(0)]
+            )
+            for deal in deals:
+                state = deal.state_at(t, k)
+                if state.status is Status.NEW:
+                    continue
+                group = size_band(state.amount) if by == "size" else getattr(state, by)
+                currency = state.currency or POLICIES[state.policy].currency
+                cell = expected[(state.policy, state.position, currency, group)]
+                cell[0] += 1
+                cell[1] += state.amount or 0
+            with b.sql.connect() as conn:
+                rows = funnel(conn, POLICIES, as_of=t, known_at=k, by=by)
+            got = {
+                (r.policy, r.stage, r.currency, r.group): [Decimal(r.deals), r.amount]
+                for r in rows
+                if r.deals
+            }
+            assert got == dict(expected), f"T={t} K={k} by={by}"
+            slices = {(r.policy, r.currency, r.group) for r in rows}
+            for name, currency, group in slices:
+                listed = [
+                    r.stage
+                    for r in rows
+                    if (r.policy, r.currency, r.group) == (name, currency, group)
+                ]
+                assert listed == [*POLICIES[name].stage_keys, *OUTCOMES]

@@ -101,7 +101,7 @@ def funnel_command(
     if chart is not None:
         from salesengine.reports.charts import write_funnel_chart
 
-        write_funnel_chart(rows, chart, title=f"Funnel as of {when(t)}")
+        write_funnel_chart(rows, chart, title=f"Funnel as of {when(t)}", policies=policies)
     if as_json:
         print_json([r.as_dict(by) for r in rows])
         return
