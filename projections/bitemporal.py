@@ -23,9 +23,9 @@ from uuid import UUID
 
 from sqlalchemy import (
     BigInteger,
+    ClauseElement,
     Column,
     Connection,
-    Executable,
     Integer,
     String,
     Table,
@@ -179,14 +179,14 @@ class DealRowsProjection(Projection):
             self._deals.popitem(last=False)
 
 
-def executemany(conn: Connection, statement: Executable, rows: list[dict[str, Any]]) -> None:
+def executemany(conn: Connection, statement: ClauseElement, rows: list[dict[str, Any]]) -> None:
     """Many rows through the driver's executemany, compiled once.
 
     SQLAlchemy's own executemany re-processes every row's parameters in Python, which
     cost more than the database work on a rebuild.
     """
     compiled = statement.compile(dialect=conn.dialect)
-    names = compiled.positiontup
+    names: list[str] | None = getattr(compiled, "positiontup", None)
     if names is None:  # a named paramstyle (psycopg): the rows go as they are
         conn.exec_driver_sql(str(compiled), rows)
     else:
