@@ -15,6 +15,8 @@ from salesengine.application.commands import command_schema
 from salesengine.application.engine import Refused
 from salesengine.application.funnel import FunnelRow, funnel_by_replay
 from salesengine.cli import deal as deal_cli
+from salesengine.cli import forecast as forecast_cli
+from salesengine.cli import health as health_cli
 from salesengine.cli import plan as plan_cli
 from salesengine.cli import policy as policy_cli
 from salesengine.cli import reports as reports_cli
@@ -50,6 +52,8 @@ app.command("funnel")(reports_cli.funnel_command)
 app.command("plan")(plan_cli.plan_command)
 app.command("conversion")(window_cli.conversion_command)
 app.command("cycle-time")(window_cli.cycle_time_command)
+app.command("forecast")(forecast_cli.forecast_command)
+app.command("health")(health_cli.health_command)
 
 
 @app.callback()

@@ -1,0 +1,263 @@
+"""Grades and pipeline health as of T, known at K (docs/metrics.md, "Grades and health").
+
+Grades, stale deals and overdue contacts read the open deals (the funnel's own join);
+the weekly visit counts read the visits read model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Row, Select, case, func, select, true
+
+from salesengine.domain.policy import FunnelPolicy
+from salesengine.projections import visits as visits_model
+from salesengine.projections.base import from_units, from_us, to_us
+from salesengine.reports.open_deals import (
+    ATTRIBUTES,
+    INTERVALS,
+    midnight,
+    open_deals,
+    utc_day,
+    week_label,
+    week_start,
+)
+
+# Highest days to the expected close per grade; D is the rest, and deals without a date.
+GRADE_LIMITS: tuple[tuple[str, int], ...] = (("A", 31), ("B", 92), ("C", 183))
+GRADES: tuple[str, ...] = ("A", "B", "C", "D")
+# Contact cadence (养单) per grade, in days.
+CADENCE_DAYS: Mapping[str, int] = {"A": 7, "B": 14, "C": 30, "D": 90}
+DEFAULT_VISIT_TARGET = 12
+VISIT_WEEKS = 4
+DAY_US = 86_400_000_000
+VISITS = visits_model.table
+
+NO_NEXT_STEP = "no_next_step"
+NEXT_STEP_OVERDUE = "next_step_overdue"
+OVER_STAGE_LIMIT = "over_stage_limit"
+
+
+def grade(expected_close: date | None, at: datetime) -> str:
+    if expected_close is None:
+        return "D"
+    days = (expected_close - utc_day(at)).days
+    for name, limit in GRADE_LIMITS:
+        if days <= limit:
+            return name
+    return "D"
+
+
+@dataclass(frozen=True, slots=True)
+class GradeRow:
+    grade: str
+    currency: str
+    deals: int
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class StaleDeal:
+    deal: str
+    policy: str
+    owner: str | None
+    stage: str
+    reasons: tuple[str, ...]
+    days_in_stage: float
+    next_due: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueContact:
+    deal: str
+    policy: str
+    owner: str | None
+    stage: str
+    grade: str
+    last_contact: datetime
+    days_since: float
+    cadence_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class VisitWeek:
+    rep: str
+    week: str
+    starts: date
+    visits: int
+    effective: int
+    target: int
+    met: bool
+    partial: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    as_of: datetime
+    known_at: datetime | None
+    policy: str | None
+    grades: list[GradeRow] = field(default_factory=list)
+    stale: list[StaleDeal] = field(default_factory=list)
+    overdue_contacts: list[OverdueContact] = field(default_factory=list)
+    visits: list[VisitWeek] = field(default_factory=list)
+
+
+def health(
+    conn: Connection,
+    policies: Mapping[str, FunnelPolicy],
+    *,
+    as_of: datetime,
+    known_at: datetime | None = None,
+    policy: str | None = None,
+) -> Health:
+    if policy is not None and policy not in policies:
+        raise ValueError(f"no policy '{policy}'")
+    now = to_us(as_of)
+    grades: dict[tuple[str, str], list[Any]] = {}
+    stale: list[StaleDeal] = []
+    overdue: list[OverdueContact] = []
+    for d in conn.execute(_deals_query(as_of, known_at, policy)):
+        spec = policies[d.policy]
+        close = None if d.expected_close is None else date.fromisoformat(d.expected_close)
+        g = grade(close, as_of)
+        sums = grades.setdefault((g, d.currency or spec.currency), [0, Decimal(0)])
+        sums[0] += 1
+        sums[1] += from_units(int(d.amount or 0))
+        if (s := _stale(d, spec, now)) is not None:
+            stale.append(s)
+        if (c := _overdue_contact(d, g, now)) is not None:
+            overdue.append(c)
+
+    zero = [0, Decimal(0)]
+    currencies = sorted({c for _, c in grades})
+    return Health(
+        as_of=as_of,
+        known_at=known_at,
+        policy=policy,
+        grades=[GradeRow(g, c, *grades.get((g, c), zero)) for c in currencies for g in GRADES],
+        stale=sorted(stale, key=lambda s: s.deal),
+        overdue_contacts=sorted(overdue, key=lambda c: (c.cadence_days - c.days_since, c.deal)),
+        visits=visit_weeks(conn, policies, as_of=as_of, known_at=known_at, policy=policy),
+    )
+
+
+def _stale(d: Row[Any], spec: FunnelPolicy, now: int) -> StaleDeal | None:
+    in_stage = now - int(d.entered_at)
+    limit = spec.stage(d.stage).time_rules.max_days if spec.has_stage(d.stage) else None
+    reasons = []
+    if d.next_due is None:
+        reasons.append(NO_NEXT_STEP)
+    elif int(d.next_due) < now:
+        reasons.append(NEXT_STEP_OVERDUE)
+    if limit is not None and in_stage > limit * DAY_US:
+        reasons.append(OVER_STAGE_LIMIT)
+    if not reasons:
+        return None
+    due = None if d.next_due is None else from_us(int(d.next_due))
+    return StaleDeal(d.deal, d.policy, d.owner, d.stage, tuple(reasons), in_stage / DAY_US, due)
+
+
+def _overdue_contact(d: Row[Any], grade: str, now: int) -> OverdueContact | None:
+    last = max(int(d.opened_at), int(d.last_visit or d.opened_at))
+    cadence = CADENCE_DAYS[grade]
+    if now - last <= cadence * DAY_US:
+        return None
+    since = (now - last) / DAY_US
+    return OverdueContact(d.deal, d.policy, d.owner, d.stage, grade, from_us(last), since, cadence)
+
+
+def _deals_query(as_of: datetime, known_at: datetime | None, policy: str | None) -> Select[Any]:
+    i, a, v = INTERVALS.c, ATTRIBUTES.c, VISITS.c
+    opening = INTERVALS.alias("opening")
+    opened_at = (
+        select(func.min(opening.c.entered_at))
+        .where(opening.c.deal_id == i.deal_id, opening.c.via == "opened")
+        .scalar_subquery()
+    )
+    last_visit = select(func.max(v.effective_at)).where(
+        v.deal_id == i.deal_id, v.effective_at <= to_us(as_of)
+    )
+    if known_at is not None:
+        last_visit = last_visit.where(v.recorded_at <= to_us(known_at))
+    return open_deals(
+        a.deal,
+        i.policy,
+        i.stage,
+        i.entered_at,
+        a.owner,
+        a.currency,
+        a.amount,
+        a.expected_close,
+        a.next_due,
+        opened_at.label("opened_at"),
+        last_visit.scalar_subquery().label("last_visit"),
+        at=as_of,
+        known_at=known_at,
+        policy=policy,
+    )
+
+
+def visit_weeks(
+    conn: Connection,
+    policies: Mapping[str, FunnelPolicy],
+    *,
+    as_of: datetime,
+    known_at: datetime | None = None,
+    policy: str | None = None,
+) -> list[VisitWeek]:
+    """Visits per rep for T's ISO week and the three before, at or before T, known at K."""
+    if policy is not None:
+        target = policies[policy].visit_target_per_week
+    else:
+        target = max(
+            (p.visit_target_per_week for p in policies.values()), default=DEFAULT_VISIT_TARGET
+        )
+    current = week_start(utc_day(as_of))
+    mondays = [current - timedelta(weeks=n) for n in range(VISIT_WEEKS - 1, -1, -1)]
+    starts = [to_us(midnight(m)) for m in mondays]
+    v = VISITS.c
+    # The week is computed in a subquery: PostgreSQL would not see a parameterised CASE in
+    # GROUP BY as the same expression as in the select list.
+    week = case(
+        *((v.effective_at >= start, n) for n, start in reversed(list(enumerate(starts)))),
+        else_=-1,
+    )
+    inner = select(
+        v.actor, week.label("week"), case((v.effective == true(), 1), else_=0).label("hit")
+    ).where(v.effective_at >= starts[0], v.effective_at <= to_us(as_of))
+    if known_at is not None:
+        inner = inner.where(v.recorded_at <= to_us(known_at))
+    if policy is not None:
+        i = INTERVALS.c
+        inner = inner.where(
+            v.deal_id.in_(select(i.deal_id).where(i.policy == policy, i.via == "opened"))
+        )
+    w = inner.subquery()
+    query = select(w.c.actor, w.c.week, func.count(), func.sum(w.c.hit)).group_by(
+        w.c.actor, w.c.week
+    )
+    counts: dict[tuple[str, int], tuple[int, int]] = {}
+    for actor, n, logged, effective in conn.execute(query):
+        counts[(actor, int(n))] = (int(logged), int(effective or 0))
+    rows = []
+    for rep in sorted({r for r, _ in counts}):
+        for n, monday in enumerate(mondays):
+            logged, effective = counts.get((rep, n), (0, 0))
+            partial = n == len(mondays) - 1
+            rows.append(
+                VisitWeek(
+                    rep,
+                    week_label(monday),
+                    monday,
+                    logged,
+                    effective,
+                    target,
+                    effective >= target,
+                    partial,
+                )
+            )
+    return rows

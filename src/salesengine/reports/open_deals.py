@@ -1,0 +1,58 @@
+"""Open deals at T, known at K: the funnel's join of stage intervals and deal attributes,
+kept to deals at a stage (not an outcome), for reports that need more than its counts.
+
+Also the calendar the forecast and health reports share: UTC dates and ISO weeks.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, select
+
+from salesengine.domain.values import OUTCOMES
+from salesengine.projections import deal_attributes, stage_intervals
+from salesengine.reports.common import holds_at, known
+
+INTERVALS = stage_intervals.table
+ATTRIBUTES = deal_attributes.table
+
+
+def open_deals(
+    *columns: Any, at: datetime, known_at: datetime | None, policy: str | None = None
+) -> Select[Any]:
+    """``columns`` of the open deals at T known at K (one interval and one segment each)."""
+    i, a = INTERVALS.c, ATTRIBUTES.c
+    query = (
+        select(*columns)
+        .select_from(INTERVALS.join(ATTRIBUTES, a.deal_id == i.deal_id))
+        .where(
+            holds_at(i.entered_at, i.exited_at, at),
+            known(INTERVALS, known_at),
+            holds_at(a.valid_from, a.valid_to, at),
+            known(ATTRIBUTES, known_at),
+            i.stage.not_in(OUTCOMES),
+        )
+    )
+    if policy is not None:
+        query = query.where(i.policy == policy)
+    return query
+
+
+def utc_day(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
+
+
+def week_start(day: date) -> date:
+    """The Monday of the day's ISO week."""
+    return day - timedelta(days=day.weekday())
+
+
+def week_label(monday: date) -> str:
+    year, week, _ = monday.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)

@@ -1,0 +1,118 @@
+"""`salesengine forecast` and `salesengine health` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import FIVE_LEVEL_OPENING
+
+T = "2026-03-04T09:00:00+00:00"
+
+
+def salesengine(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SALESENGINE_DB": str(tmp_path / "store.db"), "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "salesengine", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=env,
+        timeout=120,
+        cwd=tmp_path,
+    )
+
+
+@pytest.fixture
+def seeded(tmp_path: Path) -> Path:
+    lines: list[dict[str, Any]] = [
+        {"cmd": "open", "deal": "X-1", "policy": "five-level", "at": "2026-03-02T09:00:00+00:00",
+         "amount": "1000", "expected_close": "2026-03-10", "facts": FIVE_LEVEL_OPENING},
+        {"cmd": "visit", "deal": "X-1", "at": "2026-03-03T09:00:00+00:00", "by": "王芳",
+         "effective": True},
+    ]  # fmt: skip
+    path = tmp_path / "seed.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+    assert salesengine(tmp_path, "import", str(path)).returncode == 0
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["forecast", "--as-of", "yesterday"], "--as-of"),
+        (["forecast", "--known-at", "2026-03-04"], "--known-at"),
+        (["forecast", "--policy", "nope"], "--policy"),
+        (["health", "--as-of", "2026-13-01T00:00:00Z"], "--as-of"),
+        (["health", "--policy", "nope"], "--policy"),
+    ],
+)
+def test_bad_input_is_a_usage_error_naming_the_option(
+    tmp_path: Path, args: list[str], option: str
+) -> None:
+    run = salesengine(tmp_path, *args)
+    assert run.returncode == 2
+    assert option in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_forecast_json_has_the_pipeline_the_weeks_and_the_outside_buckets(seeded: Path) -> None:
+    run = salesengine(seeded, "forecast", "--as-of", T, "--json")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert set(report) == {"as_of", "known_at", "policy", "weighted_pipeline", "weeks", "outside"}
+    assert report["as_of"] == T and report["known_at"] is None
+    assert report["weighted_pipeline"] == [
+        {"policy": "five-level", "currency": "CNY", "deals": 1, "amount": "1000",
+         "weighted": "100.0"}
+    ]  # fmt: skip
+    assert [(w["week"], w["starts"], w["deals"]) for w in report["weeks"]] == [
+        ("2026-W10", "2026-03-02", 0),
+        ("2026-W11", "2026-03-09", 1),
+        ("2026-W12", "2026-03-16", 0),
+        ("2026-W13", "2026-03-23", 0),
+    ]
+    assert set(report["weeks"][1]) == {"week", "starts", "currency", "deals", "amount", "weighted"}
+    assert report["outside"] == []
+
+
+def test_health_json_lists_grades_stale_deals_contacts_and_visits(seeded: Path) -> None:
+    run = salesengine(seeded, "health", "--as-of", T, "--policy", "five-level", "--json")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert set(report) == {
+        "as_of", "known_at", "policy", "grades", "stale", "overdue_contacts", "visits"
+    }  # fmt: skip
+    assert [(g["grade"], g["deals"]) for g in report["grades"]] == [
+        ("A", 1), ("B", 0), ("C", 0), ("D", 0)
+    ]  # fmt: skip
+    assert [(s["deal"], s["reasons"]) for s in report["stale"]] == [("X-1", ["no_next_step"])]
+    assert report["overdue_contacts"] == []
+    this_week = report["visits"][-1]
+    assert this_week == {
+        "rep": "王芳", "week": "2026-W10", "starts": "2026-03-02", "visits": 1, "effective": 1,
+        "target": 12, "met": False, "partial": True,
+    }  # fmt: skip
+    # Known before anything was recorded, there is nothing to report.
+    run = salesengine(
+        seeded, "health", "--as-of", T, "--known-at", "2020-01-01T00:00:00Z", "--json"
+    )
+    empty = json.loads(run.stdout)
+    assert (empty["grades"], empty["stale"], empty["visits"]) == ([], [], [])
+
+
+def test_the_tables_name_each_part(seeded: Path) -> None:
+    forecast = salesengine(seeded, "forecast", "--as-of", T)
+    health = salesengine(seeded, "health", "--as-of", T)
+    assert forecast.returncode == health.returncode == 0
+    assert "Weighted pipeline" in forecast.stdout and "2026-W11" in forecast.stdout
+    for title in ("Grades", "Stale deals (1)", "Overdue contacts (0)", "Effective visits"):
+        assert title in health.stdout
+    assert "王芳" in health.stdout and "no_next_step" in health.stdout

@@ -1,0 +1,217 @@
+"""The forecast read from the projections equals a replay of the raw events."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from salesengine.bootstrap import build_engine
+from salesengine.domain.deal import Deal
+from salesengine.domain.values import Status
+from salesengine.persistence import store_settings
+from salesengine.projecting import ProjectionRunner, sql_engine
+from salesengine.reports.forecast import Forecast, forecast
+from tests.conftest import FIVE_LEVEL_OPENING, T0, Clock, cmd
+from tests.reports.activity import busy_histories, moments
+from tests.reports.support import POLICIES, Step, built, fresh_db
+
+EXAMPLES = int(os.environ.get("SALESENGINE_EXAMPLES", "40"))
+PROPERTY = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+Sums = tuple[int, Decimal, Decimal]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def replayed(
+    deals: Iterable[Deal], t: datetime, k: datetime | None, policy: str | None
+) -> tuple[dict[tuple[str, str], Sums], dict[tuple[str, str], Sums]]:
+    """(per policy and currency, per week-or-bucket and currency), from Deal.state_at."""
+    pipeline: dict[tuple[str, str], Sums] = {}
+    buckets: dict[tuple[str, str], Sums] = {}
+    today = t.astimezone(UTC).date()
+    monday = today - timedelta(days=today.isoweekday() - 1)
+    for deal in deals:
+        s = deal.state_at(t, k)
+        if s.status is not Status.OPEN or (policy is not None and s.policy != policy):
+            continue
+        spec = POLICIES[s.policy]
+        currency = s.currency or spec.currency
+        amount = s.amount or Decimal(0)
+        weighted = amount * spec.stage(s.stage).probability / 100
+        if s.expected_close is None:
+            bucket = "no date"
+        elif s.expected_close < monday:
+            bucket = "overdue"
+        elif (s.expected_close - monday).days >= 28:
+            bucket = "later"
+        else:
+            iso = s.expected_close.isocalendar()
+            bucket = f"{iso.year}-W{iso.week:02d}"
+        for table, key in ((pipeline, (s.policy, currency)), (buckets, (bucket, currency))):
+            n, a, w = table.get(key, (0, Decimal(0), Decimal(0)))
+            table[key] = (n + 1, a + amount, w + weighted)
+    return pipeline, buckets
+
+
+def reported(f: Forecast) -> tuple[dict[tuple[str, str], Sums], dict[tuple[str, str], Sums]]:
+    pipeline = {
+        (p.policy, p.currency): (p.deals, p.amount, p.weighted) for p in f.weighted_pipeline
+    }
+    buckets = {(w.week, w.currency): (w.deals, w.amount, w.weighted) for w in f.weeks if w.deals}
+    buckets |= {(o.bucket, o.currency): (o.deals, o.amount, o.weighted) for o in f.outside}
+    return pipeline, buckets
+
+
+@PROPERTY
+@given(steps=busy_histories(), data=st.data())
+def test_the_forecast_as_of_t_known_at_k_equals_a_replay_of_the_raw_events(
+    kind: str, tmp_path: Path, steps: list[Step], data: st.DataObject
+) -> None:
+    with fresh_db(kind, tmp_path) as db, built(db, steps) as b:
+        deals = b.deals()
+        for _ in range(3):
+            t, k = moments(data, b)
+            # The same instant in another zone: weeks are UTC weeks all the same.
+            t = t.astimezone(timezone(timedelta(hours=data.draw(st.sampled_from([0, 8, -5])))))
+            policy = data.draw(st.sampled_from([None, *sorted(POLICIES)]))
+            with b.sql.connect() as conn:
+                f = forecast(conn, POLICIES, as_of=t, known_at=k, policy=policy)
+            assert reported(f) == replayed(deals, t, k, policy), f"T={t} K={k} policy={policy}"
+            # Four consecutive ISO weeks from T's, for each currency of the open deals.
+            currencies = sorted({p.currency for p in f.weighted_pipeline})
+            assert [w.currency for w in f.weeks] == currencies * 4
+            starts = sorted({w.starts for w in f.weeks})
+            if starts:
+                assert starts[0] <= t.astimezone(UTC).date() < starts[0] + timedelta(days=7)
+                assert starts == [starts[0] + timedelta(weeks=n) for n in range(4)]
+                assert all(s.isoweekday() == 1 for s in starts)
+
+
+# ---------------------------------------------------------------- examples
+
+
+@contextmanager
+def store(kind: str, tmp_path: Path) -> Iterator[tuple[Any, Clock, Any]]:
+    """An engine on a fresh store, its clock, and a function to catch the read models up."""
+    clock = Clock()
+    with fresh_db(kind, tmp_path) as db:
+        engine = build_engine(db, clock=clock, actor="tester")
+        sql = sql_engine(store_settings(db))
+        runner = ProjectionRunner(engine, sql)
+        try:
+            yield engine, clock, lambda: (runner.catch_up(), sql)[1]
+        finally:
+            sql.dispose()
+            engine.close()
+
+
+CONTACTED = ["decision_makers_identified", "key_needs_confirmed", "meetings_recorded"]
+
+
+def test_open_deals_are_forecast_by_the_iso_week_of_their_expected_close(
+    kind: str, tmp_path: Path
+) -> None:
+    # Given five-level deals (identified 10%, contacted 25%) around T, a Wednesday of
+    # ISO week 2026-W10 (Monday 2 March).
+    t = T0 + timedelta(days=2)
+    deals = {
+        "A": ("1000", "2026-03-02"),  # T's week, its Monday (before T's day)
+        "B": ("2000", "2026-03-29"),  # Sunday of the fourth week, W13
+        "C": ("3000", "2026-03-30"),  # after the four weeks
+        "D": ("400", "2026-03-01"),  # before T's week
+        "E": ("500", None),
+        "F": ("600", "2026-03-10"),  # in USD, advanced to contacted
+        "G": ("700", "2026-03-05"),  # won before T
+        "I": ("900", "2026-03-12"),  # lost only after T
+    }
+    with store(kind, tmp_path) as (engine, clock, catch_up):
+        for key, (amount, close) in deals.items():
+            fields: dict[str, Any] = {"amount": amount}
+            if close:
+                fields["expected_close"] = close
+            if key == "F":
+                fields["currency"] = "USD"
+            engine.execute(
+                cmd(
+                    cmd="open",
+                    deal=key,
+                    policy="five-level",
+                    at=T0,
+                    facts=FIVE_LEVEL_OPENING,
+                    **fields,
+                )
+            )
+        for name in CONTACTED:
+            engine.execute(cmd(cmd="fact", deal="F", name=name, at=T0 + timedelta(hours=1)))
+        engine.execute(cmd(cmd="advance", deal="F", to="contacted", at=T0 + timedelta(days=1)))
+        engine.execute(cmd(cmd="won", deal="G", at=T0 + timedelta(days=1)))
+        engine.execute(cmd(cmd="lost", deal="I", at=T0 + timedelta(days=3)))
+        engine.execute(
+            cmd(cmd="open", deal="H", policy="five-level", at=T0 + timedelta(days=3),
+                amount="800", expected_close="2026-03-05", facts=FIVE_LEVEL_OPENING)
+        )  # fmt: skip
+        before = clock.now
+        clock.tick(days=1)
+        # A backdated amount change, recorded a day later.
+        engine.execute(cmd(cmd="amount", deal="A", amount="1500", at=T0 + timedelta(days=1)))
+
+        # When the forecast is read as of T
+        with catch_up().connect() as conn:
+            now = forecast(conn, POLICIES, as_of=t)
+            then = forecast(conn, POLICIES, as_of=t, known_at=before)
+
+    # Then the pipeline holds the six open CNY deals and the USD one
+    d = Decimal
+    assert [
+        (p.policy, p.currency, p.deals, p.amount, p.weighted) for p in now.weighted_pipeline
+    ] == [
+        ("five-level", "CNY", 6, d(8300), d(830)),
+        ("five-level", "USD", 1, d(600), d(150)),
+    ]
+    # and each deal falls in its week or an outside bucket
+    weeks = [
+        (w.week, w.starts.isoformat(), w.currency, w.deals, w.amount, w.weighted) for w in now.weeks
+    ]
+    assert weeks == [
+        ("2026-W10", "2026-03-02", "CNY", 1, d(1500), d(150)),
+        ("2026-W10", "2026-03-02", "USD", 0, d(0), d(0)),
+        ("2026-W11", "2026-03-09", "CNY", 1, d(900), d(90)),
+        ("2026-W11", "2026-03-09", "USD", 1, d(600), d(150)),
+        ("2026-W12", "2026-03-16", "CNY", 0, d(0), d(0)),
+        ("2026-W12", "2026-03-16", "USD", 0, d(0), d(0)),
+        ("2026-W13", "2026-03-23", "CNY", 1, d(2000), d(200)),
+        ("2026-W13", "2026-03-23", "USD", 0, d(0), d(0)),
+    ]  # fmt: skip
+    assert [(o.bucket, o.currency, o.deals, o.amount, o.weighted) for o in now.outside] == [
+        ("overdue", "CNY", 1, d(400), d(40)),
+        ("later", "CNY", 1, d(3000), d(300)),
+        ("no date", "CNY", 1, d(500), d(50)),
+    ]
+    # and known before the backdated change, deal A still had its opening amount.
+    assert then.weighted_pipeline[0].amount == d(7800)
+    assert (then.weeks[0].amount, then.weeks[0].weighted) == (d(1000), d(100))
+
+
+def test_an_unknown_policy_is_refused(kind: str, tmp_path: Path) -> None:
+    with (
+        store(kind, tmp_path) as (_, _, catch_up),
+        catch_up().connect() as conn,
+        pytest.raises(ValueError, match="no policy 'nope'"),
+    ):
+        forecast(conn, POLICIES, as_of=T0, policy="nope")

@@ -1,0 +1,277 @@
+"""Grades and pipeline health read from the projections equal a replay of the raw events."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from salesengine.domain.deal import Deal
+from salesengine.domain.values import Status
+from salesengine.reports.health import Health, health
+from tests.conftest import FIVE_LEVEL_OPENING, T0, cmd
+from tests.reports.activity import busy_histories, moments
+from tests.reports.support import POLICIES, Step, built, fresh_db
+from tests.reports.test_forecast_report import CONTACTED, store
+
+EXAMPLES = int(os.environ.get("SALESENGINE_EXAMPLES", "40"))
+PROPERTY = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+CADENCE = {"A": 7, "B": 14, "C": 30, "D": 90}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def days(delta: timedelta) -> float:
+    return delta.total_seconds() / 86400
+
+
+def replayed(
+    deals: Iterable[Deal], t: datetime, k: datetime | None, policy: str | None
+) -> dict[str, Any]:
+    """Every part of the health report, from Deal.state_at and the deals' timelines."""
+    today = t.astimezone(UTC).date()
+    grades: dict[tuple[str, str], tuple[int, Decimal]] = {}
+    stale, contacts = {}, {}
+    visits: dict[tuple[str, int], tuple[int, int]] = {}
+    monday = today - timedelta(days=today.weekday() + 21)
+    start = datetime(monday.year, monday.month, monday.day, tzinfo=UTC)
+    for deal in deals:
+        s = deal.state_at(t, k)
+        if policy is not None and deal.state.policy != policy:
+            continue
+        for e in deal.timeline:
+            seen = k is None or e.timestamp <= k
+            if isinstance(e, Deal.VisitLogged) and seen and start <= e.effective_at <= t:
+                week = (e.effective_at - start) // timedelta(weeks=1)
+                n, eff = visits.get((e.actor, week), (0, 0))
+                visits[(e.actor, week)] = (n + 1, eff + int(e.effective))
+        if s.status is not Status.OPEN:
+            continue
+        spec = POLICIES[s.policy]
+        to_close = None if s.expected_close is None else (s.expected_close - today).days
+        if to_close is None or to_close > 183:
+            g = "D"
+        else:
+            g = "A" if to_close <= 31 else "B" if to_close <= 92 else "C"
+        key = (g, s.currency or spec.currency)
+        n, amount = grades.get(key, (0, Decimal(0)))
+        grades[key] = (n + 1, amount + (s.amount or 0))
+
+        assert s.stage_entered_at is not None and s.opened_at is not None
+        limit = spec.stage(s.stage).time_rules.max_days
+        reasons = []
+        if s.next_step is None:
+            reasons.append("no_next_step")
+        elif s.next_step.due < t:
+            reasons.append("next_step_overdue")
+        if limit is not None and t - s.stage_entered_at > timedelta(days=limit):
+            reasons.append("over_stage_limit")
+        if reasons:
+            due = None if s.next_step is None else s.next_step.due
+            stale[s.key] = (s.owner, s.stage, tuple(reasons), due, days(t - s.stage_entered_at))
+
+        last = max(s.opened_at, s.last_visit_at or s.opened_at)
+        if t - last > timedelta(days=CADENCE[g]):
+            contacts[s.key] = (g, last, days(t - last))
+    reps = sorted({rep for rep, _ in visits})
+    return {
+        "grades": {key: value for key, value in grades.items() if value[0]},
+        "stale": stale,
+        "contacts": contacts,
+        "visits": [(rep, w, *visits.get((rep, w), (0, 0))) for rep in reps for w in range(4)],
+    }
+
+
+def reported(h: Health) -> dict[str, Any]:
+    return {
+        "grades": {(g.grade, g.currency): (g.deals, g.amount) for g in h.grades if g.deals},
+        "stale": {
+            s.deal: (s.owner, s.stage, s.reasons, s.next_due, s.days_in_stage) for s in h.stale
+        },
+        "contacts": {c.deal: (c.grade, c.last_contact, c.days_since) for c in h.overdue_contacts},
+        "visits": [(v.rep, n % 4, v.visits, v.effective) for n, v in enumerate(h.visits)],
+    }
+
+
+def close(got: dict[str, Any], expected: dict[str, Any]) -> bool:
+    """Equal, with days (floats, last in each tuple) equal to a microsecond."""
+    if got.keys() != expected.keys():
+        return False
+    return all(
+        g[:-1] == e[:-1] and abs(g[-1] - e[-1]) < 1e-9
+        for g, e in zip(
+            (got[k] for k in sorted(got)), (expected[k] for k in sorted(got)), strict=True
+        )
+    )
+
+
+@PROPERTY
+@given(steps=busy_histories(), data=st.data())
+def test_health_as_of_t_known_at_k_equals_a_replay_of_the_raw_events(
+    kind: str, tmp_path: Path, steps: list[Step], data: st.DataObject
+) -> None:
+    with fresh_db(kind, tmp_path) as db, built(db, steps) as b:
+        deals = b.deals()
+        for _ in range(3):
+            t, k = moments(data, b)
+            t = t.astimezone(timezone(timedelta(hours=data.draw(st.sampled_from([0, 8, -5])))))
+            policy = data.draw(st.sampled_from([None, *sorted(POLICIES)]))
+            with b.sql.connect() as conn:
+                h = health(conn, POLICIES, as_of=t, known_at=k, policy=policy)
+            got, expected = reported(h), replayed(deals, t, k, policy)
+            where = f"T={t} K={k} policy={policy}"
+            assert got["grades"] == expected["grades"], where
+            assert close(got["stale"], expected["stale"]), where
+            assert close(got["contacts"], expected["contacts"]), where
+            assert got["visits"] == expected["visits"], where
+            # Each grade per currency; deals most overdue first; weeks end with T's, partial.
+            currencies = sorted({c for _, c in got["grades"]})
+            assert [(g.currency, g.grade) for g in h.grades] == [
+                (c, g) for c in currencies for g in "ABCD"
+            ]
+            beyond = [c.days_since - c.cadence_days for c in h.overdue_contacts]
+            assert beyond == sorted(beyond, reverse=True)
+            for n, v in enumerate(h.visits):
+                assert v.partial == (n % 4 == 3)
+                assert v.target == 12 and v.met == (v.effective >= 12)
+            if h.visits:
+                today = t.astimezone(UTC).date()
+                assert h.visits[3].starts <= today < h.visits[3].starts + timedelta(days=7)
+
+
+# ---------------------------------------------------------------- examples
+
+
+def test_grades_stale_deals_overdue_contacts_and_weekly_visits(kind: str, tmp_path: Path) -> None:
+    # Given five-level deals (identified: 30 days at most, contacted: 45) and T on
+    # Saturday 11 April 2026 (ISO week 2026-W15, which starts on Monday 6 April)
+    t = T0 + timedelta(days=40)
+    day = timedelta(days=1)
+    opening = {"policy": "five-level", "at": T0, "facts": FIVE_LEVEL_OPENING}
+    with store(kind, tmp_path) as (engine, clock, catch_up):
+
+        def run(**fields: Any) -> None:
+            engine.execute(cmd(**fields))
+
+        def contacted(deal: str, at: datetime) -> None:
+            for name in CONTACTED:
+                run(cmd="fact", deal=deal, name=name, at=at)
+            run(cmd="advance", deal=deal, to="contacted", at=at)
+
+        def next_step(deal: str, due: datetime, at: datetime) -> None:
+            run(cmd="next_step", deal=deal, action="call", due=due.isoformat(), at=at)
+
+        # A: closes in 31 days (grade A), 40 days identified, next step due after T,
+        # visited 5 days before T.
+        run(cmd="open", deal="A", amount="100", expected_close="2026-05-12", **opening)
+        next_step("A", t + 5 * day, T0 + 35 * day)
+        run(cmd="visit", deal="A", at=T0 + 36 * day, by="cy")
+        # B: closes in 32 days (grade B), no next step, last visited 15 days before T.
+        run(cmd="open", deal="B", amount="200", expected_close="2026-05-13", **opening)
+        contacted("B", T0 + 20 * day)
+        run(cmd="visit", deal="B", at=T0 + 25 * day, by="cy", effective=True)
+        # C: its expected close has passed (grade A), next step overdue, never visited.
+        run(cmd="open", deal="C", amount="300", expected_close="2026-03-20", **opening)
+        contacted("C", T0 + 10 * day)
+        next_step("C", T0 + 30 * day, T0 + 10 * day)
+        # D: no expected close (grade D), healthy; visits by anna and bo.
+        run(cmd="open", deal="D", amount="400", **opening)
+        contacted("D", T0 + 39 * day)
+        next_step("D", t + 10 * day, T0 + 39 * day)
+        for at, rep, effective in (
+            ("2026-03-10T10:00:00+00:00", "anna", True),  # before the four weeks
+            ("2026-03-16T00:00:00+00:00", "bo", True),  # the first instant of W12
+            ("2026-03-31T10:00:00+00:00", "anna", True),
+            ("2026-04-01T10:00:00+00:00", "anna", True),
+            ("2026-04-07T10:00:00+00:00", "anna", False),
+            ("2026-04-11T10:00:00+00:00", "anna", True),  # after T
+        ):
+            run(cmd="visit", deal="D", at=at, by=rep, effective=effective)
+        # E: closes in 183 days (grade C), healthy, not contacted for 40 days.
+        run(cmd="open", deal="E", amount="5000", expected_close="2026-10-11", **opening)
+        contacted("E", T0 + 30 * day)
+        next_step("E", t + 10 * day, T0 + 30 * day)
+        # G: grade A, opened 10 days before T, last visited 7 days and an hour before T.
+        run(
+            cmd="open",
+            deal="G",
+            amount="10",
+            expected_close="2026-04-20",
+            **opening | {"at": T0 + 30 * day},
+        )
+        next_step("G", t + 5 * day, T0 + 30 * day)
+        run(cmd="visit", deal="G", at=t - timedelta(days=7, hours=1), by="cy")
+        # F: won before T, so in no part of the report.
+        run(cmd="open", deal="F", amount="9000", expected_close="2026-04-12", **opening)
+        run(cmd="won", deal="F", at=T0 + 5 * day)
+        before = clock.now
+        clock.tick(days=1)
+        # Recorded a day later: a visit to C two days before T.
+        run(cmd="visit", deal="C", at=T0 + 38 * day, by="bo")
+
+        # When health is read as of T, with everything and as known before that visit
+        with catch_up().connect() as conn:
+            now = health(conn, POLICIES, as_of=t)
+            then = health(conn, POLICIES, as_of=t, known_at=before)
+            target_two = {
+                name: p.model_copy(update={"visit_target_per_week": 2})
+                for name, p in POLICIES.items()
+            }
+            strict = health(conn, target_two, as_of=t, policy="five-level")
+
+    # Then the grades count and sum the open deals
+    assert [(g.grade, g.currency, g.deals, g.amount) for g in now.grades] == [
+        ("A", "CNY", 3, Decimal(410)),
+        ("B", "CNY", 1, Decimal(200)),
+        ("C", "CNY", 1, Decimal(5000)),
+        ("D", "CNY", 1, Decimal(400)),
+    ]
+    # and the stale deals are listed with their reasons
+    assert [(s.deal, s.stage, s.reasons) for s in now.stale] == [
+        ("A", "identified", ("over_stage_limit",)),
+        ("B", "contacted", ("no_next_step",)),
+        ("C", "contacted", ("next_step_overdue",)),
+    ]
+    assert now.stale[0].days_in_stage == 40
+    # and the contacts overdue for their grade's cadence, most overdue first
+    assert [(c.deal, c.grade, c.days_since) for c in then.overdue_contacts] == [
+        ("C", "A", 40.0),
+        ("E", "C", 40.0),
+        ("B", "B", 15.0),
+        ("G", "A", 7 + 1 / 24),
+    ]
+    # a visit recorded later, once known, brings C's contact up to date
+    assert [c.deal for c in now.overdue_contacts] == ["E", "B", "G"]
+    # and effective visits are counted per rep and week, the week of T partial.
+    assert [(v.rep, v.week, v.visits, v.effective, v.partial) for v in now.visits] == [
+        ("anna", "2026-W12", 0, 0, False),
+        ("anna", "2026-W13", 0, 0, False),
+        ("anna", "2026-W14", 2, 2, False),
+        ("anna", "2026-W15", 1, 0, True),
+        ("bo", "2026-W12", 1, 1, False),
+        ("bo", "2026-W13", 0, 0, False),
+        ("bo", "2026-W14", 0, 0, False),
+        ("bo", "2026-W15", 1, 0, True),
+        ("cy", "2026-W12", 0, 0, False),
+        ("cy", "2026-W13", 1, 1, False),
+        ("cy", "2026-W14", 1, 0, False),
+        ("cy", "2026-W15", 1, 0, True),
+    ]
+    assert {v.target for v in now.visits} == {12} and not any(v.met for v in now.visits)
+    assert [v.rep for v in then.visits if v.week == "2026-W15" and v.visits] == ["anna", "cy"]
+    # With the policy's own target of 2, anna met it in W14.
+    assert [(v.rep, v.week) for v in strict.visits if v.met] == [("anna", "2026-W14")]
