@@ -108,6 +108,8 @@ def test_the_funnel_command_writes_its_chart(cli: CLI, tmp_path: Path) -> None:
     height, width = image.imread(png).shape[:2]
     assert width >= 1000 and height >= 400
     assert cli("funnel", "--chart", str(html), "--by", "owner").code == 0
-    assert "identified" in html.read_text(encoding="utf-8")
+    # Stages are labelled with the policy's own names, in policy order.
+    text = html.read_text(encoding="utf-8")
+    assert "Identified" in text and text.index("Identified") < text.index("Committed")
     refused = cli("funnel", "--chart", str(tmp_path / "funnel.svg"))
     assert refused.code == 2 and "--chart" in refused.err
