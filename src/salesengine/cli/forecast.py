@@ -6,9 +6,8 @@ from typing import Any
 
 from rich.table import Table
 
-from salesengine.cli.options import STATE
-from salesengine.cli.render import add_row, money, out, print_json, when
-from salesengine.cli.reporting import instants, read_models
+from salesengine.cli.render import add_row, money, out, print_json
+from salesengine.cli.reporting import all_policies, as_of_label, instants, read_models
 from salesengine.cli.reports import (
     AsOfOption,
     JsonOption,
@@ -28,13 +27,13 @@ def forecast_command(
     """The forecast as of T (known at K): weighted pipeline and open deals by close week."""
     check_policy(policy)
     t, k = instants(as_of, known_at)
-    policies = {name: STATE.catalog().get(name) for name in STATE.catalog().names()}
+    policies = all_policies()
     with read_models() as conn:
         result = forecast(conn, policies, as_of=t, known_at=k, policy=policy)
     if as_json:
         print_json(as_dict(result))
         return
-    suffix = f"as of {when(t)}" + (f", known at {when(k)}" if k else "")
+    suffix = as_of_label(t, k)
     pipeline = Table("policy", "deals", "amount", "weighted", "currency")
     pipeline.title = f"Weighted pipeline {suffix}"
     for p in result.weighted_pipeline:

@@ -7,9 +7,8 @@ from typing import Any
 
 from rich.table import Table
 
-from salesengine.cli.options import STATE
-from salesengine.cli.render import add_row, money, out, print_json, short_time, when
-from salesengine.cli.reporting import instants, read_models
+from salesengine.cli.render import add_row, money, out, print_json, short_time
+from salesengine.cli.reporting import all_policies, as_of_label, instants, read_models
 from salesengine.cli.reports import (
     AsOfOption,
     JsonOption,
@@ -29,13 +28,13 @@ def health_command(
     """Pipeline health as of T (known at K): grades, stale deals, contacts, visits."""
     check_policy(policy)
     t, k = instants(as_of, known_at)
-    policies = {name: STATE.catalog().get(name) for name in STATE.catalog().names()}
+    policies = all_policies()
     with read_models() as conn:
         result = health(conn, policies, as_of=t, known_at=k, policy=policy)
     if as_json:
         print_json(as_dict(result))
         return
-    suffix = f"as of {when(t)}" + (f", known at {when(k)}" if k else "")
+    suffix = as_of_label(t, k)
     grades = Table("grade", "deals", "amount", "currency", title=f"Grades {suffix}")
     for g in result.grades:
         add_row(grades, g.grade, str(g.deals), money(g.amount), g.currency)

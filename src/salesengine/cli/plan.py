@@ -12,7 +12,7 @@ from rich.table import Column, Table
 
 from salesengine.cli.options import STATE
 from salesengine.cli.render import add_row, money, out, print_json, say, when
-from salesengine.cli.reporting import instants, read_models
+from salesengine.cli.reporting import all_policies, instants, read_models
 from salesengine.cli.reports import AsOfOption, JsonOption, KnownAtOption
 from salesengine.reports.periods import SYNTAX, parse_period
 from salesengine.reports.plan import Plan, plan
@@ -48,7 +48,7 @@ def plan_command(
     if currency is not None and (len(currency) != 3 or not currency.isalpha()):
         raise typer.BadParameter(f"{currency!r} is not a currency code", param_hint="--currency")
     t, k = instants(as_of, known_at)
-    policies = {name: catalog.get(name) for name in catalog.names()}
+    policies = all_policies()
     with read_models() as conn:
         result = plan(
             conn,

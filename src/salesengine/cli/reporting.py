@@ -10,7 +10,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import Connection
 
 from salesengine.cli.options import STATE, parse_time
-from salesengine.cli.render import err
+from salesengine.cli.render import err, when
+from salesengine.domain.policy import FunnelPolicy
 from salesengine.persistence import store_settings
 from salesengine.projecting import CatchUpReport, ProjectionRunner, sql_engine
 
@@ -70,6 +71,16 @@ def read_models() -> Iterator[Connection]:
             yield conn
     finally:
         r.sql.dispose()
+
+
+def all_policies() -> dict[str, FunnelPolicy]:
+    """Every policy the reports may meet, by name (read without opening the store)."""
+    catalog = STATE.catalog()
+    return {name: catalog.get(name) for name in catalog.names()}
+
+
+def as_of_label(t: datetime, k: datetime | None) -> str:
+    return f"as of {when(t)}" + (f", known at {when(k)}" if k else "")
 
 
 def instants(as_of: str | None, known_at: str | None) -> tuple[datetime, datetime | None]:

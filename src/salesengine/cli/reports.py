@@ -12,7 +12,14 @@ from rich.table import Table
 
 from salesengine.cli.options import STATE, parse_time
 from salesengine.cli.render import add_row, money, out, print_json, say, when
-from salesengine.cli.reporting import catch_up, instants, read_models, runner
+from salesengine.cli.reporting import (
+    all_policies,
+    as_of_label,
+    catch_up,
+    instants,
+    read_models,
+    runner,
+)
 from salesengine.projections.catalogue import NAMES
 from salesengine.reports.common import GROUPS
 from salesengine.reports.funnel import FunnelRow, compare, funnel
@@ -65,7 +72,7 @@ def funnel_command(
         raise typer.BadParameter("must be later than --as-of", param_hint="--compare")
     if chart is not None and chart.suffix.lower() not in (".png", ".html"):
         raise typer.BadParameter("the chart file must end in .png or .html", param_hint="--chart")
-    policies = {name: STATE.catalog().get(name) for name in STATE.catalog().names()}
+    policies = all_policies()
     with read_models() as conn:
         if t2 is not None:
             moves = compare(conn, policies, start=t, end=t2, known_at=k, policy=policy)
@@ -105,7 +112,7 @@ def funnel_command(
     if as_json:
         print_json([r.as_dict(by) for r in rows])
         return
-    print_funnel(rows, by, title=f"Funnel as of {when(t)}" + (f", known at {when(k)}" if k else ""))
+    print_funnel(rows, by, title=f"Funnel {as_of_label(t, k)}")
     if chart is not None:
         say(f"chart written to {chart}")
 

@@ -10,9 +10,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from salesengine.cli.options import STATE, parse_time
+from salesengine.cli.options import parse_time
 from salesengine.cli.render import add_row, out, print_json, say, when
-from salesengine.cli.reporting import read_models
+from salesengine.cli.reporting import all_policies, read_models
 from salesengine.cli.reports import (
     ByOption,
     JsonOption,
@@ -21,7 +21,6 @@ from salesengine.cli.reports import (
     check_by,
     check_policy,
 )
-from salesengine.domain.policy import FunnelPolicy
 from salesengine.reports.conversion import ConversionRow, conversion
 from salesengine.reports.cycle_time import CycleTimeRow, cycle_time
 
@@ -61,11 +60,6 @@ def window(start: str, end: str) -> tuple[datetime, datetime]:
     return f, u
 
 
-def _policies() -> dict[str, FunnelPolicy]:
-    catalog = STATE.catalog()
-    return {name: catalog.get(name) for name in catalog.names()}
-
-
 def _title(name: str, f: datetime, u: datetime, k: datetime | None) -> str:
     return f"{name}, [{when(f)}, {when(u)})" + (f", known at {when(k)}" if k else "")
 
@@ -92,7 +86,7 @@ def conversion_command(
     f, u = window(start, end)
     k = parse_time(known_at, "--known-at")
     with read_models() as conn:
-        rows = conversion(conn, _policies(), start=f, end=u, known_at=k, by=by, policy=policy)
+        rows = conversion(conn, all_policies(), start=f, end=u, known_at=k, by=by, policy=policy)
     if as_json:
         print_json([r.as_dict(by) for r in rows])
         return
@@ -139,7 +133,7 @@ def cycle_time_command(
     k = parse_time(known_at, "--known-at")
     if chart is not None and chart.suffix.lower() not in (".png", ".html"):
         raise typer.BadParameter("the chart file must end in .png or .html", param_hint="--chart")
-    policies = _policies()
+    policies = all_policies()
     with read_models() as conn:
         rows = cycle_time(conn, policies, start=f, end=u, known_at=k, by=by, policy=policy)
     title = _title("Cycle time", f, u, k)
