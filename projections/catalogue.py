@@ -5,11 +5,17 @@ from __future__ import annotations
 from salesengine.projections.base import Projection
 from salesengine.projections.bitemporal import HistoryLoader
 from salesengine.projections.deal_attributes import DealAttributes
+from salesengine.projections.funnel_points import FunnelPoints
 from salesengine.projections.stage_intervals import StageIntervals
 from salesengine.projections.visits import Visits
 
-NAMES: tuple[str, ...] = (StageIntervals.name, DealAttributes.name, Visits.name)
+NAMES: tuple[str, ...] = (
+    StageIntervals.name,
+    DealAttributes.name,
+    FunnelPoints.name,
+    Visits.name,
+)
 
 
 def build_projections(history: HistoryLoader) -> list[Projection]:
-    return [StageIntervals(history), DealAttributes(history), Visits()]
+    return [StageIntervals(history), DealAttributes(history), FunnelPoints(history), Visits()]

@@ -92,19 +92,24 @@ class DealAttributes(DealRowsProjection):
     )
 
     def rows_for(self, events: Sequence[DealEvent]) -> list[Payload]:
-        segments: list[tuple[int, Payload]] = []
-        state = DealState()
-        for event in events:
-            state = event.evolve(state)
-            start = to_us(event.effective_at)
-            values = attributes(state)
-            if segments and segments[-1][0] == start:
-                segments.pop()  # superseded at the same instant: the later event holds
-            if segments and segments[-1][1] == values:
-                continue  # nothing reportable changed
-            segments.append((start, values))
-        rows: list[Payload] = []
-        for i, (start, values) in enumerate(segments):
-            end = segments[i + 1][0] if i + 1 < len(segments) else None
-            rows.append((start, end, *values))
-        return rows
+        return attribute_rows(events)
+
+
+def attribute_rows(events: Sequence[DealEvent]) -> list[Payload]:
+    """(valid_from, valid_to, *attributes) per segment in which nothing reportable changed."""
+    segments: list[tuple[int, Payload]] = []
+    state = DealState()
+    for event in events:
+        state = event.evolve(state)
+        start = to_us(event.effective_at)
+        values = attributes(state)
+        if segments and segments[-1][0] == start:
+            segments.pop()  # superseded at the same instant: the later event holds
+        if segments and segments[-1][1] == values:
+            continue  # nothing reportable changed
+        segments.append((start, values))
+    rows: list[Payload] = []
+    for i, (start, values) in enumerate(segments):
+        end = segments[i + 1][0] if i + 1 < len(segments) else None
+        rows.append((start, end, *values))
+    return rows

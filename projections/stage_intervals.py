@@ -80,22 +80,27 @@ class StageIntervals(DealRowsProjection):
     )
 
     def rows_for(self, events: Sequence[DealEvent]) -> list[Payload]:
-        if not events or not isinstance(events[0], Deal.Opened):
-            return []  # pragma: no cover - a deal's first event is always its opening
-        policy = events[0].policy
-        rows: list[Payload] = []
-        for i, event in enumerate(events):
-            stage, reason = entered(event)
-            exited = to_us(events[i + 1].effective_at) if i + 1 < len(events) else None
-            rows.append(
-                (
-                    policy,
-                    stage,
-                    VIA[type(event).__name__],
-                    reason,
-                    event.originator_version,
-                    to_us(event.effective_at),
-                    exited,
-                )
+        return stage_rows(events)
+
+
+def stage_rows(events: Sequence[DealEvent]) -> list[Payload]:
+    """(policy, stage, via, reason, entered_version, entered_at, exited_at) per interval."""
+    if not events or not isinstance(events[0], Deal.Opened):
+        return []  # pragma: no cover - a deal's first event is always its opening
+    policy = events[0].policy
+    rows: list[Payload] = []
+    for i, event in enumerate(events):
+        stage, reason = entered(event)
+        exited = to_us(events[i + 1].effective_at) if i + 1 < len(events) else None
+        rows.append(
+            (
+                policy,
+                stage,
+                VIA[type(event).__name__],
+                reason,
+                event.originator_version,
+                to_us(event.effective_at),
+                exited,
             )
-        return rows
+        )
+    return rows

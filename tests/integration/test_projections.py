@@ -25,7 +25,14 @@ from salesengine.projections.base import metadata
 from salesengine.projections.catalogue import NAMES
 from tests.conftest import T0, Clock, cmd
 
-VIEW_TABLES = ("stage_intervals", "deal_attributes", "visits")
+VIEW_TABLES = (
+    "stage_intervals",
+    "deal_attributes",
+    "funnel_keys",
+    "funnel_points",
+    "funnel_blocks",
+    "visits",
+)
 
 
 def rows(sql: Engine) -> dict[str, list[tuple[Any, ...]]]:

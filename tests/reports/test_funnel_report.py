@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from salesengine.application.funnel import funnel_by_replay
 from salesengine.domain.values import OUTCOMES, Status
+from salesengine.projections.funnel_points import FunnelPoints
 from salesengine.reports.common import GROUPS, size_band
 from salesengine.reports.funnel import funnel
 from tests.reports.support import POLICIES, Step, built, fresh_db, instants
@@ -31,10 +32,17 @@ def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(params=[3, 20_000], ids=["tiny-blocks", "one-open-block"])
+def block_size(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Sealed blocks of a few points exercise the sums and both strips of the query."""
+    monkeypatch.setattr(FunnelPoints, "block_size", request.param)
+    return int(request.param)
+
+
 @PROPERTY
 @given(steps=any_histories(), data=st.data())
 def test_the_funnel_as_of_t_known_at_k_equals_a_replay_of_the_raw_events(
-    kind: str, tmp_path: Path, steps: list[Step], data: st.DataObject
+    kind: str, block_size: int, tmp_path: Path, steps: list[Step], data: st.DataObject
 ) -> None:
     with fresh_db(kind, tmp_path) as db, built(db, steps) as b:
         deals = b.deals()

@@ -21,6 +21,7 @@ from salesengine.domain.values import OUTCOMES
 from salesengine.projections import deal_attributes, stage_intervals
 from salesengine.projections.base import from_units
 from salesengine.reports.common import group_sql, holds_at, known
+from salesengine.reports.funnel_sums import funnel_sums
 
 INTERVALS = stage_intervals.table
 ATTRIBUTES = deal_attributes.table
@@ -95,7 +96,18 @@ def funnel(
 ) -> list[FunnelRow]:
     """Every stage and outcome of each policy present, per currency (and group)."""
     counts: dict[tuple[str, str, str, str | None], tuple[int, int]] = {}
-    for name, stage, currency, grp, deals, units in positions_at(conn, as_of, known_at, by, policy):
+    if by is None:
+        # Ungrouped: summed from the funnel points, without visiting each deal.
+        found = [
+            (name, stage, currency, None, deals, units)
+            for (name, stage, currency), (deals, units) in funnel_sums(
+                conn, as_of, known_at
+            ).items()
+            if policy is None or name == policy
+        ]
+    else:
+        found = positions_at(conn, as_of, known_at, by, policy)
+    for name, stage, currency, grp, deals, units in found:
         cur = currency or policies[name].currency
         key = (name, stage, cur, grp)
         before = counts.get(key, (0, 0))

@@ -1,0 +1,296 @@
+"""Funnel points: the funnel as a sum, so any (T, K) is answered without scanning deals.
+
+Each deal's place in the funnel is a step function of effective time: its (policy,
+stage, currency) key and amount, taken from the stage intervals and the deal attributes
+(the same functions those read models use). When an event changes that function, the
+difference is written as points at the event's recorded time r: at each effective
+instant e where the function changed, -1 and -amount on the old key, +1 and +amount on
+the new one. The funnel as of T known at K is then the sum of the points with
+``e <= T`` and ``r <= K``, exactly, for counts and amounts.
+
+Points are sealed in blocks of ``BLOCK`` points, in log order. Each sealed block stores,
+per key and per day of effective time, the sums over every point up to the block's end,
+so a query reads one block, adds the points of T's own day within it, and the few
+points after it that were recorded by K.
+"""
+
+from __future__ import annotations
+
+import bisect
+import zlib
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    UniqueConstraint,
+    func,
+    select,
+)
+
+from salesengine.domain.deal import DealEvent
+from salesengine.projections.base import Envelope, Projection, metadata
+from salesengine.projections.bitemporal import HistoryLoader, executemany
+from salesengine.projections.deal_attributes import TOPICS as ATTRIBUTE_TOPICS
+from salesengine.projections.deal_attributes import attribute_rows
+from salesengine.projections.stage_intervals import VIA, stage_rows
+
+BLOCK = 20_000  # points per sealed block
+DAY_US = 86_400_000_000  # the effective-time bucket of a block's sums
+
+keys = Table(
+    "funnel_keys",
+    metadata,
+    Column("key_id", Integer, primary_key=True, autoincrement=False),
+    Column("policy", String(64), nullable=False),
+    Column("stage", String(64), nullable=False),
+    Column("currency", String(3), nullable=True),  # null: the policy's currency
+    UniqueConstraint("policy", "stage", "currency"),
+)
+points = Table(
+    "funnel_points",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("e", BigInteger, nullable=False),
+    Column("r", BigInteger, nullable=False),
+    Column("key_id", Integer, nullable=False),
+    Column("dn", Integer, nullable=False),
+    Column("da", BigInteger, nullable=False),
+    Index("ix_funnel_points_e", "e", "seq"),
+)
+blocks = Table(
+    "funnel_blocks",
+    metadata,
+    Column("block", Integer, primary_key=True, autoincrement=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("max_r", BigInteger, nullable=False),  # over this block and every earlier one
+    Column("first_day", BigInteger, nullable=False),
+    Column("days", Integer, nullable=False),
+    Column("n_keys", Integer, nullable=False),
+    Column("sums", LargeBinary, nullable=False),  # zlib of int64[n_keys, days, 2]
+)
+
+Key = tuple[str, str, str | None]
+Step = tuple[int, Key, int]  # from effective instant e: key, amount units
+
+
+def steps_for(events: Sequence[DealEvent]) -> list[Step]:
+    """The deal's funnel key and amount as a step function of effective time."""
+    # (entered, exited, policy, stage) and (valid_from, currency, amount units)
+    stages = [
+        (cast(int, r[5]), cast("int | None", r[6]), cast(str, r[0]), cast(str, r[1]))
+        for r in stage_rows([e for e in events if type(e).__name__ in VIA])
+    ]
+    segments = [
+        (cast(int, r[0]), cast("str | None", r[9]), cast("int | None", r[8]))
+        for r in attribute_rows([e for e in events if type(e).__name__ in ATTRIBUTE_TOPICS])
+    ]
+    steps: list[Step] = []
+    for at in sorted({s[0] for s in stages} | {a[0] for a in segments}):
+        stage = next(
+            (s for s in reversed(stages) if s[0] <= at and (s[1] is None or s[1] > at)), None
+        )
+        attrs = next((a for a in reversed(segments) if a[0] <= at), None)
+        if stage is None or attrs is None:
+            continue  # pragma: no cover - both start at the opening
+        key = (stage[2], stage[3], attrs[1])
+        amount = attrs[2] or 0
+        if steps and steps[-1][1:] == (key, amount):
+            continue
+        steps.append((at, key, amount))
+    return steps
+
+
+def differences(old: list[Step], new: list[Step]) -> list[tuple[int, Key, int, int]]:
+    """(e, key, dn, da): what turns ``old`` into ``new``, at each instant either changes."""
+    found: dict[tuple[int, Key], list[int]] = {}
+    for sign, steps in ((-1, old), (1, new)):
+        previous: Step | None = None
+        for step in steps:
+            at, key, amount = step
+            cell = found.setdefault((at, key), [0, 0])
+            cell[0] += sign
+            cell[1] += sign * amount
+            if previous is not None:
+                before = found.setdefault((at, previous[1]), [0, 0])
+                before[0] -= sign
+                before[1] -= sign * previous[2]
+            previous = step
+    changed = [(at, key, n, a) for (at, key), (n, a) in found.items() if n or a]
+    return sorted(changed, key=lambda c: (c[0], c[1][0], c[1][1], c[1][2] or ""))
+
+
+@dataclass(slots=True)
+class _Deal:
+    events: list[DealEvent]
+    steps: list[Step]
+
+
+class FunnelPoints(Projection):
+    name = "funnel_points"
+    tables = (keys, points, blocks)
+    topics = frozenset(VIA) | ATTRIBUTE_TOPICS
+    cache_deals = 200_000
+    block_size = BLOCK  # tests seal tiny blocks to cover every path of the query
+
+    def __init__(self, history: HistoryLoader) -> None:
+        self._history = history
+        self._deals: OrderedDict[str, _Deal] = OrderedDict()
+        self._keys: dict[Key, int] | None = None
+        self._next_seq = 0
+        self._sums: _Sums | None = None  # the last sealed block's sums
+        self._open: list[tuple[int, int, int, int, int, int]] = []  # points not sealed yet
+        self._pending: list[tuple[int, int, int, int, int, int]] = []
+        self._new_keys: list[dict[str, Any]] = []
+        self._new_blocks: list[dict[str, Any]] = []
+
+    def forget(self) -> None:
+        self._deals.clear()
+        self._keys = None
+        self._sums = None
+        self._open.clear()
+        self._pending.clear()
+        self._new_keys.clear()
+        self._new_blocks.clear()
+
+    def process(self, conn: Connection, batch: Sequence[Envelope]) -> None:
+        if self._keys is None:
+            self._restore(conn)
+        for envelope in batch:
+            if type(envelope.event).__name__ in self.topics:
+                self._apply(envelope)
+        if self._new_keys:
+            executemany(conn, keys.insert(), self._new_keys)
+        if self._pending:
+            columns = ("seq", "e", "r", "key_id", "dn", "da")
+            rows = [dict(zip(columns, p, strict=True)) for p in self._pending]
+            executemany(conn, points.insert(), rows)
+        if self._new_blocks:
+            executemany(conn, blocks.insert(), self._new_blocks)
+        self._new_keys.clear()
+        self._pending.clear()
+        self._new_blocks.clear()
+        while len(self._deals) > self.cache_deals:
+            self._deals.popitem(last=False)
+
+    def _apply(self, envelope: Envelope) -> None:
+        deal = self._deal(envelope)
+        bisect.insort(deal.events, envelope.event, key=_order)
+        steps = steps_for(deal.events)
+        recorded = envelope.recorded_us
+        for at, key, dn, da in differences(deal.steps, steps):
+            point = (self._next_seq + 1, at, recorded, self._key_id(key), dn, da)
+            self._next_seq += 1
+            self._pending.append(point)
+            self._open.append(point)
+            if len(self._open) == self.block_size:
+                self._seal()
+        deal.steps = steps
+
+    def _deal(self, envelope: Envelope) -> _Deal:
+        key = envelope.deal_id
+        deal = self._deals.get(key)
+        if deal is not None:
+            self._deals.move_to_end(key)
+            return deal
+        events: list[DealEvent] = []
+        if envelope.version > 1:
+            earlier = self._history(envelope.event.originator_id, envelope.version)
+            events = sorted((e for e in earlier if type(e).__name__ in self.topics), key=_order)
+        deal = _Deal(events=events, steps=steps_for(events))
+        self._deals[key] = deal
+        return deal
+
+    def _key_id(self, key: Key) -> int:
+        assert self._keys is not None
+        found = self._keys.get(key)
+        if found is None:
+            found = self._keys[key] = len(self._keys) + 1
+            self._new_keys.append(
+                {"key_id": found, "policy": key[0], "stage": key[1], "currency": key[2]}
+            )
+        return found
+
+    def _seal(self) -> None:
+        previous = self._sums
+        assert self._keys is not None
+        days = [p[1] // DAY_US for p in self._open]
+        first = min(days) if previous is None else min(*days, previous.first_day)
+        last = max(days) if previous is None else max(*days, previous.first_day + previous.days - 1)
+        sums = np.zeros((len(self._keys), last - first + 1, 2), dtype=np.int64)
+        if previous is not None:
+            k, d = previous.array.shape[:2]
+            offset = previous.first_day - first
+            sums[:k, offset : offset + d] = previous.array
+        index = np.array([p[3] - 1 for p in self._open])
+        day = np.array(days) - first
+        np.add.at(sums[:, :, 0], (index, day), np.array([p[4] for p in self._open]))
+        np.add.at(sums[:, :, 1], (index, day), np.array([p[5] for p in self._open]))
+        max_r = max(p[2] for p in self._open)
+        if previous is not None:
+            max_r = max(max_r, previous.max_r)
+        block = 1 if previous is None else previous.block + 1
+        self._sums = _Sums(block, self._open[-1][0], max_r, first, sums)
+        self._new_blocks.append(self._sums.row())
+        self._open.clear()
+
+    def _restore(self, conn: Connection) -> None:
+        """After a start or a rollback: keys, the last sealed sums and the open points."""
+        self._keys = {
+            (r.policy, r.stage, r.currency): int(r.key_id) for r in conn.execute(select(keys))
+        }
+        self._next_seq = int(conn.execute(select(func.max(points.c.seq))).scalar() or 0)
+        row = conn.execute(select(blocks).order_by(blocks.c.block.desc()).limit(1)).first()
+        self._sums = None if row is None else _Sums.from_row(row)
+        sealed = 0 if self._sums is None else self._sums.last_seq
+        found = conn.execute(
+            select(points.c.seq, points.c.e, points.c.r, points.c.key_id, points.c.dn, points.c.da)
+            .where(points.c.seq > sealed)
+            .order_by(points.c.seq)
+        )
+        self._open = [tuple(int(v) for v in r) for r in found]  # type: ignore[misc]
+
+
+@dataclass(slots=True)
+class _Sums:
+    block: int
+    last_seq: int
+    max_r: int
+    first_day: int
+    array: NDArray[np.int64]
+
+    @property
+    def days(self) -> int:
+        return int(self.array.shape[1])
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "block": self.block,
+            "last_seq": self.last_seq,
+            "max_r": self.max_r,
+            "first_day": self.first_day,
+            "days": self.days,
+            "n_keys": int(self.array.shape[0]),
+            "sums": zlib.compress(self.array.tobytes(), 1),
+        }
+
+    @classmethod
+    def from_row(cls, row: Any) -> _Sums:
+        flat = np.frombuffer(zlib.decompress(row.sums), dtype=np.int64)
+        array = flat.reshape((int(row.n_keys), int(row.days), 2)).copy()
+        return cls(int(row.block), int(row.last_seq), int(row.max_r), int(row.first_day), array)
+
+
+def _order(event: DealEvent) -> tuple[Any, int]:
+    return (event.effective_at, event.originator_version)
