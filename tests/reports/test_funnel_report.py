@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -96,3 +97,35 @@ def test_the_funnel_grouped_by_any_attribute_equals_a_replay(
                     if (r.policy, r.currency, r.group) == (name, currency, group)
                 ]
                 assert listed == [*POLICIES[name].stage_keys, *OUTCOMES]
+
+
+def test_a_deal_opened_at_midnight_counts_at_that_very_instant(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given points sealed in one-point blocks, when T is the midnight a deal opened at,
+    then the deal is in the funnel: the day's own points are summed up to T inclusive."""
+    monkeypatch.setattr(FunnelPoints, "block_size", 1)
+    midnight = datetime(2026, 3, 2, tzinfo=UTC)
+    opening = {
+        "cmd": "open",
+        "deal": "M",
+        "policy": "funnel-list",
+        "at": midnight,
+        "amount": "100",
+    }
+    steps = [
+        Step(1, opening),
+        Step(
+            1, {"cmd": "amount", "deal": "M", "at": midnight + timedelta(hours=1), "amount": "300"}
+        ),
+    ]
+    with fresh_db("sqlite", tmp_path) as db, built(db, steps) as b, b.sql.connect() as conn:
+        at_midnight = {r.stage: (r.deals, r.amount) for r in funnel(conn, POLICIES, as_of=midnight)}
+        before = funnel(conn, POLICIES, as_of=midnight - timedelta(microseconds=1))
+        later = {
+            r.stage: (r.deals, r.amount)
+            for r in funnel(conn, POLICIES, as_of=midnight + timedelta(hours=2))
+        }
+    assert at_midnight["opportunity"] == (1, Decimal(100))
+    assert before == []
+    assert later["opportunity"] == (1, Decimal(300))
