@@ -277,6 +277,10 @@ def demo(
         _funnel_table(
             f"Funnel {label} ({when(instant)})", funnel_by_replay(deals, policies, instant)
         )
+    say(
+        "Next: salesengine funnel --by team, forecast, health, conversion and cycle-time "
+        "read the same store (see README)."
+    )
 
 
 def _funnel_table(title: str, rows: list[FunnelRow]) -> None:
