@@ -75,6 +75,7 @@ blocks = Table(
     Column("block", Integer, primary_key=True, autoincrement=False),
     Column("last_seq", BigInteger, nullable=False),
     Column("max_r", BigInteger, nullable=False),  # over this block and every earlier one
+    Column("min_r", BigInteger, nullable=False),  # over this block alone
     Column("first_day", BigInteger, nullable=False),
     Column("days", Integer, nullable=False),
     Column("n_keys", Integer, nullable=False),
@@ -139,6 +140,7 @@ class _Deal:
 
 class FunnelPoints(Projection):
     name = "funnel_points"
+    version = 2  # blocks carry min_r
     tables = (keys, points, blocks)
     topics = frozenset(VIA) | ATTRIBUTE_TOPICS
     cache_deals = 200_000
@@ -238,11 +240,12 @@ class FunnelPoints(Projection):
         np.add.at(sums[:, :, 0], (index, day), np.array([p[4] for p in self._open]))
         np.add.at(sums[:, :, 1], (index, day), np.array([p[5] for p in self._open]))
         max_r = max(p[2] for p in self._open)
+        min_r = min(p[2] for p in self._open)
         if previous is not None:
             max_r = max(max_r, previous.max_r)
         block = 1 if previous is None else previous.block + 1
         self._sums = _Sums(block, self._open[-1][0], max_r, first, sums)
-        self._new_blocks.append(self._sums.row())
+        self._new_blocks.append({**self._sums.row(), "min_r": min_r})
         self._open.clear()
 
     def _restore(self, conn: Connection) -> None:
