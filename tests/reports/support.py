@@ -112,10 +112,15 @@ def histories(draw: st.DrawFn, max_deals: int = 5) -> list[Step]:
     for n in range(draw(st.integers(1, max_deals))):
         start = T0 + timedelta(days=draw(st.integers(0, 120)))
         queues.append(draw(deal_commands(f"deal-{n}", start)))
+    return interleave(draw, queues)
+
+
+def interleave(draw: st.DrawFn, queues: list[list[dict[str, Any]]]) -> list[Step]:
+    """The deals' commands in a random recording order, each deal's own order kept, with
+    the recording clock moving by a random step before each."""
     steps: list[Step] = []
     while any(queues):
-        live = [q for q in queues if q]
-        queue = draw(st.sampled_from(live))
+        queue = draw(st.sampled_from([q for q in queues if q]))
         steps.append(Step(draw(st.sampled_from([0, 1, 7, 60, 1440])), queue.pop(0)))
     return steps
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from salesengine.domain.deal import Deal, fold
 from salesengine.reports.common import GROUPS, size_band
 from tests.conftest import T0
-from tests.reports.support import OWNERS, POLICIES, TEAMS, Built, Step, histories
+from tests.reports.support import OWNERS, POLICIES, TEAMS, Built, Step, histories, interleave
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,11 +140,7 @@ def moving_histories(draw: st.DrawFn, max_deals: int = 5) -> list[Step]:
     for n in range(draw(st.integers(1, max_deals))):
         start = T0 + timedelta(days=draw(st.integers(0, 60)))
         queues.append(draw(moving_deal(f"deal-{n}", start)))
-    steps: list[Step] = []
-    while any(queues):
-        queue = draw(st.sampled_from([q for q in queues if q]))
-        steps.append(Step(draw(st.sampled_from([0, 1, 7, 60, 1440])), queue.pop(0)))
-    return steps
+    return interleave(draw, queues)
 
 
 def any_histories() -> st.SearchStrategy[list[Step]]:
