@@ -108,12 +108,9 @@ class OrjsonMapper(LibraryMapper[UUID]):
             data = self.compressor.compress(data)
         if self.cipher:
             data = self.cipher.encrypt(data)
-        return StoredEvent(
-            originator_id=originator_id,
-            originator_version=originator_version,
-            topic=_topic(type(domain_event)),
-            state=data,
-        )
+        # originator_id, originator_version, topic, state (positional: binding keywords
+        # cost measurably per event on a bulk import)
+        return StoredEvent(originator_id, originator_version, _topic(type(domain_event)), data)
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         cls = resolve_topic(stored_event.topic)

@@ -103,6 +103,22 @@ def test_reimporting_the_same_file_writes_nothing_new(cli: CLI, tmp_path: Path) 
     assert [e["type"] for e in history["events"]].count("VisitLogged") == 2
 
 
+def test_import_with_workers_reports_what_one_process_reports(cli: CLI, tmp_path: Path) -> None:
+    path = sample_file(tmp_path)
+    single = cli("import", str(path), "--workers", "1", db_url=str(tmp_path / "one.db"))
+    shared = cli("import", str(path), "--workers", "3")
+    assert shared.code == single.code == 1
+    assert shared.out == single.out
+    assert sorted(shared.err.splitlines()) == sorted(single.err.splitlines())
+    assert stored_events(tmp_path / "store.db") == stored_events(tmp_path / "one.db") == 7
+
+
+def test_workers_cannot_share_an_in_memory_store(cli: CLI, tmp_path: Path) -> None:
+    result = cli("import", str(sample_file(tmp_path)), "--workers", "2", db_url=":memory:")
+    assert result.code == 2
+    assert "in-memory store lives in one process" in result.err
+
+
 def test_import_report_as_json(cli: CLI, tmp_path: Path) -> None:
     report = cli("import", str(sample_file(tmp_path)), "--json")
     assert report.code == 1

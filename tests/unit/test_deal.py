@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -195,3 +196,33 @@ def test_a_lost_funnel_list_deal_reopens_with_its_new_next_step() -> None:
     step = NextStep("re-pitch", T0 + timedelta(days=9), "rep", T0 + timedelta(days=3))
     deal.reopen(guard, "p25", "back", at(3), next_step=step)
     assert (deal.state.stage, deal.state.next_step) == ("p25", step)
+
+
+def test_every_event_the_deal_records_carries_exactly_its_declared_fields() -> None:
+    # Events are built without the dataclass __init__, so a forgotten field would only
+    # show when the event is read back; this checks every event kind the deal records.
+    deal = opened(**CONTACTED)
+    deal.record_fact("champion", True, at(1))
+    deal.retract_fact("champion", "left the company", at(1.5))
+    deal.advance(GUARD, "contacted", at(2))
+    deal.regress(GUARD, "identified", "budget frozen", at(3))
+    deal.log_visit("face_to_face", True, ["li.wei"], "site visit", at(4))
+    deal.set_next_step("send proposal", T0 + timedelta(days=9), "rep", at(5))
+    deal.complete_next_step("sent", at(6))
+    deal.change_amount(Decimal("250"), "CNY", at(7))
+    deal.change_expected_close(None, at(7))
+    deal.change_owner("wang.fang", "east", "shanghai", at(8))
+    deal.lose(GUARD, "price", "Acme", at(9))
+    deal.reopen(GUARD, "identified", "budget back", at(10))
+    deal.win(GUARD, at(11))
+    events = deal.collect_events()
+    other = opened()
+    other.abandon(GUARD, "no budget", at(1))
+    abandoned = other.collect_events()
+    kinds = {type(e).__name__ for e in events + abandoned}
+    assert len(kinds) == 15
+    for event in events + abandoned:
+        declared = {f.name for f in dataclasses.fields(event)}  # type: ignore[arg-type]
+        assert set(vars(event)) == declared, type(event).__name__
+    replayed = fold(timeline_order(events))
+    assert replayed == deal.state

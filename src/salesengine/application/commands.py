@@ -31,6 +31,8 @@ from salesengine.domain.policy import KEY_PATTERN
 
 
 def _unicode(value: str) -> str:
+    if value.isascii():  # the common case; only non-ASCII text can hold a lone surrogate
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -42,6 +44,11 @@ _CONTROL_OR_SURROGATE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 def _clean_name(value: str) -> str:
+    if value.isascii():
+        # Printable ASCII has no control characters and is already in NFC.
+        if value.isprintable():
+            return value
+        raise ValueError("must not contain control characters")
     if _CONTROL_OR_SURROGATE.search(value):
         _unicode(value)
         raise ValueError("must not contain control characters")

@@ -323,13 +323,8 @@ class SalesEngine(Application[UUID]):
             now = deal.modified_on
         # Commands carry UTC instants already: the command language converts them.
         at = command.at if command.at is not None else now
-        stamp = Stamp(
-            effective_at=at,
-            recorded_at=now,
-            actor=command.by or self.default_actor,
-            command_id=command.id,
-            provenance=provenance,
-        )
+        # effective_at, recorded_at, actor, command_id, provenance (positional: the hot path)
+        stamp = Stamp(at, now, command.by or self.default_actor, command.id, provenance)
         if deal is not None and deal.has_applied(command.id):
             return deal, _result(deal, "duplicate", None)
         if isinstance(command, OpenDeal):
@@ -558,10 +553,7 @@ def _next_step(
 def _result(deal: Deal, status: str, event: str | None) -> CommandResult:
     state = deal.state
     position = state.stage if state.status is Status.OPEN else state.status.value
+    # deal, status, event, version, position (positional: one result per imported line)
     return CommandResult(
-        deal=state.key,
-        status="applied" if status == "applied" else "duplicate",
-        event=event,
-        version=deal.version,
-        position=position,
+        state.key, "applied" if status == "applied" else "duplicate", event, deal.version, position
     )

@@ -36,6 +36,12 @@ from salesengine.cli.render import (
 )
 from salesengine.domain.errors import SalesEngineError
 from salesengine.importing.jsonl import import_file
+from salesengine.importing.parallel import (
+    EngineSpec,
+    auto_workers,
+    import_file_parallel,
+    in_one_process,
+)
 from salesengine.persistence import DB_ENV
 
 app = typer.Typer(
@@ -83,14 +89,34 @@ def main(
 def import_(
     file: Annotated[Path, typer.Argument(help="JSON Lines file, one command per line.")],
     batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Worker processes, each applying the commands of its share of the deals. "
+            "Default: one per core for a large file, else 1.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Apply the commands of a JSON Lines file in order; refused lines are listed."""
+    """Apply the commands of a JSON Lines file in order; refused lines are listed.
+
+    Each deal's commands are applied in file order. With several workers, different
+    deals' commands may reach the store in another order than the file's.
+    """
     if not file.is_file():
         fail(f"{file}: no such file")
         raise typer.Exit(2)
     total = _count_lines(file)
-    engine = STATE.engine()
+    engine = STATE.engine()  # opens (and if need be creates) the store before any worker
+    spec = EngineSpec(STATE.db, STATE.policy_dirs, STATE.actor)
+    if workers is None:
+        workers = auto_workers(spec, total)
+    elif workers > 1 and in_one_process(spec):
+        fail("--workers: an in-memory store lives in one process; use --workers 1")
+        raise typer.Exit(2)
     with Progress(
         TextColumn("importing"),
         BarColumn(),
@@ -104,12 +130,21 @@ def import_(
         task = progress.add_task("import", total=total, rate="")
         started = datetime.now(UTC)
 
+        shown = [0]
+
         def advance(line: int) -> None:
-            if line % 2000 == 0:
+            # Called per line by one process, or a few times a second with workers.
+            if line - shown[0] >= 2000:
+                shown[0] = line
                 seconds = (datetime.now(UTC) - started).total_seconds() or 1e-9
                 progress.update(task, completed=line, rate=f"{line / seconds:,.0f} lines/s")
 
-        report = import_file(engine, file, on_line=advance, batch_size=batch_size)
+        if workers > 1:
+            report = import_file_parallel(
+                spec, file, workers=workers, on_line=advance, batch_size=batch_size
+            )
+        else:
+            report = import_file(engine, file, on_line=advance, batch_size=batch_size)
     if as_json:
         print_json(report)
     else:

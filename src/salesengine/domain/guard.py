@@ -42,6 +42,7 @@ class CriterionCheck:
 class StageGuard:
     def __init__(self, policy: FunnelPolicy) -> None:
         self.policy = policy
+        self._moves: dict[tuple[str, str, str], tuple[CriterionCheck, ...] | None] = {}
         stages = list(policy.stage_keys)
         self._machine = Machine(
             model=None,
@@ -72,16 +73,35 @@ class StageGuard:
     def unmet(self, trigger: Trigger, state: DealState, dest: str, at: datetime) -> list[str]:
         """Keys of the criteria the move still lacks; raises if the move is never allowed."""
         source = _UNBORN if state.status is Status.NEW else state.position
-        found = self._machine.get_transitions(trigger, source, dest)
-        if not found:
+        checks = self._checks(trigger, source, dest)
+        if checks is None:
             raise MoveNotAllowed(self._explain(trigger, source, dest))
         missing: list[str] = []
-        for condition in found[0].conditions:
-            check = condition.func
-            assert isinstance(check, CriterionCheck)
+        for check in checks:
             if not check(state, at) and check.key not in missing:
                 missing.append(check.key)
         return missing
+
+    def _checks(
+        self, trigger: Trigger, source: str, dest: str
+    ) -> tuple[CriterionCheck, ...] | None:
+        """The machine's conditions for a move, or None if it has no such transition.
+
+        Asked once per move and remembered: the machine never changes after it is built.
+        """
+        move = (trigger, source, dest)
+        try:
+            return self._moves[move]
+        except KeyError:
+            pass
+        found = self._machine.get_transitions(trigger, source, dest)
+        checks: tuple[CriterionCheck, ...] | None = None
+        if found:
+            funcs = [c.func for c in found[0].conditions]
+            checks = tuple(f for f in funcs if isinstance(f, CriterionCheck))
+            assert len(checks) == len(funcs), "every condition is a CriterionCheck"
+        self._moves[move] = checks
+        return checks
 
     def check(self, trigger: Trigger, state: DealState, dest: str, at: datetime) -> None:
         missing = self.unmet(trigger, state, dest, at)
