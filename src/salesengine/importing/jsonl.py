@@ -99,7 +99,8 @@ def _part_of_key(key: str, parts: int) -> int:
     return zlib.crc32(key.encode("utf-8", "surrogatepass")) % parts
 
 
-_DEAL_FIELD = re.compile(rb'"deal"\s*:\s*"([^"\\]*)"')
+_DEAL_KEY = b'"deal"'
+_DEAL_VALUE = re.compile(rb'\s*:\s*"([^"\\]*)"')  # after the key: a string without escapes
 # A key can also be spelt with escapes ("de\u0061l"): such a line is never read fast.
 _ESCAPED_DEAL_LETTER = re.compile(rb"\\u006[145cC]")
 
@@ -111,12 +112,29 @@ def owner_of_line(data: bytes, parts: int) -> int | None:
     and no letter of it is escaped anywhere in the line (which could spell a second
     ``deal`` key), it is the command's own key whenever the line is a valid command; an
     unescaped value is its text byte for byte. Anything less plain takes the full decode.
+    Every worker reads every line, so this runs once per line per worker.
     """
-    found = _DEAL_FIELD.search(data)
-    if found is None or data.count(b'"deal"') != 1 or _ESCAPED_DEAL_LETTER.search(data):
+    at = data.find(_DEAL_KEY)
+    if at < 0 or data.find(_DEAL_KEY, at + 6) >= 0:
         return None
+    if b"\\u" in data and _ESCAPED_DEAL_LETTER.search(data):
+        return None
+    start = at + 8
+    if not data.startswith(b':"', at + 6):  # spaced out: let the pattern find the value
+        found = _DEAL_VALUE.match(data, at + 6)
+        if found is None:
+            return None
+        start = found.start(1)
+    end = data.find(b'"', start)
+    raw = data[start:end]
+    if end < 0 or b"\\" in raw:  # escaped text is read by the full decode
+        return None
+    if raw.isascii():
+        # A valid JSON string holds no raw control characters, so for ASCII the bytes'
+        # strip is the text's, and ASCII is already NFC: the same bytes _part_of_key hashes.
+        return zlib.crc32(raw.strip()) % parts
     try:
-        key = found.group(1).decode("utf-8")
+        key = raw.decode("utf-8")
     except UnicodeDecodeError:
         return None
     return _part_of_key(key, parts)
