@@ -31,15 +31,23 @@ from importlib.metadata import version
 from pathlib import Path
 from time import perf_counter, time
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
-import psycopg
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import ApplicationRecorder
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from harness import (
+    DATA_DIR,
+    Schemas,
+    parser_with_stores,
+    postgres_version,
+    remove_sqlite,
+    status,
+    with_schema,
+    yes,
+)
 from psycopg import sql
 
 from salesengine.bootstrap import build_engine
@@ -47,10 +55,6 @@ from salesengine.importing.jsonl import ImportReport, import_file
 from salesengine.importing.parallel import EngineSpec, auto_workers, import_file_parallel
 from salesengine.persistence import store_settings
 from salesengine.policies.catalog import PolicyCatalog
-
-PG_URL_ENV = "SALESENGINE_PG_URL"
-DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
-DATA_DIR = Path(__file__).resolve().parent / ".data"
 
 FULL_COMMANDS = 1_000_000
 QUICK_COMMANDS = 50_000
@@ -271,10 +275,6 @@ class Measurement:
         return self.events / self.seconds if self.seconds else 0.0
 
 
-def status(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def run_engine(
     store: str, db: str, workload: Workload, batch_size: int, workers: int
 ) -> Measurement:
@@ -477,41 +477,6 @@ def bench_sqlite(
     return rows
 
 
-def remove_sqlite(db: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-
-
-def with_schema(url: str, schema: str) -> str:
-    parts = urlsplit(url)
-    query = f"{parts.query}&schema={schema}" if parts.query else f"schema={schema}"
-    return urlunsplit(parts._replace(query=query))
-
-
-def without_query(url: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(query=""))
-
-
-@dataclass(slots=True)
-class Schemas:
-    """Fresh PostgreSQL schemas, dropped on exit however the run ends."""
-
-    url: str
-    names: tuple[str, ...]
-
-    def __enter__(self) -> Schemas:
-        self._run("CREATE SCHEMA IF NOT EXISTS {}")
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._run("DROP SCHEMA IF EXISTS {} CASCADE")
-
-    def _run(self, statement: str) -> None:
-        with psycopg.connect(without_query(self.url), autocommit=True) as conn:
-            for name in self.names:
-                conn.execute(sql.SQL(statement).format(sql.Identifier(name)))
-
-
 def bench_postgres(
     url: str, workload: Workload, batch_size: int, workers: int, repeat: int
 ) -> list[Measurement]:
@@ -532,12 +497,6 @@ def bench_postgres(
     rows += [best(engines)] if engines else []
     rows.append(best(bares))
     return rows
-
-
-def postgres_version(url: str) -> str:
-    with psycopg.connect(without_query(url)) as conn:
-        row = conn.execute("SHOW server_version").fetchone()
-    return str(row[0]) if row else "?"
 
 
 # --------------------------------------------------------------------------- report
@@ -575,21 +534,11 @@ def verdict(rows: list[Measurement]) -> Iterator[str]:
         yield line
 
 
-def yes(flag: bool) -> str:
-    return "met" if flag else "NOT met"
-
-
 # --------------------------------------------------------------------------- main
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--store", choices=("sqlite", "postgres", "both"), default="both")
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get(PG_URL_ENV, DEFAULT_PG_URL),
-        help=f"PostgreSQL URL (default: ${PG_URL_ENV} or {DEFAULT_PG_URL})",
-    )
+    parser = parser_with_stores(__doc__)
     parser.add_argument("--commands", type=int, help=f"commands to generate ({FULL_COMMANDS:,})")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_COMMANDS:,} commands")
     parser.add_argument("--batch-size", type=int, default=1000, help="commands per save")

@@ -54,11 +54,21 @@ from multiprocessing import get_context
 from pathlib import Path
 from time import perf_counter
 from typing import IO, Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
 import orjson
 import psycopg
+from harness import (
+    DATA_DIR,
+    drop_schemas,
+    parser_with_stores,
+    postgres_version,
+    remove_sqlite,
+    status,
+    with_schema,
+    without_query,
+    yes,
+)
 from psycopg import sql
 from sqlalchemy import Connection
 
@@ -71,9 +81,6 @@ from salesengine.domain.values import NextStep, Stamp, deal_id, end_of_day
 from salesengine.persistence import store_settings
 from salesengine.policies.catalog import PolicyCatalog
 
-PG_URL_ENV = "SALESENGINE_PG_URL"
-DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
-
 FULL_DEALS = 1_000_000
 FULL_PG_DEALS = 100_000
 QUICK_DEALS = 20_000
@@ -82,7 +89,6 @@ QUICK_DEALS = 20_000
 RATIO_TARGET = 0.5
 P95_TARGET_MS = 50.0
 RSS_TARGET = 2 * 1024**3  # read as 2 GiB
-DATA_DIR = Path(__file__).resolve().parent / ".data"
 # Bumped whenever the generator changes what it writes, so stale stores are not reused.
 GENERATOR = 1
 
@@ -149,10 +155,6 @@ LATE = {
     "abandon": 0.05,
 }
 MOVES = frozenset({"advance", "regress", "won", "lost", "abandon", "reopen"})
-
-
-def status(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def at(us: int) -> datetime:
@@ -628,9 +630,10 @@ def store_path(deals: int, seed: int) -> Path:
     return DATA_DIR / f"projections-{deals}-{seed}.db"
 
 
-def remove_sqlite(db: Path) -> None:
-    for suffix in ("", "-wal", "-shm", ".json"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+def remove_store(db: Path) -> None:
+    """The store and its description beside it."""
+    remove_sqlite(db)
+    Path(f"{db}.json").unlink(missing_ok=True)
 
 
 def ensure_store(deals: int, seed: int, workers: int, *, regenerate: bool) -> StoreInfo:
@@ -645,7 +648,7 @@ def ensure_store(deals: int, seed: int, workers: int, *, regenerate: bool) -> St
             status(f"reusing {db.name}: {info.events:,} events over {info.deals:,} deals")
             return info
     DATA_DIR.mkdir(exist_ok=True)
-    remove_sqlite(db)
+    remove_store(db)
     engine = build_engine(str(db), actor="bench")  # creates the events table as the engine does
     recorder: Any = engine.recorder
     table, insert = recorder.events_table_name, recorder.insert_events_statement
@@ -1009,22 +1012,6 @@ def measure(
 # --------------------------------------------------------------------------- stores
 
 
-def with_schema(url: str, schema: str) -> str:
-    parts = urlsplit(url)
-    query = f"{parts.query}&schema={schema}" if parts.query else f"schema={schema}"
-    return urlunsplit(parts._replace(query=query))
-
-
-def without_query(url: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(query=""))
-
-
-def postgres_version(url: str) -> str:
-    with psycopg.connect(without_query(url)) as conn:
-        row = conn.execute("SHOW server_version").fetchone()
-    return str(row[0]) if row else "?"
-
-
 def copy_to_postgres(db: str, url: str, schema: str) -> tuple[str, float]:
     """COPY the generated events, in log order, into the engine's table in a fresh schema."""
     with psycopg.connect(without_query(url), autocommit=True) as conn:
@@ -1054,11 +1041,6 @@ def copy_to_postgres(db: str, url: str, schema: str) -> tuple[str, float]:
     finally:
         source.close()
     return table, perf_counter() - started
-
-
-def drop_schema(url: str, schema: str) -> None:
-    with psycopg.connect(without_query(url), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 # --------------------------------------------------------------------------- report
@@ -1134,21 +1116,11 @@ def ms(value: float, timeout: float) -> str:
     return f">{timeout * 1000:,.0f}" if math.isinf(value) else f"{value:,.1f}"
 
 
-def yes(flag: bool) -> str:
-    return "met" if flag else "NOT met"
-
-
 # --------------------------------------------------------------------------- main
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--store", choices=("sqlite", "postgres", "both"), default="both")
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get(PG_URL_ENV, DEFAULT_PG_URL),
-        help=f"PostgreSQL URL (default: ${PG_URL_ENV} or {DEFAULT_PG_URL})",
-    )
+    parser = parser_with_stores(__doc__)
     parser.add_argument("--deals", type=int, help=f"deals on SQLite ({FULL_DEALS:,})")
     parser.add_argument(
         "--pg-deals", type=int, help=f"deals on PostgreSQL ({FULL_PG_DEALS:,}, at most --deals)"
@@ -1228,7 +1200,7 @@ def main(argv: list[str] | None = None) -> int:
                 "postgres", url, info, read_postgres, (args.pg_url, schema, table), args
             )
         finally:
-            drop_schema(args.pg_url, schema)
+            drop_schemas(args.pg_url, schema)
         phases += found
         latencies.append(latency)
         models.append(f"postgres: {rows_text(rebuilt)}")
