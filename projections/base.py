@@ -9,17 +9,21 @@ four decimals), so sums in SQL stay exact.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 from sqlalchemy import Connection, MetaData, Table
 
 from salesengine.domain.deal import DealEvent
 
+if TYPE_CHECKING:
+    from salesengine.projections.timeline import DealTimeline
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# One row of a read model without its bookkeeping columns.
+Payload = tuple[Hashable, ...]
 AMOUNT_SCALE = 10_000
 
 # Every read model's table lives in this one catalogue, so `rebuild` can drop and create
@@ -44,24 +48,25 @@ def from_units(value: int) -> Decimal:
     return Decimal(value) / AMOUNT_SCALE
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    """A stored event with its place in the notification log."""
+class Envelope(NamedTuple):
+    """A stored event with its place in the notification log, and what every read
+    model asks of it, worked out once."""
 
     position: int
     event: DealEvent
+    deal_id: str  # the originator id as 32 hex digits
+    kind: str  # the event's class name: a read model's topic
+    recorded_us: int
 
-    @property
-    def deal_id(self) -> str:
-        return self.event.originator_id.hex
+    @classmethod
+    def of(cls, position: int, event: DealEvent) -> Envelope:
+        return cls(
+            position, event, event.originator_id.hex, type(event).__name__, to_us(event.timestamp)
+        )
 
     @property
     def version(self) -> int:
         return self.event.originator_version
-
-    @property
-    def recorded_us(self) -> int:
-        return to_us(self.event.timestamp)
 
     @property
     def effective_us(self) -> int:
@@ -69,12 +74,13 @@ class Envelope:
 
 
 class Projection(ABC):
-    """A read model: its tables, and how a batch of events changes them.
+    """A read model: its tables, and how each event changes them.
 
-    ``process`` runs inside the transaction that also advances the projection's
-    tracking position, so a batch is either wholly applied and tracked, or not at all.
-    It must depend on nothing but the events and its own tables: a rebuild from zero
-    then yields the same rows as the incremental run did.
+    The runner hands every event of a batch to ``apply`` and then calls ``flush``, all
+    inside the transaction that also advances the projection's tracking position, so a
+    batch is either wholly applied and tracked, or not at all. A projection must depend
+    on nothing but the events and its own tables: a rebuild from zero then yields the
+    same rows as the incremental run did.
     """
 
     name: ClassVar[str]
@@ -85,7 +91,13 @@ class Projection(ABC):
     topics: ClassVar[frozenset[str]]
 
     @abstractmethod
-    def process(self, conn: Connection, batch: Sequence[Envelope]) -> None: ...
+    def apply(self, conn: Connection, envelope: Envelope, timeline: DealTimeline | None) -> None:
+        """One event of the projection's topics, with its deal's timeline just after it
+        (None for events outside the timelines' topics)."""
+
+    @abstractmethod
+    def flush(self, conn: Connection) -> None:
+        """Write what the batch's events changed."""
 
     def forget(self) -> None:  # noqa: B027 - optional: caches of projections that keep one
-        """Drop any in-memory cache: the tables were rebuilt or rolled back."""
+        """Drop any in-memory state: the tables were rebuilt or rolled back."""

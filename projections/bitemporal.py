@@ -1,7 +1,7 @@
 """Bitemporal per-deal rows: what was true in effective time, while it was the known truth.
 
-A deal's rows are a pure function of its (relevant) events in timeline order. When an
-event arrives, the function is evaluated again; rows that still hold are left alone,
+A deal's rows are a pure function of its (relevant) events in timeline order, kept by
+the deal's timeline. When an event changes them, rows that still hold are left alone,
 rows that no longer hold are closed (``recorded_to`` = the event's recorded time) and
 the new ones are inserted with ``recorded_from`` = that time. Nothing is edited or
 deleted, so "as known at K" reads the rows whose recording window contains K.
@@ -13,19 +13,17 @@ so processing events in log order yields recording windows that match a replay o
 
 from __future__ import annotations
 
-import bisect
 from abc import abstractmethod
-from collections import Counter, OrderedDict
-from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
-from uuid import UUID
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
     ClauseElement,
     Column,
+    Compiled,
     Connection,
+    CursorResult,
     Integer,
     String,
     Table,
@@ -35,12 +33,10 @@ from sqlalchemy import (
     select,
 )
 
-from salesengine.domain.deal import DealEvent
-from salesengine.projections.base import Envelope, Projection
+from salesengine.projections.base import Envelope, Payload, Projection
 
-Payload = tuple[Hashable, ...]
-# The events of one deal with a version below the given one, in any order.
-HistoryLoader = Callable[[UUID, int], list[DealEvent]]
+if TYPE_CHECKING:
+    from salesengine.projections.timeline import DealTimeline
 
 
 def bitemporal_columns() -> list[Column[Any]]:
@@ -53,141 +49,157 @@ def bitemporal_columns() -> list[Column[Any]]:
     ]
 
 
-def _order(event: DealEvent) -> tuple[Any, int]:
-    return (event.effective_at, event.originator_version)
+# The columns every bitemporal row starts with, in the order ``_Insert`` lists them.
+_HEAD = ("deal_id", "row_seq", "recorded_from", "recorded_to", "position")
 
 
 @dataclass(slots=True)
 class _DealRows:
-    events: list[DealEvent]  # relevant events, in timeline order
-    current: list[tuple[int, Payload]]  # (row_seq, payload) of the rows known true now
+    # (row_seq, payload) of the rows known true now, in the order of the deal's rows
+    # (after a load from the table: in any order, until the first full comparison).
+    current: list[tuple[int, Payload]]
     next_seq: int
 
 
 class DealRowsProjection(Projection):
-    """A read model whose rows per deal are ``rows_for(events)``, kept bitemporally."""
+    """A read model whose rows per deal are a function of the deal's timeline, kept
+    bitemporally."""
 
     table: ClassVar[Table]
     payload_columns: ClassVar[tuple[str, ...]]
-    cache_deals: ClassVar[int] = 200_000
 
-    def __init__(self, history: HistoryLoader) -> None:
-        self._history = history
-        self._deals: OrderedDict[str, _DealRows] = OrderedDict()
-        self._inserts: dict[tuple[str, int], dict[str, Any]] = {}
+    def __init__(self) -> None:
+        # Rows to insert: [deal_id, row_seq, recorded_from, recorded_to, position, *payload]
+        self._inserts: dict[tuple[str, int], list[Any]] = {}
         self._closes: dict[tuple[str, int], int] = {}
+        self._loads: dict[str, tuple[Compiled, Compiled]] = {}  # per dialect
 
     @abstractmethod
-    def rows_for(self, events: Sequence[DealEvent]) -> list[Payload]:
-        """The rows that hold given these events (in timeline order)."""
+    def changed_from(self, timeline: DealTimeline) -> int:
+        """The index of the deal's first row the last event may have changed."""
+
+    @abstractmethod
+    def rows_from(self, timeline: DealTimeline, index: int) -> list[Payload]:
+        """The deal's rows from ``index`` on."""
 
     def forget(self) -> None:
-        self._deals.clear()
         self._inserts.clear()
         self._closes.clear()
 
-    def process(self, conn: Connection, batch: Sequence[Envelope]) -> None:
-        for envelope in batch:
-            if type(envelope.event).__name__ in self.topics:
-                self._apply(conn, envelope)
-        self._flush(conn)
-
-    def _apply(self, conn: Connection, envelope: Envelope) -> None:
-        event = envelope.event
-        deal = self._deal(conn, envelope)
-        bisect.insort(deal.events, event, key=_order)
-        wanted = self.rows_for(deal.events)
+    def apply(self, conn: Connection, envelope: Envelope, timeline: DealTimeline | None) -> None:
+        assert timeline is not None
+        deal = timeline.slots.get(self.name)
+        if deal is None:
+            # A deal's first event: no rows yet. Else the rows known true now, from our table.
+            fresh = envelope.version == 1
+            deal = _DealRows([], 1) if fresh else self._load(conn, envelope.deal_id)
+            timeline.slots[self.name] = deal
+            start = 0
+        else:
+            start = self.changed_from(timeline)
+        wanted = self.rows_from(timeline, start)
+        current = deal.current
+        if len(current) - start == len(wanted) and all(
+            c[1] == w for c, w in zip(current[start:], wanted, strict=True)
+        ):
+            return
+        unmatched: dict[Payload, list[int]] = {}
+        for seq, payload in current[start:]:
+            unmatched.setdefault(payload, []).append(seq)
+        tail: list[tuple[int, Payload]] = []
+        deal_id = envelope.deal_id
         recorded = envelope.recorded_us
-        still = Counter(wanted)
-        kept: list[tuple[int, Payload]] = []
-        for seq, payload in deal.current:
-            if still[payload] > 0:
-                still[payload] -= 1
-                kept.append((seq, payload))
-            else:
-                self._close(envelope.deal_id, seq, recorded)
         for payload in wanted:
-            if still[payload] > 0:
-                still[payload] -= 1
-                seq = deal.next_seq
-                deal.next_seq += 1
-                kept.append((seq, payload))
-                row = dict(zip(self.payload_columns, payload, strict=True))
-                row.update(
-                    deal_id=envelope.deal_id,
-                    row_seq=seq,
-                    recorded_from=recorded,
-                    recorded_to=None,
-                    position=envelope.position,
-                )
-                self._inserts[(envelope.deal_id, seq)] = row
-        deal.current = kept
+            seqs = unmatched.get(payload)
+            if seqs:
+                tail.append((seqs.pop(0), payload))
+                continue
+            seq = deal.next_seq
+            deal.next_seq += 1
+            tail.append((seq, payload))
+            self._inserts[(deal_id, seq)] = [
+                deal_id,
+                seq,
+                recorded,
+                None,
+                envelope.position,
+                *payload,
+            ]
+        for seqs in unmatched.values():
+            for seq in seqs:
+                pending = self._inserts.get((deal_id, seq))
+                if pending is not None:
+                    pending[3] = recorded  # made and superseded within this batch
+                else:
+                    self._closes[(deal_id, seq)] = recorded
+        del current[start:]
+        current.extend(tail)
 
-    def _close(self, deal_id: str, seq: int, recorded: int) -> None:
-        pending = self._inserts.get((deal_id, seq))
-        if pending is not None:
-            pending["recorded_to"] = recorded  # made and superseded within this batch
-        else:
-            self._closes[(deal_id, seq)] = recorded
-
-    def _deal(self, conn: Connection, envelope: Envelope) -> _DealRows:
-        key = envelope.deal_id
-        deal = self._deals.get(key)
-        if deal is not None:
-            self._deals.move_to_end(key)
-            return deal
-        if envelope.version == 1:
-            deal = _DealRows(events=[], current=[], next_seq=1)
-        else:
-            deal = self._load(conn, envelope)
-        self._deals[key] = deal
-        return deal
-
-    def _load(self, conn: Connection, envelope: Envelope) -> _DealRows:
-        """A deal not in the cache: its earlier events from the store, its rows from ours."""
-        earlier = self._history(envelope.event.originator_id, envelope.version)
-        events = sorted((e for e in earlier if type(e).__name__ in self.topics), key=_order)
-        t = self.table
-        columns = [t.c[name] for name in self.payload_columns]
-        rows = conn.execute(
-            select(t.c.row_seq, *columns).where(
-                t.c.deal_id == envelope.deal_id, t.c.recorded_to.is_(None)
+    def _load(self, conn: Connection, deal_id: str) -> _DealRows:
+        """A deal's rows known true now, and its next row number, from our table."""
+        statements = self._loads.get(conn.dialect.name)
+        if statements is None:
+            t = self.table
+            columns = [t.c[name] for name in self.payload_columns]
+            known = select(t.c.row_seq, *columns).where(
+                t.c.deal_id == bindparam("d"), t.c.recorded_to.is_(None)
             )
-        ).all()
-        current = [(int(r[0]), tuple(r[1:])) for r in rows]
-        top = conn.execute(
-            select(func.max(t.c.row_seq)).where(t.c.deal_id == envelope.deal_id)
-        ).scalar()
+            highest = select(func.max(t.c.row_seq)).where(t.c.deal_id == bindparam("d"))
+            statements = self._loads[conn.dialect.name] = (
+                known.compile(dialect=conn.dialect),
+                highest.compile(dialect=conn.dialect),
+            )
+        found = _run(conn, statements[0], deal_id).fetchall()
+        current: list[tuple[int, Payload]] = [(int(r[0]), tuple(r[1:])) for r in found]
+        top = _run(conn, statements[1], deal_id).scalar()
         # Deals are only evicted between batches, so no row of this deal is unflushed.
-        return _DealRows(events=events, current=current, next_seq=int(top or 0) + 1)
+        return _DealRows(current=current, next_seq=int(top or 0) + 1)
 
-    def _flush(self, conn: Connection) -> None:
+    def flush(self, conn: Connection) -> None:
         t = self.table
         if self._inserts:
-            executemany(conn, t.insert(), list(self._inserts.values()))
+            insert = t.insert().values(
+                {name: bindparam(name) for name in _HEAD + self.payload_columns}
+            )
+            executemany(conn, insert, list(self._inserts.values()), _HEAD + self.payload_columns)
         if self._closes:
-            executemany(
-                conn,
+            update = (
                 t.update()
                 .where(and_(t.c.deal_id == bindparam("d"), t.c.row_seq == bindparam("s")))
-                .values(recorded_to=bindparam("rt")),
-                [{"d": d, "s": s, "rt": rt} for (d, s), rt in self._closes.items()],
+                .values(recorded_to=bindparam("rt"))
             )
+            # Sorted by key: the updates then walk the primary key's b-tree in order.
+            closes = [[rt, d, s] for (d, s), rt in sorted(self._closes.items())]
+            executemany(conn, update, closes, ("rt", "d", "s"))
         self._inserts.clear()
         self._closes.clear()
-        while len(self._deals) > self.cache_deals:
-            self._deals.popitem(last=False)
 
 
-def executemany(conn: Connection, statement: ClauseElement, rows: list[dict[str, Any]]) -> None:
-    """Many rows through the driver's executemany, compiled once.
+def executemany(
+    conn: Connection,
+    statement: ClauseElement,
+    rows: list[list[Any]] | list[tuple[Any, ...]],
+    names: tuple[str, ...],
+) -> None:
+    """Many rows, each the values of ``names`` in that order, through the driver's
+    executemany, compiled once.
 
     SQLAlchemy's own executemany re-processes every row's parameters in Python, which
     cost more than the database work on a rebuild.
     """
     compiled = statement.compile(dialect=conn.dialect)
-    names: list[str] | None = getattr(compiled, "positiontup", None)
-    if names is None:  # a named paramstyle (psycopg): the rows go as they are
-        conn.exec_driver_sql(str(compiled), rows)
+    order: list[str] | None = getattr(compiled, "positiontup", None)
+    if order is None:  # a named paramstyle (psycopg): rows go as mappings
+        conn.exec_driver_sql(str(compiled), [dict(zip(names, row, strict=True)) for row in rows])
+    elif list(order) == list(names):
+        conn.exec_driver_sql(str(compiled), [tuple(row) for row in rows])
     else:
-        conn.exec_driver_sql(str(compiled), [tuple(row[n] for n in names) for row in rows])
+        index = [names.index(name) for name in order]
+        conn.exec_driver_sql(str(compiled), [tuple(row[i] for i in index) for row in rows])
+
+
+def _run(conn: Connection, compiled: Compiled, deal_id: str) -> CursorResult[Any]:
+    """A compiled one-parameter query for one deal, without SQLAlchemy's per-call work."""
+    if getattr(compiled, "positiontup", None) is None:
+        return conn.exec_driver_sql(str(compiled), {"d": deal_id})
+    return conn.exec_driver_sql(str(compiled), (deal_id,))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from salesengine.projections.base import Projection
-from salesengine.projections.bitemporal import HistoryLoader
 from salesengine.projections.deal_attributes import DealAttributes
 from salesengine.projections.funnel_points import FunnelPoints
 from salesengine.projections.stage_intervals import StageIntervals
@@ -17,5 +16,5 @@ NAMES: tuple[str, ...] = (
 )
 
 
-def build_projections(history: HistoryLoader) -> list[Projection]:
-    return [StageIntervals(history), DealAttributes(history), FunnelPoints(history), Visits()]
+def build_projections() -> list[Projection]:
+    return [StageIntervals(), DealAttributes(), FunnelPoints(), Visits()]

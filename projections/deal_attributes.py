@@ -8,13 +8,17 @@ group and sum deals exactly as the aggregate sees them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sqlalchemy import BigInteger, Column, String, Table
 
 from salesengine.domain.deal import DealEvent
 from salesengine.domain.state import DealState
-from salesengine.projections.base import metadata, to_units, to_us
-from salesengine.projections.bitemporal import DealRowsProjection, Payload, bitemporal_columns
+from salesengine.projections.base import Payload, metadata, to_units, to_us
+from salesengine.projections.bitemporal import DealRowsProjection, bitemporal_columns
+
+if TYPE_CHECKING:
+    from salesengine.projections.timeline import DealTimeline
 
 table = Table(
     "deal_attributes",
@@ -91,25 +95,57 @@ class DealAttributes(DealRowsProjection):
         "next_due",
     )
 
-    def rows_for(self, events: Sequence[DealEvent]) -> list[Payload]:
-        return attribute_rows(events)
+    def changed_from(self, timeline: DealTimeline) -> int:
+        return timeline.attributes_from
+
+    def rows_from(self, timeline: DealTimeline, index: int) -> list[Payload]:
+        return timeline.attributes.rows_from(index)
 
 
 def attribute_rows(events: Sequence[DealEvent]) -> list[Payload]:
     """(valid_from, valid_to, *attributes) per segment in which nothing reportable changed."""
-    segments: list[tuple[int, Payload]] = []
-    state = DealState()
+    fold = AttributeFold()
     for event in events:
-        state = event.evolve(state)
+        fold.push(event)
+    return fold.rows_from(0)
+
+
+class AttributeFold:
+    """``attribute_rows`` one event at a time, for events pushed in timeline order.
+
+    It keeps the domain's fold (``DealState``) after the last event and the segments
+    so far; a push changes at most the last segment and the one before it.
+    """
+
+    __slots__ = ("segments", "state")
+
+    def __init__(self) -> None:
+        self.state = DealState()
+        self.segments: list[tuple[int, Payload]] = []  # (valid_from, attributes)
+
+    def push(self, event: DealEvent) -> int:
+        """Fold in the next event; the index of the first row that changed."""
+        self.state = event.evolve(self.state)
         start = to_us(event.effective_at)
-        values = attributes(state)
+        values = attributes(self.state)
+        segments = self.segments
         if segments and segments[-1][0] == start:
             segments.pop()  # superseded at the same instant: the later event holds
+        # The row before the last segment ends where the last one starts.
+        changed = max(0, len(segments) - 1)
         if segments and segments[-1][1] == values:
-            continue  # nothing reportable changed
+            return changed  # nothing reportable changed
         segments.append((start, values))
-    rows: list[Payload] = []
-    for i, (start, values) in enumerate(segments):
-        end = segments[i + 1][0] if i + 1 < len(segments) else None
-        rows.append((start, end, *values))
-    return rows
+        return changed
+
+    @property
+    def size(self) -> int:
+        return len(self.segments)
+
+    def rows_from(self, index: int) -> list[Payload]:
+        segments = self.segments
+        last = len(segments) - 1
+        return [
+            (start, segments[i + 1][0] if i < last else None, *values)
+            for i, (start, values) in enumerate(segments[index:], index)
+        ]

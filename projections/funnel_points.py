@@ -16,12 +16,9 @@ points after it that were recorded by K.
 
 from __future__ import annotations
 
-import bisect
 import zlib
-from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -39,12 +36,9 @@ from sqlalchemy import (
     select,
 )
 
-from salesengine.domain.deal import DealEvent
 from salesengine.projections.base import Envelope, Projection, metadata
-from salesengine.projections.bitemporal import HistoryLoader, executemany
-from salesengine.projections.deal_attributes import TOPICS as ATTRIBUTE_TOPICS
-from salesengine.projections.deal_attributes import attribute_rows
-from salesengine.projections.stage_intervals import VIA, stage_rows
+from salesengine.projections.bitemporal import executemany
+from salesengine.projections.timeline import TOPICS, DealTimeline, Key, Step
 
 BLOCK = 20_000  # points per sealed block
 DAY_US = 86_400_000_000  # the effective-time bucket of a block's sums
@@ -82,39 +76,11 @@ blocks = Table(
     Column("sums", LargeBinary, nullable=False),  # zlib of int64[n_keys, days, 2]
 )
 
-Key = tuple[str, str, str | None]
-Step = tuple[int, Key, int]  # from effective instant e: key, amount units
-
-
-def steps_for(events: Sequence[DealEvent]) -> list[Step]:
-    """The deal's funnel key and amount as a step function of effective time."""
-    # (entered, exited, policy, stage) and (valid_from, currency, amount units)
-    stages = [
-        (cast(int, r[5]), cast("int | None", r[6]), cast(str, r[0]), cast(str, r[1]))
-        for r in stage_rows([e for e in events if type(e).__name__ in VIA])
-    ]
-    segments = [
-        (cast(int, r[0]), cast("str | None", r[9]), cast("int | None", r[8]))
-        for r in attribute_rows([e for e in events if type(e).__name__ in ATTRIBUTE_TOPICS])
-    ]
-    steps: list[Step] = []
-    for at in sorted({s[0] for s in stages} | {a[0] for a in segments}):
-        stage = next(
-            (s for s in reversed(stages) if s[0] <= at and (s[1] is None or s[1] > at)), None
-        )
-        attrs = next((a for a in reversed(segments) if a[0] <= at), None)
-        if stage is None or attrs is None:
-            continue  # pragma: no cover - both start at the opening
-        key = (stage[2], stage[3], attrs[1])
-        amount = attrs[2] or 0
-        if steps and steps[-1][1:] == (key, amount):
-            continue
-        steps.append((at, key, amount))
-    return steps
-
 
 def differences(old: list[Step], new: list[Step]) -> list[tuple[int, Key, int, int]]:
     """(e, key, dn, da): what turns ``old`` into ``new``, at each instant either changes."""
+    if old == new:
+        return []  # most events move neither the deal's funnel key nor its amount
     found: dict[tuple[int, Key], list[int]] = {}
     for sign, steps in ((-1, old), (1, new)):
         previous: Step | None = None
@@ -129,36 +95,33 @@ def differences(old: list[Step], new: list[Step]) -> list[tuple[int, Key, int, i
                 before[1] -= sign * previous[2]
             previous = step
     changed = [(at, key, n, a) for (at, key), (n, a) in found.items() if n or a]
-    return sorted(changed, key=lambda c: (c[0], c[1][0], c[1][1], c[1][2] or ""))
+    if len(changed) > 1:
+        changed.sort(key=_point_order)
+    return changed
 
 
-@dataclass(slots=True)
-class _Deal:
-    events: list[DealEvent]
-    steps: list[Step]
+def _point_order(point: tuple[int, Key, int, int]) -> tuple[int, str, str, str]:
+    at, (policy, stage, currency), _, _ = point
+    return (at, policy, stage, currency or "")
 
 
 class FunnelPoints(Projection):
     name = "funnel_points"
     version = 2  # blocks carry min_r
     tables = (keys, points, blocks)
-    topics = frozenset(VIA) | ATTRIBUTE_TOPICS
-    cache_deals = 200_000
+    topics = TOPICS
     block_size = BLOCK  # tests seal tiny blocks to cover every path of the query
 
-    def __init__(self, history: HistoryLoader) -> None:
-        self._history = history
-        self._deals: OrderedDict[str, _Deal] = OrderedDict()
+    def __init__(self) -> None:
         self._keys: dict[Key, int] | None = None
         self._next_seq = 0
         self._sums: _Sums | None = None  # the last sealed block's sums
         self._open: list[tuple[int, int, int, int, int, int]] = []  # points not sealed yet
         self._pending: list[tuple[int, int, int, int, int, int]] = []
-        self._new_keys: list[dict[str, Any]] = []
+        self._new_keys: list[tuple[int, str, str, str | None]] = []
         self._new_blocks: list[dict[str, Any]] = []
 
     def forget(self) -> None:
-        self._deals.clear()
         self._keys = None
         self._sums = None
         self._open.clear()
@@ -166,62 +129,42 @@ class FunnelPoints(Projection):
         self._new_keys.clear()
         self._new_blocks.clear()
 
-    def process(self, conn: Connection, batch: Sequence[Envelope]) -> None:
+    def apply(self, conn: Connection, envelope: Envelope, timeline: DealTimeline | None) -> None:
+        assert timeline is not None
         if self._keys is None:
             self._restore(conn)
-        for envelope in batch:
-            if type(envelope.event).__name__ in self.topics:
-                self._apply(envelope)
-        if self._new_keys:
-            executemany(conn, keys.insert(), self._new_keys)
-        if self._pending:
-            columns = ("seq", "e", "r", "key_id", "dn", "da")
-            rows = [dict(zip(columns, p, strict=True)) for p in self._pending]
-            executemany(conn, points.insert(), rows)
-        if self._new_blocks:
-            executemany(conn, blocks.insert(), self._new_blocks)
-        self._new_keys.clear()
-        self._pending.clear()
-        self._new_blocks.clear()
-        while len(self._deals) > self.cache_deals:
-            self._deals.popitem(last=False)
-
-    def _apply(self, envelope: Envelope) -> None:
-        deal = self._deal(envelope)
-        bisect.insort(deal.events, envelope.event, key=_order)
-        steps = steps_for(deal.events)
         recorded = envelope.recorded_us
-        for at, key, dn, da in differences(deal.steps, steps):
-            point = (self._next_seq + 1, at, recorded, self._key_id(key), dn, da)
+        for at, key, dn, da in differences(timeline.old_steps, timeline.new_steps()):
             self._next_seq += 1
+            point = (self._next_seq, at, recorded, self._key_id(key), dn, da)
             self._pending.append(point)
             self._open.append(point)
             if len(self._open) == self.block_size:
                 self._seal()
-        deal.steps = steps
 
-    def _deal(self, envelope: Envelope) -> _Deal:
-        key = envelope.deal_id
-        deal = self._deals.get(key)
-        if deal is not None:
-            self._deals.move_to_end(key)
-            return deal
-        events: list[DealEvent] = []
-        if envelope.version > 1:
-            earlier = self._history(envelope.event.originator_id, envelope.version)
-            events = sorted((e for e in earlier if type(e).__name__ in self.topics), key=_order)
-        deal = _Deal(events=events, steps=steps_for(events))
-        self._deals[key] = deal
-        return deal
+    def flush(self, conn: Connection) -> None:
+        if self._new_keys:
+            executemany(
+                conn, keys.insert(), self._new_keys, ("key_id", "policy", "stage", "currency")
+            )
+        if self._pending:
+            executemany(
+                conn, points.insert(), self._pending, ("seq", "e", "r", "key_id", "dn", "da")
+            )
+        if self._new_blocks:
+            names = tuple(self._new_blocks[0])
+            rows = [tuple(b[n] for n in names) for b in self._new_blocks]
+            executemany(conn, blocks.insert(), rows, names)
+        self._new_keys.clear()
+        self._pending.clear()
+        self._new_blocks.clear()
 
     def _key_id(self, key: Key) -> int:
         assert self._keys is not None
         found = self._keys.get(key)
         if found is None:
             found = self._keys[key] = len(self._keys) + 1
-            self._new_keys.append(
-                {"key_id": found, "policy": key[0], "stage": key[1], "currency": key[2]}
-            )
+            self._new_keys.append((found, key[0], key[1], key[2]))
         return found
 
     def _seal(self) -> None:
@@ -293,7 +236,3 @@ class _Sums:
         flat = np.frombuffer(zlib.decompress(row.sums), dtype=np.int64)
         array = flat.reshape((int(row.n_keys), int(row.days), 2)).copy()
         return cls(int(row.block), int(row.last_seq), int(row.max_r), int(row.first_day), array)
-
-
-def _order(event: DealEvent) -> tuple[Any, int]:
-    return (event.effective_at, event.originator_version)

@@ -9,12 +9,16 @@ next begins, and the last one is open (``exited_at`` null).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import BigInteger, Column, Index, Integer, String, Table
 
 from salesengine.domain.deal import Deal, DealEvent
-from salesengine.projections.base import metadata, to_us
-from salesengine.projections.bitemporal import DealRowsProjection, Payload, bitemporal_columns
+from salesengine.projections.base import Payload, metadata, to_us
+from salesengine.projections.bitemporal import DealRowsProjection, bitemporal_columns
+
+if TYPE_CHECKING:
+    from salesengine.projections.timeline import DealTimeline
 
 table = Table(
     "stage_intervals",
@@ -79,28 +83,50 @@ class StageIntervals(DealRowsProjection):
         "exited_at",
     )
 
-    def rows_for(self, events: Sequence[DealEvent]) -> list[Payload]:
-        return stage_rows(events)
+    def changed_from(self, timeline: DealTimeline) -> int:
+        return timeline.stages_from
+
+    def rows_from(self, timeline: DealTimeline, index: int) -> list[Payload]:
+        return timeline.stages.rows[index:]
 
 
 def stage_rows(events: Sequence[DealEvent]) -> list[Payload]:
     """(policy, stage, via, reason, entered_version, entered_at, exited_at) per interval."""
-    if not events or not isinstance(events[0], Deal.Opened):
-        return []  # pragma: no cover - a deal's first event is always its opening
-    policy = events[0].policy
-    rows: list[Payload] = []
-    for i, event in enumerate(events):
+    fold = StageFold()
+    for event in events:
+        fold.push(event)
+    return fold.rows
+
+
+class StageFold:
+    """``stage_rows`` one event at a time, for events pushed in timeline order.
+
+    Each push closes the open interval where the new one begins, so only the last row
+    changes and one is added: a read model kept from this fold does constant work per
+    event instead of recomputing the deal's whole timeline.
+    """
+
+    __slots__ = ("rows",)
+
+    def __init__(self) -> None:
+        self.rows: list[Payload] = []
+
+    def push(self, event: DealEvent) -> int:
+        """Fold in the next event; the index of the first row that changed."""
+        rows = self.rows
+        if not rows:
+            if not isinstance(event, Deal.Opened):
+                return 0  # pragma: no cover - a deal's first event is always its opening
+            policy = event.policy
+        else:
+            policy = cast(str, rows[0][0])
         stage, reason = entered(event)
-        exited = to_us(events[i + 1].effective_at) if i + 1 < len(events) else None
+        at = to_us(event.effective_at)
+        changed = len(rows)
+        if rows:
+            changed -= 1
+            rows[-1] = (*rows[-1][:6], at)
         rows.append(
-            (
-                policy,
-                stage,
-                VIA[type(event).__name__],
-                reason,
-                event.originator_version,
-                to_us(event.effective_at),
-                exited,
-            )
+            (policy, stage, VIA[type(event).__name__], reason, event.originator_version, at, None)
         )
-    return rows
+        return changed

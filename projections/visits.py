@@ -6,12 +6,16 @@ are insert-only; "known at K" is ``recorded_at <= K``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, Boolean, Column, Connection, Index, Integer, String, Table
 
 from salesengine.domain.deal import Deal
 from salesengine.projections.base import Envelope, Projection, metadata, to_us
+from salesengine.projections.bitemporal import executemany
+
+if TYPE_CHECKING:
+    from salesengine.projections.timeline import DealTimeline
 
 table = Table(
     "visits",
@@ -26,6 +30,16 @@ table = Table(
     Column("position", BigInteger, nullable=False),
     Index("ix_visits_effective_at", "effective_at"),
 )
+COLUMNS = (
+    "deal_id",
+    "version",
+    "actor",
+    "kind",
+    "effective",
+    "effective_at",
+    "recorded_at",
+    "position",
+)
 
 
 class Visits(Projection):
@@ -33,20 +47,34 @@ class Visits(Projection):
     tables = (table,)
     topics = frozenset({"VisitLogged"})
 
-    def process(self, conn: Connection, batch: Sequence[Envelope]) -> None:
-        rows = [
-            {
-                "deal_id": e.deal_id,
-                "version": e.version,
-                "actor": e.event.actor,
-                "kind": e.event.kind,
-                "effective": e.event.effective,
-                "effective_at": to_us(e.event.effective_at),
-                "recorded_at": to_us(e.event.timestamp),
-                "position": e.position,
-            }
-            for e in batch
-            if isinstance(e.event, Deal.VisitLogged)
-        ]
-        if rows:
-            conn.execute(table.insert(), rows)
+    def __init__(self) -> None:
+        self._rows: list[tuple[Any, ...]] = []
+
+    def forget(self) -> None:
+        self._rows.clear()
+
+    def apply(
+        self,
+        conn: Connection,  # noqa: ARG002 - rows are written on flush
+        envelope: Envelope,
+        timeline: DealTimeline | None,  # noqa: ARG002 - a visit is not on the timeline
+    ) -> None:
+        event = envelope.event
+        assert isinstance(event, Deal.VisitLogged)
+        self._rows.append(
+            (
+                envelope.deal_id,
+                envelope.version,
+                event.actor,
+                event.kind,
+                event.effective,
+                to_us(event.effective_at),
+                envelope.recorded_us,
+                envelope.position,
+            )
+        )
+
+    def flush(self, conn: Connection) -> None:
+        if self._rows:
+            executemany(conn, table.insert(), self._rows, COLUMNS)
+            self._rows.clear()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 import types
-import typing
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
@@ -113,9 +112,20 @@ class OrjsonMapper(LibraryMapper[UUID]):
         return StoredEvent(originator_id, originator_version, _topic(type(domain_event)), data)
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
-        cls = resolve_topic(stored_event.topic)
+        originator_id = stored_event.originator_id
+        return self.decode(
+            stored_event.topic,
+            originator_id if isinstance(originator_id, UUID) else UUID(originator_id),
+            stored_event.originator_version,
+            stored_event.state,
+        )
+
+    def decode(
+        self, topic: str, originator_id: UUID, originator_version: int, data: bytes
+    ) -> DomainEventProtocol[UUID]:
+        """A domain event from the columns of its stored row."""
+        cls = resolve_topic(topic)
         try:
-            data = stored_event.state
             if self.cipher:
                 data = self.cipher.decrypt(data)
             if self.compressor:
@@ -128,21 +138,18 @@ class OrjsonMapper(LibraryMapper[UUID]):
                 getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
                 from_version += 1
             for name, convert in field_converters(cls).items():
-                if isinstance(state.get(name), str):
-                    state[name] = convert(state[name])
+                value = state.get(name)
+                if value.__class__ is str:
+                    state[name] = convert(value)
         except (orjson.JSONDecodeError, ValueError, TypeError, ArithmeticError) as e:
             raise MapperDeserialisationError(
-                f"cannot read stored event {stored_event.originator_id} "
-                f"v{stored_event.originator_version} ({stored_event.topic}): {e}"
+                f"cannot read stored event {originator_id} v{originator_version} ({topic}): {e}"
             ) from e
-        originator_id = stored_event.originator_id
-        state["originator_id"] = (
-            originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
-        )
-        state["originator_version"] = stored_event.originator_version
+        state["originator_id"] = originator_id
+        state["originator_version"] = originator_version
         event = object.__new__(cls)
         object.__setattr__(event, "__dict__", state)
-        return typing.cast(DomainEventProtocol[UUID], event)
+        return event  # type: ignore[no-any-return]
 
 
 @cache

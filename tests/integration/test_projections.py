@@ -110,6 +110,25 @@ def test_catching_up_in_steps_gives_the_rows_of_a_rebuild_from_zero(store: Any) 
     assert positions(sql) == dict.fromkeys(NAMES, head)
 
 
+def test_deals_evicted_between_batches_are_reloaded_to_the_same_rows(store: Any) -> None:
+    engine, clock, sql, _ = store
+    some_history(engine, clock, deals=6)
+    # Later events on deals long out of a one-deal cache: backdated and in order.
+    for n in range(6):
+        at = T0 + timedelta(days=n % 17, minutes=45)
+        engine.execute(cmd(deal=f"D{n}", cmd="amount", amount=str(7 * n + 1), at=at))
+        engine.execute(cmd(deal=f"D{n}", cmd="owner", owner="rep9", at=at + timedelta(days=3)))
+    runner = ProjectionRunner(engine, sql, window=3)
+    runner.timelines.capacity = 1
+    runner.catch_up()
+    evicting = rows(sql)
+    assert sum(r[3] is not None for r in evicting["deal_attributes"]) >= 6, (
+        "the late events closed rows of deals that had been evicted"
+    )
+    ProjectionRunner(engine, sql, window=1000).rebuild()
+    assert rows(sql) == evicting
+
+
 def test_a_runner_with_nothing_new_reads_nothing_and_changes_nothing(store: Any) -> None:
     engine, clock, sql, _ = store
     some_history(engine, clock, deals=3)
