@@ -111,6 +111,8 @@ def cmd(**fields: Any) -> Command:
     return parse_command(fields)
 
 
+SEED_POLICIES = ("five-level", "funnel-list", "seven-stage")
+
 FIVE_LEVEL_OPENING = {
     "key_people_known": True,
     "org_structure_confirmed": True,

@@ -296,7 +296,7 @@ def test_bad_options_and_unknown_deals_are_clear_errors(cli: CLI) -> None:
 
 def test_policy_list_and_show(cli: CLI) -> None:
     names = [p["name"] for p in cli("policy", "list", "--json").json()]
-    assert names == ["five-level", "funnel-list", "seven-stage"]
+    assert names == ["bpi2012", "five-level", "funnel-list", "maven", "seven-stage"]
     shown = cli("policy", "show", "funnel-list", "--json").json()
     p50 = next(s for s in shown["stages"] if s["key"] == "p50")
     assert p50["probability"] == 50

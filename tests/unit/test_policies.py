@@ -14,6 +14,11 @@ SEED_STAGES = {
     "funnel-list": ("opportunity", "p25", "p50", "p90"),
     "seven-stage": ("target", "discover", "intent", "approval", "recognition", "negotiation"),
 }
+# Policies shipped for imported history (see docs/importing.md).
+IMPORT_STAGES = {
+    "bpi2012": ("submitted", "partly_submitted", "preaccepted", "accepted", "finalized"),
+    "maven": ("prospecting", "engaging"),
+}
 
 
 @pytest.fixture
@@ -21,8 +26,10 @@ def catalog() -> PolicyCatalog:
     return PolicyCatalog()
 
 
-def test_the_three_seed_policies_ship_with_their_stage_keys(catalog: PolicyCatalog) -> None:
-    assert {p.name: p.stage_keys for p in catalog.all()} == SEED_STAGES
+def test_the_three_seed_policies_and_the_import_policies_ship_with_their_stage_keys(
+    catalog: PolicyCatalog,
+) -> None:
+    assert {p.name: p.stage_keys for p in catalog.all()} == SEED_STAGES | IMPORT_STAGES
 
 
 @pytest.mark.parametrize("name", sorted(SEED_STAGES))

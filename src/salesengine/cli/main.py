@@ -15,6 +15,7 @@ from salesengine.application.commands import command_schema
 from salesengine.application.engine import Refused
 from salesengine.application.funnel import FunnelRow, funnel_by_replay
 from salesengine.cli import deal as deal_cli
+from salesengine.cli import export as export_cli
 from salesengine.cli import forecast as forecast_cli
 from salesengine.cli import health as health_cli
 from salesengine.cli import plan as plan_cli
@@ -42,6 +43,8 @@ from salesengine.importing.parallel import (
     import_file_parallel,
     in_one_process,
 )
+from salesengine.importing.readers import FORMATS, guess_format, reader
+from salesengine.importing.sources import MappingError, SourceError, import_source
 from salesengine.persistence import DB_ENV
 
 app = typer.Typer(
@@ -60,6 +63,8 @@ app.command("conversion")(window_cli.conversion_command)
 app.command("cycle-time")(window_cli.cycle_time_command)
 app.command("forecast")(forecast_cli.forecast_command)
 app.command("health")(health_cli.health_command)
+# History out, for process mining and BI.
+app.command("export")(export_cli.export_command)
 
 
 @app.callback()
@@ -87,7 +92,31 @@ def main(
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="JSON Lines file, one command per line.")],
+    file: Annotated[
+        Path, typer.Argument(help="JSON Lines commands, or a CRM export or event log.")
+    ],
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="jsonl, salesforce, csv or xes. Default: xes for .xes/.xes.gz, else jsonl.",
+            show_default=False,
+        ),
+    ] = None,
+    mapping: Annotated[
+        str | None,
+        typer.Option(
+            help="Mapping of a CRM export or event log: a shipped name (bpi2012, maven, "
+            "salesforce) or a YAML file.",
+            show_default=False,
+        ),
+    ] = None,
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            help="Policy of the imported deals, if the mapping names none.", show_default=False
+        ),
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
     workers: Annotated[
         int | None,
@@ -108,6 +137,16 @@ def import_(
     """
     if not file.is_file():
         fail(f"{file}: no such file")
+        raise typer.Exit(2)
+    fmt = fmt or guess_format(file)
+    if fmt != "jsonl":
+        if fmt not in FORMATS:
+            fail(f"--format: {fmt!r} is not one of jsonl, {', '.join(FORMATS)}")
+            raise typer.Exit(2)
+        _import_source(file, fmt, mapping, policy, batch_size=batch_size, as_json=as_json)
+        return
+    if mapping is not None or policy is not None:
+        fail("--mapping and --policy apply to CRM exports and event logs, not to commands")
         raise typer.Exit(2)
     total = _count_lines(file)
     engine = STATE.engine()  # opens (and if need be creates) the store before any worker
@@ -153,6 +192,55 @@ def import_(
         say(
             f"{file}: {report.applied} applied, {report.duplicates} already applied, "
             f"{len(report.refused)} refused ({report.lines} lines)"
+        )
+    if report.refused:
+        raise typer.Exit(1)
+
+
+def _import_source(
+    file: Path,
+    fmt: str,
+    mapping: str | None,
+    policy: str | None,
+    *,
+    batch_size: int,
+    as_json: bool,
+) -> None:
+    engine = STATE.engine()
+    try:
+        items = reader(fmt)(file, mapping, policy)
+        with Progress(
+            TextColumn("importing"),
+            BarColumn(pulse_style="bar.pulse"),
+            TextColumn("{task.completed:,} rows"),
+            TextColumn("{task.fields[rate]}"),
+            console=err,
+            disable=as_json,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("import", total=None, rate="")
+            started = datetime.now(UTC)
+            shown = [0]
+
+            def advance(rows: int) -> None:
+                if rows - shown[0] >= 1000:
+                    shown[0] = rows
+                    seconds = (datetime.now(UTC) - started).total_seconds() or 1e-9
+                    progress.update(task, completed=rows, rate=f"{rows / seconds:,.0f} rows/s")
+
+            report = import_source(engine, file, fmt, items, on_row=advance, batch_size=batch_size)
+    except (MappingError, SourceError) as e:
+        fail(str(e))
+        raise typer.Exit(2) from None
+    if as_json:
+        print_json(report)
+    else:
+        for problem in report.refused:
+            err.print(escape(f"{file}: {problem.where}: refused: {problem.message}"))
+        say(
+            f"{file}: {report.applied} applied, {report.duplicates} already applied, "
+            f"{len(report.refused)} refused, {len(report.skipped)} rows skipped "
+            f"({report.rows} rows, {report.commands} commands)"
         )
     if report.refused:
         raise typer.Exit(1)

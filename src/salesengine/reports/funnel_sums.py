@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, and_, func, select
 
 from salesengine.projections.base import to_us
 from salesengine.projections.funnel_points import DAY_US, _Sums, blocks, keys, points
@@ -40,15 +40,23 @@ def funnel_sums(
             if n or units:
                 totals[index + 1] = [n, units]
     p = points.c
-    later = and_(p.seq > sealed, p.e <= t)
-    if k is not None:
-        # Only blocks holding a point recorded by K, and the unsealed tail, can add any:
-        # bounding the range keeps this strip to a block or two instead of the log's rest.
+    # Points effective on T's day up to T, within the sealed prefix.
+    strips: list[Any] = [and_(p.seq <= sealed, p.e >= today * DAY_US, p.e <= t)]
+    # In the strips after the prefix the key range is what narrows; "e + 0" keeps
+    # SQLite from scanning the effective-time index over the whole log instead.
+    effective = p.e + 0 <= t
+    if k is None:
+        strips.append(and_(p.seq > sealed, effective))
+    else:
+        # Points after the prefix recorded by K: only the blocks holding a point recorded
+        # by K, and the unsealed tail, can add any. Two plain ranges of the key, so each
+        # reads a block or two, never the log's rest.
         b = blocks.c
-        reach = conn.execute(select(func.max(b.last_seq)).where(b.min_r <= k)).scalar()
+        reach = conn.execute(select(func.max(b.last_seq)).where(b.min_r <= k)).scalar() or 0
         tail = conn.execute(select(func.max(b.last_seq))).scalar() or 0
-        later = and_(later, p.r <= k, or_(p.seq <= (reach or 0), p.seq > tail))
-    strips: list[Any] = [and_(p.seq <= sealed, p.e >= today * DAY_US, p.e <= t), later]
+        if reach > sealed:
+            strips.append(and_(p.seq > sealed, p.seq <= reach, effective, p.r <= k))
+        strips.append(and_(p.seq > max(sealed, tail), effective, p.r <= k))
     for where in strips:
         query = select(p.key_id, func.sum(p.dn), func.sum(p.da)).where(where).group_by(p.key_id)
         for key_id, n, units in conn.execute(query):

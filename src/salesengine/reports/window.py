@@ -31,10 +31,14 @@ def check_window(start: datetime, end: datetime) -> None:
 def known_in(source: FromClause, known_at: datetime | None) -> ColumnElement[bool]:
     """``common.known`` for an aliased read-model table (a self-join)."""
     t = source.c
+    # A self-join reaches one deal's rows by its key. "+ 0" keeps SQLite off the
+    # (recorded_to, entered_at) index, which it would otherwise prefer without statistics
+    # and which walks every deal's rows for each outer row.
+    recorded_to = t.recorded_to + 0
     if known_at is None:
-        return t.recorded_to.is_(None)
+        return recorded_to.is_(None)
     k = to_us(known_at)
-    return and_(t.recorded_from <= k, or_(t.recorded_to.is_(None), t.recorded_to > k))
+    return and_(t.recorded_from <= k, or_(recorded_to.is_(None), recorded_to > k))
 
 
 def attributes_at(deal_id: Any, instant: Any, known_at: datetime | None) -> ColumnElement[bool]:

@@ -1,0 +1,138 @@
+"""BPI Challenge 2012 import benchmark: the whole log through the guarded write path.
+
+    python bench/import_bpi.py                # SQLite (the embedded default) and PostgreSQL
+    python bench/import_bpi.py --store sqlite
+
+In the same run it measures the floor: a plain parse of the same gzipped XES file with
+the standard library (every event's attributes read, nothing else). Then
+``salesengine import financial_log.xes.gz --mapping bpi2012`` into a fresh store, as a
+subprocess, so the figure is what a user waits for (interpreter start included); and
+the same import in process, split into reading the log into commands and applying them.
+Target (issue 4): the whole import within 10 s on the embedded default.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from pathlib import Path
+from time import perf_counter
+
+from harness import PG_URL_ENV, Schemas, parser_with_stores, status, with_schema, yes
+
+from salesengine.bootstrap import build_engine
+from salesengine.importing.sources import SourceCommand, import_source
+from salesengine.importing.xes import read
+
+LOG = Path(__file__).resolve().parents[2] / "shared" / "data" / "bpi-challenge-2012"
+LOG_FILE = LOG / "financial_log.xes.gz"
+EVENTS = 262_200
+TARGET_SECONDS = 10.0
+XES = "{http://www.xes-standard.org/}"
+
+
+def raw_parse() -> tuple[int, float]:
+    """Every event's attributes, read with ElementTree from the gzipped file."""
+    started = perf_counter()
+    events = 0
+    with gzip.open(LOG_FILE) as handle:
+        for _, element in ET.iterparse(handle):
+            tag = element.tag.removeprefix(XES)
+            if tag == "event":
+                _ = {a.get("key"): a.get("value") for a in element}
+                events += 1
+            elif tag == "trace":
+                element.clear()
+    return events, perf_counter() - started
+
+
+def read_only() -> tuple[int, int, float]:
+    """The importer's reading: the log turned into commands, nothing applied."""
+    started = perf_counter()
+    commands = skipped = 0
+    for item in read(LOG_FILE, "bpi2012", None):
+        if isinstance(item, SourceCommand):
+            commands += 1
+        else:
+            skipped += 1
+    return commands, skipped, perf_counter() - started
+
+
+def cli_import(db: str) -> float:
+    env = {**os.environ, "SALESENGINE_DB": db}
+    started = perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "salesengine", "import", str(LOG_FILE), "--mapping", "bpi2012"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"the import failed ({done.returncode}): {done.stderr[-2000:]}")
+    status(f"  {done.stdout.strip()}")
+    return seconds
+
+
+def in_process(db: str) -> tuple[int, float]:
+    engine = build_engine(db, actor="bench")
+    try:
+        started = perf_counter()
+        report = import_source(engine, LOG_FILE, "xes", read(LOG_FILE, "bpi2012", None))
+        seconds = perf_counter() - started
+    finally:
+        engine.close()
+    if report.refused:
+        raise SystemExit(f"{len(report.refused)} refused, e.g. {report.refused[0]}")
+    return report.applied, seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser_with_stores(__doc__).parse_args(argv)
+    if not LOG_FILE.is_file():
+        raise SystemExit(f"{LOG_FILE}: the BPI Challenge 2012 log is missing")
+    print(f"BPI Challenge 2012: {LOG_FILE.name}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    events, parse_seconds = raw_parse()
+    print(
+        f"raw parse (ElementTree, gzip): {events:,} events in {parse_seconds:.2f} s, "
+        f"{events / parse_seconds:,.0f} events/s"
+    )
+    commands, skipped, read_seconds = read_only()
+    print(
+        f"reading into commands: {commands:,} commands, {skipped:,} events skipped, "
+        f"{read_seconds:.2f} s ({read_seconds / parse_seconds:.2f}x the raw parse)"
+    )
+    stores = ("sqlite", "postgres") if args.store == "both" else (args.store,)
+    with tempfile.TemporaryDirectory() as tmp:
+        for store in stores:
+            if store == "sqlite":
+                cli_db, own_db = str(Path(tmp) / "cli.db"), str(Path(tmp) / "own.db")
+                seconds = cli_import(cli_db)
+                applied, own_seconds = in_process(own_db)
+                report(store, events, parse_seconds, seconds, applied, own_seconds)
+                continue
+            url = os.environ.get(PG_URL_ENV, args.pg_url)
+            with Schemas(url, ("bench_bpi_cli", "bench_bpi_own")):
+                seconds = cli_import(with_schema(url, "bench_bpi_cli"))
+                applied, own_seconds = in_process(with_schema(url, "bench_bpi_own"))
+                report(store, events, parse_seconds, seconds, applied, own_seconds)
+    return 0
+
+
+def report(store: str, events: int, parse: float, cli: float, applied: int, own: float) -> None:
+    print(
+        f"{store}: `salesengine import` {cli:.1f} s wall ({events / cli:,.0f} log events/s, "
+        f"{cli / parse:.1f}x the raw parse); in process {own:.1f} s for {applied:,} "
+        f"commands ({applied / own:,.0f}/s); target {TARGET_SECONDS:.0f} s "
+        f"{yes(cli <= TARGET_SECONDS)}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,308 @@
+"""Salesforce OpportunityHistory exports: one row per change of an opportunity.
+
+Rows are grouped by opportunity and ordered by their ``CreatedDate`` (the export may
+come in any order; the file is read whole, which for a history export is modest; rows
+of one opportunity with the same time keep their file order). The first row opens the
+deal; each later row records what changed: ``Amount`` becomes an amount change,
+``CloseDate`` an expected-close change and ``StageName`` a stage move. The mapping
+(``mappings/salesforce.yaml``) names the columns and maps each Salesforce stage onto
+a stage of the policy, or onto ``won`` or ``lost``.
+
+Salesforce records no evidence for the policy's entry criteria, so before a move that
+needs criteria the importer records each missing one as a fact whose value names the
+Salesforce stage that implied it (``"salesforce: Needs Analysis"``). A stage the
+mapping does not know is reported as a skipped row; the row's other changes still apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from salesengine.domain.errors import SalesEngineError
+from salesengine.domain.policy import FunnelPolicy
+from salesengine.importing.crm_csv import (
+    Strict,
+    not_a_date,
+    parse_instant,
+    read_header,
+    read_records,
+    require_columns,
+    validate_mapping,
+    zone,
+)
+from salesengine.importing.sources import (
+    MappingError,
+    Skipped,
+    SourceCommand,
+    SourceItem,
+    load_mapping,
+)
+from salesengine.policies.catalog import PolicyCatalog
+
+DEFAULT_MAPPING = "salesforce"
+OUTCOME_STAGES = ("won", "lost")
+_TRUE = {"true", "1", "yes"}
+
+
+class Columns(Strict):
+    opportunity: str = "OpportunityId"
+    stage: str = "StageName"
+    at: str = "CreatedDate"
+    amount: str | None = "Amount"
+    close: str | None = "CloseDate"
+    id: str | None = Field(default="Id", description="optional: the history row's own id")
+    deleted: str | None = Field(default="IsDeleted", description="optional")
+    by: str | None = Field(default="CreatedById", description="optional: the actor")
+
+
+class SalesforceMapping(Strict):
+    policy: str | None = Field(default=None, min_length=1)
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    timezone: str = "UTC"
+    deal_prefix: str = ""
+    columns: Columns = Columns()
+    stages: dict[str, str] = Field(
+        min_length=1, description="Salesforce StageName -> policy stage, won or lost"
+    )
+    encoding: str = "utf-8-sig"
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        zone(value)
+        return value
+
+
+@dataclass(slots=True)
+class _Row:
+    line: int
+    values: dict[str, str]
+    at: datetime | None
+
+
+@dataclass(slots=True)
+class _Deal:
+    """What the importer knows of an opportunity while replaying its rows."""
+
+    key: str
+    position: str = ""  # the policy stage, "won", "lost" or "" before any known stage
+    stage_name: str = ""
+    amount: str = ""
+    close: str = ""
+    facts: set[str] = field(default_factory=set)  # criteria recorded by the importer
+
+
+def load_salesforce_mapping(name_or_path: str) -> tuple[Path, SalesforceMapping]:
+    path, content = load_mapping(name_or_path)
+    return path, validate_mapping(path, content, SalesforceMapping)
+
+
+def _policy(path: Path, spec: SalesforceMapping, name: str) -> FunnelPolicy:
+    try:
+        policy = PolicyCatalog().get(name)
+    except SalesEngineError as e:
+        raise MappingError(f"{path}: field 'policy': {e}") from None
+    for stage_name, target in spec.stages.items():
+        if target not in OUTCOME_STAGES and not policy.has_stage(target):
+            raise MappingError(
+                f"{path}: field 'stages.{stage_name}': {target!r} is neither won, lost nor "
+                f"a stage of policy {name} ({', '.join(policy.stage_keys)})"
+            )
+    return policy
+
+
+def read(path: Path, mapping: str | None, policy: str | None) -> Iterator[SourceItem]:
+    """The opportunities' histories as commands; the header is checked before any item."""
+    mapping_path, spec = load_salesforce_mapping(mapping or DEFAULT_MAPPING)
+    name = spec.policy or policy
+    if name is None:
+        raise MappingError(f"{mapping_path}: field 'policy': missing, and no --policy given")
+    funnel = _policy(mapping_path, spec, name)
+    header = read_header(path, encoding=spec.encoding, delimiter=spec.delimiter)
+    cols = spec.columns
+    needed = {cols.opportunity: "opportunity", cols.stage: "stage", cols.at: "at"}
+    if cols.amount:
+        needed.setdefault(cols.amount, "amount")
+    if cols.close:
+        needed.setdefault(cols.close, "close")
+    require_columns(path, header, needed)
+    return _items(path, spec, funnel, header)
+
+
+def _items(
+    path: Path, spec: SalesforceMapping, policy: FunnelPolicy, header: list[str]
+) -> Iterator[SourceItem]:
+    tz = zone(spec.timezone)
+    cols = spec.columns
+    groups: dict[str, list[_Row]] = {}
+    for line, record in read_records(path, encoding=spec.encoding, delimiter=spec.delimiter):
+        values = dict(zip(header, (value.strip() for value in record), strict=False))
+        where = f"line {line}"
+        opportunity = values.get(cols.opportunity, "")
+        if not opportunity:
+            yield Skipped(where, f"no {cols.opportunity}", line)
+            continue
+        if cols.deleted and values.get(cols.deleted, "").lower() in _TRUE:
+            yield Skipped(where, f"{cols.deleted}: deleted in Salesforce", line)
+            continue
+        at = parse_instant(values.get(cols.at, ""), tz)
+        groups.setdefault(opportunity, []).append(_Row(line, values, at))
+    for opportunity, rows in groups.items():
+        dated = sorted((r for r in rows if r.at is not None), key=lambda r: (r.at, r.line))
+        deal = _Deal(spec.deal_prefix + opportunity)
+        for row in dated:
+            yield from _row_items(row, deal, spec, policy)
+        for row in rows:
+            if row.at is None:
+                yield _bad_date(row, deal, spec)
+
+
+def _source_id(row: _Row, spec: SalesforceMapping) -> str:
+    cols = spec.columns
+    own = row.values.get(cols.id, "") if cols.id else ""
+    if own:
+        return own
+    values = row.values
+    return "/".join((values[cols.opportunity], values.get(cols.at, ""), values.get(cols.stage, "")))
+
+
+def _bad_date(row: _Row, deal: _Deal, spec: SalesforceMapping) -> SourceCommand:
+    column = spec.columns.at
+    command = {
+        "cmd": "fact",
+        "deal": deal.key,
+        "name": "salesforce_stage",
+        "value": row.values.get(spec.columns.stage, ""),
+        "at": not_a_date(row.values.get(column, "")),
+    }
+    provenance = {"line": str(row.line), "column": column}
+    return SourceCommand(
+        f"line {row.line}, column {column}", _source_id(row, spec), command, row.line, provenance
+    )
+
+
+def _row_items(
+    row: _Row, deal: _Deal, spec: SalesforceMapping, policy: FunnelPolicy
+) -> Iterator[SourceItem]:
+    cols = spec.columns
+    values = row.values
+    where = f"line {row.line}"
+    source_id = _source_id(row, spec)
+    provenance = {"line": str(row.line)}
+    assert row.at is not None
+    base: dict[str, Any] = {"deal": deal.key, "at": row.at.isoformat()}
+    by = values.get(cols.by, "") if cols.by else ""
+    if by:
+        base["by"] = by
+
+    def emit(fields: dict[str, Any]) -> SourceCommand:
+        return SourceCommand(where, source_id, {**base, **fields}, row.line, provenance)
+
+    amount = values.get(cols.amount, "") if cols.amount else ""
+    close = values.get(cols.close, "") if cols.close else ""
+    stage_name = values.get(cols.stage, "")
+    target = spec.stages.get(stage_name)
+    made = 0
+    if not deal.position:
+        opening: dict[str, Any] = {"cmd": "open", "policy": policy.name}
+        if amount:
+            opening["amount"] = amount
+            if spec.currency:
+                opening["currency"] = spec.currency
+        if close and _is_day(_day(close)):
+            opening["expected_close"] = _day(close)
+        yield emit(opening)
+        if close and "expected_close" not in opening:  # refused alone; the deal still opens
+            yield emit({"cmd": "expected_close", "expected_close": close})
+        deal.position, deal.amount, deal.close = policy.first_stage.key, amount, close
+        made += 1
+    else:
+        if amount and amount != deal.amount:
+            change: dict[str, Any] = {"cmd": "amount", "amount": amount}
+            if spec.currency:
+                change["currency"] = spec.currency
+            yield emit(change)
+            deal.amount = amount
+            made += 1
+        if close != deal.close:
+            yield emit({"cmd": "expected_close", "expected_close": _day(close) if close else None})
+            deal.close = close
+            made += 1
+    if target is None:
+        known = ", ".join(spec.stages)
+        yield Skipped(
+            where,
+            f"{cols.stage} {stage_name!r} is not in the mapping ({known})"
+            + ("; its other changes were applied" if made else ""),
+            row.line,
+        )
+        return
+    moves = list(_moves(deal, target, stage_name, policy))
+    for fields in moves:
+        yield emit(fields)
+    deal.stage_name = stage_name
+    if not made and not moves:
+        yield Skipped(
+            where,
+            f"no change: {stage_name!r} is stage {target!r} already, amount and close date "
+            "unchanged",
+            row.line,
+        )
+
+
+def _moves(
+    deal: _Deal, target: str, stage_name: str, policy: FunnelPolicy
+) -> Iterator[dict[str, Any]]:
+    """The facts and the stage move that take the deal from its position to ``target``."""
+    current = deal.position
+    if target == current:
+        return
+    reason = (
+        f"salesforce: {deal.stage_name} -> {stage_name}"
+        if deal.stage_name
+        else f"salesforce: {stage_name}"
+    )
+    deal.position = target
+    if target == "won":
+        yield {"cmd": "won"}
+        return
+    if target == "lost":
+        yield {"cmd": "lost", "reason": reason}
+        return
+    index = policy.index(target)
+    if current in OUTCOME_STAGES:
+        needed = policy.stages[: index + 1]
+        command: dict[str, Any] = {"cmd": "reopen", "to": target, "reason": reason}
+    elif index < policy.index(current):
+        yield {"cmd": "regress", "to": target, "reason": reason}
+        return
+    else:
+        needed = policy.stages[policy.index(current) + 1 : index + 1]
+        command = {"cmd": "advance", "to": target}
+    for stage in needed:
+        for criterion in stage.criteria:
+            if criterion.source == "fact" and criterion.key not in deal.facts:
+                deal.facts.add(criterion.key)
+                yield {"cmd": "fact", "name": criterion.key, "value": f"salesforce: {stage_name}"}
+    yield command
+
+
+def _is_day(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return len(text) == 10
+
+
+def _day(text: str) -> str:
+    """A CloseDate as a day: its date part when it is a time, else as given (and the
+    command language judges it)."""
+    return text[:10] if len(text) > 10 and text[10] in "T " else text

@@ -1,0 +1,167 @@
+"""Pipeline history from other systems, applied through the same guarded path as live
+writes.
+
+A source reader (Salesforce history, CRM CSV, XES event log) turns the rows of a file
+into commands of the command language, each with where it came from; rows it cannot
+use become ``Skipped`` with the reason. ``import_source`` numbers the commands, checks
+them, and applies them in order with ``SalesEngine.execute_many``: a command the policy
+refuses is reported with its place in the source and the reason, never dropped.
+
+Each command's id is derived from the source's own ids, so importing the same file
+again, or a later export of the same system, adds nothing already there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from salesengine.application.commands import Command, parse_command
+from salesengine.application.engine import Refused, SalesEngine
+from salesengine.application.results import CommandResult
+from salesengine.importing.jsonl import bulk_allocation, describe_validation
+
+MAPPINGS_DIR = Path(__file__).with_name("mappings")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceCommand:
+    """One command made from a source row."""
+
+    where: str  # for people: "line 12", "trace 173688, event 4"
+    source_id: str  # the row's own id in the source, e.g. an OpportunityHistory Id
+    command: dict[str, Any]  # the command language's fields; "id" is set on import
+    row: int  # the source row it came from (1-based), for progress and counts
+    provenance: dict[str, str] = field(default_factory=dict)  # extra: "trace", "line"
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A source row that makes no command, and why."""
+
+    where: str
+    reason: str
+    row: int
+
+
+SourceItem = SourceCommand | Skipped
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    where: str
+    message: str
+
+
+@dataclass(slots=True)
+class SourceReport:
+    path: str
+    format: str
+    rows: int = 0  # source rows read (lines of a CSV, events of an XES log)
+    commands: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    refused: list[Problem] = field(default_factory=list)
+    skipped: list[Problem] = field(default_factory=list)
+
+
+class SourceError(ValueError):
+    """A source file that cannot be read at all: names the file, the place and why.
+
+    (A row that can be read but not used is a ``Skipped`` item, not an error.)"""
+
+
+class MappingError(SourceError):
+    """A mapping file that cannot be used: names the file and the field."""
+
+
+def resolve_mapping(name_or_path: str) -> Path:
+    """A shipped mapping by name (``bpi2012``, ``maven``, ...), or a mapping file."""
+    shipped = MAPPINGS_DIR / f"{name_or_path}.yaml"
+    if "/" not in name_or_path and "\\" not in name_or_path and shipped.is_file():
+        return shipped
+    path = Path(name_or_path)
+    if not path.is_file():
+        names = ", ".join(sorted(p.stem for p in MAPPINGS_DIR.glob("*.yaml")))
+        raise MappingError(f"{name_or_path}: no such mapping file, nor a shipped one ({names})")
+    return path
+
+
+def load_mapping(name_or_path: str) -> tuple[Path, dict[str, Any]]:
+    """The mapping file and its YAML content (a mapping at the top)."""
+    path = resolve_mapping(name_or_path)
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise MappingError(f"{path}: cannot read the mapping: {e}") from None
+    if not isinstance(content, dict):
+        raise MappingError(f"{path}: a mapping file holds a YAML mapping at the top")
+    return path, content
+
+
+def mapping_problem(path: Path, error: ValidationError) -> MappingError:
+    """A pydantic error on a mapping, naming the file and each bad field."""
+    return MappingError(f"{path}: {describe_validation(error)}")
+
+
+def command_id(fmt: str, source_id: str, seen: dict[str, int]) -> str:
+    """A stable id per source row and repetition: the same file imports to the same ids."""
+    count = seen.get(source_id, 0)
+    seen[source_id] = count + 1
+    digest = hashlib.sha256(f"{fmt}\x00{source_id}\x00{count}".encode()).hexdigest()[:32]
+    return f"{fmt}-{digest}"
+
+
+def import_source(
+    engine: SalesEngine,
+    path: Path,
+    fmt: str,
+    items: Iterable[SourceItem],
+    *,
+    on_row: Callable[[int], None] | None = None,
+    batch_size: int = 1000,
+) -> SourceReport:
+    """Apply a source's commands in order; refused and skipped rows are reported."""
+    report = SourceReport(path=str(path), format=fmt)
+    where: dict[int, str] = {}  # command number -> its place in the source
+
+    def commands() -> Iterator[tuple[int, Command, dict[str, str]]]:
+        seen: dict[str, int] = {}
+        source = str(path)
+        for item in items:
+            report.rows = max(report.rows, item.row)
+            if isinstance(item, Skipped):
+                report.skipped.append(Problem(item.where, item.reason))
+                continue
+            report.commands += 1
+            number = report.commands
+            raw = dict(item.command)
+            raw.setdefault("id", command_id(fmt, item.source_id, seen))
+            try:
+                command = parse_command(raw)
+            except ValidationError as e:
+                report.refused.append(Problem(item.where, describe_validation(e)))
+                continue
+            where[number] = item.where
+            provenance = {"source": source, "format": fmt, "source_id": item.source_id}
+            provenance.update(item.provenance)
+            yield number, command, provenance
+
+    with bulk_allocation():
+        for number, outcome in engine.execute_many(commands(), batch_size=batch_size):
+            if isinstance(outcome, Refused):
+                report.refused.append(Problem(where[number], outcome.message))
+            elif isinstance(outcome, CommandResult) and outcome.status == "duplicate":
+                report.duplicates += 1
+            else:
+                report.applied += 1
+            del where[number]
+            if on_row is not None:
+                on_row(report.rows)
+    return report

@@ -1,0 +1,492 @@
+"""XES event logs (IEEE 1849), gzip-compressed or plain: one trace becomes one deal.
+
+A YAML mapping (``--mapping``, e.g. the shipped ``bpi2012``) says which attributes hold
+the trace's id and amount and each event's activity, lifecycle, time and resource, and
+what each activity becomes: a stage move, an outcome, a fact or a visit. The deal opens
+at its trace's earliest event; events are taken in time order (ties keep the file's
+order), so no stage change lands before an earlier one.
+
+The file is parsed as a stream with expat, one trace at a time. Because commands are
+applied as they stream, the whole file is first checked in a cheap pass (well-formed
+XML, an XES ``<log>``, every trace named): a file that is not XES or breaks off
+mid-way raises ``SourceError`` before anything is written.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any, Literal
+from xml.parsers import expat
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from salesengine.domain.policy import KEY_PATTERN
+from salesengine.domain.values import OUTCOMES
+from salesengine.importing.sources import (
+    MappingError,
+    Skipped,
+    SourceCommand,
+    SourceError,
+    SourceItem,
+    load_mapping,
+    mapping_problem,
+)
+
+GZIP_MAGIC = b"\x1f\x8b"
+CHUNK = 1 << 20
+# XES attribute elements; ``list`` and ``container`` hold nested ones and have no value.
+ATTRIBUTE_TAGS = frozenset({"string", "date", "int", "float", "boolean", "id", "list", "container"})
+_GLOB = frozenset("*?[")
+_KEY = re.compile(KEY_PATTERN)
+
+
+def _is_key(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= 64 and _KEY.fullmatch(value) is not None
+
+
+def _table(
+    value: dict[str, Any], what: str, allowed: tuple[str, ...] | None = None
+) -> dict[str, str]:
+    for activity, target in value.items():
+        if allowed is not None:
+            if target not in allowed:
+                raise ValueError(
+                    f"activity '{activity}': {what} {target!r} is not one of {', '.join(allowed)}"
+                )
+        elif not _is_key(target):
+            raise ValueError(
+                f"activity '{activity}': {what} {target!r} is not a key "
+                "(lowercase letters, digits and _, starting with a letter)"
+            )
+    return value
+
+
+class XesMapping(BaseModel):
+    """The shape of an XES mapping file (see docs/importing.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: Literal["xes"] = "xes"
+    policy: str | None = Field(default=None, min_length=1)
+    deal_prefix: str = ""
+    trace_id: str = Field(default="concept:name", min_length=1)
+    amount: str | None = None
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    activity: str = Field(default="concept:name", min_length=1)
+    lifecycle: str = Field(default="lifecycle:transition", min_length=1)
+    timestamp: str = Field(default="time:timestamp", min_length=1)
+    resource: str | None = "org:resource"
+    owner_from_first_event: bool = True
+    actor_from_resource: bool = True
+    lifecycles: tuple[str, ...] = Field(default=("COMPLETE",), min_length=1)
+    stages: dict[str, Any] = Field(default_factory=dict)
+    outcomes: dict[str, Any] = Field(default_factory=dict)
+    facts: dict[str, Any] = Field(default_factory=dict)
+    visits: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("lifecycles")
+    @classmethod
+    def _upper(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(v.strip().upper() for v in value)
+
+    @field_validator("stages")
+    @classmethod
+    def _stages(cls, value: dict[str, Any]) -> dict[str, str]:
+        return _table(value, "stage")
+
+    @field_validator("outcomes")
+    @classmethod
+    def _outcomes(cls, value: dict[str, Any]) -> dict[str, str]:
+        return _table(value, "outcome", OUTCOMES)
+
+    @field_validator("facts")
+    @classmethod
+    def _facts(cls, value: dict[str, Any]) -> dict[str, str]:
+        return _table(value, "fact")
+
+    @field_validator("visits")
+    @classmethod
+    def _visits(cls, value: dict[str, Any]) -> dict[str, str]:
+        return _table(value, "visit kind")
+
+
+def load_xes_mapping(name_or_path: str) -> tuple[Path, XesMapping]:
+    path, content = load_mapping(name_or_path)
+    try:
+        mapping = XesMapping.model_validate(content)
+    except ValidationError as e:
+        raise mapping_problem(path, e) from None
+    both = sorted(set(mapping.stages) & set(mapping.outcomes))
+    if both:
+        raise MappingError(f"{path}: field 'outcomes': {', '.join(both)} also named under 'stages'")
+    return path, mapping
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """What one activity becomes."""
+
+    stage: str | None = None
+    outcome: str | None = None
+    fact: str | None = None  # also what an outcome activity records once the deal is closed
+    visit: str | None = None
+
+
+def _lookup(table: dict[str, str], activity: str) -> str | None:
+    found = table.get(activity)
+    if found is not None:
+        return found
+    for pattern, target in table.items():
+        if _GLOB.intersection(pattern) and fnmatchcase(activity, pattern):
+            return target
+    return None
+
+
+class Rules:
+    def __init__(self, mapping: XesMapping) -> None:
+        self.mapping = mapping
+        self.rank: dict[str, int] = {}
+        for stage in mapping.stages.values():
+            self.rank.setdefault(stage, len(self.rank))
+        self._cache: dict[str, Rule] = {}
+
+    def __call__(self, activity: str) -> Rule:
+        rule = self._cache.get(activity)
+        if rule is None:
+            m = self.mapping
+            rule = self._cache[activity] = Rule(
+                stage=_lookup(m.stages, activity),
+                outcome=_lookup(m.outcomes, activity),
+                fact=_lookup(m.facts, activity),
+                visit=_lookup(m.visits, activity),
+            )
+        return rule
+
+
+# ------------------------------------------------------------------------ parsing
+
+
+@dataclass(slots=True)
+class Event:
+    index: int  # 1-based, in the trace's file order
+    line: int
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Trace:
+    number: int  # 1-based, in file order
+    line: int
+    name: str
+    attributes: dict[str, str]
+    events: list[Event]
+
+
+def _local(name: str) -> str:
+    return name.rpartition(":")[2] if ":" in name else name
+
+
+class _Parser:
+    """Expat handlers that collect finished traces; ``collect=False`` only checks.
+
+    Depth 1 is the log, 2 its traces, 3 a trace's attributes and events, 4 an event's
+    attributes; deeper (nested) attributes are not read.
+    """
+
+    def __init__(self, path: Path, trace_id: str, collect: bool) -> None:
+        self.path = path
+        self.trace_id = trace_id
+        self.collect = collect
+        self.parser = expat.ParserCreate()
+        self.parser.buffer_text = True
+        self.parser.StartElementHandler = self._start
+        self.parser.EndElementHandler = self._end
+        self.depth = 0
+        self.in_trace = False
+        self.in_event = False
+        self.done: list[Trace] = []
+        self.traces = 0
+        self.last_name = ""
+        self.attributes: dict[str, str] = {}
+        self.events: list[Event] = []
+        self.event: Event | None = None
+        self.trace_line = 0
+
+    def fail(self, message: str, line: int | None = None) -> SourceError:
+        at = self.parser.CurrentLineNumber if line is None else line
+        return SourceError(f"{self.path}: line {at}: {message}")
+
+    def _start(self, name: str, attrs: dict[str, str]) -> None:
+        depth = self.depth = self.depth + 1
+        if depth == 4:
+            event = self.event
+            if event is not None:
+                key = attrs.get("key")
+                if key is not None:
+                    event.attributes[key] = attrs.get("value", "")
+        elif depth == 3:
+            if self.in_trace:
+                local = _local(name)
+                if local == "event":
+                    self.in_event = True
+                    if self.collect:
+                        self.event = Event(len(self.events) + 1, self.parser.CurrentLineNumber)
+                elif local in ATTRIBUTE_TAGS and "key" in attrs:
+                    self.attributes[attrs["key"]] = attrs.get("value", "")
+        elif depth == 2:
+            if _local(name) == "trace":
+                self.in_trace = True
+                self.traces += 1
+                self.trace_line = self.parser.CurrentLineNumber
+                self.attributes = {}
+                self.events = []
+        elif depth == 1 and _local(name) != "log":
+            raise self.fail(f"not an XES log: the root element is <{name}>, not <log>")
+
+    def _end(self, _name: str) -> None:
+        depth = self.depth
+        self.depth = depth - 1
+        if depth == 3 and self.in_event:
+            self.in_event = False
+            if self.event is not None:
+                self.events.append(self.event)
+                self.event = None
+        elif depth == 2 and self.in_trace:
+            self.in_trace = False
+            trace_name = self.attributes.get(self.trace_id, "").strip()
+            if not trace_name:
+                after = f" (after trace {self.last_name})" if self.last_name else ""
+                raise self.fail(
+                    f"trace #{self.traces}{after} has no name: no '{self.trace_id}' attribute",
+                    self.trace_line,
+                )
+            self.last_name = trace_name
+            if self.collect:
+                self.done.append(
+                    Trace(self.traces, self.trace_line, trace_name, self.attributes, self.events)
+                )
+            self.attributes = {}
+            self.events = []
+
+    def where(self) -> str:
+        if self.in_trace:
+            return f"inside trace #{self.traces} (line {self.trace_line})"
+        return "before the log is complete"
+
+
+def _open(path: Path) -> tuple[io.BufferedReader, io.BufferedIOBase]:
+    """The file and the stream of its bytes, unpacked if it starts as gzip does."""
+    try:
+        raw = path.open("rb")
+    except OSError as e:
+        raise SourceError(f"{path}: cannot read the file: {e.strerror}") from None
+    if raw.peek(2)[:2] == GZIP_MAGIC:
+        return raw, gzip.GzipFile(fileobj=raw, mode="rb")
+    return raw, raw
+
+
+def traces(path: Path, trace_id: str = "concept:name") -> Iterator[Trace]:
+    """The log's traces in file order; ``SourceError`` names the line and what is wrong."""
+    return _parse(_Parser(path, trace_id, collect=True))
+
+
+def _parse(state: _Parser) -> Iterator[Trace]:
+    path = state.path
+    parser = state.parser
+    raw, handle = _open(path)
+    try:
+        while True:
+            try:
+                chunk = handle.read(CHUNK)
+            except (EOFError, OSError, zlib.error) as e:
+                raise state.fail(
+                    f"the gzip stream is damaged or breaks off {state.where()}: {e}"
+                ) from None
+            try:
+                parser.Parse(chunk, not chunk)
+            except expat.ExpatError as e:
+                if not chunk and state.depth:
+                    raise state.fail(
+                        f"the file breaks off {state.where()}: {expat.errors.messages[e.code]}",
+                        e.lineno,
+                    ) from None
+                reason = expat.errors.messages[e.code]
+                raise state.fail(f"not well-formed XML: {reason}", e.lineno) from None
+            if state.done:
+                yield from state.done
+                state.done.clear()
+            if not chunk:
+                break
+    finally:
+        handle.close()
+        raw.close()
+
+
+def check(path: Path, trace_id: str = "concept:name") -> int:
+    """The cheap pass over the whole file: raises ``SourceError``, or gives the traces."""
+    state = _Parser(path, trace_id, collect=False)
+    for _ in _parse(state):
+        pass
+    return state.traces
+
+
+# ------------------------------------------------------------------------ commands
+
+
+def _instant(value: str | None, attribute: str) -> datetime | str:
+    """The event's instant, or why it has none."""
+    if value is None:
+        return f"no time ('{attribute}')"
+    try:
+        at = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return f"time {value!r} is not an ISO 8601 time"
+    if at.tzinfo is None:
+        return f"time {value!r} has no UTC offset"
+    return at
+
+
+def _amount(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        amount = Decimal(value.strip())
+    except InvalidOperation:
+        return None
+    if not amount.is_finite() or amount < 0:
+        return None
+    return str(amount)
+
+
+@dataclass(slots=True)
+class _Progress:
+    """How far the reader has taken one trace's deal: its stage rank and outcome."""
+
+    rank: int
+    closed: str | None = None
+
+
+class _TraceReader:
+    def __init__(self, mapping: XesMapping, policy: str) -> None:
+        self.m = mapping
+        self.policy = policy
+        self.rules = Rules(mapping)
+        self.stages = list(self.rules.rank)
+        self.row = 0
+        self.lifecycle_note = " or ".join(mapping.lifecycles)
+
+    def items(self, trace: Trace) -> Iterator[SourceItem]:
+        m = self.m
+        name = trace.name
+        first_row = self.row
+        self.row += len(trace.events)
+        timed: list[tuple[datetime, Event]] = []
+        for event in trace.events:
+            at = _instant(event.attributes.get(m.timestamp), m.timestamp)
+            if isinstance(at, str):
+                yield Skipped(f"trace {name}, event {event.index}", at, first_row + event.index)
+            else:
+                timed.append((at, event))
+        timed.sort(key=lambda pair: pair[0])  # stable: equal times keep the file's order
+        progress = _Progress(rank=0 if self.stages else -1)
+        for position, (at, event) in enumerate(timed):
+            row = first_row + event.index
+            where = f"trace {name}, event {event.index}"
+            resource = event.attributes.get(m.resource, "").strip() if m.resource else ""
+            base: dict[str, Any] = {"deal": f"{m.deal_prefix}{name}", "at": at.isoformat()}
+            if resource and m.actor_from_resource:
+                base["by"] = resource
+            source_id = f"{name}/{event.index}"
+            provenance = {"trace": name, "event": str(event.index)}
+            if position == 0:
+                opened = {**base, **self._opening(trace, resource)}
+                yield SourceCommand(where, source_id, opened, row, provenance)
+            made = self._translate(event, resource, progress, opening=position == 0)
+            if isinstance(made, dict):
+                yield SourceCommand(where, source_id, {**base, **made}, row, provenance)
+            elif made is not None and position != 0:  # the first event made the opening
+                yield Skipped(where, made, row)
+
+    def _opening(self, trace: Trace, resource: str) -> dict[str, Any]:
+        m = self.m
+        opened: dict[str, Any] = {"cmd": "open", "policy": self.policy}
+        if resource and m.owner_from_first_event:
+            opened["owner"] = resource
+        amount = _amount(trace.attributes.get(m.amount)) if m.amount else None
+        if amount is not None:
+            opened["amount"] = amount
+            if m.currency:
+                opened["currency"] = m.currency
+        return opened
+
+    def _translate(
+        self, event: Event, resource: str, progress: _Progress, *, opening: bool
+    ) -> dict[str, Any] | str | None:
+        """The event's command fields, or why it makes none (None: it opened the deal)."""
+        m = self.m
+        activity = event.attributes.get(m.activity, "").strip()
+        if not activity:
+            return f"no activity ('{m.activity}')"
+        lifecycle = event.attributes.get(m.lifecycle, "complete").strip().upper()
+        if lifecycle not in m.lifecycles:
+            return f"{lifecycle} lifecycle: only {self.lifecycle_note} events make commands"
+        rule = self.rules(activity)
+        if rule.stage is not None:
+            rank = self.rules.rank[rule.stage]
+            if progress.closed is not None:
+                return f"{activity}: the deal is already {progress.closed}; no stage moves after it"
+            if rank > progress.rank:
+                progress.rank = rank
+                return {"cmd": "advance", "to": rule.stage}
+            if opening and rank == 0:
+                return None  # the deal opens in this stage
+            return f"{activity}: stage '{rule.stage}' is not past '{self.stages[progress.rank]}'"
+        if rule.outcome is not None and progress.closed is None:
+            progress.closed = rule.outcome
+            if rule.outcome == "won":
+                return {"cmd": "won"}
+            return {"cmd": "lost" if rule.outcome == "lost" else "abandon", "reason": activity}
+        if rule.fact is not None:
+            return {"cmd": "fact", "name": rule.fact, "value": True}
+        if rule.outcome is not None:
+            return f"{activity}: the deal is already {progress.closed}"
+        if rule.visit is not None:
+            return {
+                "cmd": "visit",
+                "kind": rule.visit,
+                "effective": False,
+                "attendees": [resource] if resource else [],
+                "note": activity,
+            }
+        return f"no mapping for activity '{activity}'"
+
+
+def read(path: Path, mapping: str | None, policy: str | None) -> Iterator[SourceItem]:
+    """The log's commands and skipped events; the file is checked whole before the first."""
+    if mapping is None:
+        raise MappingError(
+            f"{path}: an XES log needs --mapping (a shipped one such as bpi2012, or a YAML file)"
+        )
+    mapping_path, spec = load_xes_mapping(mapping)
+    chosen = policy or spec.policy
+    if not chosen:
+        raise MappingError(
+            f"{mapping_path}: field 'policy': missing; name one here or give --policy"
+        )
+    check(path, spec.trace_id)
+    return _items(path, spec, chosen)
+
+
+def _items(path: Path, spec: XesMapping, policy: str) -> Iterator[SourceItem]:
+    reader = _TraceReader(spec, policy)
+    for trace in traces(path, spec.trace_id):
+        yield from reader.items(trace)

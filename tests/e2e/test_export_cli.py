@@ -1,0 +1,101 @@
+"""End to end: ``salesengine export`` as an auditor or a BI analyst runs it."""
+
+from __future__ import annotations
+
+import csv
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.e2e.conftest import CLI, write_jsonl
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+T = NOW - timedelta(days=10)
+XES = "{http://www.xes-standard.org/}"
+
+
+def iso(days: float) -> str:
+    return (T + timedelta(days=days)).isoformat()
+
+
+@pytest.fixture
+def seeded(cli: CLI, tmp_path: Path) -> CLI:
+    """Two deals: one opened, visited and lost; one opened and advanced a day later."""
+    lines = [
+        {"cmd": "open", "deal": "A-1", "policy": "funnel-list", "at": iso(0), "by": "Li Wei"},
+        {"cmd": "visit", "deal": "A-1", "effective": True, "at": iso(1)},
+        {"cmd": "lost", "deal": "A-1", "reason": "price", "at": iso(2)},
+        {"cmd": "open", "deal": "B-2", "policy": "funnel-list", "at": iso(3), "amount": "5000"},
+    ]
+    result = cli("import", str(write_jsonl(tmp_path / "deals.jsonl", lines)))
+    assert result.code == 0, result.err
+    return cli
+
+
+def test_an_xes_export_writes_one_trace_per_deal_and_says_what_it_wrote(
+    seeded: CLI, tmp_path: Path
+) -> None:
+    result = seeded("export", "audit.xes")
+    assert result.code == 0, result.err
+    assert "exported 2 deals, 4 events" in result.out
+    assert "audit.xes" in result.out
+    traces = ET.parse(tmp_path / "audit.xes").getroot().findall(f"{XES}trace")
+    assert [len(t.findall(f"{XES}event")) for t in traces] == [3, 1]
+
+
+def test_as_of_limits_a_csv_export_to_the_events_effective_by_then(
+    seeded: CLI, tmp_path: Path
+) -> None:
+    result = seeded("export", "bi", "--format", "csv", "--as-of", iso(1.5))
+    assert result.code == 0, result.err
+    assert "exported 1 deals, 2 events, 1 stage intervals" in result.out
+    with (tmp_path / "bi" / "events.csv").open(encoding="utf-8", newline="") as f:
+        assert [(r["deal"], r["type"]) for r in csv.DictReader(f)] == [
+            ("A-1", "Opened"),
+            ("A-1", "VisitLogged"),
+        ]
+
+
+def test_a_parquet_export_writes_both_tables(seeded: CLI, tmp_path: Path) -> None:
+    result = seeded("export", "bi", "--format", "parquet")
+    assert result.code == 0, result.err
+    assert pq.read_table(tmp_path / "bi" / "events.parquet").num_rows == 4
+    intervals = pq.read_table(tmp_path / "bi" / "stage_intervals.parquet").to_pylist()
+    assert [(r["deal"], r["stage"]) for r in intervals] == [
+        ("A-1", "opportunity"),
+        ("A-1", "lost"),
+        ("B-2", "opportunity"),
+    ]
+
+
+@pytest.mark.parametrize("option", ["--as-of", "--known-at"])
+def test_a_bad_time_is_refused_with_status_2_and_nothing_is_written(
+    seeded: CLI, tmp_path: Path, option: str
+) -> None:
+    result = seeded("export", "audit.xes", option, "2026-03-31T18:00:00")
+    assert result.code == 2
+    assert option in result.err
+    assert "offset" in result.err
+    assert not (tmp_path / "audit.xes").exists()
+    assert not [p for p in tmp_path.iterdir() if "audit" in p.name]
+
+
+def test_an_unknown_format_is_named_and_refused(seeded: CLI, tmp_path: Path) -> None:
+    result = seeded("export", "out.json", "--format", "json")
+    assert result.code == 2
+    assert "'json' is not one of xes, csv, parquet" in result.err
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_an_output_that_cannot_be_written_is_named_and_refused(seeded: CLI, tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("a file", encoding="utf-8")
+    missing = seeded("export", "no/such/dir/audit.xes")
+    assert missing.code == 2
+    assert "no/such/dir does not exist" in missing.err
+    not_a_directory = seeded("export", "taken", "--format", "csv")
+    assert not_a_directory.code == 2
+    assert "taken: is a file" in not_a_directory.err
+    assert (tmp_path / "taken").read_text(encoding="utf-8") == "a file"

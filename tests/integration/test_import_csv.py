@@ -1,0 +1,447 @@
+"""CRM CSV exports (a generic CSV with a mapping, and Salesforce OpportunityHistory)
+imported through the guarded write path."""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from salesengine.application.engine import SalesEngine
+from salesengine.bootstrap import build_engine
+from salesengine.importing import crm_csv, salesforce
+from salesengine.importing.sources import MappingError, SourceError, SourceReport, import_source
+from tests.conftest import Clock
+
+MAVEN_DIR = Path(
+    os.environ.get("SALESENGINE_MAVEN_DATA", "/work/shared/data/maven-crm-sales-opportunities")
+)
+MAVEN_PIPELINE = MAVEN_DIR / "sales_pipeline.csv"
+SALESFORCE_SAMPLE = Path(__file__).parents[1] / "data" / "salesforce-opportunity-history.csv"
+
+
+def opportunity(n: int) -> str:
+    return f"0065g00000XyZ{n:02d}AAA"
+
+
+def import_csv(engine: SalesEngine, path: Path, mapping: str | None = None) -> SourceReport:
+    return import_source(engine, path, "csv", crm_csv.read(path, mapping, None))
+
+
+def import_salesforce(
+    engine: SalesEngine, path: Path = SALESFORCE_SAMPLE, mapping: str | None = None
+) -> SourceReport:
+    return import_source(engine, path, "salesforce", salesforce.read(path, mapping, None))
+
+
+def stage_moves(engine: SalesEngine, key: str) -> list[tuple[date, str]]:
+    """The deal's positions in effective order: opening, then each stage change."""
+    return [
+        (entry.effective_at.date(), entry.stage_after)
+        for entry in engine.history(key).events
+        if entry.stage_before != entry.stage_after
+    ]
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[SalesEngine]:
+    engine = build_engine(str(tmp_path / "store.db"), clock=Clock(), actor="tester")
+    yield engine
+    engine.close()
+
+
+# ------------------------------------------------------------------ Maven CRM
+
+
+@pytest.fixture(scope="module")
+def maven(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SalesEngine, SourceReport]]:
+    if not MAVEN_PIPELINE.is_file():
+        pytest.skip(f"{MAVEN_PIPELINE}: the Maven CRM data set is not here")
+    db = tmp_path_factory.mktemp("maven") / "store.db"
+    engine = build_engine(str(db), clock=Clock(), actor="tester")
+    yield engine, import_csv(engine, MAVEN_PIPELINE, "maven")
+    engine.close()
+
+
+def test_every_maven_deal_ends_in_the_stage_or_outcome_its_csv_row_names(
+    maven: tuple[SalesEngine, SourceReport],
+) -> None:
+    engine, report = maven
+    with MAVEN_PIPELINE.open(encoding="utf-8") as handle:
+        expected = Counter(row["deal_stage"].lower() for row in csv.DictReader(handle))
+    positions = Counter(engine.deal_state(key).position for key in engine.deal_keys())
+    assert expected == {"prospecting": 500, "engaging": 1589, "won": 4238, "lost": 2473}
+    assert positions == expected
+    assert report.rows == 8801  # the header is line 1
+    assert report.refused == [] and report.skipped == []
+    assert report.applied == report.commands
+
+
+def test_maven_owners_teams_regions_accounts_and_amounts_come_from_the_lookup_files(
+    maven: tuple[SalesEngine, SourceReport],
+) -> None:
+    engine, _ = maven
+    won = engine.deal_state("1C1I7A6R")  # Moses Frase, GTX Plus Basic, Cancity, Won 1054
+    assert (won.owner, won.team, won.region) == ("Moses Frase", "Dustin Brinkmann", "Central")
+    assert won.account == "Cancity"
+    assert won.facts["account_sector"] == "retail"
+    assert won.facts["account_office_location"] == "United States"
+    assert won.facts["product"] == "GTX Plus Basic"
+    assert (won.amount, won.currency) == (Decimal(1054), "USD")  # close_value once won
+    assert won.opened_at == datetime(2016, 10, 20, tzinfo=UTC)
+    assert won.closed_at == datetime(2017, 3, 1, tzinfo=UTC)
+
+    lost = engine.deal_state("KWVA7VR1")  # Gladys Colclough, "GTXPro", lost for 0
+    assert (lost.owner, lost.team, lost.region) == ("Gladys Colclough", "Melvin Marxen", "Central")
+    assert lost.facts["product"] == "GTX Pro"  # the pipeline's spelling joined to products.csv
+    assert lost.amount == Decimal(4821)  # the list price: a lost deal keeps what was at stake
+    assert lost.position == "lost"
+
+    engaging = engine.deal_state("HAXMC4IX")  # James Ascencio, MG Advanced, no account
+    assert (engaging.owner, engaging.team, engaging.region) == (
+        "James Ascencio",
+        "Summer Sewald",
+        "West",
+    )
+    assert engaging.account is None
+    assert "account_sector" not in engaging.facts
+    assert engaging.amount == Decimal(3393)
+    assert engaging.stage_entered_at == datetime(2016, 11, 3, tzinfo=UTC)
+
+
+def test_maven_prospecting_rows_open_on_the_data_sets_last_day_flagged_in_provenance(
+    maven: tuple[SalesEngine, SourceReport],
+) -> None:
+    engine, _ = maven
+    history = engine.history("8I5ONXJX")  # the last line: Prospecting, no dates
+    (opened,) = history.events
+    assert opened.effective_at == datetime(2017, 12, 31, tzinfo=UTC)
+    assert opened.provenance is not None
+    assert opened.provenance["line"] == "8801"
+    assert opened.provenance["fallback"] == "no engage_date: at fallback_at"
+    dated = engine.history("1C1I7A6R").events[0].provenance
+    assert dated is not None and "fallback" not in dated
+
+
+def test_reimporting_the_maven_file_adds_nothing(maven: tuple[SalesEngine, SourceReport]) -> None:
+    engine, first = maven
+    again = import_csv(engine, MAVEN_PIPELINE, "maven")
+    assert (again.applied, again.duplicates, again.refused) == (0, first.commands, [])
+
+
+# ------------------------------------------------------------------ Salesforce
+
+EXPECTED_MOVES = {
+    1: ["target", "discover", "intent", "approval", "recognition", "negotiation", "won"],
+    2: ["target", "discover", "intent", "lost"],
+    3: ["target", "discover", "intent", "approval", "intent", "approval", "recognition", "won"],
+    4: ["target", "discover", "intent", "approval", "recognition", "lost"],
+    5: ["target", "discover", "negotiation", "won"],
+    6: ["target", "discover", "lost", "discover", "intent"],
+    7: ["target", "approval"],
+    8: ["target", "discover", "intent"],
+    9: ["target", "won"],
+    10: ["target", "discover", "intent", "approval", "recognition", "negotiation"],
+}
+
+
+def test_each_salesforce_opportunity_replays_its_stage_history_in_created_date_order(
+    sqlite_engine: SalesEngine,
+) -> None:
+    report = import_salesforce(sqlite_engine)
+    assert report.refused == []
+    assert sorted(sqlite_engine.deal_keys()) == [opportunity(n) for n in EXPECTED_MOVES]
+    for n, moves in EXPECTED_MOVES.items():
+        assert [stage for _, stage in stage_moves(sqlite_engine, opportunity(n))] == moves, n
+    # Opportunity 3's rows are out of order in the file; its history is still in order.
+    days = [day for day, _ in stage_moves(sqlite_engine, opportunity(3))]
+    assert days == sorted(days)
+
+
+def test_salesforce_regressions_and_losses_carry_the_salesforce_stage_names(
+    sqlite_engine: SalesEngine,
+) -> None:
+    import_salesforce(sqlite_engine)
+    events = sqlite_engine.history(opportunity(3)).events
+    regressed = [e for e in events if e.type.endswith("Regressed")]
+    assert [e.data.get("reason") for e in regressed] == [
+        "salesforce: Value Proposition -> Needs Analysis"
+    ]
+    lost = sqlite_engine.deal_state(opportunity(2))
+    assert lost.outcome_reason == "salesforce: Needs Analysis -> Closed Lost"
+
+
+def test_salesforce_moves_record_the_entry_criteria_they_need_as_facts_naming_the_stage(
+    sqlite_engine: SalesEngine,
+) -> None:
+    import_salesforce(sqlite_engine)
+    state = sqlite_engine.deal_state(opportunity(7))  # Prospecting straight to Value Proposition
+    policy = sqlite_engine.catalog.get("seven-stage")
+    needed = [
+        c.key for key in ("discover", "intent", "approval") for c in policy.stage(key).criteria
+    ]
+    assert {name: state.facts.get(name) for name in needed} == dict.fromkeys(
+        needed, "salesforce: Value Proposition"
+    )
+    untouched = sqlite_engine.deal_state(opportunity(8))  # only as far as Needs Analysis
+    assert "preliminary_budget" not in untouched.facts
+    assert untouched.facts["intent_confirmed"] == "salesforce: Needs Analysis"
+
+
+def test_salesforce_amount_and_close_date_changes_follow_the_rows(
+    sqlite_engine: SalesEngine,
+) -> None:
+    import_salesforce(sqlite_engine)
+    won = sqlite_engine.deal_state(opportunity(1))
+    assert (won.amount, won.currency, won.expected_close) == (
+        Decimal("58500.00"),
+        "USD",
+        date(2024, 4, 2),
+    )
+    before = sqlite_engine.deal_state(opportunity(1), as_of=datetime(2024, 2, 1, tzinfo=UTC))
+    assert (before.amount, before.expected_close) == (Decimal("55000.00"), date(2024, 4, 30))
+    assert before.owner is None  # CreatedById is the actor, not the owner
+    opened = sqlite_engine.history(opportunity(1)).events[0]
+    assert opened.actor == "0055g00000ABcdFAAT"
+
+
+def test_an_unknown_salesforce_stage_is_reported_with_its_line_and_the_rows_other_changes_apply(
+    sqlite_engine: SalesEngine,
+) -> None:
+    report = import_salesforce(sqlite_engine)
+    unknown = [p for p in report.skipped if "Closing Soon" in p.message]
+    assert len(unknown) == 1
+    assert unknown[0].where == "line 29"
+    assert "StageName 'Closing Soon' is not in the mapping" in unknown[0].message
+    with SALESFORCE_SAMPLE.open(encoding="utf-8") as handle:
+        line_29 = handle.readlines()[28]
+    assert ",Closing Soon,85000.00," in line_29
+    on_that_day = sqlite_engine.deal_state(opportunity(5), as_of=datetime(2024, 3, 4, tzinfo=UTC))
+    assert (on_that_day.amount, on_that_day.stage) == (Decimal("85000.00"), "discover")
+
+
+def test_deleted_and_unchanged_salesforce_rows_are_skipped_with_their_reason(
+    sqlite_engine: SalesEngine,
+) -> None:
+    report = import_salesforce(sqlite_engine)
+    reasons = {p.where: p.message for p in report.skipped}
+    assert reasons["line 50"] == "IsDeleted: deleted in Salesforce"
+    assert reasons["line 40"].startswith("no change: 'Id. Decision Makers' is stage 'approval'")
+    assert len(report.skipped) == 3
+    assert sqlite_engine.deal_state(opportunity(10)).position == "negotiation"  # not lost
+
+
+def test_reimporting_the_salesforce_export_adds_nothing(sqlite_engine: SalesEngine) -> None:
+    first = import_salesforce(sqlite_engine)
+    again = import_salesforce(sqlite_engine)
+    assert first.applied == first.commands > 100
+    assert (again.applied, again.duplicates, again.refused) == (0, first.commands, [])
+
+
+def test_salesforce_rows_in_another_order_import_to_the_same_histories(
+    sqlite_engine: SalesEngine, tmp_path: Path
+) -> None:
+    lines = SALESFORCE_SAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)
+    body = lines[1:]
+    random.Random(3).shuffle(body)
+    shuffled = tmp_path / "shuffled.csv"
+    shuffled.write_text("".join([lines[0], *body]), encoding="utf-8")
+    import_salesforce(sqlite_engine, shuffled)
+    for n, moves in EXPECTED_MOVES.items():
+        assert [stage for _, stage in stage_moves(sqlite_engine, opportunity(n))] == moves, n
+    assert sqlite_engine.deal_state(opportunity(1)).amount == Decimal("58500.00")
+
+
+def test_the_import_command_reads_a_salesforce_export(tmp_path: Path) -> None:
+    env = {**os.environ, "SALESENGINE_DB": str(tmp_path / "cli.db"), "COLUMNS": "200"}
+    args = [sys.executable, "-m", "salesengine", "import", str(SALESFORCE_SAMPLE)]
+    proc = subprocess.run(
+        [*args, "--format", "salesforce"],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "168 applied, 0 already applied, 0 refused, 3 rows skipped (52 rows, 168 commands)"
+        in proc.stdout
+    )
+
+
+# ------------------------------------------------------------------ bad inputs
+
+MINI_MAPPING = """\
+policy: maven
+id: opportunity_id
+stage: deal_stage
+currency: USD
+histories:
+  Engaging:
+    - {cmd: open, at: engage_date}
+    - {cmd: advance, to: engaging, at: engage_date}
+  Won:
+    - {cmd: open, at: engage_date}
+    - {cmd: advance, to: engaging, at: engage_date}
+    - {cmd: won, at: close_date, amount: close_value}
+lookups:
+  - {file: teams.csv, column: sales_agent}
+attributes: {owner: sales_agent, team: manager, amount: list_price}
+facts: {product: product}
+"""
+
+TEAMS = "sales_agent,manager\nAnna Snelling,Dustin Brinkmann\nKary Hendrixson,Cara Losch\n"
+
+
+def write_mini(tmp_path: Path, rows: str, mapping: str = MINI_MAPPING) -> tuple[Path, str]:
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    (data / "teams.csv").write_text(TEAMS, encoding="utf-8")
+    path = data / "pipeline.csv"
+    path.write_text(rows, encoding="utf-8")
+    mapping_path = tmp_path / "mini.yaml"
+    mapping_path.write_text(mapping, encoding="utf-8")
+    return path, str(mapping_path)
+
+
+def test_a_bom_quoted_fields_and_lookups_next_to_the_data_are_read_with_physical_lines(
+    sqlite_engine: SalesEngine, tmp_path: Path
+) -> None:
+    rows = (
+        "\ufeffopportunity_id,sales_agent,product,deal_stage,engage_date,close_date,"
+        "close_value,list_price\n"
+        'A1,Anna Snelling,"GTX ""Pro"", rack\nmount",Won,2017-01-02,2017-02-03,900,1000\n'
+        "A2,Kary Hendrixson,MG Special,Engaging,2017-01-05,,,55\n"
+    )
+    path, mapping = write_mini(tmp_path, rows)
+    report = import_csv(sqlite_engine, path, mapping)
+    assert report.refused == [] and report.skipped == []
+    won = sqlite_engine.deal_state("A1")
+    assert won.facts["product"] == 'GTX "Pro", rack\nmount'
+    assert (won.owner, won.team, won.amount, won.position) == (
+        "Anna Snelling",
+        "Dustin Brinkmann",
+        Decimal(900),
+        "won",
+    )
+    second = sqlite_engine.history("A2").events[0].provenance
+    assert second is not None and second["line"] == "4"  # A1 spans lines 2 and 3
+
+
+def test_a_missing_column_stops_the_import_naming_the_file_and_column_before_anything_is_written(
+    sqlite_engine: SalesEngine, tmp_path: Path
+) -> None:
+    path, mapping = write_mini(
+        tmp_path, "opportunity_id,sales_agent,product,deal_stage,engage_date\nA1,x,y,Won,\n"
+    )
+    with pytest.raises(SourceError, match=r"pipeline\.csv: line 1: missing column.*'close_date'"):
+        crm_csv.read(path, mapping, None)
+
+    header, *rows = SALESFORCE_SAMPLE.read_text(encoding="utf-8").splitlines()
+    names = header.split(",")
+    drop = names.index("StageName")
+    cut = tmp_path / "no-stage.csv"
+    cut.write_text(
+        "\n".join(
+            ",".join(c for i, c in enumerate(r.split(",")) if i != drop) for r in [header, *rows]
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(SourceError, match=r"no-stage\.csv: line 1: missing column 'StageName'"):
+        import_salesforce(sqlite_engine, cut)
+    assert list(sqlite_engine.deal_keys()) == []
+
+
+def test_a_bad_date_refuses_only_its_row_naming_the_line_and_the_column(
+    sqlite_engine: SalesEngine, tmp_path: Path
+) -> None:
+    rows = (
+        "opportunity_id,sales_agent,product,deal_stage,engage_date,close_date,close_value,list_price\n"
+        "A1,Anna Snelling,MG Special,Won,2017-01-02,2017-02-30,50,55\n"
+        "A2,Anna Snelling,MG Special,Engaging,2017-01-05,,,55\n"
+    )
+    path, mapping = write_mini(tmp_path, rows)
+    report = import_csv(sqlite_engine, path, mapping)
+    assert [(p.where, p.message.split(":")[0]) for p in report.refused] == [
+        ("line 2, column close_date", "field 'at'")
+    ]
+    assert list(sqlite_engine.deal_keys()) == ["A2"]  # nothing of A1 was half-written
+
+    history = tmp_path / "sf.csv"
+    history.write_text(
+        "OpportunityId,StageName,CreatedDate,Amount,CloseDate\n"
+        "006A,Prospecting,2024-03-05T14:22:10.000+0000,100,2024-06-30\n"
+        "006A,Qualification,5 March 2024,100,2024-06-30\n"
+        "006B,Prospecting,2024-03-06,100,30/06/2024\n"
+        "006B,Qualification,2024-03-07,100,2024-07-31\n",
+        encoding="utf-8",
+    )
+    report = import_salesforce(sqlite_engine, history)
+    assert [(p.where, p.message.split(":")[0]) for p in report.refused] == [
+        ("line 3, column CreatedDate", "field 'at'"),
+        ("line 4", "field 'expected_close'"),
+    ]
+    assert sqlite_engine.deal_state("006A").stage == "target"
+    later = sqlite_engine.deal_state("006B")  # opened all the same; the next row applies
+    assert (later.stage, later.expected_close) == ("discover", date(2024, 7, 31))
+
+
+def test_a_row_without_the_dates_its_history_needs_is_skipped_when_the_mapping_has_no_fallback(
+    sqlite_engine: SalesEngine, tmp_path: Path
+) -> None:
+    rows = (
+        "opportunity_id,sales_agent,product,deal_stage,engage_date,close_date,close_value,list_price\n"
+        "A1,Anna Snelling,MG Special,Won,2017-01-02,,,55\n"
+        "A2,Nobody Known,MG Special,Engaging,2017-01-05,,,55\n"
+        "A3,Anna Snelling,MG Special,Prospecting,,,,55\n"
+    )
+    path, mapping = write_mini(tmp_path, rows)
+    report = import_csv(sqlite_engine, path, mapping)
+    assert [(p.where, p.message) for p in report.skipped] == [
+        ("line 2", "deal_stage 'Won' needs a close_date"),
+        ("line 3", "sales_agent 'Nobody Known' is not in teams.csv"),
+        ("line 4", "deal_stage 'Prospecting' is not in the mapping ('Engaging', 'Won')"),
+    ]
+    assert report.commands == 0 and list(sqlite_engine.deal_keys()) == []
+
+
+@pytest.mark.parametrize(
+    ("broken", "field"),
+    [
+        (MINI_MAPPING.replace("id: opportunity_id\n", ""), "field 'id': Field required"),
+        (MINI_MAPPING.replace("currency: USD", "currency: dollars"), "field 'currency'"),
+        (MINI_MAPPING.replace("{cmd: won,", "{cmd: triumph,"), "field 'histories.Won.2.cmd'"),
+        (MINI_MAPPING.replace("to: engaging", "to: closing"), "field 'histories.Engaging.1.to'"),
+        (MINI_MAPPING.replace("teams.csv", "staff.csv"), "field 'lookups.0.file'"),
+    ],
+)
+def test_a_bad_mapping_is_a_mapping_error_naming_the_file_and_the_field(
+    tmp_path: Path, broken: str, field: str
+) -> None:
+    path, mapping = write_mini(tmp_path, "opportunity_id\n", broken)
+    with pytest.raises(MappingError) as caught:
+        crm_csv.read(path, mapping, None)
+    assert str(caught.value).startswith(f"{mapping}: ")
+    assert field in str(caught.value)
+
+
+def test_a_salesforce_mapping_onto_a_stage_the_policy_lacks_names_that_stage(
+    tmp_path: Path,
+) -> None:
+    mapping = tmp_path / "sf.yaml"
+    mapping.write_text(
+        "policy: seven-stage\nstages: {Prospecting: target, Qualification: qualify}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(MappingError, match=r"field 'stages.Qualification': 'qualify'"):
+        salesforce.read(SALESFORCE_SAMPLE, str(mapping), None)
