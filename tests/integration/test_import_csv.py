@@ -22,9 +22,8 @@ from salesengine.importing import crm_csv, salesforce
 from salesengine.importing.sources import MappingError, SourceError, SourceReport, import_source
 from tests.conftest import Clock
 
-MAVEN_DIR = Path(
-    os.environ.get("SALESENGINE_MAVEN_DATA", "/work/shared/data/maven-crm-sales-opportunities")
-)
+# The shared data sits beside the repository, in CI as here.
+MAVEN_DIR = Path(__file__).parents[3] / "shared" / "data" / "maven-crm-sales-opportunities"
 MAVEN_PIPELINE = MAVEN_DIR / "sales_pipeline.csv"
 SALESFORCE_SAMPLE = Path(__file__).parents[1] / "data" / "salesforce-opportunity-history.csv"
 
@@ -64,8 +63,7 @@ def sqlite_engine(tmp_path: Path) -> Iterator[SalesEngine]:
 
 @pytest.fixture(scope="module")
 def maven(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SalesEngine, SourceReport]]:
-    if not MAVEN_PIPELINE.is_file():
-        pytest.skip(f"{MAVEN_PIPELINE}: the Maven CRM data set is not here")
+    assert MAVEN_PIPELINE.is_file(), f"{MAVEN_PIPELINE}: the Maven CRM data set is missing"
     db = tmp_path_factory.mktemp("maven") / "store.db"
     engine = build_engine(str(db), clock=Clock(), actor="tester")
     yield engine, import_csv(engine, MAVEN_PIPELINE, "maven")
@@ -445,3 +443,34 @@ def test_a_salesforce_mapping_onto_a_stage_the_policy_lacks_names_that_stage(
     )
     with pytest.raises(MappingError, match=r"field 'stages.Qualification': 'qualify'"):
         salesforce.read(SALESFORCE_SAMPLE, str(mapping), None)
+
+
+def test_a_bad_byte_near_the_end_stops_the_import_before_any_row_is_written(
+    sqlite_engine: SalesEngine, tmp_path: Path
+) -> None:
+    # Given a file whose rows are good but for an undecodable byte on its last line
+    header = (
+        "opportunity_id,sales_agent,product,deal_stage,engage_date,close_date,close_value,"
+        "list_price\n"
+    )
+    good = "".join(f"B{n},Anna Snelling,MG Special,Engaging,2017-01-05,,,55\n" for n in range(3000))
+    path, mapping = write_mini(tmp_path, header + good)
+    with path.open("ab") as handle:
+        handle.write(b"B9999,Anna Snelling,MG \xff Special,Engaging,2017-01-05,,,55\n")
+    # When it is imported, Then the import stops with the reason, and no deal was written
+    with pytest.raises(SourceError, match=r"pipeline\.csv: after line \d+: not utf-8-sig text"):
+        import_csv(sqlite_engine, path, mapping)
+    assert list(sqlite_engine.deal_keys()) == []
+
+
+def test_an_unknown_encoding_in_a_mapping_is_named(
+    sqlite_engine: SalesEngine, tmp_path: Path
+) -> None:
+    path, mapping = write_mini(
+        tmp_path,
+        "opportunity_id,sales_agent,product,deal_stage,engage_date,close_date\n",
+        MINI_MAPPING + "encoding: no-such-encoding\n",
+    )
+    with pytest.raises(SourceError, match=r"encoding 'no-such-encoding' is not known"):
+        import_csv(sqlite_engine, path, mapping)
+    assert list(sqlite_engine.deal_keys()) == []

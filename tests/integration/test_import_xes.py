@@ -37,8 +37,6 @@ DATA = Path(__file__).parents[1] / "data"
 SMALL = DATA / "xes-small.xes"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
-needs_log = pytest.mark.skipif(not LOG.is_file(), reason=f"{LOG} is not there")
-
 
 def fresh_engine(path: Path) -> SalesEngine:
     return build_engine(str(path), clock=Clock(NOW), actor="importer")
@@ -80,8 +78,7 @@ class Imported:
 @pytest.fixture(scope="module")
 def bpi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Imported]:
     """The whole log imported once into a fresh SQLite store."""
-    if not LOG.is_file():
-        pytest.skip(f"{LOG} is not there")
+    assert LOG.is_file(), f"{LOG}: the BPI Challenge 2012 log is missing"
     engine = fresh_engine(tmp_path_factory.mktemp("bpi") / "events.db")
     started = datetime.now(UTC)
     report = import_xes(engine, LOG)
@@ -89,7 +86,6 @@ def bpi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Imported]:
     engine.close()
 
 
-@needs_log
 def test_every_event_of_the_bpi_log_is_read_and_every_command_applied(bpi: Imported) -> None:
     report = bpi.report
     assert report.rows == 262_200
@@ -98,7 +94,6 @@ def test_every_event_of_the_bpi_log_is_read_and_every_command_applied(bpi: Impor
     assert report.duplicates == 0
 
 
-@needs_log
 def test_each_of_the_13087_traces_arrives_as_one_deal(bpi: Imported) -> None:
     keys = list(bpi.engine.deal_keys())
     assert len(keys) == 13_087
@@ -106,18 +101,15 @@ def test_each_of_the_13087_traces_arrives_as_one_deal(bpi: Imported) -> None:
     assert all(key.startswith("bpi2012-") for key in keys)
 
 
-@needs_log
 def test_outcomes_match_the_log_won_lost_abandoned_and_still_open(bpi: Imported) -> None:
     assert outcomes(bpi.engine) == Counter(won=2_246, lost=7_635, abandoned=2_807, open=399)
 
 
-@needs_log
 def test_only_start_and_schedule_events_are_skipped_and_each_is_counted(bpi: Imported) -> None:
     reasons = Counter(problem.message.split(":")[0] for problem in bpi.report.skipped)
     assert reasons == {"START lifecycle": 71_376, "SCHEDULE lifecycle": 26_318}
 
 
-@needs_log
 def test_a_deal_keeps_the_source_instants_across_the_dst_change(bpi: Imported) -> None:
     # Trace 180613 opened on 2011-10-29 at +02:00 and was approved on 2011-11-10 at +01:00.
     state = bpi.engine.load("bpi2012-180613").state
@@ -130,7 +122,6 @@ def test_a_deal_keeps_the_source_instants_across_the_dst_change(bpi: Imported) -
     assert (state.amount, state.currency, state.policy) == (Decimal(5000), "EUR", "bpi2012")
 
 
-@needs_log
 def test_commands_carry_the_trace_and_event_they_came_from(bpi: Imported) -> None:
     deal = bpi.engine.load("bpi2012-173688")
     opened = deal.timeline[0]
@@ -142,12 +133,10 @@ def test_commands_carry_the_trace_and_event_they_came_from(bpi: Imported) -> Non
     assert deal.state.owner == "112"
 
 
-@needs_log
 def test_importing_the_whole_log_takes_less_than_two_minutes(bpi: Imported) -> None:
     assert bpi.seconds < 120, f"{bpi.report.rows / bpi.seconds:,.0f} events/s"
 
 
-@needs_log
 def test_importing_the_log_again_adds_nothing(bpi: Imported) -> None:
     again = import_xes(bpi.engine, LOG)
     assert again.applied == 0

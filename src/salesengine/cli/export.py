@@ -79,6 +79,9 @@ def export_command(
         except OSError as e:
             fail(f"{output}: cannot write the export: {e.strerror or e}")
             raise typer.Exit(2) from None
+        except (ValueError, ArithmeticError) as e:  # pyarrow's errors derive from these
+            fail(f"{output}: cannot write the export: {e}")
+            raise typer.Exit(2) from None
     _report(summary, fmt, time.perf_counter() - started, when(effective), when(recorded))
 
 

@@ -114,7 +114,7 @@ def import_(
     policy: Annotated[
         str | None,
         typer.Option(
-            help="Policy of the imported deals, if the mapping names none.", show_default=False
+            help="Policy of the imported deals, instead of the mapping's.", show_default=False
         ),
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,

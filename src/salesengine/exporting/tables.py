@@ -368,6 +368,9 @@ def export_tables(
             summary.deals += 1
         for s in sinks:
             s.close()
+        for s in sinks:
+            os.replace(s.temp, s.path)
+            summary.files.append(s.path)
     except BaseException:
         for s in sinks:
             s.discard()
@@ -375,9 +378,6 @@ def export_tables(
             with suppress(OSError):
                 directory.rmdir()
         raise
-    for s in sinks:
-        os.replace(s.temp, s.path)
-        summary.files.append(s.path)
     summary.events = events.rows
     summary.intervals = intervals.rows
     return summary

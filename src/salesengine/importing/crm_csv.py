@@ -92,6 +92,8 @@ def read_header(path: Path, *, encoding: str, delimiter: str) -> list[str]:
             header = next(csv.reader(handle, delimiter=delimiter), None)
     except OSError as e:
         raise SourceError(f"{path}: cannot read the file: {e.strerror or e}") from None
+    except LookupError:
+        raise SourceError(f"{path}: the mapping's encoding {encoding!r} is not known") from None
     except UnicodeDecodeError as e:
         raise SourceError(f"{path}: line 1: not {encoding} text ({e.reason})") from None
     except csv.Error as e:
@@ -305,7 +307,7 @@ def read(path: Path, mapping: str | None, policy: str | None) -> Iterator[Source
     """The commands replaying each row's history; the header and lookups are checked here,
     before the first item is asked for."""
     mapping_path, spec = load_csv_mapping(mapping or DEFAULT_MAPPING)
-    policy_name = spec.policy or policy
+    policy_name = policy or spec.policy
     if policy_name is None:
         raise MappingError(f"{mapping_path}: field 'policy': missing, and no --policy given")
     header = read_header(path, encoding=spec.encoding, delimiter=spec.delimiter)
@@ -317,7 +319,10 @@ def read(path: Path, mapping: str | None, policy: str | None) -> Iterator[Source
         tables.append((lookup, name, table))
         lookup_columns.update(columns)
     require_columns(path, header, _needed_columns(spec, lookup_columns))
-    return _items(path, spec, policy_name, header, tables)
+    # The whole file is read before the first command goes out, so a bad byte or quote
+    # near its end stops the import before anything is written.
+    records = list(read_records(path, encoding=spec.encoding, delimiter=spec.delimiter))
+    return _items(records, spec, policy_name, header, tables)
 
 
 def _check_stages(mapping_path: Path, spec: CsvMapping, policy_name: str) -> None:
@@ -337,7 +342,7 @@ def _check_stages(mapping_path: Path, spec: CsvMapping, policy_name: str) -> Non
 
 
 def _items(
-    path: Path,
+    records: list[tuple[int, list[str]]],
     spec: CsvMapping,
     policy: str,
     header: list[str],
@@ -352,7 +357,7 @@ def _items(
     elif isinstance(spec.fallback_at, date):
         day = spec.fallback_at
         fallback = datetime(day.year, day.month, day.day, tzinfo=tz)
-    for line, record in read_records(path, encoding=spec.encoding, delimiter=spec.delimiter):
+    for line, record in records:
         row = dict(zip(header, (value.strip() for value in record), strict=False))
         yield from _row_items(line, row, spec, policy, tables, tz, fallback)
 

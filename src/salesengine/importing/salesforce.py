@@ -121,7 +121,7 @@ def _policy(path: Path, spec: SalesforceMapping, name: str) -> FunnelPolicy:
 def read(path: Path, mapping: str | None, policy: str | None) -> Iterator[SourceItem]:
     """The opportunities' histories as commands; the header is checked before any item."""
     mapping_path, spec = load_salesforce_mapping(mapping or DEFAULT_MAPPING)
-    name = spec.policy or policy
+    name = policy or spec.policy
     if name is None:
         raise MappingError(f"{mapping_path}: field 'policy': missing, and no --policy given")
     funnel = _policy(mapping_path, spec, name)

@@ -288,7 +288,7 @@ def _open(path: Path) -> tuple[io.BufferedReader, io.BufferedIOBase]:
     try:
         raw = path.open("rb")
     except OSError as e:
-        raise SourceError(f"{path}: cannot read the file: {e.strerror}") from None
+        raise SourceError(f"{path}: cannot read the file: {e.strerror or e}") from None
     if raw.peek(2)[:2] == GZIP_MAGIC:
         return raw, gzip.GzipFile(fileobj=raw, mode="rb")
     return raw, raw
