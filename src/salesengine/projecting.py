@@ -9,17 +9,12 @@ drops its caches and carries on from where the other left off.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 from urllib.parse import quote
-from uuid import UUID
 
-from eventsourcing.persistence import PersistenceError
-from eventsourcing.sqlite import SQLiteApplicationRecorder
-from eventsourcing.utils import get_topic
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -36,9 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from salesengine.application.engine import SalesEngine
-from salesengine.codec import OrjsonMapper
-from salesengine.domain.deal import Deal, DealEvent
 from salesengine.domain.errors import StoreUnavailable
+from salesengine.notification_log import LogReader
 from salesengine.persistence import StoreSettings
 from salesengine.projections.base import Envelope, Projection, metadata, to_us
 from salesengine.projections.catalogue import NAMES, build_projections
@@ -134,11 +128,8 @@ class ProjectionRunner:
         self.sql = sql
         self.window = window
         self.projections: list[Projection] = build_projections()
-        self.timelines = Timelines(self._history)
-        self._ids: dict[str, UUID] = {}  # deal ids as stored, to their UUIDs
-        self._topics = sorted(
-            {get_topic(getattr(Deal, name)) for p in self.projections for name in p.topics}
-        )
+        self.log = LogReader(engine, {name for p in self.projections for name in p.topics})
+        self.timelines = Timelines(self.log.history)
         self._ready = False
 
     # ------------------------------------------------------------------ queries
@@ -271,58 +262,13 @@ class ProjectionRunner:
                     projection.apply(conn, envelope, timeline)
 
     def _read(self, start: int, stop: int) -> list[Envelope]:
-        recorder = self.engine.recorder
-        mapper = self.engine.mapper
-        try:
-            if isinstance(recorder, SQLiteApplicationRecorder) and isinstance(mapper, OrjsonMapper):
-                return self._read_sqlite(recorder, mapper, start, stop)
-            notifications = recorder.select_notifications(
-                start + 1, limit=stop - start, stop=stop, topics=self._topics
-            )
-        except (PersistenceError, sqlite3.Error) as e:
-            raise StoreUnavailable(f"cannot read the event store: {e}") from None
-        envelopes = []
-        for n in notifications:
-            envelopes.append(Envelope.of(n.id, _deal_event(mapper.to_domain_event(n))))
-        return envelopes
-
-    def _read_sqlite(
-        self, recorder: SQLiteApplicationRecorder, mapper: OrjsonMapper, start: int, stop: int
-    ) -> list[Envelope]:
-        """The library's read, less its per-row objects: the stored originator id is
-        already the deal id the read models key on, and its UUID is made once per deal."""
-        statement = (
-            f"SELECT rowid, originator_id, originator_version, topic, state "
-            f"FROM {recorder.events_table_name} WHERE rowid>? AND rowid<=? "
-            f"AND topic IN ({','.join('?' * len(self._topics))}) ORDER BY rowid"
-        )
-        with recorder.datastore.transaction(commit=False) as c:
-            c.execute(statement, [start, stop, *self._topics])
-            rows = c.fetchall()
-        ids = self._ids
-        if len(ids) > 100_000:
-            ids.clear()
-        decode = mapper.decode
-        envelopes = []
-        for position, hex_id, version, topic, state in rows:
-            originator_id = ids.get(hex_id)
-            if originator_id is None:
-                originator_id = ids[hex_id] = UUID(hex_id)
-            # The topics asked for are the deal's own event classes.
-            event = cast(DealEvent, decode(topic, originator_id, version, state))
-            kind = type(event).__name__
-            envelopes.append(Envelope(position, event, hex_id, kind, to_us(event.timestamp)))
-        return envelopes
-
-    def _history(self, originator_id: UUID, version: int) -> list[DealEvent]:
-        stored = self.engine.recorder.select_events(originator_id, lte=version - 1)
-        return [_deal_event(self.engine.mapper.to_domain_event(s)) for s in stored]
+        return [
+            Envelope(position, event, hex_id, type(event).__name__, to_us(event.timestamp))
+            for position, hex_id, event in self.log.read(start, stop)
+        ]
 
     def _head(self) -> int:
-        try:
-            return self.engine.recorder.max_notification_id() or 0
-        except PersistenceError as e:
-            raise StoreUnavailable(f"cannot read the event store: {e}") from None
+        return self.log.head()
 
     def _positions(self, conn: Connection, *, lock: bool = False) -> dict[str, tuple[int, int]]:
         query = select(tracking.c.name, tracking.c.position, tracking.c.version)
@@ -377,11 +323,6 @@ class ProjectionRunner:
         self.timelines.clear()
         for projection in self.projections:
             projection.forget()
-
-
-def _deal_event(event: object) -> DealEvent:
-    assert isinstance(event, Deal.Event | Deal.Opened)
-    return event
 
 
 def _reason(error: SQLAlchemyError) -> str:

@@ -20,6 +20,7 @@ from salesengine.cli import forecast as forecast_cli
 from salesengine.cli import health as health_cli
 from salesengine.cli import plan as plan_cli
 from salesengine.cli import policy as policy_cli
+from salesengine.cli import relay as relay_cli
 from salesengine.cli import reports as reports_cli
 from salesengine.cli import window_reports as window_cli
 from salesengine.cli.options import STATE, parse_time
@@ -65,6 +66,8 @@ app.command("forecast")(forecast_cli.forecast_command)
 app.command("health")(health_cli.health_command)
 # History out, for process mining and BI.
 app.command("export")(export_cli.export_command)
+app.command("relay")(relay_cli.relay_command)
+app.add_typer(relay_cli.contract_app, name="contract")
 
 
 @app.callback()

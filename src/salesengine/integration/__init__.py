@@ -1,0 +1,1 @@
+"""Integration events: the published contract, and the relay that puts them on a broker."""

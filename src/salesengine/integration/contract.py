@@ -1,0 +1,178 @@
+"""The integration contract: what subscribers receive, kept apart from the domain events.
+
+Domain events are the store's private vocabulary and may change shape with the code;
+these models are the published one. Each type carries its schema version in its name
+(``DealStageChangedV1``) and in every message (``schema_version``): a breaking change
+is a new model and a new ``type`` suffix, never an edit of a released one.
+
+Subjects read ``salesengine.deal.<policy>.<event>`` (``deal.<policy>.<event>`` as a
+RabbitMQ routing key), so a subscriber filters by event type, by policy, or both, with
+the broker's own wildcards: ``salesengine.deal.*.stage_changed``,
+``salesengine.deal.seven-stage.>``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+SCHEMA_VERSION: Literal[1] = 1
+PREFIX = "salesengine"
+
+# Amounts travel as strings: a JSON number would lose cents in a float reader.
+Money = Annotated[
+    Decimal,
+    PlainSerializer(lambda v: format(v, "f"), return_type=str, when_used="json"),
+    Field(description='a decimal amount, as a string, e.g. "12500.00"'),
+]
+
+
+class IntegrationEvent(BaseModel):
+    """What every message holds, whatever its type."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: UUID = Field(
+        description="the event's id, stable across relays and replays: use it to deduplicate"
+    )
+    type: str
+    schema_version: Literal[1] = SCHEMA_VERSION
+    position: int = Field(ge=1, description="the event's position in the store's global log")
+    deal_id: UUID = Field(description="the deal's id in the store")
+    deal: str = Field(description="the deal's own key, as its writer named it")
+    version: int = Field(ge=1, description="the event's version within its deal, from 1")
+    policy: str
+    effective_at: datetime = Field(description="when it happened")
+    recorded_at: datetime = Field(description="when the engine recorded it")
+    actor: str
+
+    @property
+    def subject(self) -> str:
+        return subject(self.type, self.policy)
+
+
+class DealOpenedV1(IntegrationEvent):
+    """A deal was opened in its policy's first (or a given) stage."""
+
+    type: Literal["deal.opened"] = "deal.opened"
+    stage: str
+    probability: int | None = Field(description="the stage's win probability in percent")
+    amount: Money | None
+    currency: str | None
+    account: str | None
+    owner: str | None
+    team: str | None
+    region: str | None
+    expected_close: date | None
+
+
+class DealStageChangedV1(IntegrationEvent):
+    """A deal moved to another stage: forward, back, or out of an outcome (reopened)."""
+
+    type: Literal["deal.stage_changed"] = "deal.stage_changed"
+    stage_from: str = Field(description="a stage, or an outcome for a reopened deal")
+    stage_to: str
+    direction: Literal["advanced", "regressed", "reopened"]
+    probability: int | None = Field(description="the new stage's win probability in percent")
+    amount: Money | None = Field(description="the deal's amount as of the change")
+    currency: str | None
+    reason: str | None
+
+
+class DealVisitLoggedV1(IntegrationEvent):
+    """A visit (call, meeting, demo) with the deal's account was logged."""
+
+    type: Literal["deal.visit_logged"] = "deal.visit_logged"
+    kind: str
+    effective: bool
+    attendees: list[str]
+    note: str | None
+
+
+class DealNextStepSetV1(IntegrationEvent):
+    """The deal's next step was set: what, by when, by whom."""
+
+    type: Literal["deal.next_step_set"] = "deal.next_step_set"
+    action: str
+    due: datetime
+    owner: str
+
+
+class DealClosedV1(IntegrationEvent):
+    """What every outcome holds."""
+
+    stage_from: str = Field(description="the stage the deal closed from")
+    amount: Money | None = Field(description="the deal's amount as of the close")
+    currency: str | None
+
+
+class DealWonV1(DealClosedV1):
+    """The deal was won."""
+
+    type: Literal["deal.won"] = "deal.won"
+
+
+class DealLostV1(DealClosedV1):
+    """The deal was lost, perhaps to a named competitor."""
+
+    type: Literal["deal.lost"] = "deal.lost"
+    reason: str | None
+    competitor: str | None
+
+
+class DealAbandonedV1(DealClosedV1):
+    """The deal was abandoned: no decision, no longer pursued."""
+
+    type: Literal["deal.abandoned"] = "deal.abandoned"
+    reason: str | None
+
+
+MODELS: dict[str, type[IntegrationEvent]] = {
+    "deal.opened": DealOpenedV1,
+    "deal.stage_changed": DealStageChangedV1,
+    "deal.visit_logged": DealVisitLoggedV1,
+    "deal.next_step_set": DealNextStepSetV1,
+    "deal.won": DealWonV1,
+    "deal.lost": DealLostV1,
+    "deal.abandoned": DealAbandonedV1,
+}
+TYPES = tuple(MODELS)
+
+# A policy name becomes one subject token: NATS and RabbitMQ split on dots, and treat
+# '*', '>' and '#' as wildcards, so those (and blanks) are replaced.
+_UNSAFE = re.compile(r"[.*>#\s]")
+
+
+def policy_token(policy: str) -> str:
+    return _UNSAFE.sub("_", policy) or "_"
+
+
+def subject(event_type: str, policy: str) -> str:
+    """``salesengine.deal.<policy>.<event>``, e.g. ``salesengine.deal.seven-stage.won``."""
+    name = event_type.removeprefix("deal.")
+    return f"{PREFIX}.deal.{policy_token(policy)}.{name}"
+
+
+def subject_filter(event_type: str | None = None, policy: str | None = None) -> str:
+    """The NATS-style filter for one type, one policy, both, or everything."""
+    token = policy_token(policy) if policy else "*"
+    name = event_type.removeprefix("deal.") if event_type else "*"
+    return f"{PREFIX}.deal.{token}.{name}"
+
+
+def parse(payload: bytes | str) -> IntegrationEvent:
+    """Any message back into its model, by its ``type``; a ValueError names what is wrong."""
+    probe = _Probe.model_validate_json(payload)
+    model = MODELS.get(probe.type)
+    if model is None:
+        raise ValueError(f"unknown integration event type '{probe.type}'")
+    return model.model_validate_json(payload)
+
+
+class _Probe(BaseModel):
+    type: str

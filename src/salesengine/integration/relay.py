@@ -1,0 +1,319 @@
+"""The relay: the notification log, in order, onto a broker, at least once.
+
+It reads a page of the log after its tracking position, turns each event into its
+integration event, publishes them, and moves its position past the page only once the
+broker has acknowledged every message in it. A relay that dies, or a broker that drops
+a message, so costs a republish, never a loss; the event id (the same on every
+publish) lets the broker or the subscriber drop the copy.
+
+Order per deal: a deal's next message is sent only once its previous one is
+acknowledged, so a failure never lets a later event of a deal overtake an earlier one;
+messages of different deals are in flight together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, Column, DateTime, Engine, MetaData, String, Table, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from salesengine.application.engine import SalesEngine
+from salesengine.domain.errors import StoreUnavailable, UnknownPolicy
+from salesengine.domain.policy import FunnelPolicy
+from salesengine.integration.translate import TOPICS, Translator
+from salesengine.integration.transports import BrokerUnavailable, Outgoing, Transport
+from salesengine.notification_log import LogReader
+
+metadata = MetaData()
+relay_positions = Table(
+    "relay_positions",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Waits between attempts: doubling from ``first`` up to ``most``, with jitter."""
+
+    first: float = 0.2
+    most: float = 10.0
+
+    def delay(self, attempt: int) -> float:
+        base = min(self.most, self.first * float(2 ** max(0, attempt - 1)))
+        jitter: float = random.uniform(0.8, 1.2)  # spreads out relays retrying together
+        return base * jitter
+
+
+@dataclass(slots=True)
+class RelayProgress:
+    """Where a relay stands: its position, the log's head, and what it has sent."""
+
+    position: int
+    head: int
+    published: int = 0  # messages acknowledged in this run
+    seconds: float = 0.0
+
+    @property
+    def behind(self) -> int:
+        return max(0, self.head - self.position)
+
+    @property
+    def rate(self) -> float:
+        return self.published / self.seconds if self.seconds else 0.0
+
+
+@dataclass(slots=True)
+class RelayOptions:
+    name: str = "default"
+    batch_size: int = 1000
+    poll_seconds: float = 0.02
+    report_seconds: float = 1.0
+    backoff: Backoff = field(default_factory=Backoff)
+
+
+class PositionStore:
+    """Each relay's tracking position, in the event store's own database."""
+
+    def __init__(self, sql: Engine, name: str) -> None:
+        self.sql = sql
+        self.name = name
+        try:
+            with sql.begin() as conn:
+                metadata.create_all(conn)
+        except SQLAlchemyError as e:
+            raise StoreUnavailable(f"cannot create the relay's table: {_reason(e)}") from None
+
+    def load(self) -> int:
+        try:
+            with self.sql.connect() as conn:
+                found = conn.execute(
+                    select(relay_positions.c.position).where(relay_positions.c.name == self.name)
+                ).scalar()
+        except SQLAlchemyError as e:
+            raise StoreUnavailable(f"cannot read the relay's position: {_reason(e)}") from None
+        return int(found or 0)
+
+    def save(self, position: int) -> None:
+        now = datetime.now(UTC)
+        try:
+            with self.sql.begin() as conn:
+                moved = conn.execute(
+                    relay_positions.update()
+                    .where(relay_positions.c.name == self.name)
+                    .values(position=position, updated_at=now)
+                ).rowcount
+                if not moved:
+                    conn.execute(
+                        relay_positions.insert().values(
+                            name=self.name, position=position, updated_at=now
+                        )
+                    )
+        except SQLAlchemyError as e:
+            raise StoreUnavailable(f"cannot store the relay's position: {_reason(e)}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """The messages of the log positions up to ``stop`` (from the previous page's)."""
+
+    stop: int
+    messages: list[Outgoing]
+
+
+class Relay:
+    def __init__(
+        self,
+        engine: SalesEngine,
+        sql: Engine,
+        transport: Transport,
+        options: RelayOptions | None = None,
+        *,
+        on_progress: Callable[[RelayProgress], None] | None = None,
+        on_retry: Callable[[str, float], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.transport = transport
+        self.options = options or RelayOptions()
+        self.positions = PositionStore(sql, self.options.name)
+        self.log = LogReader(engine, TOPICS)
+        self.translator = Translator(self.log.history, self._policy)
+        self.on_progress = on_progress
+        self.on_retry = on_retry
+        self._started = False
+        # One thread reads and translates, so the store's connection and the
+        # translator's cache are only ever used from it.
+        self._reader = _reader_thread()
+
+    async def run(
+        self,
+        *,
+        follow: bool = False,
+        from_position: int | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> RelayProgress:
+        """Publish every event after the tracking position (or from ``from_position``
+        on, which is stored first so a restart keeps replaying); with ``follow``, keep
+        tailing the log until ``stop`` is set."""
+        if from_position is not None:
+            if from_position < 1:
+                raise ValueError(f"--from-position must be 1 or more, not {from_position}")
+            self.positions.save(from_position - 1)
+        position = self.positions.load()
+        progress = RelayProgress(position=position, head=self.log.head())
+        started = reported = time.perf_counter()
+        failures = 0
+        page: Page | None = None  # the next page, read and translated
+        ahead: asyncio.Future[Page] | None = None  # the one after, being prepared
+        try:
+            while stop is None or not stop.is_set():
+                try:
+                    await self._ensure_started()
+                    progress.head = self.log.head()
+                    if page is None and position < progress.head:
+                        page = await self._prepare(position, progress.head)
+                    if page is None:
+                        if not follow:
+                            break
+                        await self._wait(stop, self.options.poll_seconds)
+                        continue
+                    if page.stop < progress.head:
+                        # Read and translate the next page while this one is in flight.
+                        ahead = asyncio.ensure_future(self._prepare(page.stop, progress.head))
+                    await self._publish(page)
+                except BrokerUnavailable as e:
+                    failures += 1
+                    await self._discard(ahead)
+                    page = ahead = None
+                    await self._recover(str(e), failures, stop)
+                    continue
+                failures = 0
+                self.positions.save(page.stop)
+                position = progress.position = page.stop
+                progress.published += len(page.messages)
+                page = await ahead if ahead is not None else None
+                ahead = None
+                reported = self._report(progress, started, reported)
+        finally:
+            await self._discard(ahead)
+            progress.seconds = time.perf_counter() - started
+            await self.close()
+            self._reader.shutdown(wait=True)
+            self._reader = _reader_thread()
+        if self.on_progress is not None:
+            self.on_progress(progress)
+        return progress
+
+    async def close(self) -> None:
+        if self._started:
+            self._started = False
+            await self.transport.stop()
+
+    async def _ensure_started(self) -> None:
+        if not self._started:
+            await self.transport.start()
+            self._started = True
+
+    def _report(self, progress: RelayProgress, started: float, reported: float) -> float:
+        """Tell ``on_progress`` at most every ``report_seconds``; when it last was told."""
+        now = time.perf_counter()
+        progress.seconds = now - started
+        if self.on_progress is None or now - reported < self.options.report_seconds:
+            return reported
+        self.on_progress(progress)
+        return now
+
+    async def _recover(self, reason: str, failures: int, stop: asyncio.Event | None) -> None:
+        """After a failed page: start again from the stored position, reconnected."""
+        self.translator.clear()  # what it noted of the pages is noted again
+        await self.close()  # reconnect, and declare the stream again
+        delay = self.options.backoff.delay(failures)
+        if self.on_retry is not None:
+            self.on_retry(reason, delay)
+        await self._wait(stop, delay)
+
+    async def _prepare(self, start: int, head: int) -> Page:
+        """The page after ``start``, read and translated in the relay's reader thread."""
+        stop = min(start + self.options.batch_size, head)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reader, self._read_page, start, stop)
+
+    def _read_page(self, start: int, stop: int) -> Page:
+        messages = []
+        for position, deal_id, event in self.log.read(start, stop):
+            message = self.translator.translate(position, event)
+            if message is None:
+                continue
+            messages.append(
+                Outgoing(
+                    str(message.id),
+                    message.type,
+                    message.subject,
+                    deal_id,
+                    position,
+                    message.model_dump_json().encode(),
+                )
+            )
+        return Page(stop, messages)
+
+    async def _publish(self, page: Page) -> None:
+        """Every message of the page, acknowledged: each deal's in order, deals at once."""
+        chains: dict[str, list[Outgoing]] = {}
+        for message in page.messages:
+            chains.setdefault(message.deal_id, []).append(message)
+        waiting = deque(chains.values())
+        # At most this many messages in flight: a broker's client has only so many
+        # connections (redis-py's pool refuses the 101st).
+        workers = min(len(waiting), self.transport.in_flight)
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(workers):
+                    group.create_task(self._publish_chains(waiting))
+        except* BrokerUnavailable as failed:
+            raise failed.exceptions[0] from None
+
+    @staticmethod
+    async def _discard(ahead: asyncio.Future[Page] | None) -> None:
+        """Let a page being prepared finish (its thread cannot be stopped) and drop it."""
+        if ahead is not None:
+            with contextlib.suppress(Exception):
+                await ahead
+
+    async def _publish_chains(self, waiting: deque[list[Outgoing]]) -> None:
+        publish = self.transport.publish
+        while waiting:
+            for message in waiting.popleft():
+                await publish(message)
+
+    def _policy(self, name: str) -> FunnelPolicy | None:
+        try:
+            return self.engine.catalog.get(name)
+        except UnknownPolicy:
+            return None
+
+    @staticmethod
+    async def _wait(stop: asyncio.Event | None, seconds: float) -> None:
+        if stop is None:
+            await asyncio.sleep(seconds)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
+
+
+def _reader_thread() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-reader")
+
+
+def _reason(error: SQLAlchemyError) -> str:
+    return str(getattr(error, "orig", None) or error).splitlines()[0]

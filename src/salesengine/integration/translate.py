@@ -1,0 +1,221 @@
+"""Domain events in, integration events out.
+
+A stage change carries the deal's amount as of the change (as known when it was
+recorded), and its key and policy, none of which the domain event repeats. Each deal's
+few such facts are kept in a bounded cache, built as the log is read in order; a deal
+met mid-history (a relay started from a position, or evicted from the cache) is read
+back from the store up to the event at hand.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+from uuid import UUID, uuid5
+
+from salesengine.domain.deal import Deal, DealEvent
+from salesengine.domain.policy import FunnelPolicy
+from salesengine.integration.contract import (
+    DealAbandonedV1,
+    DealLostV1,
+    DealNextStepSetV1,
+    DealOpenedV1,
+    DealStageChangedV1,
+    DealVisitLoggedV1,
+    DealWonV1,
+    IntegrationEvent,
+)
+
+# Every domain event the translation reads: those it publishes, and those it only notes.
+PUBLISHED = (
+    "Opened",
+    "StageAdvanced",
+    "StageRegressed",
+    "Reopened",
+    "VisitLogged",
+    "NextStepSet",
+    "Won",
+    "Lost",
+    "Abandoned",
+)
+NOTED = ("AmountChanged",)
+TOPICS = PUBLISHED + NOTED
+
+# A deal's events below the given version, in version order.
+HistoryLoader = Callable[[UUID, int], list[DealEvent]]
+Direction = Literal["advanced", "regressed", "reopened"]
+PolicyLookup = Callable[[str], FunnelPolicy | None]
+
+
+def event_id(deal_id: UUID, version: int) -> UUID:
+    """The same id for the same stored event, whichever relay or replay publishes it."""
+    return uuid5(deal_id, str(version))
+
+
+@dataclass(slots=True)
+class DealFacts:
+    """What a deal's integration events repeat from its earlier events."""
+
+    key: str
+    policy: str
+    next_version: int  # the version of the deal's next event not yet noted
+    # (effective_at, version, amount, currency), in timeline order
+    amounts: list[tuple[datetime, int, Decimal | None, str | None]] = field(default_factory=list)
+
+    def note(self, event: DealEvent) -> None:
+        if isinstance(event, Deal.Opened):
+            self._amount(event.effective_at, 1, event.amount, event.currency)
+        elif isinstance(event, Deal.AmountChanged):
+            self._amount(event.effective_at, event.originator_version, event.amount, event.currency)
+        self.next_version = event.originator_version + 1
+
+    def amount_at(self, event: DealEvent) -> tuple[Decimal | None, str | None]:
+        """The amount in force at the event's place in the deal's timeline."""
+        place = (event.effective_at, event.originator_version)
+        i = bisect.bisect_right(self.amounts, place, key=lambda a: (a[0], a[1]))
+        if i == 0:
+            return None, None
+        _, _, amount, currency = self.amounts[i - 1]
+        return amount, currency
+
+    def _amount(
+        self, at: datetime, version: int, amount: Decimal | None, currency: str | None
+    ) -> None:
+        bisect.insort(self.amounts, (at, version, amount, currency), key=lambda a: (a[0], a[1]))
+
+
+class Translator:
+    """Turns a deal's stored events, met in log order, into integration events."""
+
+    def __init__(
+        self, history: HistoryLoader, policy: PolicyLookup, *, capacity: int = 100_000
+    ) -> None:
+        self.history = history
+        self.policy = policy
+        self.capacity = capacity
+        self._deals: OrderedDict[UUID, DealFacts] = OrderedDict()
+
+    def clear(self) -> None:
+        self._deals.clear()
+
+    def translate(self, position: int, event: DealEvent) -> IntegrationEvent | None:
+        """The event's integration event, or None for one that is only noted."""
+        facts = self._facts(event)
+        message = self._message(position, event, facts)
+        facts.note(event)
+        return message
+
+    def _facts(self, event: DealEvent) -> DealFacts:
+        deal_id = event.originator_id
+        version = event.originator_version
+        facts = self._deals.get(deal_id)
+        # A gap in versions is a deal's event of a kind not read here, which changes
+        # none of its facts; a version already noted means a replay: read it afresh.
+        if facts is not None and facts.next_version <= version:
+            self._deals.move_to_end(deal_id)
+            return facts
+        if isinstance(event, Deal.Opened):
+            facts = DealFacts(event.deal, event.policy, 1)
+        else:
+            # Met mid-history: fold what came before it from the store.
+            earlier = self.history(deal_id, version)
+            if not earlier or not isinstance(earlier[0], Deal.Opened):
+                raise LookupError(f"deal {deal_id}: no opening event before version {version}")
+            opened = earlier[0]
+            facts = DealFacts(opened.deal, opened.policy, 1)
+            for e in earlier:
+                facts.note(e)
+        self._deals[deal_id] = facts
+        if len(self._deals) > self.capacity:
+            self._deals.popitem(last=False)
+        return facts
+
+    def _probability(self, policy: str, stage: str) -> int | None:
+        found = self.policy(policy)
+        if found is None:
+            return None
+        try:
+            return found.probability(stage)
+        except KeyError:
+            return None  # a stage the policy no longer has
+
+    def _message(
+        self, position: int, event: DealEvent, facts: DealFacts
+    ) -> IntegrationEvent | None:
+        common: dict[str, Any] = {
+            "id": event_id(event.originator_id, event.originator_version),
+            "position": position,
+            "deal_id": event.originator_id,
+            "deal": facts.key,
+            "version": event.originator_version,
+            "policy": facts.policy,
+            "effective_at": event.effective_at,
+            "recorded_at": event.timestamp,
+            "actor": event.actor,
+        }
+        if isinstance(event, Deal.Opened):
+            return DealOpenedV1(
+                **common,
+                stage=event.stage,
+                probability=self._probability(event.policy, event.stage),
+                amount=event.amount,
+                currency=event.currency,
+                account=event.account,
+                owner=event.owner,
+                team=event.team,
+                region=event.region,
+                expected_close=event.expected_close,
+            )
+        if isinstance(event, Deal.VisitLogged):
+            return DealVisitLoggedV1(
+                **common,
+                kind=event.kind,
+                effective=event.effective,
+                attendees=list(event.attendees),
+                note=event.note,
+            )
+        if isinstance(event, Deal.NextStepSet):
+            return DealNextStepSetV1(
+                **common, action=event.action, due=event.due, owner=event.owner
+            )
+        if isinstance(event, Deal.AmountChanged):
+            return None
+        amount, currency = facts.amount_at(event)
+        money: dict[str, Any] = {"amount": amount, "currency": currency}
+        if isinstance(event, Deal.StageAdvanced | Deal.StageRegressed | Deal.Reopened):
+            direction: Direction
+            if isinstance(event, Deal.Reopened):
+                direction, stage_from, reason = "reopened", event.from_outcome, event.reason
+            elif isinstance(event, Deal.StageRegressed):
+                direction, stage_from, reason = "regressed", event.from_stage, event.reason
+            else:
+                direction, stage_from, reason = "advanced", event.from_stage, None
+            return DealStageChangedV1(
+                **common,
+                **money,
+                stage_from=stage_from,
+                stage_to=event.to_stage,
+                direction=direction,
+                probability=self._probability(facts.policy, event.to_stage),
+                reason=reason,
+            )
+        if isinstance(event, Deal.Won):
+            return DealWonV1(**common, **money, stage_from=event.from_stage)
+        if isinstance(event, Deal.Lost):
+            return DealLostV1(
+                **common,
+                **money,
+                stage_from=event.from_stage,
+                reason=event.reason,
+                competitor=event.competitor,
+            )
+        if isinstance(event, Deal.Abandoned):
+            return DealAbandonedV1(
+                **common, **money, stage_from=event.from_stage, reason=event.reason
+            )
+        return None

@@ -1,0 +1,67 @@
+"""Stores with deal histories, and the messages a relay owes for them."""
+
+from __future__ import annotations
+
+import random
+import shutil
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import UUID
+
+from salesengine.application.engine import SalesEngine
+from salesengine.bootstrap import build_engine
+from salesengine.demo import build_demo, commands
+from salesengine.integration.contract import IntegrationEvent
+from salesengine.integration.translate import TOPICS, Translator
+from salesengine.notification_log import LogReader
+
+
+def seed_demo(db: str, seed: int | None = None) -> SalesEngine:
+    """A demo quarter (five-level policy, ~900 deals) in a new store. A fresh seed gives
+    new deal keys, so new event ids: brokers that drop repeated ids take them all."""
+    engine = build_engine(db, actor="tester")
+    seed = seed if seed is not None else random.randrange(1, 10**9)
+    today = datetime.now(UTC).date() - timedelta(days=1)
+    plan = build_demo(engine.catalog.get("five-level"), today, seed)
+    for _ in engine.execute_many(commands(plan)):
+        pass
+    return engine
+
+
+def copy_store(template: Path, target: Path) -> str:
+    shutil.copyfile(template, target)
+    return str(target)
+
+
+def expected_messages(engine: SalesEngine, start: int = 0) -> list[IntegrationEvent]:
+    """What the relay owes for the store's log after ``start``, worked out directly."""
+    log = LogReader(engine, TOPICS)
+    translator = Translator(log.history, engine.catalog.get)
+    found = []
+    for position, _, event in log.read(0, log.head()):
+        message = translator.translate(position, event)
+        if message is not None and position > start:
+            found.append(message)
+    return found
+
+
+def first_seen_in_order(received: Iterable[IntegrationEvent]) -> dict[UUID, list[int]]:
+    """Each deal's event versions, in the order their first copies arrived."""
+    seen: set[UUID] = set()
+    versions: dict[UUID, list[int]] = {}
+    for event in received:
+        if event.id in seen:
+            continue
+        seen.add(event.id)
+        versions.setdefault(event.deal_id, []).append(event.version)
+    return versions
+
+
+def by_deal(events: Iterable[IntegrationEvent]) -> dict[UUID, list[IntegrationEvent]]:
+    """Each deal's events in arrival order: what the relay promises to keep (messages
+    of different deals are in flight together, so their interleaving may vary)."""
+    deals: dict[UUID, list[IntegrationEvent]] = {}
+    for event in events:
+        deals.setdefault(event.deal_id, []).append(event)
+    return deals
