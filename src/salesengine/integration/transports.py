@@ -153,7 +153,10 @@ class BrokerTransport(Transport):
 
     async def publish(self, message: Outgoing) -> None:
         try:
-            await self._send(message)
+            # A hard bound as well: a publish caught in a reconnect can outwait the
+            # client's own timeout. (asyncio.timeout, unlike wait_for, makes no task.)
+            async with asyncio.timeout(ACK_TIMEOUT + 1):
+                await self._send(message)
         except TimeoutError:
             raise BrokerUnavailable(
                 f"no acknowledgement within {ACK_TIMEOUT:g} s for the event at position "
