@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -79,3 +83,18 @@ class Schemas:
 
     def __exit__(self, *_: object) -> None:
         drop_schemas(self.url, *self.names)
+
+
+@contextmanager
+def work_dir(*, keep: bool) -> Iterator[Path]:
+    """Where a run keeps its stores: bench/.data when they are kept for the next run,
+    otherwise a temporary directory removed at the end."""
+    if keep:
+        DATA_DIR.mkdir(exist_ok=True)
+        yield DATA_DIR
+        return
+    path = Path(tempfile.mkdtemp(prefix="salesengine-bench-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -19,10 +19,8 @@ import json
 import os
 import platform
 import random
-import shutil
 import sqlite3
 import sys
-import tempfile
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,6 +44,7 @@ from harness import (
     remove_sqlite,
     status,
     with_schema,
+    work_dir,
     yes,
 )
 from psycopg import sql
@@ -565,12 +564,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     commands = args.commands or (QUICK_COMMANDS if args.quick else FULL_COMMANDS)
     stores = ("sqlite", "postgres") if args.store == "both" else (args.store,)
-    if args.keep:
-        DATA_DIR.mkdir(exist_ok=True)
-        workdir = DATA_DIR
-    else:
-        workdir = Path(tempfile.mkdtemp(prefix="salesengine-bench-"))
-    try:
+    with work_dir(keep=args.keep) as workdir:
         status(f"generating {commands:,} commands ...")
         workload = generate(
             workdir / "commands.jsonl", commands, seed=args.seed, chunk_deals=args.chunk_deals
@@ -606,9 +600,6 @@ def main(argv: list[str] | None = None) -> int:
         print()
         for line in verdict(rows):
             print(line)
-    finally:
-        if not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 

@@ -63,7 +63,7 @@ from uuid import UUID
 import nats
 import orjson
 from eventsourcing.utils import get_topic
-from harness import DATA_DIR, remove_sqlite, status, yes
+from harness import DATA_DIR, remove_sqlite, status, work_dir, yes
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -800,25 +800,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     began = perf_counter()
-    if args.keep:
-        DATA_DIR.mkdir(exist_ok=True)
-        workdir = DATA_DIR
-    else:
-        workdir = Path(tempfile.mkdtemp(prefix="salesengine-bench-"))
-    try:
-        with contextlib.ExitStack() as stack:
-            if args.nats:
-                url = args.nats
-                where = f"{url} (running)"
-            else:
-                server = stack.enter_context(PrivateNats())
-                url = server.url
-                where = f"private nats-server on {url}"
-            stack.callback(lambda: asyncio.run(delete_streams(url, RELAY_STREAM, RAW_STREAM)))
-            run(args, url, where, workdir)
-    finally:
-        if not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
+    with work_dir(keep=args.keep) as workdir, contextlib.ExitStack() as stack:
+        if args.nats:
+            url = args.nats
+            where = f"{url} (running)"
+        else:
+            server = stack.enter_context(PrivateNats())
+            url = server.url
+            where = f"private nats-server on {url}"
+        stack.callback(lambda: asyncio.run(delete_streams(url, RELAY_STREAM, RAW_STREAM)))
+        run(args, url, where, workdir)
     print(f"wall time of this run: {perf_counter() - began:,.0f} s")
     return 0
 

@@ -35,12 +35,16 @@ class StoreSettings:
 
     @property
     def display(self) -> str:
-        """The URL without any password, for messages."""
-        parts = urlsplit(self.url)
-        if parts.password:
-            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-            return parts._replace(netloc=netloc).geturl()
-        return self.url
+        return without_password(self.url)
+
+
+def without_password(url: str) -> str:
+    """The URL with any password masked, for messages."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return parts._replace(netloc=netloc).geturl()
+    return url
 
 
 def resolve_db(url: str | None) -> str:

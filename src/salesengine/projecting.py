@@ -155,7 +155,7 @@ class ProjectionRunner:
                     conn.execute(text(f"SELECT pg_advisory_xact_lock({_LOCK})"))
                 metadata.create_all(conn)
         except SQLAlchemyError as e:
-            raise StoreUnavailable(f"cannot create the read models: {_reason(e)}") from None
+            raise StoreUnavailable(f"cannot create the read models: {db_reason(e)}") from None
         self._ready = True
 
     def catch_up(self, on_progress: Progress | None = None) -> CatchUpReport:
@@ -230,7 +230,7 @@ class ProjectionRunner:
                         self._track(conn, projection, stop, exists=projection.name in positions)
             except SQLAlchemyError as e:
                 self._forget()
-                raise StoreUnavailable(f"cannot update the read models: {_reason(e)}") from None
+                raise StoreUnavailable(f"cannot update the read models: {db_reason(e)}") from None
             except BaseException:
                 self._forget()
                 raise
@@ -315,7 +315,7 @@ class ProjectionRunner:
                     t.create(conn)
                 conn.execute(tracking.delete().where(tracking.c.name.in_([p.name for p in chosen])))
         except SQLAlchemyError as e:
-            raise StoreUnavailable(f"cannot rebuild the read models: {_reason(e)}") from None
+            raise StoreUnavailable(f"cannot rebuild the read models: {db_reason(e)}") from None
         finally:
             self._forget()
 
@@ -325,5 +325,6 @@ class ProjectionRunner:
             projection.forget()
 
 
-def _reason(error: SQLAlchemyError) -> str:
+def db_reason(error: SQLAlchemyError) -> str:
+    """The database's own first line about a failed statement."""
     return str(getattr(error, "orig", None) or error).splitlines()[0]

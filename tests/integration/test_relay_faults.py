@@ -25,8 +25,6 @@ from typing import Any
 import pytest
 
 from salesengine.bootstrap import build_engine
-from salesengine.integration.translate import TOPICS, Translator
-from salesengine.notification_log import LogReader
 from tests.conftest import cmd, service_unavailable
 from tests.integration.brokers import (
     NatsServer,
@@ -35,6 +33,7 @@ from tests.integration.brokers import (
     ServerUnavailable,
     wait_for,
 )
+from tests.integration.relay_support import expected_messages as owed_messages
 
 RELAY = "faults"  # the relay's --name: its row in relay_positions
 SETTLE_SECONDS = 60.0  # deadline for anything the relay must reach on a loaded machine
@@ -179,15 +178,8 @@ class Expected:
 def expected_messages(store: Path) -> Expected:
     engine = build_engine(str(store), actor="tester")
     try:
-        log = LogReader(engine, TOPICS)
-        translator = Translator(log.history, engine.catalog.get)
-        head = log.head()
-        bodies = {}
-        for position, _, event in log.read(0, head):
-            message = translator.translate(position, event)
-            if message is not None:
-                bodies[str(message.id)] = json.loads(message.model_dump_json())
-        return Expected(head, bodies)
+        bodies = {str(m.id): json.loads(m.model_dump_json()) for m in owed_messages(engine)}
+        return Expected(engine.recorder.max_notification_id() or 0, bodies)
     finally:
         engine.close()
 

@@ -2,7 +2,7 @@
 
 import json
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,6 +34,7 @@ from salesengine.cli.render import (
     print_json,
     say,
     short_time,
+    throttled,
     when,
 )
 from salesengine.domain.errors import SalesEngineError
@@ -170,16 +171,8 @@ def import_(
         transient=True,
     ) as progress:
         task = progress.add_task("import", total=total, rate="")
-        started = datetime.now(UTC)
-
-        shown = [0]
-
-        def advance(line: int) -> None:
-            # Called per line by one process, or a few times a second with workers.
-            if line - shown[0] >= 2000:
-                shown[0] = line
-                seconds = (datetime.now(UTC) - started).total_seconds() or 1e-9
-                progress.update(task, completed=line, rate=f"{line / seconds:,.0f} lines/s")
+        # Called per line by one process, or a few times a second with workers.
+        advance = throttled(progress, task, every=2000, unit="lines")
 
         if workers > 1:
             report = import_file_parallel(
@@ -222,14 +215,7 @@ def _import_source(
             transient=True,
         ) as progress:
             task = progress.add_task("import", total=None, rate="")
-            started = datetime.now(UTC)
-            shown = [0]
-
-            def advance(rows: int) -> None:
-                if rows - shown[0] >= 1000:
-                    shown[0] = rows
-                    seconds = (datetime.now(UTC) - started).total_seconds() or 1e-9
-                    progress.update(task, completed=rows, rate=f"{rows / seconds:,.0f} rows/s")
+            advance = throttled(progress, task, every=1000, unit="rows")
 
             report = import_source(engine, file, fmt, items, on_row=advance, batch_size=batch_size)
     except (MappingError, SourceError) as e:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
 out = Console(highlight=False, soft_wrap=True)
@@ -60,3 +62,19 @@ def short_time(value: datetime) -> str:
 
 def when(value: datetime | None) -> str:
     return "" if value is None else value.isoformat(timespec="seconds")
+
+
+def throttled(progress: Progress, task: TaskID, *, every: int, unit: str) -> Callable[[int], None]:
+    """A callback of items done that moves the bar, with the rate, every ``every`` items:
+    redrawing on every item would cost more than the work it reports."""
+    started = time.perf_counter()
+    shown = 0
+
+    def advance(done: int) -> None:
+        nonlocal shown
+        if done - shown >= every:
+            shown = done
+            seconds = (time.perf_counter() - started) or 1e-9
+            progress.update(task, completed=done, rate=f"{done / seconds:,.0f} {unit}/s")
+
+    return advance

@@ -158,6 +158,11 @@ def subject(event_type: str, policy: str) -> str:
     return f"{PREFIX}.deal.{policy_token(policy)}.{name}"
 
 
+def routing_key(subject: str) -> str:
+    """A subject (or filter) as a RabbitMQ routing key: ``deal.<policy>.<event>``."""
+    return subject.removeprefix(f"{PREFIX}.")
+
+
 def subject_filter(event_type: str | None = None, policy: str | None = None) -> str:
     """The NATS-style filter for one type, one policy, both, or everything."""
     token = policy_token(policy) if policy else "*"

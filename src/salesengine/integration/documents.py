@@ -72,15 +72,15 @@ def write_contract(directory: Path) -> list[Path]:
 def contract_drift(directory: Path) -> list[str]:
     """What differs between the committed files and the code, one line per file."""
     problems = []
-    for name, text in contract_files().items():
+    files = contract_files()
+    for name, text in files.items():
         path = directory / name
         if not path.is_file():
             problems.append(f"{path}: missing")
         elif json.loads(path.read_text(encoding="utf-8")) != json.loads(text):
             problems.append(f"{path}: differs from the code")
-    known = set(contract_files())
     for path in sorted(directory.rglob("*.json")):
-        if str(path.relative_to(directory)) not in known:
+        if str(path.relative_to(directory)) not in files:
             problems.append(f"{path}: no longer generated")
     return problems
 

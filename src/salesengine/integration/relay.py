@@ -32,6 +32,7 @@ from salesengine.domain.policy import FunnelPolicy
 from salesengine.integration.translate import TOPICS, Translator
 from salesengine.integration.transports import BrokerUnavailable, Outgoing, Transport
 from salesengine.notification_log import LogReader
+from salesengine.projecting import db_reason
 
 metadata = MetaData()
 relay_positions = Table(
@@ -93,7 +94,7 @@ class PositionStore:
             with sql.begin() as conn:
                 metadata.create_all(conn)
         except SQLAlchemyError as e:
-            raise StoreUnavailable(f"cannot create the relay's table: {_reason(e)}") from None
+            raise StoreUnavailable(f"cannot create the relay's table: {db_reason(e)}") from None
 
     def load(self) -> int:
         try:
@@ -102,7 +103,7 @@ class PositionStore:
                     select(relay_positions.c.position).where(relay_positions.c.name == self.name)
                 ).scalar()
         except SQLAlchemyError as e:
-            raise StoreUnavailable(f"cannot read the relay's position: {_reason(e)}") from None
+            raise StoreUnavailable(f"cannot read the relay's position: {db_reason(e)}") from None
         return int(found or 0)
 
     def save(self, position: int) -> None:
@@ -121,7 +122,7 @@ class PositionStore:
                         )
                     )
         except SQLAlchemyError as e:
-            raise StoreUnavailable(f"cannot store the relay's position: {_reason(e)}") from None
+            raise StoreUnavailable(f"cannot store the relay's position: {db_reason(e)}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,7 +314,3 @@ class Relay:
 
 def _reader_thread() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-reader")
-
-
-def _reason(error: SQLAlchemyError) -> str:
-    return str(getattr(error, "orig", None) or error).splitlines()[0]

@@ -23,6 +23,7 @@ from salesengine.integration.contract import (
     MODELS,
     IntegrationEvent,
     parse,
+    routing_key,
     subject,
     subject_filter,
 )
@@ -134,12 +135,11 @@ class Subscriptions:
                         title=name,
                     )(consume)
             elif isinstance(broker, RabbitBroker):
-                pattern = subject_filter(sub.event_type, sub.policy)
                 queue = RabbitQueue(
                     name,
                     durable=durable,
                     auto_delete=not durable,
-                    routing_key=pattern.removeprefix(f"{EXCHANGE.name}."),
+                    routing_key=routing_key(subject_filter(sub.event_type, sub.policy)),
                 )
                 broker.subscriber(queue, EXCHANGE, title=name)(consume)
             elif isinstance(broker, RedisBroker):

@@ -30,7 +30,14 @@ from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange
 from faststream.redis import RedisBroker
 from nats.js.errors import BadRequestError
 
-from salesengine.integration.contract import MODELS, PREFIX
+from salesengine.integration.contract import (
+    MODELS,
+    PREFIX,
+    IntegrationEvent,
+    routing_key,
+    subject,
+)
+from salesengine.persistence import without_password
 
 STREAM_NAME = "SALESENGINE"
 
@@ -75,7 +82,7 @@ class Outgoing(NamedTuple):
 
     @property
     def routing_key(self) -> str:
-        return self.subject.removeprefix(f"{PREFIX}.")
+        return routing_key(self.subject)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,11 +92,7 @@ class BrokerURL:
 
     @property
     def display(self) -> str:
-        """The URL without any password, for messages."""
-        parts = urlsplit(self.url)
-        if parts.password:
-            return parts._replace(netloc=parts.netloc.replace(parts.password, "***")).geturl()
-        return self.url
+        return without_password(self.url)
 
 
 def parse_broker_url(url: str) -> BrokerURL:
@@ -139,7 +142,13 @@ class BrokerTransport(Transport):
         self.declare_publishers()
 
     def declare_publishers(self) -> None:
-        """Documents each event type's channel (for AsyncAPI) and declares what it needs."""
+        """One publisher per event type: the channels the AsyncAPI documents show."""
+        for event_type, model in MODELS.items():
+            self._publisher(subject(event_type, "{policy}"), model)
+
+    @abstractmethod
+    def _publisher(self, channel: str, model: type[IntegrationEvent]) -> None:
+        """Documents one event type's channel (a subject with ``{policy}`` in it)."""
 
     async def start(self) -> None:
         try:
@@ -218,16 +227,14 @@ class NatsTransport(BrokerTransport):
         except Exception as e:  # nats-py raises its own
             raise BrokerUnavailable(f"cannot declare stream {STREAM_NAME}: {_reason(e)}") from e
 
-    def declare_publishers(self) -> None:
-        for event_type, model in MODELS.items():
-            name = event_type.removeprefix("deal.")
-            self.broker.publisher(
-                f"{PREFIX}.deal.{{policy}}.{name}",
-                stream=self.stream,
-                title=f"{PREFIX}.deal.{{policy}}.{name}",
-                description=model.__doc__,
-                schema=model,
-            )
+    def _publisher(self, channel: str, model: type[IntegrationEvent]) -> None:
+        self.broker.publisher(
+            channel,
+            stream=self.stream,
+            title=channel,
+            description=model.__doc__,
+            schema=model,
+        )
 
     async def _send(self, message: Outgoing) -> None:
         headers = _headers(message)
@@ -245,17 +252,15 @@ class RabbitTransport(BrokerTransport):
     kind = "rabbit"
     broker: RabbitBroker
 
-    def declare_publishers(self) -> None:
-        for event_type, model in MODELS.items():
-            name = event_type.removeprefix("deal.")
-            self.broker.publisher(
-                exchange=EXCHANGE,
-                routing_key=f"deal.{{policy}}.{name}",
-                title=f"deal.{{policy}}.{name}",
-                description=model.__doc__,
-                schema=model,
-                persist=True,
-            )
+    def _publisher(self, channel: str, model: type[IntegrationEvent]) -> None:
+        self.broker.publisher(
+            exchange=EXCHANGE,
+            routing_key=routing_key(channel),
+            title=routing_key(channel),
+            description=model.__doc__,
+            schema=model,
+            persist=True,
+        )
 
     async def start(self) -> None:
         await super().start()
@@ -283,46 +288,36 @@ class RedisTransport(BrokerTransport):
     in_flight = 64  # one pooled connection each; the pool holds 100
     broker: RedisBroker
 
-    def declare_publishers(self) -> None:
-        for event_type, model in MODELS.items():
-            name = event_type.removeprefix("deal.")
-            self.broker.publisher(
-                stream=f"{PREFIX}.deal.{{policy}}.{name}",
-                title=f"{PREFIX}.deal.{{policy}}.{name}",
-                description=model.__doc__,
-                schema=model,
-            )
+    def _publisher(self, channel: str, model: type[IntegrationEvent]) -> None:
+        self.broker.publisher(
+            stream=channel,
+            title=channel,
+            description=model.__doc__,
+            schema=model,
+        )
 
     async def _send(self, message: Outgoing) -> None:
-        await asyncio.wait_for(
-            self.broker.publish(message.body, stream=message.subject, headers=_headers(message)),
-            ACK_TIMEOUT,
-        )
+        await self.broker.publish(message.body, stream=message.subject, headers=_headers(message))
 
 
 class KafkaTransport(BrokerTransport):
     kind = "kafka"
     broker: KafkaBroker
 
-    def declare_publishers(self) -> None:
-        for event_type, model in MODELS.items():
-            name = event_type.removeprefix("deal.")
-            self.broker.publisher(
-                f"{PREFIX}.deal.{{policy}}.{name}",
-                title=f"{PREFIX}.deal.{{policy}}.{name}",
-                description=model.__doc__,
-                schema=model,
-            )
+    def _publisher(self, channel: str, model: type[IntegrationEvent]) -> None:
+        self.broker.publisher(
+            channel,
+            title=channel,
+            description=model.__doc__,
+            schema=model,
+        )
 
     async def _send(self, message: Outgoing) -> None:
-        await asyncio.wait_for(
-            self.broker.publish(
-                message.body,
-                message.subject,
-                key=message.deal_id.encode(),
-                headers=_headers(message),
-            ),
-            ACK_TIMEOUT,
+        await self.broker.publish(
+            message.body,
+            message.subject,
+            key=message.deal_id.encode(),
+            headers=_headers(message),
         )
 
 
