@@ -37,6 +37,9 @@ from tests.integration.relay_support import expected_messages as owed_messages
 
 RELAY = "faults"  # the relay's --name: its row in relay_positions
 SETTLE_SECONDS = 60.0  # deadline for anything the relay must reach on a loaded machine
+# After a restart the relay may first wait out an unanswered publish (10 s), a connect
+# attempt (10 s) and its backoff before it republishes the rest.
+RECOVER_SECONDS = 150.0
 STREAM = "SALESENGINE"
 
 
@@ -412,7 +415,7 @@ def relay_through_a_restart(
         assert expected.head == head + WRITTEN_MEANWHILE
         wait_for(
             lambda: stored_position(store) == expected.head or not relay.alive(),
-            SETTLE_SECONDS,
+            RECOVER_SECONDS,
             f"the relay to reach the log head {expected.head:,} after the restart",
         )
         assert relay.alive(), relay.output()

@@ -213,6 +213,10 @@ class NatsTransport(BrokerTransport):
         except Exception:  # drain() refuses while reconnecting: close outright instead
             with contextlib.suppress(Exception):
                 await client.close()
+            # and finish what stop() did not reach, or the next start() would take the
+            # closed client for a live one and never connect again
+            self.broker._connection = None
+            self.broker.config.disconnect()
 
     async def start(self) -> None:
         await super().start()
