@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
@@ -14,6 +15,7 @@ from salesengine.bootstrap import build_engine
 from salesengine.demo import build_demo, commands
 from salesengine.integration.contract import IntegrationEvent
 from salesengine.integration.translate import TOPICS, Translator
+from salesengine.integration.transports import broker_transport, parse_broker_url
 from salesengine.notification_log import LogReader
 
 
@@ -65,3 +67,24 @@ def by_deal(events: Iterable[IntegrationEvent]) -> dict[UUID, list[IntegrationEv
     for event in events:
         deals.setdefault(event.deal_id, []).append(event)
     return deals
+
+
+async def declare_for_relay(url: str) -> None:
+    """Declare now what the relay declares when it starts (the JetStream stream, the
+    RabbitMQ exchange), the same way: a subscriber bound before the relay's first run,
+    as on a fresh server, needs it to exist. ``BrokerUnavailable`` if unreachable."""
+    transport = broker_transport(parse_broker_url(url))
+    try:
+        await transport.start()
+    finally:
+        await transport.stop()
+
+
+async def until(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    """Poll on the event loop until ``condition`` holds; fail naming ``what``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)

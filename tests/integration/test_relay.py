@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +34,11 @@ from tests.conftest import service_unavailable
 from tests.integration.relay_support import (
     by_deal,
     copy_store,
+    declare_for_relay,
     expected_messages,
     first_seen_in_order,
     seed_demo,
+    until,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -257,15 +259,6 @@ def test_subscribers_on_a_test_broker_get_the_relayed_events(
 # ------------------------------------------------------------------ real brokers
 
 
-async def _until(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 @pytest.mark.parametrize("kind", sorted(BROKERS))
 def test_a_real_broker_carries_every_event_in_order_per_deal(kind: str, tmp_path: Path) -> None:
     engine = seed_demo(str(tmp_path / "store.db"))
@@ -282,14 +275,19 @@ def test_a_real_broker_carries_every_event_in_order_per_deal(kind: str, tmp_path
     ]
 
     async def run() -> None:
+        # On a fresh server the JetStream stream does not exist until the relay first
+        # starts, and a JetStream subscriber cannot start before it: declare it first,
+        # as the relay does. (Only this step reports the broker as unreachable: any
+        # later failure is the test's.)
         try:
-            await consumer_broker.start()
-        except Exception as e:  # each client raises its own
+            await declare_for_relay(BROKERS[kind])
+        except BrokerUnavailable as e:
             service_unavailable(kind, e)
         try:
+            await consumer_broker.start()
             progress = await Relay(engine, sql, broker_transport(url)).run()
             assert progress.published >= len(expected)
-            await _until(lambda: len(collector.events) >= len(expected), 60, "every event")
+            await until(lambda: len(collector.events) >= len(expected), 60, "every event")
         finally:
             await consumer_broker.stop()
 
@@ -321,9 +319,7 @@ def test_a_plain_nats_client_reads_messages_that_match_the_published_schemas(
         except Exception as e:  # each client raises its own
             service_unavailable("NATS", e)
         # The relay declares the stream; a plain subscriber needs it to exist first.
-        transport = broker_transport(parse_broker_url(BROKERS["nats"]))
-        await transport.start()
-        await transport.stop()
+        await declare_for_relay(BROKERS["nats"])
         js = client.jetstream()
 
         async def keep(msg: Any) -> None:
@@ -341,7 +337,7 @@ def test_a_plain_nats_client_reads_messages_that_match_the_published_schemas(
             await Relay(engine, sql, broker_transport(parse_broker_url(BROKERS["nats"]))).run(
                 from_position=1
             )
-            await _until(lambda: len(received) >= len(expected), 60, "every message")
+            await until(lambda: len(received) >= len(expected), 60, "every message")
         finally:
             await sub.unsubscribe()
             await client.close()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
-from uuid import uuid5
+from uuid import UUID, uuid5
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from salesengine.application.engine import SalesEngine
 from salesengine.integration.contract import (
@@ -18,7 +20,7 @@ from salesengine.integration.contract import (
     subject,
     subject_filter,
 )
-from salesengine.integration.translate import TOPICS, Translator
+from salesengine.integration.translate import TOPICS, Translator, event_id, event_id_text
 from salesengine.notification_log import LogReader
 from tests.conftest import FIVE_LEVEL_OPENING, T0, cmd
 
@@ -92,3 +94,12 @@ def test_policy_names_become_one_safe_subject_token() -> None:
     assert subject("deal.won", "seven-stage") == "salesengine.deal.seven-stage.won"
     assert subject_filter("deal.stage_changed") == "salesengine.deal.*.stage_changed"
     assert subject_filter(policy="x.y") == "salesengine.deal.x_y.*"
+
+
+@given(deal_id=st.uuids(), version=st.integers(min_value=1, max_value=2**40))
+def test_event_ids_are_uuid5_of_the_deal_and_version(deal_id: UUID, version: int) -> None:
+    # event_id_text builds the uuid5 by hand; it must stay the documented id exactly.
+    expected = uuid5(deal_id, str(version))
+    assert event_id_text(deal_id, version) == str(expected)
+    assert event_id(deal_id, version) == expected
+    assert event_id(deal_id, version).version == 5

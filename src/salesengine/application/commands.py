@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -259,6 +260,9 @@ Command = Annotated[
 ]
 
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
+# The adapter's core validator, called directly: the adapter's Python wrapper cost about a
+# fifth of the validation itself on every imported line.
+_VALIDATE: Callable[[Any], Command] = COMMAND_ADAPTER.validator.validate_python
 
 COMMAND_NAMES: tuple[str, ...] = (
     "open",
@@ -281,7 +285,7 @@ COMMAND_NAMES: tuple[str, ...] = (
 
 def parse_command(data: Any) -> Command:
     """Validate a decoded JSON object as a command (raises pydantic's ValidationError)."""
-    return COMMAND_ADAPTER.validate_python(data)
+    return _VALIDATE(data)
 
 
 def command_schema() -> dict[str, Any]:

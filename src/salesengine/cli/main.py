@@ -43,9 +43,16 @@ from salesengine.importing.parallel import (
     EngineSpec,
     auto_workers,
     import_file_parallel,
+    import_source_parallel,
     in_one_process,
 )
-from salesengine.importing.readers import FORMATS, guess_format, reader
+from salesengine.importing.readers import (
+    FORMATS,
+    SHAREABLE,
+    estimated_rows,
+    guess_format,
+    reader,
+)
 from salesengine.importing.sources import MappingError, SourceError, import_source
 from salesengine.persistence import DB_ENV
 
@@ -147,7 +154,9 @@ def import_(
         if fmt not in FORMATS:
             fail(f"--format: {fmt!r} is not one of jsonl, {', '.join(FORMATS)}")
             raise typer.Exit(2)
-        _import_source(file, fmt, mapping, policy, batch_size=batch_size, as_json=as_json)
+        _import_source(
+            file, fmt, mapping, policy, batch_size=batch_size, workers=workers, as_json=as_json
+        )
         return
     if mapping is not None or policy is not None:
         fail("--mapping and --policy apply to CRM exports and event logs, not to commands")
@@ -200,11 +209,24 @@ def _import_source(
     policy: str | None,
     *,
     batch_size: int,
+    workers: int | None,
     as_json: bool,
 ) -> None:
-    engine = STATE.engine()
+    engine = STATE.engine()  # opens (and if need be creates) the store before any worker
+    spec = EngineSpec(STATE.db, STATE.policy_dirs, STATE.actor)
+    if fmt not in SHAREABLE or in_one_process(spec):
+        if workers is not None and workers > 1:
+            why = (
+                "an in-memory store lives in one process"
+                if fmt in SHAREABLE
+                else (f"a {fmt} import runs in one process")
+            )
+            fail(f"--workers: {why}; use --workers 1")
+            raise typer.Exit(2)
+        workers = 1
+    elif workers is None:
+        workers = auto_workers(spec, estimated_rows(file))
     try:
-        items = reader(fmt)(file, mapping, policy)
         with Progress(
             TextColumn("importing"),
             BarColumn(pulse_style="bar.pulse"),
@@ -216,8 +238,22 @@ def _import_source(
         ) as progress:
             task = progress.add_task("import", total=None, rate="")
             advance = throttled(progress, task, every=1000, unit="rows")
-
-            report = import_source(engine, file, fmt, items, on_row=advance, batch_size=batch_size)
+            if workers > 1:
+                report = import_source_parallel(
+                    spec,
+                    file,
+                    fmt,
+                    mapping,
+                    policy,
+                    workers=workers,
+                    batch_size=batch_size,
+                    on_row=advance,
+                )
+            else:
+                items = reader(fmt)(file, mapping, policy)
+                report = import_source(
+                    engine, file, fmt, items, on_row=advance, batch_size=batch_size
+                )
     except (MappingError, SourceError) as e:
         fail(str(e))
         raise typer.Exit(2) from None

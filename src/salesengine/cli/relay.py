@@ -5,22 +5,19 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
 
 import typer
 
 from salesengine.cli.options import STATE
 from salesengine.cli.render import fail, say
-from salesengine.integration.documents import contract_drift, write_contract
-from salesengine.integration.relay import Relay, RelayOptions, RelayProgress
-from salesengine.integration.transports import (
-    BrokerURLError,
-    broker_transport,
-    parse_broker_url,
-)
-from salesengine.persistence import store_settings
-from salesengine.projecting import sql_engine
+
+if TYPE_CHECKING:
+    from salesengine.integration.relay import Relay, RelayProgress
+
+# The integration modules load faststream and the broker clients; they are imported by
+# the commands that use them, so that every other command starts without them.
 
 contract_app = typer.Typer(help="The published integration contract (AsyncAPI, JSON schemas).")
 DEFAULT_CONTRACT_DIR = Path("docs/integration")
@@ -66,6 +63,15 @@ def relay_command(
     that is stopped, killed or cut off republishes, and never skips. Each message's id is
     its event's id: deduplicate by it.
     """
+    from salesengine.integration.relay import Relay, RelayOptions
+    from salesengine.integration.transports import (
+        BrokerURLError,
+        broker_transport,
+        parse_broker_url,
+    )
+    from salesengine.persistence import store_settings
+    from salesengine.projecting import sql_engine
+
     try:
         url = parse_broker_url(broker)
     except BrokerURLError as e:
@@ -113,6 +119,8 @@ def contract_write(
     directory: Annotated[Path, typer.Argument(help="Where to write.")] = DEFAULT_CONTRACT_DIR,
 ) -> None:
     """Write the AsyncAPI documents and JSON schemas generated from the code."""
+    from salesengine.integration.documents import write_contract
+
     for path in write_contract(directory):
         say(f"wrote {path}")
 
@@ -124,6 +132,8 @@ def contract_check(
     ),
 ) -> None:
     """Fail if the committed contract and the code have drifted apart."""
+    from salesengine.integration.documents import contract_drift
+
     problems = contract_drift(directory)
     for problem in problems:
         fail(problem)

@@ -3,16 +3,29 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Iterator
 from importlib import import_module
 from pathlib import Path
+from typing import Protocol
 
-from salesengine.importing.sources import SourceItem
+from salesengine.importing.sources import Share, SourceItem
 
 Reader = Callable[[Path, str | None, str | None], Iterator[SourceItem]]
 
+
+class SharedReader(Protocol):
+    """A reader that can give one import worker's share of the file's deals."""
+
+    def __call__(
+        self, path: Path, mapping: str | None, policy: str | None, *, share: Share | None = None
+    ) -> Iterator[SourceItem]: ...
+
+
 # format -> module under salesengine.importing
 FORMATS = {"salesforce": "salesforce", "csv": "crm_csv", "xes": "xes"}
+# Formats whose import can be shared among worker processes.
+SHAREABLE = frozenset({"xes"})
 
 
 def reader(fmt: str) -> Reader:
@@ -27,3 +40,27 @@ def guess_format(path: Path) -> str:
     if name.endswith((".xes", ".xes.gz")):
         return "xes"
     return "jsonl"
+
+
+def shared_reader(fmt: str) -> SharedReader:
+    if fmt not in SHAREABLE:
+        raise ValueError(f"a {fmt} import cannot be shared among workers")
+    read: SharedReader = import_module(f"salesengine.importing.{FORMATS[fmt]}").read
+    return read
+
+
+# Unpacked bytes per row of a shareable format: an XES event with its attributes
+# (BPI Challenge 2012: 283).
+BYTES_PER_ROW = 280
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def estimated_rows(path: Path) -> int:
+    """Roughly how many rows a file holds, from its (unpacked) size, to choose workers."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        if handle.read(2) != GZIP_MAGIC or size < 4:
+            return size // BYTES_PER_ROW
+        handle.seek(-4, 2)  # gzip's trailer: the unpacked size modulo 4 GiB
+        unpacked: int = struct.unpack("<I", handle.read(4))[0]
+    return max(unpacked, size) // BYTES_PER_ROW

@@ -14,6 +14,7 @@ again, or a later export of the same system, adds nothing already there.
 from __future__ import annotations
 
 import hashlib
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,9 +55,27 @@ SourceItem = SourceCommand | Skipped
 
 
 @dataclass(frozen=True, slots=True)
+class Share:
+    """One worker's part of a source's deals: ``part`` of ``parts``, chosen by a stable
+    hash of the deal's name in the source, so every run splits a file the same way."""
+
+    part: int
+    parts: int
+
+    def owns(self, name: str) -> bool:
+        return zlib.crc32(name.encode("utf-8", "surrogatepass")) % self.parts == self.part
+
+
+@dataclass(frozen=True, slots=True)
 class Problem:
     where: str
     message: str
+    row: int  # the source row (1-based): reports of import workers merge in file order
+
+    def __reduce__(self) -> tuple[type[Problem], tuple[str, str, int]]:
+        # An import worker sends tens of thousands of these; pickling a slotted
+        # dataclass field by field took three times as long.
+        return Problem, (self.where, self.message, self.row)
 
 
 @dataclass(slots=True)
@@ -129,7 +148,7 @@ def import_source(
 ) -> SourceReport:
     """Apply a source's commands in order; refused and skipped rows are reported."""
     report = SourceReport(path=str(path), format=fmt)
-    where: dict[int, str] = {}  # command number -> its place in the source
+    where: dict[int, tuple[str, int]] = {}  # command number -> its place in the source
 
     def commands() -> Iterator[tuple[int, Command, dict[str, str]]]:
         seen: dict[str, int] = {}
@@ -137,7 +156,7 @@ def import_source(
         for item in items:
             report.rows = max(report.rows, item.row)
             if isinstance(item, Skipped):
-                report.skipped.append(Problem(item.where, item.reason))
+                report.skipped.append(Problem(item.where, item.reason, item.row))
                 continue
             report.commands += 1
             number = report.commands
@@ -146,9 +165,9 @@ def import_source(
             try:
                 command = parse_command(raw)
             except ValidationError as e:
-                report.refused.append(Problem(item.where, describe_validation(e)))
+                report.refused.append(Problem(item.where, describe_validation(e), item.row))
                 continue
-            where[number] = item.where
+            where[number] = (item.where, item.row)
             provenance = {"source": source, "format": fmt, "source_id": item.source_id}
             provenance.update(item.provenance)
             yield number, command, provenance
@@ -156,7 +175,8 @@ def import_source(
     with bulk_allocation():
         for number, outcome in engine.execute_many(commands(), batch_size=batch_size):
             if isinstance(outcome, Refused):
-                report.refused.append(Problem(where[number], outcome.message))
+                place, row = where[number]
+                report.refused.append(Problem(place, outcome.message, row))
             elif isinstance(outcome, CommandResult) and outcome.status == "duplicate":
                 report.duplicates += 1
             else:
@@ -165,3 +185,18 @@ def import_source(
             if on_row is not None:
                 on_row(report.rows)
     return report
+
+
+def merge_reports(path: Path, fmt: str, reports: Iterable[SourceReport]) -> SourceReport:
+    """Import workers' reports as one: counts added, problems in the source's order."""
+    merged = SourceReport(path=str(path), format=fmt)
+    for report in reports:
+        merged.rows = max(merged.rows, report.rows)
+        merged.commands += report.commands
+        merged.applied += report.applied
+        merged.duplicates += report.duplicates
+        merged.refused.extend(report.refused)
+        merged.skipped.extend(report.skipped)
+    merged.refused.sort(key=lambda p: p.row)  # stable: one row's problems keep their order
+    merged.skipped.sort(key=lambda p: p.row)
+    return merged

@@ -6,10 +6,14 @@ what each activity becomes: a stage move, an outcome, a fact or a visit. The dea
 at its trace's earliest event; events are taken in time order (ties keep the file's
 order), so no stage change lands before an earlier one.
 
-The file is parsed as a stream with expat, one trace at a time. Because commands are
-applied as they stream, the whole file is first checked in a cheap pass (well-formed
-XML, an XES ``<log>``, every trace named): a file that is not XES or breaks off
-mid-way raises ``SourceError`` before anything is written.
+The file is parsed with expat, one trace at a time, and nothing is applied before the
+whole file has been read: a file that is not XES (malformed XML, no ``<log>``, a trace
+without a name) or breaks off mid-way raises ``SourceError`` before anything is
+written. A log of up to ``BUFFER_ITEMS`` commands and skipped events is read once and
+held in memory; a larger one is checked to its end and then streamed again.
+
+An import may be shared among worker processes by trace (``Share``): each reads the
+whole file, the same checks included, but builds only its own traces' commands.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import gzip
 import io
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -31,8 +35,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from salesengine.domain.policy import KEY_PATTERN
 from salesengine.domain.values import OUTCOMES
+from salesengine.importing.jsonl import bulk_allocation
 from salesengine.importing.sources import (
     MappingError,
+    Share,
     Skipped,
     SourceCommand,
     SourceError,
@@ -43,6 +49,8 @@ from salesengine.importing.sources import (
 
 GZIP_MAGIC = b"\x1f\x8b"
 CHUNK = 1 << 20
+# About 1 KB each: a log this large is read twice rather than held in memory.
+BUFFER_ITEMS = 1_000_000
 # XES attribute elements; ``list`` and ``container`` hold nested ones and have no value.
 ATTRIBUTE_TAGS = frozenset({"string", "date", "int", "float", "boolean", "id", "list", "container"})
 _GLOB = frozenset("*?[")
@@ -189,6 +197,7 @@ class Trace:
     name: str
     attributes: dict[str, str]
     events: list[Event]
+    first_row: int  # events of the log before this trace's
 
 
 def _local(name: str) -> str:
@@ -199,13 +208,24 @@ class _Parser:
     """Expat handlers that collect finished traces; ``collect=False`` only checks.
 
     Depth 1 is the log, 2 its traces, 3 a trace's attributes and events, 4 an event's
-    attributes; deeper (nested) attributes are not read.
+    attributes; deeper (nested) attributes are not read. With ``owns``, only the traces
+    it accepts are collected; the others are still checked and their events counted.
     """
 
-    def __init__(self, path: Path, trace_id: str, collect: bool) -> None:
+    def __init__(
+        self,
+        path: Path,
+        trace_id: str,
+        collect: bool,
+        owns: Callable[[str], bool] | None = None,
+    ) -> None:
         self.path = path
         self.trace_id = trace_id
         self.collect = collect
+        self.owns = owns
+        self.foreign = False  # the current trace is another worker's: skip its events
+        self.rows = 0  # events seen so far
+        self.first_row = 0
         self.parser = expat.ParserCreate()
         self.parser.buffer_text = True
         self.parser.StartElementHandler = self._start
@@ -238,15 +258,24 @@ class _Parser:
                 local = _local(name)
                 if local == "event":
                     self.in_event = True
-                    if self.collect:
-                        self.event = Event(len(self.events) + 1, self.parser.CurrentLineNumber)
+                    self.rows += 1
+                    if self.collect and not self.foreign:
+                        self.event = Event(
+                            self.rows - self.first_row, self.parser.CurrentLineNumber
+                        )
                 elif local in ATTRIBUTE_TAGS and "key" in attrs:
-                    self.attributes[attrs["key"]] = attrs.get("value", "")
+                    key = attrs["key"]
+                    value = self.attributes[key] = attrs.get("value", "")
+                    if key == self.trace_id and self.owns is not None:
+                        # Usually a trace's name comes before its events: skip them early.
+                        self.foreign = not self.owns(value.strip())
         elif depth == 2:
             if _local(name) == "trace":
                 self.in_trace = True
                 self.traces += 1
                 self.trace_line = self.parser.CurrentLineNumber
+                self.first_row = self.rows
+                self.foreign = False
                 self.attributes = {}
                 self.events = []
         elif depth == 1 and _local(name) != "log":
@@ -270,9 +299,16 @@ class _Parser:
                     self.trace_line,
                 )
             self.last_name = trace_name
-            if self.collect:
+            if self.collect and (self.owns is None or self.owns(trace_name)):
                 self.done.append(
-                    Trace(self.traces, self.trace_line, trace_name, self.attributes, self.events)
+                    Trace(
+                        self.traces,
+                        self.trace_line,
+                        trace_name,
+                        self.attributes,
+                        self.events,
+                        self.first_row,
+                    )
                 )
             self.attributes = {}
             self.events = []
@@ -292,11 +328,6 @@ def _open(path: Path) -> tuple[io.BufferedReader, io.BufferedIOBase]:
     if raw.peek(2)[:2] == GZIP_MAGIC:
         return raw, gzip.GzipFile(fileobj=raw, mode="rb")
     return raw, raw
-
-
-def traces(path: Path, trace_id: str = "concept:name") -> Iterator[Trace]:
-    """The log's traces in file order; ``SourceError`` names the line and what is wrong."""
-    return _parse(_Parser(path, trace_id, collect=True))
 
 
 def _parse(state: _Parser) -> Iterator[Trace]:
@@ -329,14 +360,6 @@ def _parse(state: _Parser) -> Iterator[Trace]:
     finally:
         handle.close()
         raw.close()
-
-
-def check(path: Path, trace_id: str = "concept:name") -> int:
-    """The cheap pass over the whole file: raises ``SourceError``, or gives the traces."""
-    state = _Parser(path, trace_id, collect=False)
-    for _ in _parse(state):
-        pass
-    return state.traces
 
 
 # ------------------------------------------------------------------------ commands
@@ -381,14 +404,12 @@ class _TraceReader:
         self.policy = policy
         self.rules = Rules(mapping)
         self.stages = list(self.rules.rank)
-        self.row = 0
         self.lifecycle_note = " or ".join(mapping.lifecycles)
 
     def items(self, trace: Trace) -> Iterator[SourceItem]:
         m = self.m
         name = trace.name
-        first_row = self.row
-        self.row += len(trace.events)
+        first_row = trace.first_row
         timed: list[tuple[datetime, Event]] = []
         for event in trace.events:
             at = _instant(event.attributes.get(m.timestamp), m.timestamp)
@@ -398,23 +419,30 @@ class _TraceReader:
                 timed.append((at, event))
         timed.sort(key=lambda pair: pair[0])  # stable: equal times keep the file's order
         progress = _Progress(rank=0 if self.stages else -1)
+        deal = f"{m.deal_prefix}{name}"
         for position, (at, event) in enumerate(timed):
-            row = first_row + event.index
-            where = f"trace {name}, event {event.index}"
+            index = event.index
+            row = first_row + index
             resource = event.attributes.get(m.resource, "").strip() if m.resource else ""
-            base: dict[str, Any] = {"deal": f"{m.deal_prefix}{name}", "at": at.isoformat()}
+            opening = position == 0
+            made = self._translate(event, resource, progress, opening=opening)
+            if not opening and not isinstance(made, dict):
+                if made is not None:
+                    yield Skipped(f"trace {name}, event {index}", made, row)
+                continue
+            where = f"trace {name}, event {index}"
+            # The instant goes on as a datetime: formatting it only to parse it again
+            # cost more than the rest of the translation.
+            base: dict[str, Any] = {"deal": deal, "at": at}
             if resource and m.actor_from_resource:
                 base["by"] = resource
-            source_id = f"{name}/{event.index}"
-            provenance = {"trace": name, "event": str(event.index)}
-            if position == 0:
+            source_id = f"{name}/{index}"
+            provenance = {"trace": name, "event": str(index)}
+            if opening:  # the first event opens the deal, and may make a command too
                 opened = {**base, **self._opening(trace, resource)}
                 yield SourceCommand(where, source_id, opened, row, provenance)
-            made = self._translate(event, resource, progress, opening=position == 0)
             if isinstance(made, dict):
                 yield SourceCommand(where, source_id, {**base, **made}, row, provenance)
-            elif made is not None and position != 0:  # the first event made the opening
-                yield Skipped(where, made, row)
 
     def _opening(self, trace: Trace, resource: str) -> dict[str, Any]:
         m = self.m
@@ -470,8 +498,14 @@ class _TraceReader:
         return f"no mapping for activity '{activity}'"
 
 
-def read(path: Path, mapping: str | None, policy: str | None) -> Iterator[SourceItem]:
-    """The log's commands and skipped events; the file is checked whole before the first."""
+def read(
+    path: Path, mapping: str | None, policy: str | None, *, share: Share | None = None
+) -> Iterator[SourceItem]:
+    """The log's commands and skipped events (with ``share``, of its traces only).
+
+    The whole file is read before the first item is given, so a broken file raises
+    ``SourceError`` here, before anything could be written.
+    """
     if mapping is None:
         raise MappingError(
             f"{path}: an XES log needs --mapping (a shipped one such as bpi2012, or a YAML file)"
@@ -482,11 +516,24 @@ def read(path: Path, mapping: str | None, policy: str | None) -> Iterator[Source
         raise MappingError(
             f"{mapping_path}: field 'policy': missing; name one here or give --policy"
         )
-    check(path, spec.trace_id)
-    return _items(path, spec, chosen)
+    owns = share.owns if share is not None else None
+    reader = _TraceReader(spec, chosen)
+    state = _Parser(path, spec.trace_id, collect=True, owns=owns)
+    held: list[SourceItem] | None = []
+    with bulk_allocation():
+        for trace in _parse(state):
+            if held is not None:
+                held.extend(reader.items(trace))
+                if len(held) > BUFFER_ITEMS:
+                    held = None
+                    state.collect = False  # check the rest, then read the file again
+    if held is not None:
+        return iter(held)
+    return _items(path, spec.trace_id, reader, owns)
 
 
-def _items(path: Path, spec: XesMapping, policy: str) -> Iterator[SourceItem]:
-    reader = _TraceReader(spec, policy)
-    for trace in traces(path, spec.trace_id):
+def _items(
+    path: Path, trace_id: str, reader: _TraceReader, owns: Callable[[str], bool] | None
+) -> Iterator[SourceItem]:
+    for trace in _parse(_Parser(path, trace_id, collect=True, owns=owns)):
         yield from reader.items(trace)

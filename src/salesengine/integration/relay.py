@@ -8,7 +8,9 @@ publish) lets the broker or the subscriber drop the copy.
 
 Order per deal: a deal's next message is sent only once its previous one is
 acknowledged, so a failure never lets a later event of a deal overtake an earlier one;
-messages of different deals are in flight together.
+messages of different deals are in flight together. On a pipelined transport (NATS)
+one loop sends whatever is ready and each ack releases its deal's next message, with no
+task per message; on the others, a few hundred tasks each publish deals' chains.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 from sqlalchemy import BigInteger, Column, DateTime, Engine, MetaData, String, Table, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -30,7 +32,12 @@ from salesengine.application.engine import SalesEngine
 from salesengine.domain.errors import StoreUnavailable, UnknownPolicy
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.integration.translate import TOPICS, Translator
-from salesengine.integration.transports import BrokerUnavailable, Outgoing, Transport
+from salesengine.integration.transports import (
+    ACK_TIMEOUT,
+    BrokerUnavailable,
+    Outgoing,
+    Transport,
+)
 from salesengine.notification_log import LogReader
 from salesengine.projecting import db_reason
 
@@ -73,6 +80,9 @@ class RelayProgress:
     @property
     def rate(self) -> float:
         return self.published / self.seconds if self.seconds else 0.0
+
+
+SLICE = 100  # log positions read and translated between two turns of the event loop
 
 
 @dataclass(slots=True)
@@ -150,12 +160,10 @@ class Relay:
         self.positions = PositionStore(sql, self.options.name)
         self.log = LogReader(engine, TOPICS)
         self.translator = Translator(self.log.history, self._policy)
+        self._subjects: dict[tuple[str, str], str] = {}  # (type, policy) -> subject
         self.on_progress = on_progress
         self.on_retry = on_retry
         self._started = False
-        # One thread reads and translates, so the store's connection and the
-        # translator's cache are only ever used from it.
-        self._reader = _reader_thread()
 
     async def run(
         self,
@@ -210,8 +218,6 @@ class Relay:
             await self._discard(ahead)
             progress.seconds = time.perf_counter() - started
             await self.close()
-            self._reader.shutdown(wait=True)
-            self._reader = _reader_thread()
         if self.on_progress is not None:
             self.on_progress(progress)
         return progress
@@ -245,31 +251,53 @@ class Relay:
         await self._wait(stop, delay)
 
     async def _prepare(self, start: int, head: int) -> Page:
-        """The page after ``start``, read and translated in the relay's reader thread."""
-        stop = min(start + self.options.batch_size, head)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._reader, self._read_page, start, stop)
+        """The page after ``start``, read and translated a slice at a time.
 
-    def _read_page(self, start: int, stop: int) -> Page:
+        It runs on the event loop, beside the page in flight: between slices the loop
+        takes the acks that came in and sends the messages they release. (A reader
+        thread cost more than it gave: the work holds the GIL, so the loop waited for
+        it after every socket call, and the translation gained nothing in parallel.)
+        """
+        stop = min(start + self.options.batch_size, head)
+        messages: list[Outgoing] = []
+        while start < stop:
+            end = min(start + SLICE, stop)
+            messages += self._read_slice(start, end)
+            start = end
+            if start < stop:
+                await asyncio.sleep(0)
+        return Page(stop, messages)
+
+    def _read_slice(self, start: int, stop: int) -> list[Outgoing]:
+        """The messages of the log positions after ``start`` up to ``stop``."""
         messages = []
+        translate = self.translator.translate
+        subjects = self._subjects
         for position, deal_id, event in self.log.read(start, stop):
-            message = self.translator.translate(position, event)
+            message = translate(position, event)
             if message is None:
                 continue
+            # A subject is made from a type and a policy: once each, not per message.
+            where = subjects.get((message.type, message.policy))
+            if where is None:
+                where = subjects[message.type, message.policy] = message.subject
             messages.append(
                 Outgoing(
                     str(message.id),
                     message.type,
-                    message.subject,
+                    where,
                     deal_id,
                     position,
                     message.model_dump_json().encode(),
                 )
             )
-        return Page(stop, messages)
+        return messages
 
     async def _publish(self, page: Page) -> None:
         """Every message of the page, acknowledged: each deal's in order, deals at once."""
+        if self.transport.pipelined:
+            await InFlight(self.transport, page.messages).run()
+            return
         chains: dict[str, list[Outgoing]] = {}
         for message in page.messages:
             chains.setdefault(message.deal_id, []).append(message)
@@ -286,9 +314,10 @@ class Relay:
 
     @staticmethod
     async def _discard(ahead: asyncio.Future[Page] | None) -> None:
-        """Let a page being prepared finish (its thread cannot be stopped) and drop it."""
+        """Stop preparing a page that will not be published (it is read again)."""
         if ahead is not None:
-            with contextlib.suppress(Exception):
+            ahead.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await ahead
 
     async def _publish_chains(self, waiting: deque[list[Outgoing]]) -> None:
@@ -312,5 +341,71 @@ class Relay:
             await asyncio.wait_for(stop.wait(), seconds)
 
 
-def _reader_thread() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-reader")
+class InFlight:
+    """A page's messages on a pipelined transport, each deal's strictly one at a time.
+
+    Every deal's first message is ready at once; an ack makes its deal's next message
+    ready, and the sending loop (the only coroutine) sends whatever is ready, up to the
+    transport's ``in_flight``. No message is sent after a failure, so a deal's messages
+    still reach the broker in version order when the page is published again.
+    """
+
+    def __init__(self, transport: Transport, messages: list[Outgoing]) -> None:
+        self.transport = transport
+        self.chains: dict[str, deque[Outgoing]] = {}
+        for message in messages:
+            chain = self.chains.get(message.deal_id)
+            if chain is None:
+                self.chains[message.deal_id] = chain = deque()
+            chain.append(message)
+        self.ready = deque(chain[0] for chain in self.chains.values())
+        self.owed = len(messages)  # not yet acknowledged
+        self.in_flight = 0
+        self.failure: BrokerUnavailable | None = None
+        self.wake: asyncio.Future[None] | None = None  # the loop waits on it for acks
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        send, limit = self.transport.send, self.transport.in_flight
+        try:
+            # No ack for ACK_TIMEOUT (and a bit): the broker or the connection is gone.
+            async with asyncio.timeout(ACK_TIMEOUT + 1) as bound:
+                while True:
+                    while self.ready and self.in_flight < limit and self.failure is None:
+                        message = self.ready.popleft()
+                        acked = await send(message)
+                        self.in_flight += 1
+                        acked.add_done_callback(partial(self._acked, message))
+                    if self.failure is not None:
+                        raise self.failure
+                    if not self.owed:
+                        return
+                    self.wake = loop.create_future()
+                    await self.wake
+                    bound.reschedule(loop.time() + ACK_TIMEOUT + 1)
+        except TimeoutError:
+            raise BrokerUnavailable(
+                f"no acknowledgement within {ACK_TIMEOUT:g} s for {self.in_flight} "
+                "message(s) in flight"
+            ) from None
+
+    def _acked(self, message: Outgoing, acked: asyncio.Future[None]) -> None:
+        self.in_flight -= 1
+        if acked.cancelled():
+            self._fail(BrokerUnavailable("the connection closed with messages in flight"))
+        elif (error := acked.exception()) is not None:
+            self._fail(error)
+        else:
+            self.owed -= 1
+            chain = self.chains[message.deal_id]
+            chain.popleft()
+            if chain:
+                self.ready.append(chain[0])
+        if self.wake is not None and not self.wake.done():
+            self.wake.set_result(None)
+
+    def _fail(self, error: BaseException) -> None:
+        if self.failure is None:
+            self.failure = (
+                error if isinstance(error, BrokerUnavailable) else BrokerUnavailable(str(error))
+            )
