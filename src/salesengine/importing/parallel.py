@@ -93,6 +93,7 @@ def _work(
     progress: SynchronizedArray[Any],
     results: multiprocessing.Queue[tuple[Any, ...]],
     barrier: threading.Barrier,
+    opening: threading.Lock,
 ) -> None:
     def advance(row: int) -> None:
         progress[part] = row
@@ -104,7 +105,10 @@ def _work(
             raise SalesEngineError("another worker failed; nothing was written") from None
 
     try:
-        engine = build_engine(spec.db, policy_paths=spec.policy_paths, actor=spec.actor)
+        # One at a time: workers that start together would race to create the store's
+        # tables, and PostgreSQL refuses the loser's CREATE TABLE IF NOT EXISTS.
+        with opening:
+            engine = build_engine(spec.db, policy_paths=spec.policy_paths, actor=spec.actor)
         try:
             report = job(engine, part, parts, advance, ready)
         finally:
@@ -147,10 +151,11 @@ def run_workers(
     progress = context.Array("q", workers, lock=False)
     results: multiprocessing.Queue[tuple[Any, ...]] = context.Queue()
     barrier = context.Barrier(workers)
+    opening = context.Lock()
     processes = [
         context.Process(
             target=_work,
-            args=(spec, job, part, workers, progress, results, barrier),
+            args=(spec, job, part, workers, progress, results, barrier, opening),
             name=f"salesengine-import-{part}",
             daemon=True,
         )
