@@ -17,7 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,32 +69,29 @@ def store(template_store: Path, tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def nats(tmp_path: Path) -> Iterator[NatsServer]:
-    """A private nats-server with JetStream, killed at the end whatever happened."""
+def _private(make: Callable[[], Any], name: str) -> Iterator[Any]:
+    """Start a private server, killed at the end whatever happened."""
     try:
-        server = NatsServer(tmp_path / "nats")
+        server = make()
         server.start()
     except ServerUnavailable as e:
-        service_unavailable("nats-server", e)
+        service_unavailable(name, e)
     try:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture
+def nats(tmp_path: Path) -> Iterator[NatsServer]:
+    """A private nats-server with JetStream."""
+    yield from _private(lambda: NatsServer(tmp_path / "nats"), "nats-server")
 
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A private redis-server with an append-only file, killed at the end."""
-    try:
-        server = RedisServer(tmp_path / "redis")
-        server.start()
-    except ServerUnavailable as e:
-        service_unavailable("redis-server", e)
-    try:
-        yield server
-    finally:
-        server.close()
+    """A private redis-server with an append-only file."""
+    yield from _private(lambda: RedisServer(tmp_path / "redis"), "redis-server")
 
 
 # --- the relay as a subprocess -------------------------------------------------------

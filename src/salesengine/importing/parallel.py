@@ -27,7 +27,7 @@ from functools import partial
 from multiprocessing.context import ForkServerContext, SpawnContext
 from multiprocessing.sharedctypes import SynchronizedArray
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
@@ -74,12 +74,9 @@ def auto_workers(spec: EngineSpec, lines: int) -> int:
     return max(1, min(cores or 1, MAX_AUTO_WORKERS, lines // MIN_LINES_PER_WORKER))
 
 
-class Ready(Protocol):
-    """Called by a worker once its reading is done, before its first write: it returns
-    when every worker has read its share, and raises if one of them failed."""
-
-    def __call__(self) -> None: ...
-
+# Called by a worker once its reading is done, before its first write: it returns when
+# every worker has read its share, and raises if one of them failed.
+Ready = Callable[[], None]
 
 # A job runs one worker's share: (engine, part, parts, progress callback, ready) -> report.
 Job = Callable[[SalesEngine, int, int, Callable[[int], None], Ready], Any]

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from salesengine.domain.policy import KEY_PATTERN
 from salesengine.domain.values import OUTCOMES
 from salesengine.importing.jsonl import bulk_allocation
+from salesengine.importing.readers import GZIP_MAGIC
 from salesengine.importing.sources import (
     MappingError,
     Share,
@@ -47,7 +48,6 @@ from salesengine.importing.sources import (
     mapping_problem,
 )
 
-GZIP_MAGIC = b"\x1f\x8b"
 CHUNK = 1 << 20
 # About 1 KB each: a log this large is read twice rather than held in memory.
 BUFFER_ITEMS = 1_000_000
@@ -299,7 +299,8 @@ class _Parser:
                     self.trace_line,
                 )
             self.last_name = trace_name
-            if self.collect and (self.owns is None or self.owns(trace_name)):
+            # ``foreign`` was set from this same attribute, so it already says whose it is.
+            if self.collect and not self.foreign:
                 self.done.append(
                     Trace(
                         self.traces,
