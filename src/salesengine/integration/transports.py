@@ -254,8 +254,7 @@ class NatsTransport(BrokerTransport):
         try:
             await self.broker.stop()
         except Exception:  # drain() refuses while reconnecting: close outright instead
-            with contextlib.suppress(Exception):
-                await client.close()
+            await _close_quietly(client)
             # and finish what stop() did not reach, or the next start() would take the
             # closed client for a live one and never connect again
             self.broker._connection = None
@@ -350,6 +349,20 @@ class NatsTransport(BrokerTransport):
             stream=STREAM_NAME,
             timeout=ACK_TIMEOUT,
         )
+
+
+async def _close_quietly(client: Any) -> None:
+    """Close a nats-py client whatever state it is in. Closing one that is reconnecting
+    can end in a CancelledError from nats-py's own writer, which is not a request to
+    stop this task: only a cancellation of the task itself goes on."""
+    try:
+        await client.close()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+    except Exception:  # nats-py raises its own; the client is being dropped anyway
+        return
 
 
 def _nats_headers(message: Outgoing) -> dict[str, str]:
