@@ -8,8 +8,6 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
-import psycopg
-
 from salesengine.application.engine import Clock, SalesEngine, utc_now
 from salesengine.codec import OrjsonMapper
 from salesengine.domain.errors import StoreUnavailable
@@ -50,6 +48,16 @@ def build_engine(
         )
     except StoreUnavailable as e:
         raise StoreUnavailable(f"{settings.display}: {e.message}") from None
-    except (sqlite3.Error, psycopg.Error, OSError) as e:
+    except _open_errors(settings.kind) as e:
         # e.g. a file that is not a database, or a server that refuses us outright
         raise StoreUnavailable(f"{settings.display}: cannot open the event store: {e}") from None
+
+
+def _open_errors(kind: str) -> tuple[type[Exception], ...]:
+    """The errors of a store that cannot be opened at all. psycopg's are looked up for a
+    PostgreSQL store only, so that an SQLite run never imports it (start-up time)."""
+    if kind == "postgresql":
+        import psycopg
+
+        return sqlite3.Error, psycopg.Error, OSError
+    return sqlite3.Error, OSError

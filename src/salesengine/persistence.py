@@ -16,10 +16,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from eventsourcing.utils import get_topic
-from psycopg.sql import SQL, Identifier
 
 from salesengine.domain.errors import StoreUnavailable
 
@@ -161,7 +159,9 @@ class RecorderExisting:
                 with recorder.datastore.transaction(commit=False) as c:
                     c.execute(sql, [i.hex for i in part])
                     found.update(UUID(r[0]) for r in c.fetchall())
-            elif isinstance(recorder, PostgresApplicationRecorder):
+            elif _is_postgres(recorder):
+                from psycopg.sql import SQL, Identifier
+
                 statement = SQL(
                     "SELECT originator_id FROM {0}.{1} "
                     "WHERE originator_version=1 AND originator_id = ANY(%s)"
@@ -193,7 +193,9 @@ class RecorderPositions:
             with recorder.datastore.transaction(commit=False) as c:
                 c.execute(sql, (originator_id.hex,))
                 return {int(r[0]): int(r[1]) for r in c.fetchall()}
-        if isinstance(recorder, PostgresApplicationRecorder):
+        if _is_postgres(recorder):
+            from psycopg.sql import SQL, Identifier
+
             statement = SQL(
                 "SELECT originator_version, notification_id FROM {0}.{1} WHERE originator_id=%s"
             ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
@@ -203,3 +205,11 @@ class RecorderPositions:
                     int(r["originator_version"]): int(r["notification_id"]) for r in curs.fetchall()
                 }
         return {}
+
+
+def _is_postgres(recorder: ApplicationRecorder) -> bool:
+    """Asked only of a recorder that is not SQLite's: psycopg and eventsourcing.postgres
+    take a tenth of a second to import, which an SQLite run should not pay at start-up."""
+    from eventsourcing.postgres import PostgresApplicationRecorder
+
+    return isinstance(recorder, PostgresApplicationRecorder)

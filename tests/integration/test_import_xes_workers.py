@@ -95,6 +95,19 @@ def test_a_shared_import_of_a_small_log_matches_and_reimports_as_duplicates(
     assert (again.applied, again.duplicates) == (0, one.commands)
 
 
+def test_a_log_that_cannot_be_split_by_place_is_shared_by_name_alike(tmp_path: Path) -> None:
+    # A comment among the traces rules out a split by place: the workers meet, find a
+    # part that declined, read the whole file by trace name and meet again.
+    text = SMALL.read_text(encoding="utf-8")
+    at = text.rindex("<trace>")
+    commented = tmp_path / "commented.xes"
+    commented.write_text(f"{text[:at]}<!-- reviewed -->\n\t{text[at:]}", encoding="utf-8")
+    one = single(tmp_path / "one.db", commented)
+    two = shared(tmp_path / "two.db", commented, workers=2)
+    assert comparable(two) == comparable(one)
+    assert streams(tmp_path / "two.db") == streams(tmp_path / "one.db")
+
+
 def test_a_broken_log_shared_among_workers_writes_nothing(tmp_path: Path) -> None:
     packed = gzip.compress(SMALL.read_bytes())
     broken = tmp_path / "broken.xes.gz"

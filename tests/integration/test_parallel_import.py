@@ -124,8 +124,8 @@ def test_a_worker_that_cannot_reach_the_store_fails_the_import(tmp_path: Path) -
 
 
 def _workers_of(pid: int) -> list[int]:
-    """The import's worker processes: the children of its fork server (not
-    multiprocessing's resource tracker)."""
+    """The import's worker processes: its own children, or its fork server's if it has
+    one (not multiprocessing's resource tracker)."""
     children: dict[int, list[tuple[int, bytes]]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -136,8 +136,11 @@ def _workers_of(pid: int) -> list[int]:
         except OSError:
             continue
         children.setdefault(int(stat[1]), []).append((int(entry.name), cmdline))
-    servers = [child for child, cmd in children.get(pid, []) if b"forkserver" in cmd]
-    return [worker for server in servers for worker, _ in children.get(server, [])]
+    own = children.get(pid, [])
+    servers = [child for child, cmd in own if b"forkserver" in cmd]
+    if servers:
+        return [worker for server in servers for worker, _ in children.get(server, [])]
+    return [child for child, cmd in own if b"resource_tracker" not in cmd]
 
 
 def _events(store_url: str) -> int:

@@ -5,12 +5,9 @@ import json
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
-from salesengine.application.commands import parse_command
 from salesengine.cli.options import STATE
 from salesengine.cli.render import fail, print_json, say
-from salesengine.importing.jsonl import describe_validation
 
 app = typer.Typer(
     help="Record what happened on a deal (one verb per command).", no_args_is_help=True
@@ -37,6 +34,12 @@ def _run(
     keep_none: tuple[str, ...] = (),
     **fields: Any,
 ) -> None:
+    # Imported here, not at start-up: the command language loads pydantic and the domain.
+    from pydantic import ValidationError
+
+    from salesengine.application.commands import parse_command
+    from salesengine.importing.jsonl import describe_validation
+
     raw: dict[str, Any] = {"cmd": cmd, "deal": deal}
     raw.update({k: v for k, v in fields.items() if v is not None or k in keep_none})
     for key, value in (("at", at), ("id", id_), ("by", by)):

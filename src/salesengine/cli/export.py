@@ -5,17 +5,20 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from salesengine.cli.options import STATE, parse_time
 from salesengine.cli.render import err, fail, say, when
-from salesengine.exporting.tables import TABLE_FORMATS, ExportSummary, TableFormat, export_tables
-from salesengine.exporting.xes import export_xes
 
-FORMATS = ("xes", *TABLE_FORMATS)
+if TYPE_CHECKING:
+    from salesengine.exporting.tables import ExportSummary
+
+# The exporters load sqlalchemy (and pyarrow for parquet): they are imported when the command
+# runs, not at start-up.
+
 # Below this many deals an export takes a moment: no progress bar.
 PROGRESS_FROM = 1000
 
@@ -35,8 +38,12 @@ def export_command(
     xes writes one IEEE 1849 event log (gzip-compressed if OUTPUT ends in .gz); csv and
     parquet write events.* and stage_intervals.* into the directory OUTPUT.
     """
-    if fmt not in FORMATS:
-        fail(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    from salesengine.exporting.tables import TABLE_FORMATS, TableFormat, export_tables
+    from salesengine.exporting.xes import export_xes
+
+    formats = ("xes", *TABLE_FORMATS)
+    if fmt not in formats:
+        fail(f"--format: {fmt!r} is not one of {', '.join(formats)}")
         raise typer.Exit(2)
     effective = parse_time(as_of, "--as-of")
     recorded = parse_time(known_at, "--known-at")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
@@ -15,7 +15,11 @@ from salesengine.cli.reports import (
     PolicyOption,
     check_policy,
 )
-from salesengine.reports.forecast import Forecast, forecast
+
+if TYPE_CHECKING:
+    from salesengine.reports.forecast import Forecast
+
+# The report loads sqlalchemy: it is imported when the command runs, not at start-up.
 
 
 def forecast_command(
@@ -25,6 +29,8 @@ def forecast_command(
     as_json: JsonOption = False,
 ) -> None:
     """The forecast as of T (known at K): weighted pipeline and open deals by close week."""
+    from salesengine.reports.forecast import forecast
+
     check_policy(policy)
     t, k = instants(as_of, known_at)
     policies = all_policies()

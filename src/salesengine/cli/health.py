@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
@@ -16,7 +16,11 @@ from salesengine.cli.reports import (
     PolicyOption,
     check_policy,
 )
-from salesengine.reports.health import Health, health
+
+if TYPE_CHECKING:
+    from salesengine.reports.health import Health
+
+# The report loads sqlalchemy: it is imported when the command runs, not at start-up.
 
 
 def health_command(
@@ -26,6 +30,8 @@ def health_command(
     as_json: JsonOption = False,
 ) -> None:
     """Pipeline health as of T (known at K): grades, stale deals, contacts, visits."""
+    from salesengine.reports.health import health
+
     check_policy(policy)
     t, k = instants(as_of, known_at)
     policies = all_policies()

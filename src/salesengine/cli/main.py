@@ -1,19 +1,18 @@
 """The ``salesengine`` command line: thin over the application service."""
 
+from __future__ import annotations
+
 import json
 import sys
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from salesengine.application.commands import command_schema
-from salesengine.application.engine import Refused
-from salesengine.application.funnel import FunnelRow, funnel_by_replay
 from salesengine.cli import deal as deal_cli
 from salesengine.cli import export as export_cli
 from salesengine.cli import forecast as forecast_cli
@@ -38,23 +37,15 @@ from salesengine.cli.render import (
     when,
 )
 from salesengine.domain.errors import SalesEngineError
-from salesengine.importing.jsonl import import_file
-from salesengine.importing.parallel import (
-    EngineSpec,
-    auto_workers,
-    import_file_parallel,
-    import_source_parallel,
-    in_one_process,
-)
-from salesengine.importing.readers import (
-    FORMATS,
-    SHAREABLE,
-    estimated_rows,
-    guess_format,
-    reader,
-)
-from salesengine.importing.sources import MappingError, SourceError, import_source
-from salesengine.persistence import DB_ENV
+
+if TYPE_CHECKING:
+    from salesengine.application.funnel import FunnelRow
+
+# Each command imports what only it needs (the application, importers, reports) when it
+# runs: loading them all would slow down the start of every command, and of --help. For
+# that, the store's variable is named here, not imported with the store (eventsourcing);
+# tests/e2e/test_cli_startup.py holds it equal to salesengine.persistence.DB_ENV.
+DB_ENV = "SALESENGINE_DB"
 
 app = typer.Typer(
     help="salesengine: event-sourced deals guarded by funnel policies.",
@@ -146,6 +137,15 @@ def import_(
     Each deal's commands are applied in file order. With several workers, different
     deals' commands may reach the store in another order than the file's.
     """
+    from salesengine.importing.jsonl import import_file
+    from salesengine.importing.parallel import (
+        EngineSpec,
+        auto_workers,
+        import_file_parallel,
+        in_one_process,
+    )
+    from salesengine.importing.readers import FORMATS, guess_format
+
     if not file.is_file():
         fail(f"{file}: no such file")
         raise typer.Exit(2)
@@ -178,14 +178,16 @@ def import_(
         console=err,
         disable=as_json or total < 5000,
         transient=True,
+        auto_refresh=False,  # no refresh thread, so import workers may fork this process
     ) as progress:
         task = progress.add_task("import", total=total, rate="")
         # Called per line by one process, or a few times a second with workers.
         advance = throttled(progress, task, every=2000, unit="lines")
 
         if workers > 1:
+            STATE.close()  # the workers open their own; this one must not be inherited
             report = import_file_parallel(
-                spec, file, workers=workers, on_line=advance, batch_size=batch_size
+                spec, file, workers=workers, on_line=advance, batch_size=batch_size, fork=True
             )
         else:
             report = import_file(engine, file, on_line=advance, batch_size=batch_size)
@@ -212,6 +214,15 @@ def _import_source(
     workers: int | None,
     as_json: bool,
 ) -> None:
+    from salesengine.importing.parallel import (
+        EngineSpec,
+        auto_workers,
+        import_source_parallel,
+        in_one_process,
+    )
+    from salesengine.importing.readers import SHAREABLE, estimated_rows, reader
+    from salesengine.importing.sources import MappingError, SourceError, import_source
+
     engine = STATE.engine()  # opens (and if need be creates) the store before any worker
     spec = EngineSpec(STATE.db, STATE.policy_dirs, STATE.actor)
     if fmt not in SHAREABLE or in_one_process(spec):
@@ -235,10 +246,12 @@ def _import_source(
             console=err,
             disable=as_json,
             transient=True,
+            auto_refresh=False,  # no refresh thread, so import workers may fork this process
         ) as progress:
             task = progress.add_task("import", total=None, rate="")
             advance = throttled(progress, task, every=1000, unit="rows")
             if workers > 1:
+                STATE.close()  # the workers open their own; this one must not be inherited
                 report = import_source_parallel(
                     spec,
                     file,
@@ -248,6 +261,7 @@ def _import_source(
                     workers=workers,
                     batch_size=batch_size,
                     on_row=advance,
+                    fork=True,
                 )
             else:
                 items = reader(fmt)(file, mapping, policy)
@@ -374,6 +388,8 @@ def summarise(data: dict[str, Any]) -> str:
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the command language."""
+    from salesengine.application.commands import command_schema
+
     print(json.dumps(command_schema(), ensure_ascii=False, indent=2))
 
 
@@ -385,6 +401,8 @@ def demo(
     ] = None,
 ) -> None:
     """Seed a realistic quarter (3 teams, 12 reps, five-level policy) and print the funnel."""
+    from salesengine.application.engine import Refused
+    from salesengine.application.funnel import funnel_by_replay
     from salesengine.demo import QUARTER_DAYS, build_demo, commands
 
     engine = STATE.engine()

@@ -4,23 +4,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
-from salesengine.application.engine import SalesEngine
-from salesengine.bootstrap import build_engine
-from salesengine.policies.catalog import PolicyCatalog, policy_dirs
+if TYPE_CHECKING:
+    from pydantic import AwareDatetime, TypeAdapter
 
-_AWARE: TypeAdapter[AwareDatetime] = TypeAdapter(AwareDatetime)
+    from salesengine.application.engine import SalesEngine
+    from salesengine.policies.catalog import PolicyCatalog
+
+# Every command module imports this one: pydantic, the engine and the policies are imported
+# when first used, so that `--help` and commands that need none of them start faster.
+
+
+@cache
+def _aware() -> TypeAdapter[AwareDatetime]:
+    from pydantic import AwareDatetime, TypeAdapter
+
+    return TypeAdapter(AwareDatetime)
 
 
 def parse_time(value: str | None, option: str) -> datetime | None:
     if value is None:
         return None
+    from pydantic import ValidationError
+
     try:
-        return _AWARE.validate_python(value)
+        return _aware().validate_python(value)
     except ValidationError as e:
         reason = e.errors()[0]["msg"]
         raise typer.BadParameter(
@@ -38,10 +51,14 @@ class Globals:
 
     def catalog(self) -> PolicyCatalog:
         """Policies alone: reading them never opens (or creates) the event store."""
+        from salesengine.policies.catalog import PolicyCatalog, policy_dirs
+
         return PolicyCatalog(policy_dirs(self.policy_dirs))
 
     def engine(self) -> SalesEngine:
         if self._engine is None:
+            from salesengine.bootstrap import build_engine
+
             self._engine = build_engine(self.db, policy_paths=self.policy_dirs, actor=self.actor)
         return self._engine
 

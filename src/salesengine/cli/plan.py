@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
@@ -15,7 +15,11 @@ from salesengine.cli.render import add_row, money, out, print_json, say, when
 from salesengine.cli.reporting import all_policies, instants, read_models
 from salesengine.cli.reports import AsOfOption, JsonOption, KnownAtOption
 from salesengine.reports.periods import SYNTAX, parse_period
-from salesengine.reports.plan import Plan, plan
+
+if TYPE_CHECKING:
+    from salesengine.reports.plan import Plan
+
+# The plan report loads sqlalchemy: it is imported when the command runs, not at start-up.
 
 DEFAULT_POLICY = "five-level"
 
@@ -36,6 +40,8 @@ def plan_command(
     as_json: JsonOption = False,
 ) -> None:
     """Deals each stage must hold to reach a target, from last period's conversion and pace."""
+    from salesengine.reports.plan import plan
+
     amount = _target(target)
     try:
         chosen = parse_period(period)

@@ -1,13 +1,18 @@
 """``salesengine policy``: the funnel policies the engine knows."""
 
-from typing import Annotated, Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from salesengine.cli.options import STATE
 from salesengine.cli.render import add_row, out, print_json
-from salesengine.domain.policy import FunnelPolicy
+
+if TYPE_CHECKING:
+    # Loaded with the catalogue when a command reads the policies, not at start-up.
+    from salesengine.domain.policy import FunnelPolicy
 
 app = typer.Typer(
     help="Funnel policies: stages, probabilities, entry criteria.", no_args_is_help=True

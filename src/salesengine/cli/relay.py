@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -16,8 +15,8 @@ from salesengine.cli.render import fail, say
 if TYPE_CHECKING:
     from salesengine.integration.relay import Relay, RelayProgress
 
-# The integration modules load faststream and the broker clients; they are imported by
-# the commands that use them, so that every other command starts without them.
+# The integration modules load faststream and the broker clients (and asyncio); they are
+# imported by the commands that use them, so that every other command starts without them.
 
 contract_app = typer.Typer(help="The published integration contract (AsyncAPI, JSON schemas).")
 DEFAULT_CONTRACT_DIR = Path("docs/integration")
@@ -63,6 +62,8 @@ def relay_command(
     that is stopped, killed or cut off republishes, and never skips. Each message's id is
     its event's id: deduplicate by it.
     """
+    import asyncio
+
     from salesengine.integration.relay import Relay, RelayOptions
     from salesengine.integration.transports import (
         BrokerURLError,
@@ -107,6 +108,8 @@ def relay_command(
 
 
 async def _run(relay: Relay, *, follow: bool, from_position: int | None) -> None:
+    import asyncio
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -76,5 +76,6 @@ def throttled(progress: Progress, task: TaskID, *, every: int, unit: str) -> Cal
             shown = done
             seconds = (time.perf_counter() - started) or 1e-9
             progress.update(task, completed=done, rate=f"{done / seconds:,.0f} {unit}/s")
+            progress.refresh()  # the bars redraw only here: no refresh thread runs
 
     return advance

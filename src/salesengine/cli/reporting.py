@@ -5,21 +5,30 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy import Connection
 
 from salesengine.cli.options import STATE, parse_time
 from salesengine.cli.render import err, when
-from salesengine.domain.policy import FunnelPolicy
-from salesengine.persistence import store_settings
-from salesengine.projecting import CatchUpReport, ProjectionRunner, sql_engine
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from salesengine.domain.policy import FunnelPolicy
+    from salesengine.projecting import CatchUpReport, ProjectionRunner
+
+# The projection runner (sqlalchemy, numpy) and the store's settings (eventsourcing) are
+# imported when a report runs, not when the command line starts.
 
 # Catching up this many events or more shows a progress bar.
 QUIET_BELOW = 20_000
 
 
 def runner(window: int = 5000) -> ProjectionRunner:
+    from salesengine.persistence import store_settings
+    from salesengine.projecting import ProjectionRunner, sql_engine
+
     engine = STATE.engine()
     return ProjectionRunner(engine, sql_engine(store_settings(STATE.db)), window=window)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -21,8 +21,12 @@ from salesengine.cli.reports import (
     check_by,
     check_policy,
 )
-from salesengine.reports.conversion import ConversionRow, conversion
-from salesengine.reports.cycle_time import CycleTimeRow, cycle_time
+
+if TYPE_CHECKING:
+    from salesengine.reports.conversion import ConversionRow
+    from salesengine.reports.cycle_time import CycleTimeRow
+
+# The reports load sqlalchemy: each command imports its own when it runs, not at start-up.
 
 FromOption = Annotated[
     str,
@@ -81,6 +85,8 @@ def conversion_command(
     as_json: JsonOption = False,
 ) -> None:
     """Conversion and drop-off per stage, for the deals first entering it in [F, U)."""
+    from salesengine.reports.conversion import conversion
+
     check_by(by)
     check_policy(policy)
     f, u = window(start, end)
@@ -127,6 +133,8 @@ def cycle_time_command(
     ] = None,
 ) -> None:
     """Days in each stage for the stays that ended in [F, U); days to win for deals won then."""
+    from salesengine.reports.cycle_time import cycle_time
+
     check_by(by)
     check_policy(policy)
     f, u = window(start, end)

@@ -1,17 +1,18 @@
 """An import spread over worker processes, one share of the deals each.
 
 Every line of one deal goes to the same worker (``partition_of``; for source files,
-``Share`` by the deal's name in the source), and each worker runs the ordinary import
-over its share with its own engine and connection. So each
-deal's commands are still applied in file order, with the same checks, batching,
-idempotency and conflict handling as a single-process import; only the order in
-which different deals' batches reach the store is the workers' own. Every worker
-reads the whole file, which costs a JSON decode per foreign line, far less than the
-validation and decision it skips.
+``Share`` by the deal's name in the source, or a split by place that the workers agree
+on when they meet), and each worker runs the ordinary import over its share with its
+own engine and connection. So each deal's commands are still applied in file order,
+with the same checks, batching, idempotency and conflict handling as a single-process
+import; only the order in which different deals' batches reach the store is the
+workers' own. A JSON Lines worker reads the whole file, which costs a JSON decode per
+foreign line, far less than the validation and decision it skips.
 """
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import queue
@@ -24,7 +25,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from multiprocessing.context import ForkServerContext, SpawnContext
+from multiprocessing.connection import Connection
+from multiprocessing.context import ForkContext, ForkServerContext, SpawnContext
 from multiprocessing.sharedctypes import SynchronizedArray
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ from salesengine.domain.errors import SalesEngineError, StoreUnavailable
 from salesengine.importing.jsonl import ImportReport, import_file
 from salesengine.importing.readers import shared_reader
 from salesengine.importing.sources import (
+    Meet,
     Share,
     SourceError,
     SourceReport,
@@ -74,12 +77,8 @@ def auto_workers(spec: EngineSpec, lines: int) -> int:
     return max(1, min(cores or 1, MAX_AUTO_WORKERS, lines // MIN_LINES_PER_WORKER))
 
 
-# Called by a worker once its reading is done, before its first write: it returns when
-# every worker has read its share, and raises if one of them failed.
-Ready = Callable[[], None]
-
-# A job runs one worker's share: (engine, part, parts, progress callback, ready) -> report.
-Job = Callable[[SalesEngine, int, int, Callable[[int], None], Ready], Any]
+# A job runs one worker's share: (engine, part, parts, progress callback, meet) -> report.
+Job = Callable[[SalesEngine, int, int, Callable[[int], None], Meet], Any]
 
 
 def _work(
@@ -89,17 +88,27 @@ def _work(
     parts: int,
     progress: SynchronizedArray[Any],
     results: multiprocessing.Queue[tuple[Any, ...]],
-    barrier: threading.Barrier,
+    replies: Connection,
     opening: threading.Lock,
 ) -> None:
+    # A fork inherits the parent's streams as they were, perhaps a progress display's
+    # proxies: a worker writes (tracebacks) to the process's own.
+    sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+    # What the worker inherited lives as long as it does: the collector need not scan it
+    # (nor, in a fork, touch its pages).
+    gc.freeze()
+
     def advance(row: int) -> None:
         progress[part] = row
 
-    def ready() -> None:
-        try:
-            barrier.wait()
-        except threading.BrokenBarrierError:
-            raise SalesEngineError("another worker failed; nothing was written") from None
+    rounds = iter(range(sys.maxsize))
+
+    def meet(value: Any) -> list[Any]:
+        # The parent answers once every worker has given its value for this round; if one
+        # fails first, the parent stops the others while they wait here.
+        results.put(("meet", part, next(rounds), value))
+        answer: list[Any] = replies.recv()
+        return answer
 
     try:
         # One at a time: workers that start together would race to create the store's
@@ -107,17 +116,14 @@ def _work(
         with opening:
             engine = build_engine(spec.db, policy_paths=spec.policy_paths, actor=spec.actor)
         try:
-            report = job(engine, part, parts, advance, ready)
+            report = job(engine, part, parts, advance, meet)
         finally:
             engine.close()
     except SalesEngineError as e:
-        barrier.abort()
         results.put(("failed", part, isinstance(e, StoreUnavailable), e.message))
     except SourceError as e:  # the file's own fault: the parent raises it as it is
-        barrier.abort()
         results.put(("failed", part, False, e))
     except Exception as e:  # reported to the parent, which raises it
-        barrier.abort()
         traceback.print_exc()  # the worker's stderr is the import's: keep the whole story
         results.put(("failed", part, False, f"{type(e).__name__}: {e}"))
     else:
@@ -131,6 +137,7 @@ def run_workers(
     *,
     workers: int,
     on_progress: Callable[[int], None] | None = None,
+    fork: bool = False,
 ) -> list[Any]:
     """Run ``job`` in ``workers`` processes, one part each; their reports in part order.
 
@@ -139,20 +146,27 @@ def run_workers(
     ``SourceError`` as it was, anything else as a ``SalesEngineError``. What the workers
     committed before stays committed, as after any interrupted import, and importing the
     file again applies only what is missing.
+
+    A job may ``meet`` the others any number of times, each job as many times: each
+    worker gives a value and gets all the workers' values in part order, once every
+    worker has given one. It serves as a barrier too.
+
+    ``fork``: the caller holds no open store connection (a child must not even close an
+    inherited one), so the workers may be forks of this process itself (see ``_context``).
     """
     if workers < 1:
         raise ValueError("workers must be at least 1")
     if in_one_process(spec):
         raise SalesEngineError("an in-memory store cannot be shared by import workers")
-    context = _context()
+    context = _context(fork)
     progress = context.Array("q", workers, lock=False)
     results: multiprocessing.Queue[tuple[Any, ...]] = context.Queue()
-    barrier = context.Barrier(workers)
     opening = context.Lock()
+    pipes = [context.Pipe(duplex=False) for _ in range(workers)]  # (worker's end, ours)
     processes = [
         context.Process(
             target=_work,
-            args=(spec, job, part, workers, progress, results, barrier, opening),
+            args=(spec, job, part, workers, progress, results, pipes[part][0], opening),
             name=f"salesengine-import-{part}",
             daemon=True,
         )
@@ -162,6 +176,7 @@ def run_workers(
         for process in processes:
             process.start()
     reports: dict[int, Any] = {}
+    meetings: dict[int, dict[int, Any]] = {}  # round -> part -> value given
     try:
         while len(reports) < workers:
             try:
@@ -172,8 +187,17 @@ def run_workers(
                     on_progress(min(working))
                 _check_alive(processes, reports, results)
                 continue
+            if message[0] == "meet":
+                _, part, round_, value = message
+                given = meetings.setdefault(round_, {})
+                given[part] = value
+                if len(given) == workers:
+                    values = [given[p] for p in range(workers)]
+                    for _, ours in pipes:
+                        ours.send(values)
+                    del meetings[round_]
+                continue
             if message[0] == "failed":
-                barrier.abort()
                 _, part, unavailable, error = message
                 if isinstance(error, BaseException):
                     raise error
@@ -186,13 +210,25 @@ def run_workers(
             if process.is_alive() and len(reports) < workers:
                 process.terminate()
             process.join()
+        for theirs, ours in pipes:
+            theirs.close()
+            ours.close()
     return [reports[part] for part in range(workers)]
 
 
-def _context() -> SpawnContext | ForkServerContext:
-    """Workers share nothing of this process (open connections, pools, threads): each is
-    a fork of a fork server, a fresh interpreter that has loaded the import code once."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
+def _context(fork: bool = False) -> ForkContext | SpawnContext | ForkServerContext:
+    """Workers share nothing of this process (open connections, pools, threads).
+
+    They are forks of a fork server, a fresh interpreter that has loaded the import code
+    once. With ``fork``, and while this process runs a single thread (a fork copies no
+    other thread, but does copy any lock one of them held), they are forks of this
+    process instead, which has loaded that code already: it spares the fork server's
+    start, about half a second.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    if fork and "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    if "forkserver" not in methods:
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
@@ -226,7 +262,7 @@ def _jsonl_job(
     part: int,
     parts: int,
     advance: Callable[[int], None],
-    _ready: Ready,
+    _meet: Meet,
 ) -> ImportReport:
     # Lines are checked one by one as they are applied; there is no reading pass.
     return import_file(
@@ -244,13 +280,21 @@ def _source_job(
     part: int,
     parts: int,
     advance: Callable[[int], None],
-    ready: Ready,
+    meet: Meet,
 ) -> SourceReport:
-    # The reader checks the whole file before it returns; no worker writes before every
-    # worker's reading has passed, so a broken file writes nothing.
-    items = shared_reader(fmt)(Path(path), mapping, policy, share=Share(part, parts))
-    ready()
-    return import_source(engine, Path(path), fmt, items, on_row=advance, batch_size=batch_size)
+    # The reader checks the whole file and meets the other workers before it returns, so
+    # no worker writes before every worker's reading has passed: a broken file writes
+    # nothing.
+    read = shared_reader(fmt)(Path(path), mapping, policy, share=Share(part, parts), meet=meet)
+    position = read.position
+    return import_source(
+        engine,
+        Path(path),
+        fmt,
+        read.items,
+        on_row=lambda row: advance(position(row)),
+        batch_size=batch_size,
+    )
 
 
 def import_source_parallel(
@@ -263,11 +307,14 @@ def import_source_parallel(
     workers: int,
     batch_size: int = 1000,
     on_row: Callable[[int], None] | None = None,
+    fork: bool = False,
 ) -> SourceReport:
     """Import a source file (a format in ``SHAREABLE``) with ``workers`` processes, each
-    taking its share of the deals; the report reads as a single import's."""
+    taking its share of the deals; the report reads as a single import's. ``fork`` as
+    for ``run_workers``."""
     job = partial(_source_job, str(path), fmt, mapping, policy, batch_size)
-    report = merge_reports(path, fmt, run_workers(spec, job, workers=workers, on_progress=on_row))
+    shares = run_workers(spec, job, workers=workers, on_progress=on_row, fork=fork)
+    report = merge_reports(path, fmt, shares)
     if on_row is not None:
         on_row(report.rows)
     return report
@@ -292,10 +339,13 @@ def import_file_parallel(
     workers: int,
     batch_size: int = 1000,
     on_line: Callable[[int], None] | None = None,
+    fork: bool = False,
 ) -> ImportReport:
-    """Import ``path`` with ``workers`` processes; the report reads as a single import's."""
+    """Import ``path`` with ``workers`` processes; the report reads as a single import's.
+    ``fork`` as for ``run_workers``."""
     job = partial(_jsonl_job, str(path), batch_size)
-    report = merge(path, run_workers(spec, job, workers=workers, on_progress=on_line))
+    shares = run_workers(spec, job, workers=workers, on_progress=on_line, fork=fork)
+    report = merge(path, shares)
     if on_line is not None:
         on_line(report.lines)
     return report

@@ -9,17 +9,18 @@ from importlib import import_module
 from pathlib import Path
 from typing import Protocol
 
-from salesengine.importing.sources import Share, SourceItem
+from salesengine.importing.sources import Meet, Share, SharedRead, SourceItem
 
 Reader = Callable[[Path, str | None, str | None], Iterator[SourceItem]]
 
 
 class SharedReader(Protocol):
-    """A reader that can give one import worker's share of the file's deals."""
+    """One import worker's share of the file's deals; the worker meets the others once
+    the whole file is checked, before it gives its first item."""
 
     def __call__(
-        self, path: Path, mapping: str | None, policy: str | None, *, share: Share | None = None
-    ) -> Iterator[SourceItem]: ...
+        self, path: Path, mapping: str | None, policy: str | None, *, share: Share, meet: Meet
+    ) -> SharedRead: ...
 
 
 # format -> module under salesengine.importing
@@ -45,7 +46,7 @@ def guess_format(path: Path) -> str:
 def shared_reader(fmt: str) -> SharedReader:
     if fmt not in SHAREABLE:
         raise ValueError(f"a {fmt} import cannot be shared among workers")
-    read: SharedReader = import_module(f"salesengine.importing.{FORMATS[fmt]}").read
+    read: SharedReader = import_module(f"salesengine.importing.{FORMATS[fmt]}").read_shared
     return read
 
 
@@ -55,12 +56,17 @@ BYTES_PER_ROW = 280
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-def estimated_rows(path: Path) -> int:
-    """Roughly how many rows a file holds, from its (unpacked) size, to choose workers."""
+def unpacked_size(path: Path) -> int:
+    """The file's size once unpacked: a gzip file's trailer says it (modulo 4 GiB)."""
     size = path.stat().st_size
     with path.open("rb") as handle:
         if handle.read(2) != GZIP_MAGIC or size < 4:
-            return size // BYTES_PER_ROW
+            return size
         handle.seek(-4, 2)  # gzip's trailer: the unpacked size modulo 4 GiB
         unpacked: int = struct.unpack("<I", handle.read(4))[0]
-    return max(unpacked, size) // BYTES_PER_ROW
+    return max(unpacked, size)
+
+
+def estimated_rows(path: Path) -> int:
+    """Roughly how many rows a file holds, from its (unpacked) size, to choose workers."""
+    return unpacked_size(path) // BYTES_PER_ROW

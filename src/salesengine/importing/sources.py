@@ -56,14 +56,35 @@ SourceItem = SourceCommand | Skipped
 
 @dataclass(frozen=True, slots=True)
 class Share:
-    """One worker's part of a source's deals: ``part`` of ``parts``, chosen by a stable
-    hash of the deal's name in the source, so every run splits a file the same way."""
+    """One worker's part of a source's deals: ``part`` of ``parts``. ``owns`` chooses by
+    a stable hash of the deal's name in the source, so every run splits a file the same
+    way; a reader may split by place in the file instead (XES, ``xes.read_shared``)."""
 
     part: int
     parts: int
 
     def owns(self, name: str) -> bool:
         return zlib.crc32(name.encode("utf-8", "surrogatepass")) % self.parts == self.part
+
+
+# Where import workers meet: each gives a value and gets every worker's, in part order,
+# once all have given theirs (see ``parallel.run_workers``).
+Meet = Callable[[Any], list[Any]]
+
+
+def _same_row(row: int) -> int:
+    return row
+
+
+@dataclass(frozen=True, slots=True)
+class SharedRead:
+    """One worker's share of a source: its items, how far a row of the share is through
+    the whole file, in rows (for the progress of the slowest worker), and how the file
+    was shared: by deal name (``Share.owns``) or by place."""
+
+    items: Iterator[SourceItem]
+    position: Callable[[int], int] = _same_row
+    by: str = "name"
 
 
 @dataclass(frozen=True, slots=True)

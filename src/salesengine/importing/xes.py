@@ -12,8 +12,12 @@ without a name) or breaks off mid-way raises ``SourceError`` before anything is
 written. A log of up to ``BUFFER_ITEMS`` commands and skipped events is read once and
 held in memory; a larger one is checked to its end and then streamed again.
 
-An import may be shared among worker processes by trace (``Share``): each reads the
-whole file, the same checks included, but builds only its own traces' commands.
+An import may be shared among worker processes (``read_shared``). A log that fits in
+memory is split by place: each worker parses the log's header and one run of whole
+traces, about an equal part of the file, and the workers compare notes before any
+writes. Otherwise, or if the split cannot be shown to read exactly as the whole file
+does, each worker reads the whole file, the same checks included, and keeps the traces
+whose names ``Share`` gives it.
 """
 
 from __future__ import annotations
@@ -36,10 +40,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from salesengine.domain.policy import KEY_PATTERN
 from salesengine.domain.values import OUTCOMES
 from salesengine.importing.jsonl import bulk_allocation
-from salesengine.importing.readers import GZIP_MAGIC
+from salesengine.importing.readers import GZIP_MAGIC, unpacked_size
 from salesengine.importing.sources import (
     MappingError,
+    Meet,
     Share,
+    SharedRead,
     Skipped,
     SourceCommand,
     SourceError,
@@ -51,6 +57,12 @@ from salesengine.importing.sources import (
 CHUNK = 1 << 20
 # About 1 KB each: a log this large is read twice rather than held in memory.
 BUFFER_ITEMS = 1_000_000
+# A log up to this size unpacked is split by place among workers, each holding it whole
+# while it parses its part.
+SPLIT_MAX_BYTES = 256 << 20
+# A trace's start tag. Past the log's header, a file is split only if no comment, CDATA
+# section or processing instruction ("<!", "<?") could hide one.
+_TRACE_TAG = re.compile(rb"<trace[\s>/]")
 # XES attribute elements; ``list`` and ``container`` hold nested ones and have no value.
 ATTRIBUTE_TAGS = frozenset({"string", "date", "int", "float", "boolean", "id", "list", "container"})
 _GLOB = frozenset("*?[")
@@ -186,14 +198,11 @@ class Rules:
 @dataclass(slots=True)
 class Event:
     index: int  # 1-based, in the trace's file order
-    line: int
     attributes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
 class Trace:
-    number: int  # 1-based, in file order
-    line: int
     name: str
     attributes: dict[str, str]
     events: list[Event]
@@ -260,9 +269,7 @@ class _Parser:
                     self.in_event = True
                     self.rows += 1
                     if self.collect and not self.foreign:
-                        self.event = Event(
-                            self.rows - self.first_row, self.parser.CurrentLineNumber
-                        )
+                        self.event = Event(self.rows - self.first_row)
                 elif local in ATTRIBUTE_TAGS and "key" in attrs:
                     key = attrs["key"]
                     value = self.attributes[key] = attrs.get("value", "")
@@ -301,16 +308,7 @@ class _Parser:
             self.last_name = trace_name
             # ``foreign`` was set from this same attribute, so it already says whose it is.
             if self.collect and not self.foreign:
-                self.done.append(
-                    Trace(
-                        self.traces,
-                        self.trace_line,
-                        trace_name,
-                        self.attributes,
-                        self.events,
-                        self.first_row,
-                    )
-                )
+                self.done.append(Trace(trace_name, self.attributes, self.events, self.first_row))
             self.attributes = {}
             self.events = []
 
@@ -499,14 +497,7 @@ class _TraceReader:
         return f"no mapping for activity '{activity}'"
 
 
-def read(
-    path: Path, mapping: str | None, policy: str | None, *, share: Share | None = None
-) -> Iterator[SourceItem]:
-    """The log's commands and skipped events (with ``share``, of its traces only).
-
-    The whole file is read before the first item is given, so a broken file raises
-    ``SourceError`` here, before anything could be written.
-    """
+def _load(path: Path, mapping: str | None, policy: str | None) -> _TraceReader:
     if mapping is None:
         raise MappingError(
             f"{path}: an XES log needs --mapping (a shipped one such as bpi2012, or a YAML file)"
@@ -517,9 +508,25 @@ def read(
         raise MappingError(
             f"{mapping_path}: field 'policy': missing; name one here or give --policy"
         )
-    owns = share.owns if share is not None else None
-    reader = _TraceReader(spec, chosen)
-    state = _Parser(path, spec.trace_id, collect=True, owns=owns)
+    return _TraceReader(spec, chosen)
+
+
+def read(
+    path: Path, mapping: str | None, policy: str | None, *, share: Share | None = None
+) -> Iterator[SourceItem]:
+    """The log's commands and skipped events (with ``share``, of the traces it owns).
+
+    The whole file is read before the first item is given, so a broken file raises
+    ``SourceError`` here, before anything could be written.
+    """
+    return _read(path, _load(path, mapping, policy), share.owns if share is not None else None)
+
+
+def _read(
+    path: Path, reader: _TraceReader, owns: Callable[[str], bool] | None
+) -> Iterator[SourceItem]:
+    trace_id = reader.m.trace_id
+    state = _Parser(path, trace_id, collect=True, owns=owns)
     held: list[SourceItem] | None = []
     with bulk_allocation():
         for trace in _parse(state):
@@ -530,7 +537,7 @@ def read(
                     state.collect = False  # check the rest, then read the file again
     if held is not None:
         return iter(held)
-    return _items(path, spec.trace_id, reader, owns)
+    return _items(path, trace_id, reader, owns)
 
 
 def _items(
@@ -538,3 +545,120 @@ def _items(
 ) -> Iterator[SourceItem]:
     for trace in _parse(_Parser(path, trace_id, collect=True, owns=owns)):
         yield from reader.items(trace)
+
+
+# ------------------------------------------------------------------------ workers
+
+
+def read_shared(
+    path: Path, mapping: str | None, policy: str | None, *, share: Share, meet: Meet
+) -> SharedRead:
+    """One import worker's share of the log, once every worker has read its own.
+
+    Each worker first tries its part of a split by place (``_split``). The workers then
+    meet: if every part parsed, and no trace name is in two parts, the parts together
+    are the whole file read in one, and each worker takes its part's traces, numbering
+    rows after the parts before it. Otherwise every worker reads the whole file and keeps
+    the traces ``share`` owns; a broken file raises ``SourceError`` there, with the place
+    a single reading names. Either way no worker returns before all have read.
+    """
+    reader = _load(path, mapping, policy)
+    part = _read_part(path, reader.m.trace_id, share)
+    summary = None if part is None else (part[1], frozenset(t.name for t in part[0]))
+    summaries: list[tuple[int, frozenset[str]] | None] = meet(summary)
+    if part is not None and _disjoint(summaries):
+        traces, own = part
+        rows = [s[0] for s in summaries if s is not None]
+        offset = sum(rows[: share.part])
+        total = sum(rows)
+        items: list[SourceItem] = []
+        with bulk_allocation():
+            for trace in traces:
+                trace.first_row += offset
+                items.extend(reader.items(trace))
+        traces.clear()
+
+        def position(row: int) -> int:
+            # Progress in whole-file rows, as if every worker went through the file.
+            return total if own == 0 else round((row - offset) * total / own)
+
+        return SharedRead(iter(items), position, by="place")
+    whole = _read(path, reader, share.owns)
+    meet(None)
+    return SharedRead(whole)
+
+
+def _disjoint(summaries: list[tuple[int, frozenset[str]] | None]) -> bool:
+    """Every part parsed, and each trace name is in one part only (a name in two parts
+    would be one deal written by two workers, in an order a single reading would not)."""
+    names: list[frozenset[str]] = []
+    for summary in summaries:
+        if summary is None:
+            return False
+        names.append(summary[1])
+    return sum(map(len, names)) == len(frozenset().union(*names))
+
+
+def _read_part(path: Path, trace_id: str, share: Share) -> tuple[list[Trace], int] | None:
+    """This worker's traces and events of a split by place, or None if the file cannot
+    be split or its part does not parse (the whole reading then says why)."""
+    data = _unpacked(path)
+    if data is None:
+        return None
+    bounds = _split(data, share.parts)
+    if bounds is None:
+        return None
+    start, end = bounds[share.part], bounds[share.part + 1]
+    state = _Parser(path, trace_id, collect=True)
+    parser = state.parser
+    try:
+        # The header leaves the parser inside <log>, as it is where every part begins.
+        parser.Parse(data[: bounds[0]], False)
+        if state.depth != 1:
+            return None
+        final = end == len(data)
+        if start < end:
+            parser.Parse(data[start:end], final)
+        # A part that is not the file's end closes every element it opens.
+        if not final and state.depth != 1:
+            return None
+    except (expat.ExpatError, SourceError):
+        return None
+    return state.done, state.rows
+
+
+def _unpacked(path: Path) -> bytes | None:
+    """The whole log, unpacked, if it is small enough to split (None if not readable:
+    the whole reading then says why)."""
+    try:
+        if unpacked_size(path) > SPLIT_MAX_BYTES:
+            return None
+        raw, handle = _open(path)
+    except (OSError, SourceError):
+        return None
+    try:
+        data = handle.read(SPLIT_MAX_BYTES + 1)
+    except (EOFError, OSError, zlib.error):
+        return None
+    finally:
+        handle.close()
+        raw.close()
+    return data if len(data) <= SPLIT_MAX_BYTES else None
+
+
+def _split(data: bytes, parts: int) -> list[int] | None:
+    """Where each part begins (and the file's end): the first trace at or after an equal
+    share of what follows the header. None if a trace tag might not be one."""
+    first = _TRACE_TAG.search(data)
+    if first is None:
+        return None
+    header = first.start()
+    if data.find(b"<!", header) != -1 or data.find(b"<?", header) != -1:
+        return None
+    body = len(data) - header
+    bounds = [header]
+    for part in range(1, parts):
+        found = _TRACE_TAG.search(data, max(bounds[-1], header + body * part // parts))
+        bounds.append(len(data) if found is None else found.start())
+    bounds.append(len(data))
+    return bounds

@@ -1,0 +1,266 @@
+"""An XES log split by place among import workers reads exactly as the whole file read
+at once; where that cannot be shown (a comment among the traces, one trace name in two
+parts, a log too large to hold), the workers share it by trace name instead, and a
+broken log fails with the same message as a single reading."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from salesengine.importing import xes
+from salesengine.importing.sources import Share, SharedRead, SourceError, SourceItem
+
+LOG = Path(__file__).parents[3] / "shared" / "data" / "bpi-challenge-2012" / "financial_log.xes.gz"
+DATA = Path(__file__).parents[1] / "data"
+
+
+class Meeting:
+    """The workers' meeting point of ``parallel.run_workers``, for threads in one process."""
+
+    def __init__(self, parts: int) -> None:
+        self.parts = parts
+        self.given: dict[int, dict[int, Any]] = {}
+        self.failed = False
+        self.changed = threading.Condition()
+
+    def fail(self) -> None:
+        with self.changed:
+            self.failed = True
+            self.changed.notify_all()
+
+    def meet_for(self, part: int) -> Any:
+        rounds = count()
+
+        def meet(value: Any) -> list[Any]:
+            round_ = next(rounds)
+            with self.changed:
+                given = self.given.setdefault(round_, {})
+                given[part] = value
+                self.changed.notify_all()
+                if not self.changed.wait_for(
+                    lambda: self.failed or len(given) == self.parts, timeout=120
+                ):
+                    raise TimeoutError("the other workers never came")
+                if len(given) < self.parts:
+                    raise RuntimeError("another worker failed")
+                return [given[p] for p in range(self.parts)]
+
+        return meet
+
+
+def shares(path: Path, parts: int) -> list[SharedRead | BaseException]:
+    """Every worker's ``read_shared``, each in its own thread; a worker's error as it was."""
+    meeting = Meeting(parts)
+    results: list[SharedRead | BaseException] = [RuntimeError("no result")] * parts
+
+    def work(part: int) -> None:
+        try:
+            share = Share(part, parts)
+            results[part] = xes.read_shared(
+                path, "bpi2012", None, share=share, meet=meeting.meet_for(part)
+            )
+        except BaseException as e:
+            meeting.fail()
+            results[part] = e
+
+    threads = [threading.Thread(target=work, args=(part,)) for part in range(parts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def whole(path: Path) -> list[SourceItem] | SourceError:
+    try:
+        return list(xes.read(path, "bpi2012", None))
+    except SourceError as e:
+        return e
+
+
+def is_subsequence(part: list[SourceItem], of: list[SourceItem]) -> bool:
+    rest: Iterator[SourceItem] = iter(of)
+    return all(any(item == other for other in rest) for item in part)
+
+
+def check_as_whole(path: Path, parts: int) -> list[SharedRead]:
+    """The shares together are the whole reading; a broken file fails every worker alike."""
+    expected = whole(path)
+    results = shares(path, parts)
+    if isinstance(expected, SourceError):
+        for result in results:
+            assert isinstance(result, SourceError)
+            assert str(result) == str(expected)
+        return []
+    reads = [r for r in results if isinstance(r, SharedRead)]
+    assert len(reads) == parts, results
+    got = [list(read.items) for read in reads]
+    assert len({read.by for read in reads}) == 1  # the workers agree
+    if reads[0].by == "place":
+        # Parts follow each other in the file: together they are the file's order.
+        assert [item for items in got for item in items] == expected
+        total = max((item.row for item in expected), default=0)
+        for read, items in zip(reads, got, strict=True):
+            if items:
+                assert read.position(max(item.row for item in items)) == total
+    else:
+        assert reads[0].by == "name"
+        for items in got:
+            assert is_subsequence(items, expected)
+        assert Counter(repr(i) for items in got for i in items) == Counter(map(repr, expected))
+    return reads
+
+
+# ------------------------------------------------------------------ generated logs
+
+ACTIVITIES = (
+    "A_SUBMITTED",
+    "A_PARTLYSUBMITTED",
+    "A_PREACCEPTED",
+    "A_ACCEPTED",
+    "A_DECLINED",
+    "O_CREATED",
+    "W_Completeren aanvraag",
+)
+
+events = st.tuples(
+    st.sampled_from(ACTIVITIES),
+    st.sampled_from(("COMPLETE", "COMPLETE", "START")),
+    st.none() | st.integers(0, 500),  # minutes after the log's epoch, or no time at all
+)
+traces = st.tuples(st.text("0123456789", min_size=1, max_size=2), st.lists(events, max_size=4))
+
+
+HEADER_COMMENTS = (
+    "",
+    "<!-- made for a test -->",
+    "<!-- a <trace> here is no trace: the split is refused, not misled -->",
+)
+
+
+def render(
+    log: list[tuple[str, list[tuple[str, str, int | None]]]],
+    header_comment: str,
+    body_comment: int | None,
+) -> str:
+    out = ['<?xml version="1.0" encoding="UTF-8" ?>']
+    if header_comment:
+        out.append(header_comment)
+    out.append('<log xes.version="1.0">')
+    out.append('\t<string key="concept:name" value="generated"/>')
+    for number, (name, trace_events) in enumerate(log):
+        if body_comment == number:
+            out.append("\t<!-- <trace> -->")
+        out.append("\t<trace>")
+        out.append(f'\t\t<string key="concept:name" value="{name}"/>')
+        out.append('\t\t<string key="AMOUNT_REQ" value="5000"/>')
+        for activity, lifecycle, minute in trace_events:
+            out.append("\t\t<event>")
+            out.append(f'\t\t\t<string key="concept:name" value="{activity}"/>')
+            out.append(f'\t\t\t<string key="lifecycle:transition" value="{lifecycle}"/>')
+            if minute is not None:
+                stamp = f"2012-01-01T{minute // 60:02d}:{minute % 60:02d}:00.000+01:00"
+                out.append(f'\t\t\t<date key="time:timestamp" value="{stamp}"/>')
+            out.append("\t\t</event>")
+        out.append("\t</trace>")
+    out.append("</log>")
+    return "\n".join(out) + "\n"
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    log=st.lists(traces, max_size=12),
+    distinct=st.booleans(),
+    parts=st.integers(1, 4),
+    header_comment=st.sampled_from(HEADER_COMMENTS),
+    body_comment=st.none() | st.integers(0, 11),
+    packed=st.booleans(),
+)
+def test_a_log_shared_among_workers_reads_as_the_whole_file(
+    tmp_path: Path,
+    log: list[tuple[str, list[tuple[str, str, int | None]]]],
+    distinct: bool,
+    parts: int,
+    header_comment: str,
+    body_comment: int | None,
+    packed: bool,
+) -> None:
+    if distinct:
+        log = [(f"{number}-{name}", events) for number, (name, events) in enumerate(log)]
+    text = render(log, header_comment, body_comment).encode()
+    path = tmp_path / ("log.xes.gz" if packed else "log.xes")
+    path.write_bytes(gzip.compress(text) if packed else text)
+    reads = check_as_whole(path, parts)
+    names = [name for name, _ in log]
+    plain = "<trace>" not in header_comment and (body_comment is None or body_comment >= len(log))
+    if plain and len(set(names)) == len(names) and log:
+        assert reads[0].by == "place"  # nothing stood in the way of a split
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    log=st.lists(traces, min_size=1, max_size=6),
+    parts=st.integers(2, 4),
+    cut=st.floats(0.0, 0.99),
+)
+def test_a_log_broken_off_fails_every_worker_as_a_single_reading_does(
+    tmp_path: Path,
+    log: list[tuple[str, list[tuple[str, str, int | None]]]],
+    parts: int,
+    cut: float,
+) -> None:
+    text = render(log, "", None).encode()
+    path = tmp_path / "cut.xes"
+    path.write_bytes(text[: int(len(text) * cut)])
+    assert isinstance(whole(path), SourceError)
+    assert check_as_whole(path, parts) == []
+
+
+def test_one_trace_name_in_two_parts_shares_the_log_by_name(tmp_path: Path) -> None:
+    # The first trace and the last have the same name, so they fall in different parts.
+    log = [(name, [("A_SUBMITTED", "COMPLETE", 1)]) for name in ("7", "1", "2", "3", "4", "7")]
+    path = tmp_path / "twice.xes"
+    path.write_text(render(log, header_comment="", body_comment=None))
+    reads = check_as_whole(path, parts=2)
+    assert [read.by for read in reads] == ["name", "name"]
+
+
+def test_a_log_too_large_to_hold_is_shared_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(xes, "SPLIT_MAX_BYTES", 1000)
+    reads = check_as_whole(DATA / "xes-small.xes", parts=2)
+    assert [read.by for read in reads] == ["name", "name"]
+
+
+@pytest.mark.parametrize("name", ["xes-small.xes", "xes-times.xes"])
+def test_the_shipped_sample_logs_split_by_place(name: str) -> None:
+    reads = check_as_whole(DATA / name, parts=2)
+    assert [read.by for read in reads] == ["place", "place"]
+
+
+@pytest.mark.parametrize(
+    "name", ["xes-truncated.xes", "xes-no-trace-name.xes", "xes-not-a-log.xes", "xes-not-xml.xes"]
+)
+def test_a_broken_log_fails_every_worker_as_a_single_reading_does(name: str) -> None:
+    assert isinstance(whole(DATA / name), SourceError)
+    assert check_as_whole(DATA / name, parts=3) == []
+
+
+def test_the_bpi_log_splits_by_place_into_the_whole_reading() -> None:
+    reads = check_as_whole(LOG, parts=2)
+    assert [read.by for read in reads] == ["place", "place"]
