@@ -29,6 +29,7 @@ class Meeting:
 
     def __init__(self, parts: int) -> None:
         self.parts = parts
+        self.answers: dict[int, Any] = {}
         self.given: dict[int, dict[int, Any]] = {}
         self.failed = False
         self.changed = threading.Condition()
@@ -53,7 +54,9 @@ class Meeting:
                     raise TimeoutError("the other workers never came")
                 if len(given) < self.parts:
                     raise RuntimeError("another worker failed")
-                return [given[p] for p in range(self.parts)]
+                if round_ not in self.answers:  # judged once, as the parent does
+                    self.answers[round_] = xes.agree([given[p] for p in range(self.parts)])
+                return self.answers[round_]
 
         return meet
 
@@ -264,3 +267,53 @@ def test_a_broken_log_fails_every_worker_as_a_single_reading_does(name: str) -> 
 def test_the_bpi_log_splits_by_place_into_the_whole_reading() -> None:
     reads = check_as_whole(LOG, parts=2)
     assert [read.by for read in reads] == ["place", "place"]
+
+
+def lettered(names: str, between: dict[int, str]) -> str:
+    """A log of one-event traces named by ``names``, with ``between[i]`` put before the
+    i-th trace: text, markup or a broken tag among the traces."""
+    log = [(name, [("A_SUBMITTED", "COMPLETE", 1)]) for name in names]
+    out = render(log, "", None).split("\n")
+    starts = [number for number, line in enumerate(out) if line == "\t<trace>"]
+    for index in sorted(between, reverse=True):
+        out.insert(starts[index], between[index])
+    return "\n".join(out)
+
+
+@pytest.mark.parametrize(
+    ("opened", "closed"),
+    [("<!-- a <trace> in a comment", "-->"), ("<?note a <trace> in an instruction", "?>")],
+)
+@pytest.mark.parametrize("parts", [2, 3, 4])
+@pytest.mark.parametrize("at", [2, 3, 4, 5])
+def test_markup_opened_in_the_header_never_hides_traces_from_a_split(
+    tmp_path: Path, opened: str, closed: str, parts: int, at: int
+) -> None:
+    # The first "<trace" is inside the markup: read as a cut, it would start every part
+    # inside it, and the traces up to the closing text later on would be lost.
+    text = lettered("ABCDEFGH", {0: f"\t{opened} {closed}", at: f"\t{closed}"})
+    path = tmp_path / "markup.xes"
+    path.write_text(text, encoding="utf-8")
+    check_as_whole(path, parts)
+
+
+@pytest.mark.parametrize("parts", [2, 3, 4])
+@pytest.mark.parametrize("at", [1, 2, 3, 4, 5, 6, 7])
+@pytest.mark.parametrize("broken", ['<string key="x" value="', "&amp", "<string"])
+def test_a_tag_broken_off_just_before_a_cut_fails_as_a_single_reading_does(
+    tmp_path: Path, parts: int, at: int, broken: str
+) -> None:
+    path = tmp_path / "broken.xes"
+    path.write_text(lettered("ABCDEFGH", {at: broken}), encoding="utf-8")
+    assert isinstance(whole(path), SourceError)
+    assert check_as_whole(path, parts) == []
+
+
+def test_the_parts_stand_only_if_all_parsed_from_one_file_with_names_apart() -> None:
+    a, b = frozenset({"1", "2"}), frozenset({"3"})
+    assert xes.agree([(5, a, 100, 7), (2, b, 100, 7)]) == [5, 2]
+    assert xes.agree([(5, a, 100, 7), None]) is None  # a part did not parse
+    assert xes.agree([(5, a, 100, 7), (2, b, 100, 8)]) is None  # the file changed
+    assert xes.agree([(5, a, 100, 7), (2, b, 101, 7)]) is None
+    assert xes.agree([(5, a, 100, 7), (2, a | b, 100, 7)]) is None  # one name, two parts
+    assert xes.agree([None, None]) is None  # the second meeting, reading by name

@@ -178,11 +178,11 @@ def import_(
         console=err,
         disable=as_json or total < 5000,
         transient=True,
-        auto_refresh=False,  # no refresh thread, so import workers may fork this process
+        auto_refresh=workers == 1,  # workers fork this process: it must run no other thread
     ) as progress:
         task = progress.add_task("import", total=total, rate="")
         # Called per line by one process, or a few times a second with workers.
-        advance = throttled(progress, task, every=2000, unit="lines")
+        advance = throttled(progress, task, every=2000, unit="lines", redraw=workers > 1)
 
         if workers > 1:
             STATE.close()  # the workers open their own; this one must not be inherited
@@ -246,10 +246,10 @@ def _import_source(
             console=err,
             disable=as_json,
             transient=True,
-            auto_refresh=False,  # no refresh thread, so import workers may fork this process
+            auto_refresh=workers == 1,  # workers fork this process: it must run no other thread
         ) as progress:
             task = progress.add_task("import", total=None, rate="")
-            advance = throttled(progress, task, every=1000, unit="rows")
+            advance = throttled(progress, task, every=1000, unit="rows", redraw=workers > 1)
             if workers > 1:
                 STATE.close()  # the workers open their own; this one must not be inherited
                 report = import_source_parallel(

@@ -64,9 +64,13 @@ def when(value: datetime | None) -> str:
     return "" if value is None else value.isoformat(timespec="seconds")
 
 
-def throttled(progress: Progress, task: TaskID, *, every: int, unit: str) -> Callable[[int], None]:
+def throttled(
+    progress: Progress, task: TaskID, *, every: int, unit: str, redraw: bool = False
+) -> Callable[[int], None]:
     """A callback of items done that moves the bar, with the rate, every ``every`` items:
-    redrawing on every item would cost more than the work it reports."""
+    redrawing on every item would cost more than the work it reports. ``redraw``: draw on
+    every call too, for a display without its refresh thread whose caller reports a few
+    times a second."""
     started = time.perf_counter()
     shown = 0
 
@@ -76,6 +80,7 @@ def throttled(progress: Progress, task: TaskID, *, every: int, unit: str) -> Cal
             shown = done
             seconds = (time.perf_counter() - started) or 1e-9
             progress.update(task, completed=done, rate=f"{done / seconds:,.0f} {unit}/s")
-            progress.refresh()  # the bars redraw only here: no refresh thread runs
+        if redraw:
+            progress.refresh()
 
     return advance

@@ -13,6 +13,7 @@ foreign line, far less than the validation and decision it skips.
 from __future__ import annotations
 
 import gc
+import itertools
 import multiprocessing
 import os
 import queue
@@ -35,7 +36,7 @@ from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
 from salesengine.domain.errors import SalesEngineError, StoreUnavailable
 from salesengine.importing.jsonl import ImportReport, import_file
-from salesengine.importing.readers import shared_reader
+from salesengine.importing.readers import shared_agreement, shared_reader
 from salesengine.importing.sources import (
     Meet,
     Share,
@@ -101,14 +102,19 @@ def _work(
     def advance(row: int) -> None:
         progress[part] = row
 
-    rounds = iter(range(sys.maxsize))
+    rounds = itertools.count()
 
-    def meet(value: Any) -> list[Any]:
+    parent = os.getppid()
+
+    def meet(value: Any) -> Any:
         # The parent answers once every worker has given its value for this round; if one
-        # fails first, the parent stops the others while they wait here.
+        # fails first, the parent stops the others while they wait here. If the parent
+        # itself is gone (killed), nobody will answer: the worker is adopted, and stops.
         results.put(("meet", part, next(rounds), value))
-        answer: list[Any] = replies.recv()
-        return answer
+        while not replies.poll(POLL_SECONDS):
+            if os.getppid() != parent:
+                raise SalesEngineError("the import was stopped: its process is gone")
+        return replies.recv()
 
     try:
         # One at a time: workers that start together would race to create the store's
@@ -138,6 +144,7 @@ def run_workers(
     workers: int,
     on_progress: Callable[[int], None] | None = None,
     fork: bool = False,
+    agree: Callable[[list[Any]], Any] = list,
 ) -> list[Any]:
     """Run ``job`` in ``workers`` processes, one part each; their reports in part order.
 
@@ -148,8 +155,9 @@ def run_workers(
     file again applies only what is missing.
 
     A job may ``meet`` the others any number of times, each job as many times: each
-    worker gives a value and gets all the workers' values in part order, once every
-    worker has given one. It serves as a barrier too.
+    worker gives a value and, once every worker has, gets ``agree`` of all the values in
+    part order (by default, their list). It serves as a barrier too. Keep the answer
+    small: it goes down each worker's pipe while the parent waits.
 
     ``fork``: the caller holds no open store connection (a child must not even close an
     inherited one), so the workers may be forks of this process itself (see ``_context``).
@@ -192,9 +200,9 @@ def run_workers(
                 given = meetings.setdefault(round_, {})
                 given[part] = value
                 if len(given) == workers:
-                    values = [given[p] for p in range(workers)]
+                    answer = agree([given[p] for p in range(workers)])
                     for _, ours in pipes:
-                        ours.send(values)
+                        ours.send(answer)
                     del meetings[round_]
                 continue
             if message[0] == "failed":
@@ -226,7 +234,8 @@ def _context(fork: bool = False) -> ForkContext | SpawnContext | ForkServerConte
     start, about half a second.
     """
     methods = multiprocessing.get_all_start_methods()
-    if fork and "fork" in methods and threading.active_count() == 1:
+    # Linux only: elsewhere (macOS) system libraries are not safe to use after a fork.
+    if fork and sys.platform == "linux" and threading.active_count() == 1:
         return multiprocessing.get_context("fork")
     if "forkserver" not in methods:
         return multiprocessing.get_context("spawn")
@@ -313,7 +322,8 @@ def import_source_parallel(
     taking its share of the deals; the report reads as a single import's. ``fork`` as
     for ``run_workers``."""
     job = partial(_source_job, str(path), fmt, mapping, policy, batch_size)
-    shares = run_workers(spec, job, workers=workers, on_progress=on_row, fork=fork)
+    agree = shared_agreement(fmt)
+    shares = run_workers(spec, job, workers=workers, on_progress=on_row, fork=fork, agree=agree)
     report = merge_reports(path, fmt, shares)
     if on_row is not None:
         on_row(report.rows)

@@ -7,7 +7,7 @@ import struct
 from collections.abc import Callable, Iterator
 from importlib import import_module
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from salesengine.importing.sources import Meet, Share, SharedRead, SourceItem
 
@@ -48,6 +48,14 @@ def shared_reader(fmt: str) -> SharedReader:
         raise ValueError(f"a {fmt} import cannot be shared among workers")
     read: SharedReader = import_module(f"salesengine.importing.{FORMATS[fmt]}").read_shared
     return read
+
+
+def shared_agreement(fmt: str) -> Callable[[list[Any]], Any]:
+    """How the workers' meeting judges what each read (run in the parent, once)."""
+    if fmt not in SHAREABLE:
+        raise ValueError(f"a {fmt} import cannot be shared among workers")
+    agree: Callable[[list[Any]], Any] = import_module(f"salesengine.importing.{FORMATS[fmt]}").agree
+    return agree
 
 
 # Unpacked bytes per row of a shareable format: an XES event with its attributes

@@ -249,6 +249,7 @@ class _Parser:
         self.events: list[Event] = []
         self.event: Event | None = None
         self.trace_line = 0
+        self.root = "log"  # as the file spells it
 
     def fail(self, message: str, line: int | None = None) -> SourceError:
         at = self.parser.CurrentLineNumber if line is None else line
@@ -285,8 +286,10 @@ class _Parser:
                 self.foreign = False
                 self.attributes = {}
                 self.events = []
-        elif depth == 1 and _local(name) != "log":
-            raise self.fail(f"not an XES log: the root element is <{name}>, not <log>")
+        elif depth == 1:
+            if _local(name) != "log":
+                raise self.fail(f"not an XES log: the root element is <{name}>, not <log>")
+            self.root = name
 
     def _end(self, _name: str) -> None:
         depth = self.depth
@@ -555,21 +558,20 @@ def read_shared(
 ) -> SharedRead:
     """One import worker's share of the log, once every worker has read its own.
 
-    Each worker first tries its part of a split by place (``_split``). The workers then
-    meet: if every part parsed, and no trace name is in two parts, the parts together
-    are the whole file read in one, and each worker takes its part's traces, numbering
-    rows after the parts before it. Otherwise every worker reads the whole file and keeps
-    the traces ``share`` owns; a broken file raises ``SourceError`` there, with the place
-    a single reading names. Either way no worker returns before all have read.
+    Each worker first reads its part of a split by place (``_read_part``). The workers
+    then meet, and ``agree`` judges their parts: if they stand, together they are the
+    whole file read in one, and each worker takes its part's traces, numbering rows
+    after the parts before it. Otherwise every worker reads the whole file and keeps the
+    traces ``share`` owns; a broken file raises ``SourceError`` there, with the place a
+    single reading names. Either way no worker returns before all have read.
     """
     reader = _load(path, mapping, policy)
     part = _read_part(path, reader.m.trace_id, share)
-    summary = None if part is None else (part[1], frozenset(t.name for t in part[0]))
-    summaries: list[tuple[int, frozenset[str]] | None] = meet(summary)
-    if part is not None and _disjoint(summaries):
-        traces, own = part
-        rows = [s[0] for s in summaries if s is not None]
+    rows: list[int] | None = meet(None if part is None else part[1])
+    if part is not None and rows is not None:
+        traces = part[0]
         offset = sum(rows[: share.part])
+        own = rows[share.part]
         total = sum(rows)
         items: list[SourceItem] = []
         with bulk_allocation():
@@ -588,20 +590,38 @@ def read_shared(
     return SharedRead(whole)
 
 
-def _disjoint(summaries: list[tuple[int, frozenset[str]] | None]) -> bool:
-    """Every part parsed, and each trace name is in one part only (a name in two parts
-    would be one deal written by two workers, in an order a single reading would not)."""
-    names: list[frozenset[str]] = []
-    for summary in summaries:
-        if summary is None:
-            return False
-        names.append(summary[1])
-    return sum(map(len, names)) == len(frozenset().union(*names))
+# What a worker tells the others of its part: its events, its trace names, and the
+# size and CRC-32 of the file it read (all must have read the same file).
+Summary = tuple[int, frozenset[str], int, int]
 
 
-def _read_part(path: Path, trace_id: str, share: Share) -> tuple[list[Trace], int] | None:
-    """This worker's traces and events of a split by place, or None if the file cannot
-    be split or its part does not parse (the whole reading then says why)."""
+def agree(summaries: list[Summary | None]) -> list[int] | None:
+    """Whether the workers' parts stand, judged once for all (by ``run_workers``): each
+    part's events if so, None if not.
+
+    They stand if every part parsed, all were cut from the same file, and each trace name
+    is in one part only: a name in two parts would be one deal written by two workers, in
+    an order a single reading would not give.
+    """
+    parts = [s for s in summaries if s is not None]
+    if len(parts) < len(summaries) or len({(size, crc) for _, _, size, crc in parts}) > 1:
+        return None
+    names = [n for _, n, _, _ in parts]
+    if sum(map(len, names)) != len(frozenset().union(*names)):
+        return None
+    return [rows for rows, _, _, _ in parts]
+
+
+def _read_part(path: Path, trace_id: str, share: Share) -> tuple[list[Trace], Summary] | None:
+    """This worker's traces of a split by place, and its summary; None if the file cannot
+    be split or the part is not exactly what the whole file holds there (the whole
+    reading then says why).
+
+    By induction over the parts, each is parsed as the whole file would be: the header
+    must end inside the log and outside any tag, comment, instruction or reference, so a
+    part starts where a single parser would stand; and each part but the last must end
+    so too, which closing the log there proves.
+    """
     data = _unpacked(path)
     if data is None:
         return None
@@ -609,22 +629,33 @@ def _read_part(path: Path, trace_id: str, share: Share) -> tuple[list[Trace], in
     if bounds is None:
         return None
     start, end = bounds[share.part], bounds[share.part + 1]
+    view = memoryview(data)
     state = _Parser(path, trace_id, collect=True)
     parser = state.parser
     try:
-        # The header leaves the parser inside <log>, as it is where every part begins.
-        parser.Parse(data[: bounds[0]], False)
-        if state.depth != 1:
+        parser.Parse(view[: bounds[0]], False)
+        if state.depth != 1 or not _closes(view[: bounds[0]], state.root):
             return None
         final = end == len(data)
         if start < end:
-            parser.Parse(data[start:end], final)
-        # A part that is not the file's end closes every element it opens.
-        if not final and state.depth != 1:
-            return None
+            parser.Parse(view[start:end], final)
+        if not final:
+            parser.Parse(f"</{state.root}>".encode(), True)
     except (expat.ExpatError, SourceError):
         return None
-    return state.done, state.rows
+    names = frozenset(trace.name for trace in state.done)
+    return state.done, (state.rows, names, len(data), zlib.crc32(data))
+
+
+def _closes(header: memoryview, root: str) -> bool:
+    """Whether the log can be closed right after ``header``: nothing is left open but it."""
+    probe = expat.ParserCreate()
+    try:
+        probe.Parse(header, False)
+        probe.Parse(f"</{root}>".encode(), True)
+    except expat.ExpatError:
+        return False
+    return True
 
 
 def _unpacked(path: Path) -> bytes | None:
