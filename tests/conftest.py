@@ -16,6 +16,12 @@ from salesengine.application.commands import Command, parse_command
 from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
 
+# The BPI Challenge 2012 log (see ../shared/data) and the hand-made files in tests/data.
+BPI_LOG = (
+    Path(__file__).parents[2] / "shared" / "data" / "bpi-challenge-2012" / "financial_log.xes.gz"
+)
+TEST_DATA = Path(__file__).parent / "data"
+
 PG_URL = os.environ.get("SALESENGINE_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_SERVICES = os.environ.get("SALESENGINE_REQUIRE_SERVICES") == "1"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
 import numpy
@@ -33,9 +32,9 @@ from salesengine.projecting import ProjectionRunner, sql_engine
 from salesengine.reports.conversion import conversion
 from salesengine.reports.cycle_time import cycle_time
 from salesengine.reports.funnel import funnel
-from tests.conftest import Clock
+from tests.conftest import BPI_LOG, Clock
 
-LOG = Path(__file__).parents[3] / "shared" / "data" / "bpi-challenge-2012" / "financial_log.xes.gz"
+LOG = BPI_LOG
 STAGES = ("submitted", "partly_submitted", "preaccepted", "accepted", "finalized")
 ENTERS = {
     "A_SUBMITTED": "submitted",

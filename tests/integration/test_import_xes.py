@@ -30,10 +30,10 @@ from salesengine.importing.sources import (
     import_source,
 )
 from salesengine.importing.xes import read
-from tests.conftest import Clock
+from tests.conftest import BPI_LOG, TEST_DATA, Clock
 
-LOG = Path(__file__).parents[3] / "shared" / "data" / "bpi-challenge-2012" / "financial_log.xes.gz"
-DATA = Path(__file__).parents[1] / "data"
+LOG = BPI_LOG
+DATA = TEST_DATA
 SMALL = DATA / "xes-small.xes"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -19,9 +19,10 @@ from hypothesis import strategies as st
 
 from salesengine.importing import xes
 from salesengine.importing.sources import Share, SharedRead, SourceError, SourceItem
+from tests.conftest import BPI_LOG, TEST_DATA
 
-LOG = Path(__file__).parents[3] / "shared" / "data" / "bpi-challenge-2012" / "financial_log.xes.gz"
-DATA = Path(__file__).parents[1] / "data"
+LOG = BPI_LOG
+DATA = TEST_DATA
 
 
 class Meeting:

@@ -31,9 +31,10 @@ from salesengine.importing.sources import (
     SourceReport,
     import_source,
 )
+from tests.conftest import BPI_LOG, TEST_DATA
 
-LOG = Path(__file__).parents[3] / "shared" / "data" / "bpi-challenge-2012" / "financial_log.xes.gz"
-DATA = Path(__file__).parents[1] / "data"
+LOG = BPI_LOG
+DATA = TEST_DATA
 SMALL = DATA / "xes-small.xes"
 
 

@@ -7,6 +7,7 @@ import struct
 from collections.abc import Callable, Iterator
 from importlib import import_module
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Protocol
 
 from salesengine.importing.sources import Meet, Share, SharedRead, SourceItem
@@ -43,18 +44,20 @@ def guess_format(path: Path) -> str:
     return "jsonl"
 
 
-def shared_reader(fmt: str) -> SharedReader:
+def _shared(fmt: str) -> ModuleType:
     if fmt not in SHAREABLE:
         raise ValueError(f"a {fmt} import cannot be shared among workers")
-    read: SharedReader = import_module(f"salesengine.importing.{FORMATS[fmt]}").read_shared
+    return import_module(f"salesengine.importing.{FORMATS[fmt]}")
+
+
+def shared_reader(fmt: str) -> SharedReader:
+    read: SharedReader = _shared(fmt).read_shared
     return read
 
 
 def shared_agreement(fmt: str) -> Callable[[list[Any]], Any]:
     """How the workers' meeting judges what each read (run in the parent, once)."""
-    if fmt not in SHAREABLE:
-        raise ValueError(f"a {fmt} import cannot be shared among workers")
-    agree: Callable[[list[Any]], Any] = import_module(f"salesengine.importing.{FORMATS[fmt]}").agree
+    agree: Callable[[list[Any]], Any] = _shared(fmt).agree
     return agree
 
 
