@@ -264,7 +264,7 @@ def _import_source(
                     fork=True,
                 )
             else:
-                items = reader(fmt)(file, mapping, policy)
+                items = reader(fmt)(file, mapping, policy, catalog=engine.catalog)
                 report = import_source(
                     engine, file, fmt, items, on_row=advance, batch_size=batch_size
                 )

@@ -303,7 +303,13 @@ def _needed_columns(mapping: CsvMapping, lookup_columns: set[str]) -> dict[str, 
     return needed
 
 
-def read(path: Path, mapping: str | None, policy: str | None) -> Iterator[SourceItem]:
+def read(
+    path: Path,
+    mapping: str | None,
+    policy: str | None,
+    *,
+    catalog: PolicyCatalog | None = None,
+) -> Iterator[SourceItem]:
     """The commands replaying each row's history; the header and lookups are checked here,
     before the first item is asked for."""
     mapping_path, spec = load_csv_mapping(mapping or DEFAULT_MAPPING)
@@ -311,7 +317,7 @@ def read(path: Path, mapping: str | None, policy: str | None) -> Iterator[Source
     if policy_name is None:
         raise MappingError(f"{mapping_path}: field 'policy': missing, and no --policy given")
     header = read_header(path, encoding=spec.encoding, delimiter=spec.delimiter)
-    _check_stages(mapping_path, spec, policy_name)
+    _check_stages(mapping_path, spec, policy_name, catalog)
     tables = []
     lookup_columns: set[str] = set()
     for index, lookup in enumerate(spec.lookups):
@@ -325,13 +331,17 @@ def read(path: Path, mapping: str | None, policy: str | None) -> Iterator[Source
     return _items(records, spec, policy_name, header, tables)
 
 
-def _check_stages(mapping_path: Path, spec: CsvMapping, policy_name: str) -> None:
-    """Advance steps must name stages of the policy, when the policy is a known one
-    (a policy from a directory given to the engine alone is judged by the engine)."""
+def _check_stages(
+    mapping_path: Path, spec: CsvMapping, policy_name: str, catalog: PolicyCatalog | None
+) -> None:
+    """Advance steps must name stages of the policy. Without the engine's catalog, a
+    policy the default one lacks is left for the engine to judge."""
     try:
-        policy = PolicyCatalog().get(policy_name)
-    except SalesEngineError:
-        return
+        policy = (catalog or PolicyCatalog()).get(policy_name)
+    except SalesEngineError as e:
+        if catalog is None:
+            return
+        raise MappingError(f"{mapping_path}: field 'policy': {e}") from None
     for status, steps in spec.histories.items():
         for number, step in enumerate(steps):
             if step.to is not None and not policy.has_stage(step.to):

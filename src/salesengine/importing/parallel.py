@@ -294,7 +294,10 @@ def _source_job(
     # The reader checks the whole file and meets the other workers before it returns, so
     # no worker writes before every worker's reading has passed: a broken file writes
     # nothing.
-    read = shared_reader(fmt)(Path(path), mapping, policy, share=Share(part, parts), meet=meet)
+    share = Share(part, parts)
+    read = shared_reader(fmt)(
+        Path(path), mapping, policy, share=share, meet=meet, catalog=engine.catalog
+    )
     position = read.position
     return import_source(
         engine,

@@ -8,11 +8,26 @@ from collections.abc import Callable, Iterator
 from importlib import import_module
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from salesengine.importing.sources import Meet, Share, SharedRead, SourceItem
 
-Reader = Callable[[Path, str | None, str | None], Iterator[SourceItem]]
+if TYPE_CHECKING:
+    from salesengine.policies.catalog import PolicyCatalog
+
+
+class Reader(Protocol):
+    """A file's commands and skipped rows. ``catalog`` is the engine's policies (with
+    the user's directories): the mapping is checked against the policy it names."""
+
+    def __call__(
+        self,
+        path: Path,
+        mapping: str | None,
+        policy: str | None,
+        *,
+        catalog: PolicyCatalog | None = None,
+    ) -> Iterator[SourceItem]: ...
 
 
 class SharedReader(Protocol):
@@ -20,7 +35,14 @@ class SharedReader(Protocol):
     the whole file is checked, before it gives its first item."""
 
     def __call__(
-        self, path: Path, mapping: str | None, policy: str | None, *, share: Share, meet: Meet
+        self,
+        path: Path,
+        mapping: str | None,
+        policy: str | None,
+        *,
+        share: Share,
+        meet: Meet,
+        catalog: PolicyCatalog | None = None,
     ) -> SharedRead: ...
 
 

@@ -1,5 +1,8 @@
 """Salesforce OpportunityHistory exports: one row per change of an opportunity.
 
+(An OpportunityFieldHistory export, one row per changed field, is told apart by its
+header and read by ``salesforce_fields``, with the same mapping.)
+
 Rows are grouped by opportunity and ordered by their ``CreatedDate`` (the export may
 come in any order; the file is read whole, which for a history export is modest; rows
 of one opportunity with the same time keep their file order). The first row opens the
@@ -20,12 +23,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from salesengine.domain.errors import SalesEngineError
-from salesengine.domain.policy import FunnelPolicy
+from salesengine.domain.policy import KEY_PATTERN, FunnelPolicy
 from salesengine.importing.crm_csv import (
     Strict,
     not_a_date,
@@ -61,6 +64,48 @@ class Columns(Strict):
     by: str | None = Field(default="CreatedById", description="optional: the actor")
 
 
+class FieldColumns(Strict):
+    """The OpportunityFieldHistory columns beside the shared ones (opportunity, at, id,
+    deleted, by)."""
+
+    field: str = "Field"
+    old: str = "OldValue"
+    new: str = "NewValue"
+    type: str | None = Field(default="DataType", description="optional")
+
+
+class FactField(Strict):
+    """A tracked field recorded as a fact of this name, valued with the new value."""
+
+    fact: str = Field(pattern=KEY_PATTERN, max_length=64)
+
+
+FieldUse = Literal["open", "stage", "amount", "close", "owner"]
+# Salesforce's names of the standard tracked fields ("created" is the creation row).
+DEFAULT_FIELDS: dict[str, FieldUse | FactField] = {
+    "created": "open",
+    "StageName": "stage",
+    "Amount": "amount",
+    "CloseDate": "close",
+    "Owner": "owner",
+}
+
+
+class FieldHistory(Strict):
+    """How an OpportunityFieldHistory export is read: what each tracked field becomes."""
+
+    columns: FieldColumns = FieldColumns()
+    fields: dict[str, FieldUse | FactField] = Field(
+        default_factory=lambda: dict(DEFAULT_FIELDS),
+        description="Salesforce Field -> open, stage, amount, close, owner or {fact: key}",
+    )
+    owner_type: str | None = Field(
+        default="Text",
+        description="Salesforce writes an owner change twice, as ids (EntityId) and as "
+        "names (Text); the rows of this DataType are read",
+    )
+
+
 class SalesforceMapping(Strict):
     policy: str | None = Field(default=None, min_length=1)
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
@@ -72,6 +117,7 @@ class SalesforceMapping(Strict):
     )
     encoding: str = "utf-8-sig"
     delimiter: str = Field(default=",", min_length=1, max_length=1)
+    field_history: FieldHistory = FieldHistory()
 
     @field_validator("timezone")
     @classmethod
@@ -81,14 +127,14 @@ class SalesforceMapping(Strict):
 
 
 @dataclass(slots=True)
-class _Row:
+class Row:
     line: int
     values: dict[str, str]
     at: datetime | None
 
 
 @dataclass(slots=True)
-class _Deal:
+class Opportunity:
     """What the importer knows of an opportunity while replaying its rows."""
 
     key: str
@@ -96,7 +142,9 @@ class _Deal:
     stage_name: str = ""
     amount: str = ""
     close: str = ""
+    owner: str = ""
     facts: set[str] = field(default_factory=set)  # criteria recorded by the importer
+    values: dict[str, str] = field(default_factory=dict)  # facts read from tracked fields
 
 
 def load_salesforce_mapping(name_or_path: str) -> tuple[Path, SalesforceMapping]:
@@ -104,9 +152,12 @@ def load_salesforce_mapping(name_or_path: str) -> tuple[Path, SalesforceMapping]
     return path, validate_mapping(path, content, SalesforceMapping)
 
 
-def _policy(path: Path, spec: SalesforceMapping, name: str) -> FunnelPolicy:
+def mapped_policy(
+    path: Path, spec: SalesforceMapping, name: str, catalog: PolicyCatalog | None
+) -> FunnelPolicy:
+    """The named policy, checked to have every stage the mapping maps onto."""
     try:
-        policy = PolicyCatalog().get(name)
+        policy = (catalog or PolicyCatalog()).get(name)
     except SalesEngineError as e:
         raise MappingError(f"{path}: field 'policy': {e}") from None
     for stage_name, target in spec.stages.items():
@@ -118,15 +169,29 @@ def _policy(path: Path, spec: SalesforceMapping, name: str) -> FunnelPolicy:
     return policy
 
 
-def read(path: Path, mapping: str | None, policy: str | None) -> Iterator[SourceItem]:
-    """The opportunities' histories as commands; the header is checked before any item."""
+def read(
+    path: Path,
+    mapping: str | None,
+    policy: str | None,
+    *,
+    catalog: PolicyCatalog | None = None,
+) -> Iterator[SourceItem]:
+    """The opportunities' histories as commands; the header is checked before any item.
+
+    A header with the field history's ``Field`` and ``NewValue`` columns is read as an
+    OpportunityFieldHistory export, any other as OpportunityHistory."""
     mapping_path, spec = load_salesforce_mapping(mapping or DEFAULT_MAPPING)
     name = policy or spec.policy
     if name is None:
         raise MappingError(f"{mapping_path}: field 'policy': missing, and no --policy given")
-    funnel = _policy(mapping_path, spec, name)
+    funnel = mapped_policy(mapping_path, spec, name, catalog)
     header = read_header(path, encoding=spec.encoding, delimiter=spec.delimiter)
     cols = spec.columns
+    tracked = spec.field_history.columns
+    if tracked.field in header and tracked.new in header:
+        from salesengine.importing import salesforce_fields  # it imports this module
+
+        return salesforce_fields.read_rows(path, spec, funnel, header)
     needed = {cols.opportunity: "opportunity", cols.stage: "stage", cols.at: "at"}
     if cols.amount:
         needed.setdefault(cols.amount, "amount")
@@ -136,65 +201,84 @@ def read(path: Path, mapping: str | None, policy: str | None) -> Iterator[Source
     return _items(path, spec, funnel, header)
 
 
-def _items(
-    path: Path, spec: SalesforceMapping, policy: FunnelPolicy, header: list[str]
-) -> Iterator[SourceItem]:
+def rows_by_opportunity(
+    path: Path, spec: SalesforceMapping, header: list[str]
+) -> tuple[dict[str, list[Row]], list[Skipped]]:
+    """The file's live rows grouped by opportunity in file order, and the rows skipped
+    for want of an opportunity or for being deleted in Salesforce."""
     tz = zone(spec.timezone)
     cols = spec.columns
-    groups: dict[str, list[_Row]] = {}
+    groups: dict[str, list[Row]] = {}
+    skipped: list[Skipped] = []
     for line, record in read_records(path, encoding=spec.encoding, delimiter=spec.delimiter):
         values = dict(zip(header, (value.strip() for value in record), strict=False))
         where = f"line {line}"
         opportunity = values.get(cols.opportunity, "")
         if not opportunity:
-            yield Skipped(where, f"no {cols.opportunity}", line)
+            skipped.append(Skipped(where, f"no {cols.opportunity}", line))
             continue
         if cols.deleted and values.get(cols.deleted, "").lower() in _TRUE:
-            yield Skipped(where, f"{cols.deleted}: deleted in Salesforce", line)
+            skipped.append(Skipped(where, f"{cols.deleted}: deleted in Salesforce", line))
             continue
         at = parse_instant(values.get(cols.at, ""), tz)
-        groups.setdefault(opportunity, []).append(_Row(line, values, at))
+        groups.setdefault(opportunity, []).append(Row(line, values, at))
+    return groups, skipped
+
+
+def _items(
+    path: Path, spec: SalesforceMapping, policy: FunnelPolicy, header: list[str]
+) -> Iterator[SourceItem]:
+    groups, skipped = rows_by_opportunity(path, spec, header)
+    yield from skipped
     for opportunity, rows in groups.items():
         dated = sorted((r for r in rows if r.at is not None), key=lambda r: (r.at, r.line))
-        deal = _Deal(spec.deal_prefix + opportunity)
+        deal = Opportunity(spec.deal_prefix + opportunity)
         for row in dated:
             yield from _row_items(row, deal, spec, policy)
         for row in rows:
             if row.at is None:
-                yield _bad_date(row, deal, spec)
+                yield bad_date(row, deal, spec, spec.columns.stage)
 
 
-def _source_id(row: _Row, spec: SalesforceMapping) -> str:
+def source_id(row: Row, spec: SalesforceMapping, *columns: str) -> str:
+    """The row's own id, else its opportunity, time and the given columns' values."""
     cols = spec.columns
     own = row.values.get(cols.id, "") if cols.id else ""
     if own:
         return own
     values = row.values
-    return "/".join((values[cols.opportunity], values.get(cols.at, ""), values.get(cols.stage, "")))
+    return "/".join(
+        (values[cols.opportunity], values.get(cols.at, ""), *(values.get(c, "") for c in columns))
+    )
 
 
-def _bad_date(row: _Row, deal: _Deal, spec: SalesforceMapping) -> SourceCommand:
+def bad_date(row: Row, deal: Opportunity, spec: SalesforceMapping, what: str) -> SourceCommand:
+    """The row as a command the engine refuses for its date, so the report names it."""
     column = spec.columns.at
     command = {
         "cmd": "fact",
         "deal": deal.key,
         "name": "salesforce_stage",
-        "value": row.values.get(spec.columns.stage, ""),
+        "value": row.values.get(what, ""),
         "at": not_a_date(row.values.get(column, "")),
     }
     provenance = {"line": str(row.line), "column": column}
     return SourceCommand(
-        f"line {row.line}, column {column}", _source_id(row, spec), command, row.line, provenance
+        f"line {row.line}, column {column}",
+        source_id(row, spec, what),
+        command,
+        row.line,
+        provenance,
     )
 
 
 def _row_items(
-    row: _Row, deal: _Deal, spec: SalesforceMapping, policy: FunnelPolicy
+    row: Row, deal: Opportunity, spec: SalesforceMapping, policy: FunnelPolicy
 ) -> Iterator[SourceItem]:
     cols = spec.columns
     values = row.values
     where = f"line {row.line}"
-    source_id = _source_id(row, spec)
+    row_id = source_id(row, spec, cols.stage)
     provenance = {"line": str(row.line)}
     assert row.at is not None
     base: dict[str, Any] = {"deal": deal.key, "at": row.at.isoformat()}
@@ -203,7 +287,7 @@ def _row_items(
         base["by"] = by
 
     def emit(fields: dict[str, Any]) -> SourceCommand:
-        return SourceCommand(where, source_id, {**base, **fields}, row.line, provenance)
+        return SourceCommand(where, row_id, {**base, **fields}, row.line, provenance)
 
     amount = values.get(cols.amount, "") if cols.amount else ""
     close = values.get(cols.close, "") if cols.close else ""
@@ -216,8 +300,8 @@ def _row_items(
             opening["amount"] = amount
             if spec.currency:
                 opening["currency"] = spec.currency
-        if close and _is_day(_day(close)):
-            opening["expected_close"] = _day(close)
+        if close and is_day(day(close)):
+            opening["expected_close"] = day(close)
         yield emit(opening)
         if close and "expected_close" not in opening:  # refused alone; the deal still opens
             yield emit({"cmd": "expected_close", "expected_close": close})
@@ -232,7 +316,7 @@ def _row_items(
             deal.amount = amount
             made += 1
         if close != deal.close:
-            yield emit({"cmd": "expected_close", "expected_close": _day(close) if close else None})
+            yield emit({"cmd": "expected_close", "expected_close": day(close) if close else None})
             deal.close = close
             made += 1
     if target is None:
@@ -244,11 +328,11 @@ def _row_items(
             row.line,
         )
         return
-    moves = list(_moves(deal, target, stage_name, policy))
-    for fields in moves:
+    steps = list(moves(deal, target, stage_name, policy))
+    for fields in steps:
         yield emit(fields)
     deal.stage_name = stage_name
-    if not made and not moves:
+    if not made and not steps:
         yield Skipped(
             where,
             f"no change: {stage_name!r} is stage {target!r} already, amount and close date "
@@ -257,8 +341,8 @@ def _row_items(
         )
 
 
-def _moves(
-    deal: _Deal, target: str, stage_name: str, policy: FunnelPolicy
+def moves(
+    deal: Opportunity, target: str, stage_name: str, policy: FunnelPolicy
 ) -> Iterator[dict[str, Any]]:
     """The facts and the stage move that take the deal from its position to ``target``."""
     current = deal.position
@@ -294,7 +378,7 @@ def _moves(
     yield command
 
 
-def _is_day(text: str) -> bool:
+def is_day(text: str) -> bool:
     try:
         date.fromisoformat(text)
     except ValueError:
@@ -302,7 +386,7 @@ def _is_day(text: str) -> bool:
     return len(text) == 10
 
 
-def _day(text: str) -> str:
+def day(text: str) -> str:
     """A CloseDate as a day: its date part when it is a time, else as given (and the
     command language judges it)."""
     return text[:10] if len(text) > 10 and text[10] in "T " else text

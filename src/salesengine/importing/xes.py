@@ -32,11 +32,12 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from xml.parsers import expat
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from salesengine.domain.errors import SalesEngineError
 from salesengine.domain.policy import KEY_PATTERN
 from salesengine.domain.values import OUTCOMES
 from salesengine.importing.jsonl import bulk_allocation
@@ -53,6 +54,9 @@ from salesengine.importing.sources import (
     load_mapping,
     mapping_problem,
 )
+
+if TYPE_CHECKING:
+    from salesengine.policies.catalog import PolicyCatalog
 
 CHUNK = 1 << 20
 # About 1 KB each: a log this large is read twice rather than held in memory.
@@ -500,7 +504,9 @@ class _TraceReader:
         return f"no mapping for activity '{activity}'"
 
 
-def _load(path: Path, mapping: str | None, policy: str | None) -> _TraceReader:
+def _load(
+    path: Path, mapping: str | None, policy: str | None, catalog: PolicyCatalog | None
+) -> _TraceReader:
     if mapping is None:
         raise MappingError(
             f"{path}: an XES log needs --mapping (a shipped one such as bpi2012, or a YAML file)"
@@ -511,18 +517,40 @@ def _load(path: Path, mapping: str | None, policy: str | None) -> _TraceReader:
         raise MappingError(
             f"{mapping_path}: field 'policy': missing; name one here or give --policy"
         )
+    if catalog is not None:
+        _check_policy(mapping_path, spec, chosen, catalog)
     return _TraceReader(spec, chosen)
 
 
+def _check_policy(path: Path, spec: XesMapping, name: str, catalog: PolicyCatalog) -> None:
+    """The policy must exist and have every stage the mapping moves deals to."""
+    try:
+        policy = catalog.get(name)
+    except SalesEngineError as e:
+        raise MappingError(f"{path}: field 'policy': {e}") from None
+    for activity, stage in spec.stages.items():
+        if not policy.has_stage(stage):
+            raise MappingError(
+                f"{path}: field 'stages.{activity}': {stage!r} is not a stage of policy "
+                f"{name} ({', '.join(policy.stage_keys)})"
+            )
+
+
 def read(
-    path: Path, mapping: str | None, policy: str | None, *, share: Share | None = None
+    path: Path,
+    mapping: str | None,
+    policy: str | None,
+    *,
+    share: Share | None = None,
+    catalog: PolicyCatalog | None = None,
 ) -> Iterator[SourceItem]:
     """The log's commands and skipped events (with ``share``, of the traces it owns).
 
     The whole file is read before the first item is given, so a broken file raises
     ``SourceError`` here, before anything could be written.
     """
-    return _read(path, _load(path, mapping, policy), share.owns if share is not None else None)
+    reader = _load(path, mapping, policy, catalog)
+    return _read(path, reader, share.owns if share is not None else None)
 
 
 def _read(
@@ -554,7 +582,13 @@ def _items(
 
 
 def read_shared(
-    path: Path, mapping: str | None, policy: str | None, *, share: Share, meet: Meet
+    path: Path,
+    mapping: str | None,
+    policy: str | None,
+    *,
+    share: Share,
+    meet: Meet,
+    catalog: PolicyCatalog | None = None,
 ) -> SharedRead:
     """One import worker's share of the log, once every worker has read its own.
 
@@ -565,7 +599,7 @@ def read_shared(
     traces ``share`` owns; a broken file raises ``SourceError`` there, with the place a
     single reading names. Either way no worker returns before all have read.
     """
-    reader = _load(path, mapping, policy)
+    reader = _load(path, mapping, policy, catalog)
     part = _read_part(path, reader.m.trace_id, share)
     rows: list[int] | None = meet(None if part is None else part[1])
     if part is not None and rows is not None:
