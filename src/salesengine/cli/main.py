@@ -276,10 +276,13 @@ def _import_source(
     else:
         for problem in report.refused:
             err.print(escape(f"{file}: {problem.where}: refused: {problem.message}"))
+        for note in report.notes:
+            err.print(escape(f"{file}: {note.where}: note: {note.message}"))
         say(
             f"{file}: {report.applied} applied, {report.duplicates} already applied, "
             f"{len(report.refused)} refused, {len(report.skipped)} rows skipped "
             f"({report.rows} rows, {report.commands} commands)"
+            + (f"; {len(report.notes)} notes" if report.notes else "")
         )
     if report.refused:
         raise typer.Exit(1)

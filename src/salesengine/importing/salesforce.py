@@ -99,10 +99,10 @@ class FieldHistory(Strict):
         default_factory=lambda: dict(DEFAULT_FIELDS),
         description="Salesforce Field -> open, stage, amount, close, owner or {fact: key}",
     )
-    owner_type: str | None = Field(
+    lookup_type: str | None = Field(
         default="Text",
-        description="Salesforce writes an owner change twice, as ids (EntityId) and as "
-        "names (Text); the rows of this DataType are read",
+        description="Salesforce writes a change of a lookup (Owner, Account) twice, as ids "
+        "(EntityId) and as names (Text); of such twins the row of this DataType is read",
     )
 
 

@@ -1,25 +1,33 @@
 """Salesforce OpportunityFieldHistory exports: one row per change of one tracked field.
 
-The columns are the opportunity, the time, ``Field``, ``OldValue`` and ``NewValue``
-(optionally the row's ``Id``, ``DataType``, ``IsDeleted`` and ``CreatedById``). The
+The columns are the opportunity, the time, ``Field``, ``DataType``, ``OldValue`` and
+``NewValue`` (optionally the row's ``Id``, ``IsDeleted`` and ``CreatedById``). The
 mapping's ``field_history.fields`` says what each tracked field becomes: ``open``
 (Salesforce's ``created`` row), ``stage``, ``amount``, ``close``, ``owner`` or a fact.
 
-Rows are grouped by opportunity and ordered by time; among rows of one time (one save
-in Salesforce) the ``created`` row comes first and stage changes last, else file order.
+Rows are grouped by opportunity and ordered by time. Rows of one time come from one save
+in Salesforce: the ``created`` row goes first, then the other fields by name, and stage
+changes last; two changes of one field are chained (the second's old value is the
+first's new value), else file order decides. A lookup field's change is written twice,
+as ids and as names: only the rows of the mapping's ``lookup_type`` are read.
+
 The deal opens at its ``created`` row, or without one at its first row. What a field
 held before its first change (that row's ``OldValue``) is what it held at opening: the
-opening amount, close date and owner, and the stage the deal moves to at once. Each
-row then becomes its field's command.
+opening amount, close date, owner and facts, and the stage the deal moves to at once.
+Each row then becomes its field's command.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from salesengine.application.commands import OpenDeal
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.importing.crm_csv import require_columns
 from salesengine.importing.salesforce import (
@@ -30,17 +38,18 @@ from salesengine.importing.salesforce import (
     SalesforceMapping,
     bad_date,
     day,
-    is_day,
     moves,
     rows_by_opportunity,
     source_id,
 )
-from salesengine.importing.sources import Skipped, SourceCommand, SourceItem
+from salesengine.importing.sources import Noted, Skipped, SourceCommand, SourceItem
 
 Emit = Callable[[dict[str, Any]], SourceCommand]
 
-# The uses whose value before the first change is the value at opening.
-_OPENING_VALUES = ("stage", "amount", "close", "owner")
+# The uses whose value before the first change is the value at opening, and the
+# opening command's field each fills.
+_OPENING_FIELDS = {"amount": "amount", "close": "expected_close", "owner": "owner"}
+_BOOLEANS = {"true": True, "false": False}
 
 
 def read_rows(
@@ -51,8 +60,55 @@ def read_rows(
     needed = {cols.opportunity: "opportunity", cols.at: "at"}
     for column, use in ((tracked.field, "field"), (tracked.old, "old"), (tracked.new, "new")):
         needed.setdefault(column, use)
+    if tracked.type is not None:
+        # Without it a lookup's two spellings cannot be told apart; a mapping may still
+        # read such a file, every row, with ``field_history.columns.type: null``.
+        needed.setdefault(tracked.type, "type")
     require_columns(path, header, needed)
     return _items(path, spec, policy, header)
+
+
+def _items(
+    path: Path, spec: SalesforceMapping, policy: FunnelPolicy, header: list[str]
+) -> Iterator[SourceItem]:
+    groups, skipped = rows_by_opportunity(path, spec, header)
+    yield from skipped
+    for opportunity, rows in groups.items():
+        replay = _Replay(Opportunity(spec.deal_prefix + opportunity), spec, policy)
+        dated = replay.ordered([r for r in rows if r.at is not None])
+        if dated:
+            yield from replay.run(dated)
+        for row in rows:
+            if row.at is None:
+                yield bad_date(row, replay.deal, spec, spec.field_history.columns.field)
+
+
+def _same_amount(a: str, b: str) -> bool:
+    try:
+        return Decimal(a) == Decimal(b)
+    except InvalidOperation:
+        return a == b
+
+
+def _skip(row: Row, why: str) -> Skipped:
+    return Skipped(f"line {row.line}", why, row.line)
+
+
+def _chained(rows: list[Row], old: str, new: str) -> list[Row]:
+    """Changes of one field at one time in the order their values chain, else as given."""
+    if len(rows) < 2:
+        return rows
+    starts = [r for r in rows if all(r.values[old] != o.values[new] for o in rows if o is not r)]
+    if len(starts) != 1:
+        return rows
+    chain, left = [starts[0]], [r for r in rows if r is not starts[0]]
+    while left:
+        after = [r for r in left if r.values[old] == chain[-1].values[new]]
+        if len(after) != 1:
+            return rows
+        chain.append(after[0])
+        left.remove(after[0])
+    return chain
 
 
 class _Replay:
@@ -61,17 +117,51 @@ class _Replay:
     def __init__(self, deal: Opportunity, spec: SalesforceMapping, policy: FunnelPolicy):
         self.deal, self.spec, self.policy = deal, spec, policy
         self.history = spec.field_history
+        self.columns = spec.field_history.columns
+        self.twins: dict[int, int] = {}  # line of a row not read -> line of its twin read
+
+    def field(self, row: Row) -> str:
+        return row.values.get(self.columns.field, "")
 
     def use(self, row: Row) -> FieldUse | FactField | None:
-        return self.history.fields.get(row.values.get(self.history.columns.field, ""))
+        return self.history.fields.get(self.field(row))
 
-    def other_owner_spelling(self, row: Row) -> str | None:
-        """The row's DataType when it is an owner row of the type not read, else None."""
-        column, wanted = self.history.columns.type, self.history.owner_type
-        if column is None or wanted is None or column not in row.values:
-            return None
-        kind = row.values[column]
-        return kind if kind != wanted else None
+    def kind(self, row: Row) -> str:
+        return row.values.get(self.columns.type, "") if self.columns.type else ""
+
+    # ------------------------------------------------------------------ order
+
+    def ordered(self, rows: list[Row]) -> list[Row]:
+        def rank(row: Row) -> int:
+            use = self.use(row)
+            return 0 if use == "open" else 2 if use == "stage" else 1
+
+        result: list[Row] = []
+        rows = sorted(rows, key=lambda r: (r.at, rank(r), r.line))
+        for _, one_save in groupby(rows, key=lambda r: (r.at, rank(r))):
+            by_field: dict[str, list[Row]] = {}
+            for row in one_save:
+                by_field.setdefault(self.field(row), []).append(row)
+            for _, same in sorted(by_field.items()):  # by name: the same for any file order
+                read = self._without_twins(same)
+                result += _chained(read, self.columns.old, self.columns.new)
+                result += [r for r in same if r.line in self.twins]
+        return result
+
+    def _without_twins(self, rows: list[Row]) -> list[Row]:
+        """The rows to read of one field's changes at one time: of a lookup's two
+        spellings, those of ``lookup_type``."""
+        wanted = self.history.lookup_type
+        kinds = {self.kind(r) for r in rows}
+        if wanted is None or len(kinds) < 2 or wanted not in kinds:
+            return rows
+        read = [r for r in rows if self.kind(r) == wanted]
+        for row in rows:
+            if self.kind(row) != wanted:
+                self.twins[row.line] = read[0].line
+        return read
+
+    # ------------------------------------------------------------------ commands
 
     def emitter(self, row: Row, *, when: Row | None = None, column: str = "") -> Emit:
         """Commands from ``row`` (its line, id and actor), effective at its time or at
@@ -83,7 +173,7 @@ class _Replay:
         by = row.values.get(by_column, "") if by_column else ""
         if by:
             base["by"] = by
-        row_id = source_id(row, self.spec, self.history.columns.field, self.history.columns.new)
+        row_id = source_id(row, self.spec, self.columns.field, self.columns.new)
         where = f"line {row.line}" + (f", column {column}" if column else "")
         marks = {"line": str(row.line), **({"column": column} if column else {})}
 
@@ -92,17 +182,19 @@ class _Replay:
 
         return emit
 
+    def value(self, row: Row, text: str) -> Any:
+        """A fact's value: a checkbox as a boolean, anything else as written."""
+        if self.kind(row) == "Boolean" and text.lower() in _BOOLEANS:
+            return _BOOLEANS[text.lower()]
+        return text
+
     def run(self, rows: list[Row]) -> Iterator[SourceItem]:
-        first: dict[str, Row] = {}  # use -> the first row that changed that field
+        first: dict[tuple[str, str], Row] = {}  # the first row read of each field's changes
         for row in rows:
             use = self.use(row)
-            if (
-                isinstance(use, str)
-                and use in _OPENING_VALUES
-                and use not in first
-                and not (use == "owner" and self.other_owner_spelling(row))
-            ):
-                first[use] = row
+            if row.line in self.twins or use is None or use == "open":
+                continue
+            first.setdefault(("fact", use.fact) if isinstance(use, FactField) else (use, ""), row)
         opening = rows[0]
         yield from self.open(opening, first)
         for row in rows:
@@ -110,34 +202,80 @@ class _Replay:
                 continue
             yield from self.change(row)
 
-    def open(self, row: Row, first: dict[str, Row]) -> Iterator[SourceItem]:
-        old = self.history.columns.old
-        before = {use: first[use].values.get(old, "") for use in first}
-        emit = self.emitter(row)
-        command: dict[str, Any] = {"cmd": "open", "policy": self.policy.name}
-        amount, close, owner = (
-            before.get("amount", ""),
-            before.get("close", ""),
-            before.get("owner", ""),
-        )
-        if amount:
-            command["amount"] = amount
-            if self.spec.currency:
-                command["currency"] = self.spec.currency
-        if close and is_day(day(close)):
-            command["expected_close"] = day(close)
-        if owner:
-            command["owner"] = owner
-        yield emit(command)
-        if close and "expected_close" not in command:  # refused alone; the deal still opens
-            yield emit({"cmd": "expected_close", "expected_close": close})
+    def open(self, row: Row, first: dict[tuple[str, str], Row]) -> Iterator[SourceItem]:
+        old = self.columns.old
         deal = self.deal
+        command: dict[str, Any] = {"cmd": "open", "policy": self.policy.name}
+        came_from: dict[str, tuple[Row, dict[str, Any]]] = {}  # field -> its row, alone
+        for (use, key), source in first.items():
+            before = source.values.get(old, "")
+            if not before or use == "stage":
+                continue
+            if use == "fact":
+                command.setdefault("facts", {})[key] = self.value(source, before)
+                came_from[f"facts.{key}"] = (
+                    source,
+                    {"cmd": "fact", "name": key, "value": self.value(source, before)},
+                )
+                continue
+            name = _OPENING_FIELDS[use]
+            command[name] = day(before) if use == "close" else before
+            alone: dict[str, Any] = {"cmd": name, name: command[name]}
+            if use == "amount" and self.spec.currency:
+                command["currency"] = alone["currency"] = self.spec.currency
+            came_from[name] = (source, alone)
+        # A value the command language refuses is left out of the opening, so the deal
+        # still opens, and is reported refused on its own row and column.
+        assert row.at is not None
+        refused = self._refused_fields({**command, "deal": deal.key, "at": row.at})
+        for name in refused & came_from.keys():
+            if name.startswith("facts."):
+                del command["facts"][name.removeprefix("facts.")]
+            else:
+                del command[name]
+                if name == "amount":
+                    command.pop("currency", None)
+        yield self.emitter(row)(command)
+        for name in sorted(refused & came_from.keys()):
+            source, alone = came_from[name]
+            yield self.emitter(source, when=row, column=old)(alone)
         deal.position = self.policy.first_stage.key
-        deal.amount, deal.close, deal.owner = amount, close, owner
-        stage_name = before.get("stage", "")
+        deal.amount = command.get("amount", "")
+        deal.close = first[("close", "")].values.get(old, "") if "expected_close" in command else ""
+        deal.owner = command.get("owner", "")
+        for key in command.get("facts", {}):
+            deal.values[key] = first[("fact", key)].values.get(old, "")
+            deal.facts.add(key)
+        yield from self.opening_stage(row, first.get(("stage", "")))
+
+    @staticmethod
+    def _refused_fields(command: dict[str, Any]) -> set[str]:
+        try:
+            OpenDeal.model_validate(command)
+        except ValidationError as e:
+            return {
+                f"facts.{err['loc'][1]}" if err["loc"][0] == "facts" else str(err["loc"][0])
+                for err in e.errors()
+                if err["loc"]
+            }
+        return set()
+
+    def opening_stage(self, opening: Row, stage_row: Row | None) -> Iterator[SourceItem]:
+        """The move to the stage the first StageName change left (its old value)."""
+        deal = self.deal
+        if stage_row is None:
+            if "stage" in self.history.fields.values():
+                yield Noted(
+                    f"line {opening.line}",
+                    "the stage at creation is not in a field history and StageName never "
+                    f"changes here: the deal stays at {deal.position}",
+                    opening.line,
+                )
+            return
+        old = self.columns.old
+        stage_name = stage_row.values.get(old, "")
         if not stage_name:
             return
-        stage_row = first["stage"]
         target = self.spec.stages.get(stage_name)
         if target is None:
             yield Skipped(
@@ -148,21 +286,26 @@ class _Replay:
             )
             return
         # The stage before the first change held from the opening, so the move is then.
-        at_opening = self.emitter(stage_row, when=row, column=old)
+        at_opening = self.emitter(stage_row, when=opening, column=old)
         for fields in moves(deal, target, stage_name, self.policy):
             yield at_opening(fields)
         deal.stage_name = stage_name
 
     def change(self, row: Row) -> Iterator[SourceItem]:
-        columns = self.history.columns
-        name = row.values.get(columns.field, "")
-        new = row.values.get(columns.new, "")
+        name = self.field(row)
+        new = row.values.get(self.columns.new, "")
         use = self.use(row)
-        if use is None:
+        if row.line in self.twins:
+            yield _skip(
+                row,
+                f"{self.columns.type} {self.kind(row)!r}: the change is read from its "
+                f"{self.history.lookup_type} row, line {self.twins[row.line]}",
+            )
+        elif use is None:
             known = ", ".join(self.history.fields)
-            yield _skip(row, f"{columns.field} {name!r} is not in the mapping ({known})")
+            yield _skip(row, f"{self.columns.field} {name!r} is not in the mapping ({known})")
         elif use == "open":
-            yield _skip(row, f"{columns.field} {name!r}: the deal was opened already")
+            yield _skip(row, f"{self.columns.field} {name!r}: the deal was opened already")
         elif isinstance(use, FactField):
             yield self.fact(row, use.fact, name, new)
         elif use == "stage":
@@ -178,7 +321,7 @@ class _Replay:
         target = self.spec.stages.get(new)
         if target is None:
             known = ", ".join(self.spec.stages)
-            yield _skip(row, f"{self.history.columns.new} {new!r} is not in the mapping ({known})")
+            yield _skip(row, f"{self.columns.new} {new!r} is not in the mapping ({known})")
             return
         steps = list(moves(self.deal, target, new, self.policy))
         self.deal.stage_name = new
@@ -208,13 +351,6 @@ class _Replay:
         )
 
     def owner(self, row: Row, new: str) -> SourceItem:
-        kind = self.other_owner_spelling(row)
-        if kind is not None:
-            return _skip(
-                row,
-                f"{self.history.columns.type} {kind!r}: the owner change is read from its "
-                f"{self.history.owner_type} row",
-            )
         if not new:
             return _skip(row, "Owner emptied: the deal keeps its owner")
         if new == self.deal.owner:
@@ -228,44 +364,12 @@ class _Replay:
             if known.get(key) == new:
                 return _skip(row, f"no change: fact {key} is {new!r} already")
             known[key] = new
-            return self.emitter(row)({"cmd": "fact", "name": key, "value": new})
+            self.deal.facts.add(key)  # evidence of its own: no stage move stands in for it
+            return self.emitter(row)({"cmd": "fact", "name": key, "value": self.value(row, new)})
         if key in known:
             del known[key]
+            self.deal.facts.discard(key)
             return self.emitter(row)(
                 {"cmd": "retract", "name": key, "reason": f"salesforce: {name} emptied"}
             )
-        return _skip(row, f"no change: {name} emptied and fact {key} not recorded")
-
-
-def _skip(row: Row, why: str) -> Skipped:
-    return Skipped(f"line {row.line}", why, row.line)
-
-
-def _same_amount(a: str, b: str) -> bool:
-    try:
-        return Decimal(a) == Decimal(b)
-    except InvalidOperation:
-        return a == b
-
-
-def _items(
-    path: Path, spec: SalesforceMapping, policy: FunnelPolicy, header: list[str]
-) -> Iterator[SourceItem]:
-    groups, skipped = rows_by_opportunity(path, spec, header)
-    yield from skipped
-    fields, field_column = spec.field_history.fields, spec.field_history.columns.field
-
-    def order(row: Row) -> tuple[Any, int, int]:
-        # One save in Salesforce writes its changes with one time: the creation first,
-        # the stage last, after the amount or close date the same save set.
-        use = fields.get(row.values.get(field_column, ""))
-        return row.at, 0 if use == "open" else 2 if use == "stage" else 1, row.line
-
-    for opportunity, rows in groups.items():
-        deal = Opportunity(spec.deal_prefix + opportunity)
-        dated = sorted((r for r in rows if r.at is not None), key=order)
-        if dated:
-            yield from _Replay(deal, spec, policy).run(dated)
-        for row in rows:
-            if row.at is None:
-                yield bad_date(row, deal, spec, field_column)
+        return _skip(row, f"no change: {name} emptied and fact {key} not held")

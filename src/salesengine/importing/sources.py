@@ -55,7 +55,17 @@ class Skipped:
     row: int
 
 
-SourceItem = SourceCommand | Skipped
+@dataclass(slots=True)
+class Noted:
+    """Something the report should say of a row whose commands still apply: what the
+    source cannot tell (e.g. a stage at creation a field history does not hold)."""
+
+    where: str
+    note: str
+    row: int
+
+
+SourceItem = SourceCommand | Skipped | Noted
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +123,7 @@ class SourceReport:
     duplicates: int = 0
     refused: list[Problem] = field(default_factory=list)
     skipped: list[Problem] = field(default_factory=list)
+    notes: list[Problem] = field(default_factory=list)
 
 
 class SourceError(ValueError):
@@ -183,6 +194,9 @@ def import_source(
             if isinstance(item, Skipped):
                 report.skipped.append(Problem(item.where, item.reason, item.row))
                 continue
+            if isinstance(item, Noted):
+                report.notes.append(Problem(item.where, item.note, item.row))
+                continue
             report.commands += 1
             number = report.commands
             raw = dict(item.command)
@@ -222,6 +236,8 @@ def merge_reports(path: Path, fmt: str, reports: Iterable[SourceReport]) -> Sour
         merged.duplicates += report.duplicates
         merged.refused.extend(report.refused)
         merged.skipped.extend(report.skipped)
+        merged.notes.extend(report.notes)
     merged.refused.sort(key=lambda p: p.row)  # stable: one row's problems keep their order
     merged.skipped.sort(key=lambda p: p.row)
+    merged.notes.sort(key=lambda p: p.row)
     return merged
