@@ -99,3 +99,34 @@ def test_an_output_that_cannot_be_written_is_named_and_refused(seeded: CLI, tmp_
     assert not_a_directory.code == 2
     assert "taken: is a file" in not_a_directory.err
     assert (tmp_path / "taken").read_text(encoding="utf-8") == "a file"
+
+
+def test_a_pipe_is_left_alone_and_a_link_keeps_pointing_at_the_export(
+    seeded: CLI, tmp_path: Path
+) -> None:
+    import os
+
+    pipe = tmp_path / "pipe.xes"
+    os.mkfifo(pipe)
+    refused = seeded("export", str(pipe))
+    assert refused.code == 2
+    assert "is not a regular file" in refused.err
+    assert pipe.is_fifo()
+
+    target = tmp_path / "real.xes"
+    link = tmp_path / "link.xes"
+    link.symlink_to(target)
+    done = seeded("export", str(link))
+    assert done.code == 0, done.err
+    assert link.is_symlink() and target.is_file()
+    assert ET.parse(target).getroot().tag == f"{XES}log"
+
+
+def test_an_export_from_a_store_that_is_not_there_is_refused_and_creates_none(
+    cli: CLI, tmp_path: Path
+) -> None:
+    typo = tmp_path / "typo.db"
+    result = cli("export", str(tmp_path / "audit.xes"), env={"SALESENGINE_DB": str(typo)})
+    assert result.code == 2
+    assert f"no event store at {typo}" in result.err
+    assert not typo.exists() and not (tmp_path / "audit.xes").exists()

@@ -355,7 +355,10 @@ def test_the_import_command_tells_a_field_history_export_by_its_header(tmp_path:
     )
     assert proc.returncode == 1, proc.stderr  # the bad date is refused
     assert "line 25, column CreatedDate: refused: field 'at'" in proc.stderr
-    assert "57 applied, 0 already applied, 1 refused, 6 rows skipped" in proc.stdout
+    assert (
+        "rows: 20 imported, 0 already imported, 1 refused, 6 skipped; "
+        "commands: 57 applied, 0 already applied" in proc.stdout
+    )
 
 
 CRITERION_MAPPING = """\

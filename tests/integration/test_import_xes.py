@@ -149,8 +149,15 @@ def engine(tmp_path: Path) -> Iterator[SalesEngine]:
 
 def test_a_plain_xes_log_imports_with_each_trace_as_a_deal(engine: SalesEngine) -> None:
     report = import_xes(engine, SMALL)
-    assert report.refused == []
-    assert (report.rows, report.commands, report.applied) == (19, 16, 16)
+    # A trace attribute that is no amount is refused on its own; the deal opens without.
+    assert [(p.where, p.message) for p in report.refused] == [
+        (
+            "trace 1003, attribute AMOUNT_REQ",
+            "field 'amount': Input should be a valid decimal (given: 'UNKNOWN')",
+        )
+    ]
+    assert (report.rows, report.commands, report.applied) == (19, 17, 16)
+    assert (report.imported_rows, report.refused_rows, report.skipped_rows) == (15, 1, 3)
     assert sorted(engine.deal_keys()) == [f"bpi2012-100{n}" for n in range(1, 5)]
     states = {key: engine.load(key).state for key in engine.deal_keys()}
     assert [states[f"bpi2012-100{n}"].status for n in range(1, 5)] == [
@@ -209,7 +216,12 @@ def test_events_without_a_usable_time_or_activity_are_skipped_not_refused(
     engine: SalesEngine,
 ) -> None:
     report = import_xes(engine, DATA / "xes-times.xes")
-    assert report.refused == []
+    assert [(p.where, p.message) for p in report.refused] == [
+        (
+            "trace 2001, attribute AMOUNT_REQ",
+            "field 'amount': Input should be greater than or equal to 0 (given: '-10')",
+        )
+    ]
     assert [(p.where, p.message) for p in report.skipped] == [
         ("trace 2001, event 2", "no time ('time:timestamp')"),
         ("trace 2001, event 3", "time '2011-10-01T10:00:00' has no UTC offset"),
@@ -228,7 +240,8 @@ def test_reimporting_a_small_log_reports_every_command_as_already_applied(
 ) -> None:
     first = import_xes(engine, SMALL)
     again = import_xes(engine, SMALL)
-    assert (again.applied, again.duplicates) == (0, first.commands)
+    assert (again.applied, again.duplicates, len(again.refused)) == (0, first.applied, 1)
+    assert (again.imported_rows, again.unchanged_rows) == (0, first.imported_rows)
 
 
 def test_a_gzip_compressed_copy_imports_the_same_as_the_plain_file(
@@ -362,6 +375,46 @@ def test_the_cli_imports_an_xes_log_with_the_shipped_mapping(tmp_path: Path) -> 
     assert missing.returncode == 2
     assert "needs --mapping" in missing.stderr
     done = run("--mapping", "bpi2012", "--json")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr  # trace 1003's amount is refused
     report = json.loads(done.stdout)
-    assert (report["applied"], len(report["skipped"]), report["refused"]) == (16, 3, [])
+    assert (report["applied"], len(report["skipped"]), len(report["refused"])) == (16, 3, 1)
+
+
+TWICE = """<?xml version="1.0" encoding="UTF-8" ?>
+<log xes.version="1.0" xmlns="http://www.xes-standard.org/">
+  <trace><string key="concept:name" value="T3"/><string key="AMOUNT_REQ" value="5000"/>
+    <event><string key="concept:name" value="A_SUBMITTED"/>
+      <string key="lifecycle:transition" value="COMPLETE"/>
+      <date key="time:timestamp" value="2011-10-01T10:00:00.000+02:00"/></event>
+  </trace>
+  <trace><string key="concept:name" value="E2"/></trace>
+  <trace><string key="concept:name" value="T3"/>
+    <event><string key="concept:name" value="A_SUBMITTED"/>
+      <string key="lifecycle:transition" value="COMPLETE"/>
+      <date key="time:timestamp" value="2011-10-02T10:00:00.000+02:00"/></event>
+    <event><string key="concept:name" value="A_DECLINED"/>
+      <string key="lifecycle:transition" value="COMPLETE"/>
+      <date key="time:timestamp" value="2011-10-03T10:00:00.000+02:00"/></event>
+  </trace>
+</log>
+"""
+
+
+def test_a_second_trace_of_one_name_is_refused_whole_and_an_empty_trace_is_skipped(
+    engine: SalesEngine, tmp_path: Path
+) -> None:
+    log = tmp_path / "twice.xes"
+    log.write_text(TWICE, encoding="utf-8")
+    report = import_xes(engine, log)
+    assert [(p.where, p.message) for p in report.refused] == [
+        (
+            f"trace T3, event {n}",
+            "another trace named 'T3' came first (row 1); this trace is not imported",
+        )
+        for n in (1, 2)
+    ]
+    assert [(p.where, p.message) for p in report.skipped] == [
+        ("trace E2", "the trace has no events")
+    ]
+    state = engine.load("bpi2012-T3").state
+    assert (state.status, state.amount) == ("open", Decimal(5000))

@@ -70,7 +70,8 @@ def streams(db: Path) -> dict[UUID, list[tuple[int, str, dict[str, Any]]]]:
 
 
 def comparable(report: SourceReport) -> dict[str, Any]:
-    data = {k: getattr(report, k) for k in ("rows", "commands", "applied", "duplicates")}
+    counts = ("rows", "commands", "applied", "duplicates", "imported_rows", "refused_rows")
+    data = {k: getattr(report, k) for k in (*counts, "unchanged_rows", "skipped_rows")}
     data["skipped"] = [(p.row, p.where, p.message) for p in report.skipped]
     data["refused"] = [(p.row, p.where, p.message) for p in report.refused]
     return data
@@ -93,7 +94,7 @@ def test_a_shared_import_of_a_small_log_matches_and_reimports_as_duplicates(
     assert comparable(three) == comparable(one)
     assert streams(tmp_path / "three.db") == streams(tmp_path / "one.db")
     again = shared(tmp_path / "three.db", SMALL, workers=2)
-    assert (again.applied, again.duplicates) == (0, one.commands)
+    assert (again.applied, again.duplicates, len(again.refused)) == (0, one.applied, 1)
 
 
 def test_a_log_that_cannot_be_split_by_place_is_shared_by_name_alike(tmp_path: Path) -> None:
@@ -181,9 +182,9 @@ def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_cli_shares_an_xes_import_among_the_workers_asked_for(tmp_path: Path) -> None:
     done = cli(tmp_path, str(SMALL), "--mapping", "bpi2012", "--workers", "2", "--json")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr  # trace 1003's amount is refused
     report = json.loads(done.stdout)
-    assert (report["applied"], len(report["skipped"]), report["refused"]) == (16, 3, [])
+    assert (report["applied"], len(report["skipped"]), len(report["refused"])) == (16, 3, 1)
     assert [p["row"] for p in report["skipped"]] == sorted(p["row"] for p in report["skipped"])
 
 

@@ -346,7 +346,9 @@ def test_killing_the_relay_at_random_points_loses_no_event_and_keeps_each_deal_i
         finally:
             relay.kill()
         killed_at.append(stored_position(store))
-    assert killed_at[-1] < head, f"every kill came after the relay caught up: {killed_at}"
+    # On a fast machine the last relays may catch up before their kill; the test needs
+    # at least one kill in mid-stream.
+    assert min(killed_at) < head, f"every kill came after the relay caught up: {killed_at}"
 
     relay_once(store, nats.url, log, "--batch-size", "100")
     assert stored_position(store) == head

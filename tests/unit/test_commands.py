@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from salesengine.application.commands import COMMAND_NAMES, command_schema, parse_command
+from salesengine.application.commands import (
+    COMMAND_NAMES,
+    ChangeAmount,
+    command_schema,
+    parse_command,
+)
 from salesengine.importing.jsonl import describe_validation
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "docs" / "commands.schema.json"
@@ -87,3 +92,12 @@ def test_the_published_json_schema_matches_the_models() -> None:
     published = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
     assert published == command_schema(), "run: salesengine schema > docs/commands.schema.json"
     assert sorted(published["discriminator"]["mapping"]) == sorted(COMMAND_NAMES)
+
+
+def test_an_amount_in_exponent_form_is_kept_in_positional_form() -> None:
+    command = parse_command({"cmd": "amount", "deal": "d", "amount": "1e3"})
+    assert isinstance(command, ChangeAmount)
+    assert str(command.amount) == "1000"
+    assert str(parse_command({"cmd": "amount", "deal": "d", "amount": "1.50E-2"}).amount) == (
+        "0.0150"
+    )

@@ -101,7 +101,19 @@ Text = Annotated[
 ]
 Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN, max_length=64)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4, allow_inf_nan=False)]
+
+
+def _positional(value: Decimal) -> Decimal:
+    # 1e3 and 1000 are one amount: keep it in positional form, as reports and exports
+    # print it.
+    return Decimal(format(value, "f"))
+
+
+Amount = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=18, decimal_places=4, allow_inf_nan=False),
+    AfterValidator(_positional),
+]
 FactValueIn = (
     StrictBool
     | Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
 from itertools import islice
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
@@ -64,6 +64,7 @@ from salesengine.domain.errors import (
     CommandRefused,
     ConcurrencyConflict,
     DealAlreadyExists,
+    GroupRefused,
     InvalidTime,
     SalesEngineError,
     StoreUnavailable,
@@ -223,73 +224,22 @@ class SalesEngine(Application[UUID]):
         *,
         batch_size: int = 1000,
         cache_size: int = 20000,
+        group_of: Callable[[Ref], object] | None = None,
     ) -> Iterator[tuple[Ref, Outcome]]:
         """Apply commands in order, saving each batch in one transaction.
 
         Refused commands are reported and skipped; the rest of the batch still lands.
         If another writer touched a deal of the batch meanwhile, the batch is replayed
         command by command against fresh state, so nothing accepted is lost.
+
+        With ``group_of``, consecutive commands of one deal with the same group (say, one
+        source row) apply whole or not at all: once one is refused, the group's earlier
+        commands are taken back and its later ones refused with ``GroupRefused``. A
+        batch never splits a group.
         """
-        cache: OrderedDict[str, Deal] = OrderedDict()
-        batch: list[tuple[Ref, Command, dict[str, str] | None]] = []
-        outcomes: list[tuple[Ref, Outcome]] = []
-        touched: dict[UUID, Deal] = {}
-
-        def flush() -> Iterator[tuple[Ref, Outcome]]:
-            try:
-                self.commit(*touched.values())
-            except ConcurrencyConflict:
-                for deal in touched.values():
-                    cache.pop(deal.state.key, None)
-                for ref, command, provenance in batch:
-                    yield ref, self._outcome(partial(self.execute, command, provenance=provenance))
-            else:
-                yield from outcomes
-            batch.clear()
-            outcomes.clear()
-            touched.clear()
-            while len(cache) > cache_size:
-                cache.popitem(last=False)
-
-        absent: set[str] = set()  # keys of this batch known not to exist yet
-
-        def decide(command: Command, provenance: dict[str, str] | None) -> Outcome:
-            cached = cache.get(command.deal)
-            try:
-                if cached is not None:
-                    deal = cached
-                elif command.deal in absent:
-                    deal = None
-                else:
-                    deal = self._find(command.deal)
-                try:
-                    deal, result = self._decide(command, deal, provenance)
-                except CommandRefused:
-                    # A copy cached from an earlier batch may be stale: another writer may
-                    # have supplied what was missing. Judge again on the stored deal.
-                    if cached is None or cached.id in touched:
-                        raise
-                    fresh = self._find(command.deal)
-                    if fresh is None or fresh.version == cached.version:
-                        raise
-                    cache[command.deal] = fresh
-                    deal, result = self._decide(command, fresh, provenance)
-            except SalesEngineError as e:
-                return Refused(e)
-            cache[command.deal] = deal
-            cache.move_to_end(command.deal)
-            if result.status == "applied":
-                touched[deal.id] = deal
-            return result
-
-        commands = iter(items)
-        while chunk := list(islice(commands, batch_size)):
-            absent.clear()
-            absent.update(self._absent({c.deal for _, c, _ in chunk if c.deal not in cache}))
-            for ref, command, provenance in chunk:
-                batch.append((ref, command, provenance))
-                outcomes.append((ref, decide(command, provenance)))
-            yield from flush()
+        run = _BatchRun(self, cache_size, group_of)
+        for chunk in _chunks(iter(items), batch_size, run.group):
+            yield from run.apply(chunk)
 
     def _absent(self, keys: set[str]) -> set[str]:
         """Keys of deals that do not exist (yet), found in one query; a new deal needs no read.
@@ -557,3 +507,147 @@ def _result(deal: Deal, status: str, event: str | None) -> CommandResult:
     return CommandResult(
         state.key, "applied" if status == "applied" else "duplicate", event, deal.version, position
     )
+
+
+Item = tuple[Ref, Command, dict[str, str] | None]
+
+
+def _chunks(
+    items: Iterator[Item[Ref]],
+    size: int,
+    group: Callable[[Ref, Command], object | None],
+) -> Iterator[list[Item[Ref]]]:
+    """Batches of about ``size`` commands, each extended to the end of its last group."""
+    pending: list[Item[Ref]] = []
+    while True:
+        chunk = pending + list(islice(items, size))
+        pending = []
+        if not chunk:
+            return
+        last = group(chunk[-1][0], chunk[-1][1])
+        if last is not None:
+            for item in items:
+                if group(item[0], item[1]) != last:
+                    pending = [item]
+                    break
+                chunk.append(item)
+        yield chunk
+
+
+class _BatchRun(Generic[Ref]):
+    """The state of one ``execute_many``: cached deals, the batch being decided, and the
+    group (if any) refused last."""
+
+    def __init__(
+        self,
+        engine: SalesEngine,
+        cache_size: int,
+        group_of: Callable[[Ref], object] | None,
+    ) -> None:
+        self.engine = engine
+        self.cache_size = cache_size
+        self.group_of = group_of
+        self.cache: OrderedDict[str, Deal] = OrderedDict()
+        self.batch: list[Item[Ref]] = []
+        self.outcomes: list[tuple[Ref, Outcome]] = []
+        self.touched: dict[UUID, Deal] = {}
+        self.absent: set[str] = set()  # keys of this batch known not to exist yet
+        self.failed: tuple[str, object] | None = None  # (deal, group) refused last
+
+    def group(self, ref: Ref, command: Command) -> tuple[str, object] | None:
+        return None if self.group_of is None else (command.deal, self.group_of(ref))
+
+    def apply(self, chunk: list[Item[Ref]]) -> Iterator[tuple[Ref, Outcome]]:
+        engine = self.engine
+        self.absent = engine._absent({c.deal for _, c, _ in chunk if c.deal not in self.cache})
+        for ref, command, provenance in chunk:
+            self.batch.append((ref, command, provenance))
+            member = self.group(ref, command)
+            if member is not None and member == self.failed:
+                self.outcomes.append((ref, Refused(_group_refused())))
+                continue
+            outcome = self.decide(command, provenance)
+            self.outcomes.append((ref, outcome))
+            if member is not None and isinstance(outcome, Refused):
+                self.failed = member
+                self.take_back(command.deal, member)
+        yield from self.flush()
+
+    def flush(self) -> Iterator[tuple[Ref, Outcome]]:
+        engine = self.engine
+        try:
+            engine.commit(*self.touched.values())
+        except ConcurrencyConflict:
+            for deal in self.touched.values():
+                self.cache.pop(deal.state.key, None)
+            for ref, command, provenance in self.batch:
+                yield ref, engine._outcome(partial(engine.execute, command, provenance=provenance))
+        else:
+            yield from self.outcomes
+        self.batch.clear()
+        self.outcomes.clear()
+        self.touched.clear()
+        while len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)
+
+    def decide(self, command: Command, provenance: dict[str, str] | None) -> Outcome:
+        engine, cache = self.engine, self.cache
+        cached = cache.get(command.deal)
+        try:
+            if cached is not None:
+                deal = cached
+            elif command.deal in self.absent:
+                deal = None
+            else:
+                deal = engine._find(command.deal)
+            try:
+                deal, result = engine._decide(command, deal, provenance)
+            except CommandRefused:
+                # A copy cached from an earlier batch may be stale: another writer may
+                # have supplied what was missing. Judge again on the stored deal.
+                if cached is None or cached.id in self.touched:
+                    raise
+                fresh = engine._find(command.deal)
+                if fresh is None or fresh.version == cached.version:
+                    raise
+                cache[command.deal] = fresh
+                deal, result = engine._decide(command, fresh, provenance)
+        except SalesEngineError as e:
+            return Refused(e)
+        cache[command.deal] = deal
+        cache.move_to_end(command.deal)
+        if result.status == "applied":
+            self.touched[deal.id] = deal
+        return result
+
+    def take_back(self, key: str, member: tuple[str, object]) -> None:
+        """Undo the applied commands of a refused group: the deal is rebuilt from the
+        store with the batch's other accepted commands."""
+        batch, outcomes = self.batch, self.outcomes
+        undone = False
+        for index, (ref, command, _) in enumerate(batch):
+            if self.group(ref, command) == member and _applied(outcomes[index][1]):
+                outcomes[index] = (ref, Refused(_group_refused()))
+                undone = True
+        if not undone:
+            return
+        deal = self.cache.pop(key, None)
+        if deal is not None:
+            self.touched.pop(deal.id, None)
+        rebuilt = None if key in self.absent else self.engine._find(key)
+        for index, (ref, command, provenance) in enumerate(batch):
+            if command.deal == key and _applied(outcomes[index][1]):
+                rebuilt, result = self.engine._decide(command, rebuilt, provenance)
+                outcomes[index] = (ref, result)
+        if rebuilt is not None:
+            self.cache[key] = rebuilt
+            if rebuilt.pending_events:
+                self.touched[rebuilt.id] = rebuilt
+
+
+def _applied(outcome: Outcome) -> bool:
+    return isinstance(outcome, CommandResult) and outcome.status == "applied"
+
+
+def _group_refused() -> GroupRefused:
+    return GroupRefused("not applied: another command of its row was refused")

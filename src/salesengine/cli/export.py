@@ -47,9 +47,11 @@ def export_command(
         raise typer.Exit(2)
     effective = parse_time(as_of, "--as-of")
     recorded = parse_time(known_at, "--known-at")
-    problem = _output_problem(output, fmt)
+    if output.is_symlink():
+        output = output.resolve()  # the export replaces the link's target, not the link
+    problem = _output_problem(output, fmt) or _missing_store()
     if problem:
-        fail(f"{output}: {problem}")
+        fail(problem if problem.startswith("no event store") else f"{output}: {problem}")
         raise typer.Exit(2)
     engine = STATE.engine()
     now = engine.clock()
@@ -99,9 +101,33 @@ def _output_problem(output: Path, fmt: str) -> str | None:
             return "is a directory; xes is written to a file"
         if not output.parent.is_dir():
             return f"directory {output.parent} does not exist"
-        return None
+        return _not_a_file(output)
     if output.exists() and not output.is_dir():
         return f"is a file; {fmt} is written into a directory (events.{fmt}, ...)"
+    for name in (f"events.{fmt}", f"stage_intervals.{fmt}"):
+        problem = _not_a_file(output / name)
+        if problem:
+            return f"{name} {problem}"
+    return None
+
+
+def _not_a_file(path: Path) -> str | None:
+    # A written export replaces what is there: never a device, a pipe or a socket.
+    if path.exists() and not path.is_file():
+        return "is not a regular file (a device, pipe or socket); it is left alone"
+    return None
+
+
+def _missing_store() -> str | None:
+    """An export reads a store: a SQLite file that is not there is a mistyped path, not
+    an empty store to create."""
+    from salesengine.persistence import store_settings
+
+    settings = store_settings(STATE.db)
+    name = settings.env.get("SQLITE_DBNAME", "")
+    in_memory = name == ":memory:" or name.startswith("file:")
+    if settings.kind == "sqlite" and not in_memory and not Path(name).exists():
+        return f"no event store at {name}; nothing to export (check --db or SALESENGINE_DB)"
     return None
 
 

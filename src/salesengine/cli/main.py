@@ -279,9 +279,9 @@ def _import_source(
         for note in report.notes:
             err.print(escape(f"{file}: {note.where}: note: {note.message}"))
         say(
-            f"{file}: {report.applied} applied, {report.duplicates} already applied, "
-            f"{len(report.refused)} refused, {len(report.skipped)} rows skipped "
-            f"({report.rows} rows, {report.commands} commands)"
+            f"{file}: rows: {report.imported_rows} imported, {report.unchanged_rows} "
+            f"already imported, {report.refused_rows} refused, {report.skipped_rows} skipped; "
+            f"commands: {report.applied} applied, {report.duplicates} already applied"
             + (f"; {len(report.notes)} notes" if report.notes else "")
         )
     if report.refused:

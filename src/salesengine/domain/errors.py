@@ -25,6 +25,13 @@ class CommandRefused(SalesEngineError):
     code = "refused"
 
 
+class GroupRefused(CommandRefused):
+    """Another command of the same group (one source row) was refused, so this one,
+    applied whole with it or not at all, was not applied either."""
+
+    code = "group_refused"
+
+
 class CriteriaNotMet(CommandRefused):
     code = "criteria_not_met"
 

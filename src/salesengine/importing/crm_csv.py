@@ -35,6 +35,7 @@ from salesengine.domain.errors import SalesEngineError
 from salesengine.domain.policy import KEY_PATTERN
 from salesengine.importing.sources import (
     MappingError,
+    Rejected,
     Skipped,
     SourceCommand,
     SourceError,
@@ -89,7 +90,7 @@ def read_header(path: Path, *, encoding: str, delimiter: str) -> list[str]:
     """The column names of a CSV file (a byte order mark is dropped)."""
     try:
         with path.open(encoding=encoding, newline="") as handle:
-            header = next(csv.reader(handle, delimiter=delimiter), None)
+            header = next(csv.reader(handle, delimiter=delimiter, strict=True), None)
     except OSError as e:
         raise SourceError(f"{path}: cannot read the file: {e.strerror or e}") from None
     except LookupError:
@@ -115,12 +116,23 @@ def require_columns(path: Path, header: list[str], needed: dict[str, str]) -> No
         )
 
 
+def misfit(line: int, record: list[str], header: list[str]) -> Rejected:
+    """A record with more or fewer fields than the header (a cut-off or shifted line):
+    refused whole, as nothing says which value belongs to which column."""
+    return Rejected(
+        f"line {line}",
+        f"{len(record)} fields where the header has {len(header)}; the record is not read",
+        line,
+    )
+
+
 def read_records(path: Path, *, encoding: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     """Each data record with the physical line it starts on (1 is the header's)."""
     line = 0
     try:
         with path.open(encoding=encoding, newline="") as handle:
-            reader = csv.reader(handle, delimiter=delimiter)
+            # strict: a stray quote is an error, not a field running to the end of file
+            reader = csv.reader(handle, delimiter=delimiter, strict=True)
             for number, record in enumerate(reader):
                 start, line = line + 1, reader.line_num
                 if number == 0 or not record:
@@ -368,7 +380,10 @@ def _items(
         day = spec.fallback_at
         fallback = datetime(day.year, day.month, day.day, tzinfo=tz)
     for line, record in records:
-        row = dict(zip(header, (value.strip() for value in record), strict=False))
+        if len(record) != len(header):
+            yield misfit(line, record, header)
+            continue
+        row = dict(zip(header, (value.strip() for value in record), strict=True))
         yield from _row_items(line, row, spec, policy, tables, tz, fallback)
 
 

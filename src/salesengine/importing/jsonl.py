@@ -65,6 +65,9 @@ def describe_validation(error: ValidationError) -> str:
         elif err["type"] == "union_tag_not_found":
             where = "cmd"
             message = f"missing (one of {', '.join(COMMAND_NAMES)})"
+        given = err.get("input")
+        if isinstance(given, str) and len(given) <= 60 and err["type"] != "missing":
+            message += f" (given: {given!r})"  # the bad value, to find it in the source
         problems.append(f"field '{where}': {message}")
     return "; ".join(problems)
 

@@ -19,18 +19,20 @@ mapping does not know is reported as a skipped row; the row's other changes stil
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, TypeAdapter, ValidationError, field_validator
 
+from salesengine.application.commands import Amount
 from salesengine.domain.errors import SalesEngineError
 from salesengine.domain.policy import KEY_PATTERN, FunnelPolicy
 from salesengine.importing.crm_csv import (
     Strict,
+    misfit,
     not_a_date,
     parse_instant,
     read_header,
@@ -41,6 +43,7 @@ from salesengine.importing.crm_csv import (
 )
 from salesengine.importing.sources import (
     MappingError,
+    Rejected,
     Skipped,
     SourceCommand,
     SourceItem,
@@ -51,6 +54,7 @@ from salesengine.policies.catalog import PolicyCatalog
 DEFAULT_MAPPING = "salesforce"
 OUTCOME_STAGES = ("won", "lost")
 _TRUE = {"true", "1", "yes"}
+_AMOUNT: TypeAdapter[Any] = TypeAdapter(Amount)
 
 
 class Columns(Strict):
@@ -203,15 +207,19 @@ def read(
 
 def rows_by_opportunity(
     path: Path, spec: SalesforceMapping, header: list[str]
-) -> tuple[dict[str, list[Row]], list[Skipped]]:
-    """The file's live rows grouped by opportunity in file order, and the rows skipped
-    for want of an opportunity or for being deleted in Salesforce."""
+) -> tuple[dict[str, list[Row]], list[Skipped | Rejected]]:
+    """The file's live rows grouped by opportunity in file order, and the rows set aside:
+    skipped for want of an opportunity or for being deleted in Salesforce, refused for
+    a wrong number of fields."""
     tz = zone(spec.timezone)
     cols = spec.columns
     groups: dict[str, list[Row]] = {}
-    skipped: list[Skipped] = []
+    skipped: list[Skipped | Rejected] = []
     for line, record in read_records(path, encoding=spec.encoding, delimiter=spec.delimiter):
-        values = dict(zip(header, (value.strip() for value in record), strict=False))
+        if len(record) != len(header):
+            skipped.append(misfit(line, record, header))
+            continue
+        values = dict(zip(header, (value.strip() for value in record), strict=True))
         where = f"line {line}"
         opportunity = values.get(cols.opportunity, "")
         if not opportunity:
@@ -286,39 +294,16 @@ def _row_items(
     if by:
         base["by"] = by
 
-    def emit(fields: dict[str, Any]) -> SourceCommand:
-        return SourceCommand(where, row_id, {**base, **fields}, row.line, provenance)
+    def emit(fields: dict[str, Any], *, alone: bool = False) -> SourceCommand:
+        return SourceCommand(where, row_id, {**base, **fields}, row.line, provenance, alone)
 
     amount = values.get(cols.amount, "") if cols.amount else ""
     close = values.get(cols.close, "") if cols.close else ""
     stage_name = values.get(cols.stage, "")
     target = spec.stages.get(stage_name)
-    made = 0
-    if not deal.position:
-        opening: dict[str, Any] = {"cmd": "open", "policy": policy.name}
-        if amount:
-            opening["amount"] = amount
-            if spec.currency:
-                opening["currency"] = spec.currency
-        if close and is_day(day(close)):
-            opening["expected_close"] = day(close)
-        yield emit(opening)
-        if close and "expected_close" not in opening:  # refused alone; the deal still opens
-            yield emit({"cmd": "expected_close", "expected_close": close})
-        deal.position, deal.amount, deal.close = policy.first_stage.key, amount, close
-        made += 1
-    else:
-        if amount and amount != deal.amount:
-            change: dict[str, Any] = {"cmd": "amount", "amount": amount}
-            if spec.currency:
-                change["currency"] = spec.currency
-            yield emit(change)
-            deal.amount = amount
-            made += 1
-        if close != deal.close:
-            yield emit({"cmd": "expected_close", "expected_close": day(close) if close else None})
-            deal.close = close
-            made += 1
+    changes = list(_attribute_items(deal, amount, close, spec, policy, emit))
+    yield from changes
+    made = len(changes)
     if target is None:
         known = ", ".join(spec.stages)
         yield Skipped(
@@ -339,6 +324,44 @@ def _row_items(
             "unchanged",
             row.line,
         )
+
+
+def _attribute_items(
+    deal: Opportunity,
+    amount: str,
+    close: str,
+    spec: SalesforceMapping,
+    policy: FunnelPolicy,
+    emit: Callable[..., SourceCommand],
+) -> Iterator[SourceCommand]:
+    """The opening (first row), else the amount and close-date changes of a row."""
+    if not deal.position:
+        opening: dict[str, Any] = {"cmd": "open", "policy": policy.name}
+        if amount and is_amount(amount):
+            opening["amount"] = amount
+            if spec.currency:
+                opening["currency"] = spec.currency
+        if close and is_day(day(close)):
+            opening["expected_close"] = day(close)
+        yield emit(opening)
+        # A bad amount or close date is refused on its own; the deal still opens.
+        if amount and "amount" not in opening:
+            yield emit({"cmd": "amount", "amount": amount}, alone=True)
+        if close and "expected_close" not in opening:
+            yield emit({"cmd": "expected_close", "expected_close": close}, alone=True)
+        deal.position, deal.amount, deal.close = policy.first_stage.key, amount, close
+    else:
+        # An amount or close-date change stands apart from the row's stage move.
+        if amount and amount != deal.amount:
+            change: dict[str, Any] = {"cmd": "amount", "amount": amount}
+            if spec.currency:
+                change["currency"] = spec.currency
+            yield emit(change, alone=True)
+            deal.amount = amount
+        if close != deal.close:
+            closing = day(close) if close else None
+            yield emit({"cmd": "expected_close", "expected_close": closing}, alone=True)
+            deal.close = close
 
 
 def moves(
@@ -376,6 +399,15 @@ def moves(
                 deal.facts.add(criterion.key)
                 yield {"cmd": "fact", "name": criterion.key, "value": f"salesforce: {stage_name}"}
     yield command
+
+
+def is_amount(text: str) -> bool:
+    """Whether the command language takes the text as an amount."""
+    try:
+        _AMOUNT.validate_python(text)
+    except ValidationError:
+        return False
+    return True
 
 
 def is_day(text: str) -> bool:

@@ -44,11 +44,24 @@ class SourceCommand:
     command: dict[str, Any]  # the command language's fields; "id" is set on import
     row: int  # the source row it came from (1-based), for progress and counts
     provenance: dict[str, str] = field(default_factory=dict)  # extra: "trace", "line"
+    # Applied on its own, not whole with its row's other commands: a value the row's
+    # main change can do without (a close date beside an opening, say).
+    alone: bool = False
 
 
 @dataclass(slots=True)
 class Skipped:
     """A source row that makes no command, and why."""
+
+    where: str
+    reason: str
+    row: int
+
+
+@dataclass(slots=True)
+class Rejected:
+    """A source row refused as it stands, before any command (a record with the wrong
+    number of fields, a second trace of one name): reported refused, nothing written."""
 
     where: str
     reason: str
@@ -65,7 +78,7 @@ class Noted:
     row: int
 
 
-SourceItem = SourceCommand | Skipped | Noted
+SourceItem = SourceCommand | Skipped | Rejected | Noted
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,9 +134,15 @@ class SourceReport:
     commands: int = 0
     applied: int = 0
     duplicates: int = 0
-    refused: list[Problem] = field(default_factory=list)
+    refused: list[Problem] = field(default_factory=list)  # one per refused row
     skipped: list[Problem] = field(default_factory=list)
     notes: list[Problem] = field(default_factory=list)
+    # Rows, each counted once: imported (a command applied), unchanged (every command
+    # there already), refused (none of its commands written), skipped (no command).
+    imported_rows: int = 0
+    unchanged_rows: int = 0
+    refused_rows: int = 0
+    skipped_rows: int = 0
 
 
 class SourceError(ValueError):
@@ -182,48 +201,143 @@ def import_source(
     on_row: Callable[[int], None] | None = None,
     batch_size: int = 1000,
 ) -> SourceReport:
-    """Apply a source's commands in order; refused and skipped rows are reported."""
-    report = SourceReport(path=str(path), format=fmt)
-    where: dict[int, tuple[str, int]] = {}  # command number -> its place in the source
+    """Apply a source's commands in order; refused and skipped rows are reported.
 
-    def commands() -> Iterator[tuple[int, Command, dict[str, str]]]:
+    A row's consecutive commands apply whole or not at all: if one is refused (by the
+    command language or by the policy), none of them is written and the row is
+    reported once, with the reason of the command refused.
+    """
+    report = SourceReport(path=str(path), format=fmt)
+    tally = _RowTally(report)
+    rows = _RowCommands(path, fmt, report, tally)
+    with bulk_allocation():
+        outcomes = engine.execute_many(
+            rows.commands(items), batch_size=batch_size, group_of=rows.group_of
+        )
+        for number, outcome in outcomes:
+            place, row, _ = rows.where.pop(number)
+            if isinstance(outcome, Refused):
+                why = (
+                    None
+                    if outcome.code == "group_refused"
+                    else Problem(place, outcome.message, row)
+                )
+                tally.refused(row, why)
+            elif isinstance(outcome, CommandResult) and outcome.status == "duplicate":
+                report.duplicates += 1
+                tally.done(row, applied=False)
+            else:
+                report.applied += 1
+                tally.done(row, applied=True)
+            if on_row is not None:
+                on_row(report.rows)
+    tally.close()
+    return report
+
+
+class _RowCommands:
+    """A source's items as numbered commands, a row at a time: a row's commands go out
+    once all of them are read and checked, all or none."""
+
+    def __init__(self, path: Path, fmt: str, report: SourceReport, tally: _RowTally) -> None:
+        self.source, self.fmt, self.report, self.tally = str(path), fmt, report, tally
+        self.where: dict[int, tuple[str, int, int]] = {}  # number -> place, row, group
+        self.held: list[tuple[int, Command, dict[str, str]]] = []  # the row's commands
+        self.bad: Problem | None = None  # the first the command language refused
+
+    def group_of(self, number: int) -> int:
+        return self.where[number][2]
+
+    def release(self) -> Iterator[tuple[int, Command, dict[str, str]]]:
+        if self.bad is None:
+            yield from self.held
+        else:
+            self.tally.refused(self.bad.row, self.bad)
+            for number, _, _ in self.held:
+                del self.where[number]
+        self.held = []
+        self.bad = None
+
+    def commands(
+        self, items: Iterable[SourceItem]
+    ) -> Iterator[tuple[int, Command, dict[str, str]]]:
+        report, tally = self.report, self.tally
         seen: dict[str, int] = {}
-        source = str(path)
+        group, last_row, last_alone = 0, None, False
         for item in items:
             report.rows = max(report.rows, item.row)
             if isinstance(item, Skipped):
                 report.skipped.append(Problem(item.where, item.reason, item.row))
+                tally.skipped(item.row)
                 continue
             if isinstance(item, Noted):
                 report.notes.append(Problem(item.where, item.note, item.row))
                 continue
+            if isinstance(item, Rejected):
+                tally.refused(item.row, Problem(item.where, item.reason, item.row))
+                continue
+            if item.row != last_row or item.alone or last_alone:
+                yield from self.release()
+                group, last_row = group + 1, item.row
+            last_alone = item.alone
             report.commands += 1
             number = report.commands
             raw = dict(item.command)
-            raw.setdefault("id", command_id(fmt, item.source_id, seen))
+            raw.setdefault("id", command_id(self.fmt, item.source_id, seen))
             try:
                 command = parse_command(raw)
             except ValidationError as e:
-                report.refused.append(Problem(item.where, describe_validation(e), item.row))
+                if self.bad is None:
+                    self.bad = Problem(item.where, describe_validation(e), item.row)
                 continue
-            where[number] = (item.where, item.row)
-            provenance = {"source": source, "format": fmt, "source_id": item.source_id}
+            self.where[number] = (item.where, item.row, group)
+            provenance = {"source": self.source, "format": self.fmt, "source_id": item.source_id}
             provenance.update(item.provenance)
-            yield number, command, provenance
+            self.held.append((number, command, provenance))
+        yield from self.release()
 
-    with bulk_allocation():
-        for number, outcome in engine.execute_many(commands(), batch_size=batch_size):
-            if isinstance(outcome, Refused):
-                place, row = where[number]
-                report.refused.append(Problem(place, outcome.message, row))
-            elif isinstance(outcome, CommandResult) and outcome.status == "duplicate":
-                report.duplicates += 1
-            else:
-                report.applied += 1
-            del where[number]
-            if on_row is not None:
-                on_row(report.rows)
-    return report
+
+class _RowTally:
+    """Counts rows, not commands: a row is refused if any of its commands is, imported
+    if one was applied, already imported if all were there; one problem per row."""
+
+    def __init__(self, report: SourceReport) -> None:
+        self.report = report
+        self.state: dict[int, str] = {}  # row -> refused, imported, unchanged, skipped
+        self.reasons: dict[int, Problem] = {}
+
+    def skipped(self, row: int) -> None:
+        self.state.setdefault(row, "skipped")
+
+    def refused(self, row: int, why: Problem | None) -> None:
+        self.state[row] = "refused"
+        if why is not None and row not in self.reasons:
+            self.reasons[row] = why
+
+    def done(self, row: int, *, applied: bool) -> None:
+        state = self.state.get(row)
+        if state in {"refused", "imported"}:
+            return
+        self.state[row] = "imported" if applied else "unchanged"
+
+    def close(self) -> None:
+        report = self.report
+        for row, state in self.state.items():
+            if state == "refused":
+                report.refused.append(
+                    self.reasons.get(row)
+                    or Problem(
+                        f"row {row}", "not applied: another command of its row was refused", row
+                    )
+                )
+        report.refused.sort(key=lambda p: p.row)
+        counts = dict.fromkeys(("imported", "unchanged", "refused", "skipped"), 0)
+        for state in self.state.values():
+            counts[state] += 1
+        report.imported_rows = counts["imported"]
+        report.unchanged_rows = counts["unchanged"]
+        report.refused_rows = counts["refused"]
+        report.skipped_rows = counts["skipped"]
 
 
 def merge_reports(path: Path, fmt: str, reports: Iterable[SourceReport]) -> SourceReport:
@@ -237,6 +351,10 @@ def merge_reports(path: Path, fmt: str, reports: Iterable[SourceReport]) -> Sour
         merged.refused.extend(report.refused)
         merged.skipped.extend(report.skipped)
         merged.notes.extend(report.notes)
+        merged.imported_rows += report.imported_rows
+        merged.unchanged_rows += report.unchanged_rows
+        merged.refused_rows += report.refused_rows
+        merged.skipped_rows += report.skipped_rows
     merged.refused.sort(key=lambda p: p.row)  # stable: one row's problems keep their order
     merged.skipped.sort(key=lambda p: p.row)
     merged.notes.sort(key=lambda p: p.row)

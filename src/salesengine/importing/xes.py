@@ -45,6 +45,7 @@ from salesengine.importing.readers import GZIP_MAGIC, unpacked_size
 from salesengine.importing.sources import (
     MappingError,
     Meet,
+    Rejected,
     Share,
     SharedRead,
     Skipped,
@@ -411,11 +412,26 @@ class _TraceReader:
         self.rules = Rules(mapping)
         self.stages = list(self.rules.rank)
         self.lifecycle_note = " or ".join(mapping.lifecycles)
+        self.names: dict[str, int] = {}  # trace name -> the row of its first event
 
     def items(self, trace: Trace) -> Iterator[SourceItem]:
         m = self.m
         name = trace.name
         first_row = trace.first_row
+        if not trace.events:
+            yield Skipped(f"trace {name}", "the trace has no events", first_row)
+            return
+        earlier = self.names.setdefault(name, first_row + trace.events[0].index)
+        if earlier != first_row + trace.events[0].index:
+            # Two traces of one name would be one deal: the second is refused whole.
+            for event in trace.events:
+                yield Rejected(
+                    f"trace {name}, event {event.index}",
+                    f"another trace named {name!r} came first (row {earlier}); "
+                    "this trace is not imported",
+                    first_row + event.index,
+                )
+            return
         timed: list[tuple[datetime, Event]] = []
         for event in trace.events:
             at = _instant(event.attributes.get(m.timestamp), m.timestamp)
@@ -445,22 +461,34 @@ class _TraceReader:
             source_id = f"{name}/{index}"
             provenance = {"trace": name, "event": str(index)}
             if opening:  # the first event opens the deal, and may make a command too
-                opened = {**base, **self._opening(trace, resource)}
-                yield SourceCommand(where, source_id, opened, row, provenance)
+                fields, bad_amount = self._opening(trace, resource)
+                yield SourceCommand(where, source_id, {**base, **fields}, row, provenance)
+                if bad_amount is not None:  # refused on its own: the deal opens without
+                    assert m.amount is not None
+                    yield SourceCommand(
+                        f"trace {name}, attribute {m.amount}",
+                        source_id,
+                        {**base, "cmd": "amount", "amount": bad_amount},
+                        row,
+                        {**provenance, "attribute": m.amount},
+                        alone=True,
+                    )
             if isinstance(made, dict):
                 yield SourceCommand(where, source_id, {**base, **made}, row, provenance)
 
-    def _opening(self, trace: Trace, resource: str) -> dict[str, Any]:
+    def _opening(self, trace: Trace, resource: str) -> tuple[dict[str, Any], str | None]:
+        """The opening command's fields, and the trace's amount if it is not one."""
         m = self.m
         opened: dict[str, Any] = {"cmd": "open", "policy": self.policy}
         if resource and m.owner_from_first_event:
             opened["owner"] = resource
-        amount = _amount(trace.attributes.get(m.amount)) if m.amount else None
+        given = trace.attributes.get(m.amount) if m.amount else None
+        amount = _amount(given)
         if amount is not None:
             opened["amount"] = amount
             if m.currency:
                 opened["currency"] = m.currency
-        return opened
+        return opened, (given if given is not None and amount is None else None)
 
     def _translate(
         self, event: Event, resource: str, progress: _Progress, *, opening: bool
