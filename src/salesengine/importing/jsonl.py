@@ -168,7 +168,7 @@ def read_commands(
     belong to no deal are reported by part 0 alone, so the parts' reports add up.
     """
     seen: dict[str, int] = {}
-    source = str(path)
+    source = str(path.resolve())  # the provenance names the file wherever it was run
     part, parts = partition or (0, 1)
     owner: int | None = 0
     with path.open("rb") as handle:

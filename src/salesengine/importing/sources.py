@@ -240,7 +240,8 @@ class _RowCommands:
     once all of them are read and checked, all or none."""
 
     def __init__(self, path: Path, fmt: str, report: SourceReport, tally: _RowTally) -> None:
-        self.source, self.fmt, self.report, self.tally = str(path), fmt, report, tally
+        # The provenance names the file absolutely, wherever the import was run.
+        self.source, self.fmt, self.report, self.tally = str(path.resolve()), fmt, report, tally
         self.where: dict[int, tuple[str, int, int]] = {}  # number -> place, row, group
         self.held: list[tuple[int, Command, dict[str, str]]] = []  # the row's commands
         self.bad: Problem | None = None  # the first the command language refused
