@@ -179,6 +179,36 @@ def test_a_batch_that_meets_a_concurrent_writer_is_replayed_without_loss(
     assert all(history.count(f"batch-{i}") == 1 for i in range(5))
 
 
+def test_a_grouped_batch_replayed_after_a_concurrent_writer_still_applies_groups_whole(
+    make_engine: StoreFactory, clock: Clock
+) -> None:
+    other = make_engine()
+    open_deal(other)
+    calls = 0
+
+    def racing_clock() -> datetime:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # after the importer's first decision, before its batch is saved
+            other.execute(cmd(cmd="visit", deal="D-1", id="other", at=T0 + timedelta(hours=9)))
+        return clock()
+
+    importer = make_engine(clock=racing_clock)
+    at = T0 + timedelta(hours=10)
+    items = [
+        ((0, "row-1"), cmd(cmd="visit", deal="D-1", id="v", at=at), None),
+        ((1, "row-2"), cmd(cmd="fact", deal="D-1", name="key_needs_confirmed", at=at), None),
+        ((2, "row-2"), cmd(cmd="advance", deal="D-1", to="contacted", at=at), None),  # short
+    ]
+    outcomes = list(importer.execute_many(items, batch_size=100, group_of=lambda r: r[1]))
+    codes = [getattr(o, "code", getattr(o, "status", "")) for _, o in outcomes]
+    assert codes == ["applied", "group_refused", "criteria_not_met"]
+    assert calls > len(items)  # the batch met the other writer and was decided again
+    deal = other.load("D-1")
+    assert "key_needs_confirmed" not in deal.state.facts  # its row was refused whole
+    assert deal.command_ids >= {"other", "v"}
+
+
 def test_history_gives_global_positions_and_both_clocks(
     make_engine: StoreFactory, clock: Clock
 ) -> None:

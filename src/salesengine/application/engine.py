@@ -557,7 +557,7 @@ class _BatchRun(Generic[Ref]):
     def group(self, ref: Ref, command: Command) -> tuple[str, object] | None:
         return None if self.group_of is None else (command.deal, self.group_of(ref))
 
-    def apply(self, chunk: list[Item[Ref]]) -> Iterator[tuple[Ref, Outcome]]:
+    def apply(self, chunk: list[Item[Ref]], attempt: int = 0) -> Iterator[tuple[Ref, Outcome]]:
         engine = self.engine
         self.absent = engine._absent({c.deal for _, c, _ in chunk if c.deal not in self.cache})
         for ref, command, provenance in chunk:
@@ -571,19 +571,30 @@ class _BatchRun(Generic[Ref]):
             if member is not None and isinstance(outcome, Refused):
                 self.failed = member
                 self.take_back(command.deal, member)
-        yield from self.flush()
+        yield from self.flush(attempt)
 
-    def flush(self) -> Iterator[tuple[Ref, Outcome]]:
+    def flush(self, attempt: int) -> Iterator[tuple[Ref, Outcome]]:
         engine = self.engine
         try:
             engine.commit(*self.touched.values())
         except ConcurrencyConflict:
+            # Another writer moved a deal of the batch: decide the batch again on fresh
+            # state, groups and all; after too many tries, command by command.
             for deal in self.touched.values():
                 self.cache.pop(deal.state.key, None)
-            for ref, command, provenance in self.batch:
+            batch = list(self.batch)
+            self.batch.clear()
+            self.outcomes.clear()
+            self.touched.clear()
+            self.failed = None
+            if attempt < WRITE_RETRIES:
+                time.sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, 0.01 * 2**attempt)))
+                yield from self.apply(batch, attempt + 1)
+                return
+            for ref, command, provenance in batch:
                 yield ref, engine._outcome(partial(engine.execute, command, provenance=provenance))
-        else:
-            yield from self.outcomes
+            return
+        yield from self.outcomes
         self.batch.clear()
         self.outcomes.clear()
         self.touched.clear()
