@@ -460,9 +460,14 @@ def test_a_bad_byte_near_the_end_stops_the_import_before_any_row_is_written(
     with path.open("ab") as handle:
         handle.write(b"B9999,Anna Snelling,MG \xff Special,Engaging,2017-01-05,,,55\n")
     # When it is imported, Then the import stops with the reason, and no deal was written
-    with pytest.raises(SourceError, match=r"pipeline\.csv: after line \d+: not utf-8-sig text"):
+    with pytest.raises(SourceError, match=r"pipeline\.csv: line 3002, byte 24: not utf-8-sig text"):
         import_csv(sqlite_engine, path, mapping)
     assert list(sqlite_engine.deal_keys()) == []
+    # A bad byte on the third line is named there, not where the reader's block began.
+    early = tmp_path / "early.csv"
+    early.write_bytes(header.encode() + b"A1,x,y,Won,2017-01-05,,,55\nA2,\xff\n")
+    with pytest.raises(SourceError, match=r"early\.csv: line 3, byte 4: not utf-8-sig text"):
+        import_csv(sqlite_engine, early, mapping)
 
 
 def test_an_unknown_encoding_in_a_mapping_is_named(

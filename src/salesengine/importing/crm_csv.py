@@ -96,12 +96,32 @@ def read_header(path: Path, *, encoding: str, delimiter: str) -> list[str]:
     except LookupError:
         raise SourceError(f"{path}: the mapping's encoding {encoding!r} is not known") from None
     except UnicodeDecodeError as e:
-        raise SourceError(f"{path}: line 1: not {encoding} text ({e.reason})") from None
+        raise not_text(path, encoding, e) from None
     except csv.Error as e:
         raise SourceError(f"{path}: line 1: not a CSV header: {e}") from None
     if not header:
         raise SourceError(f"{path}: empty file: no header line")
     return [name.strip() for name in header]
+
+
+def not_text(path: Path, encoding: str, error: UnicodeDecodeError) -> SourceError:
+    """The decoding error, at the line that holds the bad bytes: the text reader decodes
+    ahead in blocks, so where it stopped says little."""
+    try:
+        if not "a\n".encode(encoding).endswith(b"a\n"):  # lines by bytes: ASCII-like only
+            raise LookupError(encoding)
+        with path.open("rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    raw.decode(encoding)
+                except UnicodeDecodeError as e:
+                    return SourceError(
+                        f"{path}: line {number}, byte {e.start + 1}: not {encoding} text "
+                        f"({e.reason})"
+                    )
+    except (OSError, LookupError):
+        pass
+    return SourceError(f"{path}: not {encoding} text ({error.reason})")
 
 
 def require_columns(path: Path, header: list[str], needed: dict[str, str]) -> None:
@@ -141,7 +161,7 @@ def read_records(path: Path, *, encoding: str, delimiter: str) -> Iterator[tuple
     except OSError as e:
         raise SourceError(f"{path}: cannot read the file: {e.strerror or e}") from None
     except UnicodeDecodeError as e:
-        raise SourceError(f"{path}: after line {line}: not {encoding} text ({e.reason})") from None
+        raise not_text(path, encoding, e) from None
     except csv.Error as e:
         raise SourceError(f"{path}: line {line + 1}: {e}") from None
 
