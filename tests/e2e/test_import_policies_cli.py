@@ -74,6 +74,7 @@ def test_a_salesforce_mapping_onto_a_policy_of_a_user_directory_imports(
     without = cli(*args)
     assert without.code == 2
     assert "field 'policy'" in without.err and "short-cycle" in without.err
+    assert not (tmp_path / "store.db").exists()  # a refused file creates no empty store
     assert not known(cli, "0065g00000XyZ07AAA")
 
     policies = str(policy_dir(tmp_path))

@@ -121,12 +121,8 @@ def _not_a_file(path: Path) -> str | None:
 def _missing_store() -> str | None:
     """An export reads a store: a SQLite file that is not there is a mistyped path, not
     an empty store to create."""
-    from salesengine.persistence import store_settings
-
-    settings = store_settings(STATE.db)
-    name = settings.env.get("SQLITE_DBNAME", "")
-    in_memory = name == ":memory:" or name.startswith("file:")
-    if settings.kind == "sqlite" and not in_memory and not Path(name).exists():
+    name = STATE.store_missing()
+    if name is not None:
         return f"no event store at {name}; nothing to export (check --db or SALESENGINE_DB)"
     return None
 

@@ -223,7 +223,8 @@ def _import_source(
     from salesengine.importing.readers import SHAREABLE, estimated_rows, reader
     from salesengine.importing.sources import MappingError, SourceError, import_source
 
-    engine = STATE.engine()  # opens (and if need be creates) the store before any worker
+    if STATE.store_missing() is None:
+        STATE.engine()  # an unreachable store fails before the file is read
     spec = EngineSpec(STATE.db, STATE.policy_dirs, STATE.actor)
     if fmt not in SHAREABLE or in_one_process(spec):
         if workers is not None and workers > 1:
@@ -251,6 +252,7 @@ def _import_source(
             task = progress.add_task("import", total=None, rate="")
             advance = throttled(progress, task, every=1000, unit="rows", redraw=workers > 1)
             if workers > 1:
+                STATE.engine()  # opens (and if need be creates) the store before any worker
                 STATE.close()  # the workers open their own; this one must not be inherited
                 report = import_source_parallel(
                     spec,
@@ -264,9 +266,11 @@ def _import_source(
                     fork=True,
                 )
             else:
-                items = reader(fmt)(file, mapping, policy, catalog=engine.catalog)
+                # The file and its mapping are checked before the store is opened: a
+                # refused file leaves no new, empty store behind.
+                items = reader(fmt)(file, mapping, policy, catalog=STATE.catalog())
                 report = import_source(
-                    engine, file, fmt, items, on_row=advance, batch_size=batch_size
+                    STATE.engine(), file, fmt, items, on_row=advance, batch_size=batch_size
                 )
     except (MappingError, SourceError) as e:
         fail(str(e))

@@ -55,6 +55,17 @@ class Globals:
 
         return PolicyCatalog(policy_dirs(self.policy_dirs))
 
+    def store_missing(self) -> str | None:
+        """The SQLite file the store would be, if it is not there yet (else None)."""
+        from salesengine.persistence import store_settings
+
+        settings = store_settings(self.db)
+        name = settings.env.get("SQLITE_DBNAME", "")
+        in_memory = name == ":memory:" or name.startswith("file:")
+        if settings.kind == "sqlite" and not in_memory and not Path(name).exists():
+            return name
+        return None
+
     def engine(self) -> SalesEngine:
         if self._engine is None:
             from salesengine.bootstrap import build_engine
