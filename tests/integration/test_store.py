@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -207,6 +209,89 @@ def test_a_grouped_batch_replayed_after_a_concurrent_writer_still_applies_groups
     deal = other.load("D-1")
     assert "key_needs_confirmed" not in deal.state.facts  # its row was refused whole
     assert deal.command_ids >= {"other", "v"}
+
+
+def codes(outcomes: list[tuple[object, Any]]) -> list[str]:
+    return [o.code if isinstance(o, Refused) else o.status for _, o in outcomes]
+
+
+def test_a_group_refused_after_a_cached_deal_went_stale_is_decided_again_on_the_store(
+    make_engine: StoreFactory,
+) -> None:
+    importer, other = make_engine(), make_engine()
+    opening = {**FIVE_LEVEL_OPENING, "decision_makers_identified": True}
+    opening |= {"key_needs_confirmed": True, "meetings_recorded": True}
+
+    def items() -> Iterator[tuple[tuple[str, Any], None]]:
+        for key in ("A", "B", "C", "D"):
+            yield (key, cmd(cmd="open", deal=key, policy="five-level", facts=opening, at=T0)), None
+        # The first batch (A, B, C) is saved by now; another writer closes A.
+        other.execute(cmd(cmd="lost", deal="A", reason="gone", at=T0 + timedelta(hours=1)))
+        at = T0 + timedelta(hours=2)
+        yield ("g3", cmd(cmd="advance", deal="A", to="contacted", at=at)), None
+        yield ("g4", cmd(cmd="fact", deal="A", name="needs_agreed", at=at)), None
+        yield ("g4", cmd(cmd="advance", deal="A", to="committed", at=at)), None
+
+    refs = ((ref, command, provenance) for (ref, command), provenance in items())
+    outcomes = list(importer.execute_many(refs, batch_size=3, group_of=lambda ref: ref))
+    assert codes(outcomes)[3:] == [
+        "applied",
+        "move_not_allowed",
+        "group_refused",
+        "move_not_allowed",
+    ]
+    assert importer.load("D").version == 1  # the batch's other rows still land
+    assert importer.load("A").state.status == Status.LOST
+
+
+def test_a_duplicate_in_a_refused_group_is_reported_with_its_group(
+    make_engine: StoreFactory,
+) -> None:
+    engine = make_engine()
+    open_deal(engine)
+    known = cmd(cmd="fact", deal="D-1", name="needs_agreed", at=T0 + timedelta(hours=1), id="X")
+    engine.execute(known)
+    items = [
+        (("row", 1), known, None),
+        (
+            ("row", 2),
+            cmd(cmd="advance", deal="D-1", to="committed", at=T0 + timedelta(hours=2)),
+            None,
+        ),
+    ]
+    outcomes = list(engine.execute_many(items, group_of=lambda ref: ref[0]))
+    assert codes(outcomes) == ["group_refused", "criteria_not_met"]
+
+
+def test_a_batch_contended_past_its_retries_still_saves_each_group_whole(
+    make_engine: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import salesengine.application.engine as engine_module
+
+    monkeypatch.setattr(engine_module.time, "sleep", lambda *_: None)
+    engine = make_engine()
+    open_deal(engine)
+    real, calls = engine.commit, 0
+
+    def contended(*deals: object) -> None:
+        nonlocal calls
+        calls += 1
+        if calls <= engine_module.WRITE_RETRIES + 1:
+            raise ConcurrencyConflict("another writer")
+        real(*deals)
+
+    monkeypatch.setattr(engine, "commit", contended)
+    at = T0 + timedelta(hours=1)
+    items = [
+        (("r1", 1), cmd(cmd="fact", deal="D-1", name="decision_makers_identified", at=at), None),
+        (("r1", 2), cmd(cmd="advance", deal="D-1", to="qualified", at=at), None),
+        (("r2", 1), cmd(cmd="visit", deal="D-1", at=at), None),
+    ]
+    outcomes = list(engine.execute_many(items, group_of=lambda ref: ref[0]))
+    assert codes(outcomes) == ["group_refused", "criteria_not_met", "applied"]
+    stored = engine.load("D-1")
+    assert "decision_makers_identified" not in stored.state.facts
+    assert stored.version == 2  # the opening and the visit
 
 
 def test_history_gives_global_positions_and_both_clocks(

@@ -14,7 +14,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import partial
 from itertools import islice
 from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
@@ -254,13 +253,6 @@ class SalesEngine(Application[UUID]):
         except PersistenceError as e:
             raise StoreUnavailable(f"cannot read the event store: {e}") from None
         return {key for i, key in ids.items() if i not in found}
-
-    @staticmethod
-    def _outcome(run: Callable[[], CommandResult]) -> Outcome:
-        try:
-            return run()
-        except SalesEngineError as e:
-            return Refused(e)
 
     def _decide(
         self, command: Command, deal: Deal | None, provenance: dict[str, str] | None
@@ -534,6 +526,10 @@ def _chunks(
         yield chunk
 
 
+class _Stale(Exception):
+    """A batch decided on a cached deal that the store has moved past."""
+
+
 class _BatchRun(Generic[Ref]):
     """The state of one ``execute_many``: cached deals, the batch being decided, and the
     group (if any) refused last."""
@@ -553,53 +549,116 @@ class _BatchRun(Generic[Ref]):
         self.touched: dict[UUID, Deal] = {}
         self.absent: set[str] = set()  # keys of this batch known not to exist yet
         self.failed: tuple[str, object] | None = None  # (deal, group) refused last
+        self.current: tuple[str, object] | None = None  # the group being decided
+        self.start = 0  # where in the batch the current group began
 
     def group(self, ref: Ref, command: Command) -> tuple[str, object] | None:
         return None if self.group_of is None else (command.deal, self.group_of(ref))
 
+    def reset(self) -> list[Item[Ref]]:
+        """Forget the batch's decisions and its deals' cached copies; the batch's items."""
+        batch = list(self.batch)
+        for _, command, _ in batch:
+            self.cache.pop(command.deal, None)
+        self.batch.clear()
+        self.outcomes.clear()
+        self.touched.clear()
+        self.failed = self.current = None
+        return batch
+
     def apply(self, chunk: list[Item[Ref]], attempt: int = 0) -> Iterator[tuple[Ref, Outcome]]:
         engine = self.engine
         self.absent = engine._absent({c.deal for _, c, _ in chunk if c.deal not in self.cache})
-        for ref, command, provenance in chunk:
-            self.batch.append((ref, command, provenance))
-            member = self.group(ref, command)
-            if member is not None and member == self.failed:
-                self.outcomes.append((ref, Refused(_group_refused())))
-                continue
-            outcome = self.decide(command, provenance)
-            self.outcomes.append((ref, outcome))
-            if member is not None and isinstance(outcome, Refused):
-                self.failed = member
-                self.take_back(command.deal, member)
-        yield from self.flush(attempt)
-
-    def flush(self, attempt: int) -> Iterator[tuple[Ref, Outcome]]:
-        engine = self.engine
         try:
-            engine.commit(*self.touched.values())
+            for ref, command, provenance in chunk:
+                member = self.group(ref, command)
+                if member != self.current:
+                    self.current, self.start = member, len(self.batch)
+                self.batch.append((ref, command, provenance))
+                if member is not None and member == self.failed:
+                    self.outcomes.append((ref, Refused(_group_refused())))
+                    continue
+                outcome = self.decide(command, provenance)
+                self.outcomes.append((ref, outcome))
+                if member is not None and isinstance(outcome, Refused):
+                    self.failed = member
+                    self.take_back(command.deal)
+        except _Stale:
+            # An undone group showed a cached deal out of date: decide the whole batch
+            # again on what the store holds.
+            yield from self.retry(chunk, attempt)
+            return
+        yield from self.flush(chunk, attempt)
+
+    def retry(self, chunk: list[Item[Ref]], attempt: int) -> Iterator[tuple[Ref, Outcome]]:
+        self.reset()
+        if attempt < WRITE_RETRIES:
+            time.sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, 0.01 * 2**attempt)))
+            yield from self.apply(chunk, attempt + 1)
+        else:
+            yield from self.one_group_at_a_time(chunk)
+
+    def flush(self, chunk: list[Item[Ref]], attempt: int) -> Iterator[tuple[Ref, Outcome]]:
+        try:
+            self.engine.commit(*self.touched.values())
         except ConcurrencyConflict:
             # Another writer moved a deal of the batch: decide the batch again on fresh
-            # state, groups and all; after too many tries, command by command.
-            for deal in self.touched.values():
-                self.cache.pop(deal.state.key, None)
-            batch = list(self.batch)
-            self.batch.clear()
-            self.outcomes.clear()
-            self.touched.clear()
-            self.failed = None
-            if attempt < WRITE_RETRIES:
-                time.sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, 0.01 * 2**attempt)))
-                yield from self.apply(batch, attempt + 1)
-                return
-            for ref, command, provenance in batch:
-                yield ref, engine._outcome(partial(engine.execute, command, provenance=provenance))
+            # state, groups and all; after too many tries, one group at a time.
+            yield from self.retry(chunk, attempt)
             return
         yield from self.outcomes
         self.batch.clear()
         self.outcomes.clear()
         self.touched.clear()
+        self.current = None
         while len(self.cache) > self.cache_size:
             self.cache.popitem(last=False)
+
+    def one_group_at_a_time(self, chunk: list[Item[Ref]]) -> Iterator[tuple[Ref, Outcome]]:
+        """The last resort of a contended batch: each group (or command) decided on the
+        stored deal and saved whole, retried on conflict like a single write."""
+        index = 0
+        while index < len(chunk):
+            member = self.group(chunk[index][0], chunk[index][1])
+            end = index + 1
+            while member is not None and end < len(chunk):
+                if self.group(chunk[end][0], chunk[end][1]) != member:
+                    break
+                end += 1
+            yield from self.one_group(chunk[index:end])
+            index = end
+
+    def one_group(self, items: list[Item[Ref]]) -> Iterator[tuple[Ref, Outcome]]:
+        engine = self.engine
+        key = items[0][1].deal
+        outcomes: list[tuple[Ref, Outcome]] = []
+        for _ in range(WRITE_RETRIES):
+            deal, outcomes, refused = engine._find(key), [], False
+            for ref, command, provenance in items:
+                if refused:
+                    outcomes.append((ref, Refused(_group_refused())))
+                    continue
+                try:
+                    deal, result = engine._decide(command, deal, provenance)
+                    outcomes.append((ref, result))
+                except SalesEngineError as e:
+                    refused = True
+                    outcomes = [(r, Refused(_group_refused())) for r, _ in outcomes]
+                    outcomes.append((ref, Refused(e)))
+            if refused or deal is None or not deal.pending_events:
+                break
+            try:
+                engine.commit(deal)
+                break
+            except ConcurrencyConflict:
+                time.sleep(random.uniform(0, BACKOFF_CAP_SECONDS))
+        else:
+            conflict = ConcurrencyConflict(
+                f"deal '{key}' kept changing under {WRITE_RETRIES} attempts; try again"
+            )
+            outcomes = [(ref, Refused(conflict)) for ref, _, _ in items]
+        self.cache.pop(key, None)
+        yield from outcomes
 
     def decide(self, command: Command, provenance: dict[str, str] | None) -> Outcome:
         engine, cache = self.engine, self.cache
@@ -631,15 +690,17 @@ class _BatchRun(Generic[Ref]):
             self.touched[deal.id] = deal
         return result
 
-    def take_back(self, key: str, member: tuple[str, object]) -> None:
-        """Undo the applied commands of a refused group: the deal is rebuilt from the
-        store with the batch's other accepted commands."""
+    def take_back(self, key: str) -> None:
+        """Undo the current group's accepted commands: the deal is rebuilt from the
+        store with the batch's other accepted commands. (Its cost grows with the deal's
+        accepted commands in the batch, paid only when a group is refused midway.)"""
         batch, outcomes = self.batch, self.outcomes
         undone = False
-        for index, (ref, command, _) in enumerate(batch):
-            if self.group(ref, command) == member and _applied(outcomes[index][1]):
-                outcomes[index] = (ref, Refused(_group_refused()))
-                undone = True
+        for index in range(self.start, len(batch) - 1):  # the group, but its refused last
+            result = outcomes[index][1]
+            if isinstance(result, CommandResult):  # applied, or there already
+                outcomes[index] = (batch[index][0], Refused(_group_refused()))
+                undone = undone or result.status == "applied"
         if not undone:
             return
         deal = self.cache.pop(key, None)
@@ -648,7 +709,10 @@ class _BatchRun(Generic[Ref]):
         rebuilt = None if key in self.absent else self.engine._find(key)
         for index, (ref, command, provenance) in enumerate(batch):
             if command.deal == key and _applied(outcomes[index][1]):
-                rebuilt, result = self.engine._decide(command, rebuilt, provenance)
+                try:
+                    rebuilt, result = self.engine._decide(command, rebuilt, provenance)
+                except SalesEngineError:
+                    raise _Stale from None  # it was accepted on a copy the store moved past
                 outcomes[index] = (ref, result)
         if rebuilt is not None:
             self.cache[key] = rebuilt

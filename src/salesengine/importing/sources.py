@@ -137,8 +137,9 @@ class SourceReport:
     refused: list[Problem] = field(default_factory=list)  # one per refused row
     skipped: list[Problem] = field(default_factory=list)
     notes: list[Problem] = field(default_factory=list)
-    # Rows, each counted once: imported (a command applied), unchanged (every command
-    # there already), refused (none of its commands written), skipped (no command).
+    # Rows, each counted once: refused (a command refused: then none of its commands is
+    # written, but for one that stood alone), imported (a command applied), unchanged
+    # (every command there already), skipped (no command).
     imported_rows: int = 0
     unchanged_rows: int = 0
     refused_rows: int = 0
