@@ -130,3 +130,25 @@ def test_an_export_from_a_store_that_is_not_there_is_refused_and_creates_none(
     assert result.code == 2
     assert f"no event store at {typo}" in result.err
     assert not typo.exists() and not (tmp_path / "audit.xes").exists()
+
+
+def test_an_xes_export_to_dash_goes_to_standard_output_byte_for_byte(
+    seeded: CLI, tmp_path: Path
+) -> None:
+    instants = ("--as-of", iso(5), "--known-at", (NOW + timedelta(days=1)).isoformat())
+    to_file = seeded("export", "audit.xes", *instants)
+    assert to_file.code == 0, to_file.err
+    piped = seeded("export", "-", *instants)
+    assert piped.code == 0, piped.err
+    assert piped.out == (tmp_path / "audit.xes").read_text(encoding="utf-8")
+    assert "exported 2 deals, 4 events" in piped.err  # the summary stays off the log
+    assert not (tmp_path / "-").exists()
+
+
+def test_a_table_export_to_dash_is_refused_and_writes_nothing(seeded: CLI, tmp_path: Path) -> None:
+    for fmt in ("csv", "parquet"):
+        result = seeded("export", "-", "--format", fmt)
+        assert result.code == 2
+        assert "standard output takes one file" in result.err
+        assert result.out == ""
+        assert not (tmp_path / "-").exists()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from salesengine.cli.options import STATE, parse_time
@@ -19,12 +21,17 @@ if TYPE_CHECKING:
 # The exporters load sqlalchemy (and pyarrow for parquet): they are imported when the command
 # runs, not at start-up.
 
+STDOUT = "-"
+
 # Below this many deals an export takes a moment: no progress bar.
 PROGRESS_FROM = 1000
 
 
 def export_command(
-    output: Annotated[Path, typer.Argument(help="File (xes) or directory (csv, parquet).")],
+    output: Annotated[
+        Path,
+        typer.Argument(help="File (xes; - for standard output) or directory (csv, parquet)."),
+    ],
     fmt: Annotated[str, typer.Option("--format", help="xes, csv or parquet.")] = "xes",
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Only events effective by T; default now.")
@@ -35,11 +42,12 @@ def export_command(
 ) -> None:
     """Export every deal's events (and for csv/parquet its stage intervals).
 
-    xes writes one IEEE 1849 event log (gzip-compressed if OUTPUT ends in .gz); csv and
-    parquet write events.* and stage_intervals.* into the directory OUTPUT.
+    xes writes one IEEE 1849 event log (gzip-compressed if OUTPUT ends in .gz; to
+    standard output if OUTPUT is -); csv and parquet write events.* and
+    stage_intervals.* into the directory OUTPUT.
     """
     from salesengine.exporting.tables import TABLE_FORMATS, TableFormat, export_tables
-    from salesengine.exporting.xes import export_xes
+    from salesengine.exporting.xes import export_xes, write_xes
 
     formats = ("xes", *TABLE_FORMATS)
     if fmt not in formats:
@@ -47,12 +55,9 @@ def export_command(
         raise typer.Exit(2)
     effective = parse_time(as_of, "--as-of")
     recorded = parse_time(known_at, "--known-at")
-    if output.is_symlink():
-        output = output.resolve()  # the export replaces the link's target, not the link
-    problem = _output_problem(output, fmt) or _missing_store()
-    if problem:
-        fail(problem if problem.startswith("no event store") else f"{output}: {problem}")
-        raise typer.Exit(2)
+    target = _checked_target(output, fmt)
+    to_stdout = target is None
+    output = target or output
     engine = STATE.engine()
     now = engine.clock()
     effective = effective or now
@@ -78,7 +83,12 @@ def export_command(
                     progress.update(task, completed=done)
 
         try:
-            if fmt == "xes":
+            if to_stdout:
+                summary = write_xes(
+                    engine, sys.stdout.buffer, effective, recorded, keys=tracked(keys)
+                )
+                sys.stdout.flush()
+            elif fmt == "xes":
                 summary = export_xes(engine, output, effective, recorded, keys=tracked(keys))
             else:
                 table_format: TableFormat = "csv" if fmt == "csv" else "parquet"
@@ -91,7 +101,32 @@ def export_command(
         except (ValueError, ArithmeticError) as e:  # pyarrow's errors derive from these
             fail(f"{output}: cannot write the export: {e}")
             raise typer.Exit(2) from None
-    _report(summary, fmt, time.perf_counter() - started, when(effective), when(recorded))
+    seconds = time.perf_counter() - started
+    # On standard output the log is the output: the summary goes to standard error.
+    tell = err_say if to_stdout else say
+    _report(summary, fmt, seconds, when(effective), when(recorded), tell)
+
+
+def err_say(message: str) -> None:
+    err.print(escape(message))
+
+
+def _checked_target(output: Path, fmt: str) -> Path | None:
+    """The file or directory to write (None: standard output); exits 2, before reading
+    anything, if the export cannot go there."""
+    if str(output) == STDOUT:
+        if fmt != "xes":
+            fail(f"-: standard output takes one file; {fmt} is written into a directory")
+            raise typer.Exit(2)
+        target, problem = None, _missing_store()
+    else:
+        if output.is_symlink():
+            output = output.resolve()  # the export replaces the link's target, not the link
+        target, problem = output, _output_problem(output, fmt) or _missing_store()
+    if problem:
+        fail(problem if problem.startswith("no event store") else f"{output}: {problem}")
+        raise typer.Exit(2)
+    return target
 
 
 def _output_problem(output: Path, fmt: str) -> str | None:
@@ -127,12 +162,19 @@ def _missing_store() -> str | None:
     return None
 
 
-def _report(summary: ExportSummary, fmt: str, seconds: float, as_of: str, known_at: str) -> None:
+def _report(
+    summary: ExportSummary,
+    fmt: str,
+    seconds: float,
+    as_of: str,
+    known_at: str,
+    tell: Callable[[str], None],
+) -> None:
     rate = summary.events / seconds if seconds > 0 else 0.0
     intervals = f", {summary.intervals} stage intervals" if fmt != "xes" else ""
-    say(
+    tell(
         f"exported {summary.deals} deals, {summary.events} events{intervals} "
         f"as of {as_of}, known at {known_at}, in {seconds:.1f} s ({rate:,.0f} events/s)"
     )
     for path in summary.files:
-        say(f"  {path}")
+        tell(f"  {path}")

@@ -145,11 +145,17 @@ def import_(
         in_one_process,
     )
     from salesengine.importing.readers import FORMATS, guess_format
+    from salesengine.importing.sources import SourceError
 
     if not file.is_file():
         fail(f"{file}: no such file")
         raise typer.Exit(2)
-    fmt = fmt or guess_format(file)
+    if fmt is None:
+        try:
+            fmt = guess_format(file, mapping)
+        except SourceError as e:
+            fail(str(e))
+            raise typer.Exit(2) from None
     if fmt != "jsonl":
         if fmt not in FORMATS:
             fail(f"--format: {fmt!r} is not one of jsonl, {', '.join(FORMATS)}")

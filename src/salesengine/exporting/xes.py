@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 from xml.sax.saxutils import quoteattr
 
 from salesengine.application.engine import SalesEngine
@@ -140,13 +140,43 @@ def _event(entry: HistoryEntry) -> str:
     return f"    <event>\n      {body}\n    </event>\n"
 
 
-def _open_text(raw: IO[bytes], path: Path, stack: ExitStack) -> IO[str]:
-    if path.name.endswith(".gz"):
-        packed = stack.enter_context(
-            gzip.GzipFile(filename=path.name.removesuffix(".gz"), mode="wb", fileobj=raw)
-        )
-        return stack.enter_context(io.TextIOWrapper(packed, encoding="utf-8", newline="\n"))
-    return stack.enter_context(io.TextIOWrapper(raw, encoding="utf-8", newline="\n"))
+def _open_text(raw: IO[bytes], packed: bool, name: str, stack: ExitStack) -> IO[str]:
+    if packed:
+        raw = cast(IO[bytes], stack.enter_context(gzip.GzipFile(name, "wb", fileobj=raw)))
+    # Closing the wrapper would close the stream under it (standard output, say): the
+    # caller owns that; the wrapper is flushed and let go instead.
+    text = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
+    stack.callback(text.detach)
+    stack.callback(text.flush)
+    return text
+
+
+def write_xes(
+    engine: SalesEngine,
+    raw: IO[bytes],
+    as_of: datetime,
+    known_at: datetime,
+    *,
+    keys: Iterable[str] | None = None,
+    packed: bool = False,
+    name: str = "salesengine.xes",
+) -> ExportSummary:
+    """Write the XES log of the given deals (default: every deal) onto a binary stream,
+    gzip-compressed if ``packed`` (``name`` is then the file name inside the gzip)."""
+    summary = ExportSummary()
+    with ExitStack() as stack:
+        out = _open_text(raw, packed, name, stack)
+        out.write(_HEADER)
+        out.write("  " + _attribute("concept:name", "string", "salesengine") + "\n")
+        out.write("  " + _attribute("as_of", "timestamp", as_of) + "\n")
+        out.write("  " + _attribute("known_at", "timestamp", known_at) + "\n")
+        chosen = engine.deal_keys() if keys is None else keys
+        for view in deal_views(engine, chosen, as_of, known_at):
+            out.write(_trace(view.history))
+            summary.deals += 1
+            summary.events += len(view.history.events)
+        out.write("</log>\n")
+    return summary
 
 
 def export_xes(
@@ -157,23 +187,21 @@ def export_xes(
     *,
     keys: Iterable[str] | None = None,
 ) -> ExportSummary:
-    """Write the XES log of the given deals (default: every deal) to ``path``."""
-    summary = ExportSummary()
+    """Write the XES log of the given deals (default: every deal) to ``path``, whole or
+    not at all (gzip-compressed if the name ends in .gz)."""
     temp = temp_path(path)
     try:
-        with ExitStack() as stack:
-            raw = stack.enter_context(temp.open("xb"))
-            out = _open_text(raw, path, stack)
-            out.write(_HEADER)
-            out.write("  " + _attribute("concept:name", "string", "salesengine") + "\n")
-            out.write("  " + _attribute("as_of", "timestamp", as_of) + "\n")
-            out.write("  " + _attribute("known_at", "timestamp", known_at) + "\n")
-            chosen = engine.deal_keys() if keys is None else keys
-            for view in deal_views(engine, chosen, as_of, known_at):
-                out.write(_trace(view.history))
-                summary.deals += 1
-                summary.events += len(view.history.events)
-            out.write("</log>\n")
+        with temp.open("xb") as raw:
+            packed = path.name.endswith(".gz")
+            summary = write_xes(
+                engine,
+                raw,
+                as_of,
+                known_at,
+                keys=keys,
+                packed=packed,
+                name=path.name.removesuffix(".gz"),
+            )
         os.replace(temp, path)
     except BaseException:
         temp.unlink(missing_ok=True)

@@ -279,7 +279,7 @@ def validate_mapping(path: Path, content: dict[str, Any], model: type[M]) -> M:
 
 
 def load_csv_mapping(name_or_path: str) -> tuple[Path, CsvMapping]:
-    path, content = load_mapping(name_or_path)
+    path, content = load_mapping(name_or_path, "csv")
     return path, validate_mapping(path, content, CsvMapping)
 
 

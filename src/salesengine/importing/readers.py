@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import csv
 import struct
 from collections.abc import Callable, Iterator
 from importlib import import_module
@@ -10,7 +11,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from salesengine.importing.sources import Meet, Share, SharedRead, SourceItem
+from salesengine.importing.sources import (
+    Meet,
+    Share,
+    SharedRead,
+    SourceError,
+    SourceItem,
+    read_mapping,
+)
 
 if TYPE_CHECKING:
     from salesengine.policies.catalog import PolicyCatalog
@@ -58,12 +66,37 @@ def reader(fmt: str) -> Reader:
     return read
 
 
-def guess_format(path: Path) -> str:
-    """From the file name: .jsonl commands, .xes or .xes.gz logs; CSV needs --format."""
+def guess_format(path: Path, mapping: str | None = None) -> str:
+    """The format of a file imported without ``--format``.
+
+    .xes and .xes.gz files are event logs. A .csv file is a CRM export: the format its
+    mapping declares (csv when it declares none), else a Salesforce export when its
+    header has Salesforce's OpportunityId column. Any other file is JSON Lines commands.
+    """
     name = path.name.lower()
     if name.endswith((".xes", ".xes.gz")):
         return "xes"
-    return "jsonl"
+    if not name.endswith(".csv"):
+        return "jsonl"
+    if mapping is not None:
+        declared = read_mapping(mapping)[1].get("format")
+        # A mapping for another format is refused by the csv reader on its format field.
+        return "salesforce" if declared == "salesforce" else "csv"
+    if "OpportunityId" in _csv_header(path):
+        return "salesforce"
+    raise SourceError(
+        f"{path}: a CSV file needs --format: csv with --mapping MAP for a CRM export "
+        "(shipped: maven), or salesforce for an OpportunityHistory or "
+        "OpportunityFieldHistory export"
+    )
+
+
+def _csv_header(path: Path) -> list[str]:
+    try:
+        with path.open(encoding="utf-8-sig", errors="replace", newline="") as file:
+            return next(csv.reader([file.readline(1 << 16)]), [])
+    except (OSError, csv.Error) as e:
+        raise SourceError(f"{path}: cannot read the header: {e}") from None
 
 
 def _shared(fmt: str) -> ModuleType:

@@ -152,7 +152,7 @@ class Opportunity:
 
 
 def load_salesforce_mapping(name_or_path: str) -> tuple[Path, SalesforceMapping]:
-    path, content = load_mapping(name_or_path)
+    path, content = load_mapping(name_or_path, "salesforce")
     return path, validate_mapping(path, content, SalesforceMapping)
 
 

@@ -168,8 +168,8 @@ def resolve_mapping(name_or_path: str) -> Path:
     return path
 
 
-def load_mapping(name_or_path: str) -> tuple[Path, dict[str, Any]]:
-    """The mapping file and its YAML content (a mapping at the top)."""
+def read_mapping(name_or_path: str) -> tuple[Path, dict[str, Any]]:
+    """The mapping file and its YAML content (a mapping at the top), as written."""
     path = resolve_mapping(name_or_path)
     try:
         content = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -177,6 +177,21 @@ def load_mapping(name_or_path: str) -> tuple[Path, dict[str, Any]]:
         raise MappingError(f"{path}: cannot read the mapping: {e}") from None
     if not isinstance(content, dict):
         raise MappingError(f"{path}: a mapping file holds a YAML mapping at the top")
+    return path, content
+
+
+def load_mapping(name_or_path: str, fmt: str) -> tuple[Path, dict[str, Any]]:
+    """The content of a mapping for ``fmt`` imports, without its ``format`` field.
+
+    A mapping that names another format is refused on that one field: validated as
+    this format's mapping, it would be refused on nearly every field instead."""
+    path, content = read_mapping(name_or_path)
+    declared = content.pop("format", fmt)
+    if declared != fmt:
+        raise MappingError(
+            f"{path}: field 'format': a mapping for {declared} imports, not {fmt} "
+            f"(given: {declared!r}; import with --format {declared})"
+        )
     return path, content
 
 

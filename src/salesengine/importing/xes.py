@@ -32,7 +32,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from xml.parsers import expat
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -100,7 +100,6 @@ class XesMapping(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    format: Literal["xes"] = "xes"
     policy: str | None = Field(default=None, min_length=1)
     deal_prefix: str = ""
     trace_id: str = Field(default="concept:name", min_length=1)
@@ -145,7 +144,7 @@ class XesMapping(BaseModel):
 
 
 def load_xes_mapping(name_or_path: str) -> tuple[Path, XesMapping]:
-    path, content = load_mapping(name_or_path)
+    path, content = load_mapping(name_or_path, "xes")
     try:
         mapping = XesMapping.model_validate(content)
     except ValidationError as e:

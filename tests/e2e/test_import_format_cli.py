@@ -1,0 +1,80 @@
+"""`salesengine import FILE` without --format: the format comes from the file name, the
+mapping's declared format or a Salesforce header; a mapping for another format is
+refused on its `format` field alone, and nothing is written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.e2e.conftest import CLI
+
+DATA = Path(__file__).parents[1] / "data"
+
+DEALS = "id,status,opened\nd-1,Open,2024-03-01\nd-2,Open,2024-03-02\n"
+MAPPING = (
+    "policy: maven\nid: id\nstage: status\nhistories:\n  Open:\n    - {cmd: open, at: opened}\n"
+)
+
+
+def test_a_salesforce_export_is_recognised_by_its_header(cli: CLI) -> None:
+    for name in ("salesforce-opportunity-history.csv", "salesforce-opportunity-field-history.csv"):
+        guessed = cli("import", str(DATA / name), "--json")
+        stated = cli("import", str(DATA / name), "--format", "salesforce", "--json")
+        assert guessed.code in (0, 1), guessed.err
+        assert "not valid JSON" not in guessed.out + guessed.err
+        first, again = guessed.json(), stated.json()
+        assert first["imported_rows"] > 0
+        # The stated format reads the same file: everything is already there.
+        assert again["imported_rows"] == 0
+        assert again["unchanged_rows"] == first["imported_rows"]
+
+
+def test_a_csv_file_with_a_mapping_that_declares_no_format_is_a_crm_export(
+    cli: CLI, tmp_path: Path
+) -> None:
+    rows = tmp_path / "deals.csv"
+    rows.write_text(DEALS, encoding="utf-8")
+    mapping = tmp_path / "deals.yaml"
+    mapping.write_text(MAPPING, encoding="utf-8")
+    run = cli("import", str(rows), "--mapping", str(mapping))
+    assert run.code == 0, run.err
+    assert "rows: 2 imported" in run.out
+    assert cli("history", "d-2").code == 0
+
+
+def test_a_csv_file_of_unknown_kind_asks_for_the_format_and_writes_nothing(
+    cli: CLI, tmp_path: Path
+) -> None:
+    rows = tmp_path / "deals.csv"
+    rows.write_text(DEALS, encoding="utf-8")
+    run = cli("import", str(rows))
+    assert run.code == 2
+    assert "a CSV file needs --format" in run.err
+    assert "not valid JSON" not in run.out + run.err  # not read as commands, line by line
+    assert not (tmp_path / "store.db").exists()
+
+
+def test_a_mapping_for_another_format_is_refused_on_its_format_field(
+    cli: CLI, tmp_path: Path
+) -> None:
+    rows = tmp_path / "deals.csv"
+    rows.write_text(DEALS, encoding="utf-8")
+    log = DATA / "xes-small.xes"
+    cases = [
+        (("import", str(rows), "--mapping", "bpi2012"), "a mapping for xes imports, not csv"),
+        (
+            ("import", str(rows), "--format", "csv", "--mapping", "bpi2012"),
+            "a mapping for xes imports, not csv",
+        ),
+        (("import", str(log), "--mapping", "maven"), "a mapping for csv imports, not xes"),
+        (
+            ("import", str(rows), "--format", "salesforce", "--mapping", "maven"),
+            "a mapping for csv imports, not salesforce",
+        ),
+    ]
+    for args, reason in cases:
+        run = cli(*args)
+        assert run.code == 2, args
+        assert "field 'format'" in run.err and reason in run.err, run.err
+        assert "Extra inputs" not in run.err  # one reason, not every field of the mapping
+        assert not (tmp_path / "store.db").exists()
