@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -152,3 +155,32 @@ def test_a_table_export_to_dash_is_refused_and_writes_nothing(seeded: CLI, tmp_p
         assert "standard output takes one file" in result.err
         assert result.out == ""
         assert not (tmp_path / "-").exists()
+
+
+def test_a_reader_that_stops_early_ends_an_export_to_dash_quietly(cli: CLI, tmp_path: Path) -> None:
+    # About a megabyte of XES: far more than a pipe holds, so the writer meets the end.
+    opens = [
+        {"cmd": "open", "deal": f"D-{n}", "policy": "funnel-list", "at": iso(0)}
+        for n in range(2000)
+    ]
+    imported = cli("import", str(write_jsonl(tmp_path / "many.jsonl", opens)))
+    assert imported.code == 0, imported.err
+    command = f"{sys.executable} -m salesengine export - | head -c 10"
+    shell = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command],
+        check=False,
+        capture_output=True,
+        env={**os.environ, "SALESENGINE_DB": str(tmp_path / "store.db")},
+        cwd=tmp_path,
+        timeout=120,
+    )
+    # What was read arrives; the writer stops as if by SIGPIPE, with nothing on stderr.
+    assert shell.stdout == b"<?xml vers"
+    assert shell.returncode == 141
+    assert b"Traceback" not in shell.stderr and b"error" not in shell.stderr
+
+
+def test_a_file_named_dash_is_written_when_named_as_a_path(seeded: CLI, tmp_path: Path) -> None:
+    result = seeded("export", "./-")
+    assert result.code == 0, result.err
+    assert ET.parse(tmp_path / "-").getroot().tag == f"{XES}log"

@@ -78,3 +78,62 @@ def test_a_mapping_for_another_format_is_refused_on_its_format_field(
         assert "field 'format'" in run.err and reason in run.err, run.err
         assert "Extra inputs" not in run.err  # one reason, not every field of the mapping
         assert not (tmp_path / "store.db").exists()
+
+
+def test_a_format_that_is_none_known_is_named_with_the_known_ones(cli: CLI, tmp_path: Path) -> None:
+    rows = tmp_path / "deals.csv"
+    rows.write_text(DEALS, encoding="utf-8")
+    mapping = tmp_path / "deals.yaml"
+    for given, shown in (
+        ("CSV", "'CSV'"),
+        ("[csv]", "['csv']"),
+        ("jsonl", "'jsonl'"),
+        ("", "None"),
+    ):
+        mapping.write_text(f"format: {given}\n{MAPPING}", encoding="utf-8")
+        run = cli("import", str(rows), "--mapping", str(mapping))
+        assert run.code == 2, given
+        assert f"field 'format': one of salesforce, csv, xes (given: {shown})" in run.err
+        assert not (tmp_path / "store.db").exists()
+
+
+def test_a_salesforce_mapping_without_a_format_and_a_spaced_header_is_still_salesforce(
+    cli: CLI, tmp_path: Path
+) -> None:
+    shipped = (DATA.parents[1] / "src/salesengine/importing/mappings/salesforce.yaml").read_text(
+        encoding="utf-8"
+    )
+    mapping = tmp_path / "mine.yaml"
+    mapping.write_text(
+        "".join(line for line in shipped.splitlines(True) if not line.startswith("format:")),
+        encoding="utf-8",
+    )
+    original = (DATA / "salesforce-opportunity-history.csv").read_text(encoding="utf-8")
+    header, body = original.split("\n", 1)
+    spaced = tmp_path / "History.CSV"  # the suffix in capitals, the names padded, a BOM
+    spaced.write_text("\ufeff" + ", ".join(header.split(",")) + "\n" + body, encoding="utf-8")
+    run = cli("import", str(spaced), "--mapping", str(mapping), "--json")
+    assert run.code in (0, 1), run.err
+    assert run.json()["imported_rows"] > 0
+    shipped_run = cli("import", str(spaced), "--mapping", "salesforce", "--json")
+    assert shipped_run.json()["unchanged_rows"] == run.json()["imported_rows"]
+
+
+def test_an_unreadable_mapping_while_guessing_is_named(cli: CLI, tmp_path: Path) -> None:
+    rows = tmp_path / "deals.csv"
+    rows.write_text(DEALS, encoding="utf-8")
+    mapping = tmp_path / "broken.yaml"
+    mapping.write_text("policy: [maven\n", encoding="utf-8")
+    run = cli("import", str(rows), "--mapping", str(mapping))
+    assert run.code == 2
+    assert f"{mapping}: cannot read the mapping" in run.err
+    assert "Traceback" not in run.err
+    assert not (tmp_path / "store.db").exists()
+
+
+def test_an_xes_mapping_refused_with_workers_leaves_no_store(cli: CLI, tmp_path: Path) -> None:
+    log = DATA / "xes-small.xes"
+    run = cli("import", str(log), "--mapping", "maven", "--workers", "2")
+    assert run.code == 2
+    assert "field 'format': a mapping for csv imports, not xes" in run.err
+    assert not (tmp_path / "store.db").exists()

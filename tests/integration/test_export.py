@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import gc
 import gzip
+import io
 import json
 import warnings
 import xml.etree.ElementTree as ET
@@ -21,7 +23,7 @@ from salesengine.application.engine import SalesEngine
 from salesengine.application.results import HistoryEntry
 from salesengine.domain.deal import DealEvent
 from salesengine.exporting.tables import TableFormat, export_tables
-from salesengine.exporting.xes import export_xes
+from salesengine.exporting.xes import export_xes, write_xes
 from salesengine.projections.base import from_us
 from salesengine.projections.stage_intervals import VIA, stage_rows
 from tests.conftest import T0, Clock, cmd
@@ -432,3 +434,30 @@ def test_an_export_of_an_empty_store_is_a_valid_empty_log(
     root = ET.parse(tmp_path / "empty.xes").getroot()
     assert root.tag == "{http://www.xes-standard.org/}log"
     assert root.findall("{http://www.xes-standard.org/}trace") == []
+
+
+def test_xes_onto_a_stream_is_the_file_export_and_leaves_the_stream_open(
+    store: SalesEngine, tmp_path: Path
+) -> None:
+    as_of, known_at = instants(store, None, None)
+    export_xes(store, tmp_path / "audit.xes", as_of, known_at)
+    stream = io.BytesIO()
+    summary = write_xes(store, stream, as_of, known_at)
+    assert not stream.closed
+    assert stream.getvalue() == (tmp_path / "audit.xes").read_bytes()
+    assert summary.deals == len(list(store.deal_keys())) and summary.files == []
+
+
+def test_a_failed_write_onto_a_stream_leaves_the_callers_stream_open(store: SalesEngine) -> None:
+    class Full(io.BytesIO):
+        def write(self, data: Any) -> int:
+            raise OSError(28, f"No space left on device ({len(data)} bytes)")
+
+    for packed in (False, True):
+        stream = Full()
+        with pytest.raises(OSError, match="No space"):
+            write_xes(
+                store, stream, T0 + timedelta(days=30), T0 + timedelta(days=31), packed=packed
+            )
+        gc.collect()  # a wrapper let go must not close the stream when it is collected
+        assert not stream.closed

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -16,6 +18,9 @@ from salesengine.cli.options import STATE, parse_time
 from salesengine.cli.render import err, fail, say, when
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from salesengine.application.engine import SalesEngine
     from salesengine.exporting.tables import ExportSummary
 
 # The exporters load sqlalchemy (and pyarrow for parquet): they are imported when the command
@@ -29,7 +34,8 @@ PROGRESS_FROM = 1000
 
 def export_command(
     output: Annotated[
-        Path,
+        # A string, not a Path: Path("./-") is "-", and a file named - must stay writable.
+        str,
         typer.Argument(help="File (xes; - for standard output) or directory (csv, parquet)."),
     ],
     fmt: Annotated[str, typer.Option("--format", help="xes, csv or parquet.")] = "xes",
@@ -56,8 +62,6 @@ def export_command(
     effective = parse_time(as_of, "--as-of")
     recorded = parse_time(known_at, "--known-at")
     target = _checked_target(output, fmt)
-    to_stdout = target is None
-    output = target or output
     engine = STATE.engine()
     now = engine.clock()
     effective = effective or now
@@ -83,17 +87,14 @@ def export_command(
                     progress.update(task, completed=done)
 
         try:
-            if to_stdout:
-                summary = write_xes(
-                    engine, sys.stdout.buffer, effective, recorded, keys=tracked(keys)
-                )
-                sys.stdout.flush()
+            if target is None:
+                summary = _to_stdout(write_xes, engine, effective, recorded, tracked(keys))
             elif fmt == "xes":
-                summary = export_xes(engine, output, effective, recorded, keys=tracked(keys))
+                summary = export_xes(engine, target, effective, recorded, keys=tracked(keys))
             else:
                 table_format: TableFormat = "csv" if fmt == "csv" else "parquet"
                 summary = export_tables(
-                    engine, output, table_format, effective, recorded, keys=tracked(keys)
+                    engine, target, table_format, effective, recorded, keys=tracked(keys)
                 )
         except OSError as e:
             fail(f"{output}: cannot write the export: {e.strerror or e}")
@@ -103,7 +104,7 @@ def export_command(
             raise typer.Exit(2) from None
     seconds = time.perf_counter() - started
     # On standard output the log is the output: the summary goes to standard error.
-    tell = err_say if to_stdout else say
+    tell = err_say if target is None else say
     _report(summary, fmt, seconds, when(effective), when(recorded), tell)
 
 
@@ -111,22 +112,43 @@ def err_say(message: str) -> None:
     err.print(escape(message))
 
 
-def _checked_target(output: Path, fmt: str) -> Path | None:
+def _checked_target(output: str, fmt: str) -> Path | None:
     """The file or directory to write (None: standard output); exits 2, before reading
     anything, if the export cannot go there."""
-    if str(output) == STDOUT:
+    target: Path | None = None
+    if output == STDOUT:
         if fmt != "xes":
             fail(f"-: standard output takes one file; {fmt} is written into a directory")
             raise typer.Exit(2)
-        target, problem = None, _missing_store()
+        problem = "standard output is closed" if sys.stdout is None else _missing_store()
     else:
-        if output.is_symlink():
-            output = output.resolve()  # the export replaces the link's target, not the link
-        target, problem = output, _output_problem(output, fmt) or _missing_store()
+        target = Path(output)
+        if target.is_symlink():
+            target = target.resolve()  # the export replaces the link's target, not the link
+        problem = _output_problem(target, fmt) or _missing_store()
     if problem:
         fail(problem if problem.startswith("no event store") else f"{output}: {problem}")
         raise typer.Exit(2)
     return target
+
+
+def _to_stdout(
+    write: Callable[..., ExportSummary],
+    engine: SalesEngine,
+    as_of: datetime,
+    known_at: datetime,
+    keys: Iterator[str],
+) -> ExportSummary:
+    stdout = sys.stdout
+    try:
+        summary = write(engine, stdout.buffer, as_of, known_at, keys=keys)
+        stdout.flush()
+    except BrokenPipeError:
+        # The reader stopped reading (`| head`): like any filter, stop quietly, with the
+        # status of a process ended by SIGPIPE. What is still buffered goes nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
+        raise typer.Exit(128 + signal.SIGPIPE) from None
+    return summary
 
 
 def _output_problem(output: Path, fmt: str) -> str | None:

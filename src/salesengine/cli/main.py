@@ -101,7 +101,9 @@ def import_(
         str | None,
         typer.Option(
             "--format",
-            help="jsonl, salesforce, csv or xes. Default: xes for .xes/.xes.gz, else jsonl.",
+            help="jsonl, salesforce, csv or xes. Default: xes for .xes/.xes.gz; for .csv, "
+            "the mapping's format, else salesforce when the header has OpportunityId, else "
+            "csv with a mapping; else jsonl.",
             show_default=False,
         ),
     ] = None,
@@ -144,8 +146,8 @@ def import_(
         import_file_parallel,
         in_one_process,
     )
-    from salesengine.importing.readers import FORMATS, guess_format
-    from salesengine.importing.sources import SourceError
+    from salesengine.importing.readers import guess_format
+    from salesengine.importing.sources import FORMATS, SourceError
 
     if not file.is_file():
         fail(f"{file}: no such file")
@@ -226,7 +228,7 @@ def _import_source(
         import_source_parallel,
         in_one_process,
     )
-    from salesengine.importing.readers import SHAREABLE, estimated_rows, reader
+    from salesengine.importing.readers import SHAREABLE, estimated_rows, reader, shared_check
     from salesengine.importing.sources import MappingError, SourceError, import_source
 
     if STATE.store_missing() is None:
@@ -258,6 +260,8 @@ def _import_source(
             task = progress.add_task("import", total=None, rate="")
             advance = throttled(progress, task, every=1000, unit="rows", redraw=workers > 1)
             if workers > 1:
+                # As below: a refused mapping leaves no new, empty store behind.
+                shared_check(fmt)(file, mapping, policy, catalog=STATE.catalog())
                 STATE.engine()  # opens (and if need be creates) the store before any worker
                 STATE.close()  # the workers open their own; this one must not be inherited
                 report = import_source_parallel(

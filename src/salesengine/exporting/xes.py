@@ -140,15 +140,29 @@ def _event(entry: HistoryEntry) -> str:
     return f"    <event>\n      {body}\n    </event>\n"
 
 
+class _Borrowed(io.BufferedIOBase):
+    """A stream the writer may close, flushing it, without closing the one under it
+    (standard output, say): the caller owns that, even when a write fails."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        return self._raw.write(data)
+
+    def flush(self) -> None:
+        if not self.closed:
+            self._raw.flush()
+
+
 def _open_text(raw: IO[bytes], packed: bool, name: str, stack: ExitStack) -> IO[str]:
+    out: IO[bytes] = cast(IO[bytes], stack.enter_context(_Borrowed(raw)))
     if packed:
-        raw = cast(IO[bytes], stack.enter_context(gzip.GzipFile(name, "wb", fileobj=raw)))
-    # Closing the wrapper would close the stream under it (standard output, say): the
-    # caller owns that; the wrapper is flushed and let go instead.
-    text = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
-    stack.callback(text.detach)
-    stack.callback(text.flush)
-    return text
+        out = cast(IO[bytes], stack.enter_context(gzip.GzipFile(name, "wb", fileobj=out)))
+    return stack.enter_context(io.TextIOWrapper(out, encoding="utf-8", newline="\n"))
 
 
 def write_xes(

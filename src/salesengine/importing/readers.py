@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from salesengine.importing.sources import (
+    FORMATS,
     Meet,
     Share,
     SharedRead,
@@ -54,8 +55,6 @@ class SharedReader(Protocol):
     ) -> SharedRead: ...
 
 
-# format -> module under salesengine.importing
-FORMATS = {"salesforce": "salesforce", "csv": "crm_csv", "xes": "xes"}
 # Formats whose import can be shared among worker processes.
 SHAREABLE = frozenset({"xes"})
 
@@ -70,20 +69,24 @@ def guess_format(path: Path, mapping: str | None = None) -> str:
     """The format of a file imported without ``--format``.
 
     .xes and .xes.gz files are event logs. A .csv file is a CRM export: the format its
-    mapping declares (csv when it declares none), else a Salesforce export when its
-    header has Salesforce's OpportunityId column. Any other file is JSON Lines commands.
+    mapping declares, else a Salesforce export when its header has Salesforce's
+    OpportunityId column, else (with a mapping) a generic CRM export. Any other file is
+    JSON Lines commands.
     """
     name = path.name.lower()
     if name.endswith((".xes", ".xes.gz")):
         return "xes"
     if not name.endswith(".csv"):
         return "jsonl"
-    if mapping is not None:
-        declared = read_mapping(mapping)[1].get("format")
-        # A mapping for another format is refused by the csv reader on its format field.
+    declared = read_mapping(mapping)[1].get("format") if mapping is not None else None
+    if declared is not None:
+        # A mapping for xes, or for no format known, is refused on its format field by
+        # the csv reader.
         return "salesforce" if declared == "salesforce" else "csv"
     if "OpportunityId" in _csv_header(path):
         return "salesforce"
+    if mapping is not None:
+        return "csv"
     raise SourceError(
         f"{path}: a CSV file needs --format: csv with --mapping MAP for a CRM export "
         "(shipped: maven), or salesforce for an OpportunityHistory or "
@@ -92,9 +95,11 @@ def guess_format(path: Path, mapping: str | None = None) -> str:
 
 
 def _csv_header(path: Path) -> list[str]:
+    """The column names, as the CSV readers take them (stripped; a quoted name may span
+    lines)."""
     try:
         with path.open(encoding="utf-8-sig", errors="replace", newline="") as file:
-            return next(csv.reader([file.readline(1 << 16)]), [])
+            return [name.strip() for name in next(csv.reader(file), [])]
     except (OSError, csv.Error) as e:
         raise SourceError(f"{path}: cannot read the header: {e}") from None
 
@@ -114,6 +119,13 @@ def shared_agreement(fmt: str) -> Callable[[list[Any]], Any]:
     """How the workers' meeting judges what each read (run in the parent, once)."""
     agree: Callable[[list[Any]], Any] = _shared(fmt).agree
     return agree
+
+
+def shared_check(fmt: str) -> Callable[..., None]:
+    """Checks a shareable format's mapping against the policies before workers start:
+    ``(path, mapping, policy, *, catalog)``, raising a MappingError."""
+    check: Callable[..., None] = _shared(fmt).check_mapping
+    return check
 
 
 # Unpacked bytes per row of a shareable format: an XES event with its attributes

@@ -156,6 +156,11 @@ class MappingError(SourceError):
     """A mapping file that cannot be used: names the file and the field."""
 
 
+# The source formats (format -> its reader module under salesengine.importing); each
+# mapping is for one of them.
+FORMATS = {"salesforce": "salesforce", "csv": "crm_csv", "xes": "xes"}
+
+
 def resolve_mapping(name_or_path: str) -> Path:
     """A shipped mapping by name (``bpi2012``, ``maven``, ...), or a mapping file."""
     shipped = MAPPINGS_DIR / f"{name_or_path}.yaml"
@@ -187,6 +192,10 @@ def load_mapping(name_or_path: str, fmt: str) -> tuple[Path, dict[str, Any]]:
     this format's mapping, it would be refused on nearly every field instead."""
     path, content = read_mapping(name_or_path)
     declared = content.pop("format", fmt)
+    if not isinstance(declared, str) or declared not in FORMATS:
+        raise MappingError(
+            f"{path}: field 'format': one of {', '.join(FORMATS)} (given: {declared!r})"
+        )
     if declared != fmt:
         raise MappingError(
             f"{path}: field 'format': a mapping for {declared} imports, not {fmt} "

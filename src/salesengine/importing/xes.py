@@ -549,6 +549,13 @@ def _load(
     return _TraceReader(spec, chosen)
 
 
+def check_mapping(
+    path: Path, mapping: str | None, policy: str | None, *, catalog: PolicyCatalog
+) -> None:
+    """Refuse (MappingError) a mapping the workers would refuse, before any store opens."""
+    _load(path, mapping, policy, catalog)
+
+
 def _check_policy(path: Path, spec: XesMapping, name: str, catalog: PolicyCatalog) -> None:
     """The policy must exist and have every stage the mapping moves deals to."""
     try:
