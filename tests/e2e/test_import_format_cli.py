@@ -137,3 +137,21 @@ def test_an_xes_mapping_refused_with_workers_leaves_no_store(cli: CLI, tmp_path:
     assert run.code == 2
     assert "field 'format': a mapping for csv imports, not xes" in run.err
     assert not (tmp_path / "store.db").exists()
+
+
+def test_a_mapping_with_its_own_encoding_and_delimiter_reads_a_header_utf8_cannot(
+    cli: CLI, tmp_path: Path
+) -> None:
+    rows = tmp_path / "deals.csv"
+    rows.write_bytes(
+        "id;statut;ouvert\nd-1;Ouvert;2024-03-01\n".replace("statut", "état").encode("latin-1")
+    )
+    mapping = tmp_path / "deals.yaml"
+    mapping.write_text(
+        'policy: maven\nid: id\nstage: "état"\nencoding: latin-1\ndelimiter: ";"\n'
+        "histories:\n  Ouvert:\n    - {cmd: open, at: ouvert}\n",
+        encoding="utf-8",
+    )
+    run = cli("import", str(rows), "--mapping", str(mapping))
+    assert run.code == 0, run.err
+    assert "rows: 1 imported" in run.out

@@ -150,23 +150,29 @@ def test_concurrent_writers_on_one_deal_all_land(make_engine: StoreFactory) -> N
     assert deal.state.visits == writers * per_writer
 
 
+class RacingClock:
+    """A writer's clock that lets another writer visit D-1 at its ``at_call``-th reading."""
+
+    def __init__(self, other: SalesEngine, clock: Clock, *, at_call: int) -> None:
+        self.other, self.clock, self.at_call = other, clock, at_call
+        self.calls = 0
+
+    def __call__(self) -> datetime:
+        self.calls += 1
+        if self.calls == self.at_call:
+            visit = cmd(cmd="visit", deal="D-1", id="other", at=T0 + timedelta(hours=9))
+            self.other.execute(visit)
+        return self.clock()
+
+
 def test_a_batch_that_meets_a_concurrent_writer_is_replayed_without_loss(
     make_engine: StoreFactory, clock: Clock
 ) -> None:
     other = make_engine()
     open_deal(other)
-    calls = 0
-
-    def racing_clock() -> datetime:
-        # The importer reads its clock once per decision: after its third decision,
-        # another writer moves the deal while the batch is still unsaved.
-        nonlocal calls
-        calls += 1
-        if calls == 4:
-            other.execute(cmd(cmd="visit", deal="D-1", id="other", at=T0 + timedelta(hours=9)))
-        return clock()
-
-    importer = make_engine(clock=racing_clock)
+    # The importer reads its clock once per decision: after its third decision, another
+    # writer moves the deal while the batch is still unsaved.
+    importer = make_engine(clock=RacingClock(other, clock, at_call=4))
     items = [
         (i, cmd(cmd="visit", deal="D-1", id=f"batch-{i}", at=T0 + timedelta(hours=i + 1)), None)
         for i in range(5)
@@ -186,15 +192,8 @@ def test_a_grouped_batch_replayed_after_a_concurrent_writer_still_applies_groups
 ) -> None:
     other = make_engine()
     open_deal(other)
-    calls = 0
-
-    def racing_clock() -> datetime:
-        nonlocal calls
-        calls += 1
-        if calls == 2:  # after the importer's first decision, before its batch is saved
-            other.execute(cmd(cmd="visit", deal="D-1", id="other", at=T0 + timedelta(hours=9)))
-        return clock()
-
+    # After the importer's first decision, before its batch is saved.
+    racing_clock = RacingClock(other, clock, at_call=2)
     importer = make_engine(clock=racing_clock)
     at = T0 + timedelta(hours=10)
     items = [
@@ -205,7 +204,7 @@ def test_a_grouped_batch_replayed_after_a_concurrent_writer_still_applies_groups
     outcomes = list(importer.execute_many(items, batch_size=100, group_of=lambda r: r[1]))
     codes = [getattr(o, "code", getattr(o, "status", "")) for _, o in outcomes]
     assert codes == ["applied", "group_refused", "criteria_not_met"]
-    assert calls > len(items)  # the batch met the other writer and was decided again
+    assert racing_clock.calls > len(items)  # the batch met the other writer and was decided again
     deal = other.load("D-1")
     assert "key_needs_confirmed" not in deal.state.facts  # its row was refused whole
     assert deal.command_ids >= {"other", "v"}

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import csv
 import struct
 from collections.abc import Callable, Iterator
 from importlib import import_module
@@ -83,7 +82,16 @@ def guess_format(path: Path, mapping: str | None = None) -> str:
         # A mapping for xes, or for no format known, is refused on its format field by
         # the csv reader.
         return "salesforce" if declared == "salesforce" else "csv"
-    if "OpportunityId" in _csv_header(path):
+    from salesengine.importing.crm_csv import read_header  # only a CSV needs it
+
+    try:
+        # Salesforce's export settings, which its shipped mapping reads with.
+        header = read_header(path, encoding="utf-8-sig", delimiter=",")
+    except SourceError:
+        if mapping is None:
+            raise
+        header = []  # not Salesforce's: the mapping's own encoding or delimiter reads it
+    if "OpportunityId" in header:
         return "salesforce"
     if mapping is not None:
         return "csv"
@@ -92,16 +100,6 @@ def guess_format(path: Path, mapping: str | None = None) -> str:
         "(shipped: maven), or salesforce for an OpportunityHistory or "
         "OpportunityFieldHistory export"
     )
-
-
-def _csv_header(path: Path) -> list[str]:
-    """The column names, as the CSV readers take them (stripped; a quoted name may span
-    lines)."""
-    try:
-        with path.open(encoding="utf-8-sig", errors="replace", newline="") as file:
-            return [name.strip() for name in next(csv.reader(file), [])]
-    except (OSError, csv.Error) as e:
-        raise SourceError(f"{path}: cannot read the header: {e}") from None
 
 
 def _shared(fmt: str) -> ModuleType:
