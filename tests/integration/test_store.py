@@ -310,6 +310,28 @@ def test_history_gives_global_positions_and_both_clocks(
     assert len(then.events) == 1 and then.state["amount"] == Decimal("1000")
 
 
+def test_defaults_come_from_the_deal_as_it_stood_at_the_commands_effective_time(
+    engine: SalesEngine,
+) -> None:
+    open_deal(engine, owner="Li Wei", currency="CNY")
+    engine.execute(
+        cmd(cmd="amount", deal="D-1", amount="200", currency="USD", at=T0 + timedelta(days=3))
+    )
+    engine.execute(cmd(cmd="owner", deal="D-1", owner="Zhang Min", at=T0 + timedelta(days=3)))
+    # Backdated to before the switch to USD and to the new owner.
+    engine.execute(cmd(cmd="amount", deal="D-1", amount="250", at=T0 + timedelta(days=2)))
+    engine.execute(
+        cmd(cmd="next_step", deal="D-1", action="call", due="2026-03-20", at=T0 + timedelta(days=1))
+    )
+    assert engine.deal_state("D-1", as_of=T0 + timedelta(days=2)).currency == "CNY"
+    assert engine.deal_state("D-1", as_of=T0 + timedelta(days=2)).amount == Decimal("250")
+    step = engine.deal_state("D-1", as_of=T0 + timedelta(days=1)).next_step
+    assert step is not None and step.owner == "Li Wei"
+    # In order, the defaults are the deal's current values.
+    engine.execute(cmd(cmd="amount", deal="D-1", amount="300", at=T0 + timedelta(days=4)))
+    assert engine.deal_state("D-1").currency == "USD"
+
+
 def test_deal_keys_lists_every_opened_deal_in_recording_order(engine: SalesEngine) -> None:
     for n in range(5):
         open_deal(engine, key=f"D-{n}")

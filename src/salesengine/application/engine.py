@@ -318,13 +318,16 @@ class SalesEngine(Application[UUID]):
                     command.kind, command.effective, command.attendees, command.note, stamp
                 )
             case SetNextStep(action=action, due=due, owner=owner):
-                step = _next_step(action, due, owner, state, stamp)
+                step = _next_step(action, due, owner, deal.state_at(stamp.effective_at), stamp)
                 deal.set_next_step(step.action, step.due, step.owner, stamp)
             case CompleteNextStep(note=note):
                 deal.complete_next_step(note, stamp)
             case ChangeAmount(amount=amount, currency=currency):
-                policy = self.catalog.get(state.policy)
-                deal.change_amount(amount, currency or state.currency or policy.currency, stamp)
+                if currency is None:
+                    # A backdated amount keeps the currency the deal had at its own date.
+                    stood = deal.state_at(stamp.effective_at).currency
+                    currency = stood or self.catalog.get(state.policy).currency
+                deal.change_amount(amount, currency, stamp)
             case ChangeExpectedClose(expected_close=expected_close):
                 deal.change_expected_close(expected_close, stamp)
             case ChangeOwner(owner=owner, team=team, region=region):
@@ -339,7 +342,13 @@ class SalesEngine(Application[UUID]):
                 brought = (
                     None
                     if given is None
-                    else _next_step(given.action, given.due, given.owner, state, stamp)
+                    else _next_step(
+                        given.action,
+                        given.due,
+                        given.owner,
+                        deal.state_at(stamp.effective_at),
+                        stamp,
+                    )
                 )
                 deal.reopen(self.catalog.guard(state.policy), to, reason, stamp, brought)
             case _:  # pragma: no cover - the union is exhaustive
@@ -486,8 +495,8 @@ class SalesEngine(Application[UUID]):
 def _next_step(
     action: str, due: date | datetime, owner: str | None, state: DealState, stamp: Stamp
 ) -> NextStep:
-    """A date-only due means the end of that day; the owner defaults to the deal's owner,
-    then the actor."""
+    """A date-only due means the end of that day; the owner defaults to the deal's owner
+    (as the deal stood at the step's effective time), then the actor."""
     due_at = due if isinstance(due, datetime) else end_of_day(due)
     return NextStep(action, due_at, owner or state.owner or stamp.actor, stamp.effective_at)
 
