@@ -52,7 +52,10 @@ def resolve_db(url: str | None) -> str:
 def store_settings(url: str | None = None) -> StoreSettings:
     """Parse a database URL (or plain SQLite path) into persistence settings."""
     url = resolve_db(url)
-    scheme = urlsplit(url).scheme if "://" in url else ""
+    try:
+        scheme = urlsplit(url).scheme if "://" in url else ""
+    except ValueError as e:  # an unclosed [ of an IPv6 host
+        raise StoreUnavailable(f"database URL '{url}': {e}") from None
     if scheme in ("postgresql", "postgres"):
         return _postgres(url)
     if scheme in ("", "sqlite"):

@@ -34,7 +34,19 @@ def refusal(raw: dict[str, object]) -> str:
         ),
         (
             {"cmd": "fact", "deal": "D", "name": "budget", "at": "yesterday"},
+            "field 'at': Value error, must be ISO 8601",
+        ),
+        (
+            {"cmd": "fact", "deal": "D", "name": "budget", "at": "2026-03-01T25:00:00Z"},
             "field 'at': Input should be a valid datetime",
+        ),
+        (  # not seconds since 1970
+            {"cmd": "fact", "deal": "D", "name": "budget", "at": "1767300000"},
+            "field 'at': Value error, must be ISO 8601",
+        ),
+        (
+            {"cmd": "next_step", "deal": "D", "action": "call", "due": "20260331"},
+            "must be ISO 8601",
         ),
         (
             {"cmd": "amount", "deal": "D", "amount": "-5"},

@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from salesengine.domain.policy import KEY_PATTERN
+from salesengine.domain.values import outside_years
 
 
 def _unicode(value: str) -> str:
@@ -57,10 +58,17 @@ def _clean_name(value: str) -> str:
     return unicodedata.normalize("NFC", value)
 
 
+# An ISO 8601 date or instant starts with its date; lax parsing would read "20260331"
+# (or any string of digits) as seconds since 1970.
+ISO_START = re.compile(r"\s*\d{4}-\d{2}-\d{2}")
+
+
 def _iso_text(value: Any) -> Any:
     # Lax datetime parsing would take numbers as Unix epochs; the language is ISO 8601.
     if not isinstance(value, str | datetime | date):
         raise ValueError("must be an ISO 8601 string")
+    if isinstance(value, str) and not ISO_START.match(value):
+        raise ValueError("must be ISO 8601 (YYYY-MM-DD, or with a time and offset)")
     return value
 
 
@@ -73,9 +81,18 @@ def _no_int(value: Any) -> Any:
 
 def _to_utc(value: datetime) -> datetime:
     try:
-        return value.astimezone(UTC)
+        utc = value.astimezone(UTC)
     except OverflowError:
         raise ValueError("is out of range once converted to UTC") from None
+    _in_years(utc)
+    return utc
+
+
+def _in_years(value: date) -> date:
+    reason = outside_years(value)
+    if reason is not None:
+        raise ValueError(reason)
+    return value
 
 
 Instant = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_to_utc)]
@@ -87,7 +104,7 @@ def _iso_day(value: Any) -> Any:
     return _iso_text(value)
 
 
-Day = Annotated[date, BeforeValidator(_iso_day)]
+Day = Annotated[date, BeforeValidator(_iso_day), AfterValidator(_in_years)]
 
 Name = Annotated[
     str,

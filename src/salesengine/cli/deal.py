@@ -1,9 +1,9 @@
 """``salesengine deal VERB``: one CLI verb per command of the command language."""
 
 # typer reads these annotations at runtime, so they are not postponed.
-import json
 from typing import Annotated, Any
 
+import orjson
 import typer
 
 from salesengine.cli.options import STATE
@@ -109,8 +109,9 @@ def _facts(items: list[str]) -> dict[str, Any]:
             facts[name] = True
             continue
         try:
-            facts[name] = json.loads(value)
-        except json.JSONDecodeError:
+            # orjson, as the import reads JSON: no NaN, no recursion past its depth limit.
+            facts[name] = orjson.loads(value)
+        except orjson.JSONDecodeError:
             facts[name] = value
     return facts
 

@@ -88,8 +88,21 @@ def main(
     ] = None,
 ) -> None:
     STATE.db = db
-    STATE.actor = by
+    STATE.actor = None if by is None else _actor(by)
     STATE.policy_dirs = tuple(policies or ())
+
+
+def _actor(by: str) -> str:
+    """The writer's name, held to the command language's rules for `by`."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from salesengine.application.commands import Name
+
+    try:
+        return str(TypeAdapter(Name).validate_python(by))
+    except ValidationError as e:
+        reason = e.errors()[0]["msg"]
+        raise typer.BadParameter(f"{by!r}: {reason}", param_hint="--by") from None
 
 
 @app.command("import")

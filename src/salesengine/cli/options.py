@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
 # when first used, so that `--help` and commands that need none of them start faster.
 
 
+_ISO_START = re.compile(r"\s*\d{4}-\d{2}-\d{2}")
+
+
 @cache
 def _aware() -> TypeAdapter[AwareDatetime]:
     from pydantic import AwareDatetime, TypeAdapter
@@ -33,13 +37,26 @@ def parse_time(value: str | None, option: str) -> datetime | None:
     from pydantic import ValidationError
 
     try:
-        return _aware().validate_python(value)
+        if not _ISO_START.match(value):
+            # pydantic would read a string of digits as seconds since 1970.
+            raise typer.BadParameter(
+                f"{value!r}: not an ISO 8601 date and time "
+                "(ISO 8601 with offset, e.g. 2026-03-31T18:00:00+08:00)",
+                param_hint=option,
+            )
+        moment = _aware().validate_python(value)
     except ValidationError as e:
         reason = e.errors()[0]["msg"]
         raise typer.BadParameter(
             f"{value!r}: {reason} (ISO 8601 with offset, e.g. 2026-03-31T18:00:00+08:00)",
             param_hint=option,
         ) from None
+    from salesengine.domain.values import outside_years
+
+    outside = outside_years(moment)
+    if outside is not None:
+        raise typer.BadParameter(f"{value!r}: {outside}", param_hint=option)
+    return moment
 
 
 @dataclass(slots=True)

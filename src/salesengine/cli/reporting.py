@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from salesengine.cli.options import STATE, parse_time
@@ -77,9 +79,58 @@ def read_models() -> Iterator[Connection]:
     try:
         catch_up(r)
         with r.sql.connect() as conn:
+            check_policies_known(conn)
             yield conn
     finally:
         r.sql.dispose()
+
+
+def check_policies_known(conn: Connection) -> None:
+    """Refuse to report on deals whose policy, or stage, no policy file defines: their
+    rows would be left out or weighted by guesswork."""
+    from sqlalchemy import select
+
+    from salesengine.domain.values import OUTCOMES
+    from salesengine.projections.funnel_points import keys
+
+    policies = all_policies()
+    for policy, stage in sorted(set(conn.execute(select(keys.c.policy, keys.c.stage)).all())):
+        spec = policies.get(policy)
+        if spec is None:
+            raise typer.BadParameter(
+                f"the store holds deals under policy {policy!r}, which no policy file "
+                "defines here: give its directory with --policies",
+                param_hint="--policies",
+            )
+        if stage not in spec.stage_keys and stage not in OUTCOMES:
+            raise typer.BadParameter(
+                f"deals of policy {policy!r} have been in stage {stage!r}, which its "
+                "policy file no longer defines: give the file that does with --policies",
+                param_hint="--policies",
+            )
+
+
+def check_chart(chart: Path | None) -> None:
+    """A chart file the report can write, checked before the report runs."""
+    if chart is None:
+        return
+    if chart.suffix.lower() not in (".png", ".html"):
+        raise typer.BadParameter("the chart file must end in .png or .html", param_hint="--chart")
+    if chart.is_dir():
+        raise typer.BadParameter(f"{chart} is a directory", param_hint="--chart")
+    if not chart.parent.is_dir():
+        raise typer.BadParameter(f"no directory {chart.parent} to write into", param_hint="--chart")
+
+
+@contextmanager
+def writing_chart(chart: Path) -> Iterator[None]:
+    """A failed chart write (full disk, no permission) as a clear error, not a traceback."""
+    try:
+        yield
+    except OSError as e:
+        raise typer.BadParameter(
+            f"cannot write {chart}: {e.strerror or e}", param_hint="--chart"
+        ) from None
 
 
 def all_policies() -> dict[str, FunnelPolicy]:

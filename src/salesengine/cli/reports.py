@@ -16,9 +16,11 @@ from salesengine.cli.reporting import (
     all_policies,
     as_of_label,
     catch_up,
+    check_chart,
     instants,
     read_models,
     runner,
+    writing_chart,
 )
 
 if TYPE_CHECKING:
@@ -78,8 +80,7 @@ def funnel_command(
     t2 = parse_time(compare_to, "--compare")
     if t2 is not None and t2 <= t:
         raise typer.BadParameter("must be later than --as-of", param_hint="--compare")
-    if chart is not None and chart.suffix.lower() not in (".png", ".html"):
-        raise typer.BadParameter("the chart file must end in .png or .html", param_hint="--chart")
+    check_chart(chart)
     policies = all_policies()
     with read_models() as conn:
         if t2 is not None:
@@ -116,7 +117,8 @@ def funnel_command(
     if chart is not None:
         from salesengine.reports.charts import write_funnel_chart
 
-        write_funnel_chart(rows, chart, title=f"Funnel as of {when(t)}", policies=policies)
+        with writing_chart(chart):
+            write_funnel_chart(rows, chart, title=f"Funnel as of {when(t)}", policies=policies)
     if as_json:
         print_json([r.as_dict(by) for r in rows])
         return

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from salesengine.cli.options import parse_time
 from salesengine.cli.render import add_row, out, print_json, say, when
-from salesengine.cli.reporting import all_policies, read_models
+from salesengine.cli.reporting import all_policies, check_chart, read_models, writing_chart
 from salesengine.cli.reports import (
     ByOption,
     JsonOption,
@@ -21,6 +21,7 @@ from salesengine.cli.reports import (
     check_by,
     check_policy,
 )
+from salesengine.domain.values import outside_years
 
 if TYPE_CHECKING:
     from salesengine.reports.conversion import ConversionRow
@@ -50,6 +51,9 @@ def parse_instant(value: str, option: str) -> datetime:
             day = date.fromisoformat(value)
         except ValueError as e:
             raise typer.BadParameter(f"{value!r}: {e}", param_hint=option) from None
+        reason = outside_years(day)
+        if reason is not None:
+            raise typer.BadParameter(f"{value!r}: {reason}", param_hint=option)
         return datetime(day.year, day.month, day.day, tzinfo=UTC)
     parsed = parse_time(value, option)
     if parsed is None:  # pragma: no cover - a value was given
@@ -139,8 +143,7 @@ def cycle_time_command(
     check_policy(policy)
     f, u = window(start, end)
     k = parse_time(known_at, "--known-at")
-    if chart is not None and chart.suffix.lower() not in (".png", ".html"):
-        raise typer.BadParameter("the chart file must end in .png or .html", param_hint="--chart")
+    check_chart(chart)
     policies = all_policies()
     with read_models() as conn:
         rows = cycle_time(conn, policies, start=f, end=u, known_at=k, by=by, policy=policy)
@@ -148,7 +151,8 @@ def cycle_time_command(
     if chart is not None:
         from salesengine.reports.charts import write_duration_chart
 
-        write_duration_chart(rows, chart, title=title, policies=policies)
+        with writing_chart(chart):
+            write_duration_chart(rows, chart, title=title, policies=policies)
     if as_json:
         print_json([r.as_dict(by) for r in rows])
         return

@@ -10,6 +10,9 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 # Writers may backdate freely but may only post-date within this clock-skew allowance.
 CLOCK_SKEW = timedelta(minutes=5)
+# The years instants and dates may fall in: any sales history fits, and reports that step
+# by weeks or periods around them stay far from the calendar's own ends (years 1 and 9999).
+FIRST_YEAR, LAST_YEAR = 1900, 8999
 
 # Deal ids derive from the writer's key, so the same key always names the same stream.
 DEAL_NAMESPACE = uuid5(NAMESPACE_URL, "salesengine:deal")
@@ -70,3 +73,10 @@ def as_utc(moment: datetime) -> datetime:
 def end_of_day(day: date) -> datetime:
     """A date-only due date means 'by the end of that day' (UTC)."""
     return datetime(day.year, day.month, day.day, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+def outside_years(moment: date) -> str | None:
+    """Why the instant or date is out of the engine's range (None when it is not)."""
+    if FIRST_YEAR <= moment.year <= LAST_YEAR:
+        return None
+    return f"must fall between {FIRST_YEAR}-01-01 and {LAST_YEAR}-12-31"

@@ -134,6 +134,14 @@ def require_columns(path: Path, header: list[str], needed: dict[str, str]) -> No
             f"{path}: line 1: missing column{'s' if len(missing) > 1 else ''} "
             f"{', '.join(missing)}; the header has {', '.join(header)}"
         )
+    # A column the mapping reads must say one thing: with two, either value could be meant.
+    for column, use in needed.items():
+        places = [str(n) for n, name in enumerate(header, start=1) if name == column]
+        if len(places) > 1:
+            raise SourceError(
+                f"{path}: line 1: column '{column}' ({use}) appears {len(places)} times "
+                f"(columns {', '.join(places)}); keep one"
+            )
 
 
 def misfit(line: int, record: list[str], header: list[str]) -> Rejected:

@@ -105,7 +105,11 @@ class BrokerURL:
 
 
 def parse_broker_url(url: str) -> BrokerURL:
-    scheme = urlsplit(url).scheme.lower() if "://" in url else ""
+    try:
+        parts = urlsplit(url)
+    except ValueError as e:  # an unclosed [ of an IPv6 host
+        raise BrokerURLError(f"broker URL '{url}': {e}") from None
+    scheme = parts.scheme.lower() if "://" in url else ""
     kinds = {
         "nats": "nats",
         "tls": "nats",
@@ -121,7 +125,7 @@ def parse_broker_url(url: str) -> BrokerURL:
             f"broker URL '{url}': the scheme must be one of "
             + ", ".join(f"{s}://" for s in SCHEMES)
         )
-    if kinds[scheme] != "memory" and not urlsplit(url).hostname:
+    if kinds[scheme] != "memory" and not parts.hostname:
         raise BrokerURLError(f"broker URL '{url}' names no host")
     return BrokerURL(url, kinds[scheme])
 

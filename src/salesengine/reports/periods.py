@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from salesengine.domain.values import outside_years
+
 _YEAR = re.compile(r"(\d{4})")
 _QUARTER = re.compile(r"(\d{4})-[Qq]([1-4])")
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
@@ -45,6 +47,18 @@ class Period:
 
 def parse_period(text: str) -> Period:
     """A period from its name; ValueError says what is wrong with it."""
+    try:
+        period = _parse(text)
+    except OverflowError:  # a period running past the calendar's end (9999-W52)
+        raise ValueError(f"{text!r}: {outside_years(date.max)}") from None
+    for end in (period.start, period.end - timedelta(microseconds=1)):
+        reason = outside_years(end)
+        if reason is not None:
+            raise ValueError(f"{text!r}: {reason}")
+    return period
+
+
+def _parse(text: str) -> Period:
     value = text.strip()
     if ".." in value:
         first, _, last = value.partition("..")
