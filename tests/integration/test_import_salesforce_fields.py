@@ -240,6 +240,26 @@ def test_an_unreadable_old_value_is_refused_on_its_row_and_the_deal_still_opens(
     assert engine.deal_state("006X", as_of=at("2024-01-01T12:00:00")).amount is None
 
 
+@pytest.mark.parametrize("created", [True, False])
+def test_a_refused_old_value_takes_neither_the_opening_nor_its_rows_new_value(
+    engine: SalesEngine, tmp_path: Path, created: bool
+) -> None:
+    path = tmp_path / "nan-old.csv"
+    rows = [
+        *(["n0,006N,u1,2024-03-04T10:00:00Z,created,Text,,,false"] if created else []),
+        "n1,006N,u1,2024-03-05T10:00:00Z,Amount,Currency,NaN,5,false",
+        "n2,006N,u1,2024-03-06T10:00:00Z,Amount,Currency,5,7,false",
+    ]
+    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    report = import_fields(engine, path)
+    line = 3 if created else 2
+    assert [(p.where, p.message.split(":")[0]) for p in report.refused] == [
+        (f"line {line}, column OldValue", "field 'amount'")
+    ]
+    assert engine.deal_state("006N").amount == Decimal("7")
+    assert engine.deal_state("006N", as_of=at("2024-03-05T12:00:00")).amount == Decimal("5")
+
+
 def test_a_deal_whose_stage_never_changes_opens_at_the_first_stage_with_a_note(
     engine: SalesEngine, tmp_path: Path
 ) -> None:

@@ -238,7 +238,10 @@ class _Replay:
         yield self.emitter(row)(command)
         for name in sorted(refused & came_from.keys()):
             source, alone = came_from[name]
-            yield self.emitter(source, when=row, column=old)(alone)
+            # On its own, so its refusal takes neither the opening nor the row's new value.
+            refusal = self.emitter(source, when=row, column=old)(alone)
+            refusal.alone = True
+            yield refusal
         deal.position = self.policy.first_stage.key
         deal.amount = command.get("amount", "")
         deal.close = first[("close", "")].values.get(old, "") if "expected_close" in command else ""
