@@ -135,3 +135,10 @@ def test_an_unclosed_ipv6_bracket_in_a_url_is_an_error_not_a_traceback(
     assert done.code != 0
     assert "Traceback" not in done.err
     assert "Invalid IPv6 URL" in done.err
+
+
+def test_a_plan_target_beyond_an_amounts_digits_is_refused(cli: CLI, tmp_path: Path) -> None:
+    assert cli("import", str(pipeline(tmp_path))).code == 0
+    done = cli("plan", "--target", "1e400", "--period", "2026-Q1")
+    assert done.code == 2
+    assert "--target" in done.err and "18 digits" in done.err

@@ -106,6 +106,14 @@ def test_the_published_json_schema_matches_the_models() -> None:
     assert sorted(published["discriminator"]["mapping"]) == sorted(COMMAND_NAMES)
 
 
+def test_a_negative_zero_amount_is_zero() -> None:
+    for text in ("-0", "-0.00"):
+        command = parse_command({"cmd": "amount", "deal": "D", "amount": text})
+        assert isinstance(command, ChangeAmount)
+        assert not command.amount.is_signed()
+        assert command.amount == 0
+
+
 def test_an_amount_in_exponent_form_is_kept_in_positional_form() -> None:
     command = parse_command({"cmd": "amount", "deal": "d", "amount": "1e3"})
     assert isinstance(command, ChangeAmount)

@@ -124,6 +124,16 @@ def test_a_user_policy_directory_adds_policies(tmp_path: Path) -> None:
             "fallback",
             "unknown stage 'nowhere'",
         ),
+        (
+            GOOD.replace('title = "Mini"', 'title = "Mini"\nfallback = { to = "second" }'),
+            "fallback",
+            "names the last stage 'second'",
+        ),
+        (  # not read as 1 %
+            GOOD.replace("probability = 60", "probability = true"),
+            "stages[second].probability",
+            "Input should be a valid integer",
+        ),
     ],
 )
 def test_a_malformed_policy_names_the_file_and_the_field(

@@ -122,8 +122,8 @@ Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
 def _positional(value: Decimal) -> Decimal:
     # 1e3 and 1000 are one amount: keep it in positional form, as reports and exports
-    # print it.
-    return Decimal(format(value, "f"))
+    # print it; and -0 is 0 (no amount is negative).
+    return Decimal(format(value.copy_abs() if value.is_zero() else value, "f"))
 
 
 Amount = Annotated[

@@ -79,7 +79,15 @@ def _target(text: str) -> Decimal:
         raise typer.BadParameter(f"{text!r} is not an amount", param_hint="--target") from None
     if not value.is_finite() or value <= 0:
         raise typer.BadParameter(f"{text!r}: must be a positive amount", param_hint="--target")
-    return value
+    from pydantic import TypeAdapter, ValidationError
+
+    from salesengine.application.commands import Amount
+
+    try:  # held to the same digits as every amount the engine stores
+        return TypeAdapter(Amount).validate_python(value)
+    except ValidationError as e:
+        reason = e.errors()[0]["msg"]
+        raise typer.BadParameter(f"{text!r}: {reason}", param_hint="--target") from None
 
 
 def print_plan(p: Plan) -> None:

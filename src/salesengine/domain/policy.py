@@ -35,7 +35,9 @@ class Criterion(_Strict):
 
 
 class TimeRules(_Strict):
-    max_days: int | None = Field(default=None, gt=0, description="longest normal stay in stage")
+    max_days: int | None = Field(
+        default=None, gt=0, strict=True, description="longest normal stay in stage"
+    )
     next_step_required: bool = False
 
 
@@ -43,7 +45,8 @@ class Stage(_Strict):
     key: str = Field(pattern=KEY_PATTERN, max_length=64)
     name: str = Field(min_length=1)
     name_zh: str = Field(min_length=1)
-    probability: int = Field(ge=0, le=100, description="win probability in percent")
+    # Strict: TOML gives real integers, and lax parsing would read `true` as 1 %.
+    probability: int = Field(ge=0, le=100, strict=True, description="win probability in percent")
     role: str = Field(min_length=1, description="who is responsible for deals in this stage")
     criteria: tuple[Criterion, ...] = ()
     time_rules: TimeRules = TimeRules()
@@ -75,10 +78,10 @@ class FunnelPolicy(_Strict):
     title_zh: str | None = None
     description: str = ""
     stages: tuple[Stage, ...] = Field(min_length=1)
-    won_probability: int = Field(default=100, ge=0, le=100)
+    won_probability: int = Field(default=100, ge=0, le=100, strict=True)
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", description="default currency")
     fallback: Fallback | None = None
-    visit_target_per_week: int = Field(default=12, gt=0)
+    visit_target_per_week: int = Field(default=12, gt=0, strict=True)
 
     @model_validator(mode="after")
     def _consistent(self) -> FunnelPolicy:
@@ -91,6 +94,12 @@ class FunnelPolicy(_Strict):
             raise ValueError(f"stage keys may not be outcome names: {', '.join(clash)}")
         if self.fallback is not None and self.fallback.to not in keys:
             raise ValueError(f"fallback.to names unknown stage '{self.fallback.to}'")
+        if self.fallback is not None and self.fallback.to == keys[-1]:
+            # A deal falls back to an earlier stage; none is later than the last.
+            raise ValueError(
+                f"fallback.to names the last stage '{self.fallback.to}': no deal could fall "
+                "back to it"
+            )
         return self
 
     @cached_property
