@@ -82,8 +82,10 @@ def parse_instant(text: str, tz: tzinfo) -> datetime | None:
 
 
 def not_a_date(text: str) -> str:
-    """An ``at`` the command language refuses, so the row is reported refused."""
-    return f"not a date: {text}"
+    """The ``at`` of a row whose date ``parse_instant`` could not read: the text as given,
+    so the command language refuses it with its own reason ("day value is outside
+    expected range (given: '2017-02-30')") and the row is reported refused."""
+    return text.strip()
 
 
 def read_header(path: Path, *, encoding: str, delimiter: str) -> list[str]:
