@@ -142,3 +142,14 @@ def test_a_plan_target_beyond_an_amounts_digits_is_refused(cli: CLI, tmp_path: P
     done = cli("plan", "--target", "1e400", "--period", "2026-Q1")
     assert done.code == 2
     assert "--target" in done.err and "18 digits" in done.err
+
+
+def test_importing_a_directory_or_a_device_says_which(cli: CLI, tmp_path: Path) -> None:
+    (tmp_path / "adir").mkdir()
+    done = cli("import", str(tmp_path / "adir"))
+    assert done.code == 2 and "is a directory" in done.err
+    done = cli("import", "/dev/null")
+    assert done.code == 2 and "not a regular file" in done.err
+    done = cli("import", str(tmp_path / "absent.jsonl"))
+    assert done.code == 2 and "no such file" in done.err
+    assert not (tmp_path / "store.db").exists()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, inspect, select
 
 from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
@@ -150,6 +150,37 @@ def test_rebuilding_one_read_model_leaves_the_others_alone(store: Any) -> None:
         conn.execute(metadata.tables["visits"].delete())  # a damaged view
     ProjectionRunner(engine, sql).rebuild(["visits"])
     assert rows(sql) == before
+
+
+def indexes(sql: Engine) -> set[str]:
+    """The read models' declared indexes present in the database."""
+    found = inspect(sql)
+    present = {str(i["name"]) for t in VIEW_TABLES for i in found.get_indexes(t)}
+    return present & {str(i.name) for t in VIEW_TABLES for i in metadata.tables[t].indexes}
+
+
+def test_a_replay_builds_the_report_indexes_at_its_end_and_a_stopped_one_gets_them_back(
+    store: Any,
+) -> None:
+    engine, clock, sql, _ = store
+    some_history(engine, clock, deals=6)
+    wanted = {str(i.name) for t in VIEW_TABLES for i in metadata.tables[t].indexes}
+    ProjectionRunner(engine, sql).rebuild()
+    assert indexes(sql) == wanted
+    whole = rows(sql)
+
+    class Stopped(Exception):
+        pass
+
+    def stop(done: int, total: int) -> None:
+        raise Stopped
+
+    with pytest.raises(Stopped):
+        ProjectionRunner(engine, sql, window=5).rebuild(on_progress=stop)
+    assert indexes(sql) == set(), "the replay writes its rows before the indexes"
+    ProjectionRunner(engine, sql).catch_up()
+    assert indexes(sql) == wanted
+    assert rows(sql) == whole
 
 
 def test_an_unknown_read_model_is_refused_by_name(store: Any) -> None:

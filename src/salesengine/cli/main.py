@@ -163,7 +163,12 @@ def import_(
     from salesengine.importing.sources import FORMATS, SourceError
 
     if not file.is_file():
-        fail(f"{file}: no such file")
+        if file.is_dir():
+            fail(f"{file}: is a directory, not a file to import")
+        elif file.exists():
+            fail(f"{file}: not a regular file (a device or a pipe); import from a file")
+        else:
+            fail(f"{file}: no such file")
         raise typer.Exit(2)
     if fmt is None:
         try:
