@@ -97,6 +97,11 @@ def test_reports_on_deals_of_a_policy_no_file_defines_name_it(cli: CLI, tmp_path
         assert "Traceback" not in done.err
         assert "policy 'house'" in done.err
     assert cli("--policies", str(policies), "funnel", "--json").code == 0
+    # A report of another policy does not need this one's file.
+    assert cli("import", str(pipeline(tmp_path))).code == 0
+    window = ("--from", iso(0), "--to", iso(9))
+    for args in (("funnel", "--json"), ("cycle-time", *window)):
+        assert cli(*args, "--policy", "five-level").code == 0
     # A stage the deal has been in, dropped from the policy file, is named too.
     (policies / "house.toml").write_text(
         text.replace('name = "five-level"', 'name = "house"').replace(

@@ -369,13 +369,18 @@ def test_a_bad_date_refuses_only_its_row_naming_the_line_and_the_column(
         "opportunity_id,sales_agent,product,deal_stage,engage_date,close_date,close_value,list_price\n"
         "A1,Anna Snelling,MG Special,Won,2017-01-02,2017-02-30,50,55\n"
         "A2,Anna Snelling,MG Special,Engaging,2017-01-05,,,55\n"
+        # Lower-case t and z: the language reads them, the CSV reader does not.
+        "A3,Anna Snelling,MG Special,Won,2017-01-02,2017-02-03t10:00:00z,50,55\n"
     )
     path, mapping = write_mini(tmp_path, rows)
     report = import_csv(sqlite_engine, path, mapping)
     assert [(p.where, p.message.split(":")[0]) for p in report.refused] == [
-        ("line 2, column close_date", "field 'at'")
+        ("line 2, column close_date", "field 'at'"),
+        ("line 4, column close_date", "field 'at'"),
     ]
-    assert list(sqlite_engine.deal_keys()) == ["A2"]  # nothing of A1 was half-written
+    assert "day is out of range for month" in report.refused[0].message
+    assert "2017-02-30" in report.refused[0].message
+    assert list(sqlite_engine.deal_keys()) == ["A2"]  # nothing of A1 or A3 was half-written
 
     history = tmp_path / "sf.csv"
     history.write_text(

@@ -7,7 +7,6 @@ These models are the public contract of writers (CLI, JSON Lines import, Python 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -28,35 +27,9 @@ from pydantic import (
     TypeAdapter,
 )
 
+from salesengine.application.names import NAME_MAX, clean_name, unicode_text
 from salesengine.domain.policy import KEY_PATTERN
 from salesengine.domain.values import outside_years
-
-
-def _unicode(value: str) -> str:
-    if value.isascii():  # the common case; only non-ASCII text can hold a lone surrogate
-        return value
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text") from None
-    return value
-
-
-_CONTROL_OR_SURROGATE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
-
-
-def _clean_name(value: str) -> str:
-    if value.isascii():
-        # Printable ASCII has no control characters and is already in NFC.
-        if value.isprintable():
-            return value
-        raise ValueError("must not contain control characters")
-    if _CONTROL_OR_SURROGATE.search(value):
-        _unicode(value)
-        raise ValueError("must not contain control characters")
-    # Visually identical keys must name the same deal.
-    return unicodedata.normalize("NFC", value)
-
 
 # An ISO 8601 date or instant starts with its date; lax parsing would read "20260331"
 # (or any string of digits) as seconds since 1970.
@@ -108,13 +81,13 @@ Day = Annotated[date, BeforeValidator(_iso_day), AfterValidator(_in_years)]
 
 Name = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-    AfterValidator(_clean_name),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX),
+    AfterValidator(clean_name),
 ]
 Text = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=4000),
-    AfterValidator(_unicode),
+    AfterValidator(unicode_text),
 ]
 Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN, max_length=64)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
@@ -135,7 +108,7 @@ FactValueIn = (
     StrictBool
     | Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
     | Annotated[float, Strict(), AllowInfNan(False), BeforeValidator(_no_int)]
-    | Annotated[str, StringConstraints(max_length=4000), AfterValidator(_unicode)]
+    | Annotated[str, StringConstraints(max_length=4000), AfterValidator(unicode_text)]
 )
 
 

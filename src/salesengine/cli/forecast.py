@@ -34,7 +34,7 @@ def forecast_command(
     check_policy(policy)
     t, k = instants(as_of, known_at)
     policies = all_policies()
-    with read_models() as conn:
+    with read_models(policy) as conn:
         result = forecast(conn, policies, as_of=t, known_at=k, policy=policy)
     if as_json:
         print_json(as_dict(result))

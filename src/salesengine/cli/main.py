@@ -93,16 +93,13 @@ def main(
 
 
 def _actor(by: str) -> str:
-    """The writer's name, held to the command language's rules for `by`."""
-    from pydantic import TypeAdapter, ValidationError
-
-    from salesengine.application.commands import Name
+    """The writer's name, held to the command language's rules for names."""
+    from salesengine.application.names import checked_name
 
     try:
-        return str(TypeAdapter(Name).validate_python(by))
-    except ValidationError as e:
-        reason = e.errors()[0]["msg"]
-        raise typer.BadParameter(f"{by!r}: {reason}", param_hint="--by") from None
+        return checked_name(by)
+    except ValueError as e:
+        raise typer.BadParameter(f"{by!r}: {e}", param_hint="--by") from None
 
 
 @app.command("import")

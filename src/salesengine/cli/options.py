@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,7 +53,10 @@ def parse_time(value: str | None, option: str) -> datetime | None:
         ) from None
     from salesengine.domain.values import outside_years
 
-    outside = outside_years(moment)
+    try:  # the range holds in UTC, as it does for the command language
+        outside = outside_years(moment.astimezone(UTC))
+    except OverflowError:
+        outside = outside_years(date.max)
     if outside is not None:
         raise typer.BadParameter(f"{value!r}: {outside}", param_hint=option)
     return moment

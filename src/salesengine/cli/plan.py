@@ -55,7 +55,7 @@ def plan_command(
         raise typer.BadParameter(f"{currency!r} is not a currency code", param_hint="--currency")
     t, k = instants(as_of, known_at)
     policies = all_policies()
-    with read_models() as conn:
+    with read_models(policy) as conn:
         result = plan(
             conn,
             policies,

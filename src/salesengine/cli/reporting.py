@@ -73,28 +73,33 @@ def catch_up(
 
 
 @contextmanager
-def read_models() -> Iterator[Connection]:
-    """A connection to read models that include every event stored so far."""
+def read_models(policy: str | None = None) -> Iterator[Connection]:
+    """A connection to read models that include every event stored so far (those of
+    ``policy``'s deals known to its policy file, or of every policy's)."""
     r = runner()
     try:
         catch_up(r)
         with r.sql.connect() as conn:
-            check_policies_known(conn)
+            check_policies_known(conn, policy)
             yield conn
     finally:
         r.sql.dispose()
 
 
-def check_policies_known(conn: Connection) -> None:
+def check_policies_known(conn: Connection, only: str | None = None) -> None:
     """Refuse to report on deals whose policy, or stage, no policy file defines: their
-    rows would be left out or weighted by guesswork."""
+    rows would be left out or weighted by guesswork. A report of one policy checks that
+    policy's deals alone."""
     from sqlalchemy import select
 
     from salesengine.domain.values import OUTCOMES
     from salesengine.projections.funnel_points import keys
 
     policies = all_policies()
-    for policy, stage in sorted(set(conn.execute(select(keys.c.policy, keys.c.stage)).all())):
+    query = select(keys.c.policy, keys.c.stage)
+    if only is not None:
+        query = query.where(keys.c.policy == only)
+    for policy, stage in sorted(set(conn.execute(query).all())):
         spec = policies.get(policy)
         if spec is None:
             raise typer.BadParameter(

@@ -82,7 +82,7 @@ def funnel_command(
         raise typer.BadParameter("must be later than --as-of", param_hint="--compare")
     check_chart(chart)
     policies = all_policies()
-    with read_models() as conn:
+    with read_models(policy) as conn:
         if t2 is not None:
             moves = compare(conn, policies, start=t, end=t2, known_at=k, policy=policy)
             if as_json:

@@ -95,7 +95,7 @@ def conversion_command(
     check_policy(policy)
     f, u = window(start, end)
     k = parse_time(known_at, "--known-at")
-    with read_models() as conn:
+    with read_models(policy) as conn:
         rows = conversion(conn, all_policies(), start=f, end=u, known_at=k, by=by, policy=policy)
     if as_json:
         print_json([r.as_dict(by) for r in rows])
@@ -145,7 +145,7 @@ def cycle_time_command(
     k = parse_time(known_at, "--known-at")
     check_chart(chart)
     policies = all_policies()
-    with read_models() as conn:
+    with read_models(policy) as conn:
         rows = cycle_time(conn, policies, start=f, end=u, known_at=k, by=by, policy=policy)
     title = _title("Cycle time", f, u, k)
     if chart is not None:

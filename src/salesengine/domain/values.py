@@ -79,4 +79,4 @@ def outside_years(moment: date) -> str | None:
     """Why the instant or date is out of the engine's range (None when it is not)."""
     if FIRST_YEAR <= moment.year <= LAST_YEAR:
         return None
-    return f"must fall between {FIRST_YEAR}-01-01 and {LAST_YEAR}-12-31"
+    return f"must fall between {FIRST_YEAR}-01-01 and {LAST_YEAR}-12-31 (UTC)"

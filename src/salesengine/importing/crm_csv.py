@@ -82,10 +82,16 @@ def parse_instant(text: str, tz: tzinfo) -> datetime | None:
 
 
 def not_a_date(text: str) -> str:
-    """The ``at`` of a row whose date ``parse_instant`` could not read: the text as given,
-    so the command language refuses it with its own reason ("day value is outside
-    expected range (given: '2017-02-30')") and the row is reported refused."""
-    return text.strip()
+    """The ``at`` of a row whose date ``parse_instant`` could not read: one the command
+    language is sure to refuse (it does not start with a date), so the row is reported
+    refused, saying why the text is not a date and the text as given."""
+    value = text.strip()
+    try:
+        datetime.fromisoformat(value)
+        reason = "not an ISO 8601 date or time"
+    except ValueError as e:
+        reason = str(e) if "out of range" in str(e) else "not an ISO 8601 date or time"
+    return f"not a date ({reason}): {value}"
 
 
 def read_header(path: Path, *, encoding: str, delimiter: str) -> list[str]:
