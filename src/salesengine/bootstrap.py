@@ -36,21 +36,37 @@ def build_engine(
 ) -> SalesEngine:
     settings = store_settings(db)
     catalog = PolicyCatalog(policy_dirs(policy_paths))
-    try:
-        return SalesEngine(
-            catalog,
-            clock=clock,
-            default_actor=actor or default_actor(),
-            positions=RecorderPositions,
-            existing=RecorderExisting,
-            mapper=OrjsonMapper,
-            env=dict(settings.env),
-        )
-    except StoreUnavailable as e:
-        raise StoreUnavailable(f"{settings.display}: {e.message}") from None
-    except _open_errors(settings.kind) as e:
-        # e.g. a file that is not a database, or a server that refuses us outright
-        raise StoreUnavailable(f"{settings.display}: cannot open the event store: {e}") from None
+    for attempt in range(1, _CREATE_ATTEMPTS + 1):
+        try:
+            return SalesEngine(
+                catalog,
+                clock=clock,
+                default_actor=actor or default_actor(),
+                positions=RecorderPositions,
+                existing=RecorderExisting,
+                mapper=OrjsonMapper,
+                env=dict(settings.env),
+            )
+        except StoreUnavailable as e:
+            raise StoreUnavailable(f"{settings.display}: {e.message}") from None
+        except _open_errors(settings.kind) as e:
+            if attempt < _CREATE_ATTEMPTS and _created_meanwhile(e):
+                continue  # another process created the tables first: they are there now
+            # e.g. a file that is not a database, or a server that refuses us outright
+            raise StoreUnavailable(
+                f"{settings.display}: cannot open the event store: {e}"
+            ) from None
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
+# PostgreSQL's CREATE ... IF NOT EXISTS is not safe against a concurrent create: two
+# processes opening a new store at once can both try, and one fails on the catalogue.
+_CREATE_ATTEMPTS = 3
+_DUPLICATE_STATES = {"42P07", "42710", "42P06", "23505"}  # table, object, schema, catalogue
+
+
+def _created_meanwhile(error: Exception) -> bool:
+    return getattr(error, "sqlstate", None) in _DUPLICATE_STATES
 
 
 def _open_errors(kind: str) -> tuple[type[Exception], ...]:

@@ -158,3 +158,12 @@ def test_importing_a_directory_or_a_device_says_which(cli: CLI, tmp_path: Path) 
     done = cli("import", str(tmp_path / "absent.jsonl"))
     assert done.code == 2 and "no such file" in done.err
     assert not (tmp_path / "store.db").exists()
+
+
+def test_a_fact_value_nested_too_deeply_is_refused_not_a_traceback(
+    cli: CLI, tmp_path: Path
+) -> None:
+    assert cli("import", str(pipeline(tmp_path))).code == 0
+    done = cli("deal", "fact", "A", "deep", "[" * 1200 + "]" * 1200)
+    assert done.code == 2
+    assert "Traceback" not in done.err and "nested too deeply" in done.err

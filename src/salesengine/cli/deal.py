@@ -1,9 +1,9 @@
 """``salesengine deal VERB``: one CLI verb per command of the command language."""
 
 # typer reads these annotations at runtime, so they are not postponed.
+import json
 from typing import Annotated, Any
 
-import orjson
 import typer
 
 from salesengine.cli.options import STATE
@@ -109,10 +109,15 @@ def _facts(items: list[str]) -> dict[str, Any]:
             facts[name] = True
             continue
         try:
-            # orjson, as the import reads JSON: no NaN, no recursion past its depth limit.
-            facts[name] = orjson.loads(value)
-        except orjson.JSONDecodeError:
+            # The standard library keeps every digit of an integer (orjson would make a
+            # float of one beyond 64 bits), so the language can refuse it exactly.
+            facts[name] = json.loads(value)
+        except json.JSONDecodeError:
             facts[name] = value
+        except RecursionError:
+            raise typer.BadParameter(
+                f"{name}: the value is nested too deeply to be a fact", param_hint="--fact"
+            ) from None
     return facts
 
 
