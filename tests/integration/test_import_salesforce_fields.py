@@ -176,6 +176,12 @@ ONE_SAVE = [
 ]
 
 
+def write_history(path: Path, rows: list[str]) -> Path:
+    """A field-history export: the header, then the rows as given."""
+    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
 def replayed(path: Path) -> dict[str, list[object]]:
     """Per deal, its commands (without the source's places) and skip reasons, in order."""
     out: dict[str, list[object]] = {}
@@ -200,8 +206,8 @@ def test_the_rows_order_in_the_file_does_not_change_any_deals_commands(
     rows = sample[1:] + ONE_SAVE
     shuffled = data.draw(st.permutations(rows))
     in_order, other = tmp_path / "in-order.csv", tmp_path / "shuffled.csv"
-    in_order.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
-    other.write_text("\n".join([HEADER, *shuffled]) + "\n", encoding="utf-8")
+    write_history(in_order, rows)
+    write_history(other, shuffled)
     assert replayed(other) == replayed(in_order)
 
 
@@ -209,7 +215,7 @@ def test_one_saves_changes_chain_and_a_lookup_is_read_once(
     engine: SalesEngine, tmp_path: Path
 ) -> None:
     path = tmp_path / "one-save.csv"
-    path.write_text("\n".join([HEADER, *reversed(ONE_SAVE)]) + "\n", encoding="utf-8")
+    write_history(path, list(reversed(ONE_SAVE)))
     report = import_fields(engine, path)
     state = engine.deal_state("006T")
     assert (state.status, state.amount, state.owner) == ("won", Decimal("3000"), "Bob")
@@ -229,7 +235,7 @@ def test_an_unreadable_old_value_is_refused_on_its_row_and_the_deal_still_opens(
         'b2,006X,u1,2024-01-02T10:00:00Z,Amount,Currency,"1,000",2000,false',
         "b3,006X,u1,2024-01-03T10:00:00Z,CloseDate,Date,2024-13-01,2024-05-01,false",
     ]
-    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    write_history(path, rows)
     report = import_fields(engine, path)
     assert [(p.where, p.message.split(":")[0]) for p in report.refused] == [
         ("line 3, column OldValue", "field 'amount'"),
@@ -250,7 +256,7 @@ def test_a_refused_old_value_takes_neither_the_opening_nor_its_rows_new_value(
         "n1,006N,u1,2024-03-05T10:00:00Z,Amount,Currency,NaN,5,false",
         "n2,006N,u1,2024-03-06T10:00:00Z,Amount,Currency,5,7,false",
     ]
-    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    write_history(path, rows)
     report = import_fields(engine, path)
     line = 3 if created else 2
     assert [(p.where, p.message.split(":")[0]) for p in report.refused] == [
@@ -268,7 +274,7 @@ def test_a_deal_whose_stage_never_changes_opens_at_the_first_stage_with_a_note(
         "n1,006N,u1,2024-01-01T10:00:00Z,created,Text,,,false",
         "n2,006N,u1,2024-02-01T10:00:00Z,Amount,Currency,100,200,false",
     ]
-    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    write_history(path, rows)
     report = import_fields(engine, path)
     assert [(p.where, p.message) for p in report.notes] == [
         (
@@ -405,7 +411,7 @@ def test_fact_fields_open_with_their_old_value_keep_checkboxes_boolean_and_are_n
         "c3,006C,u1,2024-01-06T10:00:00Z,Budget_Confirmed__c,Boolean,false,true,false",
         "c4,006C,u1,2024-01-07T10:00:00Z,StageName,Text,Prospecting,Qualification,false",
     ]
-    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    write_history(path, rows)
     report = import_fields(engine, path, str(mapping))
     assert report.refused == []
     opened = engine.deal_state("006C", as_of=at("2024-01-01T10:00:00"))

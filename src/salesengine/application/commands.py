@@ -29,11 +29,7 @@ from pydantic import (
 
 from salesengine.application.names import NAME_MAX, clean_name, unicode_text
 from salesengine.domain.policy import KEY_PATTERN
-from salesengine.domain.values import outside_years
-
-# An ISO 8601 date or instant starts with its date; lax parsing would read "20260331"
-# (or any string of digits) as seconds since 1970.
-ISO_START = re.compile(r"\s*\d{4}-\d{2}-\d{2}")
+from salesengine.domain.values import ISO_START, outside_years
 
 
 def _iso_text(value: Any) -> Any:

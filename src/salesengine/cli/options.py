@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
@@ -21,9 +20,6 @@ if TYPE_CHECKING:
 # when first used, so that `--help` and commands that need none of them start faster.
 
 
-_ISO_START = re.compile(r"\s*\d{4}-\d{2}-\d{2}")
-
-
 @cache
 def _aware() -> TypeAdapter[AwareDatetime]:
     from pydantic import AwareDatetime, TypeAdapter
@@ -36,14 +32,15 @@ def parse_time(value: str | None, option: str) -> datetime | None:
         return None
     from pydantic import ValidationError
 
+    from salesengine.domain.values import ISO_START, outside_years
+
+    if not ISO_START.match(value):
+        raise typer.BadParameter(
+            f"{value!r}: not an ISO 8601 date and time "
+            "(ISO 8601 with offset, e.g. 2026-03-31T18:00:00+08:00)",
+            param_hint=option,
+        )
     try:
-        if not _ISO_START.match(value):
-            # pydantic would read a string of digits as seconds since 1970.
-            raise typer.BadParameter(
-                f"{value!r}: not an ISO 8601 date and time "
-                "(ISO 8601 with offset, e.g. 2026-03-31T18:00:00+08:00)",
-                param_hint=option,
-            )
         moment = _aware().validate_python(value)
     except ValidationError as e:
         reason = e.errors()[0]["msg"]
@@ -51,8 +48,6 @@ def parse_time(value: str | None, option: str) -> datetime | None:
             f"{value!r}: {reason} (ISO 8601 with offset, e.g. 2026-03-31T18:00:00+08:00)",
             param_hint=option,
         ) from None
-    from salesengine.domain.values import outside_years
-
     try:  # the range holds in UTC, as it does for the command language
         outside = outside_years(moment.astimezone(UTC))
     except OverflowError:

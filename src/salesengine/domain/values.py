@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -13,6 +14,9 @@ CLOCK_SKEW = timedelta(minutes=5)
 # The years instants and dates may fall in: any sales history fits, and reports that step
 # by weeks or periods around them stay far from the calendar's own ends (years 1 and 9999).
 FIRST_YEAR, LAST_YEAR = 1900, 8999
+# An ISO 8601 date or instant starts with its date; lax parsers would read "20260331" (or
+# any string of digits) as seconds since 1970.
+ISO_START = re.compile(r"\s*\d{4}-\d{2}-\d{2}")
 
 # Deal ids derive from the writer's key, so the same key always names the same stream.
 DEAL_NAMESPACE = uuid5(NAMESPACE_URL, "salesengine:deal")

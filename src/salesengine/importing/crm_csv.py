@@ -86,11 +86,12 @@ def not_a_date(text: str) -> str:
     language is sure to refuse (it does not start with a date), so the row is reported
     refused, saying why the text is not a date and the text as given."""
     value = text.strip()
+    reason = "not an ISO 8601 date or time"
     try:
         datetime.fromisoformat(value)
-        reason = "not an ISO 8601 date or time"
     except ValueError as e:
-        reason = str(e) if "out of range" in str(e) else "not an ISO 8601 date or time"
+        if "out of range" in str(e):  # 2017-02-30: say which part
+            reason = str(e)
     return f"not a date ({reason}): {value}"
 
 
