@@ -10,6 +10,11 @@ subprocess, so the figure is what a user waits for (interpreter start included):
 its default workers (one per core) and with ``--workers 1``; and the one-process
 import in process, split into reading the log into commands and applying them.
 Target (issue 4): the whole import within 10 s on the embedded default.
+
+The machine is shared and its speed drifts (the same import's CPU time has varied by
+half between runs minutes apart), so the two command-line imports alternate
+``--repeat`` times, each into a fresh store; every run is printed, and the target is
+judged on the median.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import tempfile
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
+from statistics import median
 from time import perf_counter
 
 from harness import PG_URL_ENV, Schemas, parser_with_stores, status, with_schema, yes
@@ -96,7 +102,13 @@ def in_process(db: str) -> tuple[int, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser_with_stores(__doc__).parse_args(argv)
+    parser = parser_with_stores(__doc__)
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="command-line imports of each kind (default 3)"
+    )
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat: at least 1")
     if not LOG_FILE.is_file():
         raise SystemExit(f"{LOG_FILE}: the BPI Challenge 2012 log is missing")
     print(f"BPI Challenge 2012: {LOG_FILE.name}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
@@ -113,34 +125,50 @@ def main(argv: list[str] | None = None) -> int:
     stores = ("sqlite", "postgres") if args.store == "both" else (args.store,)
     with tempfile.TemporaryDirectory() as tmp:
         for store in stores:
+            shared: list[float] = []
+            one: list[float] = []
             if store == "sqlite":
-                dbs = [str(Path(tmp) / f"{name}.db") for name in ("cli", "one", "own")]
-                seconds = cli_import(dbs[0]), cli_import(dbs[1], "--workers", "1")
-                applied, own_seconds = in_process(dbs[2])
-                report(store, events, parse_seconds, seconds, applied, own_seconds)
+                for run in range(args.repeat):
+                    db = Path(tmp) / f"run{run}"
+                    db.mkdir()
+                    shared.append(cli_import(str(db / "cli.db")))
+                    one.append(cli_import(str(db / "one.db"), "--workers", "1"))
+                applied, own_seconds = in_process(str(Path(tmp) / "own.db"))
+                report(store, events, parse_seconds, (shared, one), applied, own_seconds)
                 continue
             url = os.environ.get(PG_URL_ENV, args.pg_url)
-            names = ("bench_bpi_cli", "bench_bpi_one", "bench_bpi_own")
-            with Schemas(url, names):
-                seconds = (
-                    cli_import(with_schema(url, names[0])),
-                    cli_import(with_schema(url, names[1]), "--workers", "1"),
-                )
-                applied, own_seconds = in_process(with_schema(url, names[2]))
-                report(store, events, parse_seconds, seconds, applied, own_seconds)
+            for run in range(args.repeat):
+                names = (f"bench_bpi_cli_{run}", f"bench_bpi_one_{run}")
+                with Schemas(url, names):
+                    shared.append(cli_import(with_schema(url, names[0])))
+                    one.append(cli_import(with_schema(url, names[1]), "--workers", "1"))
+            with Schemas(url, ("bench_bpi_own",)):
+                applied, own_seconds = in_process(with_schema(url, "bench_bpi_own"))
+            report(store, events, parse_seconds, (shared, one), applied, own_seconds)
     return 0
 
 
 def report(
-    store: str, events: int, parse: float, cli: tuple[float, float], applied: int, own: float
+    store: str,
+    events: int,
+    parse: float,
+    cli: tuple[list[float], list[float]],
+    applied: int,
+    own: float,
 ) -> None:
     shared, one = cli
+    middle = median(shared)
     print(
-        f"{store}: `salesengine import` {shared:.1f} s wall ({events / shared:,.0f} log "
-        f"events/s, {shared / parse:.1f}x the raw parse; --workers 1: {one:.1f} s); "
-        f"in process, one worker, {own:.1f} s for {applied:,} commands "
-        f"({applied / own:,.0f}/s); target {TARGET_SECONDS:.0f} s {yes(shared <= TARGET_SECONDS)}"
+        f"{store}: `salesengine import` median {middle:.1f} s wall of {len(shared)} runs "
+        f"({runs(shared)}; {events / middle:,.0f} log events/s, {middle / parse:.1f}x the raw "
+        f"parse); --workers 1: median {median(one):.1f} s ({runs(one)}); in process, one "
+        f"worker, {own:.1f} s for {applied:,} commands ({applied / own:,.0f}/s); target "
+        f"{TARGET_SECONDS:.0f} s {yes(middle <= TARGET_SECONDS)}"
     )
+
+
+def runs(seconds: list[float]) -> str:
+    return ", ".join(f"{s:.1f}" for s in seconds) + " s"
 
 
 if __name__ == "__main__":
