@@ -23,6 +23,7 @@ from salesengine.bootstrap import build_engine
 from salesengine.domain.deal import Deal
 from salesengine.importing.sources import (
     MappingError,
+    Problem,
     Skipped,
     SourceCommand,
     SourceError,
@@ -378,6 +379,43 @@ def test_the_cli_imports_an_xes_log_with_the_shipped_mapping(tmp_path: Path) -> 
     assert done.returncode == 1, done.stderr  # trace 1003's amount is refused
     report = json.loads(done.stdout)
     assert (report["applied"], len(report["skipped"]), len(report["refused"])) == (16, 3, 1)
+
+
+def test_the_cli_says_why_rows_were_skipped_a_line_per_reason(tmp_path: Path) -> None:
+    env = {**os.environ, "SALESENGINE_DB": str(tmp_path / "cli.db"), "SALESENGINE_ACTOR": "t"}
+    done = subprocess.run(
+        [sys.executable, "-m", "salesengine", "import", str(SMALL), "--mapping", "bpi2012"],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr  # trace 1003's amount is refused
+    skipped = [line for line in done.stderr.splitlines() if ": skipped " in line]
+    assert skipped == [
+        f"{SMALL}: skipped 1: SCHEDULE lifecycle: only COMPLETE events make commands",
+        f"{SMALL}: skipped 1: no mapping for activity 'X_ARCHIVED'",
+        f"{SMALL}: skipped 1: A_PREACCEPTED: the deal is already lost; no stage moves after it",
+    ]
+    assert "3 skipped" in done.stdout
+
+
+def test_the_skip_summary_counts_each_reason_and_folds_the_rarest() -> None:
+    from salesengine.cli.main import skip_summary
+
+    reasons = ["late"] * 4 + ["early"] * 9 + [f"odd {n}" for n in range(6)]
+    problems = [Problem(f"line {n}", reason, n) for n, reason in enumerate(reasons)]
+    assert skip_summary(problems) == [
+        "skipped 9: early",
+        "skipped 4: late",
+        "skipped 1: odd 0",
+        "skipped 1: odd 1",
+        "skipped 1: odd 2",
+        "skipped 3 more, for 3 other reasons (--json lists every row)",
+    ]
+    assert skip_summary(problems[:5]) == ["skipped 4: late", "skipped 1: early"]
+    assert skip_summary([]) == []
 
 
 TWICE = """<?xml version="1.0" encoding="UTF-8" ?>

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -40,6 +41,7 @@ from salesengine.domain.errors import SalesEngineError
 
 if TYPE_CHECKING:
     from salesengine.application.funnel import FunnelRow
+    from salesengine.importing.sources import Problem
 
 # Each command imports what only it needs (the application, importers, reports) when it
 # runs: loading them all would slow down the start of every command, and of --help. For
@@ -307,6 +309,8 @@ def _import_source(
             err.print(escape(f"{file}: {problem.where}: refused: {problem.message}"))
         for note in report.notes:
             err.print(escape(f"{file}: {note.where}: note: {note.message}"))
+        for line in skip_summary(report.skipped):
+            err.print(escape(f"{file}: {line}"))
         say(
             f"{file}: rows: {report.imported_rows} imported, {report.unchanged_rows} "
             f"already imported, {report.refused_rows} refused, {report.skipped_rows} skipped; "
@@ -315,6 +319,25 @@ def _import_source(
         )
     if report.refused:
         raise typer.Exit(1)
+
+
+SKIP_REASONS_SHOWN = 5
+
+
+def skip_summary(skipped: list[Problem]) -> list[str]:
+    """Why rows were skipped, a line per reason, most frequent first: a log skips tens of
+    thousands of events for a handful of reasons (``--json`` lists every one)."""
+    counts = Counter(problem.message for problem in skipped)
+    common = counts.most_common(SKIP_REASONS_SHOWN)
+    lines = [f"skipped {count:,}: {reason}" for reason, count in common]
+    rest = len(skipped) - sum(count for _, count in common)
+    if rest:
+        others = len(counts) - len(common)
+        lines.append(
+            f"skipped {rest:,} more, for {others:,} other reason{'s' * (others > 1)} "
+            "(--json lists every row)"
+        )
+    return lines
 
 
 def _count_lines(path: Path) -> int:
