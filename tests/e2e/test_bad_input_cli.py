@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -52,6 +53,35 @@ def test_an_imported_instant_of_digits_is_refused_with_its_line(cli: CLI, tmp_pa
     assert done.code == 1
     assert "epoch.jsonl:1: refused: field 'at'" in done.err
     assert "must be ISO 8601" in done.err
+
+
+def test_a_key_given_twice_in_a_line_refuses_that_line_alone(cli: CLI, tmp_path: Path) -> None:
+    facts = json.dumps(OPENING)[1:-1]
+    path = write_jsonl(
+        tmp_path / "twice.jsonl",
+        [
+            {"cmd": "open", "deal": "A", "policy": "five-level", "at": iso(0), "facts": OPENING},
+            # Which deal is meant? A parser would silently keep the last.
+            f'{{"cmd": "open", "deal": "B", "policy": "five-level", "deal" : "C", '
+            f'"at": "{iso(0)}", "facts": {{{facts}}}}}',
+            f'{{"cmd": "open", "deal": "D", "policy": "five-level", "at": "{iso(0)}", '
+            f'"facts": {{{facts}, "need_determined": false}}}}',
+            # A quote and a colon inside a value are no key.
+            {"cmd": "visit", "deal": "A", "at": iso(1), "note": 'said "budget": yes'},
+        ],
+    )
+    for workers in ("1", "2"):
+        db = tmp_path / f"w{workers}.db"
+        done = cli("import", str(path), "--workers", workers, db_url=str(db))
+        assert done.code == 1, done.err
+        refused = sorted(line for line in done.err.splitlines() if "refused" in line)
+        assert refused == [
+            f"{path}:2: refused: key 'deal' appears twice: which value is meant?",
+            f"{path}:3: refused: key 'need_determined' appears twice: which value is meant?",
+        ]
+        assert "2 applied, 0 already applied, 2 refused" in done.out
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT count(*) FROM stored_events").fetchone()[0] == 2
 
 
 def test_a_chart_that_cannot_be_written_is_refused_before_the_report(

@@ -1,5 +1,5 @@
 """A partitioned import must send every line of one deal to the same worker, and report
-every refused line exactly once."""
+every refused line exactly once; a line that gives one key twice is refused."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from salesengine.application.commands import Command
-from salesengine.importing.jsonl import ImportReport, owner_of_line, read_commands
+from salesengine.importing.jsonl import ImportReport, duplicate_key, owner_of_line, read_commands
 
 PARTS = 3
 
@@ -49,7 +50,7 @@ def lines(draw: st.DrawFn) -> str:
     if draw(st.booleans()):  # an opening whose facts hold a key named deal
         body = [("cmd", "open"), ("policy", "funnel-list"), ("facts", {"deal": draw(keys)})]
         body.insert(draw(st.integers(0, 3)), ("deal", key))
-    if draw(st.booleans()):  # a second deal member: the last one is the command's
+    if draw(st.booleans()):  # a second deal member: refused, and by one part alone
         body.insert(draw(st.integers(0, len(body))), ("deal", draw(keys)))
     separators = draw(st.sampled_from([(", ", ": "), (",", ":"), (" , ", " :  ")]))
     return spell(body, separators, escape_deal=draw(st.booleans()))
@@ -113,3 +114,28 @@ def test_the_fast_path_reads_a_plain_key_and_declines_anything_less_plain() -> N
     # A second deal key spelt with an escape: the last member wins, so no fast answer.
     assert owner_of_line(b'{"cmd":"won","deal":"A","de\\u0061l":"B"}', PARTS) is None
     assert owner_of_line(b'{"de\\u0061l":"B","facts":{"deal":"A"}}', PARTS) is None
+
+
+@pytest.mark.parametrize(
+    ("line", "repeated"),
+    [
+        ('{"cmd":"won","deal":"A"}', None),
+        ('{"cmd":"won","deal":"A","deal":"B"}', "deal"),
+        ('{"cmd" : "won", "deal" :"A",\t"deal"\t: "B"}', "deal"),  # spaced before the colon
+        ('{"cmd":"won","deal":"A","de\\u0061l":"B"}', "deal"),  # one key, two spellings
+        ('{"deal":"A","facts":{"x":1,"x":2}}', "x"),
+        ('{"deal":"A","attendees":[{"n":1},{"n":2}]}', None),  # one key in each object
+        ('{"deal":"A","note":"\\"budget\\": yes, \\"budget\\": no"}', None),  # in a value
+        ('{"deal":"A","facts":{"deal":"B"}}', None),  # the same name in another object
+    ],
+)
+def test_a_key_given_twice_in_one_object_is_found(line: str, repeated: str | None) -> None:
+    assert duplicate_key(line, json.loads(line)) == repeated
+
+
+@settings(deadline=None)
+@given(st.dictionaries(keys, st.integers() | st.dictionaries(keys, st.booleans())))
+def test_a_line_without_repeated_keys_is_never_refused(body: dict[str, Any]) -> None:
+    for separators in ((",", ":"), (", ", " : ")):
+        line = json.dumps(body, ensure_ascii=False, separators=separators)
+        assert duplicate_key(line, json.loads(line)) is None

@@ -152,6 +152,50 @@ def _may_have_lost_digits(raw: dict[str, Any]) -> bool:
     return type(facts) is dict and any(type(v) is float for v in facts.values())
 
 
+# The end of a JSON object key: its closing quote and the colon. Inside string values
+# the pattern can match too, which only ever makes ``duplicate_key`` look closer.
+_KEY_END = re.compile(r'"\s*:')
+
+
+def _keys(value: dict[str, Any] | list[Any]) -> int:
+    """How many object keys a decoded object or array holds, at every depth."""
+    count = 0
+    if type(value) is dict:
+        count = len(value)
+        value = list(value.values())
+    for item in value:  # a loop, not a generator: this runs once per imported line
+        if type(item) is dict or type(item) is list:
+            count += _keys(item)
+    return count
+
+
+def duplicate_key(text: str, decoded: dict[str, Any]) -> str | None:
+    """A key that appears twice in one object of the line, or None.
+
+    orjson, like most parsers, keeps the last of two equal keys; a command spelling a
+    field twice must be refused, not half read. Every key in the text ends with ``":``,
+    so unless the text has more such ends than the decoded value has keys, no key can be
+    repeated; only then is the line parsed again, pair by pair.
+    """
+    keys = _keys(decoded)
+    if text.count('":') <= keys:
+        spaced = " :" in text or "\t:" in text or "\r:" in text  # (a line holds no \n)
+        if not spaced or len(_KEY_END.findall(text)) <= keys:
+            return None
+    repeated: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen and not repeated:
+                repeated.append(key)
+            seen.add(key)
+        return dict(items)
+
+    json.loads(text, object_pairs_hook=pairs)
+    return repeated[0] if repeated else None
+
+
 def _decode(text: str) -> Any:
     raw = orjson.loads(text)
     if type(raw) is dict and _may_have_lost_digits(raw) and _LONG_INTEGER.search(text):
@@ -203,6 +247,11 @@ def read_commands(
                     report.refused.append(LineError(number, "a command must be a JSON object"))
                 continue
             if owner is None and partition_of(raw, parts) != part:
+                continue
+            if (repeated := duplicate_key(text, raw)) is not None:
+                report.refused.append(
+                    LineError(number, f"key '{repeated}' appears twice: which value is meant?")
+                )
                 continue
             if raw.get("id") is None:
                 try:
