@@ -84,6 +84,25 @@ def test_a_key_given_twice_in_a_line_refuses_that_line_alone(cli: CLI, tmp_path:
             assert conn.execute("SELECT count(*) FROM stored_events").fetchone()[0] == 2
 
 
+def test_a_line_edited_under_an_id_already_applied_is_refused(cli: CLI, tmp_path: Path) -> None:
+    opening = {"cmd": "open", "id": "o-1", "deal": "A", "policy": "five-level", "at": iso(0),
+               "facts": OPENING}  # fmt: skip
+    amount = {"cmd": "amount", "id": "a-1", "deal": "A", "amount": "100", "at": iso(1)}
+    path = write_jsonl(tmp_path / "ids.jsonl", [opening, amount])
+    assert cli("import", str(path)).code == 0
+    before = stored(tmp_path)
+    assert "0 applied, 2 already applied" in cli("import", str(path)).out  # a retry
+    write_jsonl(path, [opening, {**amount, "amount": "200"}])
+    done = cli("import", str(path))
+    assert done.code == 1
+    assert (
+        f"{path}:2: refused: command id 'a-1' was already applied to deal 'A' with different "
+        "content" in done.err
+    )
+    assert "0 applied, 1 already applied, 1 refused" in done.out
+    assert stored(tmp_path) == before
+
+
 def test_a_chart_that_cannot_be_written_is_refused_before_the_report(
     cli: CLI, tmp_path: Path
 ) -> None:

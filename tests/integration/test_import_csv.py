@@ -245,6 +245,31 @@ def test_reimporting_the_salesforce_export_adds_nothing(sqlite_engine: SalesEngi
     assert (again.applied, again.duplicates, again.refused) == (0, first.commands, [])
 
 
+def test_a_row_changed_since_it_was_imported_is_refused_not_ignored(
+    sqlite_engine: SalesEngine, tmp_path: Path
+) -> None:
+    import_salesforce(sqlite_engine)
+    lines = SALESFORCE_SAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)
+    assert ",Needs Analysis,55000.00," in lines[3]
+    lines[3] = lines[3].replace(",Needs Analysis,55000.00,", ",Needs Analysis,65000.00,")
+    edited = tmp_path / "edited.csv"
+    edited.write_text("".join(lines), encoding="utf-8")
+    again = import_salesforce(sqlite_engine, edited)
+    changed = (
+        "the row changed since it was imported, and history is not rewritten: "
+        "record the change as a new command"
+    )
+    # Line 5 changed too: an amount change is read against the row before it, and its
+    # 55000.00 now takes the amount back down from 65000.00.
+    assert [(p.where, p.message) for p in again.refused] == [
+        ("line 4", changed),
+        ("line 5", changed),
+    ]
+    assert again.applied == 0
+    history = sqlite_engine.history(opportunity(1)).events
+    assert "65000" not in str([entry.data for entry in history])
+
+
 def test_salesforce_rows_in_another_order_import_to_the_same_histories(
     sqlite_engine: SalesEngine, tmp_path: Path
 ) -> None:

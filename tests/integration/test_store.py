@@ -12,14 +12,16 @@ from typing import Any
 import pytest
 
 from salesengine.application.engine import Refused, SalesEngine
+from salesengine.domain.deal import Deal
 from salesengine.domain.errors import (
+    CommandIdReused,
     ConcurrencyConflict,
     CriteriaNotMet,
     DealAlreadyExists,
     StoreUnavailable,
     UnknownDeal,
 )
-from salesengine.domain.values import Stamp, Status
+from salesengine.domain.values import Stamp, Status, deal_id
 from tests.conftest import FIVE_LEVEL_OPENING, T0, Clock, StoreFactory, cmd
 
 
@@ -77,20 +79,54 @@ def test_a_command_id_makes_a_command_idempotent_across_writers(
     visit = cmd(cmd="visit", id="v-1", deal="D-1", at=T0 + timedelta(hours=3))
     assert first.execute(visit).status == "applied"
     assert second.execute(visit).status == "duplicate"
-    assert (
-        second.execute(
-            cmd(
-                cmd="open",
-                id="open-1",
-                deal="D-1",
-                policy="five-level",
-                facts=FIVE_LEVEL_OPENING,
-                at=T0,
-            )
-        ).status
-        == "duplicate"
+    # The retry of the opening repeats it exactly, field for field.
+    opening = cmd(
+        cmd="open",
+        id="open-1",
+        deal="D-1",
+        policy="five-level",
+        at=T0,
+        amount="1000",
+        account="Huaxin Steel 华信钢铁",
+        facts=FIVE_LEVEL_OPENING,
     )
+    assert second.execute(opening).status == "duplicate"
     assert second.load("D-1").version == 2
+
+
+def test_a_command_id_reused_for_another_command_is_refused_and_writes_nothing(
+    make_engine: StoreFactory,
+) -> None:
+    first, second = make_engine(), make_engine()
+    open_deal(first)
+    at = T0 + timedelta(hours=3)
+    assert first.execute(cmd(cmd="visit", id="v-1", deal="D-1", at=at, note="CIO")).status == (
+        "applied"
+    )
+    reused = cmd(cmd="visit", id="v-1", deal="D-1", at=at, note="CFO")
+    with pytest.raises(CommandIdReused, match="command id 'v-1' was already applied to deal 'D-1'"):
+        second.execute(reused)
+    amount = cmd(cmd="amount", id="v-1", deal="D-1", amount="5", at=at)
+    outcomes = list(second.execute_many([(0, amount, None), (1, reused, None)]))
+    assert [getattr(o, "code", None) for _, o in outcomes] == ["id_reused", "id_reused"]
+    deal = make_engine().load("D-1")
+    assert deal.version == 2
+    assert (deal.state.amount, deal.timeline[-1].note) == (Decimal("1000"), "CIO")  # type: ignore[union-attr]
+
+
+def test_an_id_applied_before_digests_were_kept_is_a_duplicate_whatever_it_says(
+    make_engine: StoreFactory,
+) -> None:
+    engine = make_engine()
+    # As a version 1 event was stored: a command id, no digest of the command.
+    guard = engine.catalog.guard("five-level")
+    old = Stamp(T0, T0, "rep", "old-1")
+    engine.commit(
+        Deal.open(id=deal_id("OLD"), key="OLD", guard=guard, stamp=old, facts=FIVE_LEVEL_OPENING)
+    )
+    again = cmd(cmd="open", id="old-1", deal="OLD", policy="five-level", at=T0, account="new")
+    assert engine.execute(again).status == "duplicate"
+    assert make_engine().load("OLD").version == 1
 
 
 def test_a_stale_write_raises_a_conflict_and_loses_nothing(make_engine: StoreFactory) -> None:

@@ -63,13 +63,13 @@ def test_the_librarys_compressor_setting_still_applies() -> None:
 
 
 class Noted(Deal.Event):
-    """A test-only event at version 2, whose upcaster adds a datetime field."""
+    """A test-only event at version 3, whose upcaster adds a datetime field."""
 
-    class_version = 2
+    class_version = 3
     seen_at: datetime
 
     @staticmethod
-    def upcast_v1_v2(state: dict[str, object]) -> None:
+    def upcast_v2_v3(state: dict[str, object]) -> None:
         state["seen_at"] = state["effective_at"]
 
 
@@ -83,13 +83,34 @@ def test_fields_an_upcaster_adds_get_their_types() -> None:
         actor="rep",
         command_id=None,
         provenance=None,
+        command_digest=None,
         seen_at=T0,
     )
     stored = mapper.to_stored_event(event)
     state = orjson.loads(stored.state)
-    assert state.pop("class_version") == 2
+    assert state.pop("class_version") == 3
     del state["seen_at"]
-    old = orjson.dumps(state)  # as version 1 stored it
+    state["class_version"] = 2
+    old = orjson.dumps(state)  # as version 2 stored it
     assert b"seen_at" not in old
     back = mapper.to_domain_event(type(stored)(stored.originator_id, 2, stored.topic, old))
     assert back.seen_at == T0  # type: ignore[attr-defined]
+
+
+def test_events_stored_before_command_digests_read_back_without_one() -> None:
+    guard = PolicyCatalog().guard("funnel-list")
+    stamp = Stamp(T0, T0, "rep", "cmd-1", None, "0123456789abcdef")
+    deal = Deal.open(id=deal_id("V"), key="V", guard=guard, stamp=stamp, facts={})
+    deal.record_fact("budget", 5, stamp._replace(command_id="cmd-2"))
+    mapper = OrjsonMapper()
+    for event in deal.collect_events():
+        stored = mapper.to_stored_event(event)
+        state = orjson.loads(stored.state)
+        assert (state.pop("class_version"), state.pop("command_digest")) == (
+            2,
+            "0123456789abcdef",
+        )
+        old = orjson.dumps(state)  # as version 1 stored it: no class_version, no digest
+        back = mapper.to_domain_event(type(stored)(stored.originator_id, 1, stored.topic, old))
+        assert back.command_digest is None  # type: ignore[attr-defined]
+        assert back.command_id == event.command_id  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ These models are the public contract of writers (CLI, JSON Lines import, Python 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -26,6 +27,7 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
 )
+from pydantic_core import to_json
 
 from salesengine.application.names import NAME_MAX, clean_name, unicode_text
 from salesengine.domain.policy import KEY_PATTERN
@@ -112,7 +114,9 @@ class _Command(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
     id: Name | None = Field(
-        default=None, description="Idempotency key: a command with a known id is skipped."
+        default=None,
+        description="Idempotency key: a command repeated under an id the deal already "
+        "applied is skipped; a different command under that id is refused.",
     )
     deal: Name = Field(description="The deal's key, chosen by the writer.")
     at: Instant | None = Field(
@@ -279,6 +283,12 @@ COMMAND_NAMES: tuple[str, ...] = (
     "abandon",
     "reopen",
 )
+
+
+def command_digest(command: Command) -> str:
+    """What the command says (every field, as validated), in 64 bits: a retry under the
+    same id has the same digest, another command under that id almost surely not."""
+    return hashlib.sha256(to_json(command)).hexdigest()[:16]
 
 
 def parse_command(data: Any) -> Command:

@@ -50,6 +50,7 @@ from salesengine.application.commands import (
     Reopen,
     RetractFact,
     SetNextStep,
+    command_digest,
 )
 from salesengine.application.history import build_history
 from salesengine.application.results import (
@@ -60,6 +61,7 @@ from salesengine.application.results import (
 )
 from salesengine.domain.deal import Deal
 from salesengine.domain.errors import (
+    CommandIdReused,
     CommandRefused,
     ConcurrencyConflict,
     DealAlreadyExists,
@@ -265,9 +267,18 @@ class SalesEngine(Application[UUID]):
             now = deal.modified_on
         # Commands carry UTC instants already: the command language converts them.
         at = command.at if command.at is not None else now
-        # effective_at, recorded_at, actor, command_id, provenance (positional: the hot path)
-        stamp = Stamp(at, now, command.by or self.default_actor, command.id, provenance)
-        if deal is not None and deal.has_applied(command.id):
+        digest = None if command.id is None else command_digest(command)
+        # effective_at, recorded_at, actor, command_id, provenance, command_digest
+        # (positional: the hot path)
+        stamp = Stamp(at, now, command.by or self.default_actor, command.id, provenance, digest)
+        if deal is not None and command.id is not None and deal.has_applied(command.id):
+            applied = deal.applied_digest(command.id)
+            if applied is not None and applied != digest:
+                raise CommandIdReused(
+                    f"command id '{command.id}' was already applied to deal '{command.deal}' "
+                    "with different content: a retry repeats the command exactly, a new "
+                    "command needs a new id"
+                )
             return deal, _result(deal, "duplicate", None)
         if isinstance(command, OpenDeal):
             if deal is not None:

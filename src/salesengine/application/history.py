@@ -19,6 +19,7 @@ _ENVELOPE = {
     "actor",
     "command_id",
     "provenance",
+    "command_digest",
 }
 
 

@@ -39,8 +39,15 @@ class Deal(Aggregate):
         actor: str
         command_id: str | None
         provenance: dict[str, str] | None
+        command_digest: str | None
 
         moves_stage: ClassVar[bool] = False
+        # Version 2 added command_digest; events stored before it have none.
+        class_version: ClassVar[int] = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["command_digest"] = None
 
         def evolve(self, state: DealState) -> DealState:
             raise NotImplementedError
@@ -53,6 +60,7 @@ class Deal(Aggregate):
         actor: str
         command_id: str | None
         provenance: dict[str, str] | None
+        command_digest: str | None
         deal: str
         policy: str
         policy_version: str
@@ -67,6 +75,11 @@ class Deal(Aggregate):
         facts: dict[str, FactValue]
 
         moves_stage: ClassVar[bool] = True
+        class_version: ClassVar[int] = 2  # as Event's
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["command_digest"] = None
 
         def evolve(self, state: DealState) -> DealState:  # noqa: ARG002 - the first event
             return DealState(
@@ -236,6 +249,7 @@ class Deal(Aggregate):
         self.state = DealState()
         self.timeline: list[DealEvent] = []
         self.command_ids: set[str] = set()
+        self.command_digests: dict[str, str] = {}  # id -> digest, where the event has one
 
     # ----------------------------------------------------------------- queries
 
@@ -252,6 +266,11 @@ class Deal(Aggregate):
 
     def has_applied(self, command_id: str | None) -> bool:
         return command_id is not None and command_id in self.command_ids
+
+    def applied_digest(self, command_id: str) -> str | None:
+        """The digest of the command applied under this id (None if its events predate
+        digests, or no command of that id was applied)."""
+        return self.command_digests.get(command_id)
 
     # ---------------------------------------------------------------- commands
 
@@ -474,6 +493,7 @@ class Deal(Aggregate):
         attributes["actor"] = stamp.actor
         attributes["command_id"] = stamp.command_id
         attributes["provenance"] = stamp.provenance
+        attributes["command_digest"] = stamp.command_digest
         attributes.update(fields)
         self._absorb(event)  # what the event's apply() does; it raises before any change
         self.version = event.originator_version
@@ -499,6 +519,8 @@ class Deal(Aggregate):
             self.state = fold(timeline)
         if event.command_id is not None:
             self.command_ids.add(event.command_id)
+            if event.command_digest is not None:
+                self.command_digests[event.command_id] = event.command_digest
 
 
 DealEvent = Deal.Event | Deal.Opened
@@ -546,4 +568,5 @@ def _stamp_fields(stamp: Stamp) -> dict[str, Any]:
         "actor": stamp.actor,
         "command_id": stamp.command_id,
         "provenance": stamp.provenance,
+        "command_digest": stamp.command_digest,
     }

@@ -61,6 +61,13 @@ class UnknownFact(CommandRefused):
     code = "unknown_fact"
 
 
+class CommandIdReused(CommandRefused):
+    """A command id the deal already applied, given with a different command: a retry
+    must repeat the command exactly, and a new command needs a new id."""
+
+    code = "id_reused"
+
+
 class DealAlreadyExists(CommandRefused):
     code = "deal_exists"
 

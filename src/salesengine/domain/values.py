@@ -66,6 +66,7 @@ class Stamp(NamedTuple):
     actor: str
     command_id: str | None = None
     provenance: dict[str, str] | None = None
+    command_digest: str | None = None  # what the command said, to tell a retry from a reuse
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -209,6 +209,14 @@ def mapping_problem(path: Path, error: ValidationError) -> MappingError:
     return MappingError(f"{path}: {describe_validation(error)}")
 
 
+# A row's command ids come from its place in the source, so a row imported before and
+# since changed arrives under the same ids with other content.
+CHANGED = (
+    "the row changed since it was imported, and history is not rewritten: "
+    "record the change as a new command"
+)
+
+
 def command_id(fmt: str, source_id: str, seen: dict[str, int]) -> str:
     """A stable id per source row and repetition: the same file imports to the same ids."""
     count = seen.get(source_id, 0)
@@ -242,11 +250,8 @@ def import_source(
         for number, outcome in outcomes:
             place, row, _ = rows.where.pop(number)
             if isinstance(outcome, Refused):
-                why = (
-                    None
-                    if outcome.code == "group_refused"
-                    else Problem(place, outcome.message, row)
-                )
+                message = CHANGED if outcome.code == "id_reused" else outcome.message
+                why = None if outcome.code == "group_refused" else Problem(place, message, row)
                 tally.refused(row, why)
             elif isinstance(outcome, CommandResult) and outcome.status == "duplicate":
                 report.duplicates += 1
