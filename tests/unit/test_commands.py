@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from salesengine.application.commands import (
     COMMAND_NAMES,
     ChangeAmount,
+    command_digest,
     command_schema,
     parse_command,
 )
@@ -121,3 +122,28 @@ def test_an_amount_in_exponent_form_is_kept_in_positional_form() -> None:
     assert str(parse_command({"cmd": "amount", "deal": "d", "amount": "1.50E-2"}).amount) == (
         "0.0150"
     )
+
+
+def test_a_command_digest_follows_what_the_command_says_not_how_it_is_spelt() -> None:
+    def digest(**fields: object) -> str:
+        return command_digest(parse_command({"id": "c-1", "deal": "D-1", **fields}))
+
+    opening = {"cmd": "open", "policy": "five-level", "amount": "1000"}
+    facts = {"need_determined": True, "visit_arranged": True}
+    same = digest(**opening, at="2026-03-01T10:00:00+08:00", facts=facts)
+    # Key order, the offset of the same instant, an amount's spelling: one command.
+    assert digest(**opening, at="2026-03-01T02:00:00Z", facts=dict(reversed(facts.items()))) == (
+        same
+    )
+    assert digest(**{**opening, "amount": "1e3"}, at="2026-03-01T02:00:00Z", facts=facts) == same
+    # Any field that differs: another command.
+    assert digest(**opening, at="2026-03-01T02:00:01Z", facts=facts) != same
+    assert digest(**opening, at="2026-03-01T02:00:00Z", facts={**facts, "x": 1}) != same
+    assert digest(**opening, at="2026-03-01T02:00:00Z", facts=facts, by="ann") != same
+    # A reopening's next step is part of what it says.
+    step = {"action": "call", "due": "2026-03-09"}
+    reopen = {"cmd": "reopen", "to": "identified", "reason": "back"}
+    assert digest(**reopen, next_step=step) != digest(
+        **reopen, next_step={**step, "due": "2026-03-10"}
+    )
+    assert len(same) == 16

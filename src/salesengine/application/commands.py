@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import (
     AfterValidator,
     AllowInfNan,
@@ -27,7 +28,6 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
 )
-from pydantic_core import to_json
 
 from salesengine.application.names import NAME_MAX, clean_name, unicode_text
 from salesengine.domain.policy import KEY_PATTERN
@@ -286,9 +286,22 @@ COMMAND_NAMES: tuple[str, ...] = (
 
 
 def command_digest(command: Command) -> str:
-    """What the command says (every field, as validated), in 64 bits: a retry under the
-    same id has the same digest, another command under that id almost surely not."""
-    return hashlib.sha256(to_json(command)).hexdigest()[:16]
+    """What the command says, in 64 bits: every field as validated (instants in UTC,
+    amounts positional), object keys sorted. A retry under the same id has the same
+    digest; another command under that id almost surely not.
+
+    orjson over the fields, rather than pydantic's serializer: it is computed for every
+    command with an id, and took half the time."""
+    data = orjson.dumps(command.__dict__, default=_plain, option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, BaseModel):  # a nested model: a reopening's next step
+        return value.__dict__
+    raise TypeError(f"no digest for {type(value).__name__}")  # pragma: no cover
 
 
 def parse_command(data: Any) -> Command:
