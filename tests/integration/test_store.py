@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from salesengine.application.commands import Command
 from salesengine.application.engine import Refused, SalesEngine
 from salesengine.domain.deal import Deal
 from salesengine.domain.errors import (
@@ -25,19 +26,21 @@ from salesengine.domain.values import Stamp, Status, deal_id
 from tests.conftest import FIVE_LEVEL_OPENING, T0, Clock, StoreFactory, cmd
 
 
-def open_deal(engine: SalesEngine, key: str = "D-1", **fields: object) -> None:
-    engine.execute(
-        cmd(
-            cmd="open",
-            deal=key,
-            policy="five-level",
-            at=T0,
-            amount="1000",
-            account="Huaxin Steel 华信钢铁",
-            facts=FIVE_LEVEL_OPENING,
-            **fields,
-        )
+def opening(key: str = "D-1", **fields: object) -> Command:
+    return cmd(
+        cmd="open",
+        deal=key,
+        policy="five-level",
+        at=T0,
+        amount="1000",
+        account="Huaxin Steel 华信钢铁",
+        facts=FIVE_LEVEL_OPENING,
+        **fields,
     )
+
+
+def open_deal(engine: SalesEngine, key: str = "D-1", **fields: object) -> None:
+    engine.execute(opening(key, **fields))
 
 
 def test_a_deal_reloaded_by_another_writer_has_the_same_state(make_engine: StoreFactory) -> None:
@@ -80,17 +83,7 @@ def test_a_command_id_makes_a_command_idempotent_across_writers(
     assert first.execute(visit).status == "applied"
     assert second.execute(visit).status == "duplicate"
     # The retry of the opening repeats it exactly, field for field.
-    opening = cmd(
-        cmd="open",
-        id="open-1",
-        deal="D-1",
-        policy="five-level",
-        at=T0,
-        amount="1000",
-        account="Huaxin Steel 华信钢铁",
-        facts=FIVE_LEVEL_OPENING,
-    )
-    assert second.execute(opening).status == "duplicate"
+    assert second.execute(opening(id="open-1")).status == "duplicate"
     assert second.load("D-1").version == 2
 
 
@@ -254,12 +247,12 @@ def test_a_group_refused_after_a_cached_deal_went_stale_is_decided_again_on_the_
     make_engine: StoreFactory,
 ) -> None:
     importer, other = make_engine(), make_engine()
-    opening = {**FIVE_LEVEL_OPENING, "decision_makers_identified": True}
-    opening |= {"key_needs_confirmed": True, "meetings_recorded": True}
+    ready = {**FIVE_LEVEL_OPENING, "decision_makers_identified": True}
+    ready |= {"key_needs_confirmed": True, "meetings_recorded": True}
 
     def items() -> Iterator[tuple[tuple[str, Any], None]]:
         for key in ("A", "B", "C", "D"):
-            yield (key, cmd(cmd="open", deal=key, policy="five-level", facts=opening, at=T0)), None
+            yield (key, cmd(cmd="open", deal=key, policy="five-level", facts=ready, at=T0)), None
         # The first batch (A, B, C) is saved by now; another writer closes A.
         other.execute(cmd(cmd="lost", deal="A", reason="gone", at=T0 + timedelta(hours=1)))
         at = T0 + timedelta(hours=2)
