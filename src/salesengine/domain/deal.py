@@ -31,6 +31,11 @@ from salesengine.domain.state import DealState
 from salesengine.domain.values import CLOCK_SKEW, FactValue, NextStep, Stamp, Status
 
 
+def _without_digest(state: dict[str, Any]) -> None:
+    """Upcast a version 1 event: stored before events kept their command's digest."""
+    state["command_digest"] = None
+
+
 class Deal(Aggregate):
     """An opportunity moving through the stages of one funnel policy."""
 
@@ -44,10 +49,7 @@ class Deal(Aggregate):
         moves_stage: ClassVar[bool] = False
         # Version 2 added command_digest; events stored before it have none.
         class_version: ClassVar[int] = 2
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["command_digest"] = None
+        upcast_v1_v2 = staticmethod(_without_digest)
 
         def evolve(self, state: DealState) -> DealState:
             raise NotImplementedError
@@ -76,10 +78,7 @@ class Deal(Aggregate):
 
         moves_stage: ClassVar[bool] = True
         class_version: ClassVar[int] = 2  # as Event's
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["command_digest"] = None
+        upcast_v1_v2 = staticmethod(_without_digest)
 
         def evolve(self, state: DealState) -> DealState:  # noqa: ARG002 - the first event
             return DealState(
