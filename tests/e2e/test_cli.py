@@ -87,7 +87,7 @@ def test_import_applies_good_lines_and_names_every_refused_line(cli: CLI, tmp_pa
     assert ":9: refused: field 'at': Input should have timezone info" in result.err
     assert ":10: refused: unknown deal 'NOPE-9'" in result.err
     assert ":11: refused: field 'amount': Input should be greater than or equal to 0" in result.err
-    assert "7 applied, 0 already applied, 5 refused (13 lines)" in result.out
+    assert "7 applied, 0 already applied, 5 refused (13 lines, 1 blank)" in result.out
     assert stored_events(tmp_path / "store.db") == 7
 
 
@@ -159,6 +159,8 @@ def test_the_auditors_history_replays_every_event_with_both_clocks(
     assert advanced["effective_at"] == iso(4)
     assert advanced["actor"] == "auditor-test"
     assert advanced["provenance"]["line"] == "7"
+    assert advanced["provenance"]["format"] == "jsonl"
+    assert advanced["provenance"]["source"].endswith(".jsonl")
     assert history["state"]["stage"] == "contacted"
     assert history["state"]["effective_visits"] == 2
 

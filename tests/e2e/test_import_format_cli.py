@@ -54,6 +54,17 @@ def test_a_csv_file_of_unknown_kind_asks_for_the_format_and_writes_nothing(
     assert not (tmp_path / "store.db").exists()
 
 
+def test_a_crm_export_without_a_mapping_asks_for_one_rather_than_guessing_its_columns(
+    cli: CLI, tmp_path: Path
+) -> None:
+    rows = tmp_path / "deals.csv"
+    rows.write_text(DEALS, encoding="utf-8")
+    run = cli("import", str(rows), "--format", "csv")
+    assert run.code == 2
+    assert "a CRM export needs --mapping" in run.err
+    assert not (tmp_path / "store.db").exists()
+
+
 def test_a_mapping_for_another_format_is_refused_on_its_format_field(
     cli: CLI, tmp_path: Path
 ) -> None:

@@ -7,11 +7,14 @@ import gc
 import gzip
 import io
 import json
+import os
+import signal
 import warnings
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ import pytest
 
 from salesengine.application.engine import SalesEngine
 from salesengine.application.results import HistoryEntry
+from salesengine.cli.export import terminated_like_interrupted
 from salesengine.domain.deal import DealEvent
 from salesengine.exporting.tables import TableFormat, export_tables
 from salesengine.exporting.xes import export_xes, write_xes
@@ -217,6 +221,9 @@ def test_a_gzipped_xes_export_reads_back_as_the_same_log(
     export_xes(store, packed, as_of, known_at)
     assert packed.read_bytes()[:2] == b"\x1f\x8b"
     assert gzip.decompress(packed.read_bytes()) == plain.read_bytes()
+    shouted = tmp_path / "DEALS.XES.GZ"  # the suffix is read whatever its case
+    export_xes(store, shouted, as_of, known_at)
+    assert gzip.decompress(shouted.read_bytes()) == plain.read_bytes()
     columns = ["case:concept:name", "concept:name", "time:timestamp", "version"]
     assert read_xes(packed)[columns].equals(read_xes(plain)[columns])
 
@@ -423,6 +430,32 @@ def test_a_failed_table_export_leaves_no_half_files(
             store, exports / "new", fmt, *instants(store, None, None), keys=failing_keys()
         )
     assert not (exports / "new").exists()
+
+
+def terminated_keys() -> Iterator[str]:
+    yield "ACME-1"
+    os.kill(os.getpid(), signal.SIGTERM)  # as `kill` or a service manager would, mid-export
+    yield "ACME-2"
+
+
+@pytest.mark.parametrize("fmt", ["xes", "csv", "parquet"])
+def test_an_export_terminated_by_sigterm_leaves_no_part_written_file(
+    store: SalesEngine, tmp_path: Path, fmt: str
+) -> None:
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    before = signal.getsignal(signal.SIGTERM)
+    at = instants(store, None, None)
+    export: Callable[[], object] = (
+        partial(export_xes, store, exports / "deals.xes", *at, keys=terminated_keys())
+        if fmt == "xes"
+        else partial(export_tables, store, exports, fmt, *at, keys=terminated_keys())
+    )
+    with pytest.raises(SystemExit) as stopped, terminated_like_interrupted():
+        export()
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert list(exports.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) == before  # the export's handler is gone with it
 
 
 def test_an_export_of_an_empty_store_is_a_valid_empty_log(

@@ -79,7 +79,7 @@ def test_every_maven_deal_ends_in_the_stage_or_outcome_its_csv_row_names(
     positions = Counter(engine.deal_state(key).position for key in engine.deal_keys())
     assert expected == {"prospecting": 500, "engaging": 1589, "won": 4238, "lost": 2473}
     assert positions == expected
-    assert report.rows == 8801  # the header is line 1
+    assert report.rows == 8800  # records, not lines: the header is not a row
     assert report.refused == [] and report.skipped == []
     assert report.applied == report.commands
 
@@ -419,11 +419,69 @@ def test_a_bad_date_refuses_only_its_row_naming_the_line_and_the_column(
     report = import_salesforce(sqlite_engine, history)
     assert [(p.where, p.message.split(":")[0]) for p in report.refused] == [
         ("line 3, column CreatedDate", "field 'at'"),
-        ("line 4", "field 'expected_close'"),
+        ("line 4", "field 'expected_close' (column CloseDate)"),
     ]
     assert sqlite_engine.deal_state("006A").stage == "target"
     later = sqlite_engine.deal_state("006B")  # opened all the same; the next row applies
     assert (later.stage, later.expected_close) == ("discover", date(2024, 7, 31))
+
+
+def test_every_bad_value_of_a_refused_row_is_named_so_one_pass_finds_them_all(
+    sqlite_engine: SalesEngine, tmp_path: Path
+) -> None:
+    history = tmp_path / "sf.csv"
+    history.write_text(
+        "OpportunityId,StageName,CreatedDate,Amount,CloseDate\n"
+        "006A,Prospecting,2024-03-05T10:00:00Z,abc,2024-02-30\n"
+        "006A,Qualification,2024-03-06T10:00:00Z,1x0,2024-13-01\n",
+        encoding="utf-8",
+    )
+    report = import_salesforce(sqlite_engine, history)
+    named = [
+        (p.where, p.message.split(":")[0], p.message.split("given: ")[-1]) for p in report.refused
+    ]
+    assert named == [
+        ("line 2", "field 'amount' (column Amount)", "'abc')"),
+        ("line 2", "field 'expected_close' (column CloseDate)", "'2024-02-30')"),
+        ("line 3", "field 'amount' (column Amount)", "'1x0')"),
+        ("line 3", "field 'expected_close' (column CloseDate)", "'2024-13-01')"),
+    ]
+    assert report.refused_rows == 2  # rows are counted once, whatever they are refused for
+    opened = sqlite_engine.deal_state("006A")  # the bad values stand alone: the moves apply
+    assert (opened.stage, opened.amount, opened.expected_close) == ("discover", None, None)
+
+
+def test_a_local_time_the_clocks_skipped_or_repeated_is_refused_rather_than_guessed(
+    sqlite_engine: SalesEngine, tmp_path: Path
+) -> None:
+    rows = (
+        "opportunity_id,sales_agent,product,deal_stage,engage_date,close_date,close_value,list_price\n"
+        # Berlin's clocks went from 02:00 to 03:00 on 2016-03-27, back from 03:00 to 02:00
+        # on 2016-10-30.
+        "Z1,Anna Snelling,MG Special,Won,2016-03-27T02:30:00,2016-10-30T02:30:00,50,55\n"
+        "Z2,Anna Snelling,MG Special,Won,2016-03-27T03:30:00,2016-10-30T02:30:00+01:00,50,55\n"
+        "Z3,Anna Snelling,MG Special,Won,2016-03-27,2016-10-30T01:59:59,50,55\n"
+    )
+    mapping = MINI_MAPPING.replace("currency: USD\n", "currency: USD\ntimezone: Europe/Berlin\n")
+    path, mapping_path = write_mini(tmp_path, rows, mapping)
+    report = import_csv(sqlite_engine, path, mapping_path)
+    assert [(p.where, p.message) for p in report.refused] == [
+        (
+            "line 2, column engage_date",
+            "field 'at': 2016-03-27 02:30 in Europe/Berlin did not happen (the clocks went "
+            "forward); give the UTC offset (given: '2016-03-27T02:30:00')",
+        ),
+        (
+            "line 2, column close_date",
+            "field 'at': 2016-10-30 02:30 in Europe/Berlin happened twice (the clocks went "
+            "back); give the UTC offset (given: '2016-10-30T02:30:00')",
+        ),
+    ]
+    assert (report.refused_rows, report.imported_rows) == (1, 2)
+    assert sorted(sqlite_engine.deal_keys()) == ["Z2", "Z3"]  # nothing of Z1 was written
+    z2 = sqlite_engine.deal_state("Z2")
+    assert z2.opened_at == datetime(2016, 3, 27, 1, 30, tzinfo=UTC)  # 03:30 CEST
+    assert z2.closed_at == datetime(2016, 10, 30, 1, 30, tzinfo=UTC)  # the offset decides
 
 
 def test_a_row_without_the_dates_its_history_needs_is_skipped_when_the_mapping_has_no_fallback(
@@ -531,7 +589,10 @@ def test_a_row_the_policy_or_the_language_refuses_writes_none_of_its_commands(
     path, mapping = write_mini(tmp_path, rows)
     report = import_csv(sqlite_engine, path, mapping)
     assert [p.where for p in report.refused] == ["line 2", "line 3"]
-    assert "field 'amount'" in report.refused[0].message
+    # Each refusal names the column behind the field, or behind the time, refused.
+    assert report.refused[0].message.startswith("field 'amount' (column close_value): ")
+    assert report.refused[1].message.startswith("effective time 2017-01-01")
+    assert report.refused[1].message.endswith(" (column close_date)")
     assert list(sqlite_engine.deal_keys()) == ["A3"]  # nothing of A1 or A2 was written
     assert (report.imported_rows, report.refused_rows) == (1, 2)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -213,22 +214,34 @@ def test_events_that_make_no_command_are_skipped_with_the_reason(engine: SalesEn
     ]
 
 
-def test_events_without_a_usable_time_or_activity_are_skipped_not_refused(
+def test_events_without_a_usable_time_are_refused_and_without_an_activity_skipped(
     engine: SalesEngine,
 ) -> None:
     report = import_xes(engine, DATA / "xes-times.xes")
+    at = "attribute time:timestamp"
     assert [(p.where, p.message) for p in report.refused] == [
         (
             "trace 2001, attribute AMOUNT_REQ",
             "field 'amount': Input should be greater than or equal to 0 (given: '-10')",
-        )
+        ),
+        (
+            f"trace 2001, event 2, {at}",
+            "field 'at': missing: the event has no 'time:timestamp' attribute",
+        ),
+        (
+            f"trace 2001, event 3, {at}",
+            "field 'at': Input should have timezone info (given: '2011-10-01T10:00:00')",
+        ),
+        (
+            f"trace 2001, event 4, {at}",
+            "field 'at': Value error, must be ISO 8601 (YYYY-MM-DD, or with a time and offset) "
+            "(given: 'yesterday')",
+        ),
     ]
     assert [(p.where, p.message) for p in report.skipped] == [
-        ("trace 2001, event 2", "no time ('time:timestamp')"),
-        ("trace 2001, event 3", "time '2011-10-01T10:00:00' has no UTC offset"),
-        ("trace 2001, event 4", "time 'yesterday' is not an ISO 8601 time"),
         ("trace 2001, event 6", "no activity ('concept:name')"),
     ]
+    assert (report.imported_rows, report.refused_rows, report.skipped_rows) == (1, 4, 1)
     state = engine.load("bpi2012-2001").state
     # "complete" in lower case, or no lifecycle at all, counts as COMPLETE.
     assert (state.stage, state.visits) == ("submitted", 1)
@@ -393,11 +406,12 @@ def test_the_cli_says_why_rows_were_skipped_a_line_per_reason(tmp_path: Path) ->
     )
     assert done.returncode == 1, done.stderr  # trace 1003's amount is refused
     skipped = [line for line in done.stderr.splitlines() if ": skipped " in line]
-    assert skipped == [
+    assert [line.rsplit(" (", 1)[0] for line in skipped] == [
         f"{SMALL}: skipped 1: SCHEDULE lifecycle: only COMPLETE events make commands",
         f"{SMALL}: skipped 1: no mapping for activity 'X_ARCHIVED'",
         f"{SMALL}: skipped 1: A_PREACCEPTED: the deal is already lost; no stage moves after it",
     ]
+    assert all(re.search(r" \(trace \w+, event \d+\)$", line) for line in skipped), skipped
     assert "3 skipped" in done.stdout
 
 
@@ -407,14 +421,17 @@ def test_the_skip_summary_counts_each_reason_and_folds_the_rarest() -> None:
     reasons = ["late"] * 4 + ["early"] * 9 + [f"odd {n}" for n in range(6)]
     problems = [Problem(f"line {n}", reason, n) for n, reason in enumerate(reasons)]
     assert skip_summary(problems) == [
-        "skipped 9: early",
-        "skipped 4: late",
-        "skipped 1: odd 0",
-        "skipped 1: odd 1",
-        "skipped 1: odd 2",
+        "skipped 9: early (line 4; line 5; 7 more)",
+        "skipped 4: late (line 0; line 1; 2 more)",
+        "skipped 1: odd 0 (line 13)",
+        "skipped 1: odd 1 (line 14)",
+        "skipped 1: odd 2 (line 15)",
         "skipped 3 more, for 3 other reasons (--json lists every row)",
     ]
-    assert skip_summary(problems[:5]) == ["skipped 4: late", "skipped 1: early"]
+    assert skip_summary(problems[3:6]) == [
+        "skipped 2: early (line 4; line 5)",
+        "skipped 1: late (line 3)",
+    ]
     assert skip_summary([]) == []
 
 

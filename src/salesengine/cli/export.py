@@ -7,7 +7,9 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -68,16 +70,19 @@ def export_command(
     recorded = recorded or now
     keys = list(engine.deal_keys())
     started = time.perf_counter()
-    with Progress(
-        TextColumn("exporting"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("deals"),
-        TimeRemainingColumn(),
-        console=err,
-        disable=len(keys) < PROGRESS_FROM,
-        transient=True,
-    ) as progress:
+    with (
+        Progress(
+            TextColumn("exporting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("deals"),
+            TimeRemainingColumn(),
+            console=err,
+            disable=len(keys) < PROGRESS_FROM,
+            transient=True,
+        ) as progress,
+        terminated_like_interrupted(),
+    ):
         task = progress.add_task("export", total=len(keys))
 
         def tracked(keys: Sequence[str]) -> Iterator[str]:
@@ -106,6 +111,21 @@ def export_command(
     # On standard output the log is the output: the summary goes to standard error.
     tell = err_say if target is None else say
     _report(summary, fmt, seconds, when(effective), when(recorded), tell)
+
+
+@contextmanager
+def terminated_like_interrupted() -> Iterator[None]:
+    """SIGTERM (a service manager, ``timeout``, ``kill``) ends the export as Ctrl-C does:
+    through its clean-up, so no part-written file is left beside the output."""
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def err_say(message: str) -> None:

@@ -223,7 +223,8 @@ def import_(
             err.print(escape(f"{file}:{problem.line}: refused: {problem.message}"))
         say(
             f"{file}: {report.applied} applied, {report.duplicates} already applied, "
-            f"{len(report.refused)} refused ({report.lines} lines)"
+            f"{len(report.refused)} refused ({report.lines} lines"
+            + (f", {report.blank} blank)" if report.blank else ")")
         )
     if report.refused:
         raise typer.Exit(1)
@@ -246,7 +247,12 @@ def _import_source(
         in_one_process,
     )
     from salesengine.importing.readers import SHAREABLE, estimated_rows, reader, shared_check
-    from salesengine.importing.sources import MappingError, SourceError, import_source
+    from salesengine.importing.sources import (
+        MappingError,
+        SourceError,
+        check_policy_option,
+        import_source,
+    )
 
     if STATE.store_missing() is None:
         STATE.engine()  # an unreachable store fails before the file is read
@@ -264,6 +270,7 @@ def _import_source(
     elif workers is None:
         workers = auto_workers(spec, estimated_rows(file))
     try:
+        check_policy_option(policy, STATE.catalog())
         with Progress(
             TextColumn("importing"),
             BarColumn(pulse_style="bar.pulse"),
@@ -322,14 +329,19 @@ def _import_source(
 
 
 SKIP_REASONS_SHOWN = 5
+SKIP_PLACES_SHOWN = 2
 
 
 def skip_summary(skipped: list[Problem]) -> list[str]:
-    """Why rows were skipped, a line per reason, most frequent first: a log skips tens of
-    thousands of events for a handful of reasons (``--json`` lists every one)."""
-    counts = Counter(problem.message for problem in skipped)
+    """Why rows were skipped, a line per reason, most frequent first, with the first rows
+    skipped for it: a log skips tens of thousands of events for a handful of reasons
+    (``--json`` lists every one)."""
+    places: dict[str, list[str]] = {}
+    for problem in skipped:
+        places.setdefault(problem.message, []).append(problem.where)
+    counts = Counter({reason: len(where) for reason, where in places.items()})
     common = counts.most_common(SKIP_REASONS_SHOWN)
-    lines = [f"skipped {count:,}: {reason}" for reason, count in common]
+    lines = [f"skipped {count:,}: {reason} ({_first(places[reason])})" for reason, count in common]
     rest = len(skipped) - sum(count for _, count in common)
     if rest:
         others = len(counts) - len(common)
@@ -338,6 +350,12 @@ def skip_summary(skipped: list[Problem]) -> list[str]:
             "(--json lists every row)"
         )
     return lines
+
+
+def _first(places: list[str]) -> str:
+    shown = "; ".join(places[:SKIP_PLACES_SHOWN])
+    more = len(places) - SKIP_PLACES_SHOWN
+    return f"{shown}; {more:,} more" if more > 0 else shown
 
 
 def _count_lines(path: Path) -> int:

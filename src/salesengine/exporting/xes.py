@@ -202,11 +202,11 @@ def export_xes(
     keys: Iterable[str] | None = None,
 ) -> ExportSummary:
     """Write the XES log of the given deals (default: every deal) to ``path``, whole or
-    not at all (gzip-compressed if the name ends in .gz)."""
+    not at all (gzip-compressed if the name ends in .gz, in any case)."""
     temp = temp_path(path)
     try:
         with temp.open("xb") as raw:
-            packed = path.name.endswith(".gz")
+            packed = path.suffix.lower() == ".gz"  # log.xes.gz, and LOG.XES.GZ too
             summary = write_xes(
                 engine,
                 raw,
@@ -214,7 +214,7 @@ def export_xes(
                 known_at,
                 keys=keys,
                 packed=packed,
-                name=path.name.removesuffix(".gz"),
+                name=path.stem if packed else path.name,
             )
         os.replace(temp, path)
     except BaseException:

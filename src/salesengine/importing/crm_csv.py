@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterator
-from datetime import date, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -45,7 +45,6 @@ from salesengine.importing.sources import (
 )
 from salesengine.policies.catalog import PolicyCatalog
 
-DEFAULT_MAPPING = "maven"
 M = TypeVar("M", bound=BaseModel)
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -67,32 +66,51 @@ def zone(name: str) -> tzinfo:
 
 def parse_instant(text: str, tz: tzinfo) -> datetime | None:
     """An ISO 8601 date or time; a date is its midnight and a time without offset is in
-    ``tz``. None when the text is not a date."""
-    text = text.strip()
+    ``tz``. None when the text is not a date, or names a local time that did not happen
+    or happened twice (``date_problem`` says which)."""
+    moment = _read_iso(text.strip(), tz)
+    if isinstance(moment, str) or _local_problem(moment, tz):
+        return None
+    return moment
+
+
+def date_problem(text: str, tz: tzinfo) -> str:
+    """Why ``parse_instant`` could not read the text, in the command language's terms
+    and with the text as given: the row is refused with it."""
+    value = text.strip()
+    moment = _read_iso(value, tz)
+    reason = moment if isinstance(moment, str) else _local_problem(moment, tz)
+    return f"field 'at': {reason} (given: {value!r})"
+
+
+def _read_iso(text: str, tz: tzinfo) -> datetime | str:
+    """The instant, or why the text is not one."""
+    unread = "not an ISO 8601 date or time (YYYY-MM-DD, or YYYY-MM-DDTHH:MM[:SS][+HH:MM])"
+    if not (_DAY.fullmatch(text) or (text[:4].isdigit() and len(text) > 10 and text[4] == "-")):
+        return unread
     try:
         if _DAY.fullmatch(text):
             day = date.fromisoformat(text)
             return datetime(day.year, day.month, day.day, tzinfo=tz)
-        if not text[:4].isdigit() or len(text) < 10 or text[4] != "-":
-            return None
         moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
+    except ValueError as e:
+        return str(e) if "out of range" in str(e) or "must be in" in str(e) else unread
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=tz)
 
 
-def not_a_date(text: str) -> str:
-    """The ``at`` of a row whose date ``parse_instant`` could not read: one the command
-    language is sure to refuse (it does not start with a date), so the row is reported
-    refused, saying why the text is not a date and the text as given."""
-    value = text.strip()
-    reason = "not an ISO 8601 date or time"
-    try:
-        datetime.fromisoformat(value)
-    except ValueError as e:
-        if "out of range" in str(e):  # 2017-02-30: say which part
-            reason = str(e)
-    return f"not a date ({reason}): {value}"
+def _local_problem(moment: datetime, tz: tzinfo) -> str | None:
+    """A local time in the clocks' change: one that did not happen (they went forward)
+    or happened twice (they went back). Either would be a guess, so the row says which
+    instant it means by giving the UTC offset."""
+    if moment.tzinfo is not tz:
+        return None  # the text gave its offset
+    early, late = moment.replace(fold=0), moment.replace(fold=1)
+    if early.utcoffset() == late.utcoffset():
+        return None
+    local = f"{moment:%Y-%m-%d %H:%M} in {tz}"
+    if early.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != moment.replace(tzinfo=None):
+        return f"{local} did not happen (the clocks went forward); give the UTC offset"
+    return f"{local} happened twice (the clocks went back); give the UTC offset"
 
 
 def read_header(path: Path, *, encoding: str, delimiter: str) -> list[str]:
@@ -316,7 +334,8 @@ def _find_file(name: str, mapping_path: Path, data_path: Path) -> Path:
 def _load_lookup(
     index: int, lookup: Lookup, mapping_path: Path, data_path: Path, spec: CsvMapping
 ) -> tuple[str, list[str], dict[str, dict[str, str]]]:
-    """The lookup file's name, header and rows by key (the first row of a key counts)."""
+    """The lookup file's name, header and rows by key. A row cut off or shifted, or a
+    key given twice, stops the import: the join would take a value nothing vouches for."""
     encoding, delimiter = spec.encoding, spec.delimiter
     path = _find_file(lookup.file, mapping_path, data_path)
     if not path.is_file():
@@ -327,9 +346,23 @@ def _load_lookup(
     header = read_header(path, encoding=encoding, delimiter=delimiter)
     require_columns(path, header, {lookup.key_column: f"key joined on {lookup.column}"})
     table: dict[str, dict[str, str]] = {}
-    for _, record in read_records(path, encoding=encoding, delimiter=delimiter):
-        row = dict(zip(header, (value.strip() for value in record), strict=False))
-        table.setdefault(row.get(lookup.key_column, ""), row)
+    lines: dict[str, int] = {}  # key -> the line it was first given on
+    for line, record in read_records(path, encoding=encoding, delimiter=delimiter):
+        if len(record) != len(header):
+            raise SourceError(
+                f"{path}: line {line}: {len(record)} fields where the header has {len(header)}"
+            )
+        row = dict(zip(header, (value.strip() for value in record), strict=True))
+        key = row[lookup.key_column]
+        if not key:  # joined by no row: an empty value is not looked up
+            continue
+        if key in lines:
+            raise SourceError(
+                f"{path}: line {line}: {lookup.key_column} {key!r} given twice "
+                f"(first at line {lines[key]})"
+            )
+        lines[key] = line
+        table[key] = row
     return path.name, header, table
 
 
@@ -361,7 +394,13 @@ def read(
 ) -> Iterator[SourceItem]:
     """The commands replaying each row's history; the header and lookups are checked here,
     before the first item is asked for."""
-    mapping_path, spec = load_csv_mapping(mapping or DEFAULT_MAPPING)
+    if mapping is None:
+        # Unlike Salesforce's, a CRM's export has no standard columns: no mapping fits all.
+        raise MappingError(
+            f"{path}: a CRM export needs --mapping (a shipped one such as maven, or a YAML "
+            "file naming its columns and stages)"
+        )
+    mapping_path, spec = load_csv_mapping(mapping)
     policy_name = policy or spec.policy
     if policy_name is None:
         raise MappingError(f"{mapping_path}: field 'policy': missing, and no --policy given")
@@ -452,6 +491,7 @@ def _row_items(
     # Each step's effective time; a missing date takes the fallback or skips the row.
     instants: list[str] = []
     fell_back: list[str] = []
+    bad_dates: list[SourceCommand] = []  # each named, so one pass finds them all
     for step in steps:
         text = row.get(step.at, "")
         if not text:
@@ -463,18 +503,26 @@ def _row_items(
             continue
         moment = parse_instant(text, tz)
         if moment is None:
-            command = {"cmd": "open", "deal": spec.deal_prefix + source_id, "policy": policy}
-            command["at"] = not_a_date(text)
-            provenance = {"line": str(line), "column": step.at}
-            yield SourceCommand(f"{where}, column {step.at}", source_id, command, line, provenance)
-            return
+            if all(bad.provenance["column"] != step.at for bad in bad_dates):
+                command = {"cmd": "open", "deal": spec.deal_prefix + source_id, "at": text}
+                provenance = {"line": str(line), "column": step.at}
+                why = date_problem(text, tz)
+                place = f"{where}, column {step.at}"
+                bad_dates.append(
+                    SourceCommand(place, source_id, command, line, provenance, refusal=why)
+                )
+            continue
         instants.append(moment.isoformat())
+    if bad_dates:
+        yield from bad_dates
+        return
 
     provenance = {"line": str(line)}
     if fell_back:
         provenance["fallback"] = f"no {', '.join(sorted(set(fell_back)))}: at fallback_at"
-    for command in _commands(spec, policy, row, steps, instants):
-        yield SourceCommand(where, source_id, command, line, provenance)
+    dated = {step.at for step in steps} - set(fell_back)
+    for command, columns in _commands(spec, policy, row, steps, instants, dated):
+        yield SourceCommand(where, source_id, command, line, provenance, columns=columns)
 
 
 def _join(row: dict[str, str], tables: list[tuple[Lookup, str, dict[str, dict[str, str]]]]) -> str:
@@ -494,34 +542,52 @@ def _join(row: dict[str, str], tables: list[tuple[Lookup, str, dict[str, dict[st
 
 
 def _commands(
-    spec: CsvMapping, policy: str, row: dict[str, str], steps: list[Step], instants: list[str]
-) -> Iterator[dict[str, Any]]:
+    spec: CsvMapping,
+    policy: str,
+    row: dict[str, str],
+    steps: list[Step],
+    instants: list[str],
+    dated: set[str],
+) -> Iterator[tuple[dict[str, Any], dict[str, str]]]:
+    """Each step's commands, with the column each field came from (``dated``: the date
+    columns the row had, the others took ``fallback_at``)."""
     deal = spec.deal_prefix + row[spec.id]
     by = row.get(spec.by, "") if spec.by else ""
+    opening_columns = _attribute_columns(spec)
     for step, at in zip(steps, instants, strict=True):
         base: dict[str, Any] = {"deal": deal, "at": at}
+        when = {"at": step.at} if step.at in dated else {}
         if by:
             base["by"] = by
         amount = row.get(step.amount, "") if step.amount else ""
         if step.cmd == "open":
             command = {"cmd": "open", **base, "policy": policy, **_attributes(spec, row)}
+            columns = {**opening_columns, **when}
             if amount:
                 command["amount"] = amount
+                columns["amount"] = step.amount or ""
                 if spec.currency:
                     command["currency"] = spec.currency
-            yield command
+            yield command, columns
             continue
         if amount:
             change: dict[str, Any] = {"cmd": "amount", **base, "amount": amount}
             if spec.currency:
                 change["currency"] = spec.currency
-            yield change
+            yield change, {**when, "amount": step.amount or ""}
         move: dict[str, Any] = {"cmd": step.cmd, **base}
         if step.to is not None:
             move["to"] = step.to
         if step.reason is not None:
             move["reason"] = step.reason
-        yield move
+        yield move, when
+
+
+def _attribute_columns(spec: CsvMapping) -> dict[str, str]:
+    """The opening's fields and the columns they come from."""
+    columns: dict[str, str] = spec.attributes.model_dump(exclude_none=True)
+    columns.update({f"facts.{name}": column for name, column in spec.facts.items()})
+    return columns
 
 
 def _attributes(spec: CsvMapping, row: dict[str, str]) -> dict[str, Any]:

@@ -265,7 +265,7 @@ def read_commands(
             except ValidationError as e:
                 report.refused.append(LineError(number, describe_validation(e)))
                 continue
-            yield number, command, {"source": source, "line": str(number)}
+            yield number, command, {"source": source, "format": "jsonl", "line": str(number)}
 
 
 # The deal cache keeps tens of thousands of objects alive, and with the default

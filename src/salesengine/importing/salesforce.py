@@ -32,8 +32,8 @@ from salesengine.domain.errors import SalesEngineError
 from salesengine.domain.policy import KEY_PATTERN, FunnelPolicy
 from salesengine.importing.crm_csv import (
     Strict,
+    date_problem,
     misfit,
-    not_a_date,
     parse_instant,
     read_header,
     read_records,
@@ -261,15 +261,10 @@ def source_id(row: Row, spec: SalesforceMapping, *columns: str) -> str:
 
 
 def bad_date(row: Row, deal: Opportunity, spec: SalesforceMapping, what: str) -> SourceCommand:
-    """The row as a command the engine refuses for its date, so the report names it."""
+    """The row as a command refused for its date, so the report names the row and why."""
     column = spec.columns.at
-    command = {
-        "cmd": "fact",
-        "deal": deal.key,
-        "name": "salesforce_stage",
-        "value": row.values.get(what, ""),
-        "at": not_a_date(row.values.get(column, "")),
-    }
+    text = row.values.get(column, "")
+    command = {"cmd": "fact", "deal": deal.key, "name": "salesforce_stage", "at": text}
     provenance = {"line": str(row.line), "column": column}
     return SourceCommand(
         f"line {row.line}, column {column}",
@@ -277,6 +272,7 @@ def bad_date(row: Row, deal: Opportunity, spec: SalesforceMapping, what: str) ->
         command,
         row.line,
         provenance,
+        refusal=date_problem(text, zone(spec.timezone)),
     )
 
 
@@ -294,8 +290,11 @@ def _row_items(
     if by:
         base["by"] = by
 
+    columns = {"at": cols.at, "amount": cols.amount or "", "expected_close": cols.close or ""}
+
     def emit(fields: dict[str, Any], *, alone: bool = False) -> SourceCommand:
-        return SourceCommand(where, row_id, {**base, **fields}, row.line, provenance, alone)
+        command = {**base, **fields}
+        return SourceCommand(where, row_id, command, row.line, provenance, alone, columns=columns)
 
     amount = values.get(cols.amount, "") if cols.amount else ""
     close = values.get(cols.close, "") if cols.close else ""

@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import ValidationError
@@ -26,7 +26,11 @@ from pydantic import ValidationError
 from salesengine.application.commands import Command, parse_command
 from salesengine.application.engine import Refused, SalesEngine
 from salesengine.application.results import CommandResult
+from salesengine.domain.errors import SalesEngineError
 from salesengine.importing.jsonl import bulk_allocation, describe_validation
+
+if TYPE_CHECKING:
+    from salesengine.policies.catalog import PolicyCatalog
 
 MAPPINGS_DIR = Path(__file__).with_name("mappings")
 
@@ -47,6 +51,12 @@ class SourceCommand:
     # Applied on its own, not whole with its row's other commands: a value the row's
     # main change can do without (a close date beside an opening, say).
     alone: bool = False
+    # Refused as it stands: the reader knows why (a date it cannot read, a local time
+    # the clocks skipped), and the row is refused with this reason.
+    refusal: str | None = None
+    # The source column each field came from ({"at": "close_date"}): a refusal names the
+    # column beside the field.
+    columns: dict[str, str] | None = None
 
 
 @dataclass(slots=True)
@@ -130,11 +140,11 @@ class Problem:
 class SourceReport:
     path: str
     format: str
-    rows: int = 0  # source rows read (lines of a CSV, events of an XES log)
+    rows: int = 0  # source rows read (records of a CSV, events of an XES log)
     commands: int = 0
     applied: int = 0
     duplicates: int = 0
-    refused: list[Problem] = field(default_factory=list)  # one per refused row
+    refused: list[Problem] = field(default_factory=list)  # each reason a row was refused
     skipped: list[Problem] = field(default_factory=list)
     notes: list[Problem] = field(default_factory=list)
     # Rows, each counted once: refused (a command refused: then none of its commands is
@@ -173,11 +183,50 @@ def resolve_mapping(name_or_path: str) -> Path:
     return path
 
 
+class _Unusable(Exception):
+    """What makes a well-formed YAML file no mapping: its place and why."""
+
+
+class _MappingLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice (YAML keeps the last silently) and
+    keeping dates as written: a text field takes ``2012-02-28`` as text, a date field
+    parses it itself. A value no date can be (``2017-13-31``) is refused with its line."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                continue
+            key, line = self.construct_object(key_node), key_node.start_mark.line + 1
+            if key in first:
+                raise _Unusable(
+                    f"line {line}: key {key!r} given twice (first at line {first[key]})"
+                )
+            first[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_date_text(self, node: yaml.ScalarNode) -> str:
+        text = str(self.construct_scalar(node))
+        try:
+            self.construct_yaml_timestamp(node)
+        except ValueError as e:  # 2017-13-31: safe_load itself would raise this
+            line = node.start_mark.line + 1
+            raise _Unusable(
+                f"line {line}: {text} is not a date ({e}); quote it if it is meant as text"
+            ) from None
+        return text
+
+
+_MappingLoader.add_constructor("tag:yaml.org,2002:timestamp", _MappingLoader.construct_date_text)
+
+
 def read_mapping(name_or_path: str) -> tuple[Path, dict[str, Any]]:
     """The mapping file and its YAML content (a mapping at the top), as written."""
     path = resolve_mapping(name_or_path)
     try:
-        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+        content = yaml.load(path.read_text(encoding="utf-8"), Loader=_MappingLoader)
+    except _Unusable as e:
+        raise MappingError(f"{path}: {e}") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
         raise MappingError(f"{path}: cannot read the mapping: {e}") from None
     if not isinstance(content, dict):
@@ -202,6 +251,17 @@ def load_mapping(name_or_path: str, fmt: str) -> tuple[Path, dict[str, Any]]:
             f"(given: {declared!r}; import with --format {declared})"
         )
     return path, content
+
+
+def check_policy_option(name: str | None, catalog: PolicyCatalog) -> None:
+    """``--policy``, if given, names a policy of the catalog. Checked before the mapping,
+    whose readers blame the policy they are given on the mapping's ``policy`` field."""
+    if name is None:
+        return
+    try:
+        catalog.get(name)
+    except SalesEngineError as e:
+        raise SourceError(f"--policy: {e}") from None
 
 
 def mapping_problem(path: Path, error: ValidationError) -> MappingError:
@@ -238,7 +298,8 @@ def import_source(
 
     A row's consecutive commands apply whole or not at all: if one is refused (by the
     command language or by the policy), none of them is written and the row is
-    reported once, with the reason of the command refused.
+    reported once, with every reason it was refused for (a bad amount and a bad date of
+    one row are both named, so one pass over the file finds them).
     """
     report = SourceReport(path=str(path), format=fmt)
     tally = _RowTally(report)
@@ -248,9 +309,13 @@ def import_source(
             rows.commands(items), batch_size=batch_size, group_of=rows.group_of
         )
         for number, outcome in outcomes:
-            place, row, _ = rows.where.pop(number)
+            place, row, _, columns = rows.where.pop(number)
             if isinstance(outcome, Refused):
-                message = CHANGED if outcome.code == "id_reused" else outcome.message
+                message = (
+                    CHANGED
+                    if outcome.code == "id_reused"
+                    else in_source_terms(outcome.message, columns, outcome.code == "invalid_time")
+                )
                 why = None if outcome.code == "group_refused" else Problem(place, message, row)
                 tally.refused(row, why)
             elif isinstance(outcome, CommandResult) and outcome.status == "duplicate":
@@ -260,7 +325,7 @@ def import_source(
                 report.applied += 1
                 tally.done(row, applied=True)
             if on_row is not None:
-                on_row(report.rows)
+                on_row(rows.last_row)
     tally.close()
     return report
 
@@ -272,22 +337,25 @@ class _RowCommands:
     def __init__(self, path: Path, fmt: str, report: SourceReport, tally: _RowTally) -> None:
         # The provenance names the file absolutely, wherever the import was run.
         self.source, self.fmt, self.report, self.tally = str(path.resolve()), fmt, report, tally
-        self.where: dict[int, tuple[str, int, int]] = {}  # number -> place, row, group
+        # number -> place, row, group, source columns
+        self.where: dict[int, tuple[str, int, int, dict[str, str] | None]] = {}
         self.held: list[tuple[int, Command, dict[str, str]]] = []  # the row's commands
-        self.bad: Problem | None = None  # the first the command language refused
+        self.bad: list[Problem] = []  # what the command language refused of the group
+        self.last_row = 0  # the source row read last, for progress
 
     def group_of(self, number: int) -> int:
         return self.where[number][2]
 
     def release(self) -> Iterator[tuple[int, Command, dict[str, str]]]:
-        if self.bad is None:
+        if not self.bad:
             yield from self.held
         else:
-            self.tally.refused(self.bad.row, self.bad)
+            for problem in self.bad:
+                self.tally.refused(problem.row, problem)
             for number, _, _ in self.held:
                 del self.where[number]
         self.held = []
-        self.bad = None
+        self.bad = []
 
     def commands(
         self, items: Iterable[SourceItem]
@@ -296,7 +364,7 @@ class _RowCommands:
         seen: dict[str, int] = {}
         group, last_row, last_alone = 0, None, False
         for item in items:
-            report.rows = max(report.rows, item.row)
+            self.last_row = max(self.last_row, item.row)
             if isinstance(item, Skipped):
                 report.skipped.append(Problem(item.where, item.reason, item.row))
                 tally.skipped(item.row)
@@ -313,37 +381,55 @@ class _RowCommands:
             last_alone = item.alone
             report.commands += 1
             number = report.commands
+            if item.refusal is not None:
+                self.bad.append(Problem(item.where, item.refusal, item.row))
+                continue
             raw = dict(item.command)
             raw.setdefault("id", command_id(self.fmt, item.source_id, seen))
             try:
                 command = parse_command(raw)
             except ValidationError as e:
-                if self.bad is None:
-                    self.bad = Problem(item.where, describe_validation(e), item.row)
+                why = in_source_terms(describe_validation(e), item.columns)
+                self.bad.append(Problem(item.where, why, item.row))
                 continue
-            self.where[number] = (item.where, item.row, group)
+            self.where[number] = (item.where, item.row, group, item.columns)
             provenance = {"source": self.source, "format": self.fmt, "source_id": item.source_id}
             provenance.update(item.provenance)
             self.held.append((number, command, provenance))
         yield from self.release()
 
 
+def in_source_terms(message: str, columns: dict[str, str] | None, timed: bool = False) -> str:
+    """A refusal naming, beside each field it names, the source column the field came
+    from; ``timed``: the refusal is of the command's time, which names no field."""
+    if not columns:
+        return message
+    for name, column in columns.items():
+        message = message.replace(f"field '{name}'", f"field '{name}' (column {column})")
+    if timed and "at" in columns:
+        message = f"{message} (column {columns['at']})"
+    return message
+
+
 class _RowTally:
     """Counts rows, not commands: a row is refused if any of its commands is, imported
-    if one was applied, already imported if all were there; one problem per row."""
+    if one was applied, already imported if all were there. A refused row keeps every
+    distinct reason given for it."""
 
     def __init__(self, report: SourceReport) -> None:
         self.report = report
         self.state: dict[int, str] = {}  # row -> refused, imported, unchanged, skipped
-        self.reasons: dict[int, Problem] = {}
+        self.reasons: dict[int, list[Problem]] = {}
 
     def skipped(self, row: int) -> None:
         self.state.setdefault(row, "skipped")
 
     def refused(self, row: int, why: Problem | None) -> None:
         self.state[row] = "refused"
-        if why is not None and row not in self.reasons:
-            self.reasons[row] = why
+        if why is not None:
+            known = self.reasons.setdefault(row, [])
+            if why not in known:
+                known.append(why)
 
     def done(self, row: int, *, applied: bool) -> None:
         state = self.state.get(row)
@@ -355,13 +441,15 @@ class _RowTally:
         report = self.report
         for row, state in self.state.items():
             if state == "refused":
-                report.refused.append(
+                report.refused.extend(
                     self.reasons.get(row)
-                    or Problem(
-                        f"row {row}", "not applied: another command of its row was refused", row
-                    )
+                    or [
+                        Problem(
+                            f"row {row}", "not applied: another command of its row was refused", row
+                        )
+                    ]
                 )
-        report.refused.sort(key=lambda p: p.row)
+        report.refused.sort(key=lambda p: p.row)  # stable: one row's reasons keep their order
         counts = dict.fromkeys(("imported", "unchanged", "refused", "skipped"), 0)
         for state in self.state.values():
             counts[state] += 1
@@ -369,13 +457,14 @@ class _RowTally:
         report.unchanged_rows = counts["unchanged"]
         report.refused_rows = counts["refused"]
         report.skipped_rows = counts["skipped"]
+        report.rows = sum(counts.values())
 
 
 def merge_reports(path: Path, fmt: str, reports: Iterable[SourceReport]) -> SourceReport:
     """Import workers' reports as one: counts added, problems in the source's order."""
     merged = SourceReport(path=str(path), format=fmt)
     for report in reports:
-        merged.rows = max(merged.rows, report.rows)
+        merged.rows += report.rows
         merged.commands += report.commands
         merged.applied += report.applied
         merged.duplicates += report.duplicates

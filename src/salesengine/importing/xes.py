@@ -4,7 +4,8 @@ A YAML mapping (``--mapping``, e.g. the shipped ``bpi2012``) says which attribut
 the trace's id and amount and each event's activity, lifecycle, time and resource, and
 what each activity becomes: a stage move, an outcome, a fact or a visit. The deal opens
 at its trace's earliest event; events are taken in time order (ties keep the file's
-order), so no stage change lands before an earlier one.
+order), so no stage change lands before an earlier one. An event whose time the command
+language refuses is refused; if it may be the opening, so is the rest of its trace.
 
 The file is parsed with expat, one trace at a time, and nothing is applied before the
 whole file has been read: a file that is not XES (malformed XML, no ``<log>``, a trace
@@ -28,18 +29,19 @@ import re
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, datetime
+from decimal import Decimal
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.parsers import expat
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from salesengine.application.commands import Amount, Instant
 from salesengine.domain.errors import SalesEngineError
 from salesengine.domain.policy import KEY_PATTERN
-from salesengine.domain.values import OUTCOMES
+from salesengine.domain.values import OUTCOMES, outside_years
 from salesengine.importing.jsonl import bulk_allocation
 from salesengine.importing.readers import GZIP_MAGIC, unpacked_size
 from salesengine.importing.sources import (
@@ -72,6 +74,14 @@ _TRACE_TAG = re.compile(rb"<trace[\s>/]")
 ATTRIBUTE_TAGS = frozenset({"string", "date", "int", "float", "boolean", "id", "list", "container"})
 _GLOB = frozenset("*?[")
 _KEY = re.compile(KEY_PATTERN)
+# The command language's own amount and instant: a trace's amount and an event's time
+# are judged by the rules its commands will be, before the deal's opening relies on them.
+_AMOUNT: TypeAdapter[Decimal] = TypeAdapter(Amount)
+_INSTANT: TypeAdapter[datetime] = TypeAdapter(Instant)
+# An ISO 8601 time with its offset, in the extended form every XES writer uses.
+_PLAIN_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:[+-]\d{2}:\d{2}|Z)")
+# Longer values are cut when quoted in a refusal.
+_QUOTE_MAX = 60
 
 
 def _is_key(value: object) -> bool:
@@ -305,13 +315,16 @@ class _Parser:
                 self.event = None
         elif depth == 2 and self.in_trace:
             self.in_trace = False
-            trace_name = self.attributes.get(self.trace_id, "").strip()
+            given = self.attributes.get(self.trace_id)
+            trace_name = "" if given is None else given.strip()
             if not trace_name:
                 after = f" (after trace {self.last_name})" if self.last_name else ""
-                raise self.fail(
-                    f"trace #{self.traces}{after} has no name: no '{self.trace_id}' attribute",
-                    self.trace_line,
+                why = (
+                    f"no '{self.trace_id}' attribute"
+                    if given is None
+                    else f"its '{self.trace_id}' attribute is blank"
                 )
+                raise self.fail(f"trace #{self.traces}{after} has no name: {why}", self.trace_line)
             self.last_name = trace_name
             # ``foreign`` was set from this same attribute, so it already says whose it is.
             if self.collect and not self.foreign:
@@ -371,29 +384,40 @@ def _parse(state: _Parser) -> Iterator[Trace]:
 # ------------------------------------------------------------------------ commands
 
 
+def _quoted(value: str) -> str:
+    return repr(value if len(value) <= _QUOTE_MAX else value[: _QUOTE_MAX - 3] + "...")
+
+
 def _instant(value: str | None, attribute: str) -> datetime | str:
-    """The event's instant, or why it has none."""
+    """The event's instant, or why the command language refuses it, in its terms."""
     if value is None:
-        return f"no time ('{attribute}')"
+        return f"field 'at': missing: the event has no '{attribute}' attribute"
+    text = value.strip()
+    if _PLAIN_TIME.fullmatch(text):
+        # The usual XES time: read directly, as the validator would read it (a third
+        # of the reading's time went to the validator); anything else goes through it.
+        try:
+            at = datetime.fromisoformat(text).astimezone(UTC)
+        except (ValueError, OverflowError):  # month 13, year 1 a minute east of UTC
+            pass
+        else:
+            if outside_years(at) is None:
+                return at
     try:
-        at = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return f"time {value!r} is not an ISO 8601 time"
-    if at.tzinfo is None:
-        return f"time {value!r} has no UTC offset"
-    return at
+        return _INSTANT.validate_python(text)
+    except ValidationError as e:
+        reasons = "; ".join(error["msg"] for error in e.errors())
+        return f"field 'at': {reasons} (given: {_quoted(value)})"
 
 
 def _amount(value: str | None) -> str | None:
+    """The amount as the command language reads it; None if it reads none."""
     if value is None:
         return None
     try:
-        amount = Decimal(value.strip())
-    except InvalidOperation:
+        return str(_AMOUNT.validate_python(value.strip()))
+    except ValidationError:
         return None
-    if not amount.is_finite() or amount < 0:
-        return None
-    return str(amount)
 
 
 @dataclass(slots=True)
@@ -432,12 +456,20 @@ class _TraceReader:
                 )
             return
         timed: list[tuple[datetime, Event]] = []
+        untimed: dict[int, str] = {}  # event index -> why its time is refused
         for event in trace.events:
             at = _instant(event.attributes.get(m.timestamp), m.timestamp)
             if isinstance(at, str):
-                yield Skipped(f"trace {name}, event {event.index}", at, first_row + event.index)
+                untimed[event.index] = at
             else:
                 timed.append((at, event))
+        if untimed:
+            opener = next(
+                (e.index for e in trace.events if e.index in untimed and self._may_open(e)), None
+            )
+            yield from self._untimed(trace, untimed, opener)
+            if opener is not None:
+                return
         timed.sort(key=lambda pair: pair[0])  # stable: equal times keep the file's order
         progress = _Progress(rank=0 if self.stages else -1)
         deal = f"{m.deal_prefix}{name}"
@@ -474,6 +506,33 @@ class _TraceReader:
                     )
             if isinstance(made, dict):
                 yield SourceCommand(where, source_id, {**base, **made}, row, provenance)
+
+    def _may_open(self, event: Event) -> bool:
+        """Whether the event could be the deal's opening: the trace's first in the file,
+        or one of the stage the deal opens in. Without its time, the opening is unknown."""
+        if event.index == 1:
+            return True
+        activity = event.attributes.get(self.m.activity, "").strip()
+        return bool(self.stages) and self.rules(activity).stage == self.stages[0]
+
+    def _untimed(
+        self, trace: Trace, untimed: dict[int, str], opener: int | None
+    ) -> Iterator[Rejected]:
+        """The events whose time is refused; with ``opener`` (an untimed event that may
+        open the deal), every event of the trace, so the deal does not open later."""
+        for event in trace.events:
+            where = f"trace {trace.name}, event {event.index}"
+            row = trace.first_row + event.index
+            why = untimed.get(event.index)
+            if why is not None:
+                yield Rejected(f"{where}, attribute {self.m.timestamp}", why, row)
+            elif opener is not None:
+                yield Rejected(
+                    where,
+                    f"the deal's opening is unknown: the time of event {opener}, which may "
+                    "open it, is refused; this trace is not imported",
+                    row,
+                )
 
     def _opening(self, trace: Trace, resource: str) -> tuple[dict[str, Any], str | None]:
         """The opening command's fields, and the trace's amount if it is not one."""
