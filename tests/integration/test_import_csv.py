@@ -426,6 +426,24 @@ def test_a_bad_date_refuses_only_its_row_naming_the_line_and_the_column(
     assert (later.stage, later.expected_close) == ("discover", date(2024, 7, 31))
 
 
+def test_a_salesforce_row_without_its_opportunity_is_refused_not_skipped(
+    sqlite_engine: SalesEngine, tmp_path: Path
+) -> None:
+    history = tmp_path / "sf.csv"
+    history.write_text(
+        "OpportunityId,StageName,CreatedDate,Amount,CloseDate\n"
+        ",Prospecting,2024-03-05T10:00:00Z,100,2024-06-30\n"
+        "006A,Prospecting,2024-03-05T10:00:00Z,100,2024-06-30\n",
+        encoding="utf-8",
+    )
+    report = import_salesforce(sqlite_engine, history)
+    assert [(p.where, p.message) for p in report.refused] == [
+        ("line 2", "no OpportunityId: a row needs the opportunity it belongs to")
+    ]
+    assert (report.refused_rows, report.imported_rows, report.skipped_rows) == (1, 1, 0)
+    assert list(sqlite_engine.deal_keys()) == ["006A"]
+
+
 def test_every_bad_value_of_a_refused_row_is_named_so_one_pass_finds_them_all(
     sqlite_engine: SalesEngine, tmp_path: Path
 ) -> None:
@@ -484,7 +502,7 @@ def test_a_local_time_the_clocks_skipped_or_repeated_is_refused_rather_than_gues
     assert z2.closed_at == datetime(2016, 10, 30, 1, 30, tzinfo=UTC)  # the offset decides
 
 
-def test_a_row_without_the_dates_its_history_needs_is_skipped_when_the_mapping_has_no_fallback(
+def test_a_row_the_mapping_cannot_import_is_refused_and_one_it_leaves_out_is_skipped(
     sqlite_engine: SalesEngine, tmp_path: Path
 ) -> None:
     rows = (
@@ -492,14 +510,29 @@ def test_a_row_without_the_dates_its_history_needs_is_skipped_when_the_mapping_h
         "A1,Anna Snelling,MG Special,Won,2017-01-02,,,55\n"
         "A2,Nobody Known,MG Special,Engaging,2017-01-05,,,55\n"
         "A3,Anna Snelling,MG Special,Prospecting,,,,55\n"
+        ",Anna Snelling,MG Special,Engaging,2017-01-05,,,55\n"
+        "A5,Anna Snelling,MG Special,Lost,2017-01-05,2017-02-01,,55\n"
     )
-    path, mapping = write_mini(tmp_path, rows)
+    path, mapping = write_mini(
+        tmp_path, rows, MINI_MAPPING.replace("lookups:", "  Lost: []\nlookups:")
+    )
     report = import_csv(sqlite_engine, path, mapping)
-    assert [(p.where, p.message) for p in report.skipped] == [
-        ("line 2", "deal_stage 'Won' needs a close_date"),
+    # Each of these would leave a deal out of the engine while the import ended well.
+    assert [(p.where, p.message) for p in report.refused] == [
+        ("line 2", "deal_stage 'Won' needs a close_date (no fallback_at)"),
         ("line 3", "sales_agent 'Nobody Known' is not in teams.csv"),
-        ("line 4", "deal_stage 'Prospecting' is not in the mapping ('Engaging', 'Won')"),
+        (
+            "line 4",
+            "deal_stage 'Prospecting' is not in the mapping ('Engaging', 'Won', 'Lost'); map "
+            "it, or map it to [] to leave its rows out",
+        ),
+        ("line 5", "no opportunity_id: a row needs its id, the deal's key"),
     ]
+    # A stage mapped to no steps is left out on purpose: skipped, not refused.
+    assert [(p.where, p.message) for p in report.skipped] == [
+        ("line 6", "deal_stage 'Lost': the mapping leaves these rows out")
+    ]
+    assert (report.refused_rows, report.skipped_rows, report.rows) == (4, 1, 5)
     assert report.commands == 0 and list(sqlite_engine.deal_keys()) == []
 
 

@@ -294,7 +294,9 @@ class CsvMapping(Strict):
     @classmethod
     def _opens_first(cls, value: dict[str, list[Step]]) -> dict[str, list[Step]]:
         for status, steps in value.items():
-            if not steps or steps[0].cmd != "open":
+            if not steps:  # rows of this stage are left out on purpose
+                continue
+            if steps[0].cmd != "open":
                 raise ValueError(f"the steps of {status!r} must start with an open step")
             if any(step.cmd == "open" for step in steps[1:]):
                 raise ValueError(f"the steps of {status!r} open the deal more than once")
@@ -472,23 +474,33 @@ def _row_items(
     tz: tzinfo,
     fallback: datetime | None,
 ) -> Iterator[SourceItem]:
+    # A row that cannot be imported as the mapping says is refused, not skipped: its
+    # whole deal would be missing, and the import would still end well.
     where = f"line {line}"
     source_id = row.get(spec.id, "")
     if not source_id:
-        yield Skipped(where, f"no {spec.id}", line)
+        yield Rejected(where, f"no {spec.id}: a row needs its id, the deal's key", line)
         return
     status = row.get(spec.stage, "")
     steps = spec.histories.get(status)
     if steps is None:
         known = ", ".join(repr(s) for s in spec.histories)
-        yield Skipped(where, f"{spec.stage} {status!r} is not in the mapping ({known})", line)
+        yield Rejected(
+            where,
+            f"{spec.stage} {status!r} is not in the mapping ({known}); map it, or map it to "
+            "[] to leave its rows out",
+            line,
+        )
+        return
+    if not steps:
+        yield Skipped(where, f"{spec.stage} {status!r}: the mapping leaves these rows out", line)
         return
     unknown = _join(row, tables)
     if unknown:
-        yield Skipped(where, unknown, line)
+        yield Rejected(where, unknown, line)
         return
 
-    # Each step's effective time; a missing date takes the fallback or skips the row.
+    # Each step's effective time; a missing date takes the fallback or refuses the row.
     instants: list[str] = []
     fell_back: list[str] = []
     bad_dates: list[SourceCommand] = []  # each named, so one pass finds them all
@@ -496,7 +508,9 @@ def _row_items(
         text = row.get(step.at, "")
         if not text:
             if fallback is None:
-                yield Skipped(where, f"{spec.stage} {status!r} needs a {step.at}", line)
+                yield Rejected(
+                    where, f"{spec.stage} {status!r} needs a {step.at} (no fallback_at)", line
+                )
                 return
             fell_back.append(step.at)
             instants.append(fallback.isoformat())

@@ -209,8 +209,8 @@ def rows_by_opportunity(
     path: Path, spec: SalesforceMapping, header: list[str]
 ) -> tuple[dict[str, list[Row]], list[Skipped | Rejected]]:
     """The file's live rows grouped by opportunity in file order, and the rows set aside:
-    skipped for want of an opportunity or for being deleted in Salesforce, refused for
-    a wrong number of fields."""
+    skipped for being deleted in Salesforce, refused for want of an opportunity or for a
+    wrong number of fields."""
     tz = zone(spec.timezone)
     cols = spec.columns
     groups: dict[str, list[Row]] = {}
@@ -223,7 +223,8 @@ def rows_by_opportunity(
         where = f"line {line}"
         opportunity = values.get(cols.opportunity, "")
         if not opportunity:
-            skipped.append(Skipped(where, f"no {cols.opportunity}", line))
+            why = f"no {cols.opportunity}: a row needs the opportunity it belongs to"
+            skipped.append(Rejected(where, why, line))
             continue
         if cols.deleted and values.get(cols.deleted, "").lower() in _TRUE:
             skipped.append(Skipped(where, f"{cols.deleted}: deleted in Salesforce", line))
