@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -25,6 +27,21 @@ TEST_DATA = Path(__file__).parent / "data"
 PG_URL = os.environ.get("SALESENGINE_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_SERVICES = os.environ.get("SALESENGINE_REQUIRE_SERVICES") == "1"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def run_cli(*args: str, db: Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``salesengine ARGS`` in a fresh interpreter, as a user runs it, on the store at
+    ``db``; lines are wide, so no message is wrapped."""
+    env = {**os.environ, "SALESENGINE_DB": str(db), "SALESENGINE_ACTOR": "t", "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "salesengine", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=cwd,
+    )
 
 
 class Clock:

@@ -4,10 +4,7 @@ imported through the guarded write path."""
 from __future__ import annotations
 
 import csv
-import os
 import random
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -20,7 +17,7 @@ from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
 from salesengine.importing import crm_csv, salesforce
 from salesengine.importing.sources import MappingError, SourceError, SourceReport, import_source
-from tests.conftest import Clock
+from tests.conftest import Clock, run_cli
 
 # The shared data sits beside the repository, in CI as here.
 MAVEN_DIR = Path(__file__).parents[3] / "shared" / "data" / "maven-crm-sales-opportunities"
@@ -285,15 +282,8 @@ def test_salesforce_rows_in_another_order_import_to_the_same_histories(
 
 
 def test_the_import_command_reads_a_salesforce_export(tmp_path: Path) -> None:
-    env = {**os.environ, "SALESENGINE_DB": str(tmp_path / "cli.db"), "COLUMNS": "200"}
-    args = [sys.executable, "-m", "salesengine", "import", str(SALESFORCE_SAMPLE)]
-    proc = subprocess.run(
-        [*args, "--format", "salesforce"],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
+    proc = run_cli(
+        "import", str(SALESFORCE_SAMPLE), "--format", "salesforce", db=tmp_path / "cli.db"
     )
     assert proc.returncode == 0, proc.stderr
     # 51 rows: 49 imported, 2 skipped (a deleted row and an unchanged one); the row of an

@@ -3,9 +3,7 @@ the line and why, before anything is written."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from salesengine.importing.sources import (
     read_mapping,
 )
 from salesengine.policies.catalog import PolicyCatalog
-from tests.conftest import TEST_DATA, Clock
+from tests.conftest import TEST_DATA, Clock, run_cli
 
 SMALL_XES = TEST_DATA / "xes-small.xes"
 BPI = (MAPPINGS_DIR / "bpi2012.yaml").read_text(encoding="utf-8")
@@ -189,16 +187,8 @@ def test_an_unknown_policy_option_is_blamed_on_the_option() -> None:
 
 
 def run_import(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SALESENGINE_DB": str(tmp_path / "cli.db"), "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "salesengine", "import", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        cwd=tmp_path,  # short file names: an error line is not wrapped
-    )
+    # Run where the files are: short names in the messages.
+    return run_cli("import", *args, db=tmp_path / "cli.db", cwd=tmp_path)
 
 
 @pytest.mark.parametrize(

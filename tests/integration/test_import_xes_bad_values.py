@@ -5,9 +5,6 @@ value as the file writes it; workers report the same as one process."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -30,7 +27,7 @@ from salesengine.importing.sources import (
     import_source,
 )
 from salesengine.importing.xes import _INSTANT, _instant, read
-from tests.conftest import TEST_DATA
+from tests.conftest import TEST_DATA, run_cli
 
 BAD = TEST_DATA / "xes-bad-values.xes"
 AT = "attribute time:timestamp"
@@ -194,9 +191,6 @@ def test_a_valid_amount_goes_on_the_opening_itself() -> None:
 # ------------------------------------------------------------------ workers and CLI
 
 
-CLI = (sys.executable, "-m", "salesengine", "import")
-
-
 def comparable(report: SourceReport) -> dict[str, Any]:
     counts = ("rows", "commands", "applied", "imported_rows", "refused_rows", "skipped_rows")
     data: dict[str, Any] = {k: getattr(report, k) for k in counts}
@@ -226,14 +220,8 @@ def test_workers_refuse_the_same_values_as_one_process(tmp_path: Path, comment: 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_the_cli_prints_each_refusal_and_exits_1(tmp_path: Path, workers: str) -> None:
-    env = {**os.environ, "SALESENGINE_DB": str(tmp_path / "cli.db"), "SALESENGINE_ACTOR": "t"}
-    done = subprocess.run(
-        [*CLI, str(BAD), "--mapping", "bpi2012", "--workers", workers],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
+    done = run_cli(
+        "import", str(BAD), "--mapping", "bpi2012", "--workers", workers, db=tmp_path / "cli.db"
     )
     assert done.returncode == 1, done.stderr
     refused = [line for line in done.stderr.splitlines() if ": refused: " in line]

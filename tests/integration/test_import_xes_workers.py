@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import subprocess
-import sys
 from collections import defaultdict
 from pathlib import Path
 from types import GeneratorType
@@ -31,7 +29,7 @@ from salesengine.importing.sources import (
     SourceReport,
     import_source,
 )
-from tests.conftest import BPI_LOG, TEST_DATA
+from tests.conftest import BPI_LOG, TEST_DATA, run_cli
 
 LOG = BPI_LOG
 DATA = TEST_DATA
@@ -169,15 +167,7 @@ def test_the_row_estimate_reads_the_unpacked_size_of_a_gzip_file(tmp_path: Path)
 
 
 def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SALESENGINE_DB": str(tmp_path / "cli.db"), "SALESENGINE_ACTOR": "t"}
-    return subprocess.run(
-        [sys.executable, "-m", "salesengine", "import", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    return run_cli("import", *args, db=tmp_path / "cli.db")
 
 
 def test_the_cli_shares_an_xes_import_among_the_workers_asked_for(tmp_path: Path) -> None:
