@@ -432,30 +432,31 @@ def test_a_failed_table_export_leaves_no_half_files(
     assert not (exports / "new").exists()
 
 
-def terminated_keys() -> Iterator[str]:
+def terminated_keys(signum: int) -> Iterator[str]:
     yield "ACME-1"
-    os.kill(os.getpid(), signal.SIGTERM)  # as `kill` or a service manager would, mid-export
+    os.kill(os.getpid(), signum)  # as `kill`, a service manager or a closed terminal would
     yield "ACME-2"
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 @pytest.mark.parametrize("fmt", ["xes", "csv", "parquet"])
-def test_an_export_terminated_by_sigterm_leaves_no_part_written_file(
-    store: SalesEngine, tmp_path: Path, fmt: str
+def test_an_export_ended_by_a_signal_leaves_no_part_written_file(
+    store: SalesEngine, tmp_path: Path, fmt: str, signum: int
 ) -> None:
     exports = tmp_path / "exports"
     exports.mkdir()
-    before = signal.getsignal(signal.SIGTERM)
+    before = signal.getsignal(signum)
     at = instants(store, None, None)
     export: Callable[[], object] = (
-        partial(export_xes, store, exports / "deals.xes", *at, keys=terminated_keys())
+        partial(export_xes, store, exports / "deals.xes", *at, keys=terminated_keys(signum))
         if fmt == "xes"
-        else partial(export_tables, store, exports, fmt, *at, keys=terminated_keys())
+        else partial(export_tables, store, exports, fmt, *at, keys=terminated_keys(signum))
     )
     with pytest.raises(SystemExit) as stopped, terminated_like_interrupted():
         export()
-    assert stopped.value.code == 128 + signal.SIGTERM
+    assert stopped.value.code == 128 + signum
     assert list(exports.iterdir()) == []
-    assert signal.getsignal(signal.SIGTERM) == before  # the export's handler is gone with it
+    assert signal.getsignal(signum) == before  # the export's handler is gone with it
 
 
 def test_an_export_of_an_empty_store_is_a_valid_empty_log(

@@ -120,6 +120,27 @@ def test_a_date_field_still_reads_an_unquoted_date(engine: SalesEngine, tmp_path
     assert opened.effective_at.isoformat() == "2017-12-31T00:00:00+00:00"  # fallback_at, UTC
 
 
+@pytest.mark.parametrize(
+    ("fallback", "why"),
+    [
+        ("2024-03-31T02:30:00", "2024-03-31 02:30 in Europe/Amsterdam did not happen"),
+        ("2024-10-27T02:30:00", "2024-10-27 02:30 in Europe/Amsterdam happened twice"),
+    ],
+)
+def test_a_fallback_time_the_clocks_skipped_or_repeated_is_refused_not_guessed(
+    engine: SalesEngine, tmp_path: Path, fallback: str, why: str
+) -> None:
+    zoned = MAPPING.replace(
+        "fallback_at: 2017-12-31", f"timezone: Europe/Amsterdam\nfallback_at: {fallback}"
+    )
+    data, mapping = write(tmp_path, zoned)
+    assert refused(engine, data, mapping).startswith(f"{mapping}: field 'fallback_at': {why}")
+    # With its offset, the same wall time says which instant it is.
+    data, mapping = write(tmp_path, zoned.replace(fallback, fallback + "+01:00"))
+    report = import_source(engine, data, "csv", crm_csv.read(data, mapping, None))
+    assert report.refused == []
+
+
 # ------------------------------------------------------------------ keys given twice
 
 
@@ -163,6 +184,17 @@ def test_a_lookup_file_with_a_key_twice_or_a_misfit_row_stops_the_import(
 ) -> None:
     data, mapping = write(tmp_path, products=PRODUCTS + extra)
     assert refused(engine, data, mapping) == f"{tmp_path / 'products.csv'}: {why}"
+
+
+def test_a_lookup_file_naming_a_column_twice_stops_the_import(
+    engine: SalesEngine, tmp_path: Path
+) -> None:
+    products = "product,series,series,sales_price\nGTX Basic,GTX,GTY,550\n"
+    data, mapping = write(tmp_path, products=products)
+    assert refused(engine, data, mapping) == (
+        f"{tmp_path / 'products.csv'}: line 1: column 'series' (joined from products.csv) "
+        "appears 2 times (columns 2, 3); keep one"
+    )
 
 
 def test_lookup_rows_without_a_key_are_left_out(engine: SalesEngine, tmp_path: Path) -> None:

@@ -54,6 +54,14 @@ def refusal(raw: dict[str, object]) -> str:
             "field 'amount': Input should be greater than or equal to 0",
         ),
         ({"cmd": "amount", "deal": "D", "amount": "NaN"}, "field 'amount'"),
+        (  # Python's Decimal reads these as 1000
+            {"cmd": "amount", "deal": "D", "amount": "1_000"},
+            "field 'amount': Value error, must be a number written with the digits 0-9",
+        ),
+        (
+            {"cmd": "amount", "deal": "D", "amount": "\u0661\u0660\u0660\u0660"},
+            "field 'amount': Value error, must be a number written with the digits 0-9",
+        ),
         (
             {"cmd": "amount", "deal": "D", "amount": 10, "currency": "usd"},
             "field 'currency': String should match pattern",

@@ -97,9 +97,26 @@ def _positional(value: Decimal) -> Decimal:
     return Decimal(format(value.copy_abs() if value.is_zero() else value, "f"))
 
 
+# Python's Decimal also reads 1_000 and other scripts' digits (١٠٠٠); an amount in a
+# contract or an audit file is written with 0-9 only.
+_AMOUNT_TEXT = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*", re.ASCII)
+
+
+def _amount_text(value: Any) -> Any:
+    if isinstance(value, str) and not _AMOUNT_TEXT.fullmatch(value):
+        try:
+            number = Decimal(value)
+        except ArithmeticError:
+            return value  # not a number at all: the decimal check says so
+        if number.is_finite():
+            raise ValueError("must be a number written with the digits 0-9, such as 1250.50")
+    return value
+
+
 Amount = Annotated[
     Decimal,
     Field(ge=0, max_digits=18, decimal_places=4, allow_inf_nan=False),
+    BeforeValidator(_amount_text),
     AfterValidator(_positional),
 ]
 FactValueIn = (

@@ -113,19 +113,25 @@ def export_command(
     _report(summary, fmt, seconds, when(effective), when(recorded), tell)
 
 
+# Signals that end a process unless handled: SIGTERM (a service manager, ``timeout``,
+# ``kill``) and SIGHUP (a closed terminal or a dropped ssh session).
+ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
 @contextmanager
 def terminated_like_interrupted() -> Iterator[None]:
-    """SIGTERM (a service manager, ``timeout``, ``kill``) ends the export as Ctrl-C does:
-    through its clean-up, so no part-written file is left beside the output."""
+    """A signal that ends the process ends the export as Ctrl-C does: through its
+    clean-up, so no part-written file is left beside the output."""
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         raise SystemExit(128 + signum)
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    previous = {signum: signal.signal(signum, stop) for signum in ENDING_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def err_say(message: str) -> None:

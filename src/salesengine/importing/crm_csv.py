@@ -346,7 +346,10 @@ def _load_lookup(
             f"to the mapping nor next to {data_path.name}"
         )
     header = read_header(path, encoding=encoding, delimiter=delimiter)
-    require_columns(path, header, {lookup.key_column: f"key joined on {lookup.column}"})
+    # Every column may be joined onto a row: each must say one thing.
+    needed = dict.fromkeys(header, f"joined from {lookup.file}")
+    needed[lookup.key_column] = f"key joined on {lookup.column}"
+    require_columns(path, header, needed)
     table: dict[str, dict[str, str]] = {}
     lines: dict[str, int] = {}  # key -> the line it was first given on
     for line, record in read_records(path, encoding=encoding, delimiter=delimiter):
@@ -418,7 +421,26 @@ def read(
     # The whole file is read before the first command goes out, so a bad byte or quote
     # near its end stops the import before anything is written.
     records = list(read_records(path, encoding=spec.encoding, delimiter=spec.delimiter))
-    return _items(records, spec, policy_name, header, tables)
+    return _items(records, spec, policy_name, header, tables, _fallback(mapping_path, spec))
+
+
+def _fallback(mapping_path: Path, spec: CsvMapping) -> datetime | None:
+    """The mapping's ``fallback_at`` as an instant (a date is its midnight, a time without
+    offset is in ``timezone``); one the clocks skipped or repeated there is refused, as
+    a row's would be, since every row without its date would take the guess."""
+    tz = zone(spec.timezone)
+    if isinstance(spec.fallback_at, datetime):
+        moment = spec.fallback_at
+        fallback = moment if moment.tzinfo is not None else moment.replace(tzinfo=tz)
+    elif isinstance(spec.fallback_at, date):
+        day = spec.fallback_at
+        fallback = datetime(day.year, day.month, day.day, tzinfo=tz)
+    else:
+        return None
+    problem = _local_problem(fallback, tz)
+    if problem is not None:
+        raise MappingError(f"{mapping_path}: field 'fallback_at': {problem}")
+    return fallback
 
 
 def _check_stages(
@@ -447,16 +469,9 @@ def _items(
     policy: str,
     header: list[str],
     tables: list[tuple[Lookup, str, dict[str, dict[str, str]]]],
+    fallback: datetime | None,
 ) -> Iterator[SourceItem]:
     tz = zone(spec.timezone)
-    fallback: datetime | None = None
-    if isinstance(spec.fallback_at, datetime):
-        fallback = spec.fallback_at
-        if fallback.tzinfo is None:
-            fallback = fallback.replace(tzinfo=tz)
-    elif isinstance(spec.fallback_at, date):
-        day = spec.fallback_at
-        fallback = datetime(day.year, day.month, day.day, tzinfo=tz)
     for line, record in records:
         if len(record) != len(header):
             yield misfit(line, record, header)
