@@ -22,6 +22,7 @@ from salesengine.domain.deal import Deal
 from salesengine.importing import salesforce
 from salesengine.importing.sources import (
     MappingError,
+    Rejected,
     Skipped,
     SourceCommand,
     SourceError,
@@ -174,6 +175,15 @@ ONE_SAVE = [
     "t6,006T,u1,2024-01-02T10:00:00Z,Owner,EntityId,005A,005B,false",
     "t7,006T,u1,2024-01-02T10:00:00Z,Owner,Text,Ann,Bob,false",
 ]
+# Changes of one field at one time that chain in two orders (a cycle) or in none.
+UNCHAINED = [
+    "u1,006U,u1,2024-01-01T10:00:00Z,created,Text,,,false",
+    "u2,006U,u1,2024-01-02T10:00:00Z,Amount,Currency,100,200,false",
+    "u3,006U,u1,2024-01-02T10:00:00Z,Amount,Currency,200,100,false",
+    "u4,006U,u1,2024-01-03T10:00:00Z,CloseDate,Date,2024-05-01,2024-06-01,false",
+    "u5,006U,u1,2024-01-03T10:00:00Z,CloseDate,Date,2024-07-01,2024-08-01,false",
+    "u6,006U,u1,2024-01-04T10:00:00Z,Amount,Currency,100,400,false",
+]
 
 
 def write_history(path: Path, rows: list[str]) -> Path:
@@ -188,10 +198,12 @@ def replayed(path: Path) -> dict[str, list[object]]:
     for item in salesforce.read(path, None, None):
         if isinstance(item, SourceCommand):
             out.setdefault(item.command["deal"], []).append((item.source_id, item.command))
-        elif isinstance(item, Skipped):
-            # The reason may name another row: by its line, which the order changes.
-            out.setdefault("skipped", []).append((re.sub(r"line \d+", "line N", item.reason),))
-    out["skipped"] = sorted(out.get("skipped", []), key=repr)
+        elif isinstance(item, Skipped | Rejected):
+            # The reason may name other rows: by their lines, which the order changes.
+            reason = re.sub(r"lines? [\d, ]*\d", "line N", item.reason)
+            out.setdefault(type(item).__name__, []).append((reason,))
+    for kind in ("Skipped", "Rejected"):
+        out[kind] = sorted(out.get(kind, []), key=repr)
     return out
 
 
@@ -203,7 +215,7 @@ def test_the_rows_order_in_the_file_does_not_change_any_deals_commands(
     tmp_path: Path, data: st.DataObject
 ) -> None:
     sample = FIELD_HISTORY.read_text(encoding="utf-8").splitlines()
-    rows = sample[1:] + ONE_SAVE
+    rows = sample[1:] + ONE_SAVE + UNCHAINED
     shuffled = data.draw(st.permutations(rows))
     in_order, other = tmp_path / "in-order.csv", tmp_path / "shuffled.csv"
     write_history(in_order, rows)
@@ -224,6 +236,50 @@ def test_one_saves_changes_chain_and_a_lookup_is_read_once(
     assert [p.message for p in report.skipped] == [
         "DataType 'EntityId': the change is read from its Text row, line 2"
     ]
+
+
+def test_changes_of_one_field_at_one_time_that_do_not_chain_are_refused_not_ordered_by_the_file(
+    engine: SalesEngine, tmp_path: Path
+) -> None:
+    path = write_history(tmp_path / "unchained.csv", UNCHAINED)
+    report = import_fields(engine, path)
+    why = (
+        "Field '{}' changes 2 times at one time (lines {}) and no one order chains each "
+        "OldValue to the NewValue before it: their order, and so the value after them, is "
+        "unknown"
+    )
+    assert [(p.where, p.message) for p in report.refused] == [
+        ("line 3", why.format("Amount", "3, 4")),
+        ("line 4", why.format("Amount", "3, 4")),
+        ("line 5", why.format("CloseDate", "5, 6")),
+        ("line 6", why.format("CloseDate", "5, 6")),
+    ]
+    state = engine.deal_state("006U")
+    # The opening holds no value the refused rows would have given it; the later,
+    # ordered change still applies.
+    assert (state.amount, state.expected_close) == (Decimal("400"), None)
+    opened = engine.deal_state("006U", as_of=at("2024-01-01T10:00:00"))
+    assert opened.amount is None
+
+
+def test_an_id_row_without_its_names_row_is_skipped_not_read_as_a_name(
+    engine: SalesEngine, tmp_path: Path
+) -> None:
+    rows = [
+        "o1,006O,u1,2024-01-01T10:00:00Z,created,Text,,,false",
+        "o2,006O,u1,2024-01-02T10:00:00Z,Owner,EntityId,005A,005B,false",
+        "o3,006O,u1,2024-01-03T10:00:00Z,Owner,Text,Ann,Bob,false",
+    ]
+    report = import_fields(engine, write_history(tmp_path / "ids.csv", rows))
+    assert [(p.where, p.message) for p in report.skipped] == [
+        (
+            "line 3",
+            "DataType 'EntityId': only Text rows are read, and this change has none (its "
+            "values are ids, not names)",
+        )
+    ]
+    assert engine.deal_state("006O").owner == "Bob"
+    assert engine.deal_state("006O", as_of=at("2024-01-02T12:00:00")).owner == "Ann"
 
 
 def test_an_unreadable_old_value_is_refused_on_its_row_and_the_deal_still_opens(

@@ -42,7 +42,7 @@ from salesengine.importing.salesforce import (
     rows_by_opportunity,
     source_id,
 )
-from salesengine.importing.sources import Noted, Skipped, SourceCommand, SourceItem
+from salesengine.importing.sources import Noted, Rejected, Skipped, SourceCommand, SourceItem
 
 Emit = Callable[[dict[str, Any]], SourceCommand]
 
@@ -94,18 +94,19 @@ def _skip(row: Row, why: str) -> Skipped:
     return Skipped(f"line {row.line}", why, row.line)
 
 
-def _chained(rows: list[Row], old: str, new: str) -> list[Row]:
-    """Changes of one field at one time in the order their values chain, else as given."""
+def _chained(rows: list[Row], old: str, new: str) -> list[Row] | None:
+    """Changes of one field at one time in the one order their values chain in; None
+    when they chain in no order, or in more than one (100 -> 200 and 200 -> 100)."""
     if len(rows) < 2:
         return rows
     starts = [r for r in rows if all(r.values[old] != o.values[new] for o in rows if o is not r)]
     if len(starts) != 1:
-        return rows
+        return None
     chain, left = [starts[0]], [r for r in rows if r is not starts[0]]
     while left:
         after = [r for r in left if r.values[old] == chain[-1].values[new]]
         if len(after) != 1:
-            return rows
+            return None
         chain.append(after[0])
         left.remove(after[0])
     return chain
@@ -119,6 +120,8 @@ class _Replay:
         self.history = spec.field_history
         self.columns = spec.field_history.columns
         self.twins: dict[int, int] = {}  # line of a row not read -> line of its twin read
+        self.unordered: dict[int, str] = {}  # line of a row refused -> why its order is unknown
+        self.lone_ids: set[int] = set()  # lines of id rows without the names row to read
 
     def field(self, row: Row) -> str:
         return row.values.get(self.columns.field, "")
@@ -142,17 +145,39 @@ class _Replay:
             by_field: dict[str, list[Row]] = {}
             for row in one_save:
                 by_field.setdefault(self.field(row), []).append(row)
-            for _, same in sorted(by_field.items()):  # by name: the same for any file order
+            for name, same in sorted(by_field.items()):  # by name: the same for any file order
                 read = self._without_twins(same)
-                result += _chained(read, self.columns.old, self.columns.new)
-                result += [r for r in same if r.line in self.twins]
+                # ``created`` rows hold no values: a second one is skipped as such.
+                opens = self.history.fields.get(name) == "open"
+                chain = read if opens else _chained(read, self.columns.old, self.columns.new)
+                if chain is None:
+                    self._unordered(name, read)
+                    chain = read
+                result += chain
+                result += [r for r in same if r.line in self.twins or r.line in self.lone_ids]
         return result
+
+    def _unordered(self, name: str, rows: list[Row]) -> None:
+        """Changes of one field at one time that do not chain: the file's order would
+        decide the history, so each is refused."""
+        c = self.columns
+        lines = ", ".join(str(r.line) for r in rows)
+        for row in rows:
+            self.unordered[row.line] = (
+                f"{c.field} {name!r} changes {len(rows)} times at one time (lines {lines}) "
+                f"and no one order chains each {c.old} to the {c.new} before it: their "
+                "order, and so the value after them, is unknown"
+            )
 
     def _without_twins(self, rows: list[Row]) -> list[Row]:
         """The rows to read of one field's changes at one time: of a lookup's two
-        spellings, those of ``lookup_type``."""
+        spellings, those of ``lookup_type``. Reading names, an id row is never read,
+        twin or not: its value would mix a user id into the owner names."""
         wanted = self.history.lookup_type
         kinds = {self.kind(r) for r in rows}
+        if wanted == "Text" and kinds == {"EntityId"}:
+            self.lone_ids.update(r.line for r in rows)
+            return []
         if wanted is None or len(kinds) < 2 or wanted not in kinds:
             return rows
         read = [r for r in rows if self.kind(r) == wanted]
@@ -190,11 +215,16 @@ class _Replay:
 
     def run(self, rows: list[Row]) -> Iterator[SourceItem]:
         first: dict[tuple[str, str], Row] = {}  # the first row read of each field's changes
+        unknown: set[tuple[str, str]] = set()  # fields whose first changes are unordered
         for row in rows:
             use = self.use(row)
-            if row.line in self.twins or use is None or use == "open":
+            if row.line in self.twins or row.line in self.lone_ids or use in (None, "open"):
                 continue
-            first.setdefault(("fact", use.fact) if isinstance(use, FactField) else (use, ""), row)
+            key = ("fact", use.fact) if isinstance(use, FactField) else (use, "")
+            if row.line in self.unordered:
+                unknown.add(key)  # what it held before them is unknown too
+            elif key not in unknown:
+                first.setdefault(key, row)
         opening = rows[0]
         yield from self.open(opening, first)
         for row in rows:
@@ -298,7 +328,15 @@ class _Replay:
         name = self.field(row)
         new = row.values.get(self.columns.new, "")
         use = self.use(row)
-        if row.line in self.twins:
+        if row.line in self.unordered:
+            yield Rejected(f"line {row.line}", self.unordered[row.line], row.line)
+        elif row.line in self.lone_ids:
+            yield _skip(
+                row,
+                f"{self.columns.type} 'EntityId': only {self.history.lookup_type} rows are "
+                "read, and this change has none (its values are ids, not names)",
+            )
+        elif row.line in self.twins:
             yield _skip(
                 row,
                 f"{self.columns.type} {self.kind(row)!r}: the change is read from its "
