@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -179,35 +179,37 @@ def test_concurrent_writers_on_one_deal_all_land(make_engine: StoreFactory) -> N
     assert deal.state.visits == writers * per_writer
 
 
-class RacingClock:
-    """A writer's clock that lets another writer visit D-1 at its ``at_call``-th reading."""
+class RacingWriter:
+    """Before the importer's first save, another writer visits D-1: the batch was
+    decided on a deal that is no longer the stored one."""
 
-    def __init__(self, other: SalesEngine, clock: Clock, *, at_call: int) -> None:
-        self.other, self.clock, self.at_call = other, clock, at_call
-        self.calls = 0
+    def __init__(self, importer: SalesEngine, other: SalesEngine) -> None:
+        self.other, self.commit = other, importer.commit
+        self.saves = 0
+        importer.commit = self  # type: ignore[method-assign]
 
-    def __call__(self) -> datetime:
-        self.calls += 1
-        if self.calls == self.at_call:
+    def __call__(self, *deals: Any) -> None:
+        self.saves += 1
+        if self.saves == 1:
             visit = cmd(cmd="visit", deal="D-1", id="other", at=T0 + timedelta(hours=9))
             self.other.execute(visit)
-        return self.clock()
+        self.commit(*deals)
 
 
 def test_a_batch_that_meets_a_concurrent_writer_is_replayed_without_loss(
-    make_engine: StoreFactory, clock: Clock
+    make_engine: StoreFactory,
 ) -> None:
     other = make_engine()
     open_deal(other)
-    # The importer reads its clock once per decision: after its third decision, another
-    # writer moves the deal while the batch is still unsaved.
-    importer = make_engine(clock=RacingClock(other, clock, at_call=4))
+    importer = make_engine()
+    racing = RacingWriter(importer, other)
     items = [
         (i, cmd(cmd="visit", deal="D-1", id=f"batch-{i}", at=T0 + timedelta(hours=i + 1)), None)
         for i in range(5)
     ]
     outcomes = list(importer.execute_many(items, batch_size=100))
     assert [o.status for _, o in outcomes if not isinstance(o, Refused)] == ["applied"] * 5
+    assert racing.saves >= 2  # the first save met the other writer
     deal = other.load("D-1")
     assert deal.version == 7
     assert deal.command_ids >= {"other", *(f"batch-{i}" for i in range(5))}
@@ -217,13 +219,12 @@ def test_a_batch_that_meets_a_concurrent_writer_is_replayed_without_loss(
 
 
 def test_a_grouped_batch_replayed_after_a_concurrent_writer_still_applies_groups_whole(
-    make_engine: StoreFactory, clock: Clock
+    make_engine: StoreFactory,
 ) -> None:
     other = make_engine()
     open_deal(other)
-    # After the importer's first decision, before its batch is saved.
-    racing_clock = RacingClock(other, clock, at_call=2)
-    importer = make_engine(clock=racing_clock)
+    importer = make_engine()
+    racing = RacingWriter(importer, other)
     at = T0 + timedelta(hours=10)
     items = [
         ((0, "row-1"), cmd(cmd="visit", deal="D-1", id="v", at=at), None),
@@ -233,10 +234,28 @@ def test_a_grouped_batch_replayed_after_a_concurrent_writer_still_applies_groups
     outcomes = list(importer.execute_many(items, batch_size=100, group_of=lambda r: r[1]))
     codes = [getattr(o, "code", getattr(o, "status", "")) for _, o in outcomes]
     assert codes == ["applied", "group_refused", "criteria_not_met"]
-    assert racing_clock.calls > len(items)  # the batch met the other writer and was decided again
+    assert racing.saves >= 2  # the batch met the other writer and was decided again
     deal = other.load("D-1")
     assert "key_needs_confirmed" not in deal.state.facts  # its row was refused whole
     assert deal.command_ids >= {"other", "v"}
+
+
+def test_one_batch_is_recorded_at_one_time_so_known_at_shows_all_of_it_or_none(
+    make_engine: StoreFactory, clock: Clock
+) -> None:
+    ticking = make_engine(clock=lambda: clock.tick(microseconds=1))
+    at = T0 + timedelta(hours=1)
+    items = [
+        (0, cmd(cmd="open", deal="R-1", policy="funnel-list", at=at), None),
+        (1, cmd(cmd="visit", deal="R-1", effective=True, at=at), None),
+        (2, cmd(cmd="open", deal="R-2", policy="funnel-list", at=at), None),
+    ]
+    list(ticking.execute_many(items, batch_size=100))
+    recorded = {e.recorded_at for key in ("R-1", "R-2") for e in ticking.history(key).events}
+    assert len(recorded) == 1  # the clock moved at every reading, the batch read it once
+    (when,) = recorded
+    before = ticking.history("R-1", known_at=when - timedelta(microseconds=1)).events
+    assert before == [] and len(ticking.history("R-1", known_at=when).events) == 2
 
 
 def codes(outcomes: list[tuple[object, Any]]) -> list[str]:

@@ -257,10 +257,15 @@ class SalesEngine(Application[UUID]):
         return {key for i, key in ids.items() if i not in found}
 
     def _decide(
-        self, command: Command, deal: Deal | None, provenance: dict[str, str] | None
+        self,
+        command: Command,
+        deal: Deal | None,
+        provenance: dict[str, str] | None,
+        now: datetime | None = None,
     ) -> tuple[Deal, CommandResult]:
-        """Let the aggregate accept or refuse the command; nothing is saved here."""
-        now = self.clock()
+        """Let the aggregate accept or refuse the command; nothing is saved here.
+        ``now``: the recorded time of the transaction the command is saved in."""
+        now = now or self.clock()
         if deal is not None and deal.modified_on > now:
             # A deal's recorded times never run backwards, even if writers' clocks differ:
             # "known at K" then always sees a prefix of the deal's stream.
@@ -571,6 +576,9 @@ class _BatchRun(Generic[Ref]):
         self.failed: tuple[str, object] | None = None  # (deal, group) refused last
         self.current: tuple[str, object] | None = None  # the group being decided
         self.start = 0  # where in the batch the current group began
+        # One recorded time per transaction: "known at K" shows all of a saved batch
+        # (a source row's commands among them) or none of it.
+        self.now: datetime | None = None
 
     def group(self, ref: Ref, command: Command) -> tuple[str, object] | None:
         return None if self.group_of is None else (command.deal, self.group_of(ref))
@@ -588,6 +596,7 @@ class _BatchRun(Generic[Ref]):
 
     def apply(self, chunk: list[Item[Ref]], attempt: int = 0) -> Iterator[tuple[Ref, Outcome]]:
         engine = self.engine
+        self.now = engine.clock()
         self.absent = engine._absent({c.deal for _, c, _ in chunk if c.deal not in self.cache})
         try:
             for ref, command, provenance in chunk:
@@ -654,12 +663,13 @@ class _BatchRun(Generic[Ref]):
         outcomes: list[tuple[Ref, Outcome]] = []
         for _ in range(WRITE_RETRIES):
             deal, outcomes, refused = engine._find(key), [], False
+            now = engine.clock()  # the group's transaction
             for ref, command, provenance in items:
                 if refused:
                     outcomes.append((ref, Refused(_group_refused())))
                     continue
                 try:
-                    deal, result = engine._decide(command, deal, provenance)
+                    deal, result = engine._decide(command, deal, provenance, now)
                     outcomes.append((ref, result))
                 except SalesEngineError as e:
                     refused = True
@@ -691,7 +701,7 @@ class _BatchRun(Generic[Ref]):
             else:
                 deal = engine._find(command.deal)
             try:
-                deal, result = engine._decide(command, deal, provenance)
+                deal, result = engine._decide(command, deal, provenance, self.now)
             except CommandRefused:
                 # A copy cached from an earlier batch may be stale: another writer may
                 # have supplied what was missing. Judge again on the stored deal.
@@ -701,7 +711,7 @@ class _BatchRun(Generic[Ref]):
                 if fresh is None or fresh.version == cached.version:
                     raise
                 cache[command.deal] = fresh
-                deal, result = engine._decide(command, fresh, provenance)
+                deal, result = engine._decide(command, fresh, provenance, self.now)
         except SalesEngineError as e:
             return Refused(e)
         cache[command.deal] = deal
