@@ -298,8 +298,8 @@ def import_source(
 
     A row's consecutive commands apply whole or not at all: if one is refused (by the
     command language or by the policy), none of them is written and the row is
-    reported once, with every reason it was refused for (a bad amount and a bad date of
-    one row are both named, so one pass over the file finds them).
+    counted once, and reported with every reason it was refused for (a bad amount and a
+    bad date of one row are both named, so one pass over the file finds them).
     """
     report = SourceReport(path=str(path), format=fmt)
     tally = _RowTally(report)
@@ -405,8 +405,9 @@ def in_source_terms(message: str, columns: dict[str, str] | None, timed: bool = 
     if not columns:
         return message
     for name, column in columns.items():
-        message = message.replace(f"field '{name}'", f"field '{name}' (column {column})")
-    if timed and "at" in columns:
+        if column:
+            message = message.replace(f"field '{name}'", f"field '{name}' (column {column})")
+    if timed and columns.get("at"):
         message = f"{message} (column {columns['at']})"
     return message
 
