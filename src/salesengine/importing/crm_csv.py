@@ -17,6 +17,7 @@ import csv
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, tzinfo
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -275,6 +276,14 @@ class CsvMapping(Strict):
     lookups: list[Lookup] = Field(default_factory=list)
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     encoding: str = "utf-8-sig"
+
+    @cached_property
+    def opening_columns(self) -> dict[str, str]:
+        """The opening's fields and the columns they come from (worked out once: every
+        row's opening names them)."""
+        columns: dict[str, str] = self.attributes.model_dump(exclude_none=True)
+        columns.update({f"facts.{name}": column for name, column in self.facts.items()})
+        return columns
 
     @field_validator("timezone")
     @classmethod
@@ -582,7 +591,6 @@ def _commands(
     columns the row had, the others took ``fallback_at``)."""
     deal = spec.deal_prefix + row[spec.id]
     by = row.get(spec.by, "") if spec.by else ""
-    opening_columns = _attribute_columns(spec)
     for step, at in zip(steps, instants, strict=True):
         base: dict[str, Any] = {"deal": deal, "at": at}
         when = {"at": step.at} if step.at in dated else {}
@@ -591,7 +599,7 @@ def _commands(
         amount = row.get(step.amount, "") if step.amount else ""
         if step.cmd == "open":
             command = {"cmd": "open", **base, "policy": policy, **_attributes(spec, row)}
-            columns = {**opening_columns, **when}
+            columns = {**spec.opening_columns, **when}
             if amount:
                 command["amount"] = amount
                 columns["amount"] = step.amount or ""
@@ -610,13 +618,6 @@ def _commands(
         if step.reason is not None:
             move["reason"] = step.reason
         yield move, when
-
-
-def _attribute_columns(spec: CsvMapping) -> dict[str, str]:
-    """The opening's fields and the columns they come from."""
-    columns: dict[str, str] = spec.attributes.model_dump(exclude_none=True)
-    columns.update({f"facts.{name}": column for name, column in spec.facts.items()})
-    return columns
 
 
 def _attributes(spec: CsvMapping, row: dict[str, str]) -> dict[str, Any]:

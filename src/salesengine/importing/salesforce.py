@@ -25,9 +25,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, TypeAdapter, ValidationError, field_validator
+from pydantic import Field, field_validator
 
-from salesengine.application.commands import Amount
 from salesengine.domain.errors import SalesEngineError
 from salesengine.domain.policy import KEY_PATTERN, FunnelPolicy
 from salesengine.importing.crm_csv import (
@@ -48,13 +47,13 @@ from salesengine.importing.sources import (
     SourceCommand,
     SourceItem,
     load_mapping,
+    read_amount,
 )
 from salesengine.policies.catalog import PolicyCatalog
 
 DEFAULT_MAPPING = "salesforce"
 OUTCOME_STAGES = ("won", "lost")
 _TRUE = {"true", "1", "yes"}
-_AMOUNT: TypeAdapter[Any] = TypeAdapter(Amount)
 
 
 class Columns(Strict):
@@ -337,7 +336,7 @@ def _attribute_items(
     """The opening (first row), else the amount and close-date changes of a row."""
     if not deal.position:
         opening: dict[str, Any] = {"cmd": "open", "policy": policy.name}
-        if amount and is_amount(amount):
+        if amount and read_amount(amount) is not None:
             opening["amount"] = amount
             if spec.currency:
                 opening["currency"] = spec.currency
@@ -399,15 +398,6 @@ def moves(
                 deal.facts.add(criterion.key)
                 yield {"cmd": "fact", "name": criterion.key, "value": f"salesforce: {stage_name}"}
     yield command
-
-
-def is_amount(text: str) -> bool:
-    """Whether the command language takes the text as an amount."""
-    try:
-        _AMOUNT.validate_python(text)
-    except ValidationError:
-        return False
-    return True
 
 
 def is_day(text: str) -> bool:

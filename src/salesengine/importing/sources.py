@@ -17,13 +17,14 @@ import hashlib
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from salesengine.application.commands import Command, parse_command
+from salesengine.application.commands import Amount, Command, parse_command
 from salesengine.application.engine import Refused, SalesEngine
 from salesengine.application.results import CommandResult
 from salesengine.domain.errors import SalesEngineError
@@ -33,6 +34,16 @@ if TYPE_CHECKING:
     from salesengine.policies.catalog import PolicyCatalog
 
 MAPPINGS_DIR = Path(__file__).with_name("mappings")
+_AMOUNT: TypeAdapter[Decimal] = TypeAdapter(Amount)
+
+
+def read_amount(text: str) -> Decimal | None:
+    """The amount as the command language reads the text; None if it refuses it. A
+    reader checks a value its row can do without, to keep it off the row's main change."""
+    try:
+        return _AMOUNT.validate_python(text)
+    except ValidationError:
+        return None
 
 
 # Source items and problems are not frozen dataclasses, though nothing changes them: an

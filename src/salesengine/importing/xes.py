@@ -30,7 +30,6 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +37,7 @@ from xml.parsers import expat
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from salesengine.application.commands import Amount, Instant
+from salesengine.application.commands import Instant
 from salesengine.domain.errors import SalesEngineError
 from salesengine.domain.policy import KEY_PATTERN
 from salesengine.domain.values import OUTCOMES, outside_years
@@ -56,6 +55,7 @@ from salesengine.importing.sources import (
     SourceItem,
     load_mapping,
     mapping_problem,
+    read_amount,
 )
 
 if TYPE_CHECKING:
@@ -74,9 +74,9 @@ _TRACE_TAG = re.compile(rb"<trace[\s>/]")
 ATTRIBUTE_TAGS = frozenset({"string", "date", "int", "float", "boolean", "id", "list", "container"})
 _GLOB = frozenset("*?[")
 _KEY = re.compile(KEY_PATTERN)
-# The command language's own amount and instant: a trace's amount and an event's time
-# are judged by the rules its commands will be, before the deal's opening relies on them.
-_AMOUNT: TypeAdapter[Decimal] = TypeAdapter(Amount)
+# The command language's own instant (and amount, ``read_amount``): an event's time and
+# a trace's amount are judged by the rules its commands will be, before the deal's
+# opening relies on them.
 _INSTANT: TypeAdapter[datetime] = TypeAdapter(Instant)
 # An ISO 8601 time with its offset, in the extended form every XES writer uses.
 _PLAIN_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:[+-]\d{2}:\d{2}|Z)")
@@ -412,12 +412,8 @@ def _instant(value: str | None, attribute: str) -> datetime | str:
 
 def _amount(value: str | None) -> str | None:
     """The amount as the command language reads it; None if it reads none."""
-    if value is None:
-        return None
-    try:
-        return str(_AMOUNT.validate_python(value.strip()))
-    except ValidationError:
-        return None
+    amount = None if value is None else read_amount(value.strip())
+    return None if amount is None else str(amount)
 
 
 @dataclass(slots=True)
