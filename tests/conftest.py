@@ -18,14 +18,16 @@ from salesengine.application.commands import Command, parse_command
 from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
 
-# The BPI Challenge 2012 log (see ../shared/data) and the hand-made files in tests/data.
-BPI_LOG = (
-    Path(__file__).parents[2] / "shared" / "data" / "bpi-challenge-2012" / "financial_log.xes.gz"
-)
+# The real public data sets beside the clone (../shared/data, each with its SOURCE.md) and
+# the hand-made files in tests/data.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+BPI_LOG = SHARED_DATA / "bpi-challenge-2012" / "financial_log.xes.gz"
+MAVEN_PIPELINE = SHARED_DATA / "maven-crm-sales-opportunities" / "sales_pipeline.csv"
 TEST_DATA = Path(__file__).parent / "data"
 
 PG_URL = os.environ.get("SALESENGINE_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_SERVICES = os.environ.get("SALESENGINE_REQUIRE_SERVICES") == "1"
+REQUIRE_DATA = os.environ.get("SALESENGINE_REQUIRE_DATA") == "1"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
@@ -64,6 +66,20 @@ def service_unavailable(name: str, why: object) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(message)
     pytest.skip(message)
+
+
+def shared_data(path: Path) -> Path:
+    """``path``, a file of ../shared/data; a bare clone has none, so the test skips saying
+    why, and fails instead under SALESENGINE_REQUIRE_DATA=1 (CI), as services do."""
+    if not path.is_file():
+        message = (
+            f"{path} is absent: this test reads the public data sets in ../shared/data "
+            "beside the clone"
+        )
+        if REQUIRE_DATA:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
 
 
 def pg_admin(sql: str) -> None:

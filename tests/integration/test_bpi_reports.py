@@ -32,9 +32,8 @@ from salesengine.projecting import ProjectionRunner, sql_engine
 from salesengine.reports.conversion import conversion
 from salesengine.reports.cycle_time import cycle_time
 from salesengine.reports.funnel import funnel
-from tests.conftest import BPI_LOG, Clock
+from tests.conftest import BPI_LOG, Clock, shared_data
 
-LOG = BPI_LOG
 STAGES = ("submitted", "partly_submitted", "preaccepted", "accepted", "finalized")
 ENTERS = {
     "A_SUBMITTED": "submitted",
@@ -61,7 +60,7 @@ class Entry:
 def source_timelines() -> dict[str, list[Entry]]:
     """Per trace, its stage entries in log order, straight from the XES file."""
     timelines: dict[str, list[Entry]] = {}
-    with gzip.open(LOG) as handle:
+    with gzip.open(shared_data(BPI_LOG)) as handle:
         for _, element in ET.iterparse(handle):
             if element.tag.removeprefix(XES) != "trace":
                 continue
@@ -102,9 +101,10 @@ def intervals(entries: list[Entry]) -> Iterator[tuple[str, datetime, datetime]]:
 
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    log = shared_data(BPI_LOG)
     db = str(tmp_path_factory.mktemp("bpi") / "bpi.db")
     engine = build_engine(db, clock=Clock(datetime(2026, 1, 1, tzinfo=UTC)), actor="importer")
-    report = import_source(engine, LOG, "xes", read(LOG, "bpi2012", None))
+    report = import_source(engine, log, "xes", read(log, "bpi2012", None))
     assert not report.refused, report.refused[:5]
     sql = sql_engine(store_settings(db))
     ProjectionRunner(engine, sql).catch_up()

@@ -17,11 +17,9 @@ from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
 from salesengine.importing import crm_csv, salesforce
 from salesengine.importing.sources import MappingError, SourceError, SourceReport, import_source
-from tests.conftest import Clock, run_cli
+from tests.conftest import MAVEN_PIPELINE, Clock, run_cli, shared_data
 
 # The shared data sits beside the repository, in CI as here.
-MAVEN_DIR = Path(__file__).parents[3] / "shared" / "data" / "maven-crm-sales-opportunities"
-MAVEN_PIPELINE = MAVEN_DIR / "sales_pipeline.csv"
 SALESFORCE_SAMPLE = Path(__file__).parents[1] / "data" / "salesforce-opportunity-history.csv"
 
 
@@ -60,10 +58,10 @@ def sqlite_engine(tmp_path: Path) -> Iterator[SalesEngine]:
 
 @pytest.fixture(scope="module")
 def maven(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SalesEngine, SourceReport]]:
-    assert MAVEN_PIPELINE.is_file(), f"{MAVEN_PIPELINE}: the Maven CRM data set is missing"
+    pipeline = shared_data(MAVEN_PIPELINE)
     db = tmp_path_factory.mktemp("maven") / "store.db"
     engine = build_engine(str(db), clock=Clock(), actor="tester")
-    yield engine, import_csv(engine, MAVEN_PIPELINE, "maven")
+    yield engine, import_csv(engine, pipeline, "maven")
     engine.close()
 
 

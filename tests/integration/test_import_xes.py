@@ -32,9 +32,8 @@ from salesengine.importing.sources import (
     import_source,
 )
 from salesengine.importing.xes import read
-from tests.conftest import BPI_LOG, TEST_DATA, Clock
+from tests.conftest import BPI_LOG, TEST_DATA, Clock, shared_data
 
-LOG = BPI_LOG
 DATA = TEST_DATA
 SMALL = DATA / "xes-small.xes"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -79,9 +78,9 @@ class Imported:
 @pytest.fixture(scope="module")
 def bpi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Imported]:
     """The whole log imported once into a fresh SQLite store."""
-    assert LOG.is_file(), f"{LOG}: the BPI Challenge 2012 log is missing"
+    log = shared_data(BPI_LOG)
     engine = fresh_engine(tmp_path_factory.mktemp("bpi") / "events.db")
-    yield Imported(engine, import_xes(engine, LOG))
+    yield Imported(engine, import_xes(engine, log))
     engine.close()
 
 
@@ -133,7 +132,7 @@ def test_commands_carry_the_trace_and_event_they_came_from(bpi: Imported) -> Non
 
 
 def test_importing_the_log_again_adds_nothing(bpi: Imported) -> None:
-    again = import_xes(bpi.engine, LOG)
+    again = import_xes(bpi.engine, BPI_LOG)
     assert again.applied == 0
     assert again.refused == []
     assert again.duplicates == bpi.report.commands

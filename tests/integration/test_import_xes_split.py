@@ -19,9 +19,8 @@ from hypothesis import strategies as st
 
 from salesengine.importing import xes
 from salesengine.importing.sources import Share, SharedRead, SourceError, SourceItem
-from tests.conftest import BPI_LOG, TEST_DATA
+from tests.conftest import BPI_LOG, TEST_DATA, shared_data
 
-LOG = BPI_LOG
 DATA = TEST_DATA
 
 
@@ -266,7 +265,7 @@ def test_a_broken_log_fails_every_worker_as_a_single_reading_does(name: str) -> 
 
 
 def test_the_bpi_log_splits_by_place_into_the_whole_reading() -> None:
-    reads = check_as_whole(LOG, parts=2)
+    reads = check_as_whole(shared_data(BPI_LOG), parts=2)
     assert [read.by for read in reads] == ["place", "place"]
 
 

@@ -29,9 +29,8 @@ from salesengine.importing.sources import (
     SourceReport,
     import_source,
 )
-from tests.conftest import BPI_LOG, TEST_DATA, run_cli
+from tests.conftest import BPI_LOG, TEST_DATA, run_cli, shared_data
 
-LOG = BPI_LOG
 DATA = TEST_DATA
 SMALL = DATA / "xes-small.xes"
 
@@ -76,8 +75,9 @@ def comparable(report: SourceReport) -> dict[str, Any]:
 
 
 def test_two_workers_import_the_bpi_log_exactly_as_one_process(tmp_path: Path) -> None:
-    one = single(tmp_path / "one.db", LOG)
-    two = shared(tmp_path / "two.db", LOG, workers=2)
+    log = shared_data(BPI_LOG)
+    one = single(tmp_path / "one.db", log)
+    two = shared(tmp_path / "two.db", log, workers=2)
     assert two.applied == 164_506
     assert comparable(two) == comparable(one)
     assert [p.row for p in two.skipped] == sorted(p.row for p in two.skipped)
@@ -163,7 +163,10 @@ def test_the_row_estimate_reads_the_unpacked_size_of_a_gzip_file(tmp_path: Path)
     packed = tmp_path / "log.xes.gz"
     packed.write_bytes(gzip.compress(SMALL.read_bytes()))
     assert estimated_rows(packed) == estimated_rows(SMALL) > 0
-    assert 200_000 < estimated_rows(LOG) < 330_000  # 262,200 events
+
+
+def test_the_row_estimate_of_the_bpi_log_is_near_its_262_200_events() -> None:
+    assert 200_000 < estimated_rows(shared_data(BPI_LOG)) < 330_000
 
 
 def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
