@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
-
-from salesengine.cli.render import add_row, money, out, print_json
+from salesengine.cli.render import money, print_json
 from salesengine.cli.reporting import all_policies, as_of_label, instants, read_models
 from salesengine.cli.reports import (
     AsOfOption,
@@ -15,6 +13,7 @@ from salesengine.cli.reports import (
     PolicyOption,
     check_policy,
 )
+from salesengine.cli.tables import Grid, key, number
 
 if TYPE_CHECKING:
     from salesengine.reports.forecast import Forecast
@@ -40,19 +39,18 @@ def forecast_command(
         print_json(as_dict(result))
         return
     suffix = as_of_label(t, k)
-    pipeline = Table("policy", "deals", "amount", "weighted", "currency")
-    pipeline.title = f"Weighted pipeline {suffix}"
+    sums = [number("deals"), number("amount"), number("weighted"), key("currency")]
+    pipeline = Grid([key("policy"), *sums], title=f"Weighted pipeline {suffix}")
     for p in result.weighted_pipeline:
-        add_row(pipeline, p.policy, str(p.deals), money(p.amount), money(p.weighted), p.currency)
-    out.print(pipeline)
-    weeks = Table("week", "starts", "deals", "amount", "weighted", "currency")
-    weeks.title = "Open deals by expected close week"
+        pipeline.add(p.policy, str(p.deals), money(p.amount), money(p.weighted), p.currency)
+    pipeline.print()
+    weeks = Grid([key("week"), key("starts"), *sums], title="Open deals by expected close week")
     for w in result.weeks:
         cells = (w.week, w.starts.isoformat(), str(w.deals), money(w.amount), money(w.weighted))
-        add_row(weeks, *cells, w.currency)
+        weeks.add(*cells, w.currency)
     for o in result.outside:
-        add_row(weeks, o.bucket, "", str(o.deals), money(o.amount), money(o.weighted), o.currency)
-    out.print(weeks)
+        weeks.add(o.bucket, "", str(o.deals), money(o.amount), money(o.weighted), o.currency)
+    weeks.print()
 
 
 def as_dict(result: Forecast) -> dict[str, Any]:

@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
-
-from salesengine.cli.render import add_row, money, out, print_json, short_time
+from salesengine.cli.render import money, print_json, short_time
 from salesengine.cli.reporting import all_policies, as_of_label, instants, read_models
 from salesengine.cli.reports import (
     AsOfOption,
@@ -16,6 +14,7 @@ from salesengine.cli.reports import (
     PolicyOption,
     check_policy,
 )
+from salesengine.cli.tables import Grid, key, number, text
 
 if TYPE_CHECKING:
     from salesengine.reports.health import Health
@@ -41,31 +40,42 @@ def health_command(
         print_json(as_dict(result))
         return
     suffix = as_of_label(t, k)
-    grades = Table("grade", "deals", "amount", "currency", title=f"Grades {suffix}")
+    grades = Grid(
+        [key("grade"), number("deals"), number("amount"), key("currency")],
+        title=f"Grades {suffix}",
+    )
     for g in result.grades:
-        add_row(grades, g.grade, str(g.deals), money(g.amount), g.currency)
-    out.print(grades)
-    stale = Table("deal", "owner", "stage", "days in stage", "next step due", "reasons")
-    stale.title = f"Stale deals ({len(result.stale)})"
+        grades.add(g.grade, str(g.deals), money(g.amount), g.currency)
+    grades.print()
+    stale = Grid(
+        [key("deal"), key("owner"), key("stage"), number("days in stage"), key("next step due"),
+         text("reasons")],
+        title=f"Stale deals ({len(result.stale)})",
+    )  # fmt: skip
     for s in result.stale:
         due = "" if s.next_due is None else short_time(s.next_due)
         cells = (s.deal, s.owner or "", s.stage, f"{s.days_in_stage:.1f}", due)
-        add_row(stale, *cells, ", ".join(s.reasons))
-    out.print(stale)
-    contacts = Table("deal", "owner", "stage", "grade", "last contact", "days since", "cadence")
-    contacts.title = f"Overdue contacts ({len(result.overdue_contacts)})"
+        stale.add(*cells, ", ".join(s.reasons))
+    stale.print()
+    contacts = Grid(
+        [key("deal"), key("owner"), key("stage"), key("grade"), key("last contact"),
+         number("days since"), number("cadence")],
+        title=f"Overdue contacts ({len(result.overdue_contacts)})",
+    )  # fmt: skip
     for c in result.overdue_contacts:
         last = short_time(c.last_contact)
         row = (c.deal, c.owner or "", c.stage, c.grade, last, f"{c.days_since:.1f}")
-        add_row(contacts, *row, str(c.cadence_days))
-    out.print(contacts)
-    visits = Table("rep", "week", "visits", "effective", "target", "met")
-    visits.title = "Effective visits per rep per week (* = week in progress)"
+        contacts.add(*row, str(c.cadence_days))
+    contacts.print()
+    visits = Grid(
+        [key("rep"), key("week"), *map(number, ("visits", "effective", "target")), key("met")],
+        title="Effective visits per rep per week (* = week in progress)",
+    )
     for v in result.visits:
         week = v.week + ("*" if v.partial else "")
         met = "yes" if v.met else "no"
-        add_row(visits, v.rep, week, str(v.visits), str(v.effective), str(v.target), met)
-    out.print(visits)
+        visits.add(v.rep, week, str(v.visits), str(v.effective), str(v.target), met)
+    visits.print()
 
 
 def as_dict(result: Health) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, TaskID
-from rich.table import Table
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -40,11 +39,6 @@ def fail(message: str) -> None:
 
 def say(message: str) -> None:
     out.print(escape(message))
-
-
-def add_row(table: Table, *cells: str) -> None:
-    """Table cells hold user data, which must never be read as markup."""
-    table.add_row(*(escape(c) for c in cells))
 
 
 def print_json(value: Any) -> None:

@@ -8,10 +8,9 @@ from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from salesengine.cli.options import STATE, parse_time
-from salesengine.cli.render import add_row, money, out, print_json, say, when
+from salesengine.cli.render import money, print_json, say, when
 from salesengine.cli.reporting import (
     all_policies,
     as_of_label,
@@ -22,6 +21,7 @@ from salesengine.cli.reporting import (
     runner,
     writing_chart,
 )
+from salesengine.cli.tables import Grid, key, number
 
 if TYPE_CHECKING:
     from salesengine.reports.funnel import FunnelRow
@@ -88,20 +88,16 @@ def funnel_command(
             if as_json:
                 print_json([m.as_dict() for m in moves])
                 return
-            table = Table(
-                "policy",
-                "stage",
-                "at T",
-                "at T2",
-                "in",
-                "out",
-                "advanced",
-                "regressed",
+            table = Grid(
+                [
+                    key("policy"),
+                    key("stage"),
+                    *map(number, ("at T", "at T2", "in", "out", "advanced", "regressed")),
+                ],
                 title=f"Moves between {when(t)} and {when(t2)}",
             )
             for m in moves:
-                add_row(
-                    table,
+                table.add(
                     m.policy,
                     m.stage,
                     str(m.start),
@@ -111,7 +107,7 @@ def funnel_command(
                     str(m.advanced),
                     str(m.regressed),
                 )
-            out.print(table)
+            table.print()
             return
         rows = funnel(conn, policies, as_of=t, known_at=k, by=by, policy=policy)
     if chart is not None:
@@ -128,8 +124,11 @@ def funnel_command(
 
 
 def print_funnel(rows: list[FunnelRow], by: str | None, title: str) -> None:
-    headers = ["policy", *([by] if by else []), "stage", "deals", "amount", "weighted", "currency"]
-    table = Table(*headers, title=title)
+    columns = [key("policy"), *([key(by)] if by else []), key("stage")]
+    table = Grid(
+        [*columns, number("deals"), number("amount"), number("weighted"), key("currency")],
+        title=title,
+    )
     for r in rows:
         cells = [
             r.policy,
@@ -140,8 +139,8 @@ def print_funnel(rows: list[FunnelRow], by: str | None, title: str) -> None:
             money(r.weighted),
             r.currency,
         ]
-        add_row(table, *cells)
-    out.print(table)
+        table.add(*cells)
+    table.print()
 
 
 def project_command(

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from salesengine.cli.options import parse_time
-from salesengine.cli.render import add_row, out, print_json, say, when
+from salesengine.cli.render import print_json, say, when
 from salesengine.cli.reporting import all_policies, check_chart, read_models, writing_chart
 from salesengine.cli.reports import (
     ByOption,
@@ -21,6 +20,7 @@ from salesengine.cli.reports import (
     check_by,
     check_policy,
 )
+from salesengine.cli.tables import Grid, key, number
 from salesengine.domain.values import outside_years
 
 if TYPE_CHECKING:
@@ -104,11 +104,11 @@ def conversion_command(
 
 
 def print_conversion(rows: list[ConversionRow], by: str | None, title: str) -> None:
-    headers = ["policy", *([by] if by else []), "stage", "cohort", "advanced", "lost", "open"]
-    table = Table(*headers, "conversion", "drop-off", title=title)
+    columns = [key("policy"), *([key(by)] if by else []), key("stage")]
+    counts = ("cohort", "advanced", "lost", "open", "conversion", "drop-off")
+    table = Grid([*columns, *map(number, counts)], title=title)
     for r in rows:
-        add_row(
-            table,
+        table.add(
             r.policy,
             *([r.group or "(none)"] if by else []),
             r.stage,
@@ -119,7 +119,7 @@ def print_conversion(rows: list[ConversionRow], by: str | None, title: str) -> N
             _share(r.conversion),
             _share(r.drop_off),
         )
-    out.print(table)
+    table.print()
     if not rows:
         say("no deal entered a stage in the window")
 
@@ -162,11 +162,11 @@ def cycle_time_command(
 
 
 def print_cycle_time(rows: list[CycleTimeRow], by: str | None, title: str) -> None:
-    headers = ["policy", *([by] if by else []), "stage", "count"]
-    table = Table(*headers, "mean days", "median days", "p90 days", title=title)
+    columns = [key("policy"), *([key(by)] if by else []), key("stage")]
+    days = ("count", "mean days", "median days", "p90 days")
+    table = Grid([*columns, *map(number, days)], title=title)
     for r in rows:
-        add_row(
-            table,
+        table.add(
             r.policy,
             *([r.group or "(none)"] if by else []),
             r.stage,
@@ -175,6 +175,6 @@ def print_cycle_time(rows: list[CycleTimeRow], by: str | None, title: str) -> No
             _days(r.median_days),
             _days(r.p90_days),
         )
-    out.print(table)
+    table.print()
     if not rows:
         say("no stage ended and no deal was won in the window")
