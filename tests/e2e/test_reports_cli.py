@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import PG_URL
 from tests.e2e.conftest import CLI, write_jsonl
 from tests.e2e.test_cli import OPENING, iso
@@ -113,3 +115,55 @@ def test_reports_run_the_same_on_postgresql(cli: CLI, tmp_path: Path, pg_schema:
     now = by_stage(cli("funnel", "--json", db_url=url).json())
     assert now["contacted"] == (1, "1000", "250.00")
     assert now["lost"] == (1, "600000", "0")
+
+
+def test_size_bands_come_from_each_deals_policy_or_from_the_option(
+    cli: CLI, tmp_path: Path
+) -> None:
+    maven = [
+        {"cmd": "open", "deal": f"M-{n}", "policy": "maven", "at": iso(n), "amount": amount}
+        for n, amount in enumerate(("55", "700", "3000", "26768"))
+    ]
+    assert cli("import", str(pipeline(tmp_path))).code == 0
+    assert cli("import", str(write_jsonl(tmp_path / "maven.jsonl", maven))).code == 0
+
+    def sizes(*args: str) -> set[tuple[str, str, str]]:
+        rows = cli("funnel", "--by", "size", *args, "--json").json()
+        return {(r["policy"], r["size"], r["stage"]) for r in rows if r["deals"]}
+
+    # Maven deals in the maven policy's USD bands, five-level deals in the default ones.
+    assert sizes() == {
+        ("maven", "<500", "prospecting"),
+        ("maven", "500-1k", "prospecting"),
+        ("maven", "1k-5k", "prospecting"),
+        ("maven", ">=5k", "prospecting"),
+        ("five-level", "<500k", "contacted"),
+        ("five-level", "500k-1M", "lost"),
+    }
+    # --size-bands: the same bands for every deal, in its own currency.
+    assert sizes("--size-bands", "1000,1000000") == {
+        ("maven", "<1k", "prospecting"),
+        ("maven", "1k-1M", "prospecting"),
+        ("five-level", "1k-1M", "contacted"),
+        ("five-level", "1k-1M", "lost"),
+    }
+    window = ("--from", iso(0), "--to", iso(10), "--by", "size", "--size-bands", "100", "--json")
+    cohorts = {(r["size"], r["stage"]): r["cohort"] for r in cli("conversion", *window).json()}
+    assert cohorts[("<100", "prospecting")] == 1 and cohorts[(">=100", "prospecting")] == 3
+    table = cli("funnel", "--by", "size", "--policy", "maven")
+    assert table.code == 0 and "1k-5k" in table.out
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--size-bands", "1000"], "only applies with --by size"),
+        (["--by", "size", "--size-bands", "1000,500"], "band limits must increase"),
+        (["--by", "size", "--size-bands", "0"], "greater than 0"),
+        (["--by", "size", "--size-bands", "1k"], "digits 0-9"),
+    ],
+)
+def test_bad_size_bands_are_usage_errors(cli: CLI, args: list[str], reason: str) -> None:
+    run = cli("funnel", *args)
+    assert run.code == 2
+    assert "--size-bands" in run.err and reason in run.err

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from salesengine.cli.options import STATE
-from salesengine.cli.render import print_json
+from salesengine.cli.render import print_json, say
 from salesengine.cli.tables import Grid, key, number, text
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ def policy_json(policy: FunnelPolicy) -> dict[str, Any]:
         "currency": policy.currency,
         "fallback": None if policy.fallback is None else policy.fallback.model_dump(),
         "visit_target_per_week": policy.visit_target_per_week,
+        "size_bands": list(policy.size_bands),
         "stages": [
             {
                 "key": s.key,
@@ -87,3 +88,7 @@ def show(
         table.add(s.key, f"{s.name} {s.name_zh}", str(s.probability), s.role, criteria)
     table.add("won", "Won 成交", str(policy.won_probability), "", "contract signed")
     table.print()
+    from salesengine.reports.size_bands import SizeBands
+
+    bands = ", ".join(SizeBands(policy.size_bands).labels)
+    say(f"size bands (--by size, in the deal's currency): {bands}")

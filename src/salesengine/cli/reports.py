@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from decimal import Decimal
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -44,11 +45,45 @@ KnownAtOption = Annotated[
 ]
 PolicyOption = Annotated[str | None, typer.Option("--policy", help="Only deals of this policy.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print rows as JSON.")]
+SizeBandsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--size-bands",
+        help="With --by size: where the bands start, for every deal, e.g. 1000,5000,20000 "
+        "(in the deal's currency); default each policy's size_bands.",
+    ),
+]
 
 
 def check_by(by: str | None) -> None:
     if by is not None and by not in GROUPS:
         raise typer.BadParameter(f"{by!r} is not one of {', '.join(GROUPS)}", param_hint="--by")
+
+
+def size_bands(text: str | None, by: str | None) -> tuple[Decimal, ...] | None:
+    """The band limits of --size-bands: amounts separated by commas, rising."""
+    if text is None:
+        return None
+    if by != "size":
+        raise typer.BadParameter("only applies with --by size", param_hint="--size-bands")
+    from pydantic import TypeAdapter, ValidationError
+
+    from salesengine.domain.policy import BandLimit, check_size_bands
+
+    parts = [part.strip() for part in text.split(",")]
+    try:
+        limits = TypeAdapter(tuple[BandLimit, ...]).validate_python(parts)
+        if not limits:  # pragma: no cover - splitting gives at least one part
+            raise ValueError("no band limit given")
+        return check_size_bands(limits)
+    except ValidationError as e:
+        error = e.errors()[0]
+        place = error["loc"][0] if error["loc"] else None
+        where = f"{parts[place]!r}: " if isinstance(place, int) else ""
+        reason = error["msg"].removeprefix("Value error, ")
+        raise typer.BadParameter(f"{where}{reason}", param_hint="--size-bands") from None
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--size-bands") from None
 
 
 def check_policy(policy: str | None) -> None:
@@ -70,11 +105,13 @@ def funnel_command(
     chart: Annotated[
         Path | None, typer.Option("--chart", help="Write a funnel chart: FILE.png or FILE.html.")
     ] = None,
+    bands: SizeBandsOption = None,
 ) -> None:
     """The funnel as of T (known at K): deals, amount and weighted amount per stage."""
     from salesengine.reports.funnel import compare, funnel
 
     check_by(by)
+    limits = size_bands(bands, by)
     check_policy(policy)
     t, k = instants(as_of, known_at)
     t2 = parse_time(compare_to, "--compare")
@@ -109,7 +146,7 @@ def funnel_command(
                 )
             table.print()
             return
-        rows = funnel(conn, policies, as_of=t, known_at=k, by=by, policy=policy)
+        rows = funnel(conn, policies, as_of=t, known_at=k, by=by, policy=policy, size_bands=limits)
     if chart is not None:
         from salesengine.reports.charts import write_funnel_chart
 

@@ -17,8 +17,10 @@ from salesengine.cli.reports import (
     JsonOption,
     KnownAtOption,
     PolicyOption,
+    SizeBandsOption,
     check_by,
     check_policy,
+    size_bands,
 )
 from salesengine.cli.tables import Grid, key, number
 from salesengine.domain.values import outside_years
@@ -87,16 +89,27 @@ def conversion_command(
     policy: PolicyOption = None,
     known_at: KnownAtOption = None,
     as_json: JsonOption = False,
+    bands: SizeBandsOption = None,
 ) -> None:
     """Conversion and drop-off per stage, for the deals first entering it in [F, U)."""
     from salesengine.reports.conversion import conversion
 
     check_by(by)
+    limits = size_bands(bands, by)
     check_policy(policy)
     f, u = window(start, end)
     k = parse_time(known_at, "--known-at")
     with read_models(policy) as conn:
-        rows = conversion(conn, all_policies(), start=f, end=u, known_at=k, by=by, policy=policy)
+        rows = conversion(
+            conn,
+            all_policies(),
+            start=f,
+            end=u,
+            known_at=k,
+            by=by,
+            policy=policy,
+            size_bands=limits,
+        )
     if as_json:
         print_json([r.as_dict(by) for r in rows])
         return
@@ -135,18 +148,29 @@ def cycle_time_command(
         Path | None,
         typer.Option("--chart", help="Write a stage-duration chart: FILE.png or FILE.html."),
     ] = None,
+    bands: SizeBandsOption = None,
 ) -> None:
     """Days in each stage for the stays that ended in [F, U); days to win for deals won then."""
     from salesengine.reports.cycle_time import cycle_time
 
     check_by(by)
+    limits = size_bands(bands, by)
     check_policy(policy)
     f, u = window(start, end)
     k = parse_time(known_at, "--known-at")
     check_chart(chart)
     policies = all_policies()
     with read_models(policy) as conn:
-        rows = cycle_time(conn, policies, start=f, end=u, known_at=k, by=by, policy=policy)
+        rows = cycle_time(
+            conn,
+            policies,
+            start=f,
+            end=u,
+            known_at=k,
+            by=by,
+            policy=policy,
+            size_bands=limits,
+        )
     title = _title("Cycle time", f, u, k)
     if chart is not None:
         from salesengine.reports.charts import write_duration_chart

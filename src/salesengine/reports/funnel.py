@@ -8,7 +8,7 @@ the deal's policy. Amounts in different currencies are never added together.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -22,6 +22,7 @@ from salesengine.projections import deal_attributes, stage_intervals
 from salesengine.projections.base import from_units
 from salesengine.reports.common import group_sql, holds_at, known
 from salesengine.reports.funnel_sums import funnel_sums
+from salesengine.reports.size_bands import Banding
 
 INTERVALS = stage_intervals.table
 ATTRIBUTES = deal_attributes.table
@@ -57,10 +58,11 @@ def positions_at(
     known_at: datetime | None,
     by: str | None = None,
     policy: str | None = None,
+    banding: Banding | None = None,
 ) -> list[tuple[Any, ...]]:
     """(policy, stage, currency, group, deals, amount units) per combination at T known at K."""
     i, a = INTERVALS.c, ATTRIBUTES.c
-    group = group_sql(ATTRIBUTES, by)
+    group = group_sql(ATTRIBUTES, by, banding)
     keys: list[Any] = [i.policy, i.stage, a.currency]
     if group is not None:
         keys.append(group.label("grp"))
@@ -93,8 +95,11 @@ def funnel(
     known_at: datetime | None = None,
     by: str | None = None,
     policy: str | None = None,
+    size_bands: Sequence[Decimal] | None = None,
 ) -> list[FunnelRow]:
-    """Every stage and outcome of each policy present, per currency (and group)."""
+    """Every stage and outcome of each policy present, per currency (and group).
+    ``size_bands``: the band limits of ``--by size`` for every deal, instead of its
+    policy's."""
     counts: dict[tuple[str, str, str, str | None], tuple[int, int]] = {}
     if by is None:
         # Ungrouped: summed from the funnel points, without visiting each deal.
@@ -106,7 +111,7 @@ def funnel(
             if policy is None or name == policy
         ]
     else:
-        found = positions_at(conn, as_of, known_at, by, policy)
+        found = positions_at(conn, as_of, known_at, by, policy, Banding(policies, size_bands))
     for name, stage, currency, grp, deals, units in found:
         cur = currency or policies[name].currency
         key = (name, stage, cur, grp)
