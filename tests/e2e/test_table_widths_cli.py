@@ -72,6 +72,10 @@ def test_funnel_tables_keep_every_amount_whole(imported: CLI, width: str) -> Non
         tokens = {money(r[k]) for r in rows if r["deals"] for k in ("amount", "weighted")}
         tokens |= {r[by[1]] for r in rows if by}
         whole(at(imported, width, "funnel", "--as-of", AS_OF, *by), tokens)
+        period = ("--as-of", iso(3), "--compare", AS_OF, *by)
+        rows = imported("funnel", *period, "--json").json()
+        tokens = {money(r[f"{m}_amount"]) for r in rows for m in ("start", "in", "out", "end")}
+        whole(at(imported, width, "funnel", *period), tokens)
 
 
 @pytest.mark.parametrize("width", WIDTHS)

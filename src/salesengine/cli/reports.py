@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from types import FrameType
@@ -26,6 +27,7 @@ from salesengine.cli.tables import Grid, key, number
 
 if TYPE_CHECKING:
     from salesengine.reports.funnel import FunnelRow
+    from salesengine.reports.funnel_moves import MoveRow
 
 # The reports and read models load sqlalchemy and numpy, so each command imports them when it
 # runs; the command line starts without them. Its help names their groupings and read models
@@ -99,16 +101,23 @@ def funnel_command(
     policy: PolicyOption = None,
     compare_to: Annotated[
         str | None,
-        typer.Option("--compare", help="A later instant T2: what moved between T and T2."),
+        typer.Option(
+            "--compare",
+            help="A later instant T2: every move into and out of each stage in (T, T2], "
+            "with the funnels at T and T2.",
+        ),
     ] = None,
     as_json: JsonOption = False,
     chart: Annotated[
-        Path | None, typer.Option("--chart", help="Write a funnel chart: FILE.png or FILE.html.")
+        Path | None,
+        typer.Option(
+            "--chart", help="Write a funnel chart (with --compare, of the moves): FILE.png/.html."
+        ),
     ] = None,
     bands: SizeBandsOption = None,
 ) -> None:
     """The funnel as of T (known at K): deals, amount and weighted amount per stage."""
-    from salesengine.reports.funnel import compare, funnel
+    from salesengine.reports.funnel import funnel
 
     check_by(by)
     limits = size_bands(bands, by)
@@ -119,33 +128,10 @@ def funnel_command(
         raise typer.BadParameter("must be later than --as-of", param_hint="--compare")
     check_chart(chart)
     policies = all_policies()
+    if t2 is not None:
+        compare(t, t2, k, by=by, policy=policy, limits=limits, as_json=as_json, chart=chart)
+        return
     with read_models(policy) as conn:
-        if t2 is not None:
-            moves = compare(conn, policies, start=t, end=t2, known_at=k, policy=policy)
-            if as_json:
-                print_json([m.as_dict() for m in moves])
-                return
-            table = Grid(
-                [
-                    key("policy"),
-                    key("stage"),
-                    *map(number, ("at T", "at T2", "in", "out", "advanced", "regressed")),
-                ],
-                title=f"Moves between {when(t)} and {when(t2)}",
-            )
-            for m in moves:
-                table.add(
-                    m.policy,
-                    m.stage,
-                    str(m.start),
-                    str(m.end),
-                    str(m.entered),
-                    str(m.left),
-                    str(m.advanced),
-                    str(m.regressed),
-                )
-            table.print()
-            return
         rows = funnel(conn, policies, as_of=t, known_at=k, by=by, policy=policy, size_bands=limits)
     if chart is not None:
         from salesengine.reports.charts import write_funnel_chart
@@ -158,6 +144,66 @@ def funnel_command(
     print_funnel(rows, by, title=f"Funnel {as_of_label(t, k)}")
     if chart is not None:
         say(f"chart written to {chart}")
+
+
+def compare(
+    t: datetime,
+    t2: datetime,
+    k: datetime | None,
+    *,
+    by: str | None,
+    policy: str | None,
+    limits: tuple[Decimal, ...] | None,
+    as_json: bool,
+    chart: Path | None,
+) -> None:
+    """``funnel --compare T2``: the moves of (T, T2] (docs/metrics.md)."""
+    from salesengine.reports.funnel_moves import moves
+
+    policies = all_policies()
+    with read_models(policy) as conn:
+        rows = moves(
+            conn,
+            policies,
+            start=t,
+            end=t2,
+            known_at=k,
+            by=by,
+            policy=policy,
+            size_bands=limits,
+        )
+    title = f"Moves between {when(t)} and {when(t2)}" + (f", known at {when(k)}" if k else "")
+    if chart is not None:
+        from salesengine.reports.charts import write_moves_chart
+
+        with writing_chart(chart):
+            write_moves_chart(rows, chart, title=title, policies=policies)
+    if as_json:
+        print_json([r.as_dict(by) for r in rows])
+        return
+    print_moves(rows, by, title)
+    if chart is not None:
+        say(f"chart written to {chart}")
+
+
+def print_moves(rows: list[MoveRow], by: str | None, title: str) -> None:
+    """Per policy, currency and group: the deals moved, then their amounts."""
+    from salesengine.reports.funnel_moves import MEASURES
+
+    say(title)
+    headers = ["at T" if m == "start" else "at T2" if m == "end" else m for m in MEASURES]
+    for name, currency, group in dict.fromkeys((r.policy, r.currency, r.group) for r in rows):
+        part = [r for r in rows if (r.policy, r.currency, r.group) == (name, currency, group)]
+        label = f"{name}, {currency}" + (f", {by} {group or '(none)'}" if by else "")
+        deals = Grid([key("stage"), *map(number, headers)], title=f"{label}: deals")
+        amounts = Grid([key("stage"), *map(number, headers)], title=f"{label}: amounts")
+        for r in part:
+            deals.add(r.stage, *(str(r[m].deals) for m in MEASURES))
+            amounts.add(r.stage, *(money(r[m].amount) for m in MEASURES))
+        deals.print()
+        amounts.print()
+    if not rows:
+        say("nothing was in the funnel or moved in the period")
 
 
 def print_funnel(rows: list[FunnelRow], by: str | None, title: str) -> None:
