@@ -32,6 +32,16 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def grouped_json(value: Any, by: str | None) -> dict[str, Any]:
+    """A report row as JSON, its ``group`` named after the grouping (``"owner": ...``), or
+    left out when the report is not grouped."""
+    row: dict[str, Any] = jsonable(value)
+    group = row.pop("group", None)
+    if by is not None:
+        row[by] = group
+    return row
+
+
 def fail(message: str) -> None:
     """One clear line on stderr; the message is text, never markup."""
     err.print(f"[red]error:[/] {escape(message)}")

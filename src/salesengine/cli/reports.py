@@ -47,6 +47,10 @@ KnownAtOption = Annotated[
 ]
 PolicyOption = Annotated[str | None, typer.Option("--policy", help="Only deals of this policy.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print rows as JSON.")]
+OwnerOption = Annotated[
+    str | None, typer.Option("--owner", help="Only the deals this owner holds at T.")
+]
+TeamOption = Annotated[str | None, typer.Option("--team", help="Only the deals of this team at T.")]
 SizeBandsOption = Annotated[
     str | None,
     typer.Option(

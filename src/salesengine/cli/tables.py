@@ -132,8 +132,8 @@ def _table(grid: Grid, style: Style, widths: Sequence[int]) -> Table:
             c.header,
             width=w,
             justify="right" if c.kind == "number" else "left",
+            # Never cut: each width holds its whole numbers and keys, and headers wrap.
             overflow="fold",
-            no_wrap=c.kind != "text",
         )
         for c, w in zip(grid.columns, widths, strict=True)
     ]
