@@ -4,7 +4,8 @@ Rich shrinks a table that is too wide for the console by cutting cells short wit
 ellipsis, numbers and deal keys included (``6,974,00…``). Here the widths are chosen
 before rich sees the table: numbers and keys keep their full width, text columns wrap
 (at spaces, never losing a character), and a table that still does not fit is drawn
-without its vertical rules, then as one record per block of ``header  value`` lines.
+without its vertical rules (two spaces, then one between columns), then as one record
+per block of ``header  value`` lines.
 Piped output is 80 columns wide unless ``COLUMNS`` says otherwise.
 """
 
@@ -25,8 +26,8 @@ from rich.text import Text
 from salesengine.cli.render import out
 
 Kind = Literal["key", "number", "text"]
-Style = Literal["boxed", "compact"]
-STYLES: tuple[Style, ...] = ("boxed", "compact")
+Style = Literal["boxed", "compact", "tight"]
+STYLES: tuple[Style, ...] = ("boxed", "compact", "tight")
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +154,7 @@ def _line(console: Console, value: str) -> None:
 
 
 def _styled(style: Style, columns: Sequence[Column], title: str | None) -> Table:
+    """Rules and two spaces between columns (compact), or one space (tight)."""
     if style == "boxed":
         return Table(*columns, title=title)
     return Table(
@@ -161,7 +163,8 @@ def _styled(style: Style, columns: Sequence[Column], title: str | None) -> Table
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
-        collapse_padding=True,
+        collapse_padding=style == "compact",
+        padding=(0, 1) if style == "compact" else (0, 0),
     )
 
 
