@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, FromClause, Select, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, func, null, or_, select
 
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.domain.values import OUTCOMES
@@ -129,23 +129,16 @@ def _destination(spec: FunnelPolicy, stage: str, dest: str | None) -> str | None
     return "advanced" if spec.index(dest) > spec.index(stage) else "regressed"
 
 
-def _grouped(inner: Select[Any], has_group: bool, keys: int) -> Select[Any]:
-    """Count and sum the amounts of ``inner`` per its first ``keys`` columns and group.
+def _counted(conn: Connection, inner: Select[Any], keys: int) -> list[tuple[Any, ...]]:
+    """``inner``'s rows counted, and their amounts summed, per its first ``keys`` columns
+    (the last of them the group): each with ``deals`` and amount ``units`` after them.
 
     The group is computed in the subquery: PostgreSQL would not see a parameterised CASE
     (the size bands) in GROUP BY as the same expression as in the select list."""
     q = inner.subquery("moves")
-    columns = list(q.c)[: keys + has_group]
-    return select(*columns, func.count(), func.sum(q.c.amount)).group_by(*columns)
-
-
-def _rows(conn: Connection, query: Select[Any], has_group: bool, keys: int) -> list[Any]:
-    rows = []
-    for r in conn.execute(query):
-        grp = r[keys] if has_group else None
-        deals, units = r[-2], r[-1]
-        rows.append((*r[:keys], grp, int(deals), int(units or 0)))
-    return rows
+    columns = list(q.c)[:keys]
+    query = select(*columns, func.count(), func.sum(q.c.amount)).group_by(*columns)
+    return [(*r[:keys], int(r[keys]), int(r[keys + 1] or 0)) for r in conn.execute(query)]
 
 
 def _entries(
@@ -159,15 +152,14 @@ def _entries(
 ) -> list[tuple[Any, ...]]:
     """(policy, stage, currency, group, deals, units) of the intervals entered in the period."""
     i, a = INTERVALS.c, ATTRIBUTES.c
-    group = grouping(by, banding)
     inner = (
-        select(i.policy, i.stage, a.currency, *([group] if group is not None else []), a.amount)
+        select(i.policy, i.stage, a.currency, _group(by, banding), a.amount)
         .select_from(INTERVALS.join(ATTRIBUTES, attributes_at(i.deal_id, i.entered_at, known_at)))
         .where(known(INTERVALS, known_at), i.entered_at > to_us(start), i.entered_at <= to_us(end))
     )
     if policy is not None:
         inner = inner.where(i.policy == policy)
-    return _rows(conn, _grouped(inner, group is not None, 3), group is not None, 3)
+    return _counted(conn, inner, 4)
 
 
 def _exits(
@@ -196,12 +188,15 @@ def _exits(
         timeline = timeline.where(i.policy == policy)
     t = timeline.subquery("timeline")
     a = ATTRIBUTES.c
-    group = grouping(by, banding)
-    source: FromClause = t.join(ATTRIBUTES, attributes_at(t.c.deal_id, t.c.exited_at, known_at))
     inner = (
-        select(t.c.policy, t.c.stage, t.c.dest, a.currency, *([group] if group is not None else []))
-        .add_columns(a.amount)
-        .select_from(source)
+        select(t.c.policy, t.c.stage, t.c.dest, a.currency, _group(by, banding), a.amount)
+        .select_from(t.join(ATTRIBUTES, attributes_at(t.c.deal_id, t.c.exited_at, known_at)))
         .where(t.c.exited_at > to_us(start), t.c.exited_at <= to_us(end))
     )
-    return _rows(conn, _grouped(inner, group is not None, 4), group is not None, 4)
+    return _counted(conn, inner, 5)
+
+
+def _group(by: str | None, banding: Banding) -> ColumnElement[Any]:
+    """The ``--by`` group of the deal attributes joined, or null when not grouped."""
+    group = grouping(by, banding)
+    return null().label("grp") if group is None else group
