@@ -26,6 +26,7 @@ from salesengine.cli.reporting import (
 from salesengine.cli.tables import Grid, key, number
 
 if TYPE_CHECKING:
+    from salesengine.domain.policy import FunnelPolicy
     from salesengine.reports.funnel import FunnelRow
     from salesengine.reports.funnel_moves import MoveRow
 
@@ -133,7 +134,9 @@ def funnel_command(
     check_chart(chart)
     policies = all_policies()
     if t2 is not None:
-        compare(t, t2, k, by=by, policy=policy, limits=limits, as_json=as_json, chart=chart)
+        compare(
+            t, t2, k, policies, by=by, policy=policy, limits=limits, as_json=as_json, chart=chart
+        )
         return
     with read_models(policy) as conn:
         rows = funnel(conn, policies, as_of=t, known_at=k, by=by, policy=policy, size_bands=limits)
@@ -154,6 +157,7 @@ def compare(
     t: datetime,
     t2: datetime,
     k: datetime | None,
+    policies: dict[str, FunnelPolicy],
     *,
     by: str | None,
     policy: str | None,
@@ -164,7 +168,6 @@ def compare(
     """``funnel --compare T2``: the moves of (T, T2] (docs/metrics.md)."""
     from salesengine.reports.funnel_moves import moves
 
-    policies = all_policies()
     with read_models(policy) as conn:
         rows = moves(
             conn,
