@@ -12,11 +12,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from salesengine.cli import health as cli_health
 from salesengine.cli import main as cli_main
 from salesengine.cli import reports as cli_reports
 from salesengine.persistence import DB_ENV
 from salesengine.projections.catalogue import NAMES
 from salesengine.reports.common import GROUPS
+from salesengine.reports.health import REASONS
 
 # Loaded only by the commands that need them: reports and exports (sqlalchemy, numpy,
 # pyarrow), the PostgreSQL store (psycopg), any store (eventsourcing), commands (pydantic).
@@ -70,3 +72,4 @@ def test_the_clis_copies_of_names_match_their_sources() -> None:
     assert cli_main.DB_ENV == DB_ENV
     assert cli_reports.GROUPS == GROUPS
     assert cli_reports.NAMES == NAMES
+    assert cli_health.REASONS == REASONS

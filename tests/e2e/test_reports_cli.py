@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import PG_URL
 from tests.e2e.conftest import CLI, write_jsonl
 from tests.e2e.test_cli import OPENING, iso
@@ -75,9 +77,48 @@ def test_compare_shows_what_moved_between_two_instants(cli: CLI, tmp_path: Path)
     rows = cli("funnel", "--as-of", iso(0.5), "--compare", iso(5), "--json").json()
     moves = {r["stage"]: r for r in rows}
     assert moves["identified"]["start"] == 1
-    assert moves["identified"]["out"] == 1 and moves["identified"]["advanced"] == 1
+    # B opened and was lost within the period: it moved in and out of identified.
+    assert moves["identified"]["in"] == 1 and moves["identified"]["out"] == 2
+    assert moves["identified"]["advanced"] == 1 and moves["identified"]["lost"] == 1
+    assert moves["identified"]["end"] == 0
     assert moves["contacted"]["in"] == 1
     assert moves["lost"]["in"] == 1 and moves["lost"]["end"] == 1
+
+
+def test_compare_counts_every_move_with_amounts_and_honours_the_funnels_options(
+    cli: CLI, tmp_path: Path
+) -> None:
+    assert cli("import", str(pipeline(tmp_path))).code == 0
+    period = ("--as-of", iso(0.5), "--compare", iso(5))
+    rows = cli("funnel", *period, "--by", "team", "--json").json()
+    moved = {(r["team"], r["stage"]): r for r in rows}
+    north, east = moved[("north", "identified")], moved[("east", "identified")]
+    assert (north["start"], north["start_amount"], north["out"], north["advanced"]) == (
+        1, "1000", 1, 1
+    )  # fmt: skip
+    assert (east["in"], east["in_amount"], east["out"], east["lost"], east["lost_amount"]) == (
+        1, "600000", 1, 1, "600000"
+    )  # fmt: skip
+    assert (moved[("east", "lost")]["in"], moved[("east", "lost")]["end_amount"]) == (1, "600000")
+    assert {r["policy"] for r in rows} == {"five-level"}
+    assert not cli("funnel", *period, "--policy", "funnel-list", "--json").json()
+    # Known before a later amount correction, the move is at the amount then known.
+    recorded = cli("history", "A", "--json").json()["events"][0]["recorded_at"]
+    assert cli("deal", "amount", "A", "2500", "--at", iso(2)).code == 0
+    now = {r["stage"]: r for r in cli("funnel", *period, "--json").json()}
+    then = {r["stage"]: r for r in cli("funnel", *period, "--known-at", recorded, "--json").json()}
+    assert now["identified"]["advanced_amount"] == "2500"
+    assert then["identified"]["advanced_amount"] == "1000"
+    png, html = tmp_path / "moves.png", tmp_path / "moves.html"
+    drawn = cli("funnel", *period, "--by", "owner", "--chart", str(png))
+    assert drawn.code == 0, drawn.err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "chart written" in drawn.out
+    assert cli("funnel", *period, "--chart", str(html)).code == 0
+    assert "moved in" in html.read_text(encoding="utf-8")
+    table = cli("funnel", *period)
+    for heading in ("at T", "advanced", "regressed", "won", "lost", "abandoned", "at T2"):
+        assert heading in table.out
+    assert "600,000.00" in table.out
 
 
 def test_report_options_are_checked_before_anything_runs(cli: CLI) -> None:
@@ -113,3 +154,55 @@ def test_reports_run_the_same_on_postgresql(cli: CLI, tmp_path: Path, pg_schema:
     now = by_stage(cli("funnel", "--json", db_url=url).json())
     assert now["contacted"] == (1, "1000", "250.00")
     assert now["lost"] == (1, "600000", "0")
+
+
+def test_size_bands_come_from_each_deals_policy_or_from_the_option(
+    cli: CLI, tmp_path: Path
+) -> None:
+    maven = [
+        {"cmd": "open", "deal": f"M-{n}", "policy": "maven", "at": iso(n), "amount": amount}
+        for n, amount in enumerate(("55", "700", "3000", "26768"))
+    ]
+    assert cli("import", str(pipeline(tmp_path))).code == 0
+    assert cli("import", str(write_jsonl(tmp_path / "maven.jsonl", maven))).code == 0
+
+    def sizes(*args: str) -> set[tuple[str, str, str]]:
+        rows = cli("funnel", "--by", "size", *args, "--json").json()
+        return {(r["policy"], r["size"], r["stage"]) for r in rows if r["deals"]}
+
+    # Maven deals in the maven policy's USD bands, five-level deals in the default ones.
+    assert sizes() == {
+        ("maven", "<500", "prospecting"),
+        ("maven", "500-1k", "prospecting"),
+        ("maven", "1k-5k", "prospecting"),
+        ("maven", ">=5k", "prospecting"),
+        ("five-level", "<500k", "contacted"),
+        ("five-level", "500k-1M", "lost"),
+    }
+    # --size-bands: the same bands for every deal, in its own currency.
+    assert sizes("--size-bands", "1000,1000000") == {
+        ("maven", "<1k", "prospecting"),
+        ("maven", "1k-1M", "prospecting"),
+        ("five-level", "1k-1M", "contacted"),
+        ("five-level", "1k-1M", "lost"),
+    }
+    window = ("--from", iso(0), "--to", iso(10), "--by", "size", "--size-bands", "100", "--json")
+    cohorts = {(r["size"], r["stage"]): r["cohort"] for r in cli("conversion", *window).json()}
+    assert cohorts[("<100", "prospecting")] == 1 and cohorts[(">=100", "prospecting")] == 3
+    table = cli("funnel", "--by", "size", "--policy", "maven")
+    assert table.code == 0 and "1k-5k" in table.out
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--size-bands", "1000"], "only applies with --by size"),
+        (["--by", "size", "--size-bands", "1000,500"], "band limits must increase"),
+        (["--by", "size", "--size-bands", "0"], "greater than 0"),
+        (["--by", "size", "--size-bands", "1k"], "digits 0-9"),
+    ],
+)
+def test_bad_size_bands_are_usage_errors(cli: CLI, args: list[str], reason: str) -> None:
+    run = cli("funnel", *args)
+    assert run.code == 2
+    assert "--size-bands" in run.err and reason in run.err

@@ -14,11 +14,14 @@ from matplotlib import image
 from salesengine.reports.charts import (
     compact,
     funnel_panels,
+    move_panels,
     write_duration_chart,
     write_funnel_chart,
+    write_moves_chart,
 )
 from salesengine.reports.cycle_time import CycleTimeRow
 from salesengine.reports.funnel import FunnelRow
+from salesengine.reports.funnel_moves import MEASURES, MoveRow, Tally
 from tests.reports.support import POLICIES
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -71,6 +74,29 @@ def duration_rows() -> list[CycleTimeRow]:
     ]
 
 
+def move_rows(group: str | None = None) -> list[MoveRow]:
+    """A month of five-level moves: deals in and out of each stage, and where they went."""
+    moved = {
+        "identified": (20, 14, 9, {"advanced": 6, "lost": 3}),
+        "contacted": (12, 6, 5, {"advanced": 4, "abandoned": 1}),
+        "qualified": (8, 4, 6, {"advanced": 3, "regressed": 1, "lost": 2}),
+        "developed": (5, 3, 4, {"advanced": 4}),
+        "committed": (2, 4, 3, {"won": 3}),
+        "won": (10, 3, 0, {}),
+        "lost": (7, 5, 1, {}),
+        "abandoned": (1, 1, 0, {}),
+    }
+    rows = []
+    for stage, (start, moved_in, moved_out, where) in moved.items():
+        counts = {"start": start, "in": moved_in, "out": moved_out, **where}
+        counts["end"] = start + moved_in - moved_out
+        tallies = {
+            m: Tally(counts.get(m, 0), Decimal(counts.get(m, 0) * 250_000)) for m in MEASURES
+        }
+        rows.append(MoveRow("five-level", stage, "CNY", group, tallies))
+    return rows
+
+
 def png_pixels(path: Path) -> tuple[int, int, set[tuple[int, int, int]]]:
     data = path.read_bytes()
     assert data[:8] == PNG_MAGIC
@@ -118,6 +144,28 @@ def test_a_funnel_html_is_self_contained_and_holds_the_stages_and_numbers(tmp_pa
     assert compact(31 * 437_500) in html
 
 
+def test_a_moves_chart_draws_moves_in_and_out_per_stage_in_both_formats(tmp_path: Path) -> None:
+    png, html, grouped = tmp_path / "m.png", tmp_path / "m.html", tmp_path / "g.png"
+    write_moves_chart(move_rows(), png, "Moves in March", policies=POLICIES)
+    width, height, colours = png_pixels(png)
+    assert width >= 1000 and height >= 400
+    assert {WON_GREEN, (0xC6, 0x28, 0x28)} <= colours  # in to the right, out to the left
+    write_moves_chart(move_rows(), html, "Moves in March", policies=POLICIES)
+    text = html.read_text(encoding="utf-8")
+    assert "Moves in March" in text and "moved in" in text and "moved out" in text
+    assert "moved in: 14 deals" in text and "amount: 3,500,000.00 CNY" in text
+    assert "20 → 25" in text  # identified: 20 at the start, 25 at the end
+    write_moves_chart([*move_rows("Li Wei"), *move_rows("王芳")], grouped, "By owner")
+    assert {(0x1F, 0x77, 0xB4), (0xFF, 0x7F, 0x0E)} <= png_pixels(grouped)[2]
+
+
+def test_move_panels_follow_the_policy_order() -> None:
+    (panel,) = move_panels(list(reversed(move_rows())), POLICIES)
+    assert [b.stage for b in panel.bars][-3:] == ["won", "lost", "abandoned"]
+    assert [b.label for b in panel.bars][:2] == ["Identified", "Contacted"]
+    assert panel.bars[0].total("in", "amount") == 14 * 250_000
+
+
 def test_a_duration_chart_in_both_formats(tmp_path: Path) -> None:
     png, html = tmp_path / "cycle.png", tmp_path / "cycle.html"
     write_duration_chart(duration_rows(), png, "Cycle time 2026-Q1", policies=POLICIES)
@@ -142,6 +190,8 @@ def test_an_empty_funnel_still_writes_a_chart(tmp_path: Path) -> None:
     path = tmp_path / "empty.png"
     write_funnel_chart([], path, TITLE)
     assert path.read_bytes()[:8] == PNG_MAGIC
+    write_moves_chart([], path, TITLE)
+    assert path.read_bytes()[:8] == PNG_MAGIC
 
 
 @pytest.mark.parametrize("name", ["chart.svg", "chart.pdf", "chart", "chart.png.txt"])
@@ -152,6 +202,8 @@ def test_other_formats_are_refused_naming_the_suffix(tmp_path: Path, name: str) 
         write_funnel_chart(funnel_rows(), path, TITLE)
     with pytest.raises(ValueError, match=re.escape(suffix)):
         write_duration_chart(duration_rows(), path, TITLE)
+    with pytest.raises(ValueError, match=re.escape(suffix)):
+        write_moves_chart(move_rows(), path, TITLE)
     assert not path.exists()
 
 

@@ -14,9 +14,17 @@ from hypothesis import strategies as st
 from salesengine.domain.deal import Deal
 from salesengine.domain.values import OUTCOMES
 from salesengine.reports.conversion import ConversionRow, conversion
+from salesengine.reports.size_bands import Banding
 from tests.reports.examples import PIPELINE, day, opening, step, store, to_contacted
 from tests.reports.support import POLICIES, Step, built, fresh_db, instants
-from tests.reports.timelines import any_histories, group_by, known_deals, ordered_slices, window
+from tests.reports.timelines import (
+    any_histories,
+    bandings,
+    group_by,
+    known_deals,
+    ordered_slices,
+    window,
+)
 
 EXAMPLES = int(os.environ.get("SALESENGINE_EXAMPLES", "40"))
 PROPERTY = settings(
@@ -40,10 +48,11 @@ def conversion_by_replay(
     known_at: datetime | None,
     by: str | None,
     policy: str | None,
+    banding: Banding | None = None,
 ) -> list[Counts]:
     """METRICS.md "Conversion and drop-off", deal by deal over its known timeline."""
     tally: dict[tuple[str, Any, str], list[int]] = {}
-    for deal in known_deals(deals, known_at):
+    for deal in known_deals(deals, known_at, banding):
         if policy is not None and deal.policy != policy:
             continue
         stages = POLICIES[deal.policy].stage_keys
@@ -88,13 +97,22 @@ def test_conversion_in_a_window_known_at_k_equals_a_replay_of_the_raw_events(
             start, end = window(data, b)
             _, k = instants(data, b)
             by = group_by(data)
+            policies, given, banding = bandings(data)
             policy = data.draw(st.sampled_from([None, None, *sorted(POLICIES)]))
-            expected = conversion_by_replay(deals, start, end, k, by, policy)
+            expected = conversion_by_replay(deals, start, end, k, by, policy, banding)
             with b.sql.connect() as conn:
                 rows = conversion(
-                    conn, POLICIES, start=start, end=end, known_at=k, by=by, policy=policy
+                    conn,
+                    policies,
+                    start=start,
+                    end=end,
+                    known_at=k,
+                    by=by,
+                    policy=policy,
+                    size_bands=given,
                 )
-            assert counts(rows) == expected, f"[{start}, {end}) K={k} by={by} policy={policy}"
+            where = f"[{start}, {end}) K={k} by={by} policy={policy} bands={given}"
+            assert counts(rows) == expected, where
             for r in rows:
                 assert r.advanced + r.lost + r.open == r.cohort
                 assert r.stage not in OUTCOMES

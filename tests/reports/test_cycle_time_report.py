@@ -16,9 +16,17 @@ from hypothesis import strategies as st
 
 from salesengine.domain.deal import Deal
 from salesengine.reports.cycle_time import CycleTimeRow, cycle_time, median, percentile
+from salesengine.reports.size_bands import Banding
 from tests.reports.examples import PIPELINE, day, step, store
 from tests.reports.support import POLICIES, Step, built, fresh_db, instants
-from tests.reports.timelines import any_histories, group_by, known_deals, ordered_slices, window
+from tests.reports.timelines import (
+    any_histories,
+    bandings,
+    group_by,
+    known_deals,
+    ordered_slices,
+    window,
+)
 
 EXAMPLES = int(os.environ.get("SALESENGINE_EXAMPLES", "40"))
 PROPERTY = settings(
@@ -46,10 +54,11 @@ def cycle_time_by_replay(
     known_at: datetime | None,
     by: str | None,
     policy: str | None,
+    banding: Banding | None = None,
 ) -> list[Stats]:
     """METRICS.md "Cycle time", deal by deal over its known timeline."""
     values: dict[tuple[str, Any, str], list[float]] = {}
-    for deal in known_deals(deals, known_at):
+    for deal in known_deals(deals, known_at, banding):
         if policy is not None and deal.policy != policy:
             continue
         stages = POLICIES[deal.policy].stage_keys
@@ -113,11 +122,19 @@ def test_cycle_time_in_a_window_known_at_k_equals_a_replay_of_the_raw_events(
             start, end = window(data, b)
             _, k = instants(data, b)
             by = group_by(data)
+            policies, given, banding = bandings(data)
             policy = data.draw(st.sampled_from([None, None, *sorted(POLICIES)]))
-            expected = cycle_time_by_replay(deals, start, end, k, by, policy)
+            expected = cycle_time_by_replay(deals, start, end, k, by, policy, banding)
             with b.sql.connect() as conn:
                 rows = cycle_time(
-                    conn, POLICIES, start=start, end=end, known_at=k, by=by, policy=policy
+                    conn,
+                    policies,
+                    start=start,
+                    end=end,
+                    known_at=k,
+                    by=by,
+                    policy=policy,
+                    size_bands=given,
                 )
             got = stats(rows)
             assert close(got, expected), (

@@ -20,9 +20,12 @@ from salesengine.domain.values import Status
 from salesengine.persistence import store_settings
 from salesengine.projecting import ProjectionRunner, sql_engine
 from salesengine.reports.forecast import Forecast, forecast
+from salesengine.reports.open_deals import Only
+from salesengine.reports.size_bands import Banding
 from tests.conftest import FIVE_LEVEL_OPENING, T0, Clock, cmd
 from tests.reports.activity import busy_histories, moments
-from tests.reports.support import POLICIES, Step, built, fresh_db
+from tests.reports.support import OWNERS, POLICIES, TEAMS, Step, built, fresh_db
+from tests.reports.timelines import bandings, group_by
 
 EXAMPLES = int(os.environ.get("SALESENGINE_EXAMPLES", "40"))
 PROPERTY = settings(
@@ -31,6 +34,7 @@ PROPERTY = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 Sums = tuple[int, Decimal, Decimal]
+Key = tuple[str, str, Any]  # policy or bucket, currency, group
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -39,17 +43,31 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 
 def replayed(
-    deals: Iterable[Deal], t: datetime, k: datetime | None, policy: str | None
-) -> tuple[dict[tuple[str, str], Sums], dict[tuple[str, str], Sums]]:
-    """(per policy and currency, per week-or-bucket and currency), from Deal.state_at."""
-    pipeline: dict[tuple[str, str], Sums] = {}
-    buckets: dict[tuple[str, str], Sums] = {}
+    deals: Iterable[Deal],
+    t: datetime,
+    k: datetime | None,
+    policy: str | None,
+    by: str | None = None,
+    only: Only | None = None,
+    banding: Banding | None = None,
+) -> tuple[dict[Key, Sums], dict[Key, Sums]]:
+    """(per policy, currency and group, per week-or-bucket, currency and group), from
+    Deal.state_at: the open deals at T of the policy, owner and team, grouped ``by``."""
+    pipeline: dict[Key, Sums] = {}
+    buckets: dict[Key, Sums] = {}
     today = t.astimezone(UTC).date()
     monday = today - timedelta(days=today.isoweekday() - 1)
+    only = only or Only()
     for deal in deals:
         s = deal.state_at(t, k)
         if s.status is not Status.OPEN or (policy is not None and s.policy != policy):
             continue
+        if only.owner not in (None, s.owner) or only.team not in (None, s.team):
+            continue
+        if by == "size":
+            group = (banding or Banding(POLICIES)).band(s.policy, s.amount)
+        else:
+            group = None if by is None else getattr(s, by)
         spec = POLICIES[s.policy]
         currency = s.currency or spec.currency
         amount = s.amount or Decimal(0)
@@ -63,18 +81,24 @@ def replayed(
         else:
             iso = s.expected_close.isocalendar()
             bucket = f"{iso.year}-W{iso.week:02d}"
-        for table, key in ((pipeline, (s.policy, currency)), (buckets, (bucket, currency))):
+        for table, key in (
+            (pipeline, (s.policy, currency, group)),
+            (buckets, (bucket, currency, group)),
+        ):
             n, a, w = table.get(key, (0, Decimal(0), Decimal(0)))
             table[key] = (n + 1, a + amount, w + weighted)
     return pipeline, buckets
 
 
-def reported(f: Forecast) -> tuple[dict[tuple[str, str], Sums], dict[tuple[str, str], Sums]]:
+def reported(f: Forecast) -> tuple[dict[Key, Sums], dict[Key, Sums]]:
     pipeline = {
-        (p.policy, p.currency): (p.deals, p.amount, p.weighted) for p in f.weighted_pipeline
+        (p.policy, p.currency, p.group): (p.deals, p.amount, p.weighted)
+        for p in f.weighted_pipeline
     }
-    buckets = {(w.week, w.currency): (w.deals, w.amount, w.weighted) for w in f.weeks if w.deals}
-    buckets |= {(o.bucket, o.currency): (o.deals, o.amount, o.weighted) for o in f.outside}
+    buckets = {
+        (w.week, w.currency, w.group): (w.deals, w.amount, w.weighted) for w in f.weeks if w.deals
+    }
+    buckets |= {(o.bucket, o.currency, o.group): (o.deals, o.amount, o.weighted) for o in f.outside}
     return pipeline, buckets
 
 
@@ -90,17 +114,38 @@ def test_the_forecast_as_of_t_known_at_k_equals_a_replay_of_the_raw_events(
             # The same instant in another zone: weeks are UTC weeks all the same.
             t = t.astimezone(timezone(timedelta(hours=data.draw(st.sampled_from([0, 8, -5])))))
             policy = data.draw(st.sampled_from([None, *sorted(POLICIES)]))
+            by = group_by(data)
+            only = Only(
+                owner=data.draw(st.sampled_from([None, None, *OWNERS])),
+                team=data.draw(st.sampled_from([None, None, *TEAMS])),
+            )
+            policies, given, banding = bandings(data)
             with b.sql.connect() as conn:
-                f = forecast(conn, POLICIES, as_of=t, known_at=k, policy=policy)
-            assert reported(f) == replayed(deals, t, k, policy), f"T={t} K={k} policy={policy}"
-            # Four consecutive ISO weeks from T's, for each currency of the open deals.
-            currencies = sorted({p.currency for p in f.weighted_pipeline})
-            assert [w.currency for w in f.weeks] == currencies * 4
-            starts = sorted({w.starts for w in f.weeks})
-            if starts:
-                assert starts[0] <= t.astimezone(UTC).date() < starts[0] + timedelta(days=7)
-                assert starts == [starts[0] + timedelta(weeks=n) for n in range(4)]
-                assert all(s.isoweekday() == 1 for s in starts)
+                f = forecast(
+                    conn,
+                    policies,
+                    as_of=t,
+                    known_at=k,
+                    policy=policy,
+                    by=by,
+                    only=only,
+                    size_bands=given,
+                )
+            expected = replayed(deals, t, k, policy, by, only, banding)
+            where = f"T={t} K={k} policy={policy} by={by} {only} bands={given}"
+            assert reported(f) == expected, where
+            # Four consecutive ISO weeks from T's, for each currency and group of the open
+            # deals; the weeks and the buckets outside them add up to the pipeline.
+            slices = sorted(
+                {(p.currency, p.group) for p in f.weighted_pipeline},
+                key=lambda s: (s[0], s[1] is None, s[1] or ""),
+            )
+            assert [(w.currency, w.group) for w in f.weeks] == slices * 4
+            for chosen in slices:
+                pipeline = [p for p in f.weighted_pipeline if (p.currency, p.group) == chosen]
+                parts = [w for w in (*f.weeks, *f.outside) if (w.currency, w.group) == chosen]
+                total = sum((p.weighted for p in pipeline), Decimal(0))
+                assert total == sum((w.weighted for w in parts), Decimal(0)), where
 
 
 # ---------------------------------------------------------------- examples

@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from salesengine.application.funnel import funnel_by_replay
 from salesengine.domain.values import OUTCOMES, Status
 from salesengine.projections.funnel_points import FunnelPoints
-from salesengine.reports.common import GROUPS, size_band
+from salesengine.reports.common import GROUPS
 from salesengine.reports.funnel import funnel
 from tests.reports.support import POLICIES, Step, built, fresh_db, instants
-from tests.reports.timelines import any_histories
+from tests.reports.timelines import any_histories, bandings
 
 EXAMPLES = int(os.environ.get("SALESENGINE_EXAMPLES", "150"))
 PROPERTY = settings(
@@ -69,6 +69,7 @@ def test_the_funnel_grouped_by_any_attribute_equals_a_replay(
         for _ in range(3):
             t, k = instants(data, b)
             by = data.draw(st.sampled_from(GROUPS))
+            policies, given, banding = bandings(data)
             expected: dict[tuple[str, str, str, str | None], list[Decimal]] = defaultdict(
                 lambda: [Decimal(0), Decimal(0)]
             )
@@ -76,19 +77,22 @@ def test_the_funnel_grouped_by_any_attribute_equals_a_replay(
                 state = deal.state_at(t, k)
                 if state.status is Status.NEW:
                     continue
-                group = size_band(state.amount) if by == "size" else getattr(state, by)
+                if by == "size":
+                    group = banding.band(state.policy, state.amount)
+                else:
+                    group = getattr(state, by)
                 currency = state.currency or POLICIES[state.policy].currency
                 cell = expected[(state.policy, state.position, currency, group)]
                 cell[0] += 1
                 cell[1] += state.amount or 0
             with b.sql.connect() as conn:
-                rows = funnel(conn, POLICIES, as_of=t, known_at=k, by=by)
+                rows = funnel(conn, policies, as_of=t, known_at=k, by=by, size_bands=given)
             got = {
                 (r.policy, r.stage, r.currency, r.group): [Decimal(r.deals), r.amount]
                 for r in rows
                 if r.deals
             }
-            assert got == dict(expected), f"T={t} K={k} by={by}"
+            assert got == dict(expected), f"T={t} K={k} by={by} bands={given}"
             slices = {(r.policy, r.currency, r.group) for r in rows}
             for name, currency, group in slices:
                 listed = [

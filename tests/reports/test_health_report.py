@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,10 +16,13 @@ from hypothesis import strategies as st
 from salesengine.domain.deal import Deal
 from salesengine.domain.values import Status
 from salesengine.reports.health import Health, health
+from salesengine.reports.open_deals import Only
+from salesengine.reports.size_bands import Banding
 from tests.conftest import FIVE_LEVEL_OPENING, T0, cmd
-from tests.reports.activity import busy_histories, moments
-from tests.reports.support import POLICIES, Step, built, fresh_db
+from tests.reports.activity import REPS, busy_histories, moments
+from tests.reports.support import OWNERS, POLICIES, TEAMS, Step, built, fresh_db
 from tests.reports.test_forecast_report import CONTACTED, store
+from tests.reports.timelines import bandings, group_by
 
 EXAMPLES = int(os.environ.get("SALESENGINE_EXAMPLES", "40"))
 PROPERTY = settings(
@@ -39,13 +42,44 @@ def days(delta: timedelta) -> float:
     return delta.total_seconds() / 86400
 
 
+def count_visits(
+    visits: dict[tuple[str, int], tuple[int, int]],
+    deal: Deal,
+    start: datetime,
+    t: datetime,
+    k: datetime | None,
+) -> None:
+    """The deal's visits per rep and week from ``start`` (logged, effective)."""
+    for e in deal.timeline:
+        seen = k is None or e.timestamp <= k
+        if isinstance(e, Deal.VisitLogged) and seen and start <= e.effective_at <= t:
+            week = (e.effective_at - start) // timedelta(weeks=1)
+            n, eff = visits.get((e.actor, week), (0, 0))
+            visits[(e.actor, week)] = (n + 1, eff + int(e.effective))
+
+
+def grade_of(expected_close: date | None, today: date) -> str:
+    to_close = None if expected_close is None else (expected_close - today).days
+    if to_close is None or to_close > 183:
+        return "D"
+    return "A" if to_close <= 31 else "B" if to_close <= 92 else "C"
+
+
 def replayed(
-    deals: Iterable[Deal], t: datetime, k: datetime | None, policy: str | None
+    deals: Iterable[Deal],
+    t: datetime,
+    k: datetime | None,
+    policy: str | None,
+    by: str | None = None,
+    only: Only | None = None,
+    banding: Banding | None = None,
 ) -> dict[str, Any]:
     """Every part of the health report, from Deal.state_at and the deals' timelines."""
     today = t.astimezone(UTC).date()
-    grades: dict[tuple[str, str], tuple[int, Decimal]] = {}
+    only = only or Only()
+    grades: dict[tuple[str, str, Any], tuple[int, Decimal]] = {}
     stale, contacts = {}, {}
+    summary: dict[Any, list[int]] = {}
     visits: dict[tuple[str, int], tuple[int, int]] = {}
     monday = today - timedelta(days=today.weekday() + 21)
     start = datetime(monday.year, monday.month, monday.day, tzinfo=UTC)
@@ -53,23 +87,26 @@ def replayed(
         s = deal.state_at(t, k)
         if policy is not None and deal.state.policy != policy:
             continue
-        for e in deal.timeline:
-            seen = k is None or e.timestamp <= k
-            if isinstance(e, Deal.VisitLogged) and seen and start <= e.effective_at <= t:
-                week = (e.effective_at - start) // timedelta(weeks=1)
-                n, eff = visits.get((e.actor, week), (0, 0))
-                visits[(e.actor, week)] = (n + 1, eff + int(e.effective))
+        if only.owner is not None or only.team is not None:
+            # The deals kept are those whose attributes at T are the owner's or team's.
+            if s.status is Status.NEW:
+                continue
+            if only.owner not in (None, s.owner) or only.team not in (None, s.team):
+                continue
+        count_visits(visits, deal, start, t, k)
         if s.status is not Status.OPEN:
             continue
         spec = POLICIES[s.policy]
-        to_close = None if s.expected_close is None else (s.expected_close - today).days
-        if to_close is None or to_close > 183:
-            g = "D"
+        g = grade_of(s.expected_close, today)
+        if by == "size":
+            group = (banding or Banding(POLICIES)).band(s.policy, s.amount)
         else:
-            g = "A" if to_close <= 31 else "B" if to_close <= 92 else "C"
-        key = (g, s.currency or spec.currency)
+            group = None if by is None else getattr(s, by)
+        key = (g, s.currency or spec.currency, group)
         n, amount = grades.get(key, (0, Decimal(0)))
         grades[key] = (n + 1, amount + (s.amount or 0))
+        counts = summary.setdefault(group if by else s.owner, [0] * 6)
+        counts[0] += 1
 
         assert s.stage_entered_at is not None and s.opened_at is not None
         limit = spec.stage(s.stage).time_rules.max_days
@@ -82,28 +119,51 @@ def replayed(
             reasons.append("over_stage_limit")
         if reasons:
             due = None if s.next_step is None else s.next_step.due
-            stale[s.key] = (s.owner, s.stage, tuple(reasons), due, days(t - s.stage_entered_at))
+            stale[s.key] = (
+                s.owner, s.stage, tuple(reasons), due, group, days(t - s.stage_entered_at)
+            )  # fmt: skip
+            counts[1] += 1
+            for n, reason in enumerate(("no_next_step", "next_step_overdue", "over_stage_limit")):
+                counts[2 + n] += reason in reasons
 
         last = max(s.opened_at, s.last_visit_at or s.opened_at)
         if t - last > timedelta(days=CADENCE[g]):
-            contacts[s.key] = (g, last, days(t - last))
+            contacts[s.key] = (g, last, group, days(t - last))
+            counts[5] += 1
     reps = sorted({rep for rep, _ in visits})
     return {
         "grades": {key: value for key, value in grades.items() if value[0]},
         "stale": stale,
         "contacts": contacts,
         "visits": [(rep, w, *visits.get((rep, w), (0, 0))) for rep in reps for w in range(4)],
+        "summary": {group: tuple(counts) for group, counts in summary.items()},
     }
 
 
 def reported(h: Health) -> dict[str, Any]:
     return {
-        "grades": {(g.grade, g.currency): (g.deals, g.amount) for g in h.grades if g.deals},
-        "stale": {
-            s.deal: (s.owner, s.stage, s.reasons, s.next_due, s.days_in_stage) for s in h.stale
+        "grades": {
+            (g.grade, g.currency, g.group): (g.deals, g.amount) for g in h.grades if g.deals
         },
-        "contacts": {c.deal: (c.grade, c.last_contact, c.days_since) for c in h.overdue_contacts},
+        "stale": {
+            s.deal: (s.owner, s.stage, s.reasons, s.next_due, s.group, s.days_in_stage)
+            for s in h.stale
+        },
+        "contacts": {
+            c.deal: (c.grade, c.last_contact, c.group, c.days_since) for c in h.overdue_contacts
+        },
         "visits": [(v.rep, n % 4, v.visits, v.effective) for n, v in enumerate(h.visits)],
+        "summary": {
+            r.group: (
+                r.open,
+                r.stale,
+                r.no_next_step,
+                r.next_step_overdue,
+                r.over_stage_limit,
+                r.overdue_contacts,
+            )
+            for r in h.summary
+        },
     }
 
 
@@ -130,21 +190,47 @@ def test_health_as_of_t_known_at_k_equals_a_replay_of_the_raw_events(
             t, k = moments(data, b)
             t = t.astimezone(timezone(timedelta(hours=data.draw(st.sampled_from([0, 8, -5])))))
             policy = data.draw(st.sampled_from([None, *sorted(POLICIES)]))
+            by = group_by(data)
+            only = Only(
+                owner=data.draw(st.sampled_from([None, None, *OWNERS, *REPS])),
+                team=data.draw(st.sampled_from([None, None, *TEAMS])),
+            )
+            policies, given, banding = bandings(data)
             with b.sql.connect() as conn:
-                h = health(conn, POLICIES, as_of=t, known_at=k, policy=policy)
-            got, expected = reported(h), replayed(deals, t, k, policy)
-            where = f"T={t} K={k} policy={policy}"
+                h = health(
+                    conn,
+                    policies,
+                    as_of=t,
+                    known_at=k,
+                    policy=policy,
+                    by=by,
+                    only=only,
+                    size_bands=given,
+                )
+            got, expected = reported(h), replayed(deals, t, k, policy, by, only, banding)
+            where = f"T={t} K={k} policy={policy} by={by} {only} bands={given}"
             assert got["grades"] == expected["grades"], where
             assert close(got["stale"], expected["stale"]), where
             assert close(got["contacts"], expected["contacts"]), where
             assert got["visits"] == expected["visits"], where
-            # Each grade per currency; deals most overdue first; weeks end with T's, partial.
-            currencies = sorted({c for _, c in got["grades"]})
-            assert [(g.currency, g.grade) for g in h.grades] == [
-                (c, g) for c in currencies for g in "ABCD"
+            assert got["summary"] == {
+                None if g is None else str(g): counts for g, counts in expected["summary"].items()
+            }, where
+            # Each grade per currency and group; deals longest in stage and most overdue
+            # first; summary groups by name, the deals without one last.
+            slices = sorted(
+                {(c, grp) for _, c, grp in got["grades"]},
+                key=lambda s: (s[0], s[1] is None, s[1] or ""),
+            )
+            assert [(g.currency, g.group, g.grade) for g in h.grades] == [
+                (c, grp, g) for c, grp in slices for g in "ABCD"
             ]
+            in_stage = [(-s.days_in_stage, s.deal) for s in h.stale]
+            assert in_stage == sorted(in_stage)
             beyond = [c.days_since - c.cadence_days for c in h.overdue_contacts]
             assert beyond == sorted(beyond, reverse=True)
+            groups = [r.group for r in h.summary]
+            assert groups == sorted(groups, key=lambda g: (g is None, g or ""))
             for n, v in enumerate(h.visits):
                 assert v.partial == (n % 4 == 3)
                 assert v.target == 12 and v.met == (v.effective >= 12)
@@ -240,11 +326,11 @@ def test_grades_stale_deals_overdue_contacts_and_weekly_visits(kind: str, tmp_pa
         ("C", "CNY", 1, Decimal(5000)),
         ("D", "CNY", 1, Decimal(400)),
     ]
-    # and the stale deals are listed with their reasons
+    # and the stale deals are listed with their reasons, longest in their stage first
     assert [(s.deal, s.stage, s.reasons) for s in now.stale] == [
         ("A", "identified", ("over_stage_limit",)),
-        ("B", "contacted", ("no_next_step",)),
         ("C", "contacted", ("next_step_overdue",)),
+        ("B", "contacted", ("no_next_step",)),
     ]
     assert now.stale[0].days_in_stage == 40
     # and the contacts overdue for their grade's cadence, most overdue first

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from hypothesis import strategies as st
 
 from salesengine.domain.deal import Deal, fold
-from salesengine.reports.common import GROUPS, size_band
+from salesengine.domain.policy import FunnelPolicy
+from salesengine.reports.common import GROUPS
+from salesengine.reports.size_bands import Banding
 from tests.conftest import T0
 from tests.reports.support import OWNERS, POLICIES, TEAMS, Built, Step, histories, interleave
 
@@ -34,6 +37,7 @@ class Known:
     policy: str
     entries: list[Entry]
     known_at: datetime | None
+    banding: Banding
 
     def group(self, by: str | None, at: datetime) -> Any:
         """The deal's --by attribute at effective instant ``at``, known at K."""
@@ -41,11 +45,13 @@ class Known:
             return None
         state = self.deal.state_at(at, self.known_at)
         if by == "size":
-            return size_band(state.amount)
+            return self.banding.band(self.policy, state.amount)
         return getattr(state, by)
 
 
-def known_deals(deals: list[Deal], known_at: datetime | None) -> list[Known]:
+def known_deals(
+    deals: list[Deal], known_at: datetime | None, banding: Banding | None = None
+) -> list[Known]:
     result = []
     for deal in deals:
         events = [e for e in deal.timeline if known_at is None or e.timestamp <= known_at]
@@ -56,7 +62,8 @@ def known_deals(deals: list[Deal], known_at: datetime | None) -> list[Known]:
             for n, e in enumerate(events)
             if e.moves_stage
         ]
-        result.append(Known(deal, fold(events).policy, entries, known_at))
+        bands = banding or Banding(POLICIES)
+        result.append(Known(deal, fold(events).policy, entries, known_at, bands))
     return result
 
 
@@ -79,6 +86,29 @@ def window(data: st.DataObject, b: Built) -> tuple[datetime, datetime]:
 
 def group_by(data: st.DataObject) -> str | None:
     return data.draw(st.sampled_from([None, None, *GROUPS]))
+
+
+# The policies with size bands of their own (five-level keeps the default), and limits
+# given for every deal (--size-bands).
+BANDED: dict[str, FunnelPolicy] = {
+    name: policy.model_copy(update={"size_bands": bands}) if bands else policy
+    for (name, policy), bands in zip(
+        sorted(POLICIES.items()),
+        ((), (Decimal(200_000), Decimal(800_000), Decimal(1_500_000)), (Decimal("1000.5"),)),
+        strict=True,
+    )
+}
+GIVEN_BANDS = (Decimal(100), Decimal(1_000_000))
+
+
+def bandings(
+    data: st.DataObject,
+) -> tuple[dict[str, FunnelPolicy], tuple[Decimal, ...] | None, Banding]:
+    """(policies, --size-bands limits, the banding they make) for a report and its replay."""
+    policies, given = data.draw(
+        st.sampled_from([(POLICIES, None), (BANDED, None), (BANDED, GIVEN_BANDS)])
+    )
+    return policies, given, Banding(policies, given)
 
 
 MOVES = (

@@ -1,82 +1,172 @@
-"""`salesengine health`: grades, stale deals, overdue contacts and weekly visits."""
+"""`salesengine health`: grades, a summary per owner or group, stale deals, overdue
+contacts and weekly visits."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from rich.table import Table
+import typer
 
-from salesengine.cli.render import add_row, money, out, print_json, short_time
-from salesengine.cli.reporting import all_policies, as_of_label, instants, read_models
+from salesengine.cli.render import grouped_json, jsonable, money, print_json, say, short_time
+from salesengine.cli.reporting import (
+    all_policies,
+    as_of_label,
+    chosen,
+    instants,
+    read_models,
+    shown,
+)
 from salesengine.cli.reports import (
     AsOfOption,
+    ByOption,
     JsonOption,
     KnownAtOption,
+    OwnerOption,
     PolicyOption,
+    SizeBandsOption,
+    TeamOption,
+    check_by,
     check_policy,
+    size_bands,
 )
+from salesengine.cli.tables import Grid, key, number, text
 
 if TYPE_CHECKING:
     from salesengine.reports.health import Health
 
 # The report loads sqlalchemy: it is imported when the command runs, not at start-up.
+# Its reasons, copied for the table's headers (tests/e2e/test_cli_startup.py holds them equal).
+REASONS = ("no_next_step", "next_step_overdue", "over_stage_limit")
+HEADERS = tuple(r.replace("_", " ") for r in REASONS)  # a header wraps between words
+
+
+DEFAULT_LIMIT = 20  # deals listed in the text; --json lists all
 
 
 def health_command(
     as_of: AsOfOption = None,
     known_at: KnownAtOption = None,
     policy: PolicyOption = None,
+    by: ByOption = None,
+    owner: OwnerOption = None,
+    team: TeamOption = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit",
+            min=0,
+            help=f"List at most N stale deals and N overdue contacts (0: all); default "
+            f"{DEFAULT_LIMIT} in the text, all with --json.",
+        ),
+    ] = None,
+    bands: SizeBandsOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Pipeline health as of T (known at K): grades, stale deals, contacts, visits."""
+    """Pipeline health as of T (known at K): grades, a summary per owner (or --by group),
+    stale deals, overdue contacts and visits."""
     from salesengine.reports.health import health
+    from salesengine.reports.open_deals import Only
 
+    check_by(by)
+    limits = size_bands(bands, by)
     check_policy(policy)
     t, k = instants(as_of, known_at)
     policies = all_policies()
+    only = Only(owner=owner, team=team)
     with read_models(policy) as conn:
-        result = health(conn, policies, as_of=t, known_at=k, policy=policy)
+        result = health(
+            conn, policies, as_of=t, known_at=k, policy=policy, by=by, only=only, size_bands=limits
+        )
     if as_json:
-        print_json(as_dict(result))
+        print_json(as_dict(result, limit or None))
         return
-    suffix = as_of_label(t, k)
-    grades = Table("grade", "deals", "amount", "currency", title=f"Grades {suffix}")
+    print_health(result, DEFAULT_LIMIT if limit is None else limit or None, as_of_label(t, k))
+
+
+def print_health(result: Health, limit: int | None, suffix: str) -> None:
+    by = result.by
+    group = [key(by)] if by else []
+    suffix += chosen(result.only)
+    grades = Grid(
+        [*group, key("grade"), number("deals"), number("amount"), key("currency")],
+        title=f"Grades {suffix}",
+    )
     for g in result.grades:
-        add_row(grades, g.grade, str(g.deals), money(g.amount), g.currency)
-    out.print(grades)
-    stale = Table("deal", "owner", "stage", "days in stage", "next step due", "reasons")
-    stale.title = f"Stale deals ({len(result.stale)})"
-    for s in result.stale:
+        grades.add(*shown(g.group, by), g.grade, str(g.deals), money(g.amount), g.currency)
+    grades.print()
+    summary = Grid(
+        [key(by or "owner"), *map(number, ("open", "stale", *HEADERS, "overdue contacts"))],
+        title=f"Summary per {by or 'owner'}",
+    )
+    for r in result.summary:
+        counts = (r.open, r.stale, r.no_next_step, r.next_step_overdue, r.over_stage_limit)
+        summary.add(r.group or "(none)", *map(str, counts), str(r.overdue_contacts))
+    summary.print()
+    stale = Grid(
+        [key("deal"), *group, key("owner"), key("stage"), number("days in stage"),
+         key("next step due"), text("reasons")],
+        title=f"Stale deals ({len(result.stale)}, longest in stage first)",
+    )  # fmt: skip
+    for s in result.stale[:limit]:
         due = "" if s.next_due is None else short_time(s.next_due)
-        cells = (s.deal, s.owner or "", s.stage, f"{s.days_in_stage:.1f}", due)
-        add_row(stale, *cells, ", ".join(s.reasons))
-    out.print(stale)
-    contacts = Table("deal", "owner", "stage", "grade", "last contact", "days since", "cadence")
-    contacts.title = f"Overdue contacts ({len(result.overdue_contacts)})"
-    for c in result.overdue_contacts:
+        cells = (s.owner or "", s.stage, f"{s.days_in_stage:.1f}", due, ", ".join(s.reasons))
+        stale.add(s.deal, *shown(s.group, by), *cells)
+    stale.print()
+    more(len(result.stale), limit, "stale deals")
+    contacts = Grid(
+        [key("deal"), *group, key("owner"), key("stage"), key("grade"), key("last contact"),
+         number("days since"), number("cadence")],
+        title=f"Overdue contacts ({len(result.overdue_contacts)}, most overdue first)",
+    )  # fmt: skip
+    for c in result.overdue_contacts[:limit]:
         last = short_time(c.last_contact)
-        row = (c.deal, c.owner or "", c.stage, c.grade, last, f"{c.days_since:.1f}")
-        add_row(contacts, *row, str(c.cadence_days))
-    out.print(contacts)
-    visits = Table("rep", "week", "visits", "effective", "target", "met")
-    visits.title = "Effective visits per rep per week (* = week in progress)"
+        row = (c.owner or "", c.stage, c.grade, last, f"{c.days_since:.1f}", str(c.cadence_days))
+        contacts.add(c.deal, *shown(c.group, by), *row)
+    contacts.print()
+    more(len(result.overdue_contacts), limit, "overdue contacts")
+    visits = Grid(
+        [key("rep"), key("week"), *map(number, ("visits", "effective", "target")), key("met")],
+        title="Effective visits per rep per week (* = week in progress)",
+    )
     for v in result.visits:
         week = v.week + ("*" if v.partial else "")
         met = "yes" if v.met else "no"
-        add_row(visits, v.rep, week, str(v.visits), str(v.effective), str(v.target), met)
-    out.print(visits)
+        visits.add(v.rep, week, str(v.visits), str(v.effective), str(v.target), met)
+    visits.print()
 
 
-def as_dict(result: Health) -> dict[str, Any]:
+def more(total: int, limit: int | None, what: str) -> None:
+    """The line saying how many a limited list leaves out."""
+    if limit is not None and total > limit:
+        say(f"... and {total - limit:,} more {what} (--limit N to list more, 0 for all)")
+
+
+def as_dict(result: Health, limit: int | None) -> dict[str, Any]:
+    by = result.by
+    stale = [
+        grouped_json(s, by) | {"days_in_stage": round(s.days_in_stage, 2)}
+        for s in result.stale[:limit]
+    ]
+    contacts = [
+        grouped_json(c, by) | {"days_since": round(c.days_since, 2)}
+        for c in result.overdue_contacts[:limit]
+    ]
+    summary = []
+    for r in result.summary:
+        row = jsonable(r)
+        summary.append({by or "owner": row.pop("group"), **row})
     return {
         "as_of": result.as_of,
         "known_at": result.known_at,
         "policy": result.policy,
-        "grades": result.grades,
-        "stale": [asdict(s) | {"days_in_stage": round(s.days_in_stage, 2)} for s in result.stale],
-        "overdue_contacts": [
-            asdict(c) | {"days_since": round(c.days_since, 2)} for c in result.overdue_contacts
-        ],
+        "by": by,
+        "owner": result.only.owner,
+        "team": result.only.team,
+        "grades": [grouped_json(g, by) for g in result.grades],
+        "summary": summary,
+        "stale": stale,
+        "stale_total": len(result.stale),
+        "overdue_contacts": contacts,
+        "overdue_contacts_total": len(result.overdue_contacts),
         "visits": result.visits,
     }

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from salesengine.cli import deal as deal_cli
 from salesengine.cli import export as export_cli
@@ -25,18 +24,17 @@ from salesengine.cli import reports as reports_cli
 from salesengine.cli import window_reports as window_cli
 from salesengine.cli.options import STATE, parse_time
 from salesengine.cli.render import (
-    add_row,
     err,
     fail,
     jsonable,
     money,
-    out,
     print_json,
     say,
     short_time,
     throttled,
     when,
 )
+from salesengine.cli.tables import Col, Grid
 from salesengine.domain.errors import SalesEngineError
 
 if TYPE_CHECKING:
@@ -523,12 +521,11 @@ def demo(
 
 
 def _funnel_table(title: str, rows: list[FunnelRow]) -> None:
-    table = Table("stage", "deals", "amount", "weighted", "currency", title=title)
+    sums = (Col(h, "number") for h in ("deals", "amount", "weighted"))
+    table = Grid([Col("stage"), *sums, Col("currency")], title=title)
     for row in rows:
-        add_row(
-            table, row.stage, str(row.deals), money(row.amount), money(row.weighted), row.currency
-        )
-    out.print(table)
+        table.add(row.stage, str(row.deals), money(row.amount), money(row.weighted), row.currency)
+    table.print()
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -7,13 +7,12 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich import box
-from rich.table import Column, Table
 
 from salesengine.cli.options import STATE
-from salesengine.cli.render import add_row, money, out, print_json, say, when
+from salesengine.cli.render import money, print_json, say, when
 from salesengine.cli.reporting import all_policies, instants, read_models
 from salesengine.cli.reports import AsOfOption, JsonOption, KnownAtOption
+from salesengine.cli.tables import Grid, key, number
 from salesengine.reports.periods import SYNTAX, parse_period
 
 if TYPE_CHECKING:
@@ -97,22 +96,12 @@ def print_plan(p: Plan) -> None:
         + (f", known at {when(p.known_at)}" if p.known_at else "")
     )
     numbers = ("conv.", "win rate", "needed", "actual", "gap", f"amount {p.currency}", "days")
-    table = Table(
-        "stage",
-        *(Column(h, justify="right") for h in numbers),
-        "enter by",
-        title=title,
-        box=box.SIMPLE_HEAD,  # nine columns: keep them within 80 characters
-        show_edge=False,
-        pad_edge=False,
-        collapse_padding=True,
-    )
+    table = Grid([key("stage"), *map(number, numbers), key("enter by")], title=title)
     passed = False
     for r in p.rows:
         late = r.latest_entry is not None and r.latest_entry < p.as_of
         passed = passed or late
-        add_row(
-            table,
+        table.add(
             r.stage,
             _share(r.conversion),
             _share(r.win_rate),
@@ -123,7 +112,7 @@ def print_plan(p: Plan) -> None:
             "-" if r.mean_days is None else f"{r.mean_days:,.1f}",
             "-" if r.latest_entry is None else r.latest_entry.date().isoformat() + "*" * late,
         )
-    out.print(table)
+    table.print()
     average = p.average_won
     size = "-" if average is None else f"{money(average)} {p.currency}"
     say(

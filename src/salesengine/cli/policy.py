@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from salesengine.cli.options import STATE
-from salesengine.cli.render import add_row, out, print_json
+from salesengine.cli.render import print_json, say
+from salesengine.cli.tables import Grid, key, number, text
 
 if TYPE_CHECKING:
     # Loaded with the catalogue when a command reads the policies, not at start-up.
@@ -27,6 +27,7 @@ def policy_json(policy: FunnelPolicy) -> dict[str, Any]:
         "currency": policy.currency,
         "fallback": None if policy.fallback is None else policy.fallback.model_dump(),
         "visit_target_per_week": policy.visit_target_per_week,
+        "size_bands": list(policy.size_bands),
         "stages": [
             {
                 "key": s.key,
@@ -57,16 +58,15 @@ def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
             [{"name": p.name, "title": p.title, "stages": list(p.stage_keys)} for p in policies]
         )
         return
-    table = Table("name", "title", "stages", "source")
+    table = Grid([key("name"), text("title"), text("stages"), text("source")])
     for p in policies:
-        add_row(
-            table,
+        table.add(
             p.name,
             f"{p.title} {p.title_zh or ''}",
             " → ".join(p.stage_keys),
             str(catalog.source(p.name)),
         )
-    out.print(table)
+    table.print()
 
 
 @app.command()
@@ -79,11 +79,16 @@ def show(
     if as_json:
         print_json(policy_json(policy))
         return
-    table = Table(
-        "stage", "name", "win %", "role", "entry criteria", title=f"{policy.title} ({policy.name})"
+    table = Grid(
+        [key("stage"), text("name"), number("win %"), text("role"), text("entry criteria")],
+        title=f"{policy.title} ({policy.name})",
     )
     for s in policy.stages:
         criteria = "\n".join(f"{c.key}: {c.description}" for c in s.criteria) or "-"
-        add_row(table, s.key, f"{s.name} {s.name_zh}", str(s.probability), s.role, criteria)
-    add_row(table, "won", "Won 成交", str(policy.won_probability), "", "contract signed")
-    out.print(table)
+        table.add(s.key, f"{s.name} {s.name_zh}", str(s.probability), s.role, criteria)
+    table.add("won", "Won 成交", str(policy.won_probability), "", "contract signed")
+    table.print()
+    from salesengine.reports.size_bands import SizeBands
+
+    bands = ", ".join(SizeBands(policy.size_bands).labels)
+    say(f"size bands (--by size, in the deal's currency): {bands}")

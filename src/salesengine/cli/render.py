@@ -13,7 +13,6 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, TaskID
-from rich.table import Table
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -33,6 +32,16 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def grouped_json(value: Any, by: str | None) -> dict[str, Any]:
+    """A report row as JSON, its ``group`` named after the grouping (``"owner": ...``), or
+    left out when the report is not grouped."""
+    row: dict[str, Any] = jsonable(value)
+    group = row.pop("group", None)
+    if by is not None:
+        row[by] = group
+    return row
+
+
 def fail(message: str) -> None:
     """One clear line on stderr; the message is text, never markup."""
     err.print(f"[red]error:[/] {escape(message)}")
@@ -40,11 +49,6 @@ def fail(message: str) -> None:
 
 def say(message: str) -> None:
     out.print(escape(message))
-
-
-def add_row(table: Table, *cells: str) -> None:
-    """Table cells hold user data, which must never be read as markup."""
-    table.add_row(*(escape(c) for c in cells))
 
 
 def print_json(value: Any) -> None:

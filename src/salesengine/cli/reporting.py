@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from salesengine.domain.policy import FunnelPolicy
     from salesengine.projecting import CatchUpReport, ProjectionRunner
+    from salesengine.reports.open_deals import Only
 
 # The projection runner (sqlalchemy, numpy) and the store's settings (eventsourcing) are
 # imported when a report runs, not when the command line starts.
@@ -152,3 +153,15 @@ def instants(as_of: str | None, known_at: str | None) -> tuple[datetime, datetim
     """T defaults to the engine's now; K to "everything known" (None)."""
     t = parse_time(as_of, "--as-of") or STATE.engine().clock()
     return t, parse_time(known_at, "--known-at")
+
+
+def shown(group: str | None, by: str | None) -> list[str]:
+    """The group's cell, when the report is grouped."""
+    return [group or "(none)"] if by else []
+
+
+def chosen(only: Only) -> str:
+    """The owner and team a report was kept to, for its title."""
+    parts = [f"owner {only.owner}" if only.owner is not None else "",
+             f"team {only.team}" if only.team is not None else ""]  # fmt: skip
+    return "".join(f", {p}" for p in parts if p)

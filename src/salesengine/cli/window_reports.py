@@ -8,19 +8,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from salesengine.cli.options import parse_time
-from salesengine.cli.render import add_row, out, print_json, say, when
+from salesengine.cli.render import print_json, say, when
 from salesengine.cli.reporting import all_policies, check_chart, read_models, writing_chart
 from salesengine.cli.reports import (
     ByOption,
     JsonOption,
     KnownAtOption,
     PolicyOption,
+    SizeBandsOption,
     check_by,
     check_policy,
+    size_bands,
 )
+from salesengine.cli.tables import Grid, key, number
 from salesengine.domain.values import outside_years
 
 if TYPE_CHECKING:
@@ -87,16 +89,27 @@ def conversion_command(
     policy: PolicyOption = None,
     known_at: KnownAtOption = None,
     as_json: JsonOption = False,
+    bands: SizeBandsOption = None,
 ) -> None:
     """Conversion and drop-off per stage, for the deals first entering it in [F, U)."""
     from salesengine.reports.conversion import conversion
 
     check_by(by)
+    limits = size_bands(bands, by)
     check_policy(policy)
     f, u = window(start, end)
     k = parse_time(known_at, "--known-at")
     with read_models(policy) as conn:
-        rows = conversion(conn, all_policies(), start=f, end=u, known_at=k, by=by, policy=policy)
+        rows = conversion(
+            conn,
+            all_policies(),
+            start=f,
+            end=u,
+            known_at=k,
+            by=by,
+            policy=policy,
+            size_bands=limits,
+        )
     if as_json:
         print_json([r.as_dict(by) for r in rows])
         return
@@ -104,11 +117,11 @@ def conversion_command(
 
 
 def print_conversion(rows: list[ConversionRow], by: str | None, title: str) -> None:
-    headers = ["policy", *([by] if by else []), "stage", "cohort", "advanced", "lost", "open"]
-    table = Table(*headers, "conversion", "drop-off", title=title)
+    columns = [key("policy"), *([key(by)] if by else []), key("stage")]
+    counts = ("cohort", "advanced", "lost", "open", "conversion", "drop-off")
+    table = Grid([*columns, *map(number, counts)], title=title)
     for r in rows:
-        add_row(
-            table,
+        table.add(
             r.policy,
             *([r.group or "(none)"] if by else []),
             r.stage,
@@ -119,7 +132,7 @@ def print_conversion(rows: list[ConversionRow], by: str | None, title: str) -> N
             _share(r.conversion),
             _share(r.drop_off),
         )
-    out.print(table)
+    table.print()
     if not rows:
         say("no deal entered a stage in the window")
 
@@ -135,18 +148,29 @@ def cycle_time_command(
         Path | None,
         typer.Option("--chart", help="Write a stage-duration chart: FILE.png or FILE.html."),
     ] = None,
+    bands: SizeBandsOption = None,
 ) -> None:
     """Days in each stage for the stays that ended in [F, U); days to win for deals won then."""
     from salesengine.reports.cycle_time import cycle_time
 
     check_by(by)
+    limits = size_bands(bands, by)
     check_policy(policy)
     f, u = window(start, end)
     k = parse_time(known_at, "--known-at")
     check_chart(chart)
     policies = all_policies()
     with read_models(policy) as conn:
-        rows = cycle_time(conn, policies, start=f, end=u, known_at=k, by=by, policy=policy)
+        rows = cycle_time(
+            conn,
+            policies,
+            start=f,
+            end=u,
+            known_at=k,
+            by=by,
+            policy=policy,
+            size_bands=limits,
+        )
     title = _title("Cycle time", f, u, k)
     if chart is not None:
         from salesengine.reports.charts import write_duration_chart
@@ -162,11 +186,11 @@ def cycle_time_command(
 
 
 def print_cycle_time(rows: list[CycleTimeRow], by: str | None, title: str) -> None:
-    headers = ["policy", *([by] if by else []), "stage", "count"]
-    table = Table(*headers, "mean days", "median days", "p90 days", title=title)
+    columns = [key("policy"), *([key(by)] if by else []), key("stage")]
+    days = ("count", "mean days", "median days", "p90 days")
+    table = Grid([*columns, *map(number, days)], title=title)
     for r in rows:
-        add_row(
-            table,
+        table.add(
             r.policy,
             *([r.group or "(none)"] if by else []),
             r.stage,
@@ -175,6 +199,6 @@ def print_cycle_time(rows: list[CycleTimeRow], by: str | None, title: str) -> No
             _days(r.median_days),
             _days(r.p90_days),
         )
-    out.print(table)
+    table.print()
     if not rows:
         say("no stage ended and no deal was won in the window")

@@ -6,15 +6,53 @@ A policy is data (a TOML file under ``policies/``); this module is its validated
 from __future__ import annotations
 
 import hashlib
+import itertools
+import re
 from decimal import Decimal
 from functools import cached_property
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from salesengine.domain.values import OUTCOMES
 
 KEY_PATTERN = r"^[a-z][a-z0-9_]*$"
+
+# The amounts where the deal-size bands of `--by size` start, in the deal's own currency:
+# the buying-power bands of account grading (under 500k, 500k to 1M, 1M and more) unless a
+# policy sets its own.
+DEFAULT_SIZE_BANDS: tuple[Decimal, ...] = (Decimal(500_000), Decimal(1_000_000))
+# Python's Decimal would also read "1_000" or other scripts' digits; a limit is written 0-9.
+_LIMIT_TEXT = re.compile(r"\d+(?:\.\d+)?", re.ASCII)
+
+
+def _limit_text(value: object) -> object:
+    if isinstance(value, str) and not _LIMIT_TEXT.fullmatch(value.strip()):
+        raise ValueError("not an amount written with the digits 0-9, like 2500 or 1000.50")
+    return value
+
+
+# A band limit is an amount as the engine stores one: positive, at most 4 decimal places.
+BandLimit = Annotated[
+    Decimal,
+    Field(gt=0, max_digits=18, decimal_places=4, allow_inf_nan=False),
+    BeforeValidator(_limit_text),
+]
+
+
+def check_size_bands(limits: tuple[Decimal, ...]) -> tuple[Decimal, ...]:
+    """Band limits must rise: each band ends where the next one starts."""
+    for before, after in itertools.pairwise(limits):
+        if after <= before:
+            raise ValueError(f"band limits must increase: {after} follows {before}")
+    return limits
 
 
 class _Strict(BaseModel):
@@ -82,6 +120,17 @@ class FunnelPolicy(_Strict):
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", description="default currency")
     fallback: Fallback | None = None
     visit_target_per_week: int = Field(default=12, gt=0, strict=True)
+    size_bands: tuple[BandLimit, ...] = Field(
+        default=DEFAULT_SIZE_BANDS,
+        min_length=1,
+        max_length=12,
+        description="amounts where the deal-size bands of --by size end",
+    )
+
+    @field_validator("size_bands")
+    @classmethod
+    def _rising_bands(cls, value: tuple[Decimal, ...]) -> tuple[Decimal, ...]:
+        return check_size_bands(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> FunnelPolicy:
@@ -104,8 +153,12 @@ class FunnelPolicy(_Strict):
 
     @cached_property
     def fingerprint(self) -> str:
-        """Identifies this exact version of the policy; recorded on every deal it opens."""
-        return hashlib.sha256(self.model_dump_json().encode("utf-8")).hexdigest()[:16]
+        """Identifies this exact version of the policy; recorded on every deal it opens.
+
+        The size bands are left out: they say how reports group deals, not how a deal
+        runs, so changing them makes no new version of the policy's rules."""
+        rules = self.model_dump_json(exclude={"size_bands"})
+        return hashlib.sha256(rules.encode("utf-8")).hexdigest()[:16]
 
     @property
     def stage_keys(self) -> tuple[str, ...]:

@@ -1,5 +1,5 @@
-"""Charts of the funnel and of stage durations, as a PNG (matplotlib) or a self-contained,
-interactive HTML file (plotly).
+"""Charts of the funnel, of the moves between two instants and of stage durations, as a
+PNG (matplotlib) or a self-contained, interactive HTML file (plotly).
 
 Both formats draw the same picture, laid out here once: one panel per policy (and
 currency), stages top to bottom in policy order, the outcomes below them and apart from
@@ -21,6 +21,7 @@ from typing import Protocol, SupportsFloat
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.domain.values import OUTCOMES
 from salesengine.reports.funnel import FunnelRow
+from salesengine.reports.funnel_moves import MoveRow, Tally
 
 FORMATS = (".png", ".html")
 
@@ -89,20 +90,61 @@ class FunnelPanel:
 
     def positions(self) -> list[float]:
         """Bar positions from the top; the outcomes sit apart, after a gap."""
-        positions: list[float] = []
-        gap = 0.0
-        for i, bar in enumerate(self.bars):
-            if bar.outcome and (i == 0 or not self.bars[i - 1].outcome):
-                gap = 0.7
-            positions.append(i + gap)
-        return positions
+        return _positions([b.stage for b in self.bars])
 
     def separator(self) -> float | None:
         """Where the line between the open funnel and the outcomes goes."""
-        for i, bar in enumerate(self.bars):
-            if bar.outcome and i > 0 and not self.bars[i - 1].outcome:
-                return (self.positions()[i - 1] + self.positions()[i]) / 2
-        return None
+        return _separator([b.stage for b in self.bars])
+
+
+def _positions(stages: Sequence[str]) -> list[float]:
+    positions: list[float] = []
+    gap = 0.0
+    for i, stage in enumerate(stages):
+        if stage in OUTCOMES and (i == 0 or stages[i - 1] not in OUTCOMES):
+            gap = 0.7
+        positions.append(i + gap)
+    return positions
+
+
+def _separator(stages: Sequence[str]) -> float | None:
+    for i, stage in enumerate(stages):
+        if stage in OUTCOMES and i > 0 and stages[i - 1] not in OUTCOMES:
+            positions = _positions(stages)
+            return (positions[i - 1] + positions[i]) / 2
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class MoveBar:
+    """One stage's moves in the period: into it (right of the axis), out of it (left),
+    one segment per group."""
+
+    stage: str
+    label: str
+    hover: str
+    rows: tuple[MoveRow, ...]  # one per group (one row when not grouped)
+
+    def total(self, column: str, measure: str) -> float:
+        """The sum over the groups of a column (start, in, out, end) in deals or amount."""
+        return sum(float(_measure(r[column], measure)) for r in self.rows)
+
+
+def _measure(tally: Tally, measure: str) -> int | Decimal:
+    return tally.deals if measure == "deals" else tally.amount
+
+
+@dataclass(frozen=True, slots=True)
+class MovePanel:
+    policy: str
+    currency: str
+    bars: tuple[MoveBar, ...]
+
+    def positions(self) -> list[float]:
+        return _positions([b.stage for b in self.bars])
+
+    def separator(self) -> float | None:
+        return _separator([b.stage for b in self.bars])
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +197,29 @@ def write_funnel_chart(
         charts_html.funnel(panels, groups, path, title)
 
 
+def write_moves_chart(
+    rows: Sequence[MoveRow],
+    path: Path,
+    title: str,
+    *,
+    policies: Mapping[str, FunnelPolicy] | None = None,
+) -> None:
+    """What moved between two instants, per policy and currency: per stage a bar to the
+    right for the moves in and one to the left for the moves out (deals and amount side by
+    side), and the stage's deals at the start and the end. Grouped rows are stacked."""
+    suffix = _format(path)
+    panels = move_panels(rows, policies)
+    groups = _groups(r.group for p in panels for b in p.bars for r in b.rows)
+    if suffix == ".png":
+        from salesengine.reports import charts_png
+
+        charts_png.moves(panels, groups, path, title)
+    else:
+        from salesengine.reports import charts_html
+
+        charts_html.moves(panels, groups, path, title)
+
+
 def write_duration_chart(
     rows: Sequence[DurationRow],
     path: Path,
@@ -205,6 +270,25 @@ def funnel_panels(
             keys.sort(key=lambda k: rank.get(k, len(rank)))
         bars = tuple(FunnelBar(k, _label(spec, k), _hover(spec, k), tuple(stages[k])) for k in keys)
         panels.append(FunnelPanel(name, currency, bars))
+    return panels
+
+
+def move_panels(
+    rows: Iterable[MoveRow], policies: Mapping[str, FunnelPolicy] | None = None
+) -> list[MovePanel]:
+    """Rows gathered into panels per policy and currency, stages in policy order."""
+    order: dict[tuple[str, str], dict[str, list[MoveRow]]] = {}
+    for r in rows:
+        order.setdefault((r.policy, r.currency), {}).setdefault(r.stage, []).append(r)
+    panels = []
+    for (name, currency), stages in order.items():
+        spec = (policies or {}).get(name)
+        keys = list(stages)
+        if spec is not None:
+            rank = {k: i for i, k in enumerate((*spec.stage_keys, *OUTCOMES))}
+            keys.sort(key=lambda k: rank.get(k, len(rank)))
+        bars = tuple(MoveBar(k, _label(spec, k), _hover(spec, k), tuple(stages[k])) for k in keys)
+        panels.append(MovePanel(name, currency, bars))
     return panels
 
 

@@ -15,6 +15,8 @@ from salesengine.reports.charts import (
     OUTCOME_COLOURS,
     DurationPanel,
     FunnelPanel,
+    MoveBar,
+    MovePanel,
     compact,
     group_colour,
     group_name,
@@ -26,6 +28,7 @@ WIDTH = 1200
 MEDIAN_COLOUR = "#4a90c2"
 INK = "#333333"
 LIMIT_COLOUR = "#c62828"
+MOVED_IN, MOVED_OUT = "#2e7d32", "#c62828"
 FONT = "DejaVu Sans, Arial, 'Noto Sans CJK SC', 'Microsoft YaHei', sans-serif"
 
 
@@ -144,6 +147,128 @@ def _funnel_hover(panel: FunnelPanel, stage: str, segment: Any, is_grouped: bool
         f"amount: {segment.amount:,.2f} {escape(panel.currency)}",
         f"weighted: {segment.weighted:,.2f} {escape(panel.currency)}",
     ]
+    return "<br>".join(lines)
+
+
+def moves(panels: Sequence[MovePanel], groups: list[str | None], path: Path, title: str) -> None:
+    rows = max(len(panels), 1)
+    titles = [
+        f"{p.policy}: {m}{f' ({p.currency})' if m == 'amount' else ''}, out | in"
+        for p in panels
+        for m in ("deals", "amount")
+    ]
+    fig = make_subplots(
+        rows=rows,
+        cols=2,
+        subplot_titles=[escape(t) for t in titles] or None,
+        horizontal_spacing=0.14,
+        vertical_spacing=min(0.3 / rows, 0.12),
+    )
+    shown: set[str] = set()
+    for row, panel in enumerate(panels, 1):
+        for col, measure in enumerate(("deals", "amount"), 1):
+            _move_bars(fig, panel, groups, measure, row, col, shown)
+    if not panels:
+        fig.add_annotation(text="nothing moved", showarrow=False, x=0.5, y=0.5, xref="paper")
+    height = sum(32 * (len(p.bars) + 1) + 90 for p in panels) + 160
+    _finish(fig, title, height, legend=True)
+    _write(fig, path)
+
+
+def _move_bars(
+    fig: go.Figure,
+    panel: MovePanel,
+    groups: list[str | None],
+    measure: str,
+    row: int,
+    col: int,
+    shown: set[str],
+) -> None:
+    positions = panel.positions()
+    widest = max((b.total(c, measure) for b in panel.bars for c in ("in", "out")), default=0.0)
+    widest = widest or 1.0
+    is_grouped = grouped(groups)
+    for group in groups:
+        for column, sign in (("in", 1), ("out", -1)):
+            xs, bases, ys, hovers = [], [], [], []
+            for bar, y in zip(panel.bars, positions, strict=True):
+                done = 0.0
+                for r in bar.rows:
+                    value = float(getattr(r[column], measure))
+                    if r.group == group:
+                        xs.append(sign * value)
+                        bases.append(sign * done)
+                        ys.append(y)
+                        hovers.append(_move_hover(panel, bar, r, column, is_grouped))
+                    done += value
+            if not any(xs):
+                continue
+            name = group_name(group) if is_grouped else f"moved {column}"
+            colour = group_colour(groups, group) if is_grouped else (
+                MOVED_IN if column == "in" else MOVED_OUT
+            )  # fmt: skip
+            fig.add_trace(
+                go.Bar(
+                    x=xs,
+                    y=ys,
+                    base=bases,
+                    orientation="h",
+                    marker={"color": colour, "line": {"color": "white", "width": 1}},
+                    opacity=1.0 if column == "in" else 0.8,
+                    width=0.72,
+                    name=name,
+                    legendgroup=name,
+                    showlegend=name not in shown,
+                    hovertext=hovers,
+                    hoverinfo="text",
+                ),
+                row=row,
+                col=col,
+            )
+            shown.add(name)
+    labels = [
+        f"{compact(b.total('start', measure))} → {compact(b.total('end', measure))}"
+        for b in panel.bars
+    ]
+    fig.add_trace(
+        go.Scatter(
+            x=[widest * 1.15] * len(labels),
+            y=positions,
+            text=labels,
+            mode="text",
+            textposition="middle right",
+            showlegend=False,
+            hoverinfo="skip",
+        ),
+        row=row,
+        col=col,
+    )
+    fig.add_vline(x=0, line={"color": "#555", "width": 1}, row=row, col=col)
+    separator = panel.separator()
+    if separator is not None:
+        fig.add_hline(
+            y=separator, line={"dash": "dot", "color": "#555", "width": 1}, row=row, col=col
+        )
+    fig.update_xaxes(
+        range=[-widest * 1.2, widest * 1.9], visible=False, fixedrange=True, row=row, col=col
+    )
+    fig.update_yaxes(
+        tickvals=positions,
+        ticktext=[escape(b.label) for b in panel.bars] if col == 1 else [""] * len(positions),
+        range=[max(positions, default=0) + 0.6, -0.6],
+        fixedrange=True,
+        row=row,
+        col=col,
+    )
+
+
+def _move_hover(panel: MovePanel, bar: MoveBar, r: Any, column: str, is_grouped: bool) -> str:
+    lines = [f"<b>{escape(bar.hover)}</b>"]
+    if is_grouped:
+        lines.append(escape(group_name(r.group)))
+    lines.append(f"moved {column}: {r[column].deals} deals")
+    lines.append(f"amount: {r[column].amount:,.2f} {escape(panel.currency)}")
+    lines.append(f"start {r['start'].deals} → end {r['end'].deals} deals")
     return "<br>".join(lines)
 
 

@@ -22,6 +22,7 @@ from salesengine.reports.charts import (
     OUTCOME_COLOURS,
     DurationPanel,
     FunnelPanel,
+    MovePanel,
     compact,
     group_colour,
     group_name,
@@ -46,6 +47,7 @@ CJK_FAMILIES = (
 )
 MEASURES = (("deals", "deals"), ("amount", "amount"))
 INK = "#333333"
+MOVED_IN, MOVED_OUT = "#2e7d32", "#c62828"
 MEDIAN_COLOUR = "#4a90c2"
 LIMIT_COLOUR = "#c62828"
 
@@ -104,6 +106,77 @@ def _funnel_axes(
     if separator is not None:
         ax.axhline(separator, color="#555555", linewidth=0.8, linestyle=(0, (4, 3)))
     ax.set_xlim(-widest * 0.55, widest * 0.8)
+    ax.set_ylim(max(positions, default=0) + 0.6, -0.6)
+    labels = [_safe(b.label, fonts) for b in panel.bars] if show_labels else []
+    ax.set_yticks(positions, labels)
+    ax.tick_params(axis="y", length=0, labelsize=10)
+    ax.set_xticks([])
+    for side in ("top", "right", "bottom", "left"):
+        ax.spines[side].set_visible(False)
+
+
+def moves(panels: Sequence[MovePanel], groups: list[str | None], path: Path, title: str) -> None:
+    fonts = _fonts()
+    height = sum(0.42 * (len(p.bars) + 1) + 1.0 for p in panels) + 1.4
+    with rc_context({"font.family": list(fonts)}):
+        fig = Figure(figsize=(WIDTH, max(height, 3.5)), dpi=DPI, layout="constrained")
+        fig.suptitle(_safe(title, fonts), fontsize=14, fontweight="bold")
+        axes = fig.subplots(max(len(panels), 1), 2, squeeze=False)
+        for row, panel in enumerate(panels):
+            for col, (measure, heading) in enumerate(MEASURES):
+                ax: Axes = axes[row][col]
+                unit = f" ({panel.currency})" if measure == "amount" else ""
+                text = f"{panel.policy}: {heading}{unit}, out | in, start -> end"
+                ax.set_title(_safe(text, fonts), loc="left")
+                _move_axes(ax, panel, groups, measure, fonts, show_labels=col == 0)
+        if not panels:
+            for ax in axes[0]:
+                ax.set_axis_off()
+            axes[0][0].text(0.5, 0.5, "nothing moved", ha="center", va="center", fontsize=12)
+        if grouped(groups):
+            handles = [Patch(color=group_colour(groups, g)) for g in groups]
+            names = [_safe(group_name(g), fonts, i) for i, g in enumerate(groups, 1)]
+        else:
+            handles = [Patch(color=MOVED_IN), Patch(color=MOVED_OUT)]
+            names = ["moved in", "moved out"]
+        fig.legend(handles, names, loc="outside lower center", ncols=min(len(handles), 6))
+        _save(fig, path)
+
+
+def _move_axes(
+    ax: Axes,
+    panel: MovePanel,
+    groups: list[str | None],
+    measure: str,
+    fonts: tuple[str, ...],
+    *,
+    show_labels: bool,
+) -> None:
+    positions = panel.positions()
+    widest = max((b.total(c, measure) for b in panel.bars for c in ("in", "out")), default=0.0)
+    widest = widest or 1.0
+    for bar, y in zip(panel.bars, positions, strict=True):
+        right = left = 0.0
+        for row in bar.rows:
+            colour = group_colour(groups, row.group) if grouped(groups) else None
+            moved_in = float(getattr(row["in"], measure))
+            moved_out = float(getattr(row["out"], measure))  # drawn left of the axis
+            ax.barh(y, moved_in, left=right, height=0.72, color=colour or MOVED_IN)
+            ax.barh(y, -moved_out, left=-left, height=0.72, color=colour or MOVED_OUT, alpha=0.8)
+            right += moved_in
+            left += moved_out
+        if right:
+            ax.text(right + widest * 0.02, y, f"+{compact(right)}", va="center", fontsize=9)
+        if left:
+            ax.text(-left - widest * 0.02, y, f"-{compact(left)}", va="center", ha="right",
+                    fontsize=9)  # fmt: skip
+        start, end = bar.total("start", measure), bar.total("end", measure)
+        ax.text(widest * 1.45, y, f"{compact(start)} -> {compact(end)}", va="center", fontsize=9)
+    ax.axvline(0, color="#555555", linewidth=0.8)
+    separator = panel.separator()
+    if separator is not None:
+        ax.axhline(separator, color="#555555", linewidth=0.8, linestyle=(0, (4, 3)))
+    ax.set_xlim(-widest * 1.4, widest * 2.1)
     ax.set_ylim(max(positions, default=0) + 0.6, -0.6)
     labels = [_safe(b.label, fonts) for b in panel.bars] if show_labels else []
     ax.set_yticks(positions, labels)

@@ -1,4 +1,4 @@
-"""What the reports share: the two clocks as SQL predicates, groupings and size bands.
+"""What the reports share: the two clocks as SQL predicates, and groupings.
 
 Every report reads the stage intervals (and, for amounts and owners, the deal
 attributes) at an effective instant T as known at K. ``known_at=None`` means "with
@@ -8,23 +8,15 @@ everything recorded": the rows whose recording window is still open.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Table, and_, case, literal, or_
 
 from salesengine.projections.base import AMOUNT_SCALE, to_us
+from salesengine.reports.size_bands import NO_AMOUNT, Banding, SizeBands
 
 GroupBy = Literal["owner", "team", "region", "policy", "size"]
 GROUPS: tuple[str, ...] = ("owner", "team", "region", "policy", "size")
-
-# Deal size bands by amount, after the buying-power bands of account grading (RAD).
-SIZE_BANDS: tuple[tuple[str, Decimal | None], ...] = (
-    ("<500k", Decimal(500_000)),
-    ("500k-1M", Decimal(1_000_000)),
-    (">=1M", None),
-)
-NO_AMOUNT = "no amount"
 
 
 def known(table: Table, known_at: datetime | None) -> ColumnElement[bool]:
@@ -42,33 +34,37 @@ def holds_at(start: Any, end: Any, at: datetime) -> ColumnElement[bool]:
     return and_(start <= moment, or_(end.is_(None), end > moment))
 
 
-def size_band(amount: Decimal | None) -> str:
-    if amount is None:
-        return NO_AMOUNT
-    for label, below in SIZE_BANDS:
-        if below is None or amount < below:
-            return label
-    return SIZE_BANDS[-1][0]  # pragma: no cover - the last band is open-ended
-
-
-def size_band_sql(amount_units: Any) -> ColumnElement[str]:
-    whens: list[tuple[ColumnElement[bool], str]] = [(amount_units.is_(None), NO_AMOUNT)]
-    for label, below in SIZE_BANDS:
-        if below is not None:
-            whens.append((amount_units < int(below * AMOUNT_SCALE), label))
-    return case(*whens, else_=literal(SIZE_BANDS[-1][0]))
-
-
-def group_sql(attributes: Table, by: str | None) -> ColumnElement[Any] | None:
-    """The grouping column over the deal attributes, by its report name."""
+def group_sql(
+    attributes: Table, by: str | None, banding: Banding | None = None
+) -> ColumnElement[Any] | None:
+    """The grouping column over the deal attributes, by its report name; ``size`` in the
+    bands of ``banding`` (the default bands without it)."""
     if by is None:
         return None
     if by not in GROUPS:
         raise ValueError(f"cannot group by '{by}' (one of {', '.join(GROUPS)})")
     if by == "size":
-        return size_band_sql(attributes.c.amount)
+        return size_band_sql(banding or Banding({}), attributes.c.policy, attributes.c.amount)
     column: ColumnElement[Any] = attributes.c[by]
     return column
+
+
+def size_band_sql(banding: Banding, policy: Any, amount_units: Any) -> ColumnElement[str]:
+    """Each row's size band, from its policy column and its amount column (in units)."""
+    *chosen, (other, _) = banding.sets()
+    band = _bands_sql(other, amount_units)
+    if not chosen:
+        return band
+    whens = [(policy.in_(names), _bands_sql(bands, amount_units)) for bands, names in chosen]
+    return case(*whens, else_=band)
+
+
+def _bands_sql(bands: SizeBands, amount_units: Any) -> ColumnElement[str]:
+    labels = bands.labels
+    whens: list[tuple[ColumnElement[bool], str]] = [(amount_units.is_(None), NO_AMOUNT)]
+    for limit, label in zip(bands.limits, labels, strict=False):
+        whens.append((amount_units < int(limit * AMOUNT_SCALE), label))
+    return case(*whens, else_=literal(labels[-1]))
 
 
 def group_value(value: Any) -> str:

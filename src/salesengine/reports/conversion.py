@@ -9,9 +9,10 @@ their effective time: a deal's later history counts even when it lies after U.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -32,6 +33,7 @@ from salesengine.domain.values import OUTCOMES
 from salesengine.projections import stage_intervals
 from salesengine.projections.base import to_us
 from salesengine.reports.common import known
+from salesengine.reports.size_bands import Banding
 from salesengine.reports.window import (
     ATTRIBUTES,
     attributes_at,
@@ -100,6 +102,7 @@ def cohort_counts(
     known_at: datetime | None,
     by: str | None = None,
     policy: str | None = None,
+    banding: Banding | None = None,
 ) -> list[tuple[str, str, Any, int, int, int]]:
     """(policy, stage, group, cohort, advanced, lost) per combination with a cohort."""
     i = INTERVALS.c
@@ -133,7 +136,7 @@ def cohort_counts(
         last.c.exited_at.is_(None),
         last.c.stage.in_(ENDED_UNWON),
     )
-    group = grouping(by)
+    group = grouping(by, banding)
     source: FromClause = es
     if group is not None:
         source = es.join(ATTRIBUTES, attributes_at(e.deal_id, e.entered_at, known_at))
@@ -168,13 +171,24 @@ def conversion(
     known_at: datetime | None = None,
     by: str | None = None,
     policy: str | None = None,
+    size_bands: Sequence[Decimal] | None = None,
 ) -> list[ConversionRow]:
-    """Every stage of each (policy, group) slice with a cohort in [start, end)."""
+    """Every stage of each (policy, group) slice with a cohort in [start, end).
+    ``size_bands``: the band limits of ``--by size`` for every deal, instead of its
+    policy's."""
     check_window(start, end)
+    banding = Banding(policies, size_bands)
     counts = {
         (name, stage, grp): (cohort, adv, gone)
         for name, stage, grp, cohort, adv, gone in cohort_counts(
-            conn, policies, start=start, end=end, known_at=known_at, by=by, policy=policy
+            conn,
+            policies,
+            start=start,
+            end=end,
+            known_at=known_at,
+            by=by,
+            policy=policy,
+            banding=banding,
         )
     }
     present = ((name, grp) for name, _, grp in counts)

@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, FromClause, and_, select
@@ -21,6 +22,7 @@ from salesengine.domain.values import OUTCOMES
 from salesengine.projections import stage_intervals
 from salesengine.projections.base import to_us
 from salesengine.reports.common import known
+from salesengine.reports.size_bands import Banding
 from salesengine.reports.window import (
     ATTRIBUTES,
     attributes_at,
@@ -109,11 +111,12 @@ def durations(
     known_at: datetime | None,
     by: str | None = None,
     policy: str | None = None,
+    banding: Banding | None = None,
 ) -> list[tuple[str, str, Any, int]]:
     """(policy, stage or won, group, microseconds) for every interval and win counted."""
     i = INTERVALS.c
     f, u = to_us(start), to_us(end)
-    group = grouping(by)
+    group = grouping(by, banding)
     extra = [group] if group is not None else []
 
     source: FromClause = INTERVALS
@@ -171,12 +174,16 @@ def cycle_time(
     known_at: datetime | None = None,
     by: str | None = None,
     policy: str | None = None,
+    size_bands: Sequence[Decimal] | None = None,
 ) -> list[CycleTimeRow]:
-    """Every stage, then ``won``, of each (policy, group) slice with anything in the window."""
+    """Every stage, then ``won``, of each (policy, group) slice with anything in the window.
+    ``size_bands``: the band limits of ``--by size`` for every deal, instead of its
+    policy's."""
     check_window(start, end)
     found: dict[tuple[str, str, Any], list[int]] = {}
+    banding = Banding(policies, size_bands)
     for name, stage, grp, us in durations(
-        conn, start=start, end=end, known_at=known_at, by=by, policy=policy
+        conn, start=start, end=end, known_at=known_at, by=by, policy=policy, banding=banding
     ):
         found.setdefault((name, stage, grp), []).append(us)
     present = ((name, grp) for name, _, grp in found)

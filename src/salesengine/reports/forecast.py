@@ -1,32 +1,35 @@
 """The forecast as of T, known at K (docs/metrics.md, "Forecast as of T").
 
-The weighted pipeline is the open part of the funnel itself; the stage-based forecast
-sums the open deals by the ISO week of their expected close, for the 4 weeks from T's
-week, and counts every other open deal in an ``outside`` bucket so totals reconcile.
+The weighted pipeline is the open part of the funnel; the stage-based forecast sums the
+same open deals by the ISO week of their expected close, for the 4 weeks from T's week,
+and counts every other open deal in an ``outside`` bucket so totals reconcile. Both are
+summed from one read of the open deals, kept to an owner or team and grouped by ``--by``
+when asked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func
+from sqlalchemy import Connection, func, null, select
 
 from salesengine.domain.policy import FunnelPolicy
-from salesengine.domain.values import OUTCOMES
 from salesengine.projections.base import from_units
-from salesengine.reports.funnel import funnel
+from salesengine.reports.common import group_sql
 from salesengine.reports.open_deals import (
     ATTRIBUTES,
     INTERVALS,
+    Only,
     open_deals,
     utc_day,
     week_label,
     week_start,
 )
+from salesengine.reports.size_bands import Banding
 
 WEEKS = 4
 OUTSIDE = ("overdue", "later", "no date")
@@ -39,6 +42,7 @@ class PipelineRow:
     deals: int
     amount: Decimal
     weighted: Decimal
+    group: str | None = None  # the value of the --by grouping, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +53,7 @@ class WeekRow:
     deals: int
     amount: Decimal
     weighted: Decimal
+    group: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +63,7 @@ class OutsideRow:
     deals: int
     amount: Decimal
     weighted: Decimal
+    group: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +74,24 @@ class Forecast:
     weighted_pipeline: list[PipelineRow] = field(default_factory=list)
     weeks: list[WeekRow] = field(default_factory=list)
     outside: list[OutsideRow] = field(default_factory=list)
+    by: str | None = None
+    only: Only = field(default_factory=Only)
+
+
+@dataclass(slots=True)
+class Sums:
+    deals: int = 0
+    amount: Decimal = Decimal(0)
+    weighted: Decimal = Decimal(0)
+
+    def add(self, deals: int, amount: Decimal, weighted: Decimal) -> None:
+        self.deals += deals
+        self.amount += amount
+        self.weighted += weighted
+
+    @property
+    def values(self) -> tuple[int, Decimal, Decimal]:
+        return (self.deals, self.amount, self.weighted)
 
 
 def forecast(
@@ -77,55 +101,90 @@ def forecast(
     as_of: datetime,
     known_at: datetime | None = None,
     policy: str | None = None,
+    by: str | None = None,
+    only: Only | None = None,
+    size_bands: Sequence[Decimal] | None = None,
 ) -> Forecast:
+    """The forecast of the open deals of ``policy`` and ``only`` (owner, team), per
+    ``by`` group; ``size_bands`` as the funnel's."""
     if policy is not None and policy not in policies:
         raise ValueError(f"no policy '{policy}'")
-    pipeline: dict[tuple[str, str], list[Any]] = {}
-    for r in funnel(conn, policies, as_of=as_of, known_at=known_at, policy=policy):
-        if r.stage not in OUTCOMES and r.deals:
-            sums = pipeline.setdefault((r.policy, r.currency), [0, Decimal(0), Decimal(0)])
-            sums[0] += r.deals
-            sums[1] += r.amount
-            sums[2] += r.weighted
-
+    only = only or Only()
     first = week_start(utc_day(as_of))
     weeks = [first + timedelta(weeks=n) for n in range(WEEKS)]
     end = first + timedelta(weeks=WEEKS)
-    buckets: dict[tuple[date | str, str], list[Any]] = {}
-    i, a = INTERVALS.c, ATTRIBUTES.c
-    keys = (i.policy, i.stage, a.currency, a.expected_close)
-    query = open_deals(
-        *keys, func.count(), func.sum(a.amount), at=as_of, known_at=known_at, policy=policy
-    ).group_by(*keys)
-    for name, stage, currency, close, deals, units in conn.execute(query):
+    pipeline: dict[tuple[str, str, Any], Sums] = {}
+    buckets: dict[tuple[date | str, str, Any], Sums] = {}
+    for name, stage, currency, close, grp, deals, units in _open_sums(
+        conn, as_of, known_at, policy, by, only, Banding(policies, size_bands)
+    ):
         spec = policies[name]
         amount = from_units(int(units or 0))
         weighted = amount * (Decimal(spec.probability(stage)) / 100)  # as the funnel does
+        cur = currency or spec.currency
+        pipeline.setdefault((name, cur, grp), Sums()).add(int(deals), amount, weighted)
         bucket = _bucket(close, first, end)
-        sums = buckets.setdefault((bucket, currency or spec.currency), [0, Decimal(0), Decimal(0)])
-        sums[0] += int(deals)
-        sums[1] += amount
-        sums[2] += weighted
+        buckets.setdefault((bucket, cur, grp), Sums()).add(int(deals), amount, weighted)
 
-    currencies = sorted({c for _, c in buckets})
-    zero = [0, Decimal(0), Decimal(0)]
+    slices = sorted({(c, g) for _, c, g in buckets}, key=_slice_order)
+    zero = Sums()
     return Forecast(
         as_of=as_of,
         known_at=known_at,
         policy=policy,
-        weighted_pipeline=[PipelineRow(p, c, *pipeline[p, c]) for p, c in sorted(pipeline)],
+        weighted_pipeline=[
+            PipelineRow(p, c, *pipeline[p, c, g].values, g)
+            for p, c, g in sorted(pipeline, key=lambda k: (k[0], *_slice_order(k[1:])))
+        ],
         weeks=[
-            WeekRow(week_label(monday), monday, c, *buckets.get((monday, c), zero))
+            WeekRow(week_label(monday), monday, c, *buckets.get((monday, c, g), zero).values, g)
             for monday in weeks
-            for c in currencies
+            for c, g in slices
         ],
         outside=[
-            OutsideRow(name, c, *buckets[name, c])
-            for name in OUTSIDE
-            for c in currencies
-            if (name, c) in buckets
+            OutsideRow(bucket, c, *buckets[bucket, c, g].values, g)
+            for bucket in OUTSIDE
+            for c, g in slices
+            if (bucket, c, g) in buckets
         ],
+        by=by,
+        only=only,
     )
+
+
+def _slice_order(key: tuple[str, Any]) -> tuple[str, bool, str]:
+    """By currency, then group, the deals without a group last."""
+    currency, group = key
+    return (currency, group is None, "" if group is None else str(group))
+
+
+def _open_sums(
+    conn: Connection,
+    as_of: datetime,
+    known_at: datetime | None,
+    policy: str | None,
+    by: str | None,
+    only: Only,
+    banding: Banding,
+) -> list[tuple[Any, ...]]:
+    """(policy, stage, currency, expected close, group, deals, amount units) of the open
+    deals. The group is computed in a subquery: PostgreSQL would not see a parameterised
+    CASE (the size bands) in GROUP BY as the same expression as in the select list."""
+    i, a = INTERVALS.c, ATTRIBUTES.c
+    group = group_sql(ATTRIBUTES, by, banding)
+    columns = [i.policy, i.stage, a.currency, a.expected_close]
+    inner = open_deals(
+        *columns,
+        (group if group is not None else null()).label("grp"),
+        a.amount,
+        at=as_of,
+        known_at=known_at,
+        policy=policy,
+        only=only,
+    ).subquery("open")
+    keys = [inner.c.policy, inner.c.stage, inner.c.currency, inner.c.expected_close, inner.c.grp]
+    query = select(*keys, func.count(), func.sum(inner.c.amount)).group_by(*keys)
+    return [tuple(r) for r in conn.execute(query)]
 
 
 def _bucket(close: str | None, first: date, end: date) -> date | str:

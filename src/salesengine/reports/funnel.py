@@ -8,7 +8,7 @@ the deal's policy. Amounts in different currencies are never added together.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -22,6 +22,7 @@ from salesengine.projections import deal_attributes, stage_intervals
 from salesengine.projections.base import from_units
 from salesengine.reports.common import group_sql, holds_at, known
 from salesengine.reports.funnel_sums import funnel_sums
+from salesengine.reports.size_bands import Banding
 
 INTERVALS = stage_intervals.table
 ATTRIBUTES = deal_attributes.table
@@ -57,10 +58,11 @@ def positions_at(
     known_at: datetime | None,
     by: str | None = None,
     policy: str | None = None,
+    banding: Banding | None = None,
 ) -> list[tuple[Any, ...]]:
     """(policy, stage, currency, group, deals, amount units) per combination at T known at K."""
     i, a = INTERVALS.c, ATTRIBUTES.c
-    group = group_sql(ATTRIBUTES, by)
+    group = group_sql(ATTRIBUTES, by, banding)
     keys: list[Any] = [i.policy, i.stage, a.currency]
     if group is not None:
         keys.append(group.label("grp"))
@@ -93,8 +95,11 @@ def funnel(
     known_at: datetime | None = None,
     by: str | None = None,
     policy: str | None = None,
+    size_bands: Sequence[Decimal] | None = None,
 ) -> list[FunnelRow]:
-    """Every stage and outcome of each policy present, per currency (and group)."""
+    """Every stage and outcome of each policy present, per currency (and group).
+    ``size_bands``: the band limits of ``--by size`` for every deal, instead of its
+    policy's."""
     counts: dict[tuple[str, str, str, str | None], tuple[int, int]] = {}
     if by is None:
         # Ungrouped: summed from the funnel points, without visiting each deal.
@@ -106,7 +111,7 @@ def funnel(
             if policy is None or name == policy
         ]
     else:
-        found = positions_at(conn, as_of, known_at, by, policy)
+        found = positions_at(conn, as_of, known_at, by, policy, Banding(policies, size_bands))
     for name, stage, currency, grp, deals, units in found:
         cur = currency or policies[name].currency
         key = (name, stage, cur, grp)
@@ -126,88 +131,3 @@ def funnel(
 
 def _order(value: str | None) -> tuple[bool, str]:
     return (value is None, value or "")
-
-
-@dataclass(frozen=True, slots=True)
-class MoveRow:
-    """What moved through one stage between two instants (docs/metrics.md, --compare)."""
-
-    policy: str
-    stage: str
-    start: int
-    end: int
-    entered: int  # "in" in the report
-    left: int  # "out" in the report
-    advanced: int
-    regressed: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "policy": self.policy,
-            "stage": self.stage,
-            "start": self.start,
-            "end": self.end,
-            "in": self.entered,
-            "out": self.left,
-            "advanced": self.advanced,
-            "regressed": self.regressed,
-        }
-
-
-def stages_at(
-    conn: Connection, at: datetime, known_at: datetime | None, policy: str | None = None
-) -> dict[str, tuple[str, str]]:
-    """Each deal's (policy, stage or outcome) at T known at K, for deals opened by T."""
-    i = INTERVALS.c
-    query = select(i.deal_id, i.policy, i.stage).where(
-        holds_at(i.entered_at, i.exited_at, at), known(INTERVALS, known_at)
-    )
-    if policy is not None:
-        query = query.where(i.policy == policy)
-    return {r.deal_id: (r.policy, r.stage) for r in conn.execute(query)}
-
-
-def compare(
-    conn: Connection,
-    policies: Mapping[str, FunnelPolicy],
-    *,
-    start: datetime,
-    end: datetime,
-    known_at: datetime | None = None,
-    policy: str | None = None,
-) -> list[MoveRow]:
-    if end <= start:
-        raise ValueError("the second instant must be after the first")
-    before = stages_at(conn, start, known_at, policy)
-    after = stages_at(conn, end, known_at, policy)
-    tally: dict[tuple[str, str], list[int]] = {}
-
-    def row(name: str, stage: str) -> list[int]:
-        return tally.setdefault((name, stage), [0] * 6)
-
-    for deal, (name, stage) in before.items():
-        row(name, stage)[0] += 1
-        now = after.get(deal, (name, stage))[1]
-        if now != stage:
-            row(name, stage)[3] += 1
-            rank = _rank(policies[name], stage)
-            later = _rank(policies[name], now)
-            if now == "won" or (later is not None and rank is not None and later > rank):
-                row(name, stage)[4] += 1
-            elif later is not None and rank is not None and later < rank:
-                row(name, stage)[5] += 1
-    for deal, (name, stage) in after.items():
-        row(name, stage)[1] += 1
-        if before.get(deal, (name, ""))[1] != stage:
-            row(name, stage)[2] += 1
-    rows = []
-    for name in sorted({p for p, _ in tally}):
-        for stage in (*policies[name].stage_keys, *OUTCOMES):
-            counts = tally.get((name, stage), [0] * 6)
-            rows.append(MoveRow(name, stage, *counts))
-    return rows
-
-
-def _rank(policy: FunnelPolicy, stage: str) -> int | None:
-    keys = policy.stage_keys
-    return keys.index(stage) if stage in keys else None

@@ -6,26 +6,30 @@ the weekly visit counts read the visits read model.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, case, func, select, true
+from sqlalchemy import Connection, Row, Select, case, func, null, select, true
 
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.projections import visits as visits_model
 from salesengine.projections.base import from_units, from_us, to_us
+from salesengine.reports.common import group_sql
 from salesengine.reports.open_deals import (
     ATTRIBUTES,
     INTERVALS,
+    Only,
     midnight,
     open_deals,
+    selected_deals,
     utc_day,
     week_label,
     week_start,
 )
+from salesengine.reports.size_bands import Banding
 
 # Highest days to the expected close per grade; D is the rest, and deals without a date.
 GRADE_LIMITS: tuple[tuple[str, int], ...] = (("A", 31), ("B", 92), ("C", 183))
@@ -40,6 +44,7 @@ VISITS = visits_model.table
 NO_NEXT_STEP = "no_next_step"
 NEXT_STEP_OVERDUE = "next_step_overdue"
 OVER_STAGE_LIMIT = "over_stage_limit"
+REASONS = (NO_NEXT_STEP, NEXT_STEP_OVERDUE, OVER_STAGE_LIMIT)
 
 
 def grade(expected_close: date | None, at: datetime) -> str:
@@ -58,6 +63,7 @@ class GradeRow:
     currency: str
     deals: int
     amount: Decimal
+    group: str | None = None  # the value of the --by grouping, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +75,7 @@ class StaleDeal:
     reasons: tuple[str, ...]
     days_in_stage: float
     next_due: datetime | None
+    group: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +88,20 @@ class OverdueContact:
     last_contact: datetime
     days_since: float
     cadence_days: int
+    group: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryRow:
+    """One group's open deals (docs/metrics.md, "Summary")."""
+
+    group: str | None
+    open: int
+    stale: int
+    no_next_step: int
+    next_step_overdue: int
+    over_stage_limit: int
+    overdue_contacts: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +125,9 @@ class Health:
     stale: list[StaleDeal] = field(default_factory=list)
     overdue_contacts: list[OverdueContact] = field(default_factory=list)
     visits: list[VisitWeek] = field(default_factory=list)
+    summary: list[SummaryRow] = field(default_factory=list)
+    by: str | None = None  # the grouping of the grades, lists and summary
+    only: Only = field(default_factory=Only)
 
 
 def health(
@@ -113,39 +137,69 @@ def health(
     as_of: datetime,
     known_at: datetime | None = None,
     policy: str | None = None,
+    by: str | None = None,
+    only: Only | None = None,
+    size_bands: Sequence[Decimal] | None = None,
 ) -> Health:
+    """Health of the open deals of ``policy`` and ``only`` (owner, team) per ``by`` group;
+    the summary is per owner without ``by``. ``size_bands`` as the funnel's."""
     if policy is not None and policy not in policies:
         raise ValueError(f"no policy '{policy}'")
+    only = only or Only()
     now = to_us(as_of)
-    grades: dict[tuple[str, str], list[Any]] = {}
+    grades: dict[tuple[str, str, Any], tuple[int, Decimal]] = {}
     stale: list[StaleDeal] = []
     overdue: list[OverdueContact] = []
-    for d in conn.execute(_deals_query(as_of, known_at, policy)):
+    summary: dict[Any, list[int]] = {}
+    banding = Banding(policies, size_bands)
+    for d in conn.execute(_deals_query(as_of, known_at, policy, by or "owner", only, banding)):
         spec = policies[d.policy]
+        group = None if by is None else d.grp
         close = None if d.expected_close is None else date.fromisoformat(d.expected_close)
         g = grade(close, as_of)
-        sums = grades.setdefault((g, d.currency or spec.currency), [0, Decimal(0)])
-        sums[0] += 1
-        sums[1] += from_units(int(d.amount or 0))
-        if (s := _stale(d, spec, now)) is not None:
+        key = (g, d.currency or spec.currency, group)
+        deals, amount = grades.get(key, (0, Decimal(0)))
+        grades[key] = (deals + 1, amount + from_units(int(d.amount or 0)))
+        counts = summary.setdefault(d.grp, [0] * 6)
+        counts[0] += 1
+        if (s := _stale(d, spec, now, group)) is not None:
             stale.append(s)
-        if (c := _overdue_contact(d, g, now)) is not None:
+            counts[1] += 1
+            for n, reason in enumerate(REASONS, 2):
+                counts[n] += reason in s.reasons
+        if (c := _overdue_contact(d, g, now, group)) is not None:
             overdue.append(c)
+            counts[5] += 1
 
-    zero = [0, Decimal(0)]
-    currencies = sorted({c for _, c in grades})
+    zero = (0, Decimal(0))
+    slices = sorted({(c, grp) for _, c, grp in grades}, key=lambda s: (s[0], *_group_order(s[1])))
     return Health(
         as_of=as_of,
         known_at=known_at,
         policy=policy,
-        grades=[GradeRow(g, c, *grades.get((g, c), zero)) for c in currencies for g in GRADES],
-        stale=sorted(stale, key=lambda s: s.deal),
+        grades=[
+            GradeRow(g, c, *grades.get((g, c, grp), zero), grp) for c, grp in slices for g in GRADES
+        ],
+        stale=sorted(stale, key=lambda s: (-s.days_in_stage, s.deal)),
         overdue_contacts=sorted(overdue, key=lambda c: (c.cadence_days - c.days_since, c.deal)),
-        visits=visit_weeks(conn, policies, as_of=as_of, known_at=known_at, policy=policy),
+        visits=visit_weeks(
+            conn, policies, as_of=as_of, known_at=known_at, policy=policy, only=only
+        ),
+        summary=[
+            SummaryRow(None if grp is None else str(grp), *summary[grp])
+            for grp in sorted(summary, key=_group_order)
+        ],
+        by=by,
+        only=only,
     )
 
 
-def _stale(d: Row[Any], spec: FunnelPolicy, now: int) -> StaleDeal | None:
+def _group_order(group: Any) -> tuple[bool, str]:
+    """Groups by name, the deals without a value last."""
+    return (group is None, "" if group is None else str(group))
+
+
+def _stale(d: Row[Any], spec: FunnelPolicy, now: int, group: str | None) -> StaleDeal | None:
     in_stage = now - int(d.entered_at)
     limit = spec.stage(d.stage).time_rules.max_days if spec.has_stage(d.stage) else None
     reasons = []
@@ -158,20 +212,31 @@ def _stale(d: Row[Any], spec: FunnelPolicy, now: int) -> StaleDeal | None:
     if not reasons:
         return None
     due = None if d.next_due is None else from_us(int(d.next_due))
-    return StaleDeal(d.deal, d.policy, d.owner, d.stage, tuple(reasons), in_stage / DAY_US, due)
+    days = in_stage / DAY_US
+    return StaleDeal(d.deal, d.policy, d.owner, d.stage, tuple(reasons), days, due, group)
 
 
-def _overdue_contact(d: Row[Any], grade: str, now: int) -> OverdueContact | None:
+def _overdue_contact(d: Row[Any], grade: str, now: int, group: str | None) -> OverdueContact | None:
     last = max(int(d.opened_at), int(d.last_visit or d.opened_at))
     cadence = CADENCE_DAYS[grade]
     if now - last <= cadence * DAY_US:
         return None
     since = (now - last) / DAY_US
-    return OverdueContact(d.deal, d.policy, d.owner, d.stage, grade, from_us(last), since, cadence)
+    return OverdueContact(
+        d.deal, d.policy, d.owner, d.stage, grade, from_us(last), since, cadence, group
+    )
 
 
-def _deals_query(as_of: datetime, known_at: datetime | None, policy: str | None) -> Select[Any]:
+def _deals_query(
+    as_of: datetime,
+    known_at: datetime | None,
+    policy: str | None,
+    by: str,
+    only: Only,
+    banding: Banding,
+) -> Select[Any]:
     i, a, v = INTERVALS.c, ATTRIBUTES.c, VISITS.c
+    group = group_sql(ATTRIBUTES, by, banding)
     opening = INTERVALS.alias("opening")
     opened_at = (
         select(func.min(opening.c.entered_at))
@@ -195,9 +260,11 @@ def _deals_query(as_of: datetime, known_at: datetime | None, policy: str | None)
         a.next_due,
         opened_at.label("opened_at"),
         last_visit.scalar_subquery().label("last_visit"),
+        (group if group is not None else null()).label("grp"),
         at=as_of,
         known_at=known_at,
         policy=policy,
+        only=only,
     )
 
 
@@ -208,8 +275,10 @@ def visit_weeks(
     as_of: datetime,
     known_at: datetime | None = None,
     policy: str | None = None,
+    only: Only | None = None,
 ) -> list[VisitWeek]:
-    """Visits per rep for T's ISO week and the three before, at or before T, known at K."""
+    """Visits per rep for T's ISO week and the three before, at or before T, known at K;
+    with ``policy`` or ``only`` (owner, team), those on the deals they keep."""
     if policy is not None:
         target = policies[policy].visit_target_per_week
     else:
@@ -236,6 +305,8 @@ def visit_weeks(
         inner = inner.where(
             v.deal_id.in_(select(i.deal_id).where(i.policy == policy, i.via == "opened"))
         )
+    if only is not None and not only.everyone:
+        inner = inner.where(v.deal_id.in_(selected_deals(as_of, known_at, only)))
     w = inner.subquery()
     query = select(w.c.actor, w.c.week, func.count(), func.sum(w.c.hit)).group_by(
         w.c.actor, w.c.week

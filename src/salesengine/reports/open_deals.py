@@ -6,6 +6,7 @@ Also the calendar the forecast and health reports share: UTC dates and ISO weeks
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -19,10 +20,36 @@ INTERVALS = stage_intervals.table
 ATTRIBUTES = deal_attributes.table
 
 
+@dataclass(frozen=True, slots=True)
+class Only:
+    """Which deals a report keeps (``--owner``, ``--team``), by their attributes at T
+    known at K; ``None`` keeps every value."""
+
+    owner: str | None = None
+    team: str | None = None
+
+    @property
+    def everyone(self) -> bool:
+        return self.owner is None and self.team is None
+
+    def where(self, query: Select[Any]) -> Select[Any]:
+        """``query`` over the deal attributes, kept to the chosen deals."""
+        a = ATTRIBUTES.c
+        for column, value in ((a.owner, self.owner), (a.team, self.team)):
+            if value is not None:
+                query = query.where(column == value)
+        return query
+
+
 def open_deals(
-    *columns: Any, at: datetime, known_at: datetime | None, policy: str | None = None
+    *columns: Any,
+    at: datetime,
+    known_at: datetime | None,
+    policy: str | None = None,
+    only: Only | None = None,
 ) -> Select[Any]:
-    """``columns`` of the open deals at T known at K (one interval and one segment each)."""
+    """``columns`` of the open deals at T known at K (one interval and one segment each),
+    of ``policy`` and of ``only``'s owner and team."""
     i, a = INTERVALS.c, ATTRIBUTES.c
     query = (
         select(*columns)
@@ -37,7 +64,16 @@ def open_deals(
     )
     if policy is not None:
         query = query.where(i.policy == policy)
-    return query
+    return query if only is None else only.where(query)
+
+
+def selected_deals(at: datetime, known_at: datetime | None, only: Only) -> Select[Any]:
+    """The ids of the deals, open or not, whose attributes at T (known at K) ``only`` keeps."""
+    a = ATTRIBUTES.c
+    query = select(a.deal_id).where(
+        holds_at(a.valid_from, a.valid_to, at), known(ATTRIBUTES, known_at)
+    )
+    return only.where(query)
 
 
 def utc_day(moment: datetime) -> date:

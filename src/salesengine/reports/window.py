@@ -18,6 +18,7 @@ from salesengine.domain.policy import FunnelPolicy
 from salesengine.projections import deal_attributes
 from salesengine.projections.base import to_us
 from salesengine.reports.common import group_sql, known
+from salesengine.reports.size_bands import Banding
 
 ATTRIBUTES = deal_attributes.table
 Slice = tuple[str, Any]  # (policy, group value or None)
@@ -52,8 +53,8 @@ def attributes_at(deal_id: Any, instant: Any, known_at: datetime | None) -> Colu
     )
 
 
-def grouping(by: str | None) -> ColumnElement[Any] | None:
-    group = group_sql(ATTRIBUTES, by)
+def grouping(by: str | None, banding: Banding | None = None) -> ColumnElement[Any] | None:
+    group = group_sql(ATTRIBUTES, by, banding)
     return None if group is None else group.label("grp")
 
 
