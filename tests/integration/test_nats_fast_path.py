@@ -144,7 +144,7 @@ def one_relayed_message() -> Outgoing:
                 facts=FIVE_LEVEL_OPENING,
             )
         )
-        (event,) = expected_messages(engine)
+        (event,) = expected_messages(engine, uuid.uuid4())
     finally:
         engine.close()
     return Outgoing(
@@ -283,7 +283,7 @@ def test_the_relay_stores_every_event_once_in_order_per_deal(
         monkeypatch.setattr(transports, "_nats_queue", lambda _client: None)
     engine = seed_demo(str(tmp_path / "store.db"))
     sql = sql_engine(store_settings(str(tmp_path / "store.db")))
-    expected = expected_messages(engine)
+    expected = expected_messages(engine, sql)
     head = engine.recorder.max_notification_id()
     try:
         runs, stored = asyncio.run(relay_twice(engine, sql, f"nats-{path}"))

@@ -25,6 +25,8 @@ from typing import Any
 import pytest
 
 from salesengine.bootstrap import build_engine
+from salesengine.persistence import store_settings
+from salesengine.projecting import sql_engine
 from tests.conftest import cmd, service_unavailable
 from tests.integration.brokers import (
     NatsServer,
@@ -177,10 +179,13 @@ class Expected:
 
 def expected_messages(store: Path) -> Expected:
     engine = build_engine(str(store), actor="tester")
+    sql = sql_engine(store_settings(str(store)))
     try:
-        bodies = {str(m.id): json.loads(m.model_dump_json()) for m in owed_messages(engine)}
+        owed = owed_messages(engine, sql)
+        bodies = {str(m.id): json.loads(m.model_dump_json()) for m in owed}
         return Expected(engine.recorder.max_notification_id() or 0, bodies)
     finally:
+        sql.dispose()
         engine.close()
 
 

@@ -24,10 +24,12 @@ from salesengine.integration.translate import TOPICS, Translator, event_id, even
 from salesengine.notification_log import LogReader
 from tests.conftest import FIVE_LEVEL_OPENING, T0, cmd
 
+STORE = UUID("6b1f3f4e-2c1a-4d8e-9a57-0c0ffee00001")
+
 
 def translated(engine: SalesEngine, capacity: int = 100_000) -> list[object]:
     log = LogReader(engine, TOPICS)
-    translator = Translator(log.history, engine.catalog.get, capacity=capacity)
+    translator = Translator(log.history, engine.catalog.get, STORE, capacity=capacity)
     return [
         m for p, _, e in log.read(0, log.head()) if (m := translator.translate(p, e)) is not None
     ]

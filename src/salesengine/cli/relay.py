@@ -60,7 +60,7 @@ def relay_command(
 
     The relay's position moves only once the broker has acknowledged a page, so a relay
     that is stopped, killed or cut off republishes, and never skips. Each message's id is
-    its event's id: deduplicate by it.
+    its event's id, unique to the store: deduplicate by it.
     """
     import asyncio
 
@@ -100,7 +100,10 @@ def relay_command(
         say(f"broker {url.display} unavailable: {reason}; retrying in {delay:.1f} s")
 
     relay = Relay(engine, sql, broker_transport(url), options, on_progress=progress, on_retry=retry)
-    say(f"relay '{options.name}' to {url.display}: from position {from_position or 'stored'}")
+    say(
+        f"relay '{options.name}' of store {relay.store_id} to {url.display}: "
+        f"from position {from_position or 'stored'}"
+    )
     try:
         asyncio.run(_run(relay, follow=follow, from_position=from_position))
     finally:

@@ -38,12 +38,14 @@ class IntegrationEvent(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     id: UUID = Field(
-        description="the event's id, stable across relays and replays: use it to deduplicate"
+        description="the event's id, unique to its store and stable across relays and "
+        "replays: use it to deduplicate"
     )
     type: str
     schema_version: Literal[1] = SCHEMA_VERSION
+    store_id: UUID = Field(description="the id of the store the event comes from")
     position: int = Field(ge=1, description="the event's position in the store's global log")
-    deal_id: UUID = Field(description="the deal's id in the store")
+    deal_id: UUID = Field(description="the deal's id, unique to its store")
     deal: str = Field(description="the deal's own key, as its writer named it")
     version: int = Field(ge=1, description="the event's version within its deal, from 1")
     policy: str

@@ -31,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from salesengine.application.engine import SalesEngine
 from salesengine.domain.errors import StoreUnavailable, UnknownPolicy
 from salesengine.domain.policy import FunnelPolicy
+from salesengine.integration.store_id import store_id
 from salesengine.integration.translate import TOPICS, Translator
 from salesengine.integration.transports import (
     ACK_TIMEOUT,
@@ -158,8 +159,9 @@ class Relay:
         self.transport = transport
         self.options = options or RelayOptions()
         self.positions = PositionStore(sql, self.options.name)
+        self.store_id = store_id(sql)
         self.log = LogReader(engine, TOPICS)
-        self.translator = Translator(self.log.history, self._policy)
+        self.translator = Translator(self.log.history, self._policy, self.store_id)
         self._subjects: dict[tuple[str, str], str] = {}  # (type, policy) -> subject
         self.on_progress = on_progress
         self.on_retry = on_retry

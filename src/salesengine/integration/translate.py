@@ -1,5 +1,10 @@
 """Domain events in, integration events out.
 
+Published ids are the store's own: a message's ``deal_id`` is ``uuid5(store_id, key)``
+and its ``id`` is ``uuid5(deal_id, str(version))``, so two stores that both hold a deal
+``ACME-1`` never publish the same id, and a store publishes the same ids on every relay
+and replay (see ``store_id``).
+
 A stage change carries the deal's amount as of the change (as known when it was
 recorded), and its key and policy, none of which the domain event repeats. Each deal's
 few such facts are kept in a bounded cache, built as the log is read in order; a deal
@@ -17,7 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 from hashlib import sha1
 from typing import Any, Literal
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from salesengine.domain.deal import Deal, DealEvent
 from salesengine.domain.policy import FunnelPolicy
@@ -53,9 +58,14 @@ Direction = Literal["advanced", "regressed", "reopened"]
 PolicyLookup = Callable[[str], FunnelPolicy | None]
 
 
+def published_deal_id(store_id: UUID, key: str) -> UUID:
+    """A deal's id on the broker: ``uuid5(store_id, key)``, unique to its store."""
+    return uuid5(store_id, key)
+
+
 def event_id(deal_id: UUID, version: int) -> UUID:
     """The same id for the same stored event, whichever relay or replay publishes it:
-    ``uuid5(deal_id, str(version))``."""
+    ``uuid5(deal_id, str(version))``, of the deal's published id."""
     return UUID(event_id_text(deal_id, version))
 
 
@@ -75,6 +85,7 @@ class DealFacts:
 
     key: str
     policy: str
+    deal_id: UUID  # as published: see published_deal_id
     next_version: int  # the version of the deal's next event not yet noted
     # (effective_at, version, amount, currency), in timeline order
     amounts: list[tuple[datetime, int, Decimal | None, str | None]] = field(default_factory=list)
@@ -105,10 +116,16 @@ class Translator:
     """Turns a deal's stored events, met in log order, into integration events."""
 
     def __init__(
-        self, history: HistoryLoader, policy: PolicyLookup, *, capacity: int = 100_000
+        self,
+        history: HistoryLoader,
+        policy: PolicyLookup,
+        store_id: UUID,
+        *,
+        capacity: int = 100_000,
     ) -> None:
         self.history = history
         self.policy = policy
+        self.store_id = store_id
         self.capacity = capacity
         self._deals: OrderedDict[UUID, DealFacts] = OrderedDict()
 
@@ -132,20 +149,24 @@ class Translator:
             self._deals.move_to_end(deal_id)
             return facts
         if isinstance(event, Deal.Opened):
-            facts = DealFacts(event.deal, event.policy, 1)
+            facts = self._new_facts(event)
         else:
             # Met mid-history: fold what came before it from the store.
             earlier = self.history(deal_id, version)
             if not earlier or not isinstance(earlier[0], Deal.Opened):
                 raise LookupError(f"deal {deal_id}: no opening event before version {version}")
-            opened = earlier[0]
-            facts = DealFacts(opened.deal, opened.policy, 1)
+            facts = self._new_facts(earlier[0])
             for e in earlier:
                 facts.note(e)
         self._deals[deal_id] = facts
         if len(self._deals) > self.capacity:
             self._deals.popitem(last=False)
         return facts
+
+    def _new_facts(self, opened: Deal.Opened) -> DealFacts:
+        return DealFacts(
+            opened.deal, opened.policy, published_deal_id(self.store_id, opened.deal), 1
+        )
 
     def _probability(self, policy: str, stage: str) -> int | None:
         found = self.policy(policy)
@@ -160,9 +181,10 @@ class Translator:
         self, position: int, event: DealEvent, facts: DealFacts
     ) -> IntegrationEvent | None:
         common: dict[str, Any] = {
-            "id": event_id_text(event.originator_id, event.originator_version),
+            "id": event_id_text(facts.deal_id, event.originator_version),
+            "store_id": self.store_id,
             "position": position,
-            "deal_id": event.originator_id,
+            "deal_id": facts.deal_id,
             "deal": facts.key,
             "version": event.originator_version,
             "policy": facts.policy,
