@@ -32,6 +32,7 @@ from salesengine.application.engine import SalesEngine
 from salesengine.domain.errors import StoreUnavailable, UnknownPolicy
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.integration.store_id import store_id
+from salesengine.integration.tables import create_tables
 from salesengine.integration.translate import TOPICS, Translator
 from salesengine.integration.transports import (
     ACK_TIMEOUT,
@@ -102,8 +103,7 @@ class PositionStore:
         self.sql = sql
         self.name = name
         try:
-            with sql.begin() as conn:
-                metadata.create_all(conn)
+            create_tables(sql, metadata)
         except SQLAlchemyError as e:
             raise StoreUnavailable(f"cannot create the relay's table: {db_reason(e)}") from None
 

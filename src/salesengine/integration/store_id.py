@@ -19,6 +19,7 @@ from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from salesengine.domain.errors import StoreUnavailable
+from salesengine.integration.tables import create_tables
 from salesengine.projecting import db_reason
 
 metadata = MetaData()
@@ -37,8 +38,7 @@ ROW = "store"
 def store_id(sql: Engine) -> UUID:
     """The store's id, made (and kept) on the first call for a store without one."""
     try:
-        with sql.begin() as conn:
-            metadata.create_all(conn)
+        create_tables(sql, metadata)
         found = _read(sql)
         if found is not None:
             return found
