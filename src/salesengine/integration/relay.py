@@ -10,7 +10,9 @@ Order per deal: a deal's next message is sent only once its previous one is
 acknowledged, so a failure never lets a later event of a deal overtake an earlier one;
 messages of different deals are in flight together. On a pipelined transport (NATS)
 one loop sends whatever is ready and each ack releases its deal's next message, with no
-task per message; on the others, a few hundred tasks each publish deals' chains.
+task per message; on a paged transport (Redis) the page goes in log order, a few
+hundred messages per call; on the others, a few hundred tasks each publish deals'
+chains.
 """
 
 from __future__ import annotations
@@ -275,6 +277,7 @@ class Relay:
         messages = []
         translate = self.translator.translate
         subjects = self._subjects
+        store = str(self.store_id)
         for position, deal_id, event in self.log.read(start, stop):
             message = translate(position, event)
             if message is None:
@@ -291,6 +294,7 @@ class Relay:
                     deal_id,
                     position,
                     message.model_dump_json().encode(),
+                    store,
                 )
             )
         return messages
@@ -299,6 +303,9 @@ class Relay:
         """Every message of the page, acknowledged: each deal's in order, deals at once."""
         if self.transport.pipelined:
             await InFlight(self.transport, page.messages).run()
+            return
+        if self.transport.paged:  # the whole page in log order (Redis)
+            await self.transport.publish_page(page.messages)
             return
         chains: dict[str, list[Outgoing]] = {}
         for message in page.messages:
