@@ -78,7 +78,7 @@ def test_a_store_gets_an_id_on_first_open_and_relays_the_same_ids_every_time(
     again = relayed(make_engine(), sql)
     assert [m.id for m in again] == [m.id for m in first]
     assert [m.deal_id for m in again] == [m.deal_id for m in first]
-    assert len(first) >= 2 and {m.store_id for m in first} == {store}
+    assert len(first) == 3 and {m.store_id for m in first} == {store}
     assert {m.deal_id for m in first} == {uuid5(store, "ACME-1")}
     assert [m.id for m in first] == [uuid5(uuid5(store, "ACME-1"), str(m.version)) for m in first]
 
@@ -144,8 +144,8 @@ def test_two_stores_with_the_same_deal_key_both_arrive_on_one_jetstream_stream(
             for engine, sql in stores:
                 transport = broker_transport(parse_broker_url(NATS))
                 progress = await Relay(engine, sql, transport).run()
-                assert progress.published == 2  # opened and visit_logged
-            await until(lambda: len(received) >= 4, 30, "both stores' messages")
+                assert progress.published == 3  # opened, visit_logged, amount_changed
+            await until(lambda: len(received) >= 6, 30, "both stores' messages")
             await asyncio.sleep(0.5)  # and nothing more
         finally:
             await sub.unsubscribe()
@@ -158,7 +158,7 @@ def test_two_stores_with_the_same_deal_key_both_arrive_on_one_jetstream_stream(
         for engine, sql in stores:
             sql.dispose()
             engine.close()
-    assert len(received) == 4, [(m["type"], m.get("store_id")) for m in received]
+    assert len(received) == 6, [(m["type"], m.get("store_id")) for m in received]
     assert {m["store_id"] for m in received} == ids
-    assert len({m["id"] for m in received}) == 4
+    assert len({m["id"] for m in received}) == 6
     assert len({m["deal_id"] for m in received}) == 2

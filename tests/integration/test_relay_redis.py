@@ -95,7 +95,7 @@ def read_after(client: redis.Redis, after: dict[str, str]) -> list[Entry]:
     entries: list[Entry] = []
     cursor = dict(after)
     while True:
-        batch = client.xread(cursor, count=1000)  # type: ignore[arg-type]
+        batch = client.xread(cursor, count=1000)
         if not batch:
             return entries
         for stream, items in batch:

@@ -28,16 +28,23 @@ from salesengine.domain.deal import Deal, DealEvent
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.integration.contract import (
     DealAbandonedV1,
+    DealAmountChangedV1,
+    DealExpectedCloseChangedV1,
+    DealFactRecordedV1,
+    DealFactRetractedV1,
     DealLostV1,
+    DealNextStepCompletedV1,
     DealNextStepSetV1,
     DealOpenedV1,
+    DealOwnerChangedV1,
     DealStageChangedV1,
     DealVisitLoggedV1,
     DealWonV1,
     IntegrationEvent,
 )
 
-# Every domain event the translation reads: those it publishes, and those it only notes.
+# Every domain event the translation reads: those it publishes, and those it only notes
+# (none now: every event of a deal is published).
 PUBLISHED = (
     "Opened",
     "StageAdvanced",
@@ -45,11 +52,17 @@ PUBLISHED = (
     "Reopened",
     "VisitLogged",
     "NextStepSet",
+    "NextStepCompleted",
+    "AmountChanged",
+    "OwnerChanged",
+    "ExpectedCloseChanged",
+    "FactRecorded",
+    "FactRetracted",
     "Won",
     "Lost",
     "Abandoned",
 )
-NOTED = ("AmountChanged",)
+NOTED: tuple[str, ...] = ()
 TOPICS = PUBLISHED + NOTED
 
 # A deal's events below the given version, in version order.
@@ -217,8 +230,20 @@ class Translator:
             return DealNextStepSetV1(
                 **common, action=event.action, due=event.due, owner=event.owner
             )
+        if isinstance(event, Deal.NextStepCompleted):
+            return DealNextStepCompletedV1(**common, note=event.note)
         if isinstance(event, Deal.AmountChanged):
-            return None
+            return DealAmountChangedV1(**common, amount=event.amount, currency=event.currency)
+        if isinstance(event, Deal.OwnerChanged):
+            return DealOwnerChangedV1(
+                **common, owner=event.owner, team=event.team, region=event.region
+            )
+        if isinstance(event, Deal.ExpectedCloseChanged):
+            return DealExpectedCloseChangedV1(**common, expected_close=event.expected_close)
+        if isinstance(event, Deal.FactRecorded):
+            return DealFactRecordedV1(**common, name=event.name, value=event.value)
+        if isinstance(event, Deal.FactRetracted):
+            return DealFactRetractedV1(**common, name=event.name, reason=event.reason)
         amount, currency = facts.amount_at(event)
         money: dict[str, Any] = {"amount": amount, "currency": currency}
         if isinstance(event, Deal.StageAdvanced | Deal.StageRegressed | Deal.Reopened):
