@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -634,17 +635,22 @@ class KafkaTransport(BrokerTransport):
         )
 
 
-def make_broker(url: BrokerURL) -> BrokerUsecase[Any, Any, Any]:
-    """The faststream broker for a URL, not yet connected."""
+def make_broker(
+    url: BrokerURL, *, logger: logging.Logger | None = None
+) -> BrokerUsecase[Any, Any, Any]:
+    """The faststream broker for a URL, not yet connected. With a ``logger``, faststream
+    logs there (it logs a line per message handled at INFO; a logger set to WARNING
+    keeps only the failures) instead of on standard output."""
+    options: dict[str, Any] = {} if logger is None else {"logger": logger}
     if url.kind == "nats":
-        return NatsBroker(url.url, connect_timeout=5, max_reconnect_attempts=10)
+        return NatsBroker(url.url, connect_timeout=5, max_reconnect_attempts=10, **options)
     if url.kind == "rabbit":
-        return RabbitBroker(url.url)
+        return RabbitBroker(url.url, **options)
     if url.kind == "redis":
-        return RedisBroker(url.url)
+        return RedisBroker(url.url, **options)
     if url.kind == "kafka":
         servers = urlsplit(url.url).netloc.split(",")
-        return KafkaBroker(servers, acks="all", enable_idempotence=True)
+        return KafkaBroker(servers, acks="all", enable_idempotence=True, **options)
     raise BrokerURLError(f"broker URL '{url.url}': {url.kind} has no faststream broker")
 
 
