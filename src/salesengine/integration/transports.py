@@ -190,7 +190,10 @@ class BrokerTransport(Transport):
 
     async def start(self) -> None:
         try:
-            await asyncio.wait_for(self.broker.start(), CONNECT_TIMEOUT)
+            # Not wait_for: its inner task would outlive a cancellation of this one that
+            # the client swallows (see Relay._ensure_started).
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                await self.broker.start()
         except TimeoutError:
             await self.stop()
             raise BrokerUnavailable(f"no connection within {CONNECT_TIMEOUT:g} s") from None
