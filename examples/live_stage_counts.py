@@ -8,7 +8,8 @@ Run it beside a relay:
 Every few seconds it prints what ``salesengine funnel`` shows for the open stages: per
 policy, stage and currency, the open deals and their amount (a deal without an amount
 is counted under currency ``-``). On a broker that several stores relay to, it counts
-the deals of all of them.
+the deals of all of them. It subscribes to every policy at once, which NATS and
+RabbitMQ allow (Redis streams have no wildcards).
 
 Each event type is a subscription of its own, so a deal's events arrive in any order
 relative to each other (a stage change can be handled before the opening it follows),
