@@ -10,10 +10,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
+from sqlalchemy import Engine
+
 from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
 from salesengine.demo import build_demo, commands
 from salesengine.integration.contract import IntegrationEvent
+from salesengine.integration.store_id import store_id
 from salesengine.integration.translate import TOPICS, Translator
 from salesengine.integration.transports import broker_transport, parse_broker_url
 from salesengine.notification_log import LogReader
@@ -36,10 +39,15 @@ def copy_store(template: Path, target: Path) -> str:
     return str(target)
 
 
-def expected_messages(engine: SalesEngine, start: int = 0) -> list[IntegrationEvent]:
-    """What the relay owes for the store's log after ``start``, worked out directly."""
+def expected_messages(
+    engine: SalesEngine, store: UUID | Engine, start: int = 0
+) -> list[IntegrationEvent]:
+    """What the relay owes for the store's log after ``start``, worked out directly,
+    with the store's id (given, or read from its database as the relay reads it)."""
     log = LogReader(engine, TOPICS)
-    translator = Translator(log.history, engine.catalog.get)
+    translator = Translator(
+        log.history, engine.catalog.get, store if isinstance(store, UUID) else store_id(store)
+    )
     found = []
     for position, _, event in log.read(0, log.head()):
         message = translator.translate(position, event)

@@ -94,6 +94,7 @@ def outgoing(draw: st.DrawFn) -> Outgoing:
         draw(st.uuids()).hex,
         draw(st.integers(min_value=1, max_value=2**63 - 1)),
         draw(st.binary(max_size=4096)),
+        str(draw(st.uuids())),
     )
 
 
@@ -110,7 +111,7 @@ def test_the_fast_path_frames_a_message_as_nats_py_publish_does(
 
 def test_the_relayed_headers_carry_the_event_id_as_message_and_correlation_id() -> None:
     message = Outgoing(
-        str(uuid.uuid4()), "deal.won", subject("deal.won", "five-level"), "ab" * 16, 42, b"{}"
+        str(uuid.uuid4()), "deal.won", subject("deal.won", "five-level"), "ab" * 16, 42, b"{}", "s"
     )
     assert transports._nats_headers(message) == {
         "content-type": JSON,
@@ -144,7 +145,7 @@ def one_relayed_message() -> Outgoing:
                 facts=FIVE_LEVEL_OPENING,
             )
         )
-        (event,) = expected_messages(engine)
+        (event,) = expected_messages(engine, uuid.uuid4())
     finally:
         engine.close()
     return Outgoing(
@@ -154,6 +155,7 @@ def one_relayed_message() -> Outgoing:
         event.deal_id.hex,
         event.position,
         event.model_dump_json().encode(),
+        str(event.store_id),
     )
 
 
@@ -283,7 +285,7 @@ def test_the_relay_stores_every_event_once_in_order_per_deal(
         monkeypatch.setattr(transports, "_nats_queue", lambda _client: None)
     engine = seed_demo(str(tmp_path / "store.db"))
     sql = sql_engine(store_settings(str(tmp_path / "store.db")))
-    expected = expected_messages(engine)
+    expected = expected_messages(engine, sql)
     head = engine.recorder.max_notification_id()
     try:
         runs, stored = asyncio.run(relay_twice(engine, sql, f"nats-{path}"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from uuid import UUID, uuid5
 
@@ -11,23 +11,39 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from salesengine.application.engine import SalesEngine
+from salesengine.domain.deal import Deal
 from salesengine.integration.contract import (
     MODELS,
+    DealAmountChangedV1,
+    DealExpectedCloseChangedV1,
+    DealFactRecordedV1,
+    DealFactRetractedV1,
     DealLostV1,
+    DealNextStepCompletedV1,
     DealOpenedV1,
+    DealOwnerChangedV1,
     parse,
     policy_token,
     subject,
     subject_filter,
 )
-from salesengine.integration.translate import TOPICS, Translator, event_id, event_id_text
+from salesengine.integration.translate import (
+    NOTED,
+    PUBLISHED,
+    TOPICS,
+    Translator,
+    event_id,
+    event_id_text,
+)
 from salesengine.notification_log import LogReader
 from tests.conftest import FIVE_LEVEL_OPENING, T0, cmd
+
+STORE = UUID("6b1f3f4e-2c1a-4d8e-9a57-0c0ffee00001")
 
 
 def translated(engine: SalesEngine, capacity: int = 100_000) -> list[object]:
     log = LogReader(engine, TOPICS)
-    translator = Translator(log.history, engine.catalog.get, capacity=capacity)
+    translator = Translator(log.history, engine.catalog.get, STORE, capacity=capacity)
     return [
         m for p, _, e in log.read(0, log.head()) if (m := translator.translate(p, e)) is not None
     ]
@@ -61,10 +77,15 @@ def test_a_close_carries_the_amount_in_force_at_its_effective_time(
     messages = translated(history)
     assert [type(m).__name__ for m in messages] == [
         "DealOpenedV1",
+        "DealAmountChangedV1",
+        "DealAmountChangedV1",
         "DealVisitLoggedV1",
         "DealLostV1",
     ]
-    opened, _, lost = messages
+    opened, later, backdated, _, lost = messages
+    assert isinstance(later, DealAmountChangedV1) and isinstance(backdated, DealAmountChangedV1)
+    assert (later.amount, later.currency, later.version) == (Decimal("200"), "USD", 2)
+    assert backdated.amount == Decimal("300") and backdated.effective_at < later.effective_at
     assert isinstance(opened, DealOpenedV1) and isinstance(lost, DealLostV1)
     assert opened.amount == Decimal("100") and opened.probability is not None
     assert opened.probability == history.catalog.get("five-level").probability(opened.stage)
@@ -103,3 +124,65 @@ def test_event_ids_are_uuid5_of_the_deal_and_version(deal_id: UUID, version: int
     assert event_id_text(deal_id, version) == str(expected)
     assert event_id(deal_id, version) == expected
     assert event_id(deal_id, version).version == 5
+
+
+def test_every_kind_of_deal_event_is_published(memory_engine: SalesEngine) -> None:
+    kinds = {
+        name
+        for name, member in vars(Deal).items()
+        if isinstance(member, type) and issubclass(member, Deal.Event | Deal.Opened)
+    } - {"Event", "Created"}  # the bases eventsourcing gives every aggregate
+    assert set(PUBLISHED) == kinds
+    assert NOTED == ()
+
+
+def test_corrections_and_facts_are_published_as_they_were_recorded(
+    memory_engine: SalesEngine,
+) -> None:
+    run = memory_engine.execute
+    day = timedelta(days=1)
+    opening = {**FIVE_LEVEL_OPENING, "score": 3}
+    for command in (
+        cmd(cmd="open", deal="D-2", policy="five-level", at=T0, facts=opening),
+        cmd(cmd="owner", deal="D-2", at=T0 + day, owner="ann", region="EMEA"),
+        cmd(cmd="expected_close", deal="D-2", at=T0 + 2 * day, expected_close="2026-06-30"),
+        cmd(cmd="expected_close", deal="D-2", at=T0 + 3 * day, expected_close=None),
+        cmd(cmd="fact", deal="D-2", at=T0 + 4 * day, name="budget", value=12.5),
+        cmd(cmd="fact", deal="D-2", at=T0 + 4 * day, name="signed", value=True),
+        cmd(cmd="fact", deal="D-2", at=T0 + 4 * day, name="seats", value=40),
+        cmd(cmd="retract", deal="D-2", at=T0 + 5 * day, name="budget", reason="typo"),
+        cmd(cmd="next_step", deal="D-2", at=T0 + 5 * day, action="call", due="2026-04-01"),
+        cmd(cmd="done", deal="D-2", at=T0 + 6 * day, note="called"),
+    ):
+        assert run(command).status == "applied"
+    messages = translated(memory_engine)
+    assert [m.type for m in messages] == [
+        "deal.opened",
+        "deal.owner_changed",
+        "deal.expected_close_changed",
+        "deal.expected_close_changed",
+        "deal.fact_recorded",
+        "deal.fact_recorded",
+        "deal.fact_recorded",
+        "deal.fact_retracted",
+        "deal.next_step_set",
+        "deal.next_step_completed",
+    ]
+    owner, close, cleared, budget, signed, seats, retracted, _, done = messages[1:]
+    assert isinstance(owner, DealOwnerChangedV1)
+    assert (owner.owner, owner.team, owner.region) == ("ann", None, "EMEA")
+    assert isinstance(close, DealExpectedCloseChangedV1)
+    assert close.expected_close == date(2026, 6, 30)
+    assert isinstance(cleared, DealExpectedCloseChangedV1) and cleared.expected_close is None
+    values = [
+        (m.name, m.value) for m in (budget, signed, seats) if isinstance(m, DealFactRecordedV1)
+    ]
+    assert values == [("budget", 12.5), ("signed", True), ("seats", 40)]
+    # A fact's value keeps its JSON type through a broker: true stays a bool, 40 an int.
+    back = [parse(m.model_dump_json()) for m in (budget, signed, seats)]
+    assert [type(getattr(m, "value", None)) for m in back] == [float, bool, int]
+    assert isinstance(retracted, DealFactRetractedV1)
+    assert (retracted.name, retracted.reason) == ("budget", "typo")
+    assert isinstance(done, DealNextStepCompletedV1) and done.note == "called"
+    for message in messages:
+        assert parse(message.model_dump_json()) == message

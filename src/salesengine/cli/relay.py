@@ -14,9 +14,14 @@ from salesengine.cli.render import fail, say
 
 if TYPE_CHECKING:
     from salesengine.integration.relay import Relay, RelayProgress
+    from salesengine.integration.transports import BrokerURL
 
 # The integration modules load faststream and the broker clients (and asyncio); they are
 # imported by the commands that use them, so that every other command starts without them.
+
+# How long ``--once`` waits for an unavailable broker before it gives up.
+ONCE_TIMEOUT = 60.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 contract_app = typer.Typer(help="The published integration contract (AsyncAPI, JSON schemas).")
 DEFAULT_CONTRACT_DIR = Path("docs/integration")
@@ -55,23 +60,25 @@ def relay_command(
     poll: Annotated[
         float, typer.Option("--poll", min=0.001, help="Seconds between looks at the log.")
     ] = 0.02,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            min=0.1,
+            help="Give up (exit 1) once the broker has been unavailable this many seconds; "
+            f"default {ONCE_TIMEOUT:g} with --once, never with --follow.",
+        ),
+    ] = None,
 ) -> None:
     """Publish the store's deal events to a broker, in log order, at least once.
 
     The relay's position moves only once the broker has acknowledged a page, so a relay
     that is stopped, killed or cut off republishes, and never skips. Each message's id is
-    its event's id: deduplicate by it.
+    its event's id, unique to the store: deduplicate by it. Stopped by SIGINT or SIGTERM,
+    it finishes the page in flight (a second signal stops it at once), says how far it
+    got, and exits 130 or 143.
     """
-    import asyncio
-
-    from salesengine.integration.relay import Relay, RelayOptions
-    from salesengine.integration.transports import (
-        BrokerURLError,
-        broker_transport,
-        parse_broker_url,
-    )
-    from salesengine.persistence import store_settings
-    from salesengine.projecting import sql_engine
+    from salesengine.integration.transports import BrokerURLError, parse_broker_url
 
     try:
         url = parse_broker_url(broker)
@@ -81,6 +88,33 @@ def relay_command(
     if url.kind == "memory":
         fail("--broker: memory:// has no subscribers outside this process; use Relay in Python")
         raise typer.Exit(2)
+    # A stop signal before the relay's event loop takes them over is kept, not fatal.
+    early: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, _: early.append(signum)) for s in STOP_SIGNALS}
+    try:
+        _relay(url, name, from_position, follow, batch_size, poll, timeout, early)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _relay(
+    url: BrokerURL,
+    name: str | None,
+    from_position: int | None,
+    follow: bool,
+    batch_size: int,
+    poll: float,
+    timeout: float | None,
+    early: list[int],
+) -> None:
+    import asyncio
+
+    from salesengine.integration.relay import Relay, RelayGaveUp, RelayOptions
+    from salesengine.integration.transports import broker_transport
+    from salesengine.persistence import store_settings
+    from salesengine.projecting import sql_engine
+
     engine = STATE.engine()
     sql = sql_engine(store_settings(STATE.db))
     parts = urlsplit(url.url)
@@ -88,6 +122,7 @@ def relay_command(
         name=name or f"{url.kind}:{parts.hostname}:{parts.port or ''}".rstrip(":"),
         batch_size=batch_size,
         poll_seconds=poll,
+        give_up_seconds=timeout if timeout is not None or follow else ONCE_TIMEOUT,
     )
 
     def progress(p: RelayProgress) -> None:
@@ -100,21 +135,67 @@ def relay_command(
         say(f"broker {url.display} unavailable: {reason}; retrying in {delay:.1f} s")
 
     relay = Relay(engine, sql, broker_transport(url), options, on_progress=progress, on_retry=retry)
-    say(f"relay '{options.name}' to {url.display}: from position {from_position or 'stored'}")
+    say(
+        f"relay '{options.name}' of store {relay.store_id} to {url.display}: "
+        f"from position {from_position or 'stored'}"
+    )
     try:
-        asyncio.run(_run(relay, follow=follow, from_position=from_position))
+        signum = asyncio.run(_run(relay, follow=follow, from_position=from_position, early=early))
+        if signum is not None:
+            position, head = relay.positions.load(), relay.log.head()
+            fail(
+                f"relay '{options.name}' interrupted by {signal.Signals(signum).name} at "
+                f"position {position:,} of {head:,} ({max(0, head - position):,} behind); "
+                "run it again to carry on from there"
+            )
+            raise typer.Exit(128 + signum)
+    except RelayGaveUp as e:
+        p = e.progress
+        fail(
+            f"relay '{options.name}' gave up: broker {url.display} unavailable for "
+            f"{e.seconds:.0f} s ({e.reason}); at position {p.position:,} of {p.head:,} "
+            f"({p.behind:,} behind), {p.published:,} published in this run"
+        )
+        raise typer.Exit(1) from None
     finally:
         sql.dispose()
 
 
-async def _run(relay: Relay, *, follow: bool, from_position: int | None) -> None:
+async def _run(
+    relay: Relay, *, follow: bool, from_position: int | None, early: list[int]
+) -> int | None:
+    """Run the relay until it is done or stopped; the signal that stopped it, if any.
+
+    A first SIGINT or SIGTERM lets the page in flight finish (its acks move the
+    position); a second one cancels the run at once, the position where it was.
+    Signals received before (``early``) count as received now.
+    """
     import asyncio
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await relay.run(follow=follow, from_position=from_position, stop=stop)
+    task = asyncio.current_task()
+    received: list[int] = []
+
+    def stopping(signum: int) -> None:
+        if received and task is not None:
+            task.cancel()
+        received.append(signum)
+        stop.set()
+
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stopping, signum)
+    for number in early:
+        stopping(number)
+    try:
+        await relay.run(follow=follow, from_position=from_position, stop=stop)
+    except asyncio.CancelledError:
+        if not received:
+            raise
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+    return received[0] if received else None
 
 
 @contract_app.command("write")

@@ -31,6 +31,10 @@ Money = Annotated[
     Field(description='a decimal amount, as a string, e.g. "12500.00"'),
 ]
 
+# A fact's value as the command language takes it; the order keeps a JSON true a bool
+# and 1 an int (pydantic's smart union picks the exact type first).
+FactValue = bool | int | float | str
+
 
 class IntegrationEvent(BaseModel):
     """What every message holds, whatever its type."""
@@ -38,12 +42,14 @@ class IntegrationEvent(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     id: UUID = Field(
-        description="the event's id, stable across relays and replays: use it to deduplicate"
+        description="the event's id, unique to its store and stable across relays and "
+        "replays: use it to deduplicate"
     )
     type: str
     schema_version: Literal[1] = SCHEMA_VERSION
+    store_id: UUID = Field(description="the id of the store the event comes from")
     position: int = Field(ge=1, description="the event's position in the store's global log")
-    deal_id: UUID = Field(description="the deal's id in the store")
+    deal_id: UUID = Field(description="the deal's id, unique to its store")
     deal: str = Field(description="the deal's own key, as its writer named it")
     version: int = Field(ge=1, description="the event's version within its deal, from 1")
     policy: str
@@ -103,6 +109,56 @@ class DealNextStepSetV1(IntegrationEvent):
     owner: str
 
 
+class DealNextStepCompletedV1(IntegrationEvent):
+    """The deal's open next step was done."""
+
+    type: Literal["deal.next_step_completed"] = "deal.next_step_completed"
+    note: str | None
+
+
+class DealAmountChangedV1(IntegrationEvent):
+    """The deal's amount was set or corrected, in force from ``effective_at``.
+
+    A correction may be backdated: it then also changes the amount the deal had at its
+    later events, which their messages (sent before it) do not show."""
+
+    type: Literal["deal.amount_changed"] = "deal.amount_changed"
+    amount: Money
+    currency: str
+
+
+class DealOwnerChangedV1(IntegrationEvent):
+    """The deal changed hands (and perhaps team or region), from ``effective_at``."""
+
+    type: Literal["deal.owner_changed"] = "deal.owner_changed"
+    owner: str
+    team: str | None = Field(description="the new team; null: the team did not change")
+    region: str | None = Field(description="the new region; null: the region did not change")
+
+
+class DealExpectedCloseChangedV1(IntegrationEvent):
+    """The date the deal is expected to close was set, moved or cleared."""
+
+    type: Literal["deal.expected_close_changed"] = "deal.expected_close_changed"
+    expected_close: date | None = Field(description="null: no expected close any more")
+
+
+class DealFactRecordedV1(IntegrationEvent):
+    """A fact (a piece of evidence, e.g. an entry criterion) was recorded on the deal."""
+
+    type: Literal["deal.fact_recorded"] = "deal.fact_recorded"
+    name: str
+    value: FactValue
+
+
+class DealFactRetractedV1(IntegrationEvent):
+    """A fact recorded on the deal was withdrawn."""
+
+    type: Literal["deal.fact_retracted"] = "deal.fact_retracted"
+    name: str
+    reason: str | None
+
+
 class DealClosedV1(IntegrationEvent):
     """What every outcome holds."""
 
@@ -137,6 +193,12 @@ MODELS: dict[str, type[IntegrationEvent]] = {
     "deal.stage_changed": DealStageChangedV1,
     "deal.visit_logged": DealVisitLoggedV1,
     "deal.next_step_set": DealNextStepSetV1,
+    "deal.next_step_completed": DealNextStepCompletedV1,
+    "deal.amount_changed": DealAmountChangedV1,
+    "deal.owner_changed": DealOwnerChangedV1,
+    "deal.expected_close_changed": DealExpectedCloseChangedV1,
+    "deal.fact_recorded": DealFactRecordedV1,
+    "deal.fact_retracted": DealFactRetractedV1,
     "deal.won": DealWonV1,
     "deal.lost": DealLostV1,
     "deal.abandoned": DealAbandonedV1,

@@ -10,7 +10,9 @@ Order per deal: a deal's next message is sent only once its previous one is
 acknowledged, so a failure never lets a later event of a deal overtake an earlier one;
 messages of different deals are in flight together. On a pipelined transport (NATS)
 one loop sends whatever is ready and each ack releases its deal's next message, with no
-task per message; on the others, a few hundred tasks each publish deals' chains.
+task per message; on a paged transport (Redis) the page goes in log order, a few
+hundred messages per call; on the others, a few hundred tasks each publish deals'
+chains.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 
 from sqlalchemy import BigInteger, Column, DateTime, Engine, MetaData, String, Table, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,6 +34,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from salesengine.application.engine import SalesEngine
 from salesengine.domain.errors import StoreUnavailable, UnknownPolicy
 from salesengine.domain.policy import FunnelPolicy
+from salesengine.integration.store_id import store_id
+from salesengine.integration.tables import create_tables
 from salesengine.integration.translate import TOPICS, Translator
 from salesengine.integration.transports import (
     ACK_TIMEOUT,
@@ -82,6 +87,16 @@ class RelayProgress:
         return self.published / self.seconds if self.seconds else 0.0
 
 
+class RelayGaveUp(Exception):
+    """The broker stayed unavailable for longer than the relay was to wait for it."""
+
+    def __init__(self, reason: str, seconds: float, progress: RelayProgress) -> None:
+        super().__init__(f"unavailable for {seconds:.0f} s: {reason}")
+        self.reason = reason
+        self.seconds = seconds
+        self.progress = progress
+
+
 SLICE = 100  # log positions read and translated between two turns of the event loop
 
 
@@ -92,6 +107,10 @@ class RelayOptions:
     poll_seconds: float = 0.02
     report_seconds: float = 1.0
     backoff: Backoff = field(default_factory=Backoff)
+    # Give up (RelayGaveUp) once the broker has been unavailable this long; None: never.
+    # An attempt under way when the time is up (a connect or an ack, at most 10 s)
+    # ends first.
+    give_up_seconds: float | None = None
 
 
 class PositionStore:
@@ -101,8 +120,7 @@ class PositionStore:
         self.sql = sql
         self.name = name
         try:
-            with sql.begin() as conn:
-                metadata.create_all(conn)
+            create_tables(sql, metadata)
         except SQLAlchemyError as e:
             raise StoreUnavailable(f"cannot create the relay's table: {db_reason(e)}") from None
 
@@ -158,8 +176,9 @@ class Relay:
         self.transport = transport
         self.options = options or RelayOptions()
         self.positions = PositionStore(sql, self.options.name)
+        self.store_id = store_id(sql)
         self.log = LogReader(engine, TOPICS)
-        self.translator = Translator(self.log.history, self._policy)
+        self.translator = Translator(self.log.history, self._policy, self.store_id)
         self._subjects: dict[tuple[str, str], str] = {}  # (type, policy) -> subject
         self.on_progress = on_progress
         self.on_retry = on_retry
@@ -175,26 +194,26 @@ class Relay:
         """Publish every event after the tracking position (or from ``from_position``
         on, which is stored first so a restart keeps replaying); with ``follow``, keep
         tailing the log until ``stop`` is set."""
-        if from_position is not None:
-            if from_position < 1:
-                raise ValueError(f"--from-position must be 1 or more, not {from_position}")
-            self.positions.save(from_position - 1)
-        position = self.positions.load()
+        position = self._start_position(from_position)
         progress = RelayProgress(position=position, head=self.log.head())
         started = reported = time.perf_counter()
         failures = 0
+        loop = asyncio.get_running_loop()
+        healthy_since = loop.time()  # when the broker last did what was asked
         page: Page | None = None  # the next page, read and translated
         ahead: asyncio.Future[Page] | None = None  # the one after, being prepared
         try:
             while stop is None or not stop.is_set():
                 try:
-                    await self._ensure_started()
+                    if not await self._ensure_started(healthy_since, stop):
+                        break
                     progress.head = self.log.head()
                     if page is None and position < progress.head:
                         page = await self._prepare(position, progress.head)
                     if page is None:
                         if not follow:
                             break
+                        healthy_since = loop.time()
                         await self._wait(stop, self.options.poll_seconds)
                         continue
                     if page.stop < progress.head:
@@ -205,9 +224,11 @@ class Relay:
                     failures += 1
                     await self._discard(ahead)
                     page = ahead = None
-                    await self._recover(str(e), failures, stop)
+                    down = loop.time() - healthy_since
+                    await self._recover(str(e), failures, stop, down, progress)
                     continue
                 failures = 0
+                healthy_since = loop.time()
                 self.positions.save(page.stop)
                 position = progress.position = page.stop
                 progress.published += len(page.messages)
@@ -222,15 +243,48 @@ class Relay:
             self.on_progress(progress)
         return progress
 
+    def _start_position(self, from_position: int | None) -> int:
+        """The position to start after: ``from_position``'s, stored, or the stored one."""
+        if from_position is not None:
+            if from_position < 1:
+                raise ValueError(f"--from-position must be 1 or more, not {from_position}")
+            self.positions.save(from_position - 1)
+        return self.positions.load()
+
     async def close(self) -> None:
         if self._started:
             self._started = False
             await self.transport.stop()
 
-    async def _ensure_started(self) -> None:
-        if not self._started:
-            await self.transport.start()
-            self._started = True
+    async def _ensure_started(self, healthy_since: float, stop: asyncio.Event | None) -> bool:
+        """Connect, if not connected; False if ``stop`` was set meanwhile. A connect
+        attempt ends when the relay is stopped or gives up, however long the client
+        would go on trying."""
+        if self._started:
+            return True
+        loop = asyncio.get_running_loop()
+        give_up = self.options.give_up_seconds
+        timeout = None if give_up is None else max(0.0, healthy_since + give_up - loop.time())
+        starting = asyncio.ensure_future(self.transport.start())
+        stopped = asyncio.ensure_future(stop.wait()) if stop is not None else None
+        try:
+            await asyncio.wait(
+                [f for f in (starting, stopped) if f is not None],
+                timeout=timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            await self._discard(stopped)
+        if not starting.done():
+            await _cancel_until_done(starting)
+            await self.transport.stop()
+            if stop is not None and stop.is_set():
+                return False
+            waited = loop.time() - healthy_since
+            raise BrokerUnavailable(f"no connection within {waited:.0f} s")
+        starting.result()  # BrokerUnavailable if it failed
+        self._started = True
+        return stop is None or not stop.is_set()
 
     def _report(self, progress: RelayProgress, started: float, reported: float) -> float:
         """Tell ``on_progress`` at most every ``report_seconds``; when it last was told."""
@@ -241,11 +295,24 @@ class Relay:
         self.on_progress(progress)
         return now
 
-    async def _recover(self, reason: str, failures: int, stop: asyncio.Event | None) -> None:
-        """After a failed page: start again from the stored position, reconnected."""
+    async def _recover(
+        self,
+        reason: str,
+        failures: int,
+        stop: asyncio.Event | None,
+        down: float,
+        progress: RelayProgress,
+    ) -> None:
+        """After a failed page: start again from the stored position, reconnected, after
+        a backoff; or give up, the broker having been unavailable for ``down`` seconds."""
         self.translator.clear()  # what it noted of the pages is noted again
         await self.close()  # reconnect, and declare the stream again
+        give_up = self.options.give_up_seconds
+        if give_up is not None and down >= give_up:
+            raise RelayGaveUp(reason, down, progress)
         delay = self.options.backoff.delay(failures)
+        if give_up is not None:  # one more attempt when the time is up, not after
+            delay = min(delay, give_up - down)
         if self.on_retry is not None:
             self.on_retry(reason, delay)
         await self._wait(stop, delay)
@@ -273,6 +340,7 @@ class Relay:
         messages = []
         translate = self.translator.translate
         subjects = self._subjects
+        store = str(self.store_id)
         for position, deal_id, event in self.log.read(start, stop):
             message = translate(position, event)
             if message is None:
@@ -289,6 +357,7 @@ class Relay:
                     deal_id,
                     position,
                     message.model_dump_json().encode(),
+                    store,
                 )
             )
         return messages
@@ -297,6 +366,9 @@ class Relay:
         """Every message of the page, acknowledged: each deal's in order, deals at once."""
         if self.transport.pipelined:
             await InFlight(self.transport, page.messages).run()
+            return
+        if self.transport.paged:  # the whole page in log order (Redis)
+            await self.transport.publish_page(page.messages)
             return
         chains: dict[str, list[Outgoing]] = {}
         for message in page.messages:
@@ -313,8 +385,9 @@ class Relay:
             raise failed.exceptions[0] from None
 
     @staticmethod
-    async def _discard(ahead: asyncio.Future[Page] | None) -> None:
-        """Stop preparing a page that will not be published (it is read again)."""
+    async def _discard(ahead: asyncio.Future[Any] | None) -> None:
+        """Stop what will not be used: a page being prepared that will not be published
+        (it is read again), a connect attempt, a wait."""
         if ahead is not None:
             ahead.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -339,6 +412,18 @@ class Relay:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def _cancel_until_done(task: asyncio.Future[Any]) -> None:
+    """Cancel a connect attempt, again until it ends. nats-py can swallow a cancellation:
+    one that lands as a refused connection fails (Python 3.11's ``wait_for`` then raises
+    the failure instead) is taken for that failure, and the client tries the next
+    connection, for as long as its reconnect attempts last (20 s)."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=0.05)
+    if not task.cancelled():
+        task.exception()  # retrieved: it is the attempt's, and the caller reports its own
 
 
 class InFlight:

@@ -1,5 +1,10 @@
 """Domain events in, integration events out.
 
+Published ids are the store's own: a message's ``deal_id`` is ``uuid5(store_id, key)``
+and its ``id`` is ``uuid5(deal_id, str(version))``, so two stores that both hold a deal
+``ACME-1`` never publish the same id, and a store publishes the same ids on every relay
+and replay (see ``store_id``).
+
 A stage change carries the deal's amount as of the change (as known when it was
 recorded), and its key and policy, none of which the domain event repeats. Each deal's
 few such facts are kept in a bounded cache, built as the log is read in order; a deal
@@ -17,22 +22,29 @@ from datetime import datetime
 from decimal import Decimal
 from hashlib import sha1
 from typing import Any, Literal
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from salesengine.domain.deal import Deal, DealEvent
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.integration.contract import (
     DealAbandonedV1,
+    DealAmountChangedV1,
+    DealExpectedCloseChangedV1,
+    DealFactRecordedV1,
+    DealFactRetractedV1,
     DealLostV1,
+    DealNextStepCompletedV1,
     DealNextStepSetV1,
     DealOpenedV1,
+    DealOwnerChangedV1,
     DealStageChangedV1,
     DealVisitLoggedV1,
     DealWonV1,
     IntegrationEvent,
 )
 
-# Every domain event the translation reads: those it publishes, and those it only notes.
+# Every domain event the translation reads: those it publishes, and those it only notes
+# (none now: every event of a deal is published).
 PUBLISHED = (
     "Opened",
     "StageAdvanced",
@@ -40,11 +52,17 @@ PUBLISHED = (
     "Reopened",
     "VisitLogged",
     "NextStepSet",
+    "NextStepCompleted",
+    "AmountChanged",
+    "OwnerChanged",
+    "ExpectedCloseChanged",
+    "FactRecorded",
+    "FactRetracted",
     "Won",
     "Lost",
     "Abandoned",
 )
-NOTED = ("AmountChanged",)
+NOTED: tuple[str, ...] = ()
 TOPICS = PUBLISHED + NOTED
 
 # A deal's events below the given version, in version order.
@@ -53,9 +71,14 @@ Direction = Literal["advanced", "regressed", "reopened"]
 PolicyLookup = Callable[[str], FunnelPolicy | None]
 
 
+def published_deal_id(store_id: UUID, key: str) -> UUID:
+    """A deal's id on the broker: ``uuid5(store_id, key)``, unique to its store."""
+    return uuid5(store_id, key)
+
+
 def event_id(deal_id: UUID, version: int) -> UUID:
     """The same id for the same stored event, whichever relay or replay publishes it:
-    ``uuid5(deal_id, str(version))``."""
+    ``uuid5(deal_id, str(version))``, of the deal's published id."""
     return UUID(event_id_text(deal_id, version))
 
 
@@ -75,6 +98,7 @@ class DealFacts:
 
     key: str
     policy: str
+    deal_id: UUID  # as published: see published_deal_id
     next_version: int  # the version of the deal's next event not yet noted
     # (effective_at, version, amount, currency), in timeline order
     amounts: list[tuple[datetime, int, Decimal | None, str | None]] = field(default_factory=list)
@@ -105,10 +129,16 @@ class Translator:
     """Turns a deal's stored events, met in log order, into integration events."""
 
     def __init__(
-        self, history: HistoryLoader, policy: PolicyLookup, *, capacity: int = 100_000
+        self,
+        history: HistoryLoader,
+        policy: PolicyLookup,
+        store_id: UUID,
+        *,
+        capacity: int = 100_000,
     ) -> None:
         self.history = history
         self.policy = policy
+        self.store_id = store_id
         self.capacity = capacity
         self._deals: OrderedDict[UUID, DealFacts] = OrderedDict()
 
@@ -132,20 +162,24 @@ class Translator:
             self._deals.move_to_end(deal_id)
             return facts
         if isinstance(event, Deal.Opened):
-            facts = DealFacts(event.deal, event.policy, 1)
+            facts = self._new_facts(event)
         else:
             # Met mid-history: fold what came before it from the store.
             earlier = self.history(deal_id, version)
             if not earlier or not isinstance(earlier[0], Deal.Opened):
                 raise LookupError(f"deal {deal_id}: no opening event before version {version}")
-            opened = earlier[0]
-            facts = DealFacts(opened.deal, opened.policy, 1)
+            facts = self._new_facts(earlier[0])
             for e in earlier:
                 facts.note(e)
         self._deals[deal_id] = facts
         if len(self._deals) > self.capacity:
             self._deals.popitem(last=False)
         return facts
+
+    def _new_facts(self, opened: Deal.Opened) -> DealFacts:
+        return DealFacts(
+            opened.deal, opened.policy, published_deal_id(self.store_id, opened.deal), 1
+        )
 
     def _probability(self, policy: str, stage: str) -> int | None:
         found = self.policy(policy)
@@ -160,9 +194,10 @@ class Translator:
         self, position: int, event: DealEvent, facts: DealFacts
     ) -> IntegrationEvent | None:
         common: dict[str, Any] = {
-            "id": event_id_text(event.originator_id, event.originator_version),
+            "id": event_id_text(facts.deal_id, event.originator_version),
+            "store_id": self.store_id,
             "position": position,
-            "deal_id": event.originator_id,
+            "deal_id": facts.deal_id,
             "deal": facts.key,
             "version": event.originator_version,
             "policy": facts.policy,
@@ -195,8 +230,20 @@ class Translator:
             return DealNextStepSetV1(
                 **common, action=event.action, due=event.due, owner=event.owner
             )
+        if isinstance(event, Deal.NextStepCompleted):
+            return DealNextStepCompletedV1(**common, note=event.note)
         if isinstance(event, Deal.AmountChanged):
-            return None
+            return DealAmountChangedV1(**common, amount=event.amount, currency=event.currency)
+        if isinstance(event, Deal.OwnerChanged):
+            return DealOwnerChangedV1(
+                **common, owner=event.owner, team=event.team, region=event.region
+            )
+        if isinstance(event, Deal.ExpectedCloseChanged):
+            return DealExpectedCloseChangedV1(**common, expected_close=event.expected_close)
+        if isinstance(event, Deal.FactRecorded):
+            return DealFactRecordedV1(**common, name=event.name, value=event.value)
+        if isinstance(event, Deal.FactRetracted):
+            return DealFactRetractedV1(**common, name=event.name, reason=event.reason)
         amount, currency = facts.amount_at(event)
         money: dict[str, Any] = {"amount": amount, "currency": currency}
         if isinstance(event, Deal.StageAdvanced | Deal.StageRegressed | Deal.Reopened):

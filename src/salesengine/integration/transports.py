@@ -5,7 +5,9 @@
   window (two minutes by default).
 - ``amqp://``: durable topic exchange ``salesengine``, routing key ``deal.<policy>.<event>``,
   persistent messages with publisher confirms; the event id is the AMQP ``message_id``.
-- ``redis://``: one stream per subject (``XADD``); the event id travels in the headers.
+- ``redis://``: one stream per subject; each entry holds the JSON body (field ``data``)
+  and the headers as plain fields, added by a script that skips an event the stream
+  already holds (see ``RedisTransport``).
 - ``kafka://host:port[,host:port]``: one topic per subject, keyed by deal (so one
   partition holds a deal's events in order), ``acks=all`` with an idempotent producer.
 - ``memory://``: no broker; subscribers registered in the same process are called.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -38,6 +41,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js.errors import BadRequestError
 from nats.protocol.command import hpub_cmd
+from redis.commands.core import AsyncScript
 
 from salesengine.integration.contract import (
     MODELS,
@@ -88,6 +92,7 @@ class Outgoing(NamedTuple):
     deal_id: str
     position: int
     body: bytes
+    store: str  # the store's id: where an event comes from, beside its position
 
     @property
     def routing_key(self) -> str:
@@ -148,6 +153,15 @@ class Transport(ABC):
         """Whether ``send`` is available on the current connection."""
         return False
 
+    @property
+    def paged(self) -> bool:
+        """Whether ``publish_page`` is available on the current connection."""
+        return False
+
+    async def publish_page(self, messages: list[Outgoing]) -> None:
+        """Every message, in the order given, acknowledged; a failure stops it there."""
+        raise NotImplementedError(f"the {self.kind} transport publishes no pages")
+
     async def send(self, message: Outgoing) -> asyncio.Future[None]:
         """Hands the message to the broker's client and returns at once with a future
         that is done when the broker has acknowledged it (or failed, with
@@ -176,7 +190,10 @@ class BrokerTransport(Transport):
 
     async def start(self) -> None:
         try:
-            await asyncio.wait_for(self.broker.start(), CONNECT_TIMEOUT)
+            # Not wait_for: its inner task would outlive a cancellation of this one that
+            # the client swallows (see Relay._ensure_started).
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                await self.broker.start()
         except TimeoutError:
             await self.stop()
             raise BrokerUnavailable(f"no connection within {CONNECT_TIMEOUT:g} s") from None
@@ -185,20 +202,7 @@ class BrokerTransport(Transport):
             raise BrokerUnavailable(_reason(e)) from e
 
     async def publish(self, message: Outgoing) -> None:
-        try:
-            # A hard bound as well: a publish caught in a reconnect can outwait the
-            # client's own timeout. (asyncio.timeout, unlike wait_for, makes no task.)
-            async with asyncio.timeout(ACK_TIMEOUT + 1):
-                await self._send(message)
-        except TimeoutError:
-            raise BrokerUnavailable(
-                f"no acknowledgement within {ACK_TIMEOUT:g} s for the event at position "
-                f"{message.position}"
-            ) from None
-        except BrokerUnavailable:
-            raise
-        except Exception as e:  # each client library raises its own
-            raise BrokerUnavailable(_reason(e)) from e
+        await _acknowledged(self._send(message), message.position)
 
     @abstractmethod
     async def _send(self, message: Outgoing) -> None: ...
@@ -206,6 +210,24 @@ class BrokerTransport(Transport):
     async def stop(self) -> None:
         with contextlib.suppress(Exception):  # a broken connection has nothing to close
             await self.broker.stop()
+
+
+async def _acknowledged(sending: Awaitable[Any], position: int) -> Any:
+    """The broker's answer to ``sending``, or ``BrokerUnavailable`` naming the position
+    of the (first) event it carries."""
+    try:
+        # A hard bound as well: a publish caught in a reconnect can outwait the
+        # client's own timeout. (asyncio.timeout, unlike wait_for, makes no task.)
+        async with asyncio.timeout(ACK_TIMEOUT + 1):
+            return await sending
+    except TimeoutError:
+        raise BrokerUnavailable(
+            f"no acknowledgement within {ACK_TIMEOUT:g} s for the event at position {position}"
+        ) from None
+    except BrokerUnavailable:
+        raise
+    except Exception as e:  # each client library raises its own
+        raise BrokerUnavailable(_reason(e)) from e
 
 
 def _headers(message: Outgoing) -> dict[str, Any]:
@@ -472,10 +494,72 @@ class RabbitTransport(BrokerTransport):
         )
 
 
+# Adds a page's entries to their streams, in the order given, skipping each event its
+# stream already holds. KEYS: the streams, then the hash of what each store has added
+# to each stream. ARGV: the store id, then per entry the index of its stream in KEYS,
+# its log position, its number of field names and values, and those.
+#
+# A store's events reach a stream in log order (the relay adds a page in log order,
+# and a page only once the one before it is acknowledged), so an event is in its
+# stream exactly when its position is at most the last one added there: the hash keeps
+# that position per store and stream, and the script skips what is not beyond it. A
+# stream that is gone (deleted) is started afresh. A script runs whole or, on an error,
+# up to the failing command, so the hash never claims an entry that was not added.
+ADD_ONCE = """
+local marks = KEYS[#KEYS]
+local store = ARGV[1]
+local last = {}
+local added = 0
+local i = 2
+while i <= #ARGV do
+  local stream = KEYS[tonumber(ARGV[i])]
+  local position = tonumber(ARGV[i + 1])
+  local n = tonumber(ARGV[i + 2])
+  local mark = store .. ' ' .. stream
+  if last[stream] == nil then
+    if redis.call('EXISTS', stream) == 0 then
+      redis.call('HDEL', marks, mark)
+      last[stream] = 0
+    else
+      last[stream] = tonumber(redis.call('HGET', marks, mark) or '0')
+    end
+  end
+  if position > last[stream] then
+    redis.call('XADD', stream, '*', unpack(ARGV, i + 3, i + 2 + n))
+    redis.call('HSET', marks, mark, ARGV[i + 1])
+    last[stream] = position
+    added = added + 1
+  end
+  i = i + 3 + n
+end
+return added
+"""
+ADDED_KEY = "salesengine:relayed"  # the script's hash: "<store id> <stream>" -> position
+PAGE_CHUNK = 200  # entries per script call: a script holds the server while it runs
+
+
 class RedisTransport(BrokerTransport):
+    """Redis streams, one per subject, that plain clients read as they are.
+
+    Each entry holds the message's JSON body in the field ``data`` and its headers
+    (``message_id``, ``event_type``, ``position``, ``content-type``) as fields of their
+    own, so ``XREAD`` with any client gives them as they are; faststream's stream
+    subscribers read ``data`` as the body. (faststream's own publish would put a binary
+    envelope of its own under one field ``__data__`` instead.)
+
+    Entries are added by the script ``ADD_ONCE``, which skips an event its stream
+    already holds from the same store, so a republished page (a relay killed before
+    storing its position, a lost reply, ``--from-position``) adds nothing twice. The
+    relay publishes a whole page in log order through ``publish_page``, which the
+    script needs: a stream must receive a store's events in position order.
+    """
+
     kind = "redis"
-    in_flight = 64  # one pooled connection each; the pool holds 100
     broker: RedisBroker
+
+    def __init__(self, broker: RedisBroker) -> None:
+        self._add: AsyncScript | None = None  # while connected
+        super().__init__(broker)
 
     def _publisher(self, channel: str, model: type[IntegrationEvent]) -> None:
         self.broker.publisher(
@@ -485,13 +569,51 @@ class RedisTransport(BrokerTransport):
             schema=model,
         )
 
+    async def start(self) -> None:
+        await super().start()
+        try:
+            client = await self.broker.connect()
+            self._add = client.register_script(ADD_ONCE)
+        except Exception as e:  # redis-py raises its own
+            raise BrokerUnavailable(_reason(e)) from e
+
+    async def stop(self) -> None:
+        self._add = None
+        await super().stop()
+
+    @property
+    def paged(self) -> bool:
+        return self._add is not None
+
+    async def publish_page(self, messages: list[Outgoing]) -> None:
+        for start in range(0, len(messages), PAGE_CHUNK):
+            chunk = messages[start : start + PAGE_CHUNK]
+            await _acknowledged(self._add_entries(chunk), chunk[0].position)
+
     async def _send(self, message: Outgoing) -> None:
-        await self.broker.publish(
-            message.body,
-            stream=message.subject,
-            headers=_headers(message),
-            correlation_id=message.id,
-        )
+        await self._add_entries([message])
+
+    async def _add_entries(self, messages: list[Outgoing]) -> int:
+        add = self._add
+        if add is None:
+            raise BrokerUnavailable("not connected")
+        streams: dict[str, int] = {}
+        args: list[str | bytes | int] = [messages[0].store]
+        for message in messages:
+            index = streams.setdefault(message.subject, len(streams) + 1)
+            fields = redis_fields(message)
+            args += [index, message.position, 2 * len(fields)]
+            for name, value in fields.items():
+                args += [name, value]
+        added: int = await add(keys=[*streams, ADDED_KEY], args=args)
+        return added
+
+
+def redis_fields(message: Outgoing) -> dict[str, str | bytes]:
+    """A message as the fields of its stream entry: the body and every header."""
+    fields: dict[str, str | bytes] = {"data": message.body}
+    fields.update(_headers(message))
+    return fields
 
 
 class KafkaTransport(BrokerTransport):
@@ -516,17 +638,22 @@ class KafkaTransport(BrokerTransport):
         )
 
 
-def make_broker(url: BrokerURL) -> BrokerUsecase[Any, Any, Any]:
-    """The faststream broker for a URL, not yet connected."""
+def make_broker(
+    url: BrokerURL, *, logger: logging.Logger | None = None
+) -> BrokerUsecase[Any, Any, Any]:
+    """The faststream broker for a URL, not yet connected. With a ``logger``, faststream
+    logs there (it logs a line per message handled at INFO; a logger set to WARNING
+    keeps only the failures) instead of on standard output."""
+    options: dict[str, Any] = {} if logger is None else {"logger": logger}
     if url.kind == "nats":
-        return NatsBroker(url.url, connect_timeout=5, max_reconnect_attempts=10)
+        return NatsBroker(url.url, connect_timeout=5, max_reconnect_attempts=10, **options)
     if url.kind == "rabbit":
-        return RabbitBroker(url.url)
+        return RabbitBroker(url.url, **options)
     if url.kind == "redis":
-        return RedisBroker(url.url)
+        return RedisBroker(url.url, **options)
     if url.kind == "kafka":
         servers = urlsplit(url.url).netloc.split(",")
-        return KafkaBroker(servers, acks="all", enable_idempotence=True)
+        return KafkaBroker(servers, acks="all", enable_idempotence=True, **options)
     raise BrokerURLError(f"broker URL '{url.url}': {url.kind} has no faststream broker")
 
 

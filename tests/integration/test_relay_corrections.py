@@ -1,0 +1,93 @@
+"""Corrections reach subscribers: a backdated amount, on each real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from salesengine.bootstrap import build_engine
+from salesengine.integration.contract import DealAmountChangedV1
+from salesengine.integration.relay import Relay
+from salesengine.integration.subscriptions import Subscriptions
+from salesengine.integration.transports import (
+    BrokerUnavailable,
+    broker_transport,
+    make_broker,
+    parse_broker_url,
+)
+from salesengine.persistence import store_settings
+from salesengine.projecting import sql_engine
+from tests.conftest import FIVE_LEVEL_OPENING, T0, cmd, service_unavailable
+from tests.integration.relay_support import declare_for_relay, until
+
+BROKERS = {
+    "nats": "nats://127.0.0.1:4222",
+    "rabbit": "amqp://guest:guest@127.0.0.1:5672/",
+    "redis": "redis://127.0.0.1:6379",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BROKERS))
+def test_a_backdated_amount_correction_reaches_a_subscriber(kind: str, tmp_path: Path) -> None:
+    db = str(tmp_path / "store.db")
+    engine = build_engine(db, actor="tester")
+    sql = sql_engine(store_settings(db))
+    run = engine.execute
+    key = f"CORR-{uuid.uuid4().hex[:8]}"
+    run(
+        cmd(
+            cmd="open",
+            deal=key,
+            policy="five-level",
+            at=T0,
+            amount="100",
+            currency="EUR",
+            facts=FIVE_LEVEL_OPENING,
+        )
+    )
+    run(cmd(cmd="visit", deal=key, at=T0 + timedelta(days=3), effective=True))
+    # Found out later: the amount was 150 from day 1, before the visit.
+    corrected_at = T0 + timedelta(days=1)
+    assert run(cmd(cmd="amount", deal=key, at=corrected_at, amount="150.50")).status == "applied"
+
+    url = parse_broker_url(BROKERS[kind])
+    consumer = make_broker(url)
+    subscriptions = Subscriptions()
+    received: list[DealAmountChangedV1] = []
+
+    @subscriptions.on("deal.amount_changed", policy="five-level")
+    async def corrected(event: DealAmountChangedV1) -> None:
+        if event.deal == key:
+            received.append(event)
+
+    subscriptions.bind(
+        consumer, group=f"corrections-{uuid.uuid4().hex[:8]}", from_start=False, durable=False
+    )
+
+    async def relay() -> None:
+        try:
+            await declare_for_relay(BROKERS[kind])
+        except BrokerUnavailable as e:
+            service_unavailable(kind, e)
+        try:
+            await consumer.start()
+            await Relay(engine, sql, broker_transport(url)).run()
+            await until(lambda: len(received) >= 1, 30, "the amount correction")
+        finally:
+            await consumer.stop()
+
+    try:
+        asyncio.run(relay())
+    finally:
+        sql.dispose()
+        engine.close()
+    (event,) = received
+    assert event.amount == Decimal("150.50") and event.currency == "EUR"
+    assert event.effective_at == corrected_at
+    assert event.recorded_at > datetime.now(UTC) - timedelta(minutes=5)  # recorded now
+    assert event.version == 3 and event.position == 3
