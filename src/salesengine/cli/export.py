@@ -64,7 +64,7 @@ def export_command(
     effective = parse_time(as_of, "--as-of")
     recorded = parse_time(known_at, "--known-at")
     target = _checked_target(output, fmt)
-    engine = STATE.engine()
+    engine = STATE.engine(create=False)
     now = engine.clock()
     effective = effective or now
     recorded = recorded or now

@@ -37,7 +37,7 @@ from salesengine.cli.render import (
     throttled,
     when,
 )
-from salesengine.domain.errors import SalesEngineError
+from salesengine.domain.errors import SalesEngineError, StoreMissing
 
 if TYPE_CHECKING:
     from salesengine.application.funnel import FunnelRow
@@ -397,9 +397,8 @@ def history(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The auditor's replay: every event in order and the deal at T as known at K."""
-    h = STATE.engine().history(
-        deal, parse_time(as_of, "--as-of"), parse_time(known_at, "--known-at")
-    )
+    t, k = parse_time(as_of, "--as-of"), parse_time(known_at, "--known-at")
+    h = STATE.engine(create=False).history(deal, t, k)
     if as_json:
         print_json(
             {
@@ -532,9 +531,13 @@ def _funnel_table(title: str, rows: list[FunnelRow]) -> None:
 
 
 def run(argv: list[str] | None = None) -> None:
-    """Entry point: domain errors become one clear line on stderr and exit status 1."""
+    """Entry point: domain errors become one clear line on stderr and exit status 1; a
+    store that a reading command cannot find, exit status 2 (a mistyped --db)."""
     try:
         app(args=argv, prog_name="salesengine")
+    except StoreMissing as e:
+        fail(e.message)
+        sys.exit(2)
     except SalesEngineError as e:
         fail(f"{e.message}")
         sys.exit(1)

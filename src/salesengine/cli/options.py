@@ -74,18 +74,22 @@ class Globals:
         """The SQLite file the store would be, if it is not there yet (else None)."""
         from salesengine.persistence import store_settings
 
-        settings = store_settings(self.db)
+        settings = store_settings(self.db, creating=False)
         name = settings.env.get("SQLITE_DBNAME", "")
         in_memory = name == ":memory:" or name.startswith("file:")
         if settings.kind == "sqlite" and not in_memory and not Path(name).exists():
             return name
         return None
 
-    def engine(self) -> SalesEngine:
+    def engine(self, *, create: bool = True) -> SalesEngine:
+        """The engine on the store; ``create=False`` for a command that only reads: a
+        store that does not exist is then an error (``StoreMissing``), never made."""
         if self._engine is None:
             from salesengine.bootstrap import build_engine
 
-            self._engine = build_engine(self.db, policy_paths=self.policy_dirs, actor=self.actor)
+            self._engine = build_engine(
+                self.db, policy_paths=self.policy_dirs, actor=self.actor, create=create
+            )
         return self._engine
 
     def close(self) -> None:

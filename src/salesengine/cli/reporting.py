@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,11 +27,13 @@ if TYPE_CHECKING:
 QUIET_BELOW = 20_000
 
 
-def runner(window: int = 5000) -> ProjectionRunner:
+def runner(window: int = 5000, *, create: bool = True) -> ProjectionRunner:
+    """The read models' runner; ``create=False`` for a report, which only reads: a store
+    that does not exist is an error then, not a new empty one."""
     from salesengine.persistence import store_settings
     from salesengine.projecting import ProjectionRunner, sql_engine
 
-    engine = STATE.engine()
+    engine = STATE.engine(create=create)
     return ProjectionRunner(engine, sql_engine(store_settings(STATE.db)), window=window)
 
 
@@ -76,7 +78,7 @@ def catch_up(
 def read_models(policy: str | None = None) -> Iterator[Connection]:
     """A connection to read models that include every event stored so far (those of
     ``policy``'s deals known to its policy file, or of every policy's)."""
-    r = runner()
+    r = runner(create=False)
     try:
         catch_up(r)
         with r.sql.connect() as conn:
@@ -149,6 +151,7 @@ def as_of_label(t: datetime, k: datetime | None) -> str:
 
 
 def instants(as_of: str | None, known_at: str | None) -> tuple[datetime, datetime | None]:
-    """T defaults to the engine's now; K to "everything known" (None)."""
-    t = parse_time(as_of, "--as-of") or STATE.engine().clock()
+    """T defaults to now (the engine's clock: UTC now); K to "everything known" (None).
+    Neither opens the store: every option is checked before a missing store is named."""
+    t = parse_time(as_of, "--as-of") or datetime.now(UTC)
     return t, parse_time(known_at, "--known-at")

@@ -96,3 +96,10 @@ class StoreUnavailable(SalesEngineError):
     """The event store could not be reached or refused the operation."""
 
     code = "store_unavailable"
+
+
+class StoreMissing(StoreUnavailable):
+    """A command that only reads was pointed at a store that does not exist: a mistyped
+    path or URL, not an empty store to create."""
+
+    code = "store_missing"
