@@ -48,7 +48,7 @@ def seeded(tmp_path: Path) -> Path:
     ("args", "option"),
     [
         (["forecast", "--as-of", "yesterday"], "--as-of"),
-        (["forecast", "--known-at", "2026-03-04"], "--known-at"),
+        (["forecast", "--known-at", "2026-03-04T09:00"], "--known-at"),
         (["forecast", "--policy", "nope"], "--policy"),
         (["health", "--as-of", "2026-13-01T00:00:00Z"], "--as-of"),
         (["health", "--policy", "nope"], "--policy"),

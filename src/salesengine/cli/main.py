@@ -50,7 +50,8 @@ if TYPE_CHECKING:
 DB_ENV = "SALESENGINE_DB"
 
 app = typer.Typer(
-    help="salesengine: event-sourced deals guarded by funnel policies.",
+    help="salesengine: event-sourced deals guarded by funnel policies. Every instant "
+    "option takes ISO 8601 with offset, or a date YYYY-MM-DD meaning 00:00 UTC that day.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -366,7 +367,11 @@ def _count_lines(path: Path) -> int:
 @app.command()
 def sweep(
     at: Annotated[
-        str | None, typer.Option("--at", help="Evaluate the rule at this instant; default now.")
+        str | None,
+        typer.Option(
+            "--at",
+            help="Evaluate the rule at this instant (or YYYY-MM-DD: 00:00 UTC); default now.",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -389,10 +394,16 @@ def sweep(
 def history(
     deal: Annotated[str, typer.Argument(help="The deal's key.")],
     as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Effective instant T; default now.")
+        str | None,
+        typer.Option(
+            "--as-of", help="Effective instant T (or YYYY-MM-DD: 00:00 UTC); default now."
+        ),
     ] = None,
     known_at: Annotated[
-        str | None, typer.Option("--known-at", help="Recording instant K; default now.")
+        str | None,
+        typer.Option(
+            "--known-at", help="Recording instant K (or YYYY-MM-DD: 00:00 UTC); default now."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -21,7 +20,6 @@ from salesengine.cli.reports import (
     check_by,
     check_policy,
 )
-from salesengine.domain.values import outside_years
 
 if TYPE_CHECKING:
     from salesengine.reports.conversion import ConversionRow
@@ -41,20 +39,10 @@ ToOption = Annotated[
         "--to", help="Window end U (excluded): ISO 8601 with offset, or YYYY-MM-DD (UTC)."
     ),
 ]
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def parse_instant(value: str, option: str) -> datetime:
-    """An instant with offset, or a plain date meaning its midnight UTC."""
-    if _DATE.fullmatch(value):
-        try:
-            day = date.fromisoformat(value)
-        except ValueError as e:
-            raise typer.BadParameter(f"{value!r}: {e}", param_hint=option) from None
-        reason = outside_years(day)
-        if reason is not None:
-            raise typer.BadParameter(f"{value!r}: {reason}", param_hint=option)
-        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    """An instant with offset, or a plain date meaning its midnight UTC (parse_time)."""
     parsed = parse_time(value, option)
     if parsed is None:  # pragma: no cover - a value was given
         raise typer.BadParameter("an instant is required", param_hint=option)
