@@ -33,8 +33,8 @@ from salesengine.cli.render import (
     out,
     print_json,
     say,
-    short_time,
     throttled,
+    to_the_second,
     when,
 )
 from salesengine.domain.errors import SalesEngineError, StoreMissing
@@ -423,6 +423,7 @@ def history(
         )
         return
     say(f"{h.deal}: as of {when(h.as_of)}, known at {when(h.known_at)} (times in UTC)")
+    at = to_the_second(t for e in h.events for t in (e.effective_at, e.recorded_at))
     for e in h.events:
         stage = (
             e.stage_after
@@ -430,8 +431,8 @@ def history(
             else f"{e.stage_before} → {e.stage_after}"
         )
         say(
-            f"#{e.position or '?'} v{e.version}  {short_time(e.effective_at)}  {e.type}  [{stage}]"
-            f"  by {e.actor}, recorded {short_time(e.recorded_at)}"
+            f"#{e.position or '?'} v{e.version}  {at(e.effective_at)}  {e.type}  [{stage}]"
+            f"  by {e.actor}, recorded {at(e.recorded_at)}"
         )
         details = summarise(e.data)
         if details:
