@@ -35,10 +35,13 @@ class GroupRefused(CommandRefused):
 class CriteriaNotMet(CommandRefused):
     code = "criteria_not_met"
 
-    def __init__(self, stage: str, missing: Sequence[str]) -> None:
+    def __init__(self, stage: str, missing: Sequence[str], hint: str = "") -> None:
         self.stage = stage
         self.missing = list(missing)
-        super().__init__(f"entry criteria for '{stage}' not met: missing {', '.join(missing)}")
+        super().__init__(
+            f"entry criteria for '{stage}' not met: missing {', '.join(missing)}"
+            + (f"; {hint}" if hint else "")
+        )
 
 
 class MoveNotAllowed(CommandRefused):
