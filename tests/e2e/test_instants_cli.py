@@ -28,7 +28,7 @@ def midnight(day: str) -> str:
 
 READS: list[tuple[str, ...]] = [
     ("funnel", "--as-of", DAY, "--json"),
-    ("funnel", "--known-at", TOMORROW, "--json"),
+    ("funnel", "--as-of", DAY, "--known-at", TOMORROW, "--json"),
     ("funnel", "--as-of", EARLIER, "--compare", DAY, "--json"),
     ("conversion", "--from", EARLIER, "--to", DAY, "--json"),
     ("cycle-time", "--from", EARLIER, "--to", TOMORROW, "--json"),

@@ -67,7 +67,15 @@ def test_forecast_json_has_the_pipeline_the_weeks_and_the_outside_buckets(seeded
     run = salesengine(seeded, "forecast", "--as-of", T, "--json")
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
-    assert set(report) == {"as_of", "known_at", "policy", "weighted_pipeline", "weeks", "outside"}
+    assert set(report) == {
+        "as_of",
+        "known_at",
+        "earliest_recorded",
+        "policy",
+        "weighted_pipeline",
+        "weeks",
+        "outside",
+    }
     assert report["as_of"] == T and report["known_at"] is None
     assert report["weighted_pipeline"] == [
         {"policy": "five-level", "currency": "CNY", "deals": 1, "amount": "1000",
@@ -88,7 +96,8 @@ def test_health_json_lists_grades_stale_deals_contacts_and_visits(seeded: Path) 
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
     assert set(report) == {
-        "as_of", "known_at", "policy", "grades", "stale", "overdue_contacts", "visits"
+        "as_of", "known_at", "earliest_recorded", "policy", "grades", "stale",
+        "overdue_contacts", "visits",
     }  # fmt: skip
     assert [(g["grade"], g["deals"]) for g in report["grades"]] == [
         ("A", 1), ("B", 0), ("C", 0), ("D", 0)

@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from salesengine.cli.render import add_row, money, out, print_json, short_time
-from salesengine.cli.reporting import all_policies, as_of_label, instants, read_models
+from salesengine.cli.reporting import (
+    all_policies,
+    as_of_label,
+    instants,
+    read_models,
+    recording_start,
+)
 from salesengine.cli.reports import (
     AsOfOption,
     JsonOption,
@@ -36,9 +42,10 @@ def health_command(
     t, k = instants(as_of, known_at)
     policies = all_policies()
     with read_models(policy) as conn:
+        earliest = recording_start(conn, k)
         result = health(conn, policies, as_of=t, known_at=k, policy=policy)
     if as_json:
-        print_json(as_dict(result))
+        print_json(as_dict(result) | {"earliest_recorded": earliest})
         return
     suffix = as_of_label(t, k)
     grades = Table("grade", "deals", "amount", "currency", title=f"Grades {suffix}")

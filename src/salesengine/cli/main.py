@@ -35,6 +35,7 @@ from salesengine.cli.render import (
     say,
     throttled,
     to_the_second,
+    warn,
     when,
 )
 from salesengine.domain.errors import SalesEngineError, StoreMissing
@@ -410,6 +411,11 @@ def history(
     """The auditor's replay: every event in order and the deal at T as known at K."""
     t, k = parse_time(as_of, "--as-of"), parse_time(known_at, "--known-at")
     h = STATE.engine(create=False).history(deal, t, k)
+    if k is not None and h.first_recorded is not None and k < h.first_recorded:
+        warn(
+            f"--known-at {k.isoformat()} is before anything of {h.deal} was recorded: its "
+            f"first event was recorded at {h.first_recorded.isoformat()}"
+        )
     if as_json:
         print_json(
             {
@@ -419,6 +425,7 @@ def history(
                 "events": h.events,
                 "state": h.state,
                 "later_events": h.later_events,
+                "first_recorded": h.first_recorded,
             }
         )
         return

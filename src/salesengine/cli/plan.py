@@ -12,7 +12,7 @@ from rich.table import Column, Table
 
 from salesengine.cli.options import STATE
 from salesengine.cli.render import add_row, money, out, print_json, say, when
-from salesengine.cli.reporting import all_policies, instants, read_models
+from salesengine.cli.reporting import all_policies, instants, read_models, recording_start
 from salesengine.cli.reports import AsOfOption, JsonOption, KnownAtOption
 from salesengine.reports.periods import SYNTAX, parse_period
 
@@ -56,6 +56,7 @@ def plan_command(
     t, k = instants(as_of, known_at)
     policies = all_policies()
     with read_models(policy) as conn:
+        earliest = recording_start(conn, k)
         result = plan(
             conn,
             policies,
@@ -67,7 +68,7 @@ def plan_command(
             currency=currency.upper() if currency else None,
         )
     if as_json:
-        print_json(result.as_dict())
+        print_json(result.as_dict() | {"earliest_recorded": earliest})
         return
     print_plan(result)
 

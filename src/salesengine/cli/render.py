@@ -38,6 +38,11 @@ def fail(message: str) -> None:
     err.print(f"[red]error:[/] {escape(message)}")
 
 
+def warn(message: str) -> None:
+    """One line on stderr about a result that may not be what was meant."""
+    err.print(f"[yellow]warning:[/] {escape(message)}")
+
+
 def say(message: str) -> None:
     out.print(escape(message))
 

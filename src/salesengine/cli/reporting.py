@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from salesengine.cli.options import STATE, parse_time
-from salesengine.cli.render import err, when
+from salesengine.cli.render import err, warn, when
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -144,6 +144,25 @@ def all_policies() -> dict[str, FunnelPolicy]:
     """Every policy the reports may meet, by name (read without opening the store)."""
     catalog = STATE.catalog()
     return {name: catalog.get(name) for name in catalog.names()}
+
+
+def recording_start(conn: Connection, known_at: datetime | None) -> datetime | None:
+    """The store's earliest recorded instant (None: it holds no event), said on stderr
+    when ``--known-at`` falls before it: the report is then empty because nothing was
+    known yet, not because nothing happened, and the user needs the instant to choose
+    another K. The reports give it in ``--json`` as ``earliest_recorded``."""
+    from salesengine.reports.recorded import earliest_recorded
+
+    earliest = earliest_recorded(conn)
+    if known_at is not None:
+        if earliest is None:
+            warn("--known-at: the store holds no events yet; nothing was known at any K")
+        elif known_at < earliest:
+            warn(
+                f"--known-at {known_at.isoformat()} is before anything was recorded: the store's "
+                f"earliest record is at {earliest.isoformat()}; nothing was known at K"
+            )
+    return earliest
 
 
 def as_of_label(t: datetime, k: datetime | None) -> str:

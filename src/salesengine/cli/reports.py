@@ -19,6 +19,7 @@ from salesengine.cli.reporting import (
     check_chart,
     instants,
     read_models,
+    recording_start,
     runner,
     writing_chart,
 )
@@ -83,10 +84,14 @@ def funnel_command(
     check_chart(chart)
     policies = all_policies()
     with read_models(policy) as conn:
+        earliest = recording_start(conn, k)
         if t2 is not None:
             moves = compare(conn, policies, start=t, end=t2, known_at=k, policy=policy)
             if as_json:
-                print_json([m.as_dict() for m in moves])
+                print_json(
+                    {"as_of": t, "compare": t2, "known_at": k, "earliest_recorded": earliest}
+                    | {"rows": [m.as_dict() for m in moves]}
+                )
                 return
             table = Table(
                 "policy",
@@ -120,7 +125,8 @@ def funnel_command(
         with writing_chart(chart):
             write_funnel_chart(rows, chart, title=f"Funnel as of {when(t)}", policies=policies)
     if as_json:
-        print_json([r.as_dict(by) for r in rows])
+        shown = [r.as_dict(by) for r in rows]
+        print_json({"as_of": t, "known_at": k, "earliest_recorded": earliest, "rows": shown})
         return
     print_funnel(rows, by, title=f"Funnel {as_of_label(t, k)}")
     if chart is not None:

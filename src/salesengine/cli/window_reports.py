@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from salesengine.cli.options import parse_time
 from salesengine.cli.render import add_row, out, print_json, say, when
-from salesengine.cli.reporting import all_policies, check_chart, read_models, writing_chart
+from salesengine.cli.reporting import (
+    all_policies,
+    check_chart,
+    read_models,
+    recording_start,
+    writing_chart,
+)
 from salesengine.cli.reports import (
     ByOption,
     JsonOption,
@@ -60,6 +66,12 @@ def _title(name: str, f: datetime, u: datetime, k: datetime | None) -> str:
     return f"{name}, [{when(f)}, {when(u)})" + (f", known at {when(k)}" if k else "")
 
 
+def _window_json(
+    f: datetime, u: datetime, k: datetime | None, earliest: datetime | None, rows: list[Any]
+) -> dict[str, Any]:
+    return {"from": f, "to": u, "known_at": k, "earliest_recorded": earliest, "rows": rows}
+
+
 def _share(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
@@ -84,9 +96,10 @@ def conversion_command(
     f, u = window(start, end)
     k = parse_time(known_at, "--known-at")
     with read_models(policy) as conn:
+        earliest = recording_start(conn, k)
         rows = conversion(conn, all_policies(), start=f, end=u, known_at=k, by=by, policy=policy)
     if as_json:
-        print_json([r.as_dict(by) for r in rows])
+        print_json(_window_json(f, u, k, earliest, [r.as_dict(by) for r in rows]))
         return
     print_conversion(rows, by, _title("Conversion", f, u, k))
 
@@ -134,6 +147,7 @@ def cycle_time_command(
     check_chart(chart)
     policies = all_policies()
     with read_models(policy) as conn:
+        earliest = recording_start(conn, k)
         rows = cycle_time(conn, policies, start=f, end=u, known_at=k, by=by, policy=policy)
     title = _title("Cycle time", f, u, k)
     if chart is not None:
@@ -142,7 +156,7 @@ def cycle_time_command(
         with writing_chart(chart):
             write_duration_chart(rows, chart, title=title, policies=policies)
     if as_json:
-        print_json([r.as_dict(by) for r in rows])
+        print_json(_window_json(f, u, k, earliest, [r.as_dict(by) for r in rows]))
         return
     print_cycle_time(rows, by, title)
     if chart is not None:
