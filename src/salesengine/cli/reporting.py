@@ -78,14 +78,31 @@ def catch_up(
 def read_models(policy: str | None = None) -> Iterator[Connection]:
     """A connection to read models that include every event stored so far (those of
     ``policy``'s deals known to its policy file, or of every policy's)."""
+    with caught_up() as conn:
+        check_policies_known(conn, policy)
+        yield conn
+
+
+@contextmanager
+def caught_up() -> Iterator[Connection]:
+    """A connection to read models that include every event stored so far, whichever
+    policies its deals follow: the caller checks those it reports on."""
     r = runner(create=False)
     try:
         catch_up(r)
         with r.sql.connect() as conn:
-            check_policies_known(conn, policy)
             yield conn
     finally:
         r.sql.dispose()
+
+
+def store_policies(conn: Connection) -> list[str]:
+    """The policies of the store's deals, by name."""
+    from sqlalchemy import select
+
+    from salesengine.projections.funnel_points import keys
+
+    return sorted(set(conn.execute(select(keys.c.policy).distinct()).scalars()))
 
 
 def check_policies_known(conn: Connection, only: str | None = None) -> None:
