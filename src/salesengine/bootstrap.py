@@ -10,8 +10,13 @@ from pathlib import Path
 
 from salesengine.application.engine import Clock, SalesEngine, utc_now
 from salesengine.codec import OrjsonMapper
-from salesengine.domain.errors import StoreUnavailable
-from salesengine.persistence import RecorderExisting, RecorderPositions, store_settings
+from salesengine.domain.errors import StoreMissing, StoreUnavailable
+from salesengine.persistence import (
+    RecorderExisting,
+    RecorderPositions,
+    store_absence,
+    store_settings,
+)
 from salesengine.policies.catalog import PolicyCatalog, policy_dirs
 
 ACTOR_ENV = "SALESENGINE_ACTOR"
@@ -33,8 +38,21 @@ def build_engine(
     policy_paths: Iterable[Path] = (),
     clock: Clock = utc_now,
     actor: str | None = None,
+    create: bool = True,
 ) -> SalesEngine:
-    settings = store_settings(db)
+    """The engine on the store ``db``. ``create``: make the store if it does not exist
+    yet (commands that record); without it, a missing store raises ``StoreMissing``
+    and nothing is created (commands that only read)."""
+    settings = store_settings(db, creating=create)
+    if not create:
+        try:
+            absence = store_absence(settings)
+        except _open_errors(settings.kind) as e:
+            raise StoreUnavailable(
+                f"{settings.display}: cannot open the event store: {e}"
+            ) from None
+        if absence is not None:
+            raise StoreMissing(absence)
     catalog = PolicyCatalog(policy_dirs(policy_paths))
     for attempt in range(1, _CREATE_ATTEMPTS + 1):
         try:

@@ -8,6 +8,7 @@ than its SQLAlchemy adapter on this workload.
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,8 +50,11 @@ def resolve_db(url: str | None) -> str:
     return url or os.environ.get(DB_ENV) or DEFAULT_DB
 
 
-def store_settings(url: str | None = None) -> StoreSettings:
-    """Parse a database URL (or plain SQLite path) into persistence settings."""
+def store_settings(url: str | None = None, *, creating: bool = True) -> StoreSettings:
+    """Parse a database URL (or plain SQLite path) into persistence settings.
+
+    ``creating``: the store may be made here, so an SQLite file's directory must exist
+    (a store only read is looked for by ``find_store``, which says what is missing)."""
     url = resolve_db(url)
     try:
         scheme = urlsplit(url).scheme if "://" in url else ""
@@ -59,13 +63,13 @@ def store_settings(url: str | None = None) -> StoreSettings:
     if scheme in ("postgresql", "postgres"):
         return _postgres(url)
     if scheme in ("", "sqlite"):
-        return _sqlite(url)
+        return _sqlite(url, creating)
     raise StoreUnavailable(
         f"unsupported database URL '{url}': use a file path, sqlite:///PATH or postgresql://..."
     )
 
 
-def _sqlite(url: str) -> StoreSettings:
+def _sqlite(url: str, creating: bool = True) -> StoreSettings:
     if url.startswith("sqlite:") and not url.startswith("sqlite:///"):
         raise StoreUnavailable(f"database URL '{url}': use sqlite:///PATH")
     path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else url
@@ -73,7 +77,7 @@ def _sqlite(url: str) -> StoreSettings:
         raise StoreUnavailable(f"database URL '{url}' names no file")
     if path != ":memory:" and not path.startswith("file:"):
         parent = Path(path).expanduser().resolve().parent
-        if not parent.is_dir():
+        if creating and not parent.is_dir():
             raise StoreUnavailable(f"cannot create database '{path}': {parent} does not exist")
         path = str(Path(path).expanduser())
     env = {
@@ -111,6 +115,57 @@ def _postgres(url: str) -> StoreSettings:
         "POSTGRES_MAX_OVERFLOW": "10",
     }
     return StoreSettings(url=url, kind="postgresql", env=env)
+
+
+# The events table, as eventsourcing names it: on PostgreSQL after the application
+# (``SalesEngine.name``), on SQLite its recorder's default. A store exists once it does.
+EVENTS_TABLE = {"sqlite": "stored_events", "postgresql": "salesengine_events"}
+MISSING_HINT = "check --db or SALESENGINE_DB; commands that record events create a store"
+
+
+def store_absence(settings: StoreSettings) -> str | None:
+    """Why no event store is where the settings point (None: there is one), found
+    without creating anything: a command that only reads must not leave an empty store
+    behind a mistyped path. An in-memory store is always new, never missing."""
+    if settings.kind == "sqlite":
+        name = settings.env["SQLITE_DBNAME"]
+        if name == ":memory:" or name.startswith("file:"):
+            return None
+        if not Path(name).exists():
+            return f"no event store at {name}: no such file ({MISSING_HINT})"
+        database = sqlite3.connect(name)
+        try:
+            found = database.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                (EVENTS_TABLE["sqlite"],),
+            ).fetchone()
+        finally:
+            database.close()
+        if found is None:
+            return f"no event store at {name}: the file holds no event store ({MISSING_HINT})"
+        return None
+    import psycopg
+
+    env = settings.env
+    schema = env["POSTGRES_SCHEMA"] or "public"
+    with psycopg.connect(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=int(env["POSTGRES_PORT"]),
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"],
+        connect_timeout=int(env["POSTGRES_CONNECT_TIMEOUT"]),
+    ) as connection:
+        found = connection.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+            (schema, EVENTS_TABLE["postgresql"]),
+        ).fetchone()
+    if found is None:
+        return (
+            f"no event store at {settings.display}: schema {schema!r} holds no event store "
+            f"({MISSING_HINT})"
+        )
+    return None
 
 
 class BatchSQLiteRecorder(SQLiteApplicationRecorder):

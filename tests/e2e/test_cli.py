@@ -276,9 +276,6 @@ def test_bad_options_and_unknown_deals_are_clear_errors(cli: CLI) -> None:
     assert naive.code == 2
     assert "--as-of" in naive.err
     assert "timezone" in naive.err
-    unknown = cli("history", "X")
-    assert unknown.code == 1
-    assert "unknown deal 'X'" in unknown.err
     future = cli(
         "deal",
         "open",
@@ -290,6 +287,9 @@ def test_bad_options_and_unknown_deals_are_clear_errors(cli: CLI) -> None:
     )
     assert future.code == 1
     assert "in the future" in future.err
+    unknown = cli("history", "X")  # the refused write made the store: X is not in it
+    assert unknown.code == 1
+    assert "unknown deal 'X'" in unknown.err
     bad_field = cli("deal", "amount", "F", "abc")
     assert bad_field.code == 2
     assert "field 'amount'" in bad_field.err

@@ -181,6 +181,67 @@ def test_a_reader_that_stops_early_ends_an_export_to_dash_quietly(cli: CLI, tmp_
 
 
 def test_a_file_named_dash_is_written_when_named_as_a_path(seeded: CLI, tmp_path: Path) -> None:
-    result = seeded("export", "./-")
+    result = seeded("export", "./-", "--format", "xes")  # a name without suffix says none
     assert result.code == 0, result.err
     assert ET.parse(tmp_path / "-").getroot().tag == f"{XES}log"
+
+
+@pytest.mark.parametrize(
+    ("output", "written"),
+    [
+        ("audit.xes", "audit.xes"),
+        ("audit.XES.gz", "audit.XES.gz"),
+        ("bi.csv", "bi.csv/events.csv"),
+        ("bi.parquet", "bi.parquet/events.parquet"),
+    ],
+)
+def test_the_suffix_chooses_the_format_when_none_is_given(
+    seeded: CLI, tmp_path: Path, output: str, written: str
+) -> None:
+    result = seeded("export", output)
+    assert result.code == 0, result.err
+    path = tmp_path / written
+    if written.endswith(".parquet"):
+        assert pq.read_table(path).num_rows == 4
+        assert (path.parent / "stage_intervals.parquet").is_file()
+    elif written.endswith(".csv"):
+        with path.open(encoding="utf-8", newline="") as f:
+            assert len(list(csv.DictReader(f))) == 4
+    elif written.endswith(".gz"):
+        import gzip
+
+        with gzip.open(path) as f:
+            assert ET.parse(f).getroot().tag == f"{XES}log"
+    else:
+        assert ET.parse(path).getroot().tag == f"{XES}log"
+
+
+@pytest.mark.parametrize(
+    ("output", "fmt", "named"),
+    [
+        ("x.parquet", "xes", "parquet"),
+        ("x.xes", "csv", "xes"),
+        ("x.xes.gz", "parquet", "xes"),
+        ("x.csv", "parquet", "csv"),
+        ("x.parquet", "csv", "parquet"),
+    ],
+)
+def test_a_suffix_that_contradicts_the_format_is_refused_naming_both(
+    seeded: CLI, tmp_path: Path, output: str, fmt: str, named: str
+) -> None:
+    before = set(tmp_path.iterdir())
+    result = seeded("export", output, "--format", fmt)
+    assert result.code == 2, result
+    assert f"the name says {named}, --format says {fmt}" in result.err
+    assert set(tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("output", ["audit", "audit.json", "bi/"])
+def test_a_name_that_says_no_format_asks_for_one_and_writes_nothing(
+    seeded: CLI, tmp_path: Path, output: str
+) -> None:
+    before = set(tmp_path.iterdir())
+    result = seeded("export", output)
+    assert result.code == 2, result
+    assert "--format" in result.err
+    assert set(tmp_path.iterdir()) == before

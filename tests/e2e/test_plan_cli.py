@@ -71,7 +71,8 @@ def test_the_plan_reverse_calculates_the_funnel_from_the_previous_period(
     assert "1 deal won, average 400,000.00 CNY" in table.out
 
 
-def test_without_history_the_plan_explains_what_is_missing(cli: CLI) -> None:
+def test_without_history_the_plan_explains_what_is_missing(cli: CLI, tmp_path: Path) -> None:
+    assert cli("import", str(history(tmp_path))).code == 0  # all of it years after 2019
     result = cli("plan", "--target", "1000000", "--period", "2020-Q1")
     assert result.code == 0, result.err
     assert "no average deal size to plan from" in result.out

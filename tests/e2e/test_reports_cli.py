@@ -37,11 +37,11 @@ def by_stage(rows: list[dict[str, object]]) -> dict[str, tuple[object, object, o
 
 def test_the_funnel_now_and_as_of_an_earlier_instant(cli: CLI, tmp_path: Path) -> None:
     assert cli("import", str(pipeline(tmp_path))).code == 0
-    now = by_stage(cli("funnel", "--json").json())
+    now = by_stage(cli("funnel", "--json").json()["rows"])
     assert now["contacted"] == (1, "1000", "250.00")
     assert now["lost"] == (1, "600000", "0")
     assert now["identified"] == (0, "0", "0.0")
-    earlier = by_stage(cli("funnel", "--as-of", iso(2.5), "--json").json())
+    earlier = by_stage(cli("funnel", "--as-of", iso(2.5), "--json").json()["rows"])
     assert earlier["identified"] == (2, "601000", "60100.0")
     assert earlier["lost"][0] == 0
 
@@ -52,21 +52,21 @@ def test_the_funnel_as_known_at_an_earlier_recording_instant(cli: CLI, tmp_path:
     opened_recorded = history["events"][0]["recorded_at"]
     # A correction recorded later, effective in the past.
     assert cli("deal", "amount", "A", "2500", "--at", iso(0.5)).code == 0
-    before = by_stage(cli("funnel", "--known-at", opened_recorded, "--json").json())
+    before = by_stage(cli("funnel", "--known-at", opened_recorded, "--json").json()["rows"])
     assert before["contacted"] == (1, "1000", "250.00"), "the correction was not known then"
     assert before["lost"] == (1, "600000", "0")  # one batch: the import was known whole
-    after = by_stage(cli("funnel", "--json").json())
+    after = by_stage(cli("funnel", "--json").json()["rows"])
     assert after["contacted"] == (1, "2500", "625.00")
 
 
 def test_the_funnel_grouped_by_team_and_by_size(cli: CLI, tmp_path: Path) -> None:
     assert cli("import", str(pipeline(tmp_path))).code == 0
-    rows = cli("funnel", "--by", "team", "--json").json()
+    rows = cli("funnel", "--by", "team", "--json").json()["rows"]
     teams = {(r["team"], r["stage"]): r["deals"] for r in rows if r["deals"]}
     assert teams == {("north", "contacted"): 1, ("east", "lost"): 1}
     sizes = {
         (r["size"], r["stage"])
-        for r in cli("funnel", "--by", "size", "--json").json()
+        for r in cli("funnel", "--by", "size", "--json").json()["rows"]
         if r["deals"]
     }
     assert sizes == {("<500k", "contacted"), ("500k-1M", "lost")}
@@ -74,7 +74,7 @@ def test_the_funnel_grouped_by_team_and_by_size(cli: CLI, tmp_path: Path) -> Non
 
 def test_compare_shows_what_moved_between_two_instants(cli: CLI, tmp_path: Path) -> None:
     assert cli("import", str(pipeline(tmp_path))).code == 0
-    rows = cli("funnel", "--as-of", iso(0.5), "--compare", iso(5), "--json").json()
+    rows = cli("funnel", "--as-of", iso(0.5), "--compare", iso(5), "--json").json()["rows"]
     moves = {r["stage"]: r for r in rows}
     assert moves["identified"]["start"] == 1
     # B opened and was lost within the period: it moved in and out of identified.
@@ -90,7 +90,7 @@ def test_compare_counts_every_move_with_amounts_and_honours_the_funnels_options(
 ) -> None:
     assert cli("import", str(pipeline(tmp_path))).code == 0
     period = ("--as-of", iso(0.5), "--compare", iso(5))
-    rows = cli("funnel", *period, "--by", "team", "--json").json()
+    rows = cli("funnel", *period, "--by", "team", "--json").json()["rows"]
     moved = {(r["team"], r["stage"]): r for r in rows}
     north, east = moved[("north", "identified")], moved[("east", "identified")]
     assert (north["start"], north["start_amount"], north["out"], north["advanced"]) == (
@@ -151,7 +151,7 @@ def test_project_and_rebuild_report_what_they_did(cli: CLI, tmp_path: Path) -> N
 def test_reports_run_the_same_on_postgresql(cli: CLI, tmp_path: Path, pg_schema: str) -> None:
     url = f"{PG_URL}?schema={pg_schema}"
     assert cli("import", str(pipeline(tmp_path)), db_url=url).code == 0
-    now = by_stage(cli("funnel", "--json", db_url=url).json())
+    now = by_stage(cli("funnel", "--json", db_url=url).json()["rows"])
     assert now["contacted"] == (1, "1000", "250.00")
     assert now["lost"] == (1, "600000", "0")
 

@@ -48,7 +48,7 @@ def stage(rows: list[dict[str, Any]], key: str, **match: str) -> dict[str, Any]:
 def test_conversion_as_json(imported: CLI) -> None:
     run = imported("conversion", "--from", iso(0), "--to", iso(7), "--json")
     assert run.code == 0, run.err
-    rows = run.json()
+    rows = run.json()["rows"]
     assert list(rows[0]) == [
         "policy", "stage", "cohort", "advanced", "lost", "open", "conversion", "drop_off",
     ]  # fmt: skip
@@ -62,7 +62,7 @@ def test_conversion_as_json(imported: CLI) -> None:
 def test_conversion_by_owner_names_the_group_in_each_row(imported: CLI) -> None:
     run = imported("conversion", "--from", iso(0), "--to", iso(7), "--by", "owner", "--json")
     assert run.code == 0, run.err
-    rows = run.json()
+    rows = run.json()["rows"]
     assert list(rows[0])[:3] == ["policy", "owner", "stage"]
     assert stage(rows, "identified", owner="li")["cohort"] == 2
     assert stage(rows, "identified", owner="wang")["lost"] == 1
@@ -72,7 +72,7 @@ def test_cycle_time_over_plain_dates_as_json_and_as_a_table(imported: CLI) -> No
     start, end_day = T.date().isoformat(), (T + timedelta(days=12)).date().isoformat()
     run = imported("cycle-time", "--from", start, "--to", end_day, "--json")
     assert run.code == 0, run.err
-    rows = run.json()
+    rows = run.json()["rows"]
     assert list(rows[0]) == ["policy", "stage", "count", "mean_days", "median_days", "p90_days"]
     identified = stage(rows, "identified")
     assert identified["count"] == 2  # A 0->2, B 1->5

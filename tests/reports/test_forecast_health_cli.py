@@ -48,7 +48,7 @@ def seeded(tmp_path: Path) -> Path:
     ("args", "option"),
     [
         (["forecast", "--as-of", "yesterday"], "--as-of"),
-        (["forecast", "--known-at", "2026-03-04"], "--known-at"),
+        (["forecast", "--known-at", "2026-03-04T09:00"], "--known-at"),
         (["forecast", "--policy", "nope"], "--policy"),
         (["health", "--as-of", "2026-13-01T00:00:00Z"], "--as-of"),
         (["health", "--policy", "nope"], "--policy"),
@@ -72,8 +72,8 @@ def test_forecast_json_has_the_pipeline_the_weeks_and_the_outside_buckets(seeded
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
     assert set(report) == {
-        "as_of", "known_at", "policy", "by", "owner", "team", "weighted_pipeline", "weeks",
-        "outside",
+        "as_of", "known_at", "earliest_recorded", "policy", "by", "owner", "team",
+        "weighted_pipeline", "weeks", "outside",
     }  # fmt: skip
     assert report["as_of"] == T and report["known_at"] is None
     assert report["weighted_pipeline"] == [
@@ -95,8 +95,8 @@ def test_health_json_lists_grades_stale_deals_contacts_and_visits(seeded: Path) 
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
     assert set(report) == {
-        "as_of", "known_at", "policy", "by", "owner", "team", "grades", "summary", "stale",
-        "stale_total", "overdue_contacts", "overdue_contacts_total", "visits",
+        "as_of", "known_at", "earliest_recorded", "policy", "by", "owner", "team", "grades",
+        "summary", "stale", "stale_total", "overdue_contacts", "overdue_contacts_total", "visits",
     }  # fmt: skip
     assert [(g["grade"], g["deals"]) for g in report["grades"]] == [
         ("A", 1), ("B", 0), ("C", 0), ("D", 0)

@@ -287,11 +287,14 @@ class SalesEngine(Application[UUID]):
             return deal, _result(deal, "duplicate", None)
         if isinstance(command, OpenDeal):
             if deal is not None:
-                raise DealAlreadyExists(f"deal '{command.deal}' already exists")
+                raise DealAlreadyExists(
+                    f"deal '{command.deal}' already exists: record what changed with the other "
+                    "commands (advance, fact, ...), or open a new deal under another key"
+                )
             deal = self._open(command, stamp)
         else:
             if deal is None:
-                raise UnknownDeal(f"unknown deal '{command.deal}'")
+                raise UnknownDeal(f"unknown deal '{command.deal}': open it first")
             before = deal.version
             self._dispatch(deal, command, stamp)
             if deal.version == before:  # pragma: no cover - every handler records an event

@@ -63,4 +63,6 @@ def build_history(
         events=entries,
         state=state.as_dict() if entries else {},
         later_events=len(known) - len(in_view),
+        # Recorded times never decrease along a deal's versions: its first is its opening's.
+        first_recorded=min((e.timestamp for e in deal.timeline), default=None),
     )

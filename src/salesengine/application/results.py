@@ -39,6 +39,7 @@ class DealHistory:
     events: list[HistoryEntry]
     state: dict[str, Any]
     later_events: int  # known at K but effective after T, so not part of the state
+    first_recorded: datetime | None = None  # when the deal's first event was recorded
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from salesengine.cli.options import STATE
+from salesengine.cli.options import DAY, STATE, parse_time
 from salesengine.cli.render import fail, print_json, say
 
 app = typer.Typer(
@@ -15,7 +15,11 @@ app = typer.Typer(
 
 Deal = Annotated[str, typer.Argument(help="The deal's key.")]
 At = Annotated[
-    str | None, typer.Option("--at", help="Effective time, ISO 8601 with offset; default now.")
+    str | None,
+    typer.Option(
+        "--at",
+        help="Effective time: ISO 8601 with offset, or YYYY-MM-DD (00:00 UTC); default now.",
+    ),
 ]
 Id = Annotated[str | None, typer.Option("--id", help="Idempotency key.")]
 By = Annotated[str | None, typer.Option("--by", help="Actor; default the global --by.")]
@@ -40,6 +44,12 @@ def _run(
     from salesengine.application.commands import parse_command
     from salesengine.importing.jsonl import describe_validation
 
+    if at is not None and DAY.fullmatch(at):
+        # A plain date: the start of its day in UTC, as for every instant option. (The
+        # command language itself keeps asking for an offset.)
+        start = parse_time(at, "--at")
+        assert start is not None  # a value was given
+        at = start.isoformat()
     raw: dict[str, Any] = {"cmd": cmd, "deal": deal}
     raw.update({k: v for k, v in fields.items() if v is not None or k in keep_none})
     for key, value in (("at", at), ("id", id_), ("by", by)):

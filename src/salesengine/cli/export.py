@@ -40,7 +40,15 @@ def export_command(
         str,
         typer.Argument(help="File (xes; - for standard output) or directory (csv, parquet)."),
     ],
-    fmt: Annotated[str, typer.Option("--format", help="xes, csv or parquet.")] = "xes",
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="xes, csv or parquet. Default: what OUTPUT's name ends in (.xes, .xes.gz, "
+            ".csv, .parquet); xes for -.",
+            show_default=False,
+        ),
+    ] = None,
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Only events effective by T; default now.")
     ] = None,
@@ -52,19 +60,17 @@ def export_command(
 
     xes writes one IEEE 1849 event log (gzip-compressed if OUTPUT ends in .gz; to
     standard output if OUTPUT is -); csv and parquet write events.* and
-    stage_intervals.* into the directory OUTPUT.
+    stage_intervals.* into the directory OUTPUT. Without --format, OUTPUT's suffix
+    says the format; a suffix that says another than --format is refused.
     """
-    from salesengine.exporting.tables import TABLE_FORMATS, TableFormat, export_tables
+    from salesengine.exporting.tables import TableFormat, export_tables
     from salesengine.exporting.xes import export_xes, write_xes
 
-    formats = ("xes", *TABLE_FORMATS)
-    if fmt not in formats:
-        fail(f"--format: {fmt!r} is not one of {', '.join(formats)}")
-        raise typer.Exit(2)
+    fmt = chosen_format(output, fmt)
     effective = parse_time(as_of, "--as-of")
     recorded = parse_time(known_at, "--known-at")
     target = _checked_target(output, fmt)
-    engine = STATE.engine()
+    engine = STATE.engine(create=False)
     now = engine.clock()
     effective = effective or now
     recorded = recorded or now
@@ -111,6 +117,45 @@ def export_command(
     # On standard output the log is the output: the summary goes to standard error.
     tell = err_say if target is None else say
     _report(summary, fmt, seconds, when(effective), when(recorded), tell)
+
+
+# What the end of an output's name says of its format.
+SUFFIXES = ((".xes.gz", "xes"), (".xes", "xes"), (".csv", "csv"), (".parquet", "parquet"))
+FORMATS = ("xes", "csv", "parquet")
+
+
+def named_format(output: str) -> str | None:
+    """The format the output's name says by its suffix, if any (the case of the letters
+    aside)."""
+    name = output.rstrip("/" + os.sep).lower()
+    return next((fmt for suffix, fmt in SUFFIXES if name.endswith(suffix)), None)
+
+
+def chosen_format(output: str, given: str | None) -> str:
+    """The export's format: --format, else the output's suffix (xes for standard
+    output); exits 2, before anything is read or written, when neither says one or
+    the two disagree."""
+    if given is not None and given not in FORMATS:
+        fail(f"--format: {given!r} is not one of {', '.join(FORMATS)}")
+        raise typer.Exit(2)
+    named = None if output == STDOUT else named_format(output)
+    if given is not None and named is not None and named != given:
+        fail(
+            f"{output}: the name says {named}, --format says {given}; "
+            "make them agree (or leave --format out)"
+        )
+        raise typer.Exit(2)
+    found = given or named or ("xes" if output == STDOUT else None)
+    if found is None:
+        if Path(output).is_dir() or output.endswith(("/", os.sep)):
+            fail(f"{output}: a directory takes csv or parquet: give --format csv or parquet")
+        else:
+            fail(
+                f"{output}: the name does not say the format: end it in .xes, .xes.gz, "
+                ".csv or .parquet, or give --format"
+            )
+        raise typer.Exit(2)
+    return found
 
 
 # Signals that end a process unless handled: SIGTERM (a service manager, ``timeout``,

@@ -11,6 +11,7 @@ from salesengine.cli.reporting import (
     chosen,
     instants,
     read_models,
+    recording_start,
     shown,
 )
 from salesengine.cli.reports import (
@@ -55,11 +56,12 @@ def forecast_command(
     policies = all_policies()
     only = Only(owner=owner, team=team)
     with read_models(policy) as conn:
+        earliest = recording_start(conn, k)
         result = forecast(
             conn, policies, as_of=t, known_at=k, policy=policy, by=by, only=only, size_bands=limits
         )
     if as_json:
-        print_json(as_dict(result))
+        print_json(as_dict(result) | {"earliest_recorded": earliest})
         return
     suffix = as_of_label(t, k) + chosen(only)
     group = [key(by)] if by else []

@@ -14,6 +14,7 @@ from salesengine.cli.reporting import (
     chosen,
     instants,
     read_models,
+    recording_start,
     shown,
 )
 from salesengine.cli.reports import (
@@ -74,11 +75,12 @@ def health_command(
     policies = all_policies()
     only = Only(owner=owner, team=team)
     with read_models(policy) as conn:
+        earliest = recording_start(conn, k)
         result = health(
             conn, policies, as_of=t, known_at=k, policy=policy, by=by, only=only, size_bands=limits
         )
     if as_json:
-        print_json(as_dict(result, limit or None))
+        print_json(as_dict(result, limit or None) | {"earliest_recorded": earliest})
         return
     print_health(result, DEFAULT_LIMIT if limit is None else limit or None, as_of_label(t, k))
 

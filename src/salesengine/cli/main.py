@@ -22,6 +22,12 @@ from salesengine.cli import policy as policy_cli
 from salesengine.cli import relay as relay_cli
 from salesengine.cli import reports as reports_cli
 from salesengine.cli import window_reports as window_cli
+from salesengine.cli.interrupt import (
+    Interrupt,
+    stopped_at_once,
+    stopped_between_rows,
+    stopping_gently,
+)
 from salesengine.cli.options import STATE, parse_time
 from salesengine.cli.render import (
     err,
@@ -30,12 +36,13 @@ from salesengine.cli.render import (
     money,
     print_json,
     say,
-    short_time,
     throttled,
+    to_the_second,
+    warn,
     when,
 )
 from salesengine.cli.tables import Col, Grid
-from salesengine.domain.errors import SalesEngineError
+from salesengine.domain.errors import SalesEngineError, StoreMissing
 
 if TYPE_CHECKING:
     from salesengine.application.funnel import FunnelRow
@@ -48,7 +55,8 @@ if TYPE_CHECKING:
 DB_ENV = "SALESENGINE_DB"
 
 app = typer.Typer(
-    help="salesengine: event-sourced deals guarded by funnel policies.",
+    help="salesengine: event-sourced deals guarded by funnel policies. Every instant "
+    "option takes ISO 8601 with offset, or a date YYYY-MM-DD meaning 00:00 UTC that day.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -149,13 +157,6 @@ def import_(
     Each deal's commands are applied in file order. With several workers, different
     deals' commands may reach the store in another order than the file's.
     """
-    from salesengine.importing.jsonl import import_file
-    from salesengine.importing.parallel import (
-        EngineSpec,
-        auto_workers,
-        import_file_parallel,
-        in_one_process,
-    )
     from salesengine.importing.readers import guess_format
     from salesengine.importing.sources import FORMATS, SourceError
 
@@ -184,6 +185,18 @@ def import_(
     if mapping is not None or policy is not None:
         fail("--mapping and --policy apply to CRM exports and event logs, not to commands")
         raise typer.Exit(2)
+    _import_commands(file, batch_size=batch_size, workers=workers, as_json=as_json)
+
+
+def _import_commands(file: Path, *, batch_size: int, workers: int | None, as_json: bool) -> None:
+    from salesengine.importing.jsonl import import_file
+    from salesengine.importing.parallel import (
+        EngineSpec,
+        auto_workers,
+        import_file_parallel,
+        in_one_process,
+    )
+
     total = _count_lines(file)
     engine = STATE.engine()  # opens (and if need be creates) the store before any worker
     spec = EngineSpec(STATE.db, STATE.policy_dirs, STATE.actor)
@@ -192,38 +205,59 @@ def import_(
     elif workers > 1 and in_one_process(spec):
         fail("--workers: an in-memory store lives in one process; use --workers 1")
         raise typer.Exit(2)
-    with Progress(
-        TextColumn("importing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeRemainingColumn(),
-        console=err,
-        disable=as_json or total < 5000,
-        transient=True,
-        auto_refresh=workers == 1,  # workers fork this process: it must run no other thread
-    ) as progress:
-        task = progress.add_task("import", total=total, rate="")
-        # Called per line by one process, or a few times a second with workers.
-        advance = throttled(progress, task, every=2000, unit="lines", redraw=workers > 1)
+    interrupt = Interrupt()
+    try:
+        with (
+            stopping_gently(interrupt),
+            Progress(
+                TextColumn("importing"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeRemainingColumn(),
+                console=err,
+                disable=as_json or total < 5000,
+                transient=True,
+                auto_refresh=workers == 1,  # workers fork this process: no other thread
+            ) as progress,
+        ):
+            task = progress.add_task("import", total=total, rate="")
+            # Called per line by one process, or a few times a second with workers.
+            advance = throttled(progress, task, every=2000, unit="lines", redraw=workers > 1)
 
-        if workers > 1:
-            STATE.close()  # the workers open their own; this one must not be inherited
-            report = import_file_parallel(
-                spec, file, workers=workers, on_line=advance, batch_size=batch_size, fork=True
-            )
-        else:
-            report = import_file(engine, file, on_line=advance, batch_size=batch_size)
+            if workers > 1:
+                STATE.close()  # the workers open their own; this one must not be inherited
+                report = import_file_parallel(
+                    spec,
+                    file,
+                    workers=workers,
+                    on_line=advance,
+                    batch_size=batch_size,
+                    fork=True,
+                    stopped=interrupt,
+                )
+            else:
+                report = import_file(
+                    engine, file, on_line=advance, batch_size=batch_size, stopped=interrupt
+                )
+    except KeyboardInterrupt:
+        stopped_at_once(file, interrupt)
+    counts = (
+        f"{report.applied} applied, {report.duplicates} already applied, "
+        f"{len(report.refused)} refused"
+    )
     if as_json:
         print_json(report)
     else:
         for problem in report.refused:
             err.print(escape(f"{file}:{problem.line}: refused: {problem.message}"))
-        say(
-            f"{file}: {report.applied} applied, {report.duplicates} already applied, "
-            f"{len(report.refused)} refused ({report.lines} lines"
-            + (f", {report.blank} blank)" if report.blank else ")")
-        )
+        if not report.interrupted:
+            say(
+                f"{file}: {counts} ({report.lines} lines"
+                + (f", {report.blank} blank)" if report.blank else ")")
+            )
+    if report.interrupted:
+        stopped_between_rows(file, f"{report.lines:,} of {total:,} lines ({counts})", interrupt)
     if report.refused:
         raise typer.Exit(1)
 
@@ -267,6 +301,7 @@ def _import_source(
         workers = 1
     elif workers is None:
         workers = auto_workers(spec, estimated_rows(file))
+    interrupt = Interrupt()
     try:
         check_policy_option(policy, STATE.catalog())
         with Progress(
@@ -286,27 +321,42 @@ def _import_source(
                 shared_check(fmt)(file, mapping, policy, catalog=STATE.catalog())
                 STATE.engine()  # opens (and if need be creates) the store before any worker
                 STATE.close()  # the workers open their own; this one must not be inherited
-                report = import_source_parallel(
-                    spec,
-                    file,
-                    fmt,
-                    mapping,
-                    policy,
-                    workers=workers,
-                    batch_size=batch_size,
-                    on_row=advance,
-                    fork=True,
-                )
+                with stopping_gently(interrupt):
+                    report = import_source_parallel(
+                        spec,
+                        file,
+                        fmt,
+                        mapping,
+                        policy,
+                        workers=workers,
+                        batch_size=batch_size,
+                        on_row=advance,
+                        fork=True,
+                        stopped=interrupt,
+                    )
             else:
                 # The file and its mapping are checked before the store is opened: a
                 # refused file leaves no new, empty store behind.
                 items = reader(fmt)(file, mapping, policy, catalog=STATE.catalog())
-                report = import_source(
-                    STATE.engine(), file, fmt, items, on_row=advance, batch_size=batch_size
-                )
+                with stopping_gently(interrupt):
+                    report = import_source(
+                        STATE.engine(),
+                        file,
+                        fmt,
+                        items,
+                        on_row=advance,
+                        batch_size=batch_size,
+                        stopped=interrupt,
+                    )
     except (MappingError, SourceError) as e:
         fail(str(e))
         raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        stopped_at_once(file, interrupt)
+    rows = (
+        f"rows: {report.imported_rows} imported, {report.unchanged_rows} already imported, "
+        f"{report.refused_rows} refused, {report.skipped_rows} skipped"
+    )
     if as_json:
         print_json(report)
     else:
@@ -316,12 +366,13 @@ def _import_source(
             err.print(escape(f"{file}: {note.where}: note: {note.message}"))
         for line in skip_summary(report.skipped):
             err.print(escape(f"{file}: {line}"))
-        say(
-            f"{file}: rows: {report.imported_rows} imported, {report.unchanged_rows} "
-            f"already imported, {report.refused_rows} refused, {report.skipped_rows} skipped; "
-            f"commands: {report.applied} applied, {report.duplicates} already applied"
-            + (f"; {len(report.notes)} notes" if report.notes else "")
-        )
+        if not report.interrupted:
+            say(
+                f"{file}: {rows}; commands: {report.applied} applied, {report.duplicates} "
+                "already applied" + (f"; {len(report.notes)} notes" if report.notes else "")
+            )
+    if report.interrupted:
+        stopped_between_rows(file, f"{report.rows:,} rows ({rows})", interrupt)
     if report.refused:
         raise typer.Exit(1)
 
@@ -364,7 +415,11 @@ def _count_lines(path: Path) -> int:
 @app.command()
 def sweep(
     at: Annotated[
-        str | None, typer.Option("--at", help="Evaluate the rule at this instant; default now.")
+        str | None,
+        typer.Option(
+            "--at",
+            help="Evaluate the rule at this instant (or YYYY-MM-DD: 00:00 UTC); default now.",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -387,17 +442,27 @@ def sweep(
 def history(
     deal: Annotated[str, typer.Argument(help="The deal's key.")],
     as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Effective instant T; default now.")
+        str | None,
+        typer.Option(
+            "--as-of", help="Effective instant T (or YYYY-MM-DD: 00:00 UTC); default now."
+        ),
     ] = None,
     known_at: Annotated[
-        str | None, typer.Option("--known-at", help="Recording instant K; default now.")
+        str | None,
+        typer.Option(
+            "--known-at", help="Recording instant K (or YYYY-MM-DD: 00:00 UTC); default now."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The auditor's replay: every event in order and the deal at T as known at K."""
-    h = STATE.engine().history(
-        deal, parse_time(as_of, "--as-of"), parse_time(known_at, "--known-at")
-    )
+    t, k = parse_time(as_of, "--as-of"), parse_time(known_at, "--known-at")
+    h = STATE.engine(create=False).history(deal, t, k)
+    if k is not None and h.first_recorded is not None and k < h.first_recorded:
+        warn(
+            f"--known-at {k.isoformat()} is before anything of {h.deal} was recorded: its "
+            f"first event was recorded at {h.first_recorded.isoformat()}"
+        )
     if as_json:
         print_json(
             {
@@ -407,10 +472,12 @@ def history(
                 "events": h.events,
                 "state": h.state,
                 "later_events": h.later_events,
+                "first_recorded": h.first_recorded,
             }
         )
         return
     say(f"{h.deal}: as of {when(h.as_of)}, known at {when(h.known_at)} (times in UTC)")
+    at = to_the_second(t for e in h.events for t in (e.effective_at, e.recorded_at))
     for e in h.events:
         stage = (
             e.stage_after
@@ -418,8 +485,8 @@ def history(
             else f"{e.stage_before} → {e.stage_after}"
         )
         say(
-            f"#{e.position or '?'} v{e.version}  {short_time(e.effective_at)}  {e.type}  [{stage}]"
-            f"  by {e.actor}, recorded {short_time(e.recorded_at)}"
+            f"#{e.position or '?'} v{e.version}  {at(e.effective_at)}  {e.type}  [{stage}]"
+            f"  by {e.actor}, recorded {at(e.recorded_at)}"
         )
         details = summarise(e.data)
         if details:
@@ -529,9 +596,13 @@ def _funnel_table(title: str, rows: list[FunnelRow]) -> None:
 
 
 def run(argv: list[str] | None = None) -> None:
-    """Entry point: domain errors become one clear line on stderr and exit status 1."""
+    """Entry point: domain errors become one clear line on stderr and exit status 1; a
+    store that a reading command cannot find, exit status 2 (a mistyped --db)."""
     try:
         app(args=argv, prog_name="salesengine")
+    except StoreMissing as e:
+        fail(e.message)
+        sys.exit(2)
     except SalesEngineError as e:
         fail(f"{e.message}")
         sys.exit(1)

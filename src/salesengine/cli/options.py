@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
@@ -27,27 +28,38 @@ def _aware() -> TypeAdapter[AwareDatetime]:
     return TypeAdapter(AwareDatetime)
 
 
+DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+FORMS = "ISO 8601 with offset, e.g. 2026-03-31T18:00:00+08:00, or a date, 2026-03-31"
+
+
 def parse_time(value: str | None, option: str) -> datetime | None:
+    """An instant of a command-line option: ISO 8601 with a UTC offset, or a plain date
+    meaning the start of that day in UTC (docs/rules.md, "Instants on the command
+    line"). Every option that takes an instant reads it here, so all agree."""
     if value is None:
         return None
     from pydantic import ValidationError
 
     from salesengine.domain.values import ISO_START, outside_years
 
+    if DAY.fullmatch(value):
+        try:
+            day = date.fromisoformat(value)
+        except ValueError as e:
+            raise typer.BadParameter(f"{value!r}: {e} ({FORMS})", param_hint=option) from None
+        reason = outside_years(day)
+        if reason is not None:
+            raise typer.BadParameter(f"{value!r}: {reason}", param_hint=option)
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
     if not ISO_START.match(value):
         raise typer.BadParameter(
-            f"{value!r}: not an ISO 8601 date and time "
-            "(ISO 8601 with offset, e.g. 2026-03-31T18:00:00+08:00)",
-            param_hint=option,
+            f"{value!r}: not an ISO 8601 date and time ({FORMS})", param_hint=option
         )
     try:
         moment = _aware().validate_python(value)
     except ValidationError as e:
         reason = e.errors()[0]["msg"]
-        raise typer.BadParameter(
-            f"{value!r}: {reason} (ISO 8601 with offset, e.g. 2026-03-31T18:00:00+08:00)",
-            param_hint=option,
-        ) from None
+        raise typer.BadParameter(f"{value!r}: {reason} ({FORMS})", param_hint=option) from None
     try:  # the range holds in UTC, as it does for the command language
         outside = outside_years(moment.astimezone(UTC))
     except OverflowError:
@@ -74,18 +86,22 @@ class Globals:
         """The SQLite file the store would be, if it is not there yet (else None)."""
         from salesengine.persistence import store_settings
 
-        settings = store_settings(self.db)
+        settings = store_settings(self.db, creating=False)
         name = settings.env.get("SQLITE_DBNAME", "")
         in_memory = name == ":memory:" or name.startswith("file:")
         if settings.kind == "sqlite" and not in_memory and not Path(name).exists():
             return name
         return None
 
-    def engine(self) -> SalesEngine:
+    def engine(self, *, create: bool = True) -> SalesEngine:
+        """The engine on the store; ``create=False`` for a command that only reads: a
+        store that does not exist is then an error (``StoreMissing``), never made."""
         if self._engine is None:
             from salesengine.bootstrap import build_engine
 
-            self._engine = build_engine(self.db, policy_paths=self.policy_dirs, actor=self.actor)
+            self._engine = build_engine(
+                self.db, policy_paths=self.policy_dirs, actor=self.actor, create=create
+            )
         return self._engine
 
     def close(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import TYPE_CHECKING, Annotated
@@ -10,7 +11,14 @@ import typer
 
 from salesengine.cli.options import STATE
 from salesengine.cli.render import money, print_json, say, when
-from salesengine.cli.reporting import all_policies, instants, read_models
+from salesengine.cli.reporting import (
+    all_policies,
+    caught_up,
+    check_policies_known,
+    instants,
+    recording_start,
+    store_policies,
+)
 from salesengine.cli.reports import AsOfOption, JsonOption, KnownAtOption
 from salesengine.cli.tables import Grid, key, number
 from salesengine.reports.periods import SYNTAX, parse_period
@@ -20,8 +28,6 @@ if TYPE_CHECKING:
 
 # The plan report loads sqlalchemy: it is imported when the command runs, not at start-up.
 
-DEFAULT_POLICY = "five-level"
-
 
 def plan_command(
     target: Annotated[
@@ -29,8 +35,14 @@ def plan_command(
     ],
     period: Annotated[str, typer.Option("--period", help=f"The period: {SYNTAX} (UTC).")],
     policy: Annotated[
-        str, typer.Option("--policy", help="Plan the deals of this policy.")
-    ] = DEFAULT_POLICY,
+        str | None,
+        typer.Option(
+            "--policy",
+            help="Plan the deals of this policy; default the policy of the store's deals, "
+            "when they all follow one.",
+            show_default=False,
+        ),
+    ] = None,
     currency: Annotated[
         str | None, typer.Option("--currency", help="Currency of the target; default the policy's.")
     ] = None,
@@ -47,18 +59,21 @@ def plan_command(
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--period") from None
     catalog = STATE.catalog()
-    if policy not in catalog.names():
+    if policy is not None and policy not in catalog.names():
         known = ", ".join(catalog.names())
         raise typer.BadParameter(f"no policy {policy!r} (one of {known})", param_hint="--policy")
     if currency is not None and (len(currency) != 3 or not currency.isalpha()):
         raise typer.BadParameter(f"{currency!r} is not a currency code", param_hint="--currency")
     t, k = instants(as_of, known_at)
     policies = all_policies()
-    with read_models(policy) as conn:
+    with caught_up() as conn:
+        planned = planned_policy(store_policies(conn), policy)
+        check_policies_known(conn, planned)
+        earliest = recording_start(conn, k)
         result = plan(
             conn,
             policies,
-            policy=policy,
+            policy=planned,
             target=amount,
             period=chosen,
             as_of=t,
@@ -66,9 +81,53 @@ def plan_command(
             currency=currency.upper() if currency else None,
         )
     if as_json:
-        print_json(result.as_dict())
+        print_json(result.as_dict() | {"earliest_recorded": earliest})
         return
     print_plan(result)
+    if result.previous_in_progress:
+        say(f"note: {in_progress(result, datetime.now(UTC))}")
+
+
+def planned_policy(held: list[str], given: str | None) -> str:
+    """The policy to plan: the one given, which the store must hold deals of, else the
+    one policy of the store's deals. A plan of a policy without deals would be all
+    dashes, and one chosen among several would be a guess."""
+    if given is not None:
+        if given not in held:
+            holds = f"it holds deals of {', '.join(held)}" if held else "it holds no deals"
+            raise typer.BadParameter(
+                f"the store holds no deals of policy {given!r} to plan from ({holds})",
+                param_hint="--policy",
+            )
+        return given
+    if not held:
+        raise typer.BadParameter(
+            "the store holds no deals to plan from: record or import some first",
+            param_hint="--policy",
+        )
+    if len(held) > 1:
+        raise typer.BadParameter(
+            f"the store holds deals of several policies ({', '.join(held)}): choose one",
+            param_hint="--policy",
+        )
+    return held[0]
+
+
+def in_progress(p: Plan, now: datetime) -> str:
+    """What a plan from a reference period not over at T uses (docs/metrics.md, "Plan")."""
+    prev = p.previous
+    cutoff = p.known_at or now
+    by = f"known at {when(p.known_at)}" if p.known_at else "recorded so far"
+    what = (
+        "only its part recorded by then"
+        if cutoff < prev.end
+        else "the whole period, events after T included"
+    )
+    return (
+        f"{prev.name} [{when(prev.start)}, {when(prev.end)}), the period planned from, has "
+        f"not ended at T ({when(p.as_of)}): its conversion, won deals and days in stage are "
+        f"those {by}, {what}"
+    )
 
 
 def _target(text: str) -> Decimal:

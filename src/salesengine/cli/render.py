@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -47,6 +47,11 @@ def fail(message: str) -> None:
     err.print(f"[red]error:[/] {escape(message)}")
 
 
+def warn(message: str) -> None:
+    """One line on stderr about a result that may not be what was meant."""
+    err.print(f"[yellow]warning:[/] {escape(message)}")
+
+
 def say(message: str) -> None:
     out.print(escape(message))
 
@@ -62,6 +67,24 @@ def money(value: Decimal | None) -> str:
 
 def short_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def to_the_second(times: Iterable[datetime]) -> Callable[[datetime], str]:
+    """How to show each of these instants, in UTC: to the second, and with the fraction
+    where another of them falls in the same second, so that an instant between any two
+    of them (a "known at K" between two writes) can be read off."""
+    seconds: dict[datetime, set[datetime]] = {}
+    for value in times:
+        moment = value.astimezone(UTC)
+        seconds.setdefault(moment.replace(microsecond=0), set()).add(moment)
+    shared = {second for second, found in seconds.items() if len(found) > 1}
+
+    def show(value: datetime) -> str:
+        moment = value.astimezone(UTC)
+        text = moment.strftime("%Y-%m-%d %H:%M:%S")
+        return text + f".{moment.microsecond:06d}" * (moment.replace(microsecond=0) in shared)
+
+    return show
 
 
 def when(value: datetime | None) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from salesengine.cli.options import STATE, parse_time
-from salesengine.cli.render import err, when
+from salesengine.cli.render import err, warn, when
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -28,11 +28,13 @@ if TYPE_CHECKING:
 QUIET_BELOW = 20_000
 
 
-def runner(window: int = 5000) -> ProjectionRunner:
+def runner(window: int = 5000, *, create: bool = True) -> ProjectionRunner:
+    """The read models' runner; ``create=False`` for a report, which only reads: a store
+    that does not exist is an error then, not a new empty one."""
     from salesengine.persistence import store_settings
     from salesengine.projecting import ProjectionRunner, sql_engine
 
-    engine = STATE.engine()
+    engine = STATE.engine(create=create)
     return ProjectionRunner(engine, sql_engine(store_settings(STATE.db)), window=window)
 
 
@@ -77,14 +79,31 @@ def catch_up(
 def read_models(policy: str | None = None) -> Iterator[Connection]:
     """A connection to read models that include every event stored so far (those of
     ``policy``'s deals known to its policy file, or of every policy's)."""
-    r = runner()
+    with caught_up() as conn:
+        check_policies_known(conn, policy)
+        yield conn
+
+
+@contextmanager
+def caught_up() -> Iterator[Connection]:
+    """A connection to read models that include every event stored so far, whichever
+    policies its deals follow: the caller checks those it reports on."""
+    r = runner(create=False)
     try:
         catch_up(r)
         with r.sql.connect() as conn:
-            check_policies_known(conn, policy)
             yield conn
     finally:
         r.sql.dispose()
+
+
+def store_policies(conn: Connection) -> list[str]:
+    """The policies of the store's deals, by name."""
+    from sqlalchemy import select
+
+    from salesengine.projections.funnel_points import keys
+
+    return sorted(set(conn.execute(select(keys.c.policy).distinct()).scalars()))
 
 
 def check_policies_known(conn: Connection, only: str | None = None) -> None:
@@ -145,13 +164,33 @@ def all_policies() -> dict[str, FunnelPolicy]:
     return {name: catalog.get(name) for name in catalog.names()}
 
 
+def recording_start(conn: Connection, known_at: datetime | None) -> datetime | None:
+    """The store's earliest recorded instant (None: it holds no event), said on stderr
+    when ``--known-at`` falls before it: the report is then empty because nothing was
+    known yet, not because nothing happened, and the user needs the instant to choose
+    another K. The reports give it in ``--json`` as ``earliest_recorded``."""
+    from salesengine.reports.recorded import earliest_recorded
+
+    earliest = earliest_recorded(conn)
+    if known_at is not None:
+        if earliest is None:
+            warn("--known-at: the store holds no events yet; nothing was known at any K")
+        elif known_at < earliest:
+            warn(
+                f"--known-at {known_at.isoformat()} is before anything was recorded: the store's "
+                f"earliest record is at {earliest.isoformat()}; nothing was known at K"
+            )
+    return earliest
+
+
 def as_of_label(t: datetime, k: datetime | None) -> str:
     return f"as of {when(t)}" + (f", known at {when(k)}" if k else "")
 
 
 def instants(as_of: str | None, known_at: str | None) -> tuple[datetime, datetime | None]:
-    """T defaults to the engine's now; K to "everything known" (None)."""
-    t = parse_time(as_of, "--as-of") or STATE.engine().clock()
+    """T defaults to now (the engine's clock: UTC now); K to "everything known" (None).
+    Neither opens the store: every option is checked before a missing store is named."""
+    t = parse_time(as_of, "--as-of") or datetime.now(UTC)
     return t, parse_time(known_at, "--known-at")
 
 

@@ -20,6 +20,7 @@ from salesengine.cli.reporting import (
     check_chart,
     instants,
     read_models,
+    recording_start,
     runner,
     writing_chart,
 )
@@ -139,6 +140,7 @@ def funnel_command(
         )
         return
     with read_models(policy) as conn:
+        earliest = recording_start(conn, k)
         rows = funnel(conn, policies, as_of=t, known_at=k, by=by, policy=policy, size_bands=limits)
     if chart is not None:
         from salesengine.reports.charts import write_funnel_chart
@@ -146,7 +148,8 @@ def funnel_command(
         with writing_chart(chart):
             write_funnel_chart(rows, chart, title=f"Funnel as of {when(t)}", policies=policies)
     if as_json:
-        print_json([r.as_dict(by) for r in rows])
+        shown = [r.as_dict(by) for r in rows]
+        print_json({"as_of": t, "known_at": k, "earliest_recorded": earliest, "rows": shown})
         return
     print_funnel(rows, by, title=f"Funnel {as_of_label(t, k)}")
     if chart is not None:
@@ -169,6 +172,7 @@ def compare(
     from salesengine.reports.funnel_moves import moves
 
     with read_models(policy) as conn:
+        earliest = recording_start(conn, k)
         rows = moves(
             conn,
             policies,
@@ -186,7 +190,8 @@ def compare(
         with writing_chart(chart):
             write_moves_chart(rows, chart, title=title, policies=policies)
     if as_json:
-        print_json([r.as_dict(by) for r in rows])
+        instants = {"as_of": t, "compare": t2, "known_at": k, "earliest_recorded": earliest}
+        print_json(instants | {"rows": [r.as_dict(by) for r in rows]})
         return
     print_moves(rows, by, title)
     if chart is not None:

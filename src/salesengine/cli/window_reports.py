@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, date, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from salesengine.cli.options import parse_time
 from salesengine.cli.render import print_json, say, when
-from salesengine.cli.reporting import all_policies, check_chart, read_models, writing_chart
+from salesengine.cli.reporting import (
+    all_policies,
+    check_chart,
+    read_models,
+    recording_start,
+    writing_chart,
+)
 from salesengine.cli.reports import (
     ByOption,
     JsonOption,
@@ -23,7 +28,6 @@ from salesengine.cli.reports import (
     size_bands,
 )
 from salesengine.cli.tables import Grid, key, number
-from salesengine.domain.values import outside_years
 
 if TYPE_CHECKING:
     from salesengine.reports.conversion import ConversionRow
@@ -43,20 +47,10 @@ ToOption = Annotated[
         "--to", help="Window end U (excluded): ISO 8601 with offset, or YYYY-MM-DD (UTC)."
     ),
 ]
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def parse_instant(value: str, option: str) -> datetime:
-    """An instant with offset, or a plain date meaning its midnight UTC."""
-    if _DATE.fullmatch(value):
-        try:
-            day = date.fromisoformat(value)
-        except ValueError as e:
-            raise typer.BadParameter(f"{value!r}: {e}", param_hint=option) from None
-        reason = outside_years(day)
-        if reason is not None:
-            raise typer.BadParameter(f"{value!r}: {reason}", param_hint=option)
-        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    """An instant with offset, or a plain date meaning its midnight UTC (parse_time)."""
     parsed = parse_time(value, option)
     if parsed is None:  # pragma: no cover - a value was given
         raise typer.BadParameter("an instant is required", param_hint=option)
@@ -72,6 +66,12 @@ def window(start: str, end: str) -> tuple[datetime, datetime]:
 
 def _title(name: str, f: datetime, u: datetime, k: datetime | None) -> str:
     return f"{name}, [{when(f)}, {when(u)})" + (f", known at {when(k)}" if k else "")
+
+
+def _window_json(
+    f: datetime, u: datetime, k: datetime | None, earliest: datetime | None, rows: list[Any]
+) -> dict[str, Any]:
+    return {"from": f, "to": u, "known_at": k, "earliest_recorded": earliest, "rows": rows}
 
 
 def _share(value: float | None) -> str:
@@ -100,6 +100,7 @@ def conversion_command(
     f, u = window(start, end)
     k = parse_time(known_at, "--known-at")
     with read_models(policy) as conn:
+        earliest = recording_start(conn, k)
         rows = conversion(
             conn,
             all_policies(),
@@ -111,7 +112,7 @@ def conversion_command(
             size_bands=limits,
         )
     if as_json:
-        print_json([r.as_dict(by) for r in rows])
+        print_json(_window_json(f, u, k, earliest, [r.as_dict(by) for r in rows]))
         return
     print_conversion(rows, by, _title("Conversion", f, u, k))
 
@@ -161,6 +162,7 @@ def cycle_time_command(
     check_chart(chart)
     policies = all_policies()
     with read_models(policy) as conn:
+        earliest = recording_start(conn, k)
         rows = cycle_time(
             conn,
             policies,
@@ -178,7 +180,7 @@ def cycle_time_command(
         with writing_chart(chart):
             write_duration_chart(rows, chart, title=title, policies=policies)
     if as_json:
-        print_json([r.as_dict(by) for r in rows])
+        print_json(_window_json(f, u, k, earliest, [r.as_dict(by) for r in rows]))
         return
     print_cycle_time(rows, by, title)
     if chart is not None:

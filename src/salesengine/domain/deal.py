@@ -320,7 +320,10 @@ class Deal(Aggregate):
     def retract_fact(self, name: str, reason: str | None, stamp: Stamp) -> None:
         self._check_time(stamp)
         if name not in self.state_at(stamp.effective_at).facts:
-            raise UnknownFact(f"fact '{name}' is not recorded on deal '{self.state.key}'")
+            raise UnknownFact(
+                f"fact '{name}' is not recorded on deal '{self.state.key}' at "
+                f"{stamp.effective_at.isoformat()}{self._fact_hint(name, stamp.effective_at)}"
+            )
         self._trigger(Deal.FactRetracted, stamp, name=name, reason=reason)
 
     def advance(self, guard: StageGuard, to: str, stamp: Stamp) -> None:
@@ -329,7 +332,7 @@ class Deal(Aggregate):
 
     def regress(self, guard: StageGuard, to: str, reason: str, stamp: Stamp) -> None:
         if not reason.strip():
-            raise CommandRefused("a regression needs a reason")
+            raise CommandRefused("a regression needs a reason: give the regress one (reason)")
         state = self._check_move(guard, "regress", to, stamp)
         self._trigger(
             Deal.StageRegressed, stamp, from_stage=state.stage, to_stage=to, reason=reason
@@ -397,7 +400,10 @@ class Deal(Aggregate):
     def complete_next_step(self, note: str | None, stamp: Stamp) -> None:
         self._check_time(stamp)
         if self.state_at(stamp.effective_at).next_step is None:
-            raise NoOpenNextStep(f"deal '{self.state.key}' has no open next step")
+            raise NoOpenNextStep(
+                f"deal '{self.state.key}' has no open next step at "
+                f"{stamp.effective_at.isoformat()}{self._next_step_hint(stamp.effective_at)}"
+            )
         self._trigger(Deal.NextStepCompleted, stamp, note=note)
 
     def change_amount(self, amount: Decimal, currency: str, stamp: Stamp) -> None:
@@ -414,29 +420,37 @@ class Deal(Aggregate):
 
     # ---------------------------------------------------------------- checks
 
-    def _check_time(self, stamp: Stamp, *, moves_stage: bool = False) -> None:
+    def _check_time(self, stamp: Stamp, *, move: Trigger | None = None) -> None:
+        """``move``: the stage change being checked, if the command is one."""
         _check_not_future(stamp)
         opened_at = self.state.opened_at
         if opened_at is not None and stamp.effective_at < opened_at:
             raise InvalidTime(
                 f"effective time {stamp.effective_at.isoformat()} is before the deal "
-                f"opened ({opened_at.isoformat()})"
+                f"opened ({opened_at.isoformat()}); record it effective at or after then"
             )
-        if moves_stage:
+        if move is not None:
             last = self.last_stage_change_at
             if last is not None and stamp.effective_at < last:
                 raise InvalidTime(
                     f"a stage change cannot be effective at {stamp.effective_at.isoformat()}, "
-                    f"before the deal's latest stage change ({last.isoformat()}); "
-                    "record a regression or reopening instead"
+                    f"before the deal's latest stage change ({last.isoformat()}); record "
+                    f"the {COMMAND_OF[move]} effective at or after then"
                 )
 
     def _check_open(self, doing: str, at: datetime) -> None:
         status = self.state_at(at).status
         if status.is_terminal:
-            raise DealClosed(f"cannot {doing} deal '{self.state.key}': it is {status} at that time")
+            hint = (
+                "a won deal is final: it takes facts, visits, amounts and owners, no next step"
+                if status is Status.WON
+                else "reopen it, giving the reopen its next step"
+            )
+            raise DealClosed(
+                f"cannot {doing} deal '{self.state.key}': it is {status} at that time; {hint}"
+            )
 
-    def _check_no_later_next_step(self, stamp: Stamp) -> None:
+    def _check_no_later_next_step(self, stamp: Stamp, move: Trigger) -> None:
         # Closing before a recorded next step would leave a next step on a closed deal.
         for event in reversed(self.timeline):
             if event.effective_at <= stamp.effective_at:
@@ -444,8 +458,45 @@ class Deal(Aggregate):
             if isinstance(event, Deal.NextStepSet | Deal.NextStepCompleted):
                 raise InvalidTime(
                     f"cannot close the deal effective {stamp.effective_at.isoformat()}: "
-                    f"it has next-step activity at {event.effective_at.isoformat()}"
+                    f"it has next-step activity at {event.effective_at.isoformat()}; "
+                    f"record the {COMMAND_OF[move]} effective at or after then"
                 )
+
+    def _fact_hint(self, name: str, at: datetime) -> str:
+        """What would retract the fact: a later time, or another fact."""
+        recorded = [
+            event.effective_at
+            for event in self.timeline
+            if (isinstance(event, Deal.FactRecorded) and event.name == name)
+            or (isinstance(event, Deal.Opened) and name in event.facts)
+        ]
+        later = [t for t in recorded if t > at]
+        if later:
+            return (
+                f"; it is recorded from {later[0].isoformat()}: retract it effective at or "
+                "after then"
+            )
+        if recorded:
+            return "; it was retracted before then (fact records it again)"
+        facts = sorted(self.state_at(at).facts)
+        if facts:
+            return f"; facts recorded then: {', '.join(facts)} (retract one of those)"
+        return "; the deal holds no fact then (fact records one)"
+
+    def _next_step_hint(self, at: datetime) -> str:
+        """What would complete a next step: a later time, or one set first."""
+        status = self.state_at(at).status
+        if status is Status.WON:
+            return "; a won deal is final and holds none (record a visit or a fact instead)"
+        if status.is_terminal:
+            return f"; it is {status} then: reopen it, giving the reopen its next step"
+        for event in self.timeline:
+            if isinstance(event, Deal.NextStepSet) and event.effective_at > at:
+                return (
+                    f"; one is set at {event.effective_at.isoformat()}: complete it effective "
+                    "at or after then"
+                )
+        return "; set one with next_step first"
 
     def _check_move(
         self,
@@ -455,9 +506,9 @@ class Deal(Aggregate):
         stamp: Stamp,
         next_step: NextStep | None = None,
     ) -> DealState:
-        self._check_time(stamp, moves_stage=True)
+        self._check_time(stamp, move=trigger)
         if trigger in ("win", "lose", "abandon"):
-            self._check_no_later_next_step(stamp)
+            self._check_no_later_next_step(stamp, trigger)
         if guard.policy.name != self.state.policy:
             raise MoveNotAllowed(
                 f"deal runs under policy '{self.state.policy}', not '{guard.policy.name}'"
@@ -525,6 +576,20 @@ class Deal(Aggregate):
 DealEvent = Deal.Event | Deal.Opened
 
 
+# The command of the language that makes each move, as hints name it.
+COMMAND_OF: Mapping[Trigger, str] = MappingProxyType(
+    {
+        "open": "open",
+        "advance": "advance",
+        "regress": "regress",
+        "win": "won",
+        "lose": "lost",
+        "abandon": "abandon",
+        "reopen": "reopen",
+    }
+)
+
+
 def _order(event: DealEvent) -> tuple[datetime, int]:
     return (event.effective_at, event.originator_version)
 
@@ -557,7 +622,8 @@ def _check_not_future(stamp: Stamp) -> None:
     if stamp.effective_at > stamp.recorded_at + CLOCK_SKEW:
         raise InvalidTime(
             f"effective time {stamp.effective_at.isoformat()} is in the future "
-            f"(now {stamp.recorded_at.isoformat()}; allowance {int(CLOCK_SKEW.total_seconds())}s)"
+            f"(now {stamp.recorded_at.isoformat()}; allowance {int(CLOCK_SKEW.total_seconds())}s); "
+            "record it once it has happened, effective now or earlier"
         )
 
 

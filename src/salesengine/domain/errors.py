@@ -35,10 +35,13 @@ class GroupRefused(CommandRefused):
 class CriteriaNotMet(CommandRefused):
     code = "criteria_not_met"
 
-    def __init__(self, stage: str, missing: Sequence[str]) -> None:
+    def __init__(self, stage: str, missing: Sequence[str], hint: str = "") -> None:
         self.stage = stage
         self.missing = list(missing)
-        super().__init__(f"entry criteria for '{stage}' not met: missing {', '.join(missing)}")
+        super().__init__(
+            f"entry criteria for '{stage}' not met: missing {', '.join(missing)}"
+            + (f"; {hint}" if hint else "")
+        )
 
 
 class MoveNotAllowed(CommandRefused):
@@ -96,3 +99,10 @@ class StoreUnavailable(SalesEngineError):
     """The event store could not be reached or refused the operation."""
 
     code = "store_unavailable"
+
+
+class StoreMissing(StoreUnavailable):
+    """A command that only reads was pointed at a store that does not exist: a mistyped
+    path or URL, not an empty store to create."""
+
+    code = "store_missing"

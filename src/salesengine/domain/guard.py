@@ -106,18 +106,73 @@ class StageGuard:
     def check(self, trigger: Trigger, state: DealState, dest: str, at: datetime) -> None:
         missing = self.unmet(trigger, state, dest, at)
         if missing:
-            raise CriteriaNotMet(dest, missing)
+            raise CriteriaNotMet(dest, missing, self._evidence(trigger, missing))
+
+    def _evidence(self, trigger: Trigger, missing: list[str]) -> str:
+        """How to meet the missing criteria: facts, and a live next step."""
+        steps = {c.key for s in self.policy.stages for c in s.criteria if c.source == "next_step"}
+        facts = [key for key in missing if key not in steps]
+        hints = []
+        if facts:
+            if trigger == "open":
+                hints.append("give them with the opening (facts; --fact on the command line)")
+            else:
+                hints.append(f"record {'it' if len(facts) == 1 else 'each'} with fact first")
+        if len(facts) < len(missing):
+            hints.append(
+                "give the reopen a next_step that is not overdue"
+                if trigger == "reopen"
+                else "set a next step that is not overdue with next_step first"
+            )
+        return "; ".join(hints)
 
     def _explain(self, trigger: Trigger, source: str, dest: str) -> str:
-        known = set(self.policy.stage_keys) | set(OUTCOMES)
-        if dest not in known:
-            return f"policy '{self.policy.name}' has no stage '{dest}'"
+        """Why the move is never allowed from here, and what move would be."""
+        stages = self.policy.stage_keys
+        if dest not in set(stages) | set(OUTCOMES):
+            known = ", ".join(stages)
+            return f"policy '{self.policy.name}' has no stage '{dest}' (its stages: {known})"
+        if source == Status.WON.value:
+            final = (
+                "a won deal is final: it takes facts, visits, amounts, close dates and owners, "
+                "no stage move"
+            )
+            if trigger == "reopen":
+                return f"cannot reopen a deal that is won: {final}"
+            return f"deal is won; {final}"
         if source in OUTCOMES and trigger != "reopen":
-            return f"deal is {source}; only a lost or abandoned deal may be reopened"
+            return (
+                f"deal is {source}; only a lost or abandoned deal may be reopened: reopen it "
+                "first (reopen --to a stage), then move it"
+            )
+        moving = f"cannot {trigger} from '{source}' to '{dest}'"
+        outcome = "it is an outcome; record it with won, lost or abandon"
+        place = stages.index(source) if source in stages else 0
         if trigger == "advance":
-            return f"cannot advance from '{source}' to '{dest}': it is not a later stage"
+            if dest in OUTCOMES:
+                return f"{moving}: {outcome}"
+            if dest == source:
+                later = stages[place + 1 :]
+                return f"{moving}: it is not a later stage, the deal is there already" + (
+                    f"; advance to a later stage ({', '.join(later)})"
+                    if later
+                    else "; record its outcome with won, lost or abandon"
+                )
+            return f"{moving}: it is not a later stage; regress to it, with a reason"
         if trigger == "regress":
-            return f"cannot regress from '{source}' to '{dest}': it is not an earlier stage"
+            if dest in OUTCOMES:
+                return f"{moving}: {outcome}"
+            if dest == source:
+                earlier = stages[:place]
+                return f"{moving}: it is not an earlier stage, the deal is there already" + (
+                    f"; regress to an earlier stage ({', '.join(earlier)})" if earlier else ""
+                )
+            return f"{moving}: it is not an earlier stage; advance to it"
         if trigger == "reopen":
-            return f"cannot reopen a deal that is {source} to '{dest}'"
+            if dest in OUTCOMES:
+                return f"cannot reopen to '{dest}': reopen to a stage ({', '.join(stages)})"
+            return (
+                f"cannot reopen a deal that is open at '{source}': only a lost or abandoned deal "
+                "is reopened; move an open deal with advance or regress"
+            )
         return f"'{trigger}' is not allowed from '{source}' to '{dest}'"

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from salesengine.application.commands import COMMAND_NAMES, Command, parse_command
 from salesengine.application.engine import Refused, SalesEngine
 from salesengine.application.results import CommandResult
+from salesengine.importing.stopping import Stopped, until_stopped
 
 _LONG_INTEGER = re.compile(r"\d{19}")
 _WITHIN_LINE = re.compile(r"line 1 column (\d+) \(char \d+\)")
@@ -45,6 +46,14 @@ class ImportReport:
     duplicates: int = 0
     blank: int = 0
     refused: list[LineError] = field(default_factory=list)
+    # Stopped before the end (an interrupt): ``lines`` counts the lines done, and all
+    # of them are committed.
+    interrupted: bool = False
+
+    @property
+    def done(self) -> int:
+        """Lines dealt with: each blank, refused, or applied (or already there)."""
+        return self.blank + len(self.refused) + self.applied + self.duplicates
 
 
 def describe_validation(error: ValidationError) -> str:
@@ -292,9 +301,18 @@ def import_file(
     on_line: Callable[[int], None] | None = None,
     batch_size: int = 1000,
     partition: Partition | None = None,
+    stopped: Stopped | None = None,
 ) -> ImportReport:
+    """Apply the file's commands; ``stopped``: asked between lines, and once it says
+    so, the import ends after committing what it holds (``interrupted``)."""
     report = ImportReport(path=str(path))
-    items = read_commands(path, report, partition)
+
+    def interrupted() -> None:
+        report.interrupted = True
+
+    items = until_stopped(
+        read_commands(path, report, partition), stopped, lambda item: item[0], interrupted
+    )
     with bulk_allocation():
         for number, outcome in engine.execute_many(items, batch_size=batch_size):
             if isinstance(outcome, Refused):
@@ -306,4 +324,6 @@ def import_file(
             if on_line is not None:
                 on_line(number)
     report.refused.sort(key=lambda e: e.line)
+    if report.interrupted:
+        report.lines = report.done  # not the line read last, which was left undone
     return report

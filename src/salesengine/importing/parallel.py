@@ -17,6 +17,7 @@ import itertools
 import multiprocessing
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from functools import partial
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkContext, ForkServerContext, SpawnContext
-from multiprocessing.sharedctypes import SynchronizedArray
+from multiprocessing.sharedctypes import Synchronized, SynchronizedArray
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ from salesengine.importing.sources import (
     import_source,
     merge_reports,
 )
+from salesengine.importing.stopping import Stopped
 from salesengine.persistence import store_settings
 
 # Below this many lines, starting processes costs more than it saves.
@@ -78,8 +80,9 @@ def auto_workers(spec: EngineSpec, lines: int) -> int:
     return max(1, min(cores or 1, MAX_AUTO_WORKERS, lines // MIN_LINES_PER_WORKER))
 
 
-# A job runs one worker's share: (engine, part, parts, progress callback, meet) -> report.
-Job = Callable[[SalesEngine, int, int, Callable[[int], None], Meet], Any]
+# A job runs one worker's share: (engine, part, parts, progress callback, meet, stopped)
+# -> report.
+Job = Callable[[SalesEngine, int, int, Callable[[int], None], Meet, Stopped], Any]
 
 
 def _work(
@@ -91,10 +94,16 @@ def _work(
     results: multiprocessing.Queue[tuple[Any, ...]],
     replies: Connection,
     opening: threading.Lock,
+    stopping: Synchronized[int],
 ) -> None:
     # A fork inherits the parent's streams as they were, perhaps a progress display's
     # proxies: a worker writes (tracebacks) to the process's own.
     sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+    # The parent decides when to stop (Ctrl-C reaches the whole process group): a worker
+    # stops between rows once the parent sets ``stopping``, and is ended by SIGTERM only
+    # when the import fails. A fork inherits the parent's handlers: put both back.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # What the worker inherited lives as long as it does: the collector need not scan it
     # (nor, in a fork, touch its pages).
     gc.freeze()
@@ -122,7 +131,7 @@ def _work(
         with opening:
             engine = build_engine(spec.db, policy_paths=spec.policy_paths, actor=spec.actor)
         try:
-            report = job(engine, part, parts, advance, meet)
+            report = job(engine, part, parts, advance, meet, lambda: bool(stopping.value))
         finally:
             engine.close()
     except SalesEngineError as e:
@@ -145,6 +154,7 @@ def run_workers(
     on_progress: Callable[[int], None] | None = None,
     fork: bool = False,
     agree: Callable[[list[Any]], Any] = list,
+    stopped: Stopped | None = None,
 ) -> list[Any]:
     """Run ``job`` in ``workers`` processes, one part each; their reports in part order.
 
@@ -161,6 +171,9 @@ def run_workers(
 
     ``fork``: the caller holds no open store connection (a child must not even close an
     inherited one), so the workers may be forks of this process itself (see ``_context``).
+
+    ``stopped``: asked here a few times a second; once it says so, every worker stops
+    between rows, commits what it holds and reports (``interrupted``).
     """
     if workers < 1:
         raise ValueError("workers must be at least 1")
@@ -170,11 +183,12 @@ def run_workers(
     progress = context.Array("q", workers, lock=False)
     results: multiprocessing.Queue[tuple[Any, ...]] = context.Queue()
     opening = context.Lock()
+    stopping = context.Value("b", 0, lock=False)
     pipes = [context.Pipe(duplex=False) for _ in range(workers)]  # (worker's end, ours)
     processes = [
         context.Process(
             target=_work,
-            args=(spec, job, part, workers, progress, results, pipes[part][0], opening),
+            args=(spec, job, part, workers, progress, results, pipes[part][0], opening, stopping),
             name=f"salesengine-import-{part}",
             daemon=True,
         )
@@ -187,6 +201,8 @@ def run_workers(
     meetings: dict[int, dict[int, Any]] = {}  # round -> part -> value given
     try:
         while len(reports) < workers:
+            if stopped is not None and not stopping.value and stopped():
+                stopping.value = 1
             try:
                 message = results.get(timeout=POLL_SECONDS)
             except queue.Empty:
@@ -272,10 +288,16 @@ def _jsonl_job(
     parts: int,
     advance: Callable[[int], None],
     _meet: Meet,
+    stopped: Stopped,
 ) -> ImportReport:
     # Lines are checked one by one as they are applied; there is no reading pass.
     return import_file(
-        engine, Path(path), on_line=advance, batch_size=batch_size, partition=(part, parts)
+        engine,
+        Path(path),
+        on_line=advance,
+        batch_size=batch_size,
+        partition=(part, parts),
+        stopped=stopped,
     )
 
 
@@ -290,6 +312,7 @@ def _source_job(
     parts: int,
     advance: Callable[[int], None],
     meet: Meet,
+    stopped: Stopped,
 ) -> SourceReport:
     # The reader checks the whole file and meets the other workers before it returns, so
     # no worker writes before every worker's reading has passed: a broken file writes
@@ -306,6 +329,7 @@ def _source_job(
         read.items,
         on_row=lambda row: advance(position(row)),
         batch_size=batch_size,
+        stopped=stopped,
     )
 
 
@@ -320,13 +344,16 @@ def import_source_parallel(
     batch_size: int = 1000,
     on_row: Callable[[int], None] | None = None,
     fork: bool = False,
+    stopped: Stopped | None = None,
 ) -> SourceReport:
     """Import a source file (a format in ``SHAREABLE``) with ``workers`` processes, each
     taking its share of the deals; the report reads as a single import's. ``fork`` as
     for ``run_workers``."""
     job = partial(_source_job, str(path), fmt, mapping, policy, batch_size)
     agree = shared_agreement(fmt)
-    shares = run_workers(spec, job, workers=workers, on_progress=on_row, fork=fork, agree=agree)
+    shares = run_workers(
+        spec, job, workers=workers, on_progress=on_row, fork=fork, agree=agree, stopped=stopped
+    )
     report = merge_reports(path, fmt, shares)
     if on_row is not None:
         on_row(report.rows)
@@ -335,8 +362,12 @@ def import_source_parallel(
 
 def merge(path: Path, reports: Sequence[ImportReport]) -> ImportReport:
     merged = ImportReport(path=str(path))
+    merged.interrupted = any(report.interrupted for report in reports)
     for report in reports:
-        merged.lines = max(merged.lines, report.lines)
+        # Each worker reads every line; stopped, the lines done are its own share's.
+        merged.lines = (
+            merged.lines + report.done if merged.interrupted else max(merged.lines, report.lines)
+        )
         merged.applied += report.applied
         merged.duplicates += report.duplicates
         merged.blank += report.blank
@@ -353,11 +384,14 @@ def import_file_parallel(
     batch_size: int = 1000,
     on_line: Callable[[int], None] | None = None,
     fork: bool = False,
+    stopped: Stopped | None = None,
 ) -> ImportReport:
     """Import ``path`` with ``workers`` processes; the report reads as a single import's.
     ``fork`` as for ``run_workers``."""
     job = partial(_jsonl_job, str(path), batch_size)
-    shares = run_workers(spec, job, workers=workers, on_progress=on_line, fork=fork)
+    shares = run_workers(
+        spec, job, workers=workers, on_progress=on_line, fork=fork, stopped=stopped
+    )
     report = merge(path, shares)
     if on_line is not None:
         on_line(report.lines)

@@ -29,6 +29,7 @@ from salesengine.application.engine import Refused, SalesEngine
 from salesengine.application.results import CommandResult
 from salesengine.domain.errors import SalesEngineError
 from salesengine.importing.jsonl import bulk_allocation, describe_validation
+from salesengine.importing.stopping import Stopped, until_stopped
 
 if TYPE_CHECKING:
     from salesengine.policies.catalog import PolicyCatalog
@@ -165,6 +166,8 @@ class SourceReport:
     unchanged_rows: int = 0
     refused_rows: int = 0
     skipped_rows: int = 0
+    # Stopped before the end (an interrupt): the rows counted are all committed.
+    interrupted: bool = False
 
 
 class SourceError(ValueError):
@@ -304,8 +307,12 @@ def import_source(
     *,
     on_row: Callable[[int], None] | None = None,
     batch_size: int = 1000,
+    stopped: Stopped | None = None,
 ) -> SourceReport:
     """Apply a source's commands in order; refused and skipped rows are reported.
+
+    ``stopped`` is asked between rows; once it says so, the import ends after
+    committing what it holds, and the report (``interrupted``) counts those rows.
 
     A row's consecutive commands apply whole or not at all: if one is refused (by the
     command language or by the policy), none of them is written and the row is
@@ -315,9 +322,14 @@ def import_source(
     report = SourceReport(path=str(path), format=fmt)
     tally = _RowTally(report)
     rows = _RowCommands(path, fmt, report, tally)
+
+    def interrupted() -> None:
+        report.interrupted = True
+
+    taken = until_stopped(items, stopped, lambda item: item.row, interrupted)
     with bulk_allocation():
         outcomes = engine.execute_many(
-            rows.commands(items), batch_size=batch_size, group_of=rows.group_of
+            rows.commands(taken), batch_size=batch_size, group_of=rows.group_of
         )
         for number, outcome in outcomes:
             place, row, _, columns = rows.where.pop(number)
@@ -487,6 +499,7 @@ def merge_reports(path: Path, fmt: str, reports: Iterable[SourceReport]) -> Sour
         merged.unchanged_rows += report.unchanged_rows
         merged.refused_rows += report.refused_rows
         merged.skipped_rows += report.skipped_rows
+        merged.interrupted = merged.interrupted or report.interrupted
     merged.refused.sort(key=lambda p: p.row)  # stable: one row's problems keep their order
     merged.skipped.sort(key=lambda p: p.row)
     merged.notes.sort(key=lambda p: p.row)

@@ -80,6 +80,12 @@ class Plan:
     problems: tuple[str, ...]  # why some numbers could not be computed
 
     @property
+    def previous_in_progress(self) -> bool:
+        """The period planned from has not ended at T: its figures are partial, or
+        include what happened after T."""
+        return self.as_of < self.previous.end
+
+    @property
     def average_won(self) -> Decimal | None:
         if not self.won_deals:
             return None
@@ -93,7 +99,7 @@ class Plan:
             "as_of": self.as_of,
             "known_at": self.known_at,
             "period": self.period.as_dict(),
-            "previous": self.previous.as_dict(),
+            "previous": self.previous.as_dict() | {"in_progress": self.previous_in_progress},
             "won_deals": self.won_deals,
             "average_won": self.average_won,
             "rows": [r.as_dict() for r in self.rows],
