@@ -512,10 +512,10 @@ def demo(
     for ref, r in refused[:5]:
         say(f"  refused {ref}: {r.message}")
     policies = {policy.name: policy}
+    versions = {(v.name, v.fingerprint): v.policy() for v in engine.kept_policy_versions()}
     for label, instant in (("today", now), ("30 days ago", now - timedelta(days=30))):
-        _funnel_table(
-            f"Funnel {label} ({when(instant)})", funnel_by_replay(deals, policies, instant)
-        )
+        rows = funnel_by_replay(deals, policies, instant, versions=versions)
+        _funnel_table(f"Funnel {label} ({when(instant)})", rows)
     say(
         "Next: salesengine funnel --by team, forecast, health, conversion and cycle-time "
         "read the same store (see README)."

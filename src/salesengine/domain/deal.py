@@ -36,6 +36,12 @@ def _without_digest(state: dict[str, Any]) -> None:
     state["command_digest"] = None
 
 
+def _without_policy_version(state: dict[str, Any]) -> None:
+    """Upcast a version 2 stage change: stored before stage changes kept the policy
+    version they were decided under. It counts under the deal's previous one."""
+    state["policy_version"] = None
+
+
 class Deal(Aggregate):
     """An opportunity moving through the stages of one funnel policy."""
 
@@ -102,6 +108,20 @@ class Deal(Aggregate):
         def apply(self, deal: Deal) -> None:
             deal._absorb(self)
 
+    class Move(Event):
+        """A stage change, decided by the guard of one policy version (its fingerprint)."""
+
+        policy_version: str | None  # None: stored before moves kept it (see the upcaster)
+
+        moves_stage = True
+        # Version 3 added policy_version.
+        class_version: ClassVar[int] = 3
+        upcast_v2_v3 = staticmethod(_without_policy_version)
+
+        def entered_under(self, state: DealState) -> str:
+            """The policy version the deal's new position was entered under."""
+            return self.policy_version or state.policy_version
+
     class FactRecorded(Event):
         name: str
         value: FactValue
@@ -116,22 +136,28 @@ class Deal(Aggregate):
         def evolve(self, state: DealState) -> DealState:
             return state.without_fact(self.name)
 
-    class StageAdvanced(Event):
+    class StageAdvanced(Move):
         from_stage: str
         to_stage: str
-        moves_stage = True
 
         def evolve(self, state: DealState) -> DealState:
-            return state.evolve(stage=self.to_stage, stage_entered_at=self.effective_at)
+            return state.evolve(
+                stage=self.to_stage,
+                stage_entered_at=self.effective_at,
+                policy_version=self.entered_under(state),
+            )
 
-    class StageRegressed(Event):
+    class StageRegressed(Move):
         from_stage: str
         to_stage: str
         reason: str
-        moves_stage = True
 
         def evolve(self, state: DealState) -> DealState:
-            return state.evolve(stage=self.to_stage, stage_entered_at=self.effective_at)
+            return state.evolve(
+                stage=self.to_stage,
+                stage_entered_at=self.effective_at,
+                policy_version=self.entered_under(state),
+            )
 
     class VisitLogged(Event):
         kind: str
@@ -191,31 +217,28 @@ class Deal(Aggregate):
                 region=self.region if self.region is not None else state.region,
             )
 
-    class Won(Event):
+    class Won(Move):
         from_stage: str
-        moves_stage = True
 
         def evolve(self, state: DealState) -> DealState:
-            return _closed(state, Status.WON, self.effective_at, None, None)
+            return _closed(state, Status.WON, self, None, None)
 
-    class Lost(Event):
+    class Lost(Move):
         from_stage: str
         reason: str | None
         competitor: str | None
-        moves_stage = True
 
         def evolve(self, state: DealState) -> DealState:
-            return _closed(state, Status.LOST, self.effective_at, self.reason, self.competitor)
+            return _closed(state, Status.LOST, self, self.reason, self.competitor)
 
-    class Abandoned(Event):
+    class Abandoned(Move):
         from_stage: str
         reason: str | None
-        moves_stage = True
 
         def evolve(self, state: DealState) -> DealState:
-            return _closed(state, Status.ABANDONED, self.effective_at, self.reason, None)
+            return _closed(state, Status.ABANDONED, self, self.reason, None)
 
-    class Reopened(Event):
+    class Reopened(Move):
         from_outcome: str
         to_stage: str
         reason: str | None
@@ -223,13 +246,13 @@ class Deal(Aggregate):
         next_action: str | None
         next_due: datetime | None
         next_owner: str | None
-        moves_stage = True
 
         def evolve(self, state: DealState) -> DealState:
             return state.evolve(
                 status=Status.OPEN,
                 stage=self.to_stage,
                 stage_entered_at=self.effective_at,
+                policy_version=self.entered_under(state),
                 closed_at=None,
                 outcome_reason=None,
                 competitor=None,
@@ -325,31 +348,55 @@ class Deal(Aggregate):
 
     def advance(self, guard: StageGuard, to: str, stamp: Stamp) -> None:
         state = self._check_move(guard, "advance", to, stamp)
-        self._trigger(Deal.StageAdvanced, stamp, from_stage=state.stage, to_stage=to)
+        self._trigger(
+            Deal.StageAdvanced,
+            stamp,
+            from_stage=state.stage,
+            to_stage=to,
+            policy_version=guard.policy.fingerprint,
+        )
 
     def regress(self, guard: StageGuard, to: str, reason: str, stamp: Stamp) -> None:
         if not reason.strip():
             raise CommandRefused("a regression needs a reason")
         state = self._check_move(guard, "regress", to, stamp)
         self._trigger(
-            Deal.StageRegressed, stamp, from_stage=state.stage, to_stage=to, reason=reason
+            Deal.StageRegressed,
+            stamp,
+            from_stage=state.stage,
+            to_stage=to,
+            reason=reason,
+            policy_version=guard.policy.fingerprint,
         )
 
     def win(self, guard: StageGuard, stamp: Stamp) -> None:
         state = self._check_move(guard, "win", Status.WON.value, stamp)
-        self._trigger(Deal.Won, stamp, from_stage=state.stage)
+        self._trigger(
+            Deal.Won, stamp, from_stage=state.stage, policy_version=guard.policy.fingerprint
+        )
 
     def lose(
         self, guard: StageGuard, reason: str | None, competitor: str | None, stamp: Stamp
     ) -> None:
         state = self._check_move(guard, "lose", Status.LOST.value, stamp)
         self._trigger(
-            Deal.Lost, stamp, from_stage=state.stage, reason=reason, competitor=competitor
+            Deal.Lost,
+            stamp,
+            from_stage=state.stage,
+            reason=reason,
+            competitor=competitor,
+            policy_version=guard.policy.fingerprint,
         )
 
     def abandon(self, guard: StageGuard, reason: str | None, stamp: Stamp) -> None:
         state = self._check_move(guard, "abandon", Status.ABANDONED.value, stamp)
-        self._trigger(Deal.Abandoned, stamp, from_stage=state.stage, reason=reason)
+        self._trigger(
+            Deal.Abandoned,
+            stamp,
+            from_stage=state.stage,
+            reason=reason,
+            policy_version=guard.policy.fingerprint,
+        )
 
     def reopen(
         self,
@@ -369,6 +416,7 @@ class Deal(Aggregate):
             next_action=next_step.action if next_step else None,
             next_due=next_step.due if next_step else None,
             next_owner=next_step.owner if next_step else None,
+            policy_version=guard.policy.fingerprint,
         )
 
     def log_visit(
@@ -544,12 +592,17 @@ def timeline_order(events: Iterable[DealEvent]) -> list[DealEvent]:
 def _closed(
     state: DealState,
     status: Status,
-    at: datetime,
+    event: Deal.Move,
     reason: str | None,
     competitor: str | None,
 ) -> DealState:
     return state.evolve(
-        status=status, closed_at=at, outcome_reason=reason, competitor=competitor, next_step=None
+        status=status,
+        closed_at=event.effective_at,
+        outcome_reason=reason,
+        competitor=competitor,
+        next_step=None,
+        policy_version=event.entered_under(state),
     )
 
 

@@ -27,6 +27,7 @@ from salesengine.reports.open_deals import (
     week_label,
     week_start,
 )
+from salesengine.reports.weights import weights
 
 WEEKS = 4
 OUTSIDE = ("overdue", "later", "no date")
@@ -93,14 +94,15 @@ def forecast(
     end = first + timedelta(weeks=WEEKS)
     buckets: dict[tuple[date | str, str], list[Any]] = {}
     i, a = INTERVALS.c, ATTRIBUTES.c
-    keys = (i.policy, i.stage, a.currency, a.expected_close)
+    keys = (i.policy, i.stage, i.policy_version, a.currency, a.expected_close)
     query = open_deals(
         *keys, func.count(), func.sum(a.amount), at=as_of, known_at=known_at, policy=policy
     ).group_by(*keys)
-    for name, stage, currency, close, deals, units in conn.execute(query):
+    weigh = weights(conn, policies).weight
+    for name, stage, version, currency, close, deals, units in conn.execute(query):
         spec = policies[name]
         amount = from_units(int(units or 0))
-        weighted = amount * (Decimal(spec.probability(stage)) / 100)  # as the funnel does
+        weighted = amount * weigh(name, version, stage)  # as the funnel does
         bucket = _bucket(close, first, end)
         sums = buckets.setdefault((bucket, currency or spec.currency), [0, Decimal(0), Decimal(0)])
         sums[0] += int(deals)
