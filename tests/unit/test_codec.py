@@ -102,7 +102,9 @@ def test_events_stored_before_command_digests_read_back_without_one() -> None:
     guard = PolicyCatalog().guard("funnel-list")
     stamp = Stamp(T0, T0, "rep", "cmd-1", None, "0123456789abcdef")
     deal = Deal.open(id=deal_id("V"), key="V", guard=guard, stamp=stamp, facts={})
-    deal.record_fact("budget", 5, stamp._replace(command_id="cmd-2"))
+    deal.record_fact(
+        "budget", 5, stamp._replace(command_id="cmd-2"), guards=PolicyCatalog().guard_of_version
+    )
     mapper = OrjsonMapper()
     for event in deal.collect_events():
         stored = mapper.to_stored_event(event)

@@ -326,9 +326,9 @@ class SalesEngine(Application[UUID]):
         state = deal.state
         match command:
             case RecordFact(name=name, value=value):
-                deal.record_fact(name, value, stamp)
+                deal.record_fact(name, value, stamp, guards=self.guard_of_version)
             case RetractFact(name=name, reason=reason):
-                deal.retract_fact(name, reason, stamp)
+                deal.retract_fact(name, reason, stamp, guards=self.guard_of_version)
             case Advance(to=to):
                 deal.advance(self.catalog.guard(state.policy), to, stamp)
             case Regress(to=to, reason=reason):
@@ -339,9 +339,11 @@ class SalesEngine(Application[UUID]):
                 )
             case SetNextStep(action=action, due=due, owner=owner):
                 step = _next_step(action, due, owner, deal.state_at(stamp.effective_at), stamp)
-                deal.set_next_step(step.action, step.due, step.owner, stamp)
+                deal.set_next_step(
+                    step.action, step.due, step.owner, stamp, guards=self.guard_of_version
+                )
             case CompleteNextStep(note=note):
-                deal.complete_next_step(note, stamp)
+                deal.complete_next_step(note, stamp, guards=self.guard_of_version)
             case ChangeAmount(amount=amount, currency=currency):
                 if currency is None:
                     # A backdated amount keeps the currency the deal had at its own date.
@@ -432,7 +434,7 @@ class SalesEngine(Application[UUID]):
         return self.versions.kept()
 
     def guard_of_version(self, name: str, fingerprint: str) -> StageGuard | None:
-        """The guard of a policy version: the policy file's, or one
+        """The guard of a policy version (a ``GuardLookup``): the policy file's, or one
         built from the version the store keeps; None if neither has it."""
         return self.versions.guard(name, fingerprint)
 
@@ -463,7 +465,7 @@ class SalesEngine(Application[UUID]):
         deal = self.load(key)
         now = self.clock()
         positions = self._positions(deal.id) if self._positions is not None else {}
-        return build_history(deal, as_of or now, known_at or now, positions)
+        return build_history(deal, as_of or now, known_at or now, positions, self.guard_of_version)
 
     def deal_keys(self, page: int = 1000) -> Iterator[str]:
         """Every deal ever opened, in the order they were first recorded."""

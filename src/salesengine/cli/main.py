@@ -426,6 +426,9 @@ def history(
         details = summarise(e.data)
         if details:
             say(f"    {details}")
+        if e.entered_without:
+            missing = ", ".join(e.entered_without)
+            say(f"    ! entered without its criteria (retracted later): missing {missing}")
     s = h.state
     if s:
         facts = ", ".join(sorted(s["facts"])) or "-"
