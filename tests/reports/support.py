@@ -7,7 +7,9 @@ timelines, following docs/metrics.md literally.
 
 from __future__ import annotations
 
+import atexit
 import re
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -39,6 +41,7 @@ POLICIES: dict[str, FunnelPolicy] = {name: CATALOG.get(name) for name in SEED_PO
 def _edited_catalog() -> PolicyCatalog:
     """The seed policy files with other probabilities, as if edited between commands."""
     directory = Path(tempfile.mkdtemp(prefix="edited-policies-"))
+    atexit.register(shutil.rmtree, directory, True)
     for name in SEED_POLICIES:
         text = CATALOG.source(name).read_text(encoding="utf-8")
         text = re.sub(
