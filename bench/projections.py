@@ -481,11 +481,15 @@ class Recorder:
     def _apply(deal: Deal, guard: StageGuard, stamp: Stamp, step: Step) -> None:
         a = step.args
         state = deal.state
+
+        def guards(_policy: str, _version: str) -> StageGuard:
+            return guard  # one policy file throughout
+
         match step.kind:
             case "fact" | "extra_fact":
-                deal.record_fact(a["name"], a["value"], stamp)
+                deal.record_fact(a["name"], a["value"], stamp, guards=guards)
             case "retract":
-                deal.retract_fact(a["name"], a["reason"], stamp)
+                deal.retract_fact(a["name"], a["reason"], stamp, guards=guards)
             case "visit":
                 deal.log_visit(a["kind"], a["effective"], a["attendees"], a["note"], stamp)
             case "amount":
@@ -496,9 +500,10 @@ class Recorder:
             case "owner":
                 deal.change_owner(a["owner"], a["team"], a["region"], stamp)
             case "next_step":
-                deal.set_next_step(a["action"], a["due"], state.owner or stamp.actor, stamp)
+                owner = state.owner or stamp.actor
+                deal.set_next_step(a["action"], a["due"], owner, stamp, guards=guards)
             case "done":
-                deal.complete_next_step(a["note"], stamp)
+                deal.complete_next_step(a["note"], stamp, guards=guards)
             case "advance":
                 deal.advance(guard, a["to"], stamp)
             case "regress":

@@ -112,3 +112,10 @@ class PolicyCatalog:
         if guard is None:
             guard = self._guards[name] = StageGuard(self.get(name))
         return guard
+
+    def guard_of_version(self, name: str, fingerprint: str) -> StageGuard | None:
+        """The policy file's guard if the file is that version (a ``GuardLookup``)."""
+        if name not in self._load():
+            return None
+        guard = self.guard(name)
+        return guard if guard.policy.fingerprint == fingerprint else None

@@ -1,11 +1,11 @@
 """Funnel points: the funnel as a sum, so any (T, K) is answered without scanning deals.
 
 Each deal's place in the funnel is a step function of effective time: its (policy,
-stage, currency) key and amount, taken from the stage intervals and the deal attributes
-(the same functions those read models use). When an event changes that function, the
-difference is written as points at the event's recorded time r: at each effective
-instant e where the function changed, -1 and -amount on the old key, +1 and +amount on
-the new one. The funnel as of T known at K is then the sum of the points with
+stage, currency, policy version) key and amount, taken from the stage intervals and the
+deal attributes (the same functions those read models use). When an event changes that
+function, the difference is written as points at the event's recorded time r: at each
+effective instant e where the function changed, -1 and -amount on the old key, +1 and
++amount on the new one. The funnel as of T known at K is then the sum of the points with
 ``e <= T`` and ``r <= K``, exactly, for counts and amounts.
 
 Points are sealed in blocks of ``BLOCK`` points, in log order. Each sealed block stores,
@@ -50,7 +50,9 @@ keys = Table(
     Column("policy", String(64), nullable=False),
     Column("stage", String(64), nullable=False),
     Column("currency", String(3), nullable=True),  # null: the policy's currency
-    UniqueConstraint("policy", "stage", "currency"),
+    # The policy version the stage was entered under: it weighs the key's amounts.
+    Column("policy_version", String(64), nullable=False),
+    UniqueConstraint("policy", "stage", "currency", "policy_version"),
 )
 points = Table(
     "funnel_points",
@@ -101,14 +103,14 @@ def differences(old: list[Step], new: list[Step]) -> list[tuple[int, Key, int, i
     return changed
 
 
-def _point_order(point: tuple[int, Key, int, int]) -> tuple[int, str, str, str]:
-    at, (policy, stage, currency), _, _ = point
-    return (at, policy, stage, currency or "")
+def _point_order(point: tuple[int, Key, int, int]) -> tuple[int, str, str, str, str]:
+    at, (policy, stage, currency, version), _, _ = point
+    return (at, policy, stage, currency or "", version)
 
 
 class FunnelPoints(Projection):
     name = "funnel_points"
-    version = 3  # 2: blocks carry min_r; 3: the day index covers the query
+    version = 4  # 2: blocks carry min_r; 3: the day index covers the query; 4: versions
     tables = (keys, points, blocks)
     topics = TOPICS
     block_size = BLOCK  # tests seal tiny blocks to cover every path of the query
@@ -119,7 +121,7 @@ class FunnelPoints(Projection):
         self._sums: _Sums | None = None  # the last sealed block's sums
         self._open: list[tuple[int, int, int, int, int, int]] = []  # points not sealed yet
         self._pending: list[tuple[int, int, int, int, int, int]] = []
-        self._new_keys: list[tuple[int, str, str, str | None]] = []
+        self._new_keys: list[tuple[int, str, str, str | None, str]] = []
         self._new_blocks: list[dict[str, Any]] = []
 
     def forget(self) -> None:
@@ -146,7 +148,10 @@ class FunnelPoints(Projection):
     def flush(self, conn: Connection) -> None:
         if self._new_keys:
             executemany(
-                conn, keys.insert(), self._new_keys, ("key_id", "policy", "stage", "currency")
+                conn,
+                keys.insert(),
+                self._new_keys,
+                ("key_id", "policy", "stage", "currency", "policy_version"),
             )
         if self._pending:
             executemany(
@@ -165,7 +170,7 @@ class FunnelPoints(Projection):
         found = self._keys.get(key)
         if found is None:
             found = self._keys[key] = len(self._keys) + 1
-            self._new_keys.append((found, key[0], key[1], key[2]))
+            self._new_keys.append((found, *key))
         return found
 
     def _seal(self) -> None:
@@ -195,7 +200,8 @@ class FunnelPoints(Projection):
     def _restore(self, conn: Connection) -> None:
         """After a start or a rollback: keys, the last sealed sums and the open points."""
         self._keys = {
-            (r.policy, r.stage, r.currency): int(r.key_id) for r in conn.execute(select(keys))
+            (r.policy, r.stage, r.currency, r.policy_version): int(r.key_id)
+            for r in conn.execute(select(keys))
         }
         self._next_seq = int(conn.execute(select(func.max(points.c.seq))).scalar() or 0)
         row = conn.execute(select(blocks).order_by(blocks.c.block.desc()).limit(1)).first()

@@ -33,6 +33,8 @@ table = Table(
     Column("entered_version", Integer, nullable=False),
     Column("entered_at", BigInteger, nullable=False),
     Column("exited_at", BigInteger, nullable=True),
+    # The policy version (fingerprint) the interval was entered under: its weights.
+    Column("policy_version", String(64), nullable=False),
     Index("ix_stage_intervals_current", "recorded_to", "entered_at"),
     Index("ix_stage_intervals_stage", "stage", "entered_at"),
 )
@@ -70,6 +72,7 @@ def entered(event: DealEvent) -> tuple[str, str | None]:
 
 class StageIntervals(DealRowsProjection):
     name = "stage_intervals"
+    version = 2  # 2: each interval's policy version
     table = table
     tables = (table,)
     topics = frozenset(VIA)
@@ -81,13 +84,18 @@ class StageIntervals(DealRowsProjection):
         "entered_version",
         "entered_at",
         "exited_at",
+        "policy_version",
     )
 
     def changed_from(self, timeline: DealTimeline) -> int:
         return timeline.stages_from
 
     def rows_from(self, timeline: DealTimeline, index: int) -> list[Payload]:
-        return timeline.stages.rows[index:]
+        stages = timeline.stages
+        return [
+            (*row, version)
+            for row, version in zip(stages.rows[index:], stages.versions[index:], strict=True)
+        ]
 
 
 def stage_rows(events: Sequence[DealEvent]) -> list[Payload]:
@@ -103,13 +111,16 @@ class StageFold:
 
     Each push closes the open interval where the new one begins, so only the last row
     changes and one is added: a read model kept from this fold does constant work per
-    event instead of recomputing the deal's whole timeline.
+    event instead of recomputing the deal's whole timeline. Beside each row, the policy
+    version its interval was entered under (a stage change stored before they kept one
+    counts under the previous interval's).
     """
 
-    __slots__ = ("rows",)
+    __slots__ = ("rows", "versions")
 
     def __init__(self) -> None:
         self.rows: list[Payload] = []
+        self.versions: list[str] = []
 
     def push(self, event: DealEvent) -> int:
         """Fold in the next event; the index of the first row that changed."""
@@ -129,4 +140,6 @@ class StageFold:
         rows.append(
             (policy, stage, VIA[type(event).__name__], reason, event.originator_version, at, None)
         )
+        version: str | None = getattr(event, "policy_version", None)  # an Opened or a Move
+        self.versions.append(version or (self.versions[-1] if self.versions else ""))
         return changed

@@ -28,7 +28,8 @@ HistoryLoader = Callable[[UUID, int], list[DealEvent]]
 STAGE_TOPICS = frozenset(VIA)
 TOPICS = STAGE_TOPICS | ATTRIBUTE_TOPICS
 
-Key = tuple[str, str, str | None]  # (policy, stage or outcome, currency)
+# (policy, stage or outcome, currency, policy version the stage was entered under)
+Key = tuple[str, str, str | None, str]
 Step = tuple[int, Key, int]  # from effective instant e: the funnel key, amount units
 
 
@@ -129,7 +130,7 @@ class DealTimeline:
             return  # pragma: no cover - both start at the opening
         stage = rows[-1]
         values = segments[-1][1]
-        key = cast(Key, (stage[0], stage[1], values[7]))
+        key = cast(Key, (stage[0], stage[1], values[7], self.stages.versions[-1]))
         amount = cast("int | None", values[6]) or 0
         if steps and steps[-1][1] == key and steps[-1][2] == amount:
             return

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -21,9 +22,16 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from eventsourcing.utils import get_topic
 
 from salesengine.domain.errors import StoreUnavailable
+from salesengine.domain.policy import KeptVersion
 
 DB_ENV = "SALESENGINE_DB"
 DEFAULT_DB = "salesengine.db"
+# Every policy version the store has seen, beside its events (docs/metrics.md, "Policy
+# versions"): written in the transaction of the first event decided under it.
+POLICY_VERSIONS_TABLE = "salesengine_policy_versions"
+# The recorder for PostgreSQL, named by its topic: its module imports psycopg, which an
+# SQLite run should not pay for at start-up.
+POSTGRES_RECORDER_TOPIC = "salesengine.postgres_recorder:PostgresRecorder"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +121,7 @@ def _postgres(url: str) -> StoreSettings:
         "POSTGRES_SCHEMA": query.get("schema", [""])[0],
         "POSTGRES_POOL_SIZE": "5",
         "POSTGRES_MAX_OVERFLOW": "10",
+        "APPLICATION_RECORDER_TOPIC": POSTGRES_RECORDER_TOPIC,
     }
     return StoreSettings(url=url, kind="postgresql", env=env)
 
@@ -169,16 +178,27 @@ def store_absence(settings: StoreSettings) -> str | None:
 
 
 class BatchSQLiteRecorder(SQLiteApplicationRecorder):
-    """Inserts a batch with one executemany instead of one INSERT per event.
+    """Inserts a batch with one executemany instead of one INSERT per event, and keeps
+    the policy versions the batch's events were decided under.
 
     The library's recorder inserts row by row to return each notification id; the
     engine never uses them (readers page the log by rowid), so the whole batch goes in
     one statement, in the same transaction and the same order.
     """
 
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            f"CREATE TABLE IF NOT EXISTS {POLICY_VERSIONS_TABLE} ("
+            "policy TEXT NOT NULL, fingerprint TEXT NOT NULL, document TEXT NOT NULL, "
+            "recorded_at TEXT NOT NULL, source TEXT NOT NULL, "
+            "PRIMARY KEY (policy, fingerprint))",
+        ]
+
     def _insert_events(
-        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **_: Any
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        self._keep(c, kwargs.get("policy_versions", ()))
         c.executemany(
             self.insert_events_statement,
             [
@@ -192,6 +212,39 @@ class BatchSQLiteRecorder(SQLiteApplicationRecorder):
             ],
         )
         return None
+
+    def keep_policy_versions(self, versions: Sequence[KeptVersion]) -> None:
+        """Keep versions on their own (the upgrade path: no event goes with them)."""
+        with self.datastore.transaction(commit=True) as c:
+            self._keep(c, versions)
+
+    def _keep(self, c: SQLiteCursor, versions: Iterable[KeptVersion]) -> None:
+        # The first one kept stays: a version's document never changes (its name is its
+        # hash), and its recorded time is when the store first saw it.
+        c.executemany(
+            f"INSERT INTO {POLICY_VERSIONS_TABLE} VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
+            [
+                (v.name, v.fingerprint, v.document, v.recorded_at.isoformat(), v.source)
+                for v in versions
+            ],
+        )
+
+    def kept_policy_versions(self) -> list[KeptVersion]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT policy, fingerprint, document, recorded_at, source "
+                f"FROM {POLICY_VERSIONS_TABLE}"
+            )
+            rows = c.fetchall()
+        return sorted(
+            (KeptVersion(r[0], r[1], r[2], datetime.fromisoformat(r[3]), r[4]) for r in rows),
+            key=kept_order,
+        )
+
+
+def kept_order(version: KeptVersion) -> tuple[str, datetime, str]:
+    """Versions by policy, then in the order the store first kept them."""
+    return (version.name, version.recorded_at, version.fingerprint)
 
 
 class RecorderExisting:

@@ -37,6 +37,7 @@ from salesengine.notification_log import LogReader
 from salesengine.persistence import StoreSettings
 from salesengine.projections.base import Envelope, Projection, metadata, to_us
 from salesengine.projections.catalogue import NAMES, build_projections
+from salesengine.projections.funnel_points import keys as funnel_keys
 from salesengine.projections.timeline import TOPICS as TIMELINE_TOPICS
 from salesengine.projections.timeline import Timelines
 
@@ -171,6 +172,7 @@ class ProjectionRunner:
             self._run(report, on_progress)
             if report.rebuilt:
                 self._index()
+            self._keep_versions_on_disk()
         finally:
             report.seconds = time.perf_counter() - started
         return report
@@ -269,6 +271,18 @@ class ProjectionRunner:
             for projection, seen, topics in active:
                 if kind in topics and envelope.position > seen:
                     projection.apply(conn, envelope, timeline)
+
+    def _keep_versions_on_disk(self) -> None:
+        """The upgrade path of a store whose events predate kept policy versions: every
+        version a stage was entered under (the funnel keys know them all) that the store
+        does not keep is kept now if its policy file is still that version."""
+        with self.sql.connect() as conn:
+            used = set(
+                conn.execute(select(funnel_keys.c.policy, funnel_keys.c.policy_version).distinct())
+            )
+        kept = {(v.name, v.fingerprint) for v in self.engine.kept_policy_versions()}
+        if used - kept:
+            self.engine.keep_versions_on_disk(used - kept)
 
     def _read(self, start: int, stop: int) -> list[Envelope]:
         return [

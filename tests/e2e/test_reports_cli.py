@@ -101,12 +101,13 @@ def test_compare_counts_every_move_with_amounts_and_honours_the_funnels_options(
     )  # fmt: skip
     assert (moved[("east", "lost")]["in"], moved[("east", "lost")]["end_amount"]) == (1, "600000")
     assert {r["policy"] for r in rows} == {"five-level"}
-    assert not cli("funnel", *period, "--policy", "funnel-list", "--json").json()
+    assert not cli("funnel", *period, "--policy", "funnel-list", "--json").json()["rows"]
     # Known before a later amount correction, the move is at the amount then known.
     recorded = cli("history", "A", "--json").json()["events"][0]["recorded_at"]
     assert cli("deal", "amount", "A", "2500", "--at", iso(2)).code == 0
-    now = {r["stage"]: r for r in cli("funnel", *period, "--json").json()}
-    then = {r["stage"]: r for r in cli("funnel", *period, "--known-at", recorded, "--json").json()}
+    now = {r["stage"]: r for r in cli("funnel", *period, "--json").json()["rows"]}
+    then = cli("funnel", *period, "--known-at", recorded, "--json").json()["rows"]
+    then = {r["stage"]: r for r in then}
     assert now["identified"]["advanced_amount"] == "2500"
     assert then["identified"]["advanced_amount"] == "1000"
     png, html = tmp_path / "moves.png", tmp_path / "moves.html"
@@ -167,7 +168,7 @@ def test_size_bands_come_from_each_deals_policy_or_from_the_option(
     assert cli("import", str(write_jsonl(tmp_path / "maven.jsonl", maven))).code == 0
 
     def sizes(*args: str) -> set[tuple[str, str, str]]:
-        rows = cli("funnel", "--by", "size", *args, "--json").json()
+        rows = cli("funnel", "--by", "size", *args, "--json").json()["rows"]
         return {(r["policy"], r["size"], r["stage"]) for r in rows if r["deals"]}
 
     # Maven deals in the maven policy's USD bands, five-level deals in the default ones.
@@ -187,7 +188,7 @@ def test_size_bands_come_from_each_deals_policy_or_from_the_option(
         ("five-level", "1k-1M", "lost"),
     }
     window = ("--from", iso(0), "--to", iso(10), "--by", "size", "--size-bands", "100", "--json")
-    cohorts = {(r["size"], r["stage"]): r["cohort"] for r in cli("conversion", *window).json()}
+    cohorts = {(r["size"], r["stage"]): r["cohort"] for r in cli("conversion", *window).json()["rows"]}
     assert cohorts[("<100", "prospecting")] == 1 and cohorts[(">=100", "prospecting")] == 3
     table = cli("funnel", "--by", "size", "--policy", "maven")
     assert table.code == 0 and "1k-5k" in table.out

@@ -68,12 +68,12 @@ def at(cli: CLI, width: str, *args: str) -> Run:
 @pytest.mark.parametrize("width", WIDTHS)
 def test_funnel_tables_keep_every_amount_whole(imported: CLI, width: str) -> None:
     for by in ((), ("--by", "owner"), ("--by", "team")):
-        rows = imported("funnel", "--as-of", AS_OF, *by, "--json").json()
+        rows = imported("funnel", "--as-of", AS_OF, *by, "--json").json()["rows"]
         tokens = {money(r[k]) for r in rows if r["deals"] for k in ("amount", "weighted")}
         tokens |= {r[by[1]] for r in rows if by}
         whole(at(imported, width, "funnel", "--as-of", AS_OF, *by), tokens)
         period = ("--as-of", iso(3), "--compare", AS_OF, *by)
-        rows = imported("funnel", *period, "--json").json()
+        rows = imported("funnel", *period, "--json").json()["rows"]
         tokens = {money(r[f"{m}_amount"]) for r in rows for m in ("start", "in", "out", "end")}
         whole(at(imported, width, "funnel", *period), tokens)
 
@@ -81,10 +81,10 @@ def test_funnel_tables_keep_every_amount_whole(imported: CLI, width: str) -> Non
 @pytest.mark.parametrize("width", WIDTHS)
 def test_window_reports_keep_every_figure_whole(imported: CLI, width: str) -> None:
     window = ("--from", iso(0), "--to", iso(30), "--by", "owner")
-    rows = imported("conversion", *window, "--json").json()
+    rows = imported("conversion", *window, "--json").json()["rows"]
     tokens = {f"{r['conversion']:.1%}" for r in rows if r["cohort"]} | set(OWNERS)
     whole(at(imported, width, "conversion", *window), tokens)
-    rows = imported("cycle-time", *window, "--json").json()
+    rows = imported("cycle-time", *window, "--json").json()["rows"]
     tokens = {f"{r['mean_days']:,.1f}" for r in rows if r["count"]} | set(OWNERS)
     whole(at(imported, width, "cycle-time", *window), tokens)
 

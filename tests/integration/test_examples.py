@@ -102,7 +102,7 @@ def funnel(db: Path) -> tuple[StageDeals, StageAmounts]:
         engine.close()
     deals: StageDeals = Counter()
     amounts: StageAmounts = {}
-    for row in json.loads(done.stdout):
+    for row in json.loads(done.stdout)["rows"]:
         if row["stage"] not in stages[row["policy"]] or not row["deals"]:
             continue
         deals[row["policy"], row["stage"]] += row["deals"]

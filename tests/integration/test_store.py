@@ -138,8 +138,8 @@ def test_two_writers_saving_the_same_version_conflict_at_the_store(
     open_deal(a)
     deal_a, deal_b = a.load("D-1"), b.load("D-1")
     stamp = Stamp(T0 + timedelta(hours=2), a.clock(), "tester")
-    deal_a.record_fact("budget", True, stamp)
-    deal_b.record_fact("champion", True, stamp)
+    deal_a.record_fact("budget", True, stamp, guards=a.catalog.guard_of_version)
+    deal_b.record_fact("champion", True, stamp, guards=a.catalog.guard_of_version)
     a.commit(deal_a)
     with pytest.raises(ConcurrencyConflict, match="another writer changed 'D-1' first"):
         b.commit(deal_b)

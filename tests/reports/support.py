@@ -7,6 +7,10 @@ timelines, following docs/metrics.md literally.
 
 from __future__ import annotations
 
+import atexit
+import re
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +36,32 @@ from tests.conftest import PG_URL, SEED_POLICIES, T0, Clock, cmd, pg_admin, serv
 CATALOG = PolicyCatalog()
 # The seed policies; the import policies (bpi2012, maven) are exercised by their imports.
 POLICIES: dict[str, FunnelPolicy] = {name: CATALOG.get(name) for name in SEED_POLICIES}
+
+
+def _edited_catalog() -> PolicyCatalog:
+    """The seed policy files with other probabilities, as if edited between commands."""
+    directory = Path(tempfile.mkdtemp(prefix="edited-policies-"))
+    atexit.register(shutil.rmtree, directory, True)
+    for name in SEED_POLICIES:
+        text = CATALOG.source(name).read_text(encoding="utf-8")
+        text = re.sub(
+            r"^probability = (\d+)$",
+            lambda m: f"probability = {(int(m[1]) * 3 + 7) % 101}",
+            text,
+            flags=re.MULTILINE,
+        )
+        text = re.sub(r"^won_probability = \d+$", "won_probability = 95", text, flags=re.M)
+        (directory / f"{name}.toml").write_text(text, encoding="utf-8")
+    return PolicyCatalog([directory])
+
+
+EDITED = _edited_catalog()
+# Every version the histories decide under, by (policy, fingerprint): the oracle's own
+# record of the probabilities in force, independent of what the store keeps.
+VERSIONS: dict[tuple[str, str], FunnelPolicy] = {
+    (p.name, p.fingerprint): p for c in (CATALOG, EDITED) for p in (c.get(n) for n in SEED_POLICIES)
+}
+EDIT = "edit-policies"  # a step that swaps the policy files (the catalogue) in force
 OWNERS = ("Li Wei", "王芳", "anna")
 TEAMS = ("east", "north")
 KINDS = (
@@ -143,11 +173,24 @@ class Built:
         return sorted({e.effective_at for d in self.deals() for e in d.timeline})
 
 
+@st.composite
+def with_edits(draw: st.DrawFn, steps: st.SearchStrategy[list[Step]]) -> list[Step]:
+    """The steps with the policy files edited (and edited back) between some of them."""
+    drawn = list(draw(steps))
+    for _ in range(draw(st.integers(0, 3))):
+        where = draw(st.integers(0, len(drawn)))
+        drawn.insert(where, Step(draw(st.sampled_from([0, 1, 60])), {"cmd": EDIT}))
+    return drawn
+
+
 def apply_history(engine: SalesEngine, clock: Clock, steps: list[Step]) -> list[datetime]:
     recorded = []
     for step in steps:
         clock.tick(minutes=step.tick_minutes)
         c = step.command
+        if c["cmd"] == EDIT:
+            engine.catalog = EDITED if engine.catalog is not EDITED else CATALOG
+            continue
         if isinstance(c.get("at"), datetime) and c["at"] > clock.now:
             c = {**c, "at": clock.now}  # never post-dated: the property is about the past
         try:

@@ -17,7 +17,15 @@ from salesengine.domain.values import OUTCOMES, Status
 from salesengine.projections.funnel_points import FunnelPoints
 from salesengine.reports.common import GROUPS
 from salesengine.reports.funnel import funnel
-from tests.reports.support import POLICIES, Step, built, fresh_db, instants
+from tests.reports.support import (
+    POLICIES,
+    VERSIONS,
+    Step,
+    built,
+    fresh_db,
+    instants,
+    with_edits,
+)
 from tests.reports.timelines import any_histories, bandings
 
 EXAMPLES = int(os.environ.get("SALESENGINE_EXAMPLES", "150"))
@@ -41,7 +49,7 @@ def block_size(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
 
 
 @PROPERTY
-@given(steps=any_histories(), data=st.data())
+@given(steps=with_edits(any_histories()), data=st.data())
 def test_the_funnel_as_of_t_known_at_k_equals_a_replay_of_the_raw_events(
     kind: str, block_size: int, tmp_path: Path, steps: list[Step], data: st.DataObject
 ) -> None:
@@ -51,7 +59,7 @@ def test_the_funnel_as_of_t_known_at_k_equals_a_replay_of_the_raw_events(
             t, k = instants(data, b)
             expected = [
                 (r.policy, r.stage, r.currency, r.deals, r.amount, r.weighted)
-                for r in funnel_by_replay(deals, POLICIES, t, k)
+                for r in funnel_by_replay(deals, POLICIES, t, k, VERSIONS)
             ]
             with b.sql.connect() as conn:
                 rows = funnel(conn, POLICIES, as_of=t, known_at=k)
@@ -60,7 +68,7 @@ def test_the_funnel_as_of_t_known_at_k_equals_a_replay_of_the_raw_events(
 
 
 @PROPERTY
-@given(steps=any_histories(), data=st.data())
+@given(steps=with_edits(any_histories()), data=st.data())
 def test_the_funnel_grouped_by_any_attribute_equals_a_replay(
     kind: str, tmp_path: Path, steps: list[Step], data: st.DataObject
 ) -> None:
@@ -71,7 +79,7 @@ def test_the_funnel_grouped_by_any_attribute_equals_a_replay(
             by = data.draw(st.sampled_from(GROUPS))
             policies, given, banding = bandings(data)
             expected: dict[tuple[str, str, str, str | None], list[Decimal]] = defaultdict(
-                lambda: [Decimal(0), Decimal(0)]
+                lambda: [Decimal(0), Decimal(0), Decimal(0)]
             )
             for deal in deals:
                 state = deal.state_at(t, k)
@@ -85,10 +93,14 @@ def test_the_funnel_grouped_by_any_attribute_equals_a_replay(
                 cell = expected[(state.policy, state.position, currency, group)]
                 cell[0] += 1
                 cell[1] += state.amount or 0
+                # Weighed under the version the deal's position was entered under.
+                entered_under = VERSIONS[(state.policy, state.policy_version)]
+                share = Decimal(entered_under.probability(state.position)) / 100
+                cell[2] += (state.amount or 0) * share
             with b.sql.connect() as conn:
                 rows = funnel(conn, policies, as_of=t, known_at=k, by=by, size_bands=given)
             got = {
-                (r.policy, r.stage, r.currency, r.group): [Decimal(r.deals), r.amount]
+                (r.policy, r.stage, r.currency, r.group): [Decimal(r.deals), r.amount, r.weighted]
                 for r in rows
                 if r.deals
             }

@@ -9,6 +9,7 @@ import orjson
 
 from salesengine.codec import OrjsonMapper
 from salesengine.domain.deal import Deal
+from salesengine.domain.state import DealState
 from salesengine.domain.values import NextStep, Stamp, deal_id
 from salesengine.policies.catalog import PolicyCatalog
 
@@ -101,7 +102,9 @@ def test_events_stored_before_command_digests_read_back_without_one() -> None:
     guard = PolicyCatalog().guard("funnel-list")
     stamp = Stamp(T0, T0, "rep", "cmd-1", None, "0123456789abcdef")
     deal = Deal.open(id=deal_id("V"), key="V", guard=guard, stamp=stamp, facts={})
-    deal.record_fact("budget", 5, stamp._replace(command_id="cmd-2"))
+    deal.record_fact(
+        "budget", 5, stamp._replace(command_id="cmd-2"), guards=PolicyCatalog().guard_of_version
+    )
     mapper = OrjsonMapper()
     for event in deal.collect_events():
         stored = mapper.to_stored_event(event)
@@ -114,3 +117,36 @@ def test_events_stored_before_command_digests_read_back_without_one() -> None:
         back = mapper.to_domain_event(type(stored)(stored.originator_id, 1, stored.topic, old))
         assert back.command_digest is None  # type: ignore[attr-defined]
         assert back.command_id == event.command_id  # type: ignore[attr-defined]
+
+
+def test_stage_changes_stored_before_they_kept_a_policy_version_count_under_the_previous() -> None:
+    # Given a deal opened, lost and reopened, each move stored as version 1 or 2 wrote it
+    guard = PolicyCatalog().guard("funnel-list")
+    stamp = Stamp(T0, T0, "rep")
+    deal = Deal.open(id=deal_id("W"), key="W", guard=guard, stamp=stamp, facts={})
+    deal.lose(guard, "price", None, stamp)
+    deal.reopen(guard, "opportunity", None, stamp)
+    mapper = OrjsonMapper()
+    events = deal.collect_events()
+    back = [mapper.to_domain_event(mapper.to_stored_event(events[0]))]
+    for old_version, event in zip((1, 2), events[1:], strict=True):
+        stored = mapper.to_stored_event(event)
+        state = orjson.loads(stored.state)
+        assert (state.pop("class_version"), state.pop("policy_version")) == (
+            3,
+            guard.policy.fingerprint,
+        )
+        if old_version == 1:
+            del state["command_digest"]
+        else:
+            state["class_version"] = 2
+        old = type(stored)(stored.originator_id, stored.originator_version, stored.topic,
+                           orjson.dumps(state))  # fmt: skip
+        back.append(mapper.to_domain_event(old))
+    # When they are read back, then they have none, and each position still counts under
+    # the version the deal opened under.
+    assert [getattr(e, "policy_version", "?") for e in back[1:]] == [None, None]
+    state = DealState()
+    for event in back:
+        state = event.evolve(state)  # type: ignore[attr-defined]
+        assert state.policy_version == guard.policy.fingerprint

@@ -15,6 +15,7 @@ from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
 from salesengine.domain.deal import Deal, fold, timeline_order
 from salesengine.domain.errors import SalesEngineError
+from salesengine.domain.state import DealState
 from salesengine.domain.values import Status
 from salesengine.policies.catalog import PolicyCatalog
 from tests.conftest import SEED_POLICIES, T0, Clock, cmd
@@ -69,6 +70,8 @@ def histories(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]]]:
         c: dict[str, Any] = {"cmd": kind, "at": at}
         if kind in ("fact", "retract"):
             c["name"] = draw(st.sampled_from(facts))
+        if kind == "fact" and draw(st.integers(0, 5)) == 0:
+            c["value"] = False  # recorded, but meets no criterion: a retraction in effect
         if kind in ("advance", "regress", "reopen"):
             c["to"] = draw(st.sampled_from(stages))
         if kind == "regress":
@@ -171,6 +174,71 @@ def test_any_command_sequence_is_refused_or_leaves_a_state_its_policy_allows(
         )
         trigger = "advance" if isinstance(event, Deal.StageAdvanced) else "reopen"
         assert guard.unmet(trigger, seen, event.to_stage, event.effective_at) == []
+
+
+@st.composite
+def evidence_histories(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]]]:
+    """A deal holding every fact its policy asks for and a next step, that moves on and
+    then has its evidence changed, often backdated before its moves."""
+    policy = draw(st.sampled_from(POLICIES))
+    stages = list(CATALOG.get(policy).stage_keys)
+    facts = criteria_keys(policy)
+    due = (T0 + timedelta(days=30)).isoformat()
+    commands: list[dict[str, Any]] = [
+        {"cmd": "open", "policy": policy, "at": T0, "facts": dict.fromkeys(facts, True)},
+        {"cmd": "next_step", "action": "call", "due": due, "at": T0},
+    ]
+    at = T0
+    for _ in range(draw(st.integers(1, 20))):
+        at = at + timedelta(hours=draw(st.integers(1, 48)))
+        kind = draw(st.sampled_from(["advance", "advance", "reopen", "lost", "evidence"]))
+        if kind == "evidence":
+            back = at - timedelta(hours=draw(st.integers(0, 200)))
+            change = draw(st.sampled_from(["retract", "false", "fact", "done", "next_step"]))
+            c: dict[str, Any] = {"cmd": change, "at": max(back, T0)}
+            if change in ("retract", "false", "fact"):
+                c["name"] = draw(st.sampled_from(facts))
+            if change == "false":
+                c["cmd"], c["value"] = "fact", False
+            if change == "next_step":
+                c["action"] = "call"
+                c["due"] = (back + timedelta(days=draw(st.integers(-3, 30)))).isoformat()
+            commands.append(c)
+            continue
+        c = {"cmd": kind, "at": at}
+        if kind in ("advance", "reopen"):
+            c["to"] = draw(st.sampled_from(stages))
+        if kind == "reopen":
+            c["next_step"] = {"action": "call", "due": (at + timedelta(days=20)).isoformat()}
+        commands.append(c)
+    return policy, commands
+
+
+@PROPERTY
+@given(history=st.one_of(histories(), evidence_histories()))
+def test_every_move_in_the_history_as_known_now_had_what_it_was_decided_on(
+    fresh_engine: Any, history: tuple[str, list[dict[str, Any]]]
+) -> None:
+    """Backdated evidence never undermines a later move: replaying the deal's timeline as
+    it is known now, every advance and reopening meets its entry criteria on the deal
+    just before it, every retraction finds its fact and every completion its next step."""
+    engine = fresh_engine()
+    policy_name, commands = history
+    apply_all(engine, commands)
+    guard = CATALOG.guard(policy_name)
+    state = DealState()
+    for event in engine.load("D").timeline:  # timeline order, everything known
+        if isinstance(event, Deal.StageAdvanced):
+            missing = guard.unmet("advance", state, event.to_stage, event.effective_at)
+            assert missing == [], f"v{event.originator_version} entered {event.to_stage}"
+        elif isinstance(event, Deal.Reopened):
+            brought = state if event.next_step is None else state.evolve(next_step=event.next_step)
+            assert guard.unmet("reopen", brought, event.to_stage, event.effective_at) == []
+        elif isinstance(event, Deal.FactRetracted):
+            assert event.name in state.facts, f"v{event.originator_version} retracts nothing"
+        elif isinstance(event, Deal.NextStepCompleted):
+            assert state.next_step is not None, f"v{event.originator_version} completes nothing"
+        state = event.evolve(state)
 
 
 def test_a_history_that_only_moves_forward_within_criteria_is_fully_accepted(

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from salesengine.bootstrap import build_engine
-from salesengine.domain.deal import DealEvent
+from salesengine.domain.deal import DealEvent, fold
 from salesengine.domain.state import DealState
 from salesengine.projections.base import Envelope, Payload, to_us
 from salesengine.projections.deal_attributes import TOPICS as ATTRIBUTE_TOPICS
@@ -45,6 +45,16 @@ def oracle_stage_rows(events: list[DealEvent]) -> list[Payload]:
     return rows
 
 
+def oracle_versions(events: list[DealEvent]) -> list[str]:
+    """Per stage row: the policy version the domain's fold says the stage was entered under."""
+    ordered = in_timeline_order(events)
+    return [
+        fold(ordered[: n + 1]).policy_version
+        for n, event in enumerate(ordered)
+        if type(event).__name__ in VIA
+    ]
+
+
 def oracle_attribute_rows(events: list[DealEvent]) -> list[Payload]:
     segments: list[tuple[int, Payload]] = []
     state = DealState()
@@ -67,17 +77,18 @@ def oracle_attribute_rows(events: list[DealEvent]) -> list[Payload]:
 
 def oracle_steps(events: list[DealEvent]) -> list[Step]:
     """At every instant where the stage or the attributes change: the key and amount."""
-    stages = oracle_stage_rows(events)
+    stages = list(zip(oracle_stage_rows(events), oracle_versions(events), strict=True))
     segments = oracle_attribute_rows(events)
     steps: list[Step] = []
-    for at in sorted({cast(int, s[5]) for s in stages} | {cast(int, a[0]) for a in segments}):
-        stage = next(
-            s
-            for s in reversed(stages)
+    starts = {cast(int, s[5]) for s, _ in stages} | {cast(int, a[0]) for a in segments}
+    for at in sorted(starts):
+        stage, version = next(
+            (s, v)
+            for s, v in reversed(stages)
             if cast(int, s[5]) <= at and (s[6] is None or cast(int, s[6]) > at)
         )
         attrs = next(a for a in reversed(segments) if cast(int, a[0]) <= at)
-        key = cast(Key, (stage[0], stage[1], attrs[9]))
+        key = cast(Key, (stage[0], stage[1], attrs[9], version))
         amount = cast("int | None", attrs[8]) or 0
         if steps and steps[-1][1:] == (key, amount):
             continue
@@ -121,6 +132,7 @@ def test_a_timeline_folded_event_by_event_equals_the_functions_from_scratch(
             known = [e for e in relevant if e.originator_version <= n]
             # Given the events so far, in whatever order they came:
             assert timeline.stages.rows == oracle_stage_rows(known)
+            assert timeline.stages.versions == oracle_versions(known)
             assert timeline.attributes.rows_from(0) == oracle_attribute_rows(known)
             assert timeline.steps == oracle_steps(known)
             # Rows before each "changed from" index are those from before the event.
@@ -161,6 +173,7 @@ def test_events_at_one_instant_leave_one_step_there_the_last_event_holding() -> 
         # Then the funnel has one step at that instant: the latest key and amount
         assert len(timeline.steps) == 1
         assert timeline.steps == oracle_steps(history[: event.originator_version])
-    assert timeline.steps == [(to_us(at), ("five-level", "lost", "CNY"), 1_000_000)]
+    version = history[0].policy_version  # type: ignore[union-attr]
+    assert timeline.steps == [(to_us(at), ("five-level", "lost", "CNY", version), 1_000_000)]
     assert timeline.stages.rows == oracle_stage_rows(history)
     assert timeline.attributes.rows_from(0) == oracle_attribute_rows(history)

@@ -53,6 +53,7 @@ from salesengine.application.commands import (
     command_digest,
 )
 from salesengine.application.history import build_history
+from salesengine.application.policy_versions import PolicyVersions
 from salesengine.application.results import (
     CommandResult,
     DealHistory,
@@ -72,6 +73,8 @@ from salesengine.domain.errors import (
     UnknownDeal,
     UnknownPolicy,
 )
+from salesengine.domain.guard import StageGuard
+from salesengine.domain.policy import KeptVersion
 from salesengine.domain.state import DealState
 from salesengine.domain.values import (
     CLOCK_SKEW,
@@ -173,6 +176,7 @@ class SalesEngine(Application[UUID]):
                 raise StoreUnavailable(f"cannot open the event store: {e}") from None
         self._positions = positions(self.recorder) if positions is not None else None
         self._existing = existing(self.recorder) if existing is not None else None
+        self.versions = PolicyVersions(self.recorder, lambda: self.catalog, self.clock)
 
     def construct_mapper(self) -> Mapper[UUID]:
         if self._mapper_factory is not None:
@@ -325,9 +329,9 @@ class SalesEngine(Application[UUID]):
         state = deal.state
         match command:
             case RecordFact(name=name, value=value):
-                deal.record_fact(name, value, stamp)
+                deal.record_fact(name, value, stamp, guards=self.guard_of_version)
             case RetractFact(name=name, reason=reason):
-                deal.retract_fact(name, reason, stamp)
+                deal.retract_fact(name, reason, stamp, guards=self.guard_of_version)
             case Advance(to=to):
                 deal.advance(self.catalog.guard(state.policy), to, stamp)
             case Regress(to=to, reason=reason):
@@ -338,9 +342,11 @@ class SalesEngine(Application[UUID]):
                 )
             case SetNextStep(action=action, due=due, owner=owner):
                 step = _next_step(action, due, owner, deal.state_at(stamp.effective_at), stamp)
-                deal.set_next_step(step.action, step.due, step.owner, stamp)
+                deal.set_next_step(
+                    step.action, step.due, step.owner, stamp, guards=self.guard_of_version
+                )
             case CompleteNextStep(note=note):
-                deal.complete_next_step(note, stamp)
+                deal.complete_next_step(note, stamp, guards=self.guard_of_version)
             case ChangeAmount(amount=amount, currency=currency):
                 if currency is None:
                     # A backdated amount keeps the currency the deal had at its own date.
@@ -403,9 +409,17 @@ class SalesEngine(Application[UUID]):
         return recordings
 
     def commit(self, *deals: Deal) -> None:
-        """Save the deals' new events atomically; a stale deal raises ConcurrencyConflict."""
+        """Save the deals' new events atomically; a stale deal raises ConcurrencyConflict.
+
+        A policy version the events were decided under that the store may not keep yet
+        is kept in the same transaction."""
+        versions = self.versions.to_keep(deals)
         try:
-            self.save(*deals)
+            if versions:
+                self.save(*deals, policy_versions=versions)
+                self.versions.saved(versions)
+            else:
+                self.save(*deals)
         except IntegrityError:
             raise ConcurrencyConflict(
                 "another writer changed "
@@ -415,6 +429,22 @@ class SalesEngine(Application[UUID]):
             ) from None
         except OperationalError as e:
             raise StoreUnavailable(f"the event store refused the write: {e}") from None
+
+    # --------------------------------------------------------- policy versions
+
+    def kept_policy_versions(self) -> list[KeptVersion]:
+        """Every policy version the store keeps, by policy and first recorded time."""
+        return self.versions.kept()
+
+    def guard_of_version(self, name: str, fingerprint: str) -> StageGuard | None:
+        """The guard of a policy version (a ``GuardLookup``): the policy file's, or one
+        built from the version the store keeps; None if neither has it."""
+        return self.versions.guard(name, fingerprint)
+
+    def keep_versions_on_disk(self, used: Iterable[tuple[str, str]]) -> list[KeptVersion]:
+        """Keep the versions among ``used`` (policy, fingerprint) that the store lacks
+        and the policy files hold (the upgrade path of older stores)."""
+        return self.versions.keep_on_disk(used)
 
     # ----------------------------------------------------------------- queries
 
@@ -438,7 +468,7 @@ class SalesEngine(Application[UUID]):
         deal = self.load(key)
         now = self.clock()
         positions = self._positions(deal.id) if self._positions is not None else {}
-        return build_history(deal, as_of or now, known_at or now, positions)
+        return build_history(deal, as_of or now, known_at or now, positions, self.guard_of_version)
 
     def deal_keys(self, page: int = 1000) -> Iterator[str]:
         """Every deal ever opened, in the order they were first recorded."""

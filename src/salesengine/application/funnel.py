@@ -6,7 +6,7 @@ are checked against, and what the demo prints.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -31,15 +31,19 @@ def funnel_by_replay(
     policies: dict[str, FunnelPolicy],
     as_of: datetime,
     known_at: datetime | None = None,
+    versions: Mapping[tuple[str, str], FunnelPolicy] | None = None,
 ) -> list[FunnelRow]:
+    """``versions``: the policy versions by (name, fingerprint); a deal weighs with the
+    one its position was entered under, else (not given) with ``policies``'."""
     counts: dict[tuple[str, str, str], list[Decimal]] = {}
     for deal in deals:
         state = deal.state_at(as_of, known_at)
         if state.status is Status.NEW:  # opened after T, or not yet known at K
             continue
         policy = policies[state.policy]
+        entered_under = (versions or {}).get((state.policy, state.policy_version), policy)
         amount = state.amount or Decimal(0)
-        weight = Decimal(policy.probability(state.position)) / 100
+        weight = Decimal(entered_under.probability(state.position)) / 100
         key = (state.policy, state.position, state.currency or policy.currency)
         row = counts.setdefault(key, [Decimal(0), Decimal(0), Decimal(0)])
         row[0] += 1

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from salesengine.application.results import DealHistory, HistoryEntry
-from salesengine.domain.deal import Deal, DealEvent
+from salesengine.domain.deal import Deal, DealEvent, unmet_at_entry
+from salesengine.domain.guard import GuardLookup
 from salesengine.domain.state import DealState
 from salesengine.domain.values import Status
 
@@ -32,14 +33,20 @@ def _position(state: DealState) -> str | None:
 
 
 def build_history(
-    deal: Deal, as_of: datetime, known_at: datetime, positions: Mapping[int, int]
+    deal: Deal,
+    as_of: datetime,
+    known_at: datetime,
+    positions: Mapping[int, int],
+    guards: GuardLookup | None = None,
 ) -> DealHistory:
+    """``guards``: to flag stage entries made without their criteria, as known at K."""
     known = [e for e in deal.timeline if e.timestamp <= known_at]
     in_view = [e for e in known if e.effective_at <= as_of]
     entries: list[HistoryEntry] = []
     state = DealState()
     for event in in_view:
         before = _position(state)
+        unmet = None if guards is None else unmet_at_entry(event, state, guards)
         state = event.evolve(state)
         entries.append(
             HistoryEntry(
@@ -54,6 +61,7 @@ def build_history(
                 stage_before=before,
                 stage_after=state.position,
                 data=event_data(event),
+                entered_without=unmet or [],
             )
         )
     return DealHistory(

@@ -29,6 +29,10 @@ class HistoryEntry:
     stage_before: str | None
     stage_after: str
     data: dict[str, Any]
+    # An advance or reopening whose entry criteria, as known at K, did not hold on the
+    # deal just before it: the ones missing. Only stores written before backdated
+    # evidence was refused can hold one (docs/rules.md, "Backdated evidence").
+    entered_without: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -491,6 +491,9 @@ def history(
         details = summarise(e.data)
         if details:
             say(f"    {details}")
+        if e.entered_without:
+            missing = ", ".join(e.entered_without)
+            say(f"    ! entered without its criteria (retracted later): missing {missing}")
     s = h.state
     if s:
         facts = ", ".join(sorted(s["facts"])) or "-"
@@ -577,10 +580,10 @@ def demo(
     for ref, r in refused[:5]:
         say(f"  refused {ref}: {r.message}")
     policies = {policy.name: policy}
+    versions = {(v.name, v.fingerprint): v.policy() for v in engine.kept_policy_versions()}
     for label, instant in (("today", now), ("30 days ago", now - timedelta(days=30))):
-        _funnel_table(
-            f"Funnel {label} ({when(instant)})", funnel_by_replay(deals, policies, instant)
-        )
+        rows = funnel_by_replay(deals, policies, instant, versions=versions)
+        _funnel_table(f"Funnel {label} ({when(instant)})", rows)
     say(
         "Next: salesengine funnel --by team, forecast, health, conversion and cycle-time "
         "read the same store (see README)."

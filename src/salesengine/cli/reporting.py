@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from salesengine.cli.options import STATE, parse_time
@@ -81,6 +82,7 @@ def read_models(policy: str | None = None) -> Iterator[Connection]:
     ``policy``'s deals known to its policy file, or of every policy's)."""
     with caught_up() as conn:
         check_policies_known(conn, policy)
+        note_unknown_versions(conn, policy)
         yield conn
 
 
@@ -133,6 +135,14 @@ def check_policies_known(conn: Connection, only: str | None = None) -> None:
                 "policy file no longer defines: give the file that does with --policies",
                 param_hint="--policies",
             )
+
+
+def note_unknown_versions(conn: Connection, only: str | None = None) -> None:
+    """Say on stderr which policy versions weigh by the fallback (docs/metrics.md)."""
+    from salesengine.reports.weights import unknown_versions
+
+    for note in unknown_versions(conn, all_policies(), only):
+        err.print(f"[yellow]note:[/] {escape(note)}")
 
 
 def check_chart(chart: Path | None) -> None:

@@ -24,9 +24,10 @@ from salesengine.domain.errors import (
     InvalidTime,
     MoveNotAllowed,
     NoOpenNextStep,
+    UnderminesLaterMove,
     UnknownFact,
 )
-from salesengine.domain.guard import StageGuard, Trigger
+from salesengine.domain.guard import GuardLookup, StageGuard, Trigger
 from salesengine.domain.state import DealState
 from salesengine.domain.values import CLOCK_SKEW, FactValue, NextStep, Stamp, Status
 
@@ -34,6 +35,12 @@ from salesengine.domain.values import CLOCK_SKEW, FactValue, NextStep, Stamp, St
 def _without_digest(state: dict[str, Any]) -> None:
     """Upcast a version 1 event: stored before events kept their command's digest."""
     state["command_digest"] = None
+
+
+def _without_policy_version(state: dict[str, Any]) -> None:
+    """Upcast a version 2 stage change: stored before stage changes kept the policy
+    version they were decided under. It counts under the deal's previous one."""
+    state["policy_version"] = None
 
 
 class Deal(Aggregate):
@@ -102,6 +109,20 @@ class Deal(Aggregate):
         def apply(self, deal: Deal) -> None:
             deal._absorb(self)
 
+    class Move(Event):
+        """A stage change, decided by the guard of one policy version (its fingerprint)."""
+
+        policy_version: str | None  # None: stored before moves kept it (see the upcaster)
+
+        moves_stage = True
+        # Version 3 added policy_version.
+        class_version: ClassVar[int] = 3
+        upcast_v2_v3 = staticmethod(_without_policy_version)
+
+        def entered_under(self, state: DealState) -> str:
+            """The policy version the deal's new position was entered under."""
+            return self.policy_version or state.policy_version
+
     class FactRecorded(Event):
         name: str
         value: FactValue
@@ -116,22 +137,28 @@ class Deal(Aggregate):
         def evolve(self, state: DealState) -> DealState:
             return state.without_fact(self.name)
 
-    class StageAdvanced(Event):
+    class StageAdvanced(Move):
         from_stage: str
         to_stage: str
-        moves_stage = True
 
         def evolve(self, state: DealState) -> DealState:
-            return state.evolve(stage=self.to_stage, stage_entered_at=self.effective_at)
+            return state.evolve(
+                stage=self.to_stage,
+                stage_entered_at=self.effective_at,
+                policy_version=self.entered_under(state),
+            )
 
-    class StageRegressed(Event):
+    class StageRegressed(Move):
         from_stage: str
         to_stage: str
         reason: str
-        moves_stage = True
 
         def evolve(self, state: DealState) -> DealState:
-            return state.evolve(stage=self.to_stage, stage_entered_at=self.effective_at)
+            return state.evolve(
+                stage=self.to_stage,
+                stage_entered_at=self.effective_at,
+                policy_version=self.entered_under(state),
+            )
 
     class VisitLogged(Event):
         kind: str
@@ -191,31 +218,28 @@ class Deal(Aggregate):
                 region=self.region if self.region is not None else state.region,
             )
 
-    class Won(Event):
+    class Won(Move):
         from_stage: str
-        moves_stage = True
 
         def evolve(self, state: DealState) -> DealState:
-            return _closed(state, Status.WON, self.effective_at, None, None)
+            return _closed(state, Status.WON, self, None, None)
 
-    class Lost(Event):
+    class Lost(Move):
         from_stage: str
         reason: str | None
         competitor: str | None
-        moves_stage = True
 
         def evolve(self, state: DealState) -> DealState:
-            return _closed(state, Status.LOST, self.effective_at, self.reason, self.competitor)
+            return _closed(state, Status.LOST, self, self.reason, self.competitor)
 
-    class Abandoned(Event):
+    class Abandoned(Move):
         from_stage: str
         reason: str | None
-        moves_stage = True
 
         def evolve(self, state: DealState) -> DealState:
-            return _closed(state, Status.ABANDONED, self.effective_at, self.reason, None)
+            return _closed(state, Status.ABANDONED, self, self.reason, None)
 
-    class Reopened(Event):
+    class Reopened(Move):
         from_outcome: str
         to_stage: str
         reason: str | None
@@ -223,13 +247,13 @@ class Deal(Aggregate):
         next_action: str | None
         next_due: datetime | None
         next_owner: str | None
-        moves_stage = True
 
         def evolve(self, state: DealState) -> DealState:
             return state.evolve(
                 status=Status.OPEN,
                 stage=self.to_stage,
                 stage_entered_at=self.effective_at,
+                policy_version=self.entered_under(state),
                 closed_at=None,
                 outcome_reason=None,
                 competitor=None,
@@ -313,46 +337,80 @@ class Deal(Aggregate):
             facts=dict(facts),
         )
 
-    def record_fact(self, name: str, value: FactValue, stamp: Stamp) -> None:
-        self._check_time(stamp)
-        self._trigger(Deal.FactRecorded, stamp, name=name, value=value)
+    # Facts and next steps are the evidence the guard judges moves by. Each of these
+    # commands takes the guards of the policy versions the deal's moves were decided
+    # under: backdated, it must not undermine a later move (see _check_later_moves).
 
-    def retract_fact(self, name: str, reason: str | None, stamp: Stamp) -> None:
+    def record_fact(
+        self, name: str, value: FactValue, stamp: Stamp, *, guards: GuardLookup
+    ) -> None:
+        self._check_time(stamp)
+        doing = f"record fact '{name}' = {value!r}"
+        self._trigger(Deal.FactRecorded, stamp, (doing, guards), name=name, value=value)
+
+    def retract_fact(
+        self, name: str, reason: str | None, stamp: Stamp, *, guards: GuardLookup
+    ) -> None:
         self._check_time(stamp)
         if name not in self.state_at(stamp.effective_at).facts:
             raise UnknownFact(
                 f"fact '{name}' is not recorded on deal '{self.state.key}' at "
                 f"{stamp.effective_at.isoformat()}{self._fact_hint(name, stamp.effective_at)}"
             )
-        self._trigger(Deal.FactRetracted, stamp, name=name, reason=reason)
+        doing = f"retract fact '{name}'"
+        self._trigger(Deal.FactRetracted, stamp, (doing, guards), name=name, reason=reason)
 
     def advance(self, guard: StageGuard, to: str, stamp: Stamp) -> None:
         state = self._check_move(guard, "advance", to, stamp)
-        self._trigger(Deal.StageAdvanced, stamp, from_stage=state.stage, to_stage=to)
+        self._trigger(
+            Deal.StageAdvanced,
+            stamp,
+            from_stage=state.stage,
+            to_stage=to,
+            policy_version=guard.policy.fingerprint,
+        )
 
     def regress(self, guard: StageGuard, to: str, reason: str, stamp: Stamp) -> None:
         if not reason.strip():
             raise CommandRefused("a regression needs a reason: give the regress one (reason)")
         state = self._check_move(guard, "regress", to, stamp)
         self._trigger(
-            Deal.StageRegressed, stamp, from_stage=state.stage, to_stage=to, reason=reason
+            Deal.StageRegressed,
+            stamp,
+            from_stage=state.stage,
+            to_stage=to,
+            reason=reason,
+            policy_version=guard.policy.fingerprint,
         )
 
     def win(self, guard: StageGuard, stamp: Stamp) -> None:
         state = self._check_move(guard, "win", Status.WON.value, stamp)
-        self._trigger(Deal.Won, stamp, from_stage=state.stage)
+        self._trigger(
+            Deal.Won, stamp, from_stage=state.stage, policy_version=guard.policy.fingerprint
+        )
 
     def lose(
         self, guard: StageGuard, reason: str | None, competitor: str | None, stamp: Stamp
     ) -> None:
         state = self._check_move(guard, "lose", Status.LOST.value, stamp)
         self._trigger(
-            Deal.Lost, stamp, from_stage=state.stage, reason=reason, competitor=competitor
+            Deal.Lost,
+            stamp,
+            from_stage=state.stage,
+            reason=reason,
+            competitor=competitor,
+            policy_version=guard.policy.fingerprint,
         )
 
     def abandon(self, guard: StageGuard, reason: str | None, stamp: Stamp) -> None:
         state = self._check_move(guard, "abandon", Status.ABANDONED.value, stamp)
-        self._trigger(Deal.Abandoned, stamp, from_stage=state.stage, reason=reason)
+        self._trigger(
+            Deal.Abandoned,
+            stamp,
+            from_stage=state.stage,
+            reason=reason,
+            policy_version=guard.policy.fingerprint,
+        )
 
     def reopen(
         self,
@@ -372,6 +430,7 @@ class Deal(Aggregate):
             next_action=next_step.action if next_step else None,
             next_due=next_step.due if next_step else None,
             next_owner=next_step.owner if next_step else None,
+            policy_version=guard.policy.fingerprint,
         )
 
     def log_visit(
@@ -392,19 +451,28 @@ class Deal(Aggregate):
             note=note,
         )
 
-    def set_next_step(self, action: str, due: datetime, owner: str, stamp: Stamp) -> None:
+    def set_next_step(
+        self, action: str, due: datetime, owner: str, stamp: Stamp, *, guards: GuardLookup
+    ) -> None:
         self._check_time(stamp)
         self._check_open("set a next step on", stamp.effective_at)
-        self._trigger(Deal.NextStepSet, stamp, action=action, due=due, owner=owner)
+        self._trigger(
+            Deal.NextStepSet,
+            stamp,
+            ("set the next step", guards),
+            action=action,
+            due=due,
+            owner=owner,
+        )
 
-    def complete_next_step(self, note: str | None, stamp: Stamp) -> None:
+    def complete_next_step(self, note: str | None, stamp: Stamp, *, guards: GuardLookup) -> None:
         self._check_time(stamp)
         if self.state_at(stamp.effective_at).next_step is None:
             raise NoOpenNextStep(
                 f"deal '{self.state.key}' has no open next step at "
                 f"{stamp.effective_at.isoformat()}{self._next_step_hint(stamp.effective_at)}"
             )
-        self._trigger(Deal.NextStepCompleted, stamp, note=note)
+        self._trigger(Deal.NextStepCompleted, stamp, ("complete the next step", guards), note=note)
 
     def change_amount(self, amount: Decimal, currency: str, stamp: Stamp) -> None:
         self._check_time(stamp)
@@ -527,12 +595,54 @@ class Deal(Aggregate):
 
     # ---------------------------------------------------------------- plumbing
 
-    def _trigger(self, event_class: type[Deal.Event], stamp: Stamp, **fields: Any) -> None:
+    def _check_later_moves(self, event: DealEvent, doing: str, guards: GuardLookup) -> None:
+        """Refuse a backdated change of evidence that a later guarded move depended on.
+
+        Each event after it in timeline order is judged twice, on the deal without and
+        with the change: a stage entry (advance, reopening) that would newly lack entry
+        criteria under the policy version that decided it, a retraction whose fact would
+        be gone already, a completion whose next step would be. Moves already lacking
+        something (stores written before this rule) are not blamed on the change; moves
+        under a version no guard is known for are not judged.
+        """
+        timeline = self.timeline
+        if not timeline or _order(event) >= _order(timeline[-1]):
+            return  # nothing after it: the usual, undated case
+        start = bisect.bisect_right(timeline, _order(event), key=_order)
+        without = fold(timeline[:start])
+        with_it = event.evolve(without)
+        undermined: list[tuple[DealEvent, str]] = []
+        for later in timeline[start:]:
+            why = _undermined(later, without, with_it, guards)
+            if why is not None:
+                undermined.append((later, why))
+            without, with_it = later.evolve(without), later.evolve(with_it)
+        if not undermined:
+            return
+        first, why = undermined[0]
+        last = undermined[-1][0].effective_at.isoformat()
+        raise UnderminesLaterMove(
+            f"cannot {doing} effective {event.effective_at.isoformat()}: {_describe(first)} "
+            f"effective {first.effective_at.isoformat()} (deal version "
+            f"{first.originator_version}) was decided on the evidence it changes, and "
+            f"{why}. A backdated change may not undermine a later move: make it effective "
+            f"at or after {last} (a retraction's reason can say when it really happened)"
+        )
+
+    def _trigger(
+        self,
+        event_class: type[Deal.Event],
+        stamp: Stamp,
+        judged: tuple[str, GuardLookup] | None = None,
+        **fields: Any,
+    ) -> None:
         """The library's ``trigger_event`` and ``mutate``, for the next event in sequence.
 
         Building the frozen event through its generated ``__init__`` sets each field with
         ``object.__setattr__``; on a bulk import that cost as much as deciding. The event
         gets the same attributes directly, as the mapper does when it reads events back.
+        ``judged``: for a change of evidence, what it does and the guards to check the
+        deal's later moves with.
         """
         event = object.__new__(event_class)
         attributes = event.__dict__
@@ -545,6 +655,8 @@ class Deal(Aggregate):
         attributes["provenance"] = stamp.provenance
         attributes["command_digest"] = stamp.command_digest
         attributes.update(fields)
+        if judged is not None:
+            self._check_later_moves(event, *judged)
         self._absorb(event)  # what the event's apply() does; it raises before any change
         self.version = event.originator_version
         self.modified_on = stamp.recorded_at
@@ -606,15 +718,75 @@ def timeline_order(events: Iterable[DealEvent]) -> list[DealEvent]:
     return sorted(events, key=_order)
 
 
+def unmet_at_entry(move: DealEvent, before: DealState, guards: GuardLookup) -> list[str] | None:
+    """The entry criteria an advance or reopening lacks on the deal as it stood just
+    before it (``before``), under the version that decided it; None for other events and
+    for moves the guard cannot judge (its version unknown, or the move not one it has)."""
+    if isinstance(move, Deal.StageAdvanced):
+        trigger: Trigger = "advance"
+        judged = before
+    elif isinstance(move, Deal.Reopened):
+        trigger = "reopen"
+        step = move.next_step  # what the reopening brought counted for its criteria
+        judged = before if step is None else before.evolve(next_step=step)
+    else:
+        return None
+    guard = guards(before.policy, move.entered_under(before))
+    if guard is None:
+        return None
+    try:
+        return guard.unmet(trigger, judged, move.to_stage, move.effective_at)
+    except MoveNotAllowed:
+        return None
+
+
+def _undermined(
+    later: DealEvent, without: DealState, with_it: DealState, guards: GuardLookup
+) -> str | None:
+    """How a change (``with_it`` against ``without``, the deal just before ``later``)
+    would undermine the later event, if it would."""
+    if isinstance(later, Deal.FactRetracted):
+        if later.name in without.facts and later.name not in with_it.facts:
+            return f"fact '{later.name}' would no longer be recorded there to retract"
+        return None
+    if isinstance(later, Deal.NextStepCompleted):
+        if without.next_step is not None and with_it.next_step is None:
+            return "no next step would be open there to complete"
+        return None
+    after = unmet_at_entry(later, with_it, guards)
+    if not after:
+        return None
+    before = unmet_at_entry(later, without, guards) or []
+    newly = [key for key in after if key not in before]
+    if not newly:
+        return None
+    return f"its entry criteria would not have been met (missing {', '.join(newly)})"
+
+
+def _describe(event: DealEvent) -> str:
+    if isinstance(event, Deal.StageAdvanced):
+        return f"the advance to '{event.to_stage}'"
+    if isinstance(event, Deal.Reopened):
+        return f"the reopening to '{event.to_stage}'"
+    if isinstance(event, Deal.FactRetracted):
+        return f"the retraction of fact '{event.name}'"
+    return "the completion of the next step"
+
+
 def _closed(
     state: DealState,
     status: Status,
-    at: datetime,
+    event: Deal.Move,
     reason: str | None,
     competitor: str | None,
 ) -> DealState:
     return state.evolve(
-        status=status, closed_at=at, outcome_reason=reason, competitor=competitor, next_step=None
+        status=status,
+        closed_at=event.effective_at,
+        outcome_reason=reason,
+        competitor=competitor,
+        next_step=None,
+        policy_version=event.entered_under(state),
     )
 
 

@@ -64,6 +64,13 @@ class UnknownFact(CommandRefused):
     code = "unknown_fact"
 
 
+class UnderminesLaterMove(CommandRefused):
+    """A backdated change to a deal's evidence would leave a later guarded move (a stage
+    entry, a retraction, a completion) without what it was decided on."""
+
+    code = "undermines_later_move"
+
+
 class CommandIdReused(CommandRefused):
     """A command id the deal already applied, given with a different command: a retry
     must repeat the command exactly, and a new command needs a new id."""

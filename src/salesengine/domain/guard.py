@@ -7,6 +7,7 @@ stored events can never trigger anything again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -19,6 +20,8 @@ from salesengine.domain.state import DealState
 from salesengine.domain.values import OUTCOMES, Status
 
 Trigger = Literal["open", "advance", "regress", "win", "lose", "abandon", "reopen"]
+# The guard of a policy version, by (policy name, fingerprint); None if it is not known.
+GuardLookup = Callable[[str, str], "StageGuard | None"]
 
 _UNBORN = Status.NEW.value
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
 from typing import Annotated, Literal
@@ -152,13 +154,18 @@ class FunnelPolicy(_Strict):
         return self
 
     @cached_property
+    def document(self) -> str:
+        """The policy as canonical JSON: what the store keeps of each version."""
+        return self.model_dump_json()
+
+    @cached_property
     def fingerprint(self) -> str:
-        """Identifies this exact version of the policy; recorded on every deal it opens.
+        """Identifies this exact version of the policy; recorded on every deal it opens
+        and every stage change it decides.
 
         The size bands are left out: they say how reports group deals, not how a deal
         runs, so changing them makes no new version of the policy's rules."""
-        rules = self.model_dump_json(exclude={"size_bands"})
-        return hashlib.sha256(rules.encode("utf-8")).hexdigest()[:16]
+        return fingerprint_of(self.model_dump_json(exclude={"size_bands"}))
 
     @property
     def stage_keys(self) -> tuple[str, ...]:
@@ -186,3 +193,31 @@ class FunnelPolicy(_Strict):
         if stage_or_outcome in OUTCOMES:
             return 0
         return self.stage(stage_or_outcome).probability
+
+
+def fingerprint_of(document: str) -> str:
+    return hashlib.sha256(document.encode("utf-8")).hexdigest()[:16]
+
+
+# How a version came to be kept: with the first event decided under it, or (for events
+# stored before versions were kept) found in the policy file when first looked for.
+DECIDED = "decided"
+ON_DISK = "on disk"
+
+
+@dataclass(frozen=True, slots=True)
+class KeptVersion:
+    """A policy version as the store keeps it, by (name, fingerprint)."""
+
+    name: str
+    fingerprint: str
+    document: str  # the policy's canonical JSON (FunnelPolicy.document)
+    recorded_at: datetime  # when the store first kept it
+    source: str  # DECIDED or ON_DISK
+
+    @classmethod
+    def of(cls, policy: FunnelPolicy, recorded_at: datetime, source: str = DECIDED) -> KeptVersion:
+        return cls(policy.name, policy.fingerprint, policy.document, recorded_at, source)
+
+    def policy(self) -> FunnelPolicy:
+        return FunnelPolicy.model_validate_json(self.document)

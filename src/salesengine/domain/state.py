@@ -21,6 +21,8 @@ _EMPTY: MappingProxyType[str, FactValue] = MappingProxyType({})
 class DealState:
     key: str = ""
     policy: str = ""
+    # The policy version (fingerprint) the deal's position was entered under: the
+    # opening's, then each stage change's (docs/metrics.md, "Policy versions").
     policy_version: str = ""
     status: Status = Status.NEW
     stage: str = ""

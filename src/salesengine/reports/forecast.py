@@ -30,6 +30,7 @@ from salesengine.reports.open_deals import (
     week_start,
 )
 from salesengine.reports.size_bands import Banding
+from salesengine.reports.weights import weights
 
 WEEKS = 4
 OUTSIDE = ("overdue", "later", "no date")
@@ -115,12 +116,13 @@ def forecast(
     end = first + timedelta(weeks=WEEKS)
     pipeline: dict[tuple[str, str, Any], Sums] = {}
     buckets: dict[tuple[date | str, str, Any], Sums] = {}
-    for name, stage, currency, close, grp, deals, units in _open_sums(
+    weigh = weights(conn, policies).weight
+    for name, stage, version, currency, close, grp, deals, units in _open_sums(
         conn, as_of, known_at, policy, by, only, Banding(policies, size_bands)
     ):
         spec = policies[name]
         amount = from_units(int(units or 0))
-        weighted = amount * (Decimal(spec.probability(stage)) / 100)  # as the funnel does
+        weighted = amount * weigh(name, version, stage)  # as the funnel does
         cur = currency or spec.currency
         pipeline.setdefault((name, cur, grp), Sums()).add(int(deals), amount, weighted)
         bucket = _bucket(close, first, end)
@@ -167,12 +169,13 @@ def _open_sums(
     only: Only,
     banding: Banding,
 ) -> list[tuple[Any, ...]]:
-    """(policy, stage, currency, expected close, group, deals, amount units) of the open
-    deals. The group is computed in a subquery: PostgreSQL would not see a parameterised
-    CASE (the size bands) in GROUP BY as the same expression as in the select list."""
+    """(policy, stage, policy version, currency, expected close, group, deals, amount
+    units) of the open deals. The group is computed in a subquery: PostgreSQL would not
+    see a parameterised CASE (the size bands) in GROUP BY as the same expression as in
+    the select list."""
     i, a = INTERVALS.c, ATTRIBUTES.c
     group = group_sql(ATTRIBUTES, by, banding)
-    columns = [i.policy, i.stage, a.currency, a.expected_close]
+    columns = [i.policy, i.stage, i.policy_version, a.currency, a.expected_close]
     inner = open_deals(
         *columns,
         (group if group is not None else null()).label("grp"),
@@ -182,7 +185,8 @@ def _open_sums(
         policy=policy,
         only=only,
     ).subquery("open")
-    keys = [inner.c.policy, inner.c.stage, inner.c.currency, inner.c.expected_close, inner.c.grp]
+    c = inner.c
+    keys = [c.policy, c.stage, c.policy_version, c.currency, c.expected_close, c.grp]
     query = select(*keys, func.count(), func.sum(inner.c.amount)).group_by(*keys)
     return [tuple(r) for r in conn.execute(query)]
 

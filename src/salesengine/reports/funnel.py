@@ -3,7 +3,8 @@
 A deal counts if its opening is effective at or before T; its row is the stage (or
 outcome) of the stage interval containing T, its amount the latest amount effective at
 or before T, and its weighted amount that amount times the stage's probability under
-the deal's policy. Amounts in different currencies are never added together.
+the policy version that interval was entered under (reports/weights.py). Amounts in
+different currencies are never added together.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from salesengine.projections.base import from_units
 from salesengine.reports.common import group_sql, holds_at, known
 from salesengine.reports.funnel_sums import funnel_sums
 from salesengine.reports.size_bands import Banding
+from salesengine.reports.weights import weights
 
 INTERVALS = stage_intervals.table
 ATTRIBUTES = deal_attributes.table
@@ -60,10 +62,11 @@ def positions_at(
     policy: str | None = None,
     banding: Banding | None = None,
 ) -> list[tuple[Any, ...]]:
-    """(policy, stage, currency, group, deals, amount units) per combination at T known at K."""
+    """(policy, stage, currency, policy version, group, deals, amount units) per
+    combination at T known at K."""
     i, a = INTERVALS.c, ATTRIBUTES.c
     group = group_sql(ATTRIBUTES, by, banding)
-    keys: list[Any] = [i.policy, i.stage, a.currency]
+    keys: list[Any] = [i.policy, i.stage, a.currency, i.policy_version]
     if group is not None:
         keys.append(group.label("grp"))
     query = (
@@ -81,9 +84,9 @@ def positions_at(
         query = query.where(i.policy == policy)
     rows = []
     for r in conn.execute(query):
-        grp = r[3] if group is not None else None
-        deals, units = (r[4], r[5]) if group is not None else (r[3], r[4])
-        rows.append((r[0], r[1], r[2], grp, int(deals), int(units or 0)))
+        grp = r[4] if group is not None else None
+        deals, units = (r[5], r[6]) if group is not None else (r[4], r[5])
+        rows.append((r[0], r[1], r[2], r[3], grp, int(deals), int(units or 0)))
     return rows
 
 
@@ -100,32 +103,37 @@ def funnel(
     """Every stage and outcome of each policy present, per currency (and group).
     ``size_bands``: the band limits of ``--by size`` for every deal, instead of its
     policy's."""
-    counts: dict[tuple[str, str, str, str | None], tuple[int, int]] = {}
+    counts: dict[tuple[str, str, str, str | None], tuple[int, int, Decimal]] = {}
     if by is None:
         # Ungrouped: summed from the funnel points, without visiting each deal.
         found = [
-            (name, stage, currency, None, deals, units)
-            for (name, stage, currency), (deals, units) in funnel_sums(
+            (name, stage, currency, version, None, deals, units)
+            for (name, stage, currency, version), (deals, units) in funnel_sums(
                 conn, as_of, known_at
             ).items()
             if policy is None or name == policy
         ]
     else:
         found = positions_at(conn, as_of, known_at, by, policy, Banding(policies, size_bands))
-    for name, stage, currency, grp, deals, units in found:
+    weigh = weights(conn, policies).weight
+    for name, stage, currency, version, grp, deals, units in found:
         cur = currency or policies[name].currency
         key = (name, stage, cur, grp)
-        before = counts.get(key, (0, 0))
-        counts[key] = (before[0] + deals, before[1] + units)
+        before = counts.get(key, (0, 0, Decimal(0)))
+        # Each version's share of the stage weighs with that version's probability.
+        weighted = from_units(units) * weigh(name, version, stage)
+        counts[key] = (before[0] + deals, before[1] + units, before[2] + weighted)
     rows: list[FunnelRow] = []
     slices = sorted({(p, c, g) for p, _, c, g in counts}, key=lambda k: (k[0], k[1], _order(k[2])))
     for name, cur, grp in slices:
         spec = policies[name]
         for stage in (*spec.stage_keys, *OUTCOMES):
-            deals, units = counts.get((name, stage, cur, grp), (0, 0))
-            amount = from_units(units)
-            weight = Decimal(spec.probability(stage)) / 100
-            rows.append(FunnelRow(name, stage, cur, deals, amount, amount * weight, grp))
+            cell = counts.get((name, stage, cur, grp))
+            if cell is None:  # an empty stage: 0 weighed as before (same decimal places)
+                weight = Decimal(spec.probability(stage)) / 100
+                cell = (0, 0, from_units(0) * weight)
+            deals, units, weighted = cell
+            rows.append(FunnelRow(name, stage, cur, deals, from_units(units), weighted, grp))
     return rows
 
 

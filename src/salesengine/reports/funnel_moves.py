@@ -91,7 +91,7 @@ def moves(
         cell[measure] = cell.get(measure, Tally()).plus(deals, from_units(units))
 
     for measure, at in (("start", start), ("end", end)):
-        for name, stage, currency, grp, deals, units in positions_at(
+        for name, stage, currency, _version, grp, deals, units in positions_at(
             conn, at, known_at, by, policy, banding
         ):
             add((name, stage, currency, grp), measure, deals, units)

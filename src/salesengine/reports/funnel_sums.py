@@ -19,8 +19,9 @@ from salesengine.projections.funnel_points import DAY_US, _Sums, blocks, keys, p
 
 def funnel_sums(
     conn: Connection, at: datetime, known_at: datetime | None
-) -> dict[tuple[str, str, str | None], tuple[int, int]]:
-    """(deals, amount units) per (policy, stage, currency or None) at T known at K."""
+) -> dict[tuple[str, str, str | None, str], tuple[int, int]]:
+    """(deals, amount units) per (policy, stage, currency or None, policy version) at T
+    known at K."""
     t = to_us(at)
     k = None if known_at is None else to_us(known_at)
     chosen = select(blocks)
@@ -63,5 +64,8 @@ def funnel_sums(
             cell = totals.setdefault(int(key_id), [0, 0])
             cell[0] += int(n or 0)
             cell[1] += int(units or 0)
-    names = {int(r.key_id): (r.policy, r.stage, r.currency) for r in conn.execute(select(keys))}
+    names = {
+        int(r.key_id): (r.policy, r.stage, r.currency, r.policy_version)
+        for r in conn.execute(select(keys))
+    }
     return {names[i]: (n, units) for i, (n, units) in totals.items() if n or units}
