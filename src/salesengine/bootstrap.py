@@ -8,16 +8,15 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
+from eventsourcing.persistence import IntegrityError, InternalError, PersistenceError
+
 from salesengine.application.engine import Clock, SalesEngine, utc_now
-from salesengine.codec import OrjsonMapper
 from salesengine.domain.errors import StoreMissing, StoreUnavailable
-from salesengine.persistence import (
-    RecorderExisting,
-    RecorderPositions,
-    store_absence,
-    store_settings,
-)
 from salesengine.policies.catalog import PolicyCatalog, policy_dirs
+from salesengine.store.codec import DateAsISO, OrjsonMapper
+from salesengine.store.indexes import RecorderExisting, RecorderPositions
+from salesengine.store.settings import store_absence, store_settings
+from salesengine.store.table_creation import retry_creation
 
 ACTOR_ENV = "SALESENGINE_ACTOR"
 
@@ -54,37 +53,31 @@ def build_engine(
         if absence is not None:
             raise StoreMissing(absence)
     catalog = PolicyCatalog(policy_dirs(policy_paths))
-    for attempt in range(1, _CREATE_ATTEMPTS + 1):
-        try:
-            return SalesEngine(
-                catalog,
-                clock=clock,
-                default_actor=actor or default_actor(),
-                positions=RecorderPositions,
-                existing=RecorderExisting,
-                mapper=OrjsonMapper,
-                env=dict(settings.env),
-            )
-        except StoreUnavailable as e:
-            raise StoreUnavailable(f"{settings.display}: {e.message}") from None
-        except _open_errors(settings.kind) as e:
-            if attempt < _CREATE_ATTEMPTS and _created_meanwhile(e):
-                continue  # another process created the tables first: they are there now
-            # e.g. a file that is not a database, or a server that refuses us outright
-            raise StoreUnavailable(
-                f"{settings.display}: cannot open the event store: {e}"
-            ) from None
-    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
+    def open_engine() -> SalesEngine:
+        return SalesEngine(
+            catalog,
+            clock=clock,
+            default_actor=actor or default_actor(),
+            positions=RecorderPositions,
+            existing=RecorderExisting,
+            mapper=OrjsonMapper,
+            transcodings=[DateAsISO()],
+            env=dict(settings.env),
+        )
 
-# PostgreSQL's CREATE ... IF NOT EXISTS is not safe against a concurrent create: two
-# processes opening a new store at once can both try, and one fails on the catalogue.
-_CREATE_ATTEMPTS = 3
-_DUPLICATE_STATES = {"42P07", "42710", "42P06", "23505"}  # table, object, schema, catalogue
-
-
-def _created_meanwhile(error: Exception) -> bool:
-    return getattr(error, "sqlstate", None) in _DUPLICATE_STATES
+    try:
+        return retry_creation(open_engine)
+    except (IntegrityError, InternalError):
+        # Still losing the race to create the tables after every attempt.
+        raise StoreUnavailable(
+            f"{settings.display}: cannot create the event store tables"
+        ) from None
+    except PersistenceError as e:
+        raise StoreUnavailable(f"{settings.display}: cannot open the event store: {e}") from None
+    except _open_errors(settings.kind) as e:
+        # e.g. a file that is not a database, or a server that refuses us outright
+        raise StoreUnavailable(f"{settings.display}: cannot open the event store: {e}") from None
 
 
 def _open_errors(kind: str) -> tuple[type[Exception], ...]:

@@ -24,7 +24,6 @@ from eventsourcing.persistence import (
     Cipher,
     Compressor,
     IntegrityError,
-    InternalError,
     JSONTranscoder,
     Mapper,
     OperationalError,
@@ -95,23 +94,11 @@ Ref = TypeVar("Ref")
 # hot deal's writers spread out instead of colliding again in lock step.
 WRITE_RETRIES = 20
 BACKOFF_CAP_SECONDS = 0.25
-SCHEMA_RACE_RETRIES = 5
 OPENED_TOPIC = get_topic(Deal.Opened)
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class DateAsISO(Transcoding):
-    type = date
-    name = "date_iso"
-
-    def encode(self, obj: date) -> str:
-        return obj.isoformat()
-
-    def decode(self, data: str) -> date:
-        return date.fromisoformat(data)
 
 
 class ExistenceIndex(Protocol):
@@ -156,24 +143,19 @@ class SalesEngine(Application[UUID]):
         positions: Callable[[ApplicationRecorder], PositionIndex] | None = None,
         existing: Callable[[ApplicationRecorder], ExistenceIndex] | None = None,
         mapper: Callable[[Compressor | None, Cipher | None], Mapper[UUID]] | None = None,
+        transcodings: Iterable[Transcoding] = (),
         env: Mapping[str, str] | None = None,
     ) -> None:
+        """``mapper`` encodes stored events (the library's JSON mapper if None, with the
+        given ``transcodings``). Built by ``salesengine.bootstrap.build_engine``."""
         self.catalog = catalog
         self._mapper_factory = mapper
+        self._transcodings = list(transcodings)
         self.clock = clock
         self.default_actor = default_actor
-        for attempt in range(SCHEMA_RACE_RETRIES):
-            try:
-                super().__init__(env=env)
-                break
-            except (IntegrityError, InternalError):
-                # Engines starting together race on CREATE TABLE IF NOT EXISTS in
-                # PostgreSQL; the loser finds the tables on its next try.
-                if attempt == SCHEMA_RACE_RETRIES - 1:
-                    raise StoreUnavailable("cannot create the event store tables") from None
-                time.sleep(random.uniform(0.01, 0.1))
-            except PersistenceError as e:
-                raise StoreUnavailable(f"cannot open the event store: {e}") from None
+        # Opens (and creates) the store: the library's errors pass through, for the
+        # composition root to retry a lost creation race and to name the store.
+        super().__init__(env=env)
         self._positions = positions(self.recorder) if positions is not None else None
         self._existing = existing(self.recorder) if existing is not None else None
         self.versions = PolicyVersions(self.recorder, lambda: self.catalog, self.clock)
@@ -185,7 +167,8 @@ class SalesEngine(Application[UUID]):
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
-        transcoder.register(DateAsISO())
+        for transcoding in self._transcodings:
+            transcoder.register(transcoding)
 
     # ------------------------------------------------------------------ writes
 

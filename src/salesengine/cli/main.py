@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 # Each command imports what only it needs (the application, importers, reports) when it
 # runs: loading them all would slow down the start of every command, and of --help. For
 # that, the store's variable is named here, not imported with the store (eventsourcing);
-# tests/e2e/test_cli_startup.py holds it equal to salesengine.persistence.DB_ENV.
+# tests/e2e/test_cli_startup.py holds it equal to salesengine.store.settings.DB_ENV.
 DB_ENV = "SALESENGINE_DB"
 
 app = typer.Typer(

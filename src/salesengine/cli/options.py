@@ -84,7 +84,7 @@ class Globals:
 
     def store_missing(self) -> str | None:
         """The SQLite file the store would be, if it is not there yet (else None)."""
-        from salesengine.persistence import store_settings
+        from salesengine.store.settings import store_settings
 
         settings = store_settings(self.db, creating=False)
         name = settings.env.get("SQLITE_DBNAME", "")

@@ -15,7 +15,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from salesengine.domain.policy import KeptVersion
-from salesengine.persistence import POLICY_VERSIONS_TABLE, kept_order
+from salesengine.store.kept_versions import POLICY_VERSIONS_TABLE, kept_order
 
 
 class PostgresRecorder(PostgresApplicationRecorder):
