@@ -851,9 +851,9 @@ def rebuild(url: str) -> Rebuilt:
     """``ProjectionRunner.rebuild()`` from no read models at all."""
     from sqlalchemy import func, select
 
-    from salesengine.projecting import ProjectionRunner
     from salesengine.projections import stage_intervals
     from salesengine.projections.base import metadata
+    from salesengine.projections.runner import ProjectionRunner
     from salesengine.store.sql import sql_engine
 
     engine = build_engine(url, actor="bench")

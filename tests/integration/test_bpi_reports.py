@@ -27,7 +27,7 @@ import pytest
 from salesengine.bootstrap import build_engine
 from salesengine.importing.sources import import_source
 from salesengine.importing.xes import read
-from salesengine.projecting import ProjectionRunner
+from salesengine.projections.runner import ProjectionRunner
 from salesengine.reports.conversion import conversion
 from salesengine.reports.cycle_time import cycle_time
 from salesengine.reports.funnel import funnel

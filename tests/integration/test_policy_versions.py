@@ -21,7 +21,7 @@ from salesengine.bootstrap import build_engine
 from salesengine.domain.deal import Deal
 from salesengine.domain.policy import DECIDED, ON_DISK, FunnelPolicy
 from salesengine.policies.catalog import PolicyCatalog
-from salesengine.projecting import ProjectionRunner
+from salesengine.projections.runner import ProjectionRunner
 from salesengine.reports.forecast import forecast
 from salesengine.reports.funnel import funnel
 from salesengine.reports.periods import parse_period

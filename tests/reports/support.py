@@ -29,7 +29,7 @@ from salesengine.domain.deal import Deal
 from salesengine.domain.errors import SalesEngineError
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.policies.catalog import PolicyCatalog
-from salesengine.projecting import ProjectionRunner
+from salesengine.projections.runner import ProjectionRunner
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
 from tests.conftest import PG_URL, SEED_POLICIES, T0, Clock, cmd, pg_admin, service_unavailable

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from salesengine.bootstrap import build_engine
 from salesengine.domain.deal import Deal
 from salesengine.domain.values import Status
-from salesengine.projecting import ProjectionRunner
+from salesengine.projections.runner import ProjectionRunner
 from salesengine.reports.forecast import Forecast, forecast
 from salesengine.reports.open_deals import Only
 from salesengine.reports.size_bands import Banding

@@ -33,7 +33,7 @@ class KeepsPolicyVersions(Protocol):
 
 class PolicyVersions:
     """What one engine knows of policy versions: the policy files (``catalog()``, read
-    each time, since the engine's catalogue may be replaced) and the store's."""
+    each time, since the engine's catalog may be replaced) and the store's."""
 
     def __init__(
         self,
@@ -110,7 +110,7 @@ class PolicyVersions:
             if policy is None:
                 self._guards[key] = None
             elif name in catalog.names() and policy is catalog.get(name):
-                return catalog.guard(name)  # the catalogue keeps its own guards
+                return catalog.guard(name)  # the catalog keeps its own guards
             else:
                 self._guards[key] = StageGuard(policy)
         return self._guards[key]

@@ -30,7 +30,7 @@ from salesengine.application.history import build_history
 from salesengine.application.results import DealHistory, HistoryEntry
 from salesengine.domain.deal import Deal, DealEvent
 from salesengine.projections.base import from_us
-from salesengine.projections.stage_intervals import VIA, stage_rows
+from salesengine.projections.stage_fold import VIA, stage_rows
 from salesengine.store.indexes import RecorderPositions
 
 Kind = Literal["int", "string", "bool", "decimal", "timestamp", "date", "text", "json"]

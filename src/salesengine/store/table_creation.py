@@ -1,7 +1,7 @@
 """Creating tables at start-up, safe against another process doing the same at once.
 
 PostgreSQL's ``CREATE ... IF NOT EXISTS`` is not safe against a concurrent create: of
-two processes opening a new store at once, one can fail on the catalogue. The tables
+two processes opening a new store at once, one can fail on the catalog. The tables
 are there when it does, so the step is simply tried again. Every start-up step that
 creates tables (the event store's, the relay's, the store's identity) goes through
 ``retry_creation``; the read models take an advisory lock instead.
@@ -23,7 +23,7 @@ T = TypeVar("T")
 
 ATTEMPTS = 5
 # What PostgreSQL says when another process created the thing first: a table, another
-# object (a type, an index), a schema, or a row of the catalogue.
+# object (a type, an index), a schema, or a row of the catalog.
 DUPLICATE_STATES = frozenset({"42P07", "42710", "42P06", "23505"})
 
 

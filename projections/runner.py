@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlalchemy import (
     BigInteger,
@@ -27,14 +28,15 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from salesengine.application.engine import SalesEngine
 from salesengine.domain.errors import StoreUnavailable
-from salesengine.projections.base import Envelope, Projection, metadata, to_us
-from salesengine.projections.catalogue import NAMES, build_projections
+from salesengine.domain.policy import KeptVersion
+from salesengine.projections.base import Envelope, metadata, to_us
 from salesengine.projections.funnel_points import keys as funnel_keys
+from salesengine.projections.projection import Projection
+from salesengine.projections.registry import NAMES, build_projections
 from salesengine.projections.timeline import TOPICS as TIMELINE_TOPICS
 from salesengine.projections.timeline import Timelines
-from salesengine.store.notification_log import LogReader
+from salesengine.store.notification_log import EventStore, LogReader
 from salesengine.store.sql import db_reason
 
 tracking = Table(
@@ -49,6 +51,15 @@ tracking = Table(
 _LOCK = 0x5A1E5E
 
 Progress = Callable[[int, int], None]  # (events read so far, events to read in all)
+
+
+class ProjectedEngine(EventStore, Protocol):
+    """What the runner needs of the engine: its store's log, and the policy versions the
+    store keeps (the upgrade path of older stores, after each catch-up)."""
+
+    def kept_policy_versions(self) -> list[KeptVersion]: ...
+
+    def keep_versions_on_disk(self, used: Iterable[tuple[str, str]]) -> list[KeptVersion]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +87,7 @@ class CatchUpReport:
 
 
 class ProjectionRunner:
-    def __init__(self, engine: SalesEngine, sql: Engine, *, window: int = 5000) -> None:
+    def __init__(self, engine: ProjectedEngine, sql: Engine, *, window: int = 5000) -> None:
         self.engine = engine
         self.sql = sql
         self.window = window
@@ -104,7 +115,7 @@ class ProjectionRunner:
         try:
             with self.sql.begin() as conn:
                 if conn.dialect.name == "postgresql":
-                    # Two runners creating the tables at once would race on the catalogue.
+                    # Two runners creating the tables at once would race on the catalog.
                     conn.execute(text(f"SELECT pg_advisory_xact_lock({_LOCK})"))
                 metadata.create_all(conn)
         except SQLAlchemyError as e:
