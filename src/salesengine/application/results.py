@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from salesengine.domain.errors import SalesEngineError
+
 
 @dataclass(frozen=True, slots=True)
 class CommandResult:
@@ -14,6 +16,24 @@ class CommandResult:
     event: str | None
     version: int
     position: str  # the deal's stage while open, else its outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A command the engine did not accept, with the domain's reason."""
+
+    error: SalesEngineError
+
+    @property
+    def code(self) -> str:
+        return self.error.code
+
+    @property
+    def message(self) -> str:
+        return self.error.message
+
+
+Outcome = CommandResult | Refused
 
 
 @dataclass(frozen=True, slots=True)

@@ -542,8 +542,8 @@ def demo(
     ] = None,
 ) -> None:
     """Seed a realistic quarter (3 teams, 12 reps, five-level policy) and print the funnel."""
-    from salesengine.application.engine import Refused
     from salesengine.application.funnel import funnel_by_replay
+    from salesengine.application.results import Refused
     from salesengine.demo import QUARTER_DAYS, build_demo, commands
 
     engine = STATE.engine()
