@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
-from salesengine.demo import build_demo, commands
+from salesengine.cli.demo_quarter import build_demo, commands
 from salesengine.integration.contract import IntegrationEvent
 from salesengine.integration.translate import TOPICS, Translator
 from salesengine.integration.transports import broker_transport, parse_broker_url

@@ -57,9 +57,10 @@ from salesengine.application.commands import (
 )
 from salesengine.application.history import build_history
 from salesengine.application.policy_versions import PolicyVersions
-from salesengine.application.ports import ExistenceIndex, PositionIndex
+from salesengine.application.ports import ExistenceIndex, PolicySource, PositionIndex
 from salesengine.application.results import (
     CommandResult,
+    DealEvents,
     DealHistory,
     FallenBack,
     Outcome,
@@ -76,6 +77,7 @@ from salesengine.domain.errors import (
     UnknownDeal,
     UnknownPolicy,
 )
+from salesengine.domain.fallback import decide_fallback
 from salesengine.domain.guard import StageGuard
 from salesengine.domain.policy import KeptVersion
 from salesengine.domain.state import DealState
@@ -88,8 +90,6 @@ from salesengine.domain.values import (
     deal_id,
     end_of_day,
 )
-from salesengine.policies.catalog import PolicyCatalog
-from salesengine.policies.fallback import decide_fallback
 
 Clock = Callable[[], datetime]
 
@@ -105,7 +105,7 @@ class SalesEngine(Application[UUID]):
 
     def __init__(
         self,
-        catalog: PolicyCatalog,
+        catalog: PolicySource,
         *,
         clock: Clock = utc_now,
         default_actor: str = "unknown",
@@ -405,10 +405,16 @@ class SalesEngine(Application[UUID]):
     # ----------------------------------------------------------------- queries
 
     def load(self, key: str) -> Deal:
+        """The aggregate, for the write side (a command decided on it, then ``commit``)
+        and tests; readers take ``deal_events``, ``deal_state`` or ``history``."""
         deal = self.find(key)
         if deal is None:
             raise UnknownDeal(f"unknown deal '{key}'")
         return deal
+
+    def deal_events(self, key: str) -> DealEvents:
+        """The deal as data: its events in timeline order and its state."""
+        return DealEvents.of(self.load(key))
 
     def deal_state(
         self, key: str, as_of: datetime | None = None, known_at: datetime | None = None
@@ -424,7 +430,9 @@ class SalesEngine(Application[UUID]):
         deal = self.load(key)
         now = self.clock()
         positions = self._positions(deal.id) if self._positions is not None else {}
-        return build_history(deal, as_of or now, known_at or now, positions, self.guard_of_version)
+        return build_history(
+            DealEvents.of(deal), as_of or now, known_at or now, positions, self.guard_of_version
+        )
 
     def deal_keys(self, page: int = 1000) -> Iterator[str]:
         """Every deal ever opened, in the order they were first recorded."""

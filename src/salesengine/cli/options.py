@@ -78,9 +78,9 @@ class Globals:
 
     def catalog(self) -> PolicyCatalog:
         """Policies alone: reading them never opens (or creates) the event store."""
-        from salesengine.policies.catalog import PolicyCatalog, policy_dirs
+        from salesengine.bootstrap import policy_catalog
 
-        return PolicyCatalog(policy_dirs(self.policy_dirs))
+        return policy_catalog(self.policy_dirs)
 
     def store_missing(self) -> str | None:
         """The SQLite file the store would be, if it is not there yet (else None)."""

@@ -81,7 +81,7 @@ def deal_views(
     """
     positions = RecorderPositions(engine.recorder)
     for key in keys:
-        deal = engine.load(key)
+        deal = engine.deal_events(key)
         history = build_history(deal, as_of, known_at, positions(deal.id))
         if not history.events:
             continue  # opened after T, or not yet recorded at K
