@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import (
     ApplicationRecorder,
     Cipher,
@@ -77,6 +77,7 @@ from salesengine.domain.errors import (
     UnknownDeal,
     UnknownPolicy,
 )
+from salesengine.domain.eventsourcing_seam import save_aggregates
 from salesengine.domain.fallback import decide_fallback
 from salesengine.domain.guard import StageGuard
 from salesengine.domain.policy import KeptVersion
@@ -354,15 +355,7 @@ class SalesEngine(Application[UUID]):
         """
         if not all(type(o) is Deal for o in objs):
             return super().save(*objs, **kwargs)
-        processing: ProcessingEvent[UUID] = ProcessingEvent()
-        for deal in objs:
-            processing.events.extend(deal.collect_events())
-            processing.aggregates[deal.id] = deal
-        processing.saved_kwargs.update(kwargs)
-        recordings = self._record(processing)
-        self._take_snapshots(processing)
-        self._notify(recordings)
-        return recordings
+        return save_aggregates(self, objs, **kwargs)
 
     def commit(self, *deals: Deal) -> None:
         """Save the deals' new events atomically; a stale deal raises ConcurrencyConflict.

@@ -32,6 +32,8 @@ from eventsourcing.persistence import (
 from eventsourcing.persistence import Mapper as LibraryMapper
 from eventsourcing.utils import get_topic, resolve_topic
 
+from salesengine.domain.eventsourcing_seam import blank_event
+
 Convert = Callable[[Any], Any]
 _CONVERTERS: dict[type, Convert] = {
     datetime: datetime.fromisoformat,
@@ -161,7 +163,7 @@ class OrjsonMapper(LibraryMapper[UUID]):
             ) from e
         state["originator_id"] = originator_id
         state["originator_version"] = originator_version
-        event = object.__new__(cls)
+        event = blank_event(cls)
         object.__setattr__(event, "__dict__", state)
         return event  # type: ignore[no-any-return]
 

@@ -21,7 +21,8 @@ class BatchSQLiteRecorder(SQLiteApplicationRecorder):
 
     The library's recorder inserts row by row to return each notification id; the
     engine never uses them (readers page the log by rowid), so the whole batch goes in
-    one statement, in the same transaction and the same order.
+    one statement, in one transaction (as the library's, with the versions) and the
+    same order.
     """
 
     def construct_create_table_statements(self) -> list[str]:
@@ -33,22 +34,25 @@ class BatchSQLiteRecorder(SQLiteApplicationRecorder):
             "PRIMARY KEY (policy, fingerprint))",
         ]
 
-    def _insert_events(
-        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        self._keep(c, kwargs.get("policy_versions", ()))
-        c.executemany(
-            self.insert_events_statement,
-            [
-                (
-                    s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id,
-                    s.originator_version,
-                    s.topic,
-                    s.state,
-                )
-                for s in stored_events
-            ],
-        )
+        with self.datastore.transaction(commit=True) as c:
+            self._keep(c, kwargs.get("policy_versions", ()))
+            c.executemany(
+                self.insert_events_statement,
+                [
+                    (
+                        s.originator_id.hex
+                        if isinstance(s.originator_id, UUID)
+                        else s.originator_id,
+                        s.originator_version,
+                        s.topic,
+                        s.state,
+                    )
+                    for s in stored_events
+                ],
+            )
         return None
 
     def keep_policy_versions(self, versions: Sequence[KeptVersion]) -> None:
