@@ -62,32 +62,27 @@ from salesengine.application.results import (
     CommandResult,
     DealEvents,
     DealHistory,
-    FallenBack,
     Outcome,
     SweepReport,
 )
+from salesengine.application.sweep import sweep
 from salesengine.domain.deal import Deal
 from salesengine.domain.errors import (
     CommandIdReused,
     CommandRefused,
     ConcurrencyConflict,
     DealAlreadyExists,
-    InvalidTime,
     StoreUnavailable,
     UnknownDeal,
-    UnknownPolicy,
 )
 from salesengine.domain.eventsourcing_seam import save_aggregates
-from salesengine.domain.fallback import decide_fallback
 from salesengine.domain.guard import StageGuard
 from salesengine.domain.policy import KeptVersion
 from salesengine.domain.state import DealState
 from salesengine.domain.values import (
-    CLOCK_SKEW,
     NextStep,
     Stamp,
     Status,
-    as_utc,
     deal_id,
     end_of_day,
 )
@@ -443,59 +438,9 @@ class SalesEngine(Application[UUID]):
     # --------------------------------------------------------------- policies
 
     def sweep(self, at: datetime | None = None, actor: str = "sweep") -> SweepReport:
-        """Run the fall-back rule over every open deal as it stood at ``at``.
-
-        Idempotent: a deal that already fell back no longer breaks the rule, and each
-        fall-back carries a command id derived from the deal and the breach time.
-        """
-        now = self.clock()
-        at = as_utc(at) if at is not None else now
-        if at > now + CLOCK_SKEW:
-            raise InvalidTime(f"cannot sweep at {at.isoformat()}: it is in the future")
-        report = SweepReport(at=at)
-        for key in self.deal_keys():
-            deal = self.load(key)
-            state = deal.state_at(at)
-            if state.status is not Status.OPEN:
-                continue
-            try:
-                policy = self.catalog.get(state.policy)
-            except UnknownPolicy as e:
-                report.not_applicable.append((key, e.message))
-                continue
-            if policy.fallback is None:
-                continue
-            report.examined += 1
-            if not policy.has_stage(state.stage):
-                report.not_applicable.append(
-                    (key, f"stage '{state.stage}' is no longer in policy '{policy.name}'")
-                )
-                continue
-            decision = decide_fallback(policy, state, at)
-            if decision is None:
-                report.unchanged += 1
-                continue
-            command = Regress(
-                cmd="regress",
-                id=f"sweep:{key}:{decision.effective_at.isoformat()}",
-                deal=key,
-                at=decision.effective_at,
-                by=actor,
-                to=decision.to,
-                reason=decision.reason,
-            )
-            try:
-                result = self.execute(command)
-            except CommandRefused as e:
-                report.not_applicable.append((key, e.message))
-                continue
-            if result.status == "applied":
-                report.fell_back.append(
-                    FallenBack(key, state.stage, decision.to, decision.effective_at)
-                )
-            else:
-                report.unchanged += 1
-        return report
+        """Run the fall-back rule over every open deal as it stood at ``at`` (see
+        ``application.sweep``)."""
+        return sweep(self, at, actor)
 
 
 def _next_step(
