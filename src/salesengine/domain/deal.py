@@ -4,6 +4,12 @@ Each event carries two clocks: ``effective_at`` (when it happened, given by the
 writer) and ``timestamp`` (when the engine recorded it, never given by the writer).
 A deal's timeline is its events ordered by effective time, ties broken by stream
 version; its state is the fold of that timeline (``DealState``).
+
+Why one long module: the events are nested in ``Deal`` (the eventsourcing library's
+style) and every stored event names its class by topic, ``salesengine.domain.deal:
+Deal.Opened`` and so on, so the events cannot move without renaming the topics of
+every store; and the checks and hints below read those nested classes, so moving them
+out would make an import cycle with this module.
 """
 
 from __future__ import annotations
