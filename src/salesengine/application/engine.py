@@ -3,7 +3,8 @@
 ``SalesEngine`` is an eventsourcing ``Application``. It validates nothing itself that
 the domain decides; it loads the deal, stamps the command with the engine's clock,
 lets the aggregate (and through it the policy's stage guard) accept or refuse it,
-and saves the new events atomically.
+and saves the new events atomically. Its batch path lives in ``batch.py`` (driving the
+engine through ``DealWriter``), the fall-back sweep in ``sweep.py``.
 """
 
 from __future__ import annotations
