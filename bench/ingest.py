@@ -52,8 +52,8 @@ from psycopg import sql
 from salesengine.bootstrap import build_engine
 from salesengine.importing.jsonl import ImportReport, import_file
 from salesengine.importing.parallel import EngineSpec, auto_workers, import_file_parallel
-from salesengine.persistence import store_settings
 from salesengine.policies.catalog import PolicyCatalog
+from salesengine.store.settings import store_settings
 
 FULL_COMMANDS = 1_000_000
 QUICK_COMMANDS = 50_000

@@ -84,8 +84,8 @@ from salesengine.domain.errors import CommandRefused
 from salesengine.domain.guard import StageGuard
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.domain.values import NextStep, Stamp, deal_id, end_of_day
-from salesengine.persistence import store_settings
 from salesengine.policies.catalog import PolicyCatalog
+from salesengine.store.settings import store_settings
 
 FULL_DEALS = 1_000_000
 FULL_PG_DEALS = 100_000
@@ -851,9 +851,10 @@ def rebuild(url: str) -> Rebuilt:
     """``ProjectionRunner.rebuild()`` from no read models at all."""
     from sqlalchemy import func, select
 
-    from salesengine.projecting import ProjectionRunner, sql_engine
     from salesengine.projections import stage_intervals
     from salesengine.projections.base import metadata
+    from salesengine.projections.runner import ProjectionRunner
+    from salesengine.store.sql import sql_engine
 
     engine = build_engine(url, actor="bench")
     sql_ = sql_engine(store_settings(url))
@@ -896,9 +897,9 @@ def write_floor(url: str, scratch: str) -> tuple[int, float]:
     from sqlalchemy import select
     from sqlalchemy.schema import CreateTable
 
-    from salesengine.projecting import sql_engine
     from salesengine.projections.base import metadata
     from salesengine.projections.bitemporal import executemany
+    from salesengine.store.sql import sql_engine
 
     source = sql_engine(store_settings(url))
     target = sql_engine(store_settings(scratch))
@@ -935,8 +936,8 @@ def analyze(url: str) -> None:
     suffice to show it). Analyzing first keeps the figures from depending on whether
     autovacuum happened to run during the rebuild.
     """
-    from salesengine.projecting import sql_engine
     from salesengine.projections.base import metadata
+    from salesengine.store.sql import sql_engine
 
     sql_ = sql_engine(store_settings(url))
     try:
@@ -953,7 +954,7 @@ def funnel_latency(
 ) -> tuple[list[float], float, bool]:
     """Milliseconds per ``funnel`` call on one warm connection (``inf``: cancelled at the
     timeout), then one ``by="team"`` funnel as of ``now`` with everything known."""
-    from salesengine.projecting import sql_engine
+    from salesengine.store.sql import sql_engine
 
     catalog = PolicyCatalog()
     policies = {name: catalog.get(name) for name in catalog.names()}

@@ -84,8 +84,8 @@ from salesengine.integration.transports import (
     broker_transport,
     parse_broker_url,
 )
-from salesengine.persistence import store_settings
-from salesengine.projecting import sql_engine
+from salesengine.store.settings import store_settings
+from salesengine.store.sql import sql_engine
 
 DEFAULT_DEALS = 20_000
 DEFAULT_SEED = 20240701  # the seed of bench/projections.py: its cached stores are shared

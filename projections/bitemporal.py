@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -33,10 +33,9 @@ from sqlalchemy import (
     select,
 )
 
-from salesengine.projections.base import Envelope, Payload, Projection
-
-if TYPE_CHECKING:
-    from salesengine.projections.timeline import DealTimeline
+from salesengine.projections.base import Envelope, Payload
+from salesengine.projections.projection import Projection
+from salesengine.projections.timeline import DealTimeline
 
 
 def bitemporal_columns() -> list[Column[Any]]:

@@ -1,24 +1,18 @@
 """Deal attributes over effective time, bitemporally: who owns the deal, its amount,
 currency, expected close and open next step, in segments ``[valid_from, valid_to)``.
 
-The values are the domain's own fold (``DealState``) after each event, so the reports
-group and sum deals exactly as the aggregate sees them.
+The values are ``attribute_fold``'s: the domain's own fold (``DealState``) after each
+event, so the reports group and sum deals exactly as the aggregate sees them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
 from sqlalchemy import BigInteger, Column, String, Table
 
-from salesengine.domain.deal import DealEvent
-from salesengine.domain.state import DealState
-from salesengine.projections.base import Payload, metadata, to_units, to_us
+from salesengine.projections.attribute_fold import TOPICS
+from salesengine.projections.base import Payload, metadata
 from salesengine.projections.bitemporal import DealRowsProjection, bitemporal_columns
-
-if TYPE_CHECKING:
-    from salesengine.projections.timeline import DealTimeline
+from salesengine.projections.timeline import DealTimeline
 
 table = Table(
     "deal_attributes",
@@ -40,38 +34,6 @@ table = Table(
     # No time index: reports reach a deal's attributes from its interval, by deal_id
     # (the primary key); a time index here lures SQLite into a nested scan of both tables.
 )
-
-TOPICS = frozenset(
-    {
-        "Opened",
-        "AmountChanged",
-        "ExpectedCloseChanged",
-        "OwnerChanged",
-        "NextStepSet",
-        "NextStepCompleted",
-        "Won",
-        "Lost",
-        "Abandoned",
-        "Reopened",
-    }
-)
-
-
-def attributes(state: DealState) -> Payload:
-    step = state.next_step
-    return (
-        state.key,
-        state.policy,
-        state.account,
-        state.owner,
-        state.team,
-        state.region,
-        None if state.amount is None else to_units(state.amount),
-        state.currency,
-        None if state.expected_close is None else state.expected_close.isoformat(),
-        None if step is None else step.action,
-        None if step is None else to_us(step.due),
-    )
 
 
 class DealAttributes(DealRowsProjection):
@@ -100,52 +62,3 @@ class DealAttributes(DealRowsProjection):
 
     def rows_from(self, timeline: DealTimeline, index: int) -> list[Payload]:
         return timeline.attributes.rows_from(index)
-
-
-def attribute_rows(events: Sequence[DealEvent]) -> list[Payload]:
-    """(valid_from, valid_to, *attributes) per segment in which nothing reportable changed."""
-    fold = AttributeFold()
-    for event in events:
-        fold.push(event)
-    return fold.rows_from(0)
-
-
-class AttributeFold:
-    """``attribute_rows`` one event at a time, for events pushed in timeline order.
-
-    It keeps the domain's fold (``DealState``) after the last event and the segments
-    so far; a push changes at most the last segment and the one before it.
-    """
-
-    __slots__ = ("segments", "state")
-
-    def __init__(self) -> None:
-        self.state = DealState()
-        self.segments: list[tuple[int, Payload]] = []  # (valid_from, attributes)
-
-    def push(self, event: DealEvent) -> int:
-        """Fold in the next event; the index of the first row that changed."""
-        self.state = event.evolve(self.state)
-        start = to_us(event.effective_at)
-        values = attributes(self.state)
-        segments = self.segments
-        if segments and segments[-1][0] == start:
-            segments.pop()  # superseded at the same instant: the later event holds
-        # The row before the last segment ends where the last one starts.
-        changed = max(0, len(segments) - 1)
-        if segments and segments[-1][1] == values:
-            return changed  # nothing reportable changed
-        segments.append((start, values))
-        return changed
-
-    @property
-    def size(self) -> int:
-        return len(self.segments)
-
-    def rows_from(self, index: int) -> list[Payload]:
-        segments = self.segments
-        last = len(segments) - 1
-        return [
-            (start, segments[i + 1][0] if i < last else None, *values)
-            for i, (start, values) in enumerate(segments[index:], index)
-        ]

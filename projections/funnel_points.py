@@ -36,8 +36,9 @@ from sqlalchemy import (
     select,
 )
 
-from salesengine.projections.base import Envelope, Projection, metadata
+from salesengine.projections.base import Envelope, metadata
 from salesengine.projections.bitemporal import executemany
+from salesengine.projections.projection import Projection
 from salesengine.projections.timeline import TOPICS, DealTimeline, Key, Step
 
 BLOCK = 20_000  # points per sealed block

@@ -17,10 +17,10 @@ from typing import Any, cast
 from uuid import UUID
 
 from salesengine.domain.deal import DealEvent
+from salesengine.projections.attribute_fold import TOPICS as ATTRIBUTE_TOPICS
+from salesengine.projections.attribute_fold import AttributeFold
 from salesengine.projections.base import Envelope, to_us
-from salesengine.projections.deal_attributes import TOPICS as ATTRIBUTE_TOPICS
-from salesengine.projections.deal_attributes import AttributeFold
-from salesengine.projections.stage_intervals import VIA, StageFold
+from salesengine.projections.stage_fold import VIA, StageFold
 
 # The events of one deal with a version below the given one, in any order.
 HistoryLoader = Callable[[UUID, int], list[DealEvent]]

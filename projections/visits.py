@@ -6,16 +6,15 @@ are insert-only; "known at K" is ``recorded_at <= K``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Column, Connection, Index, Integer, String, Table
 
 from salesengine.domain.deal import Deal
-from salesengine.projections.base import Envelope, Projection, metadata, to_us
+from salesengine.projections.base import Envelope, metadata, to_us
 from salesengine.projections.bitemporal import executemany
-
-if TYPE_CHECKING:
-    from salesengine.projections.timeline import DealTimeline
+from salesengine.projections.projection import Projection
+from salesengine.projections.timeline import DealTimeline
 
 table = Table(
     "visits",

@@ -15,10 +15,10 @@ from pathlib import Path
 from salesengine.cli import health as cli_health
 from salesengine.cli import main as cli_main
 from salesengine.cli import reports as cli_reports
-from salesengine.persistence import DB_ENV
-from salesengine.projections.catalogue import NAMES
+from salesengine.projections.registry import NAMES
 from salesengine.reports.common import GROUPS
 from salesengine.reports.health import REASONS
+from salesengine.store.settings import DB_ENV
 
 # Loaded only by the commands that need them: reports and exports (sqlalchemy, numpy,
 # pyarrow), the PostgreSQL store (psycopg), any store (eventsourcing), commands (pydantic).

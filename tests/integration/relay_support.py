@@ -14,12 +14,12 @@ from sqlalchemy import Engine
 
 from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
-from salesengine.demo import build_demo, commands
+from salesengine.cli.demo_quarter import build_demo, commands
 from salesengine.integration.contract import IntegrationEvent
-from salesengine.integration.store_id import store_id
 from salesengine.integration.translate import TOPICS, Translator
 from salesengine.integration.transports import broker_transport, parse_broker_url
-from salesengine.notification_log import LogReader
+from salesengine.store.identity import store_id
+from salesengine.store.notification_log import LogReader
 
 
 def seed_demo(db: str, seed: int | None = None) -> SalesEngine:

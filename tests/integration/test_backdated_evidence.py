@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from salesengine.application.engine import Refused, SalesEngine
+from salesengine.application.engine import SalesEngine
+from salesengine.application.results import Refused
 from salesengine.bootstrap import build_engine
 from salesengine.domain.errors import UnderminesLaterMove
 from salesengine.domain.values import Stamp

@@ -27,11 +27,12 @@ import pytest
 from salesengine.bootstrap import build_engine
 from salesengine.importing.sources import import_source
 from salesengine.importing.xes import read
-from salesengine.persistence import store_settings
-from salesengine.projecting import ProjectionRunner, sql_engine
+from salesengine.projections.runner import ProjectionRunner
 from salesengine.reports.conversion import conversion
 from salesengine.reports.cycle_time import cycle_time
 from salesengine.reports.funnel import funnel
+from salesengine.store.settings import store_settings
+from salesengine.store.sql import sql_engine
 from tests.conftest import BPI_LOG, Clock, shared_data
 
 STAGES = ("submitted", "partly_submitted", "preaccepted", "accepted", "finalized")

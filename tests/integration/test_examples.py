@@ -27,8 +27,8 @@ from salesengine.bootstrap import build_engine
 from salesengine.domain.values import Status
 from salesengine.integration.relay import Relay
 from salesengine.integration.subscriptions import InProcessTransport
-from salesengine.persistence import store_settings
-from salesengine.projecting import sql_engine
+from salesengine.store.settings import store_settings
+from salesengine.store.sql import sql_engine
 from tests.conftest import cmd, run_cli, service_unavailable
 from tests.integration.brokers import NatsServer, ServerUnavailable
 

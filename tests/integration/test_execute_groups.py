@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from salesengine.application.commands import Command
-from salesengine.application.engine import Refused, SalesEngine
+from salesengine.application.engine import SalesEngine
+from salesengine.application.results import Refused
 from salesengine.bootstrap import build_engine
 from salesengine.domain.errors import SalesEngineError
 from salesengine.policies.catalog import PolicyCatalog
@@ -60,7 +61,7 @@ def brute_force(engine: SalesEngine, items: list[tuple[int, Command]]) -> list[s
         members = [
             c for g, c in items[index:] if g == group and c.deal == deal_key
         ]  # consecutive by construction
-        deal = engine._find(deal_key)
+        deal = engine.find(deal_key)
         mine: list[str] = []
         refused = False
         for command in members:
@@ -68,7 +69,7 @@ def brute_force(engine: SalesEngine, items: list[tuple[int, Command]]) -> list[s
                 mine.append("group_refused")
                 continue
             try:
-                deal, result = engine._decide(command, deal, None)
+                deal, result = engine.decide(command, deal, None)
                 mine.append(result.status)
             except SalesEngineError as e:
                 mine.append(e.code)
@@ -101,7 +102,7 @@ def test_groups_apply_whole_or_not_at_all_like_one_group_at_a_time(
             ]
             assert got == brute_force(slow, items)
             for key in DEALS:
-                mine, theirs = fast._find(key), slow._find(key)
+                mine, theirs = fast.find(key), slow.find(key)
                 assert (mine is None) == (theirs is None), key
                 if mine is not None and theirs is not None:
                     assert mine.state == theirs.state

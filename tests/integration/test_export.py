@@ -29,7 +29,7 @@ from salesengine.domain.deal import DealEvent
 from salesengine.exporting.tables import TableFormat, export_tables
 from salesengine.exporting.xes import export_xes, write_xes
 from salesengine.projections.base import from_us
-from salesengine.projections.stage_intervals import VIA, stage_rows
+from salesengine.projections.stage_fold import VIA, stage_rows
 from tests.conftest import T0, Clock, cmd
 
 with warnings.catch_warnings():

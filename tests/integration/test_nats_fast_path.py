@@ -39,8 +39,8 @@ from salesengine.integration.transports import (
     broker_transport,
     parse_broker_url,
 )
-from salesengine.persistence import store_settings
-from salesengine.projecting import sql_engine
+from salesengine.store.settings import store_settings
+from salesengine.store.sql import sql_engine
 from tests.conftest import FIVE_LEVEL_OPENING, T0, cmd, service_unavailable
 from tests.integration.relay_support import (
     by_deal,

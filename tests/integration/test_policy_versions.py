@@ -20,14 +20,16 @@ from salesengine.application.funnel import funnel_by_replay
 from salesengine.bootstrap import build_engine
 from salesengine.domain.deal import Deal
 from salesengine.domain.policy import DECIDED, ON_DISK, FunnelPolicy
-from salesengine.persistence import POLICY_VERSIONS_TABLE, store_settings
 from salesengine.policies.catalog import PolicyCatalog
-from salesengine.projecting import ProjectionRunner, sql_engine
+from salesengine.projections.runner import ProjectionRunner
 from salesengine.reports.forecast import forecast
 from salesengine.reports.funnel import funnel
 from salesengine.reports.periods import parse_period
 from salesengine.reports.plan import plan
 from salesengine.reports.weights import unknown_versions
+from salesengine.store.kept_versions import POLICY_VERSIONS_TABLE
+from salesengine.store.settings import store_settings
+from salesengine.store.sql import sql_engine
 from tests.conftest import FIVE_LEVEL_OPENING, T0, Clock, cmd
 
 CONTACTED = ("decision_makers_identified", "key_needs_confirmed", "meetings_recorded")

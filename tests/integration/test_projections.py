@@ -19,10 +19,11 @@ from sqlalchemy import Engine, inspect, select
 
 from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
-from salesengine.persistence import store_settings
-from salesengine.projecting import ProjectionRunner, sql_engine, tracking
 from salesengine.projections.base import metadata
-from salesengine.projections.catalogue import NAMES
+from salesengine.projections.registry import NAMES
+from salesengine.projections.runner import ProjectionRunner, tracking
+from salesengine.store.settings import store_settings
+from salesengine.store.sql import sql_engine
 from tests.conftest import T0, Clock, cmd
 
 VIEW_TABLES = (

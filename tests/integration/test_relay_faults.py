@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 
 from salesengine.bootstrap import build_engine
-from salesengine.persistence import store_settings
-from salesengine.projecting import sql_engine
+from salesengine.store.settings import store_settings
+from salesengine.store.sql import sql_engine
 from tests.conftest import cmd, service_unavailable
 from tests.integration.brokers import (
     NatsServer,

@@ -19,15 +19,15 @@ from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
 from salesengine.integration.contract import IntegrationEvent
 from salesengine.integration.relay import Relay
-from salesengine.integration.store_id import store_id
 from salesengine.integration.subscriptions import InProcessTransport, Subscriptions
 from salesengine.integration.transports import (
     BrokerUnavailable,
     broker_transport,
     parse_broker_url,
 )
-from salesengine.persistence import store_settings
-from salesengine.projecting import sql_engine
+from salesengine.store.identity import store_id
+from salesengine.store.settings import store_settings
+from salesengine.store.sql import sql_engine
 from tests.conftest import FIVE_LEVEL_OPENING, T0, StoreFactory, cmd, service_unavailable
 from tests.integration.relay_support import declare_for_relay, until
 

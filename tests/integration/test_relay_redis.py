@@ -18,10 +18,10 @@ from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
 from salesengine.integration.contract import IntegrationEvent, parse
 from salesengine.integration.relay import Relay, RelayOptions
-from salesengine.integration.store_id import store_id
 from salesengine.integration.transports import broker_transport, parse_broker_url
-from salesengine.persistence import store_settings
-from salesengine.projecting import sql_engine
+from salesengine.store.identity import store_id
+from salesengine.store.settings import store_settings
+from salesengine.store.sql import sql_engine
 from tests.conftest import service_unavailable
 from tests.integration.relay_support import expected_messages, seed_demo
 

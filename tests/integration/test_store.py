@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from salesengine.application.commands import Command
-from salesengine.application.engine import Refused, SalesEngine
+from salesengine.application.engine import SalesEngine
+from salesengine.application.results import Refused
 from salesengine.domain.deal import Deal
 from salesengine.domain.errors import (
     CommandIdReused,

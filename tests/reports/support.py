@@ -28,9 +28,10 @@ from salesengine.bootstrap import build_engine
 from salesengine.domain.deal import Deal
 from salesengine.domain.errors import SalesEngineError
 from salesengine.domain.policy import FunnelPolicy
-from salesengine.persistence import store_settings
 from salesengine.policies.catalog import PolicyCatalog
-from salesengine.projecting import ProjectionRunner, sql_engine
+from salesengine.projections.runner import ProjectionRunner
+from salesengine.store.settings import store_settings
+from salesengine.store.sql import sql_engine
 from tests.conftest import PG_URL, SEED_POLICIES, T0, Clock, cmd, pg_admin, service_unavailable
 
 CATALOG = PolicyCatalog()

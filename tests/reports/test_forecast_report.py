@@ -17,11 +17,12 @@ from hypothesis import strategies as st
 from salesengine.bootstrap import build_engine
 from salesengine.domain.deal import Deal
 from salesengine.domain.values import Status
-from salesengine.persistence import store_settings
-from salesengine.projecting import ProjectionRunner, sql_engine
+from salesengine.projections.runner import ProjectionRunner
 from salesengine.reports.forecast import Forecast, forecast
 from salesengine.reports.open_deals import Only
 from salesengine.reports.size_bands import Banding
+from salesengine.store.settings import store_settings
+from salesengine.store.sql import sql_engine
 from tests.conftest import FIVE_LEVEL_OPENING, T0, Clock, cmd
 from tests.reports.activity import busy_histories, moments
 from tests.reports.support import (

@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import orjson
 
-from salesengine.codec import OrjsonMapper
 from salesengine.domain.deal import Deal
 from salesengine.domain.state import DealState
 from salesengine.domain.values import NextStep, Stamp, deal_id
 from salesengine.policies.catalog import PolicyCatalog
+from salesengine.store.codec import OrjsonMapper
 
 T0 = datetime(2026, 4, 1, 9, 30, 15, 123456, tzinfo=UTC)
 

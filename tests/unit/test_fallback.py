@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
+from salesengine.domain.fallback import decide_fallback
 from salesengine.domain.state import DealState
 from salesengine.domain.values import NextStep, Status
 from salesengine.policies.catalog import PolicyCatalog
-from salesengine.policies.fallback import decide_fallback
 
 CATALOG = PolicyCatalog()
 FUNNEL = CATALOG.get("funnel-list")

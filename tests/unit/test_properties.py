@@ -266,3 +266,27 @@ def test_a_history_that_only_moves_forward_within_criteria_is_fully_accepted(
     commands.append({"cmd": "won", "at": at + timedelta(days=1)})
     assert all(apply_all(engine, commands))
     assert engine.load("D").state.status is Status.WON
+
+
+@PROPERTY
+@given(
+    history=histories(),
+    hours=st.integers(-24, 24 * 120),
+    known=st.one_of(st.none(), st.integers(0, 24 * 400)),
+)
+def test_a_deal_read_as_data_stands_where_the_aggregate_does(
+    fresh_engine: Any, history: tuple[str, list[dict[str, Any]]], hours: int, known: int | None
+) -> None:
+    engine = fresh_engine()
+    _, commands = history
+    apply_all(engine, commands)
+    deal = engine.load("D")
+    data = engine.deal_events("D")
+    assert not isinstance(data, Deal)  # readers get data, never the aggregate
+    assert (data.key, data.id, data.version) == ("D", deal.id, deal.version)
+    assert data.timeline == tuple(deal.timeline) and data.state == deal.state
+    at = T0 + timedelta(hours=hours)
+    known_at = None if known is None else T0 + timedelta(hours=known)
+    assert data.state_at(at, known_at) == deal.state_at(at, known_at)
+    with pytest.raises(AttributeError):
+        data.state = DealState()  # type: ignore[misc]

@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 from salesengine.bootstrap import build_engine
 from salesengine.domain.deal import DealEvent, fold
 from salesengine.domain.state import DealState
+from salesengine.projections.attribute_fold import TOPICS as ATTRIBUTE_TOPICS
+from salesengine.projections.attribute_fold import attributes
 from salesengine.projections.base import Envelope, Payload, to_us
-from salesengine.projections.deal_attributes import TOPICS as ATTRIBUTE_TOPICS
-from salesengine.projections.deal_attributes import attributes
 from salesengine.projections.funnel_points import differences
-from salesengine.projections.stage_intervals import VIA, entered
+from salesengine.projections.stage_fold import VIA, entered
 from salesengine.projections.timeline import TOPICS, DealTimeline, Key, Step, Timelines
 from tests.conftest import FIVE_LEVEL_OPENING, Clock
 from tests.reports.support import RECORDING_START, apply_history, histories

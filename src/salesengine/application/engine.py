@@ -3,28 +3,25 @@
 ``SalesEngine`` is an eventsourcing ``Application``. It validates nothing itself that
 the domain decides; it loads the deal, stamps the command with the engine's clock,
 lets the aggregate (and through it the policy's stage guard) accept or refuse it,
-and saves the new events atomically.
+and saves the new events atomically. Its batch path lives in ``batch.py`` (driving the
+engine through ``DealWriter``), the fall-back sweep in ``sweep.py``.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
-from itertools import islice
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import (
     ApplicationRecorder,
     Cipher,
     Compressor,
     IntegrityError,
-    InternalError,
     JSONTranscoder,
     Mapper,
     OperationalError,
@@ -33,6 +30,13 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import get_topic
 
+from salesengine.application.batch import (
+    BACKOFF_CAP_SECONDS,
+    WRITE_RETRIES,
+    BatchRun,
+    Ref,
+    chunks,
+)
 from salesengine.application.commands import (
     Abandon,
     Advance,
@@ -54,48 +58,38 @@ from salesengine.application.commands import (
 )
 from salesengine.application.history import build_history
 from salesengine.application.policy_versions import PolicyVersions
+from salesengine.application.ports import ExistenceIndex, PolicySource, PositionIndex
 from salesengine.application.results import (
     CommandResult,
+    DealEvents,
     DealHistory,
-    FallenBack,
+    Outcome,
     SweepReport,
 )
+from salesengine.application.sweep import sweep
 from salesengine.domain.deal import Deal
 from salesengine.domain.errors import (
     CommandIdReused,
     CommandRefused,
     ConcurrencyConflict,
     DealAlreadyExists,
-    GroupRefused,
-    InvalidTime,
-    SalesEngineError,
     StoreUnavailable,
     UnknownDeal,
-    UnknownPolicy,
 )
+from salesengine.domain.eventsourcing_seam import save_aggregates
 from salesengine.domain.guard import StageGuard
 from salesengine.domain.policy import KeptVersion
 from salesengine.domain.state import DealState
 from salesengine.domain.values import (
-    CLOCK_SKEW,
     NextStep,
     Stamp,
     Status,
-    as_utc,
     deal_id,
     end_of_day,
 )
-from salesengine.policies.catalog import PolicyCatalog
-from salesengine.policies.fallback import decide_fallback
 
 Clock = Callable[[], datetime]
-Ref = TypeVar("Ref")
 
-# Concurrent writers to one deal retry this often, backing off with jitter so that a
-# hot deal's writers spread out instead of colliding again in lock step.
-WRITE_RETRIES = 20
-BACKOFF_CAP_SECONDS = 0.25
-SCHEMA_RACE_RETRIES = 5
 OPENED_TOPIC = get_topic(Deal.Opened)
 
 
@@ -103,77 +97,31 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class DateAsISO(Transcoding):
-    type = date
-    name = "date_iso"
-
-    def encode(self, obj: date) -> str:
-        return obj.isoformat()
-
-    def decode(self, data: str) -> date:
-        return date.fromisoformat(data)
-
-
-class ExistenceIndex(Protocol):
-    """Tells which of many deals exist, in one round trip."""
-
-    def __call__(self, ids: Collection[UUID]) -> set[UUID]: ...
-
-
-class PositionIndex(Protocol):
-    """Finds the global (notification log) position of each event of one deal."""
-
-    def __call__(self, originator_id: UUID) -> Mapping[int, int]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Refused:
-    """A command the engine did not accept, with the domain's reason."""
-
-    error: SalesEngineError
-
-    @property
-    def code(self) -> str:
-        return self.error.code
-
-    @property
-    def message(self) -> str:
-        return self.error.message
-
-
-Outcome = CommandResult | Refused
-
-
 class SalesEngine(Application[UUID]):
     name = "salesengine"
 
     def __init__(
         self,
-        catalog: PolicyCatalog,
+        catalog: PolicySource,
         *,
         clock: Clock = utc_now,
         default_actor: str = "unknown",
         positions: Callable[[ApplicationRecorder], PositionIndex] | None = None,
         existing: Callable[[ApplicationRecorder], ExistenceIndex] | None = None,
         mapper: Callable[[Compressor | None, Cipher | None], Mapper[UUID]] | None = None,
+        transcodings: Iterable[Transcoding] = (),
         env: Mapping[str, str] | None = None,
     ) -> None:
+        """``mapper`` encodes stored events (the library's JSON mapper if None, with the
+        given ``transcodings``). Built by ``salesengine.bootstrap.build_engine``."""
         self.catalog = catalog
         self._mapper_factory = mapper
+        self._transcodings = list(transcodings)
         self.clock = clock
         self.default_actor = default_actor
-        for attempt in range(SCHEMA_RACE_RETRIES):
-            try:
-                super().__init__(env=env)
-                break
-            except (IntegrityError, InternalError):
-                # Engines starting together race on CREATE TABLE IF NOT EXISTS in
-                # PostgreSQL; the loser finds the tables on its next try.
-                if attempt == SCHEMA_RACE_RETRIES - 1:
-                    raise StoreUnavailable("cannot create the event store tables") from None
-                time.sleep(random.uniform(0.01, 0.1))
-            except PersistenceError as e:
-                raise StoreUnavailable(f"cannot open the event store: {e}") from None
+        # Opens (and creates) the store: the library's errors pass through, for the
+        # composition root to retry a lost creation race and to name the store.
+        super().__init__(env=env)
         self._positions = positions(self.recorder) if positions is not None else None
         self._existing = existing(self.recorder) if existing is not None else None
         self.versions = PolicyVersions(self.recorder, lambda: self.catalog, self.clock)
@@ -185,7 +133,8 @@ class SalesEngine(Application[UUID]):
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
-        transcoder.register(DateAsISO())
+        for transcoding in self._transcodings:
+            transcoder.register(transcoding)
 
     # ------------------------------------------------------------------ writes
 
@@ -201,7 +150,7 @@ class SalesEngine(Application[UUID]):
         for attempt in range(WRITE_RETRIES):
             if attempt:
                 time.sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, 0.002 * 2**attempt)))
-            deal = self._find(command.deal)
+            deal = self.find(command.deal)
             if expected_version is not None:
                 current = deal.version if deal is not None else 0
                 if current != expected_version:
@@ -209,7 +158,7 @@ class SalesEngine(Application[UUID]):
                         f"deal '{command.deal}' is at version {current}, "
                         f"not {expected_version}: reload and retry"
                     )
-            deal, result = self._decide(command, deal, provenance)
+            deal, result = self.decide(command, deal, provenance)
             if result.status == "duplicate":
                 return result
             try:
@@ -242,11 +191,14 @@ class SalesEngine(Application[UUID]):
         commands are taken back and its later ones refused with ``GroupRefused``. A
         batch never splits a group.
         """
-        run = _BatchRun(self, cache_size, group_of)
-        for chunk in _chunks(iter(items), batch_size, run.group):
+        run = BatchRun(self, cache_size, group_of)
+        for chunk in chunks(iter(items), batch_size, run.group):
             yield from run.apply(chunk)
 
-    def _absent(self, keys: set[str]) -> set[str]:
+    # The write path, as the batch runner uses it (``DealWriter``): nothing here saves
+    # but ``commit``.
+
+    def absent(self, keys: set[str]) -> set[str]:
         """Keys of deals that do not exist (yet), found in one query; a new deal needs no read.
 
         If another writer creates one meanwhile, the save conflicts and the batch is replayed.
@@ -260,7 +212,7 @@ class SalesEngine(Application[UUID]):
             raise StoreUnavailable(f"cannot read the event store: {e}") from None
         return {key for i, key in ids.items() if i not in found}
 
-    def _decide(
+    def decide(
         self,
         command: Command,
         deal: Deal | None,
@@ -379,7 +331,8 @@ class SalesEngine(Application[UUID]):
             case _:  # pragma: no cover - the union is exhaustive
                 raise CommandRefused(f"unsupported command {command.cmd}")
 
-    def _find(self, key: str) -> Deal | None:
+    def find(self, key: str) -> Deal | None:
+        """The stored deal, or None if there is none."""
         try:
             deal: object = self.repository.get(deal_id(key))
         except AggregateNotFoundError:
@@ -398,15 +351,7 @@ class SalesEngine(Application[UUID]):
         """
         if not all(type(o) is Deal for o in objs):
             return super().save(*objs, **kwargs)
-        processing: ProcessingEvent[UUID] = ProcessingEvent()
-        for deal in objs:
-            processing.events.extend(deal.collect_events())
-            processing.aggregates[deal.id] = deal
-        processing.saved_kwargs.update(kwargs)
-        recordings = self._record(processing)
-        self._take_snapshots(processing)
-        self._notify(recordings)
-        return recordings
+        return save_aggregates(self, objs, **kwargs)
 
     def commit(self, *deals: Deal) -> None:
         """Save the deals' new events atomically; a stale deal raises ConcurrencyConflict.
@@ -449,10 +394,16 @@ class SalesEngine(Application[UUID]):
     # ----------------------------------------------------------------- queries
 
     def load(self, key: str) -> Deal:
-        deal = self._find(key)
+        """The aggregate, for the write side (a command decided on it, then ``commit``)
+        and tests; readers take ``deal_events``, ``deal_state`` or ``history``."""
+        deal = self.find(key)
         if deal is None:
             raise UnknownDeal(f"unknown deal '{key}'")
         return deal
+
+    def deal_events(self, key: str) -> DealEvents:
+        """The deal as data: its events in timeline order and its state."""
+        return DealEvents.of(self.load(key))
 
     def deal_state(
         self, key: str, as_of: datetime | None = None, known_at: datetime | None = None
@@ -468,7 +419,9 @@ class SalesEngine(Application[UUID]):
         deal = self.load(key)
         now = self.clock()
         positions = self._positions(deal.id) if self._positions is not None else {}
-        return build_history(deal, as_of or now, known_at or now, positions, self.guard_of_version)
+        return build_history(
+            DealEvents.of(deal), as_of or now, known_at or now, positions, self.guard_of_version
+        )
 
     def deal_keys(self, page: int = 1000) -> Iterator[str]:
         """Every deal ever opened, in the order they were first recorded."""
@@ -486,59 +439,9 @@ class SalesEngine(Application[UUID]):
     # --------------------------------------------------------------- policies
 
     def sweep(self, at: datetime | None = None, actor: str = "sweep") -> SweepReport:
-        """Run the fall-back rule over every open deal as it stood at ``at``.
-
-        Idempotent: a deal that already fell back no longer breaks the rule, and each
-        fall-back carries a command id derived from the deal and the breach time.
-        """
-        now = self.clock()
-        at = as_utc(at) if at is not None else now
-        if at > now + CLOCK_SKEW:
-            raise InvalidTime(f"cannot sweep at {at.isoformat()}: it is in the future")
-        report = SweepReport(at=at)
-        for key in self.deal_keys():
-            deal = self.load(key)
-            state = deal.state_at(at)
-            if state.status is not Status.OPEN:
-                continue
-            try:
-                policy = self.catalog.get(state.policy)
-            except UnknownPolicy as e:
-                report.not_applicable.append((key, e.message))
-                continue
-            if policy.fallback is None:
-                continue
-            report.examined += 1
-            if not policy.has_stage(state.stage):
-                report.not_applicable.append(
-                    (key, f"stage '{state.stage}' is no longer in policy '{policy.name}'")
-                )
-                continue
-            decision = decide_fallback(policy, state, at)
-            if decision is None:
-                report.unchanged += 1
-                continue
-            command = Regress(
-                cmd="regress",
-                id=f"sweep:{key}:{decision.effective_at.isoformat()}",
-                deal=key,
-                at=decision.effective_at,
-                by=actor,
-                to=decision.to,
-                reason=decision.reason,
-            )
-            try:
-                result = self.execute(command)
-            except CommandRefused as e:
-                report.not_applicable.append((key, e.message))
-                continue
-            if result.status == "applied":
-                report.fell_back.append(
-                    FallenBack(key, state.stage, decision.to, decision.effective_at)
-                )
-            else:
-                report.unchanged += 1
-        return report
+        """Run the fall-back rule over every open deal as it stood at ``at`` (see
+        ``application.sweep``)."""
+        return sweep(self, at, actor)
 
 
 def _next_step(
@@ -557,235 +460,3 @@ def _result(deal: Deal, status: str, event: str | None) -> CommandResult:
     return CommandResult(
         state.key, "applied" if status == "applied" else "duplicate", event, deal.version, position
     )
-
-
-Item = tuple[Ref, Command, dict[str, str] | None]
-
-
-def _chunks(
-    items: Iterator[Item[Ref]],
-    size: int,
-    group: Callable[[Ref, Command], object | None],
-) -> Iterator[list[Item[Ref]]]:
-    """Batches of about ``size`` commands, each extended to the end of its last group."""
-    pending: list[Item[Ref]] = []
-    while True:
-        chunk = pending + list(islice(items, size))
-        pending = []
-        if not chunk:
-            return
-        last = group(chunk[-1][0], chunk[-1][1])
-        if last is not None:
-            for item in items:
-                if group(item[0], item[1]) != last:
-                    pending = [item]
-                    break
-                chunk.append(item)
-        yield chunk
-
-
-class _Stale(Exception):
-    """A batch decided on a cached deal that the store has moved past."""
-
-
-class _BatchRun(Generic[Ref]):
-    """The state of one ``execute_many``: cached deals, the batch being decided, and the
-    group (if any) refused last."""
-
-    def __init__(
-        self,
-        engine: SalesEngine,
-        cache_size: int,
-        group_of: Callable[[Ref], object] | None,
-    ) -> None:
-        self.engine = engine
-        self.cache_size = cache_size
-        self.group_of = group_of
-        self.cache: OrderedDict[str, Deal] = OrderedDict()
-        self.batch: list[Item[Ref]] = []
-        self.outcomes: list[tuple[Ref, Outcome]] = []
-        self.touched: dict[UUID, Deal] = {}
-        self.absent: set[str] = set()  # keys of this batch known not to exist yet
-        self.failed: tuple[str, object] | None = None  # (deal, group) refused last
-        self.current: tuple[str, object] | None = None  # the group being decided
-        self.start = 0  # where in the batch the current group began
-        # One recorded time per transaction: "known at K" shows all of a saved batch
-        # (a source row's commands among them) or none of it.
-        self.now: datetime | None = None
-
-    def group(self, ref: Ref, command: Command) -> tuple[str, object] | None:
-        return None if self.group_of is None else (command.deal, self.group_of(ref))
-
-    def reset(self) -> list[Item[Ref]]:
-        """Forget the batch's decisions and its deals' cached copies; the batch's items."""
-        batch = list(self.batch)
-        for _, command, _ in batch:
-            self.cache.pop(command.deal, None)
-        self.batch.clear()
-        self.outcomes.clear()
-        self.touched.clear()
-        self.failed = self.current = None
-        return batch
-
-    def apply(self, chunk: list[Item[Ref]], attempt: int = 0) -> Iterator[tuple[Ref, Outcome]]:
-        engine = self.engine
-        self.now = engine.clock()
-        self.absent = engine._absent({c.deal for _, c, _ in chunk if c.deal not in self.cache})
-        try:
-            for ref, command, provenance in chunk:
-                member = self.group(ref, command)
-                if member != self.current:
-                    self.current, self.start = member, len(self.batch)
-                self.batch.append((ref, command, provenance))
-                if member is not None and member == self.failed:
-                    self.outcomes.append((ref, Refused(_group_refused())))
-                    continue
-                outcome = self.decide(command, provenance)
-                self.outcomes.append((ref, outcome))
-                if member is not None and isinstance(outcome, Refused):
-                    self.failed = member
-                    self.take_back(command.deal)
-        except _Stale:
-            # An undone group showed a cached deal out of date: decide the whole batch
-            # again on what the store holds.
-            yield from self.retry(chunk, attempt)
-            return
-        yield from self.flush(chunk, attempt)
-
-    def retry(self, chunk: list[Item[Ref]], attempt: int) -> Iterator[tuple[Ref, Outcome]]:
-        self.reset()
-        if attempt < WRITE_RETRIES:
-            time.sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, 0.01 * 2**attempt)))
-            yield from self.apply(chunk, attempt + 1)
-        else:
-            yield from self.one_group_at_a_time(chunk)
-
-    def flush(self, chunk: list[Item[Ref]], attempt: int) -> Iterator[tuple[Ref, Outcome]]:
-        try:
-            self.engine.commit(*self.touched.values())
-        except ConcurrencyConflict:
-            # Another writer moved a deal of the batch: decide the batch again on fresh
-            # state, groups and all; after too many tries, one group at a time.
-            yield from self.retry(chunk, attempt)
-            return
-        yield from self.outcomes
-        self.batch.clear()
-        self.outcomes.clear()
-        self.touched.clear()
-        self.current = None
-        while len(self.cache) > self.cache_size:
-            self.cache.popitem(last=False)
-
-    def one_group_at_a_time(self, chunk: list[Item[Ref]]) -> Iterator[tuple[Ref, Outcome]]:
-        """The last resort of a contended batch: each group (or command) decided on the
-        stored deal and saved whole, retried on conflict like a single write."""
-        index = 0
-        while index < len(chunk):
-            member = self.group(chunk[index][0], chunk[index][1])
-            end = index + 1
-            while member is not None and end < len(chunk):
-                if self.group(chunk[end][0], chunk[end][1]) != member:
-                    break
-                end += 1
-            yield from self.one_group(chunk[index:end])
-            index = end
-
-    def one_group(self, items: list[Item[Ref]]) -> Iterator[tuple[Ref, Outcome]]:
-        engine = self.engine
-        key = items[0][1].deal
-        outcomes: list[tuple[Ref, Outcome]] = []
-        for _ in range(WRITE_RETRIES):
-            deal, outcomes, refused = engine._find(key), [], False
-            now = engine.clock()  # the group's transaction
-            for ref, command, provenance in items:
-                if refused:
-                    outcomes.append((ref, Refused(_group_refused())))
-                    continue
-                try:
-                    deal, result = engine._decide(command, deal, provenance, now)
-                    outcomes.append((ref, result))
-                except SalesEngineError as e:
-                    refused = True
-                    outcomes = [(r, Refused(_group_refused())) for r, _ in outcomes]
-                    outcomes.append((ref, Refused(e)))
-            if refused or deal is None or not deal.pending_events:
-                break
-            try:
-                engine.commit(deal)
-                break
-            except ConcurrencyConflict:
-                time.sleep(random.uniform(0, BACKOFF_CAP_SECONDS))
-        else:
-            conflict = ConcurrencyConflict(
-                f"deal '{key}' kept changing under {WRITE_RETRIES} attempts; try again"
-            )
-            outcomes = [(ref, Refused(conflict)) for ref, _, _ in items]
-        self.cache.pop(key, None)
-        yield from outcomes
-
-    def decide(self, command: Command, provenance: dict[str, str] | None) -> Outcome:
-        engine, cache = self.engine, self.cache
-        cached = cache.get(command.deal)
-        try:
-            if cached is not None:
-                deal = cached
-            elif command.deal in self.absent:
-                deal = None
-            else:
-                deal = engine._find(command.deal)
-            try:
-                deal, result = engine._decide(command, deal, provenance, self.now)
-            except CommandRefused:
-                # A copy cached from an earlier batch may be stale: another writer may
-                # have supplied what was missing. Judge again on the stored deal.
-                if cached is None or cached.id in self.touched:
-                    raise
-                fresh = engine._find(command.deal)
-                if fresh is None or fresh.version == cached.version:
-                    raise
-                cache[command.deal] = fresh
-                deal, result = engine._decide(command, fresh, provenance, self.now)
-        except SalesEngineError as e:
-            return Refused(e)
-        cache[command.deal] = deal
-        cache.move_to_end(command.deal)
-        if result.status == "applied":
-            self.touched[deal.id] = deal
-        return result
-
-    def take_back(self, key: str) -> None:
-        """Undo the current group's accepted commands: the deal is rebuilt from the
-        store with the batch's other accepted commands. (Its cost grows with the deal's
-        accepted commands in the batch, paid only when a group is refused midway.)"""
-        batch, outcomes = self.batch, self.outcomes
-        undone = False
-        for index in range(self.start, len(batch) - 1):  # the group, but its refused last
-            result = outcomes[index][1]
-            if isinstance(result, CommandResult):  # applied, or there already
-                outcomes[index] = (batch[index][0], Refused(_group_refused()))
-                undone = undone or result.status == "applied"
-        if not undone:
-            return
-        deal = self.cache.pop(key, None)
-        if deal is not None:
-            self.touched.pop(deal.id, None)
-        rebuilt = None if key in self.absent else self.engine._find(key)
-        for index, (ref, command, provenance) in enumerate(batch):
-            if command.deal == key and _applied(outcomes[index][1]):
-                try:
-                    rebuilt, result = self.engine._decide(command, rebuilt, provenance)
-                except SalesEngineError:
-                    raise _Stale from None  # it was accepted on a copy the store moved past
-                outcomes[index] = (ref, result)
-        if rebuilt is not None:
-            self.cache[key] = rebuilt
-            if rebuilt.pending_events:
-                self.touched[rebuilt.id] = rebuilt
-
-
-def _applied(outcome: Outcome) -> bool:
-    return isinstance(outcome, CommandResult) and outcome.status == "applied"
-
-
-def _group_refused() -> GroupRefused:
-    return GroupRefused("not applied: another command of its row was refused")

@@ -10,9 +10,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Protocol
 
-from salesengine.domain.deal import Deal
 from salesengine.domain.policy import FunnelPolicy
+from salesengine.domain.state import DealState
 from salesengine.domain.values import OUTCOMES, Status
 
 
@@ -26,8 +27,15 @@ class FunnelRow:
     weighted: Decimal
 
 
+class Replayable(Protocol):
+    """A deal that can say how it stood at T as known at K: ``DealEvents`` (what the
+    engine returns) or the aggregate itself."""
+
+    def state_at(self, at: datetime, known_at: datetime | None = None) -> DealState: ...
+
+
 def funnel_by_replay(
-    deals: Iterable[Deal],
+    deals: Iterable[Replayable],
     policies: dict[str, FunnelPolicy],
     as_of: datetime,
     known_at: datetime | None = None,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from salesengine.application.results import DealHistory, HistoryEntry
-from salesengine.domain.deal import Deal, DealEvent, unmet_at_entry
+from salesengine.application.results import DealEvents, DealHistory, HistoryEntry
+from salesengine.domain.deal import DealEvent, unmet_at_entry
 from salesengine.domain.guard import GuardLookup
 from salesengine.domain.state import DealState
 from salesengine.domain.values import Status
@@ -33,7 +33,7 @@ def _position(state: DealState) -> str | None:
 
 
 def build_history(
-    deal: Deal,
+    deal: DealEvents,
     as_of: datetime,
     known_at: datetime,
     positions: Mapping[int, int],

@@ -7,38 +7,27 @@ transaction of the first event decided under it (docs/metrics.md, "Policy versio
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Protocol, runtime_checkable
 
 from eventsourcing.persistence import PersistenceError
 from pydantic import ValidationError
 
+from salesengine.application.ports import KeepsPolicyVersions, PolicySource
 from salesengine.domain.deal import Deal
 from salesengine.domain.errors import StoreUnavailable, UnknownPolicy
 from salesengine.domain.guard import StageGuard
 from salesengine.domain.policy import ON_DISK, FunnelPolicy, KeptVersion
-from salesengine.policies.catalog import PolicyCatalog
-
-
-@runtime_checkable
-class KeepsPolicyVersions(Protocol):
-    """A recorder that keeps policy versions beside the events: those passed to a save as
-    ``policy_versions`` in the same transaction, or on their own."""
-
-    def keep_policy_versions(self, versions: Sequence[KeptVersion]) -> None: ...
-
-    def kept_policy_versions(self) -> list[KeptVersion]: ...
 
 
 class PolicyVersions:
-    """What one engine knows of policy versions: the policy files (``catalog()``, read
-    each time, since the engine's catalogue may be replaced) and the store's."""
+    """What one engine knows of policy versions: the policies in force (``catalog()``,
+    read each time, since the engine's policy source may be replaced) and the store's."""
 
     def __init__(
         self,
         recorder: object,
-        catalog: Callable[[], PolicyCatalog],
+        catalog: Callable[[], PolicySource],
         clock: Callable[[], datetime],
     ) -> None:
         self._keeper = recorder if isinstance(recorder, KeepsPolicyVersions) else None
@@ -110,7 +99,7 @@ class PolicyVersions:
             if policy is None:
                 self._guards[key] = None
             elif name in catalog.names() and policy is catalog.get(name):
-                return catalog.guard(name)  # the catalogue keeps its own guards
+                return catalog.guard(name)  # the catalog keeps its own guards
             else:
                 self._guards[key] = StageGuard(policy)
         return self._guards[key]

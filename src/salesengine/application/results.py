@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
+from uuid import UUID
+
+from salesengine.domain.deal import Deal, DealEvent, fold
+from salesengine.domain.errors import SalesEngineError
+from salesengine.domain.state import DealState
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +19,24 @@ class CommandResult:
     event: str | None
     version: int
     position: str  # the deal's stage while open, else its outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A command the engine did not accept, with the domain's reason."""
+
+    error: SalesEngineError
+
+    @property
+    def code(self) -> str:
+        return self.error.code
+
+    @property
+    def message(self) -> str:
+        return self.error.message
+
+
+Outcome = CommandResult | Refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +84,31 @@ class SweepReport:
     fell_back: list[FallenBack] = field(default_factory=list)
     unchanged: int = 0
     not_applicable: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class DealEvents:
+    """One deal as data: its events in timeline order (effective time, then version) and
+    its state after them. The events are the domain's own, immutable."""
+
+    key: str
+    id: UUID
+    version: int
+    timeline: tuple[DealEvent, ...]
+    state: DealState
+
+    @classmethod
+    def of(cls, deal: Deal) -> DealEvents:
+        return cls(deal.state.key, deal.id, deal.version, tuple(deal.timeline), deal.state)
+
+    def state_at(self, at: datetime, known_at: datetime | None = None) -> DealState:
+        """The deal as it stood at effective time ``at``, from the events recorded by
+        ``known_at`` (as ``Deal.state_at``)."""
+        timeline = self.timeline
+        if known_at is None and timeline and at >= timeline[-1].effective_at:
+            return self.state
+        return fold(
+            e
+            for e in timeline
+            if e.effective_at <= at and (known_at is None or e.timestamp <= known_at)
+        )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
-from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,6 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from salesengine.cli import deal as deal_cli
+from salesengine.cli import demo as demo_cli
 from salesengine.cli import export as export_cli
 from salesengine.cli import forecast as forecast_cli
 from salesengine.cli import health as health_cli
@@ -41,17 +41,15 @@ from salesengine.cli.render import (
     warn,
     when,
 )
-from salesengine.cli.tables import Col, Grid
 from salesengine.domain.errors import SalesEngineError, StoreMissing
 
 if TYPE_CHECKING:
-    from salesengine.application.funnel import FunnelRow
     from salesengine.importing.sources import Problem
 
 # Each command imports what only it needs (the application, importers, reports) when it
 # runs: loading them all would slow down the start of every command, and of --help. For
 # that, the store's variable is named here, not imported with the store (eventsourcing);
-# tests/e2e/test_cli_startup.py holds it equal to salesengine.persistence.DB_ENV.
+# tests/e2e/test_cli_startup.py holds it equal to salesengine.store.settings.DB_ENV.
 DB_ENV = "SALESENGINE_DB"
 
 app = typer.Typer(
@@ -75,6 +73,7 @@ app.command("health")(health_cli.health_command)
 app.command("export")(export_cli.export_command)
 app.command("relay")(relay_cli.relay_command)
 app.add_typer(relay_cli.contract_app, name="contract")
+app.command("demo")(demo_cli.demo_command)
 
 
 @app.callback()
@@ -532,70 +531,6 @@ def schema() -> None:
     from salesengine.application.commands import command_schema
 
     print(json.dumps(command_schema(), ensure_ascii=False, indent=2))
-
-
-@app.command()
-def demo(
-    seed: Annotated[int, typer.Option(help="Randomness seed.")] = 7,
-    end: Annotated[
-        str | None, typer.Option(help="Day the quarter ends, YYYY-MM-DD; default today (UTC).")
-    ] = None,
-) -> None:
-    """Seed a realistic quarter (3 teams, 12 reps, five-level policy) and print the funnel."""
-    from salesengine.application.engine import Refused
-    from salesengine.application.funnel import funnel_by_replay
-    from salesengine.demo import QUARTER_DAYS, build_demo, commands
-
-    engine = STATE.engine()
-    policy = engine.catalog.get("five-level")
-    now = engine.clock()
-    try:
-        last_day = date.fromisoformat(end) if end is not None else now.date()
-    except ValueError:
-        raise typer.BadParameter(
-            f"{end!r} is not a date (YYYY-MM-DD)", param_hint="--end"
-        ) from None
-    if last_day > now.date():
-        raise typer.BadParameter("the quarter cannot end in the future", param_hint="--end")
-    plan = build_demo(policy, last_day, seed)
-    applied = duplicates = 0
-    refused: list[tuple[str, Refused]] = []
-    for ref, outcome in engine.execute_many(commands(plan)):
-        if isinstance(outcome, Refused):
-            refused.append((ref, outcome))
-        elif outcome.status == "duplicate":
-            duplicates += 1
-        else:
-            applied += 1
-    deals = [engine.load(key) for key in engine.deal_keys() if key.startswith(plan.prefix)]
-    start = plan.anchor - timedelta(days=QUARTER_DAYS)
-    visits = sum(d.state_at(plan.anchor).visits - d.state_at(start).visits for d in deals)
-    reps = len({d.state.owner for d in deals})
-    say(
-        f"Demo quarter {when(start)} .. {when(plan.anchor)}: {len(deals)} deals, "
-        f"{applied} commands applied, {duplicates} already present, "
-        f"{len(refused)} refused by the guard."
-    )
-    say(f"{visits} visits by {reps} reps: {visits / reps / (QUARTER_DAYS / 7):.1f} per rep a week.")
-    for ref, r in refused[:5]:
-        say(f"  refused {ref}: {r.message}")
-    policies = {policy.name: policy}
-    versions = {(v.name, v.fingerprint): v.policy() for v in engine.kept_policy_versions()}
-    for label, instant in (("today", now), ("30 days ago", now - timedelta(days=30))):
-        rows = funnel_by_replay(deals, policies, instant, versions=versions)
-        _funnel_table(f"Funnel {label} ({when(instant)})", rows)
-    say(
-        "Next: salesengine funnel --by team, forecast, health, conversion and cycle-time "
-        "read the same store (see README)."
-    )
-
-
-def _funnel_table(title: str, rows: list[FunnelRow]) -> None:
-    sums = (Col(h, "number") for h in ("deals", "amount", "weighted"))
-    table = Grid([Col("stage"), *sums, Col("currency")], title=title)
-    for row in rows:
-        table.add(row.stage, str(row.deals), money(row.amount), money(row.weighted), row.currency)
-    table.print()
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -78,13 +78,13 @@ class Globals:
 
     def catalog(self) -> PolicyCatalog:
         """Policies alone: reading them never opens (or creates) the event store."""
-        from salesengine.policies.catalog import PolicyCatalog, policy_dirs
+        from salesengine.bootstrap import policy_catalog
 
-        return PolicyCatalog(policy_dirs(self.policy_dirs))
+        return policy_catalog(self.policy_dirs)
 
     def store_missing(self) -> str | None:
         """The SQLite file the store would be, if it is not there yet (else None)."""
-        from salesengine.persistence import store_settings
+        from salesengine.store.settings import store_settings
 
         settings = store_settings(self.db, creating=False)
         name = settings.env.get("SQLITE_DBNAME", "")

@@ -112,8 +112,8 @@ def _relay(
 
     from salesengine.integration.relay import Relay, RelayGaveUp, RelayOptions
     from salesengine.integration.transports import broker_transport
-    from salesengine.persistence import store_settings
-    from salesengine.projecting import sql_engine
+    from salesengine.store.settings import store_settings
+    from salesengine.store.sql import sql_engine
 
     engine = STATE.engine()
     sql = sql_engine(store_settings(STATE.db))

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
     from salesengine.domain.policy import FunnelPolicy
-    from salesengine.projecting import CatchUpReport, ProjectionRunner
+    from salesengine.projections.runner import CatchUpReport, ProjectionRunner
     from salesengine.reports.open_deals import Only
 
 # The projection runner (sqlalchemy, numpy) and the store's settings (eventsourcing) are
@@ -32,8 +32,9 @@ QUIET_BELOW = 20_000
 def runner(window: int = 5000, *, create: bool = True) -> ProjectionRunner:
     """The read models' runner; ``create=False`` for a report, which only reads: a store
     that does not exist is an error then, not a new empty one."""
-    from salesengine.persistence import store_settings
-    from salesengine.projecting import ProjectionRunner, sql_engine
+    from salesengine.projections.runner import ProjectionRunner
+    from salesengine.store.settings import store_settings
+    from salesengine.store.sql import sql_engine
 
     engine = STATE.engine(create=create)
     return ProjectionRunner(engine, sql_engine(store_settings(STATE.db)), window=window)

@@ -4,6 +4,12 @@ Each event carries two clocks: ``effective_at`` (when it happened, given by the
 writer) and ``timestamp`` (when the engine recorded it, never given by the writer).
 A deal's timeline is its events ordered by effective time, ties broken by stream
 version; its state is the fold of that timeline (``DealState``).
+
+Why one long module: the events are nested in ``Deal`` (the eventsourcing library's
+style) and every stored event names its class by topic, ``salesengine.domain.deal:
+Deal.Opened`` and so on, so the events cannot move without renaming the topics of
+every store; and the checks and hints below read those nested classes, so moving them
+out would make an import cycle with this module.
 """
 
 from __future__ import annotations
@@ -26,6 +32,11 @@ from salesengine.domain.errors import (
     NoOpenNextStep,
     UnderminesLaterMove,
     UnknownFact,
+)
+from salesengine.domain.eventsourcing_seam import (
+    append_new_event,
+    blank_event,
+    create_aggregate,
 )
 from salesengine.domain.guard import GuardLookup, StageGuard, Trigger
 from salesengine.domain.state import DealState
@@ -318,7 +329,8 @@ class Deal(Aggregate):
         first = guard.policy.first_stage.key
         provisional = DealState(facts=MappingProxyType(dict(facts)))
         guard.check("open", provisional, first, stamp.effective_at)
-        return cls._create(
+        return create_aggregate(
+            cls,
             cls.Opened,
             id=id,
             timestamp=stamp.recorded_at,
@@ -640,11 +652,11 @@ class Deal(Aggregate):
 
         Building the frozen event through its generated ``__init__`` sets each field with
         ``object.__setattr__``; on a bulk import that cost as much as deciding. The event
-        gets the same attributes directly, as the mapper does when it reads events back.
-        ``judged``: for a change of evidence, what it does and the guards to check the
-        deal's later moves with.
+        gets the same attributes directly, as the codec does when it reads events back
+        (both through ``eventsourcing_seam``). ``judged``: for a change of evidence, what
+        it does and the guards to check the deal's later moves with.
         """
-        event = object.__new__(event_class)
+        event = blank_event(event_class)
         attributes = event.__dict__
         attributes["originator_id"] = self.id
         attributes["originator_version"] = self.version + 1
@@ -658,9 +670,7 @@ class Deal(Aggregate):
         if judged is not None:
             self._check_later_moves(event, *judged)
         self._absorb(event)  # what the event's apply() does; it raises before any change
-        self.version = event.originator_version
-        self.modified_on = stamp.recorded_at
-        self._pending_events.append(event)
+        append_new_event(self, event, stamp.recorded_at)
 
     def _absorb(self, event: DealEvent) -> None:
         timeline = self.timeline

@@ -29,9 +29,9 @@ from salesengine.application.engine import SalesEngine
 from salesengine.application.history import build_history
 from salesengine.application.results import DealHistory, HistoryEntry
 from salesengine.domain.deal import Deal, DealEvent
-from salesengine.persistence import RecorderPositions
 from salesengine.projections.base import from_us
-from salesengine.projections.stage_intervals import VIA, stage_rows
+from salesengine.projections.stage_fold import VIA, stage_rows
+from salesengine.store.indexes import RecorderPositions
 
 Kind = Literal["int", "string", "bool", "decimal", "timestamp", "date", "text", "json"]
 TableFormat = Literal["csv", "parquet"]
@@ -81,7 +81,7 @@ def deal_views(
     """
     positions = RecorderPositions(engine.recorder)
     for key in keys:
-        deal = engine.load(key)
+        deal = engine.deal_events(key)
         history = build_history(deal, as_of, known_at, positions(deal.id))
         if not history.events:
             continue  # opened after T, or not yet recorded at K

@@ -22,8 +22,8 @@ import orjson
 from pydantic import ValidationError
 
 from salesengine.application.commands import COMMAND_NAMES, Command, parse_command
-from salesengine.application.engine import Refused, SalesEngine
-from salesengine.application.results import CommandResult
+from salesengine.application.engine import SalesEngine
+from salesengine.application.results import CommandResult, Refused
 from salesengine.importing.stopping import Stopped, until_stopped
 
 _LONG_INTEGER = re.compile(r"\d{19}")

@@ -47,7 +47,7 @@ from salesengine.importing.sources import (
     merge_reports,
 )
 from salesengine.importing.stopping import Stopped
-from salesengine.persistence import store_settings
+from salesengine.store.settings import store_settings
 
 # Below this many lines, starting processes costs more than it saves.
 MIN_LINES_PER_WORKER = 20_000

@@ -21,7 +21,7 @@ from salesengine.importing.sources import (
 )
 
 if TYPE_CHECKING:
-    from salesengine.policies.catalog import PolicyCatalog
+    from salesengine.application.ports import PolicySource
 
 
 class Reader(Protocol):
@@ -34,7 +34,7 @@ class Reader(Protocol):
         mapping: str | None,
         policy: str | None,
         *,
-        catalog: PolicyCatalog | None = None,
+        catalog: PolicySource | None = None,
     ) -> Iterator[SourceItem]: ...
 
 
@@ -50,7 +50,7 @@ class SharedReader(Protocol):
         *,
         share: Share,
         meet: Meet,
-        catalog: PolicyCatalog | None = None,
+        catalog: PolicySource | None = None,
     ) -> SharedRead: ...
 
 

@@ -25,8 +25,8 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from salesengine.application.commands import Amount, Command, parse_command
-from salesengine.application.engine import Refused, SalesEngine
-from salesengine.application.results import CommandResult
+from salesengine.application.engine import SalesEngine
+from salesengine.application.results import CommandResult, Refused
 from salesengine.domain.errors import SalesEngineError
 from salesengine.importing.jsonl import bulk_allocation, describe_validation
 from salesengine.importing.stopping import Stopped, until_stopped

@@ -34,8 +34,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from salesengine.application.engine import SalesEngine
 from salesengine.domain.errors import StoreUnavailable, UnknownPolicy
 from salesengine.domain.policy import FunnelPolicy
-from salesengine.integration.store_id import store_id
-from salesengine.integration.tables import create_tables
 from salesengine.integration.translate import TOPICS, Translator
 from salesengine.integration.transports import (
     ACK_TIMEOUT,
@@ -43,8 +41,10 @@ from salesengine.integration.transports import (
     Outgoing,
     Transport,
 )
-from salesengine.notification_log import LogReader
-from salesengine.projecting import db_reason
+from salesengine.store.identity import store_id
+from salesengine.store.notification_log import LogReader
+from salesengine.store.sql import db_reason
+from salesengine.store.table_creation import create_tables
 
 metadata = MetaData()
 relay_positions = Table(

@@ -50,7 +50,7 @@ from salesengine.integration.contract import (
     routing_key,
     subject,
 )
-from salesengine.persistence import without_password
+from salesengine.store.settings import without_password
 
 STREAM_NAME = "SALESENGINE"
 

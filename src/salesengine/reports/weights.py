@@ -28,9 +28,9 @@ from sqlalchemy import (
 )
 
 from salesengine.domain.policy import FunnelPolicy
-from salesengine.persistence import POLICY_VERSIONS_TABLE
 from salesengine.projections import stage_intervals
 from salesengine.projections.funnel_points import keys
+from salesengine.store.kept_versions import POLICY_VERSIONS_TABLE
 
 # The store's own table (created by its recorder), not a read model: it is read here,
 # never dropped or rebuilt with them.

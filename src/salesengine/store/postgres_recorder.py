@@ -15,7 +15,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from salesengine.domain.policy import KeptVersion
-from salesengine.persistence import POLICY_VERSIONS_TABLE, kept_order
+from salesengine.store.kept_versions import POLICY_VERSIONS_TABLE, kept_order
 
 
 class PostgresRecorder(PostgresApplicationRecorder):
@@ -44,9 +44,11 @@ class PostgresRecorder(PostgresApplicationRecorder):
     def _insert_stored_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
-        # After the events, so under the lock the library takes on the events table:
-        # two writers never wait on each other's version rows while holding it. On a
-        # cursor of its own: the library reads the events' ids from this one next.
+        # The library's private hook (listed in domain/eventsourcing_seam.py, pinned by
+        # tests/unit/test_eventsourcing_seam.py). After the events, so under the lock the
+        # library takes on the events table: two writers never wait on each other's
+        # version rows while holding it. On a cursor of its own: the library reads the
+        # events' ids from this one next.
         super()._insert_stored_events(curs, stored_events, **kwargs)
         versions = kwargs.get("policy_versions", ())
         if versions:

@@ -3,7 +3,9 @@
 The library's JSON transcoder tags every datetime and Decimal with its type and calls
 back into Python for each one; events here are plain dataclasses whose annotations
 already say which fields are datetimes, dates or Decimals, so the state is stored as
-plain JSON and the types are restored field by field on the way back.
+plain JSON and the types are restored field by field on the way back. ``DateAsISO``
+is the one transcoding the library's own transcoder needs for them (it has none for
+dates), should an engine be built with the library's mapper.
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ from eventsourcing.persistence import (
     MapperDeserialisationError,
     StoredEvent,
     Transcoder,
+    Transcoding,
 )
 from eventsourcing.persistence import Mapper as LibraryMapper
 from eventsourcing.utils import get_topic, resolve_topic
+
+from salesengine.domain.eventsourcing_seam import blank_event
 
 Convert = Callable[[Any], Any]
 _CONVERTERS: dict[type, Convert] = {
@@ -35,6 +40,17 @@ _CONVERTERS: dict[type, Convert] = {
     date: date.fromisoformat,
     Decimal: Decimal,
 }
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
 
 
 def _default(value: Any) -> Any:
@@ -147,7 +163,7 @@ class OrjsonMapper(LibraryMapper[UUID]):
             ) from e
         state["originator_id"] = originator_id
         state["originator_version"] = originator_version
-        event = object.__new__(cls)
+        event = blank_event(cls)
         object.__setattr__(event, "__dict__", state)
         return event  # type: ignore[no-any-return]
 

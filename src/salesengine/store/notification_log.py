@@ -4,25 +4,34 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from typing import cast
+from typing import Protocol, cast
 from uuid import UUID
 
-from eventsourcing.persistence import PersistenceError
+from eventsourcing.persistence import ApplicationRecorder, Mapper, PersistenceError
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import get_topic
 
-from salesengine.application.engine import SalesEngine
-from salesengine.codec import OrjsonMapper
 from salesengine.domain.deal import Deal, DealEvent
 from salesengine.domain.errors import StoreUnavailable
+from salesengine.store.codec import OrjsonMapper
 
 Entry = tuple[int, str, DealEvent]  # (position, the deal id as 32 hex digits, event)
+
+
+class EventStore(Protocol):
+    """What the reader needs of an engine: the store's recorder and the engine's mapper."""
+
+    @property
+    def recorder(self) -> ApplicationRecorder: ...
+
+    @property
+    def mapper(self) -> Mapper[UUID]: ...
 
 
 class LogReader:
     """Pages of the log, by position, holding only the given deal event classes."""
 
-    def __init__(self, engine: SalesEngine, kinds: Iterable[str]) -> None:
+    def __init__(self, engine: EventStore, kinds: Iterable[str]) -> None:
         self.engine = engine
         self.topics = sorted({get_topic(getattr(Deal, name)) for name in kinds})
         self._ids: dict[str, UUID] = {}  # deal ids as stored, to their UUIDs

@@ -1,4 +1,4 @@
-"""A realistic quarter for a small sales organisation, generated from a fixed seed.
+"""The demo's quarter for a small sales organisation, generated from a fixed seed.
 
 Three teams, twelve reps, the five-level policy, about twelve visits per rep a week,
 and some moves that the stage guard refuses because evidence is missing.

@@ -12,8 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import quote
+from typing import Protocol
 
 from sqlalchemy import (
     BigInteger,
@@ -23,23 +22,22 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
-    create_engine,
-    event,
     select,
     text,
 )
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from salesengine.application.engine import SalesEngine
 from salesengine.domain.errors import StoreUnavailable
-from salesengine.notification_log import LogReader
-from salesengine.persistence import StoreSettings
-from salesengine.projections.base import Envelope, Projection, metadata, to_us
-from salesengine.projections.catalogue import NAMES, build_projections
+from salesengine.domain.policy import KeptVersion
+from salesengine.projections.base import Envelope, metadata, to_us
 from salesengine.projections.funnel_points import keys as funnel_keys
+from salesengine.projections.projection import Projection
+from salesengine.projections.registry import NAMES, build_projections
 from salesengine.projections.timeline import TOPICS as TIMELINE_TOPICS
 from salesengine.projections.timeline import Timelines
+from salesengine.store.notification_log import EventStore, LogReader
+from salesengine.store.sql import db_reason
 
 tracking = Table(
     "projection_tracking",
@@ -49,55 +47,19 @@ tracking = Table(
     Column("version", Integer, nullable=False),
 )
 
-# SQLite page cache of the read models' connection, and the log size (in pages) at which
-# a commit copies the log into the database.
-CACHE_KIB = 256 * 1024
-CHECKPOINT_PAGES = 20_000
-
 # The advisory lock key that serialises runners on PostgreSQL (SQLite has BEGIN IMMEDIATE).
 _LOCK = 0x5A1E5E
 
 Progress = Callable[[int, int], None]  # (events read so far, events to read in all)
 
 
-def sql_engine(settings: StoreSettings) -> Engine:
-    """An SQLAlchemy engine on the event store's own database (and schema)."""
-    env = settings.env
-    if settings.kind == "sqlite":
-        path = env["SQLITE_DBNAME"]
-        engine = create_engine(
-            f"sqlite:///{path}", connect_args={"timeout": float(env["SQLITE_LOCK_TIMEOUT"])}
-        )
+class ProjectedEngine(EventStore, Protocol):
+    """What the runner needs of the engine: its store's log, and the policy versions the
+    store keeps (the upgrade path of older stores, after each catch-up)."""
 
-        @event.listens_for(engine, "connect")
-        def _connect(dbapi_connection: Any, _: Any) -> None:
-            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
-            # Read models can be rebuilt from the store, and their tracking commits with
-            # their rows, so a lost tail after a power cut is simply processed again.
-            dbapi_connection.execute("PRAGMA journal_mode=WAL")
-            dbapi_connection.execute("PRAGMA synchronous=NORMAL")
-            # A read model's rows land all over its tables (they are keyed by deal), so
-            # a larger page cache, and checkpoints every ~80 MB of log rather than 4 MB,
-            # write each page fewer times: about a sixth off a rebuild of 1M events.
-            dbapi_connection.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-            dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
+    def kept_policy_versions(self) -> list[KeptVersion]: ...
 
-        @event.listens_for(engine, "begin")
-        def _begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock up front
-
-        return engine
-    user = quote(env["POSTGRES_USER"], safe="")
-    password = quote(env["POSTGRES_PASSWORD"], safe="")
-    auth = f"{user}:{password}@" if password else f"{user}@"
-    url = (
-        f"postgresql+psycopg://{auth}{env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}"
-        f"/{quote(env['POSTGRES_DBNAME'], safe='')}"
-    )
-    args: dict[str, Any] = {"connect_timeout": int(env["POSTGRES_CONNECT_TIMEOUT"])}
-    if env.get("POSTGRES_SCHEMA"):
-        args["options"] = f"-csearch_path={env['POSTGRES_SCHEMA']}"
-    return create_engine(url, connect_args=args, pool_pre_ping=True)
+    def keep_versions_on_disk(self, used: Iterable[tuple[str, str]]) -> list[KeptVersion]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +87,7 @@ class CatchUpReport:
 
 
 class ProjectionRunner:
-    def __init__(self, engine: SalesEngine, sql: Engine, *, window: int = 5000) -> None:
+    def __init__(self, engine: ProjectedEngine, sql: Engine, *, window: int = 5000) -> None:
         self.engine = engine
         self.sql = sql
         self.window = window
@@ -153,7 +115,7 @@ class ProjectionRunner:
         try:
             with self.sql.begin() as conn:
                 if conn.dialect.name == "postgresql":
-                    # Two runners creating the tables at once would race on the catalogue.
+                    # Two runners creating the tables at once would race on the catalog.
                     conn.execute(text(f"SELECT pg_advisory_xact_lock({_LOCK})"))
                 metadata.create_all(conn)
         except SQLAlchemyError as e:
@@ -366,8 +328,3 @@ class ProjectionRunner:
         self.timelines.clear()
         for projection in self.projections:
             projection.forget()
-
-
-def db_reason(error: SQLAlchemyError) -> str:
-    """The database's own first line about a failed statement."""
-    return str(getattr(error, "orig", None) or error).splitlines()[0]

@@ -19,8 +19,8 @@ from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from salesengine.domain.errors import StoreUnavailable
-from salesengine.integration.tables import create_tables
-from salesengine.projecting import db_reason
+from salesengine.store.sql import db_reason
+from salesengine.store.table_creation import create_tables
 
 metadata = MetaData()
 store_identity = Table(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from salesengine.projections.base import Projection
 from salesengine.projections.deal_attributes import DealAttributes
 from salesengine.projections.funnel_points import FunnelPoints
+from salesengine.projections.projection import Projection
 from salesengine.projections.stage_intervals import StageIntervals
 from salesengine.projections.visits import Visits
 

@@ -1,0 +1,95 @@
+"""A deal's attributes over effective time as a function of its events: the fold behind
+the ``deal_attributes`` read model and the deal timelines.
+
+The values are the domain's own fold (``DealState``) after each event, in segments in
+which nothing reportable changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from salesengine.domain.deal import DealEvent
+from salesengine.domain.state import DealState
+from salesengine.projections.base import Payload, to_units, to_us
+
+TOPICS = frozenset(
+    {
+        "Opened",
+        "AmountChanged",
+        "ExpectedCloseChanged",
+        "OwnerChanged",
+        "NextStepSet",
+        "NextStepCompleted",
+        "Won",
+        "Lost",
+        "Abandoned",
+        "Reopened",
+    }
+)
+
+
+def attributes(state: DealState) -> Payload:
+    step = state.next_step
+    return (
+        state.key,
+        state.policy,
+        state.account,
+        state.owner,
+        state.team,
+        state.region,
+        None if state.amount is None else to_units(state.amount),
+        state.currency,
+        None if state.expected_close is None else state.expected_close.isoformat(),
+        None if step is None else step.action,
+        None if step is None else to_us(step.due),
+    )
+
+
+def attribute_rows(events: Sequence[DealEvent]) -> list[Payload]:
+    """(valid_from, valid_to, *attributes) per segment in which nothing reportable changed."""
+    fold = AttributeFold()
+    for event in events:
+        fold.push(event)
+    return fold.rows_from(0)
+
+
+class AttributeFold:
+    """``attribute_rows`` one event at a time, for events pushed in timeline order.
+
+    It keeps the domain's fold (``DealState``) after the last event and the segments
+    so far; a push changes at most the last segment and the one before it.
+    """
+
+    __slots__ = ("segments", "state")
+
+    def __init__(self) -> None:
+        self.state = DealState()
+        self.segments: list[tuple[int, Payload]] = []  # (valid_from, attributes)
+
+    def push(self, event: DealEvent) -> int:
+        """Fold in the next event; the index of the first row that changed."""
+        self.state = event.evolve(self.state)
+        start = to_us(event.effective_at)
+        values = attributes(self.state)
+        segments = self.segments
+        if segments and segments[-1][0] == start:
+            segments.pop()  # superseded at the same instant: the later event holds
+        # The row before the last segment ends where the last one starts.
+        changed = max(0, len(segments) - 1)
+        if segments and segments[-1][1] == values:
+            return changed  # nothing reportable changed
+        segments.append((start, values))
+        return changed
+
+    @property
+    def size(self) -> int:
+        return len(self.segments)
+
+    def rows_from(self, index: int) -> list[Payload]:
+        segments = self.segments
+        last = len(segments) - 1
+        return [
+            (start, segments[i + 1][0] if i < last else None, *values)
+            for i, (start, values) in enumerate(segments[index:], index)
+        ]

@@ -1,0 +1,63 @@
+"""The store's own database through SQLAlchemy: read models, the relay's tables and the
+store's identity all live there, beside the events (and in the same PostgreSQL schema).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
+
+from salesengine.store.settings import StoreSettings
+
+# SQLite page cache of the read models' connection, and the log size (in pages) at which
+# a commit copies the log into the database.
+CACHE_KIB = 256 * 1024
+CHECKPOINT_PAGES = 20_000
+
+
+def sql_engine(settings: StoreSettings) -> Engine:
+    """An SQLAlchemy engine on the event store's own database (and schema)."""
+    env = settings.env
+    if settings.kind == "sqlite":
+        path = env["SQLITE_DBNAME"]
+        engine = create_engine(
+            f"sqlite:///{path}", connect_args={"timeout": float(env["SQLITE_LOCK_TIMEOUT"])}
+        )
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_connection: Any, _: Any) -> None:
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+            # Read models can be rebuilt from the store, and their tracking commits with
+            # their rows, so a lost tail after a power cut is simply processed again.
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+            # A read model's rows land all over its tables (they are keyed by deal), so
+            # a larger page cache, and checkpoints every ~80 MB of log rather than 4 MB,
+            # write each page fewer times: about a sixth off a rebuild of 1M events.
+            dbapi_connection.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock up front
+
+        return engine
+    user = quote(env["POSTGRES_USER"], safe="")
+    password = quote(env["POSTGRES_PASSWORD"], safe="")
+    auth = f"{user}:{password}@" if password else f"{user}@"
+    url = (
+        f"postgresql+psycopg://{auth}{env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}"
+        f"/{quote(env['POSTGRES_DBNAME'], safe='')}"
+    )
+    args: dict[str, Any] = {"connect_timeout": int(env["POSTGRES_CONNECT_TIMEOUT"])}
+    if env.get("POSTGRES_SCHEMA"):
+        args["options"] = f"-csearch_path={env['POSTGRES_SCHEMA']}"
+    return create_engine(url, connect_args=args, pool_pre_ping=True)
+
+
+def db_reason(error: SQLAlchemyError) -> str:
+    """The database's own first line about a failed statement."""
+    return str(getattr(error, "orig", None) or error).splitlines()[0]
