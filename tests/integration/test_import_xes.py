@@ -22,15 +22,9 @@ from eventsourcing.utils import get_topic
 from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
 from salesengine.domain.deal import Deal
-from salesengine.importing.sources import (
-    MappingError,
-    Problem,
-    Skipped,
-    SourceCommand,
-    SourceError,
-    SourceReport,
-    import_source,
-)
+from salesengine.importing.common.errors import MappingError, SourceError
+from salesengine.importing.common.items import Skipped, SourceCommand
+from salesengine.importing.sources import Problem, SourceReport, import_source
 from salesengine.importing.xes import read
 from tests.conftest import BPI_LOG, TEST_DATA, Clock, shared_data
 

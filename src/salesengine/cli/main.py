@@ -157,8 +157,9 @@ def import_(
     Each deal's commands are applied in file order. With several workers, different
     deals' commands may reach the store in another order than the file's.
     """
+    from salesengine.importing.common.errors import SourceError
+    from salesengine.importing.common.formats import FORMATS
     from salesengine.importing.readers import guess_format
-    from salesengine.importing.sources import FORMATS, SourceError
 
     if not file.is_file():
         if file.is_dir():
@@ -262,7 +263,7 @@ def _import_commands(file: Path, *, batch_size: int, workers: int | None, as_jso
         raise typer.Exit(1)
 
 
-def _import_source(
+def _import_source(  # noqa: PLR0915 (replaced by importing.run next)
     file: Path,
     fmt: str,
     mapping: str | None,
@@ -272,19 +273,17 @@ def _import_source(
     workers: int | None,
     as_json: bool,
 ) -> None:
+    from salesengine.importing.common.errors import MappingError, SourceError
+    from salesengine.importing.common.file_size import estimated_rows
+    from salesengine.importing.common.formats import SHAREABLE
     from salesengine.importing.parallel import (
         EngineSpec,
         auto_workers,
         import_source_parallel,
         in_one_process,
     )
-    from salesengine.importing.readers import SHAREABLE, estimated_rows, reader, shared_check
-    from salesengine.importing.sources import (
-        MappingError,
-        SourceError,
-        check_policy_option,
-        import_source,
-    )
+    from salesengine.importing.readers import reader, shared_check
+    from salesengine.importing.sources import check_policy_option, import_source
 
     if STATE.store_missing() is None:
         STATE.engine()  # an unreachable store fails before the file is read

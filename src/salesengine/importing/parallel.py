@@ -36,17 +36,12 @@ from typing import Any
 from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
 from salesengine.domain.errors import SalesEngineError, StoreUnavailable
+from salesengine.importing.common.errors import SourceError
+from salesengine.importing.common.sharing import Meet, Share
+from salesengine.importing.common.stopping import Stopped
 from salesengine.importing.jsonl import ImportReport, import_file
 from salesengine.importing.readers import shared_agreement, shared_reader
-from salesengine.importing.sources import (
-    Meet,
-    Share,
-    SourceError,
-    SourceReport,
-    import_source,
-    merge_reports,
-)
-from salesengine.importing.stopping import Stopped
+from salesengine.importing.sources import SourceReport, import_source, merge_reports
 from salesengine.persistence import store_settings
 
 # Below this many lines, starting processes costs more than it saves.

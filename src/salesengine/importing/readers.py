@@ -3,22 +3,18 @@
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable, Iterator
 from importlib import import_module
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from salesengine.importing.sources import (
-    FORMATS,
-    Meet,
-    Share,
-    SharedRead,
-    SourceError,
-    SourceItem,
-    read_mapping,
-)
+from salesengine.importing.common.csv_files import read_header
+from salesengine.importing.common.errors import SourceError
+from salesengine.importing.common.formats import FORMATS, SHAREABLE
+from salesengine.importing.common.items import SourceItem
+from salesengine.importing.common.mapping_files import read_mapping
+from salesengine.importing.common.sharing import Meet, Share, SharedRead
 
 if TYPE_CHECKING:
     from salesengine.policies.catalog import PolicyCatalog
@@ -54,10 +50,6 @@ class SharedReader(Protocol):
     ) -> SharedRead: ...
 
 
-# Formats whose import can be shared among worker processes.
-SHAREABLE = frozenset({"xes"})
-
-
 def reader(fmt: str) -> Reader:
     module = import_module(f"salesengine.importing.{FORMATS[fmt]}")
     read: Reader = module.read
@@ -82,8 +74,6 @@ def guess_format(path: Path, mapping: str | None = None) -> str:
         # A mapping for xes, or for no format known, is refused on its format field by
         # the csv reader.
         return "salesforce" if declared == "salesforce" else "csv"
-    from salesengine.importing.crm_csv import read_header  # only a CSV needs it
-
     try:
         # Salesforce's export settings, which its shipped mapping reads with.
         header = read_header(path, encoding="utf-8-sig", delimiter=",")
@@ -124,25 +114,3 @@ def shared_check(fmt: str) -> Callable[..., None]:
     ``(path, mapping, policy, *, catalog)``, raising a MappingError."""
     check: Callable[..., None] = _shared(fmt).check_mapping
     return check
-
-
-# Unpacked bytes per row of a shareable format: an XES event with its attributes
-# (BPI Challenge 2012: 283).
-BYTES_PER_ROW = 280
-GZIP_MAGIC = b"\x1f\x8b"
-
-
-def unpacked_size(path: Path) -> int:
-    """The file's size once unpacked: a gzip file's trailer says it (modulo 4 GiB)."""
-    size = path.stat().st_size
-    with path.open("rb") as handle:
-        if handle.read(2) != GZIP_MAGIC or size < 4:
-            return size
-        handle.seek(-4, 2)  # gzip's trailer: the unpacked size modulo 4 GiB
-        unpacked: int = struct.unpack("<I", handle.read(4))[0]
-    return max(unpacked, size)
-
-
-def estimated_rows(path: Path) -> int:
-    """Roughly how many rows a file holds, from its (unpacked) size, to choose workers."""
-    return unpacked_size(path) // BYTES_PER_ROW

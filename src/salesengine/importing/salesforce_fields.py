@@ -29,20 +29,17 @@ from pydantic import ValidationError
 
 from salesengine.application.commands import OpenDeal
 from salesengine.domain.policy import FunnelPolicy
-from salesengine.importing.crm_csv import require_columns
-from salesengine.importing.salesforce import (
-    FactField,
-    FieldUse,
+from salesengine.importing.common.csv_files import require_columns
+from salesengine.importing.common.items import Noted, Rejected, Skipped, SourceCommand, SourceItem
+from salesengine.importing.salesforce_mapping import FactField, FieldUse, SalesforceMapping
+from salesengine.importing.salesforce_rows import (
     Opportunity,
     Row,
-    SalesforceMapping,
-    bad_date,
     day,
     moves,
-    rows_by_opportunity,
+    replayed,
     source_id,
 )
-from salesengine.importing.sources import Noted, Rejected, Skipped, SourceCommand, SourceItem
 
 Emit = Callable[[dict[str, Any]], SourceCommand]
 
@@ -71,16 +68,13 @@ def read_rows(
 def _items(
     path: Path, spec: SalesforceMapping, policy: FunnelPolicy, header: list[str]
 ) -> Iterator[SourceItem]:
-    groups, skipped = rows_by_opportunity(path, spec, header)
-    yield from skipped
-    for opportunity, rows in groups.items():
-        replay = _Replay(Opportunity(spec.deal_prefix + opportunity), spec, policy)
-        dated = replay.ordered([r for r in rows if r.at is not None])
+    def replay(deal: Opportunity, rows: list[Row]) -> Iterator[SourceItem]:
+        replay = _Replay(deal, spec, policy)
+        dated = replay.ordered(rows)
         if dated:
             yield from replay.run(dated)
-        for row in rows:
-            if row.at is None:
-                yield bad_date(row, replay.deal, spec, spec.field_history.columns.field)
+
+    return replayed(path, spec, header, replay, spec.field_history.columns.field)
 
 
 def _same_amount(a: str, b: str) -> bool:
