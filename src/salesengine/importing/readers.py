@@ -9,11 +9,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from salesengine.importing.common.csv_files import read_header
-from salesengine.importing.common.errors import SourceError
 from salesengine.importing.common.formats import FORMATS, SHAREABLE
 from salesengine.importing.common.items import SourceItem
-from salesengine.importing.common.mapping_files import read_mapping
 from salesengine.importing.common.sharing import Meet, Share, SharedRead
 
 if TYPE_CHECKING:
@@ -54,42 +51,6 @@ def reader(fmt: str) -> Reader:
     module = import_module(f"salesengine.importing.{FORMATS[fmt]}")
     read: Reader = module.read
     return read
-
-
-def guess_format(path: Path, mapping: str | None = None) -> str:
-    """The format of a file imported without ``--format``.
-
-    .xes and .xes.gz files are event logs. A .csv file is a CRM export: the format its
-    mapping declares, else a Salesforce export when its header has Salesforce's
-    OpportunityId column, else (with a mapping) a generic CRM export. Any other file is
-    JSON Lines commands.
-    """
-    name = path.name.lower()
-    if name.endswith((".xes", ".xes.gz")):
-        return "xes"
-    if not name.endswith(".csv"):
-        return "jsonl"
-    declared = read_mapping(mapping)[1].get("format") if mapping is not None else None
-    if declared is not None:
-        # A mapping for xes, or for no format known, is refused on its format field by
-        # the csv reader.
-        return "salesforce" if declared == "salesforce" else "csv"
-    try:
-        # Salesforce's export settings, which its shipped mapping reads with.
-        header = read_header(path, encoding="utf-8-sig", delimiter=",")
-    except SourceError:
-        if mapping is None:
-            raise
-        header = []  # not Salesforce's: the mapping's own encoding or delimiter reads it
-    if "OpportunityId" in header:
-        return "salesforce"
-    if mapping is not None:
-        return "csv"
-    raise SourceError(
-        f"{path}: a CSV file needs --format: csv with --mapping MAP for a CRM export "
-        "(shipped: maven), or salesforce for an OpportunityHistory or "
-        "OpportunityFieldHistory export"
-    )
 
 
 def _shared(fmt: str) -> ModuleType:

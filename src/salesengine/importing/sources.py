@@ -17,22 +17,16 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from salesengine.application.commands import Command, parse_command
 from salesengine.application.engine import Refused, SalesEngine
 from salesengine.application.results import CommandResult
-from salesengine.domain.errors import SalesEngineError
 from salesengine.importing.common.allocation import bulk_allocation
-from salesengine.importing.common.errors import SourceError
 from salesengine.importing.common.items import Noted, Rejected, Skipped, SourceItem
 from salesengine.importing.common.stopping import Stopped, until_stopped
 from salesengine.importing.common.validation import describe_validation
-
-if TYPE_CHECKING:
-    from salesengine.policies.catalog import PolicyCatalog
 
 
 @dataclass(slots=True)
@@ -67,17 +61,6 @@ class SourceReport:
     skipped_rows: int = 0
     # Stopped before the end (an interrupt): the rows counted are all committed.
     interrupted: bool = False
-
-
-def check_policy_option(name: str | None, catalog: PolicyCatalog) -> None:
-    """``--policy``, if given, names a policy of the catalog. Checked before the mapping,
-    whose readers blame the policy they are given on the mapping's ``policy`` field."""
-    if name is None:
-        return
-    try:
-        catalog.get(name)
-    except SalesEngineError as e:
-        raise SourceError(f"--policy: {e}") from None
 
 
 # A row's command ids come from its place in the source, so a row imported before and
