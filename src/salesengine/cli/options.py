@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from pydantic import AwareDatetime, TypeAdapter
 
     from salesengine.application.engine import SalesEngine
-    from salesengine.importing.parallel import EngineSpec
+    from salesengine.cli.worker_engines import EngineSpec
     from salesengine.policies.catalog import PolicyCatalog
 
 # Every command module imports this one: pydantic, the engine and the policies are imported
@@ -107,7 +107,7 @@ class Globals:
 
     def worker_engines(self) -> EngineSpec:
         """What each import worker builds its own engine from."""
-        from salesengine.importing.parallel import EngineSpec
+        from salesengine.cli.worker_engines import EngineSpec
 
         return EngineSpec(self.db, self.policy_dirs, self.actor)
 

@@ -25,14 +25,13 @@ from salesengine.importing.parallel import (
     auto_workers,
     import_file_parallel,
     import_source_parallel,
-    in_one_process,
 )
 from salesengine.importing.readers import reader, shared_check
 from salesengine.importing.sources import SourceReport, import_source
 
 if TYPE_CHECKING:
     from salesengine.application.engine import SalesEngine
-    from salesengine.importing.parallel import EngineSpec
+    from salesengine.importing.workers import EngineFactory
     from salesengine.policies.catalog import PolicyCatalog
 
 
@@ -55,7 +54,7 @@ class ImportTarget(Protocol):
         """Close the store: workers open their own, and must not inherit it."""
         ...
 
-    def worker_engines(self) -> EngineSpec:
+    def worker_engines(self) -> EngineFactory:
         """What each worker builds its own engine from."""
         ...
 
@@ -117,7 +116,7 @@ def _plan_commands(file: Path, options: ImportOptions, target: ImportTarget) -> 
     workers = options.workers
     if workers is None:
         workers = auto_workers(engines, lines)
-    elif workers > 1 and in_one_process(engines):
+    elif workers > 1 and engines.in_one_process:
         raise OptionError("--workers: an in-memory store lives in one process; use --workers 1")
     return ImportPlan(file, "jsonl", options, workers, lines)
 
@@ -127,7 +126,7 @@ def _plan_source(file: Path, fmt: str, options: ImportOptions, target: ImportTar
         target.engine()  # an unreachable store fails before the file is read
     engines = target.worker_engines()
     workers = options.workers
-    if fmt not in SHAREABLE or in_one_process(engines):
+    if fmt not in SHAREABLE or engines.in_one_process:
         if workers is not None and workers > 1:
             why = (
                 "an in-memory store lives in one process"
@@ -157,7 +156,7 @@ def run_import(
     that writes (the caller's signal handling, say); ``stopped`` is asked between rows,
     and once it says so the import commits what it holds and reports ``interrupted``.
     ``fork``: this process runs no other thread, so workers may be forks of it (see
-    ``parallel.run_workers``)."""
+    ``workers.run_workers``)."""
     file, fmt, options, workers = plan.file, plan.fmt, plan.options, plan.workers
     batch_size = options.batch_size
     engines = target.worker_engines()
