@@ -1,20 +1,10 @@
 """Salesforce OpportunityFieldHistory exports: one row per change of one tracked field.
 
-The columns are the opportunity, the time, ``Field``, ``DataType``, ``OldValue`` and
-``NewValue`` (optionally the row's ``Id``, ``IsDeleted`` and ``CreatedById``). The
-mapping's ``field_history.fields`` says what each tracked field becomes: ``open``
+The mapping's ``field_history.fields`` says what each tracked field becomes: ``open``
 (Salesforce's ``created`` row), ``stage``, ``amount``, ``close``, ``owner`` or a fact.
-
-Rows are grouped by opportunity and ordered by time. Rows of one time come from one save
-in Salesforce: the ``created`` row goes first, then the other fields by name, and stage
-changes last; two changes of one field are chained (the second's old value is the
-first's new value), else file order decides. A lookup field's change is written twice,
-as ids and as names: only the rows of the mapping's ``lookup_type`` are read.
-
-The deal opens at its ``created`` row, or without one at its first row. What a field
-held before its first change (that row's ``OldValue``) is what it held at opening: the
-opening amount, close date, owner and facts, and the stage the deal moves to at once.
-Each row then becomes its field's command.
+The rows of one save are put in one order whatever the file's, and what a field held
+before its first change is what it held at opening; the rules are in docs/importing.md,
+"Salesforce OpportunityFieldHistory".
 """
 
 from __future__ import annotations

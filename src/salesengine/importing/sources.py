@@ -91,13 +91,9 @@ def import_source(
 ) -> SourceReport:
     """Apply a source's commands in order; refused and skipped rows are reported.
 
-    ``stopped`` is asked between rows; once it says so, the import ends after
-    committing what it holds, and the report (``interrupted``) counts those rows.
-
-    A row's consecutive commands apply whole or not at all: if one is refused (by the
-    command language or by the policy), none of them is written and the row is
-    counted once, and reported with every reason it was refused for (a bad amount and a
-    bad date of one row are both named, so one pass over the file finds them).
+    A row's commands apply whole or not at all, and a refused row is reported with every
+    reason (docs/importing.md, "Rows, whole or not at all"). ``stopped`` is asked between
+    rows; once it says so, the import commits what it holds and reports ``interrupted``.
     """
     report = SourceReport(path=str(path), format=fmt)
     tally = _RowTally(report)

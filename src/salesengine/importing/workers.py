@@ -156,12 +156,10 @@ def run_workers(
 ) -> list[Any]:
     """Run ``job`` in ``workers`` processes, one part each; their reports in part order.
 
-    ``on_progress`` gets the slowest unfinished worker's position. A job may ``meet``
-    the others: each gives a value and gets ``agree`` of all of them (by default their
-    list). ``stopped``, asked a few times a second, stops every worker between rows.
-    ``fork``: the caller holds no open store connection, so workers may be forks of it.
-    A worker's failure stops the others and is raised here.
-    """
+    A job may ``meet`` the others: each gives a value and gets ``agree`` of all of them.
+    ``on_progress`` gets the slowest worker's position; ``stopped`` stops every worker
+    between rows; ``fork``: the caller holds no store connection and runs one thread.
+    A worker's failure stops the others and is raised here."""
     if workers < 1:
         raise ValueError("workers must be at least 1")
     if engines.in_one_process:

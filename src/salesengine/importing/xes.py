@@ -112,14 +112,10 @@ def read_shared(
     meet: Meet,
     catalog: PolicyCatalog | None = None,
 ) -> SharedRead:
-    """One import worker's share of the log, once every worker has read its own.
-
-    Each worker first reads its part of a split by place (``xes_split.read_part``). The
-    workers then meet, and ``agree`` judges their parts: if they stand, together they are
-    the whole file read in one, and each worker takes its part's traces, numbering rows
-    after the parts before it. Otherwise every worker reads the whole file and keeps the
-    traces ``share`` owns; a broken file raises ``SourceError`` there, with the place a
-    single reading names. Either way no worker returns before all have read.
+    """One import worker's share of the log, once every worker has read its own: its
+    part of a split by place if the workers' parts stand (``agree``), numbering rows
+    after the parts before it; else the traces ``share`` owns of the whole file, read
+    with every check of a single reading.
     """
     reader = _load(path, mapping, policy, catalog)
     part = read_part(path, reader.m.trace_id, share, SPLIT_MAX_BYTES)

@@ -47,15 +47,10 @@ def agree(summaries: list[Summary | None]) -> list[int] | None:
 def read_part(
     path: Path, trace_id: str, share: Share, max_bytes: int
 ) -> tuple[list[Trace], Summary] | None:
-    """This worker's traces of a split by place, and its summary; None if the file cannot
-    be split or the part is not exactly what the whole file holds there (the whole
-    reading then says why).
-
-    By induction over the parts, each is parsed as the whole file would be: the header
-    must end inside the log and outside any tag, comment, instruction or reference, so a
-    part starts where a single parser would stand; and each part but the last must end
-    so too, which closing the log there proves.
-    """
+    """This worker's traces of a split by place, and its summary; None if the file (up
+    to ``max_bytes`` unpacked) cannot be split, or the part may not be exactly what the
+    whole file holds there (the whole reading then says why). Why the checks suffice:
+    docs/importing.md, "Splitting a log by place"."""
     data = _unpacked(path, max_bytes)
     if data is None:
         return None
