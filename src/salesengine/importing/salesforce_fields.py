@@ -52,19 +52,7 @@ def read_rows(
         # read such a file, every row, with ``field_history.columns.type: null``.
         needed.setdefault(tracked.type, "type")
     require_columns(path, header, needed)
-    return _items(path, spec, policy, header)
-
-
-def _items(
-    path: Path, spec: SalesforceMapping, policy: FunnelPolicy, header: list[str]
-) -> Iterator[SourceItem]:
-    def replay(deal: Opportunity, rows: list[Row]) -> Iterator[SourceItem]:
-        replay = _Replay(deal, spec, policy)
-        dated = replay.ordered(rows)
-        if dated:
-            yield from replay.run(dated)
-
-    return replayed(path, spec, header, replay, spec.field_history.columns.field)
+    return replayed(path, spec, policy, header, _Replay.items, tracked.field)
 
 
 def _same_amount(a: str, b: str) -> bool:
@@ -106,6 +94,16 @@ class _Replay:
         self.twins: dict[int, int] = {}  # line of a row not read -> line of its twin read
         self.unordered: dict[int, str] = {}  # line of a row refused -> why its order is unknown
         self.lone_ids: set[int] = set()  # lines of id rows without the names row to read
+
+    @classmethod
+    def items(
+        cls, deal: Opportunity, rows: list[Row], spec: SalesforceMapping, policy: FunnelPolicy
+    ) -> Iterator[SourceItem]:
+        """The opportunity's rows, the rows of one save put in order, as commands."""
+        replay = cls(deal, spec, policy)
+        ordered = replay.ordered(rows)
+        if ordered:
+            yield from replay.run(ordered)
 
     def field(self, row: Row) -> str:
         return row.values.get(self.columns.field, "")

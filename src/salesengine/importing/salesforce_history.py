@@ -40,17 +40,15 @@ def read_rows(
     if cols.close:
         needed.setdefault(cols.close, "close")
     require_columns(path, header, needed)
-    return _items(path, spec, policy, header)
+    return replayed(path, spec, policy, header, _replay, cols.stage)
 
 
-def _items(
-    path: Path, spec: SalesforceMapping, policy: FunnelPolicy, header: list[str]
+def _replay(
+    deal: Opportunity, rows: list[Row], spec: SalesforceMapping, policy: FunnelPolicy
 ) -> Iterator[SourceItem]:
-    def replay(deal: Opportunity, rows: list[Row]) -> Iterator[SourceItem]:
-        for row in sorted(rows, key=lambda r: (r.at, r.line)):
-            yield from _row_items(row, deal, spec, policy)
-
-    return replayed(path, spec, header, replay, spec.columns.stage)
+    """The opportunity's rows in time order (of one time, in file order) as commands."""
+    for row in sorted(rows, key=lambda r: (r.at, r.line)):
+        yield from _row_items(row, deal, spec, policy)
 
 
 def _row_items(

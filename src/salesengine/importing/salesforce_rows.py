@@ -68,11 +68,17 @@ def rows_by_opportunity(
     return groups, skipped
 
 
+# How an export's rows become one opportunity's commands: (deal, its dated rows, mapping,
+# policy) -> items.
+Replay = Callable[[Opportunity, list[Row], SalesforceMapping, FunnelPolicy], Iterator[SourceItem]]
+
+
 def replayed(
     path: Path,
     spec: SalesforceMapping,
+    policy: FunnelPolicy,
     header: list[str],
-    replay: Callable[[Opportunity, list[Row]], Iterator[SourceItem]],
+    replay: Replay,
     what: str,
 ) -> Iterator[SourceItem]:
     """The rows set aside, then each opportunity's dated rows as ``replay`` makes them
@@ -82,7 +88,7 @@ def replayed(
     yield from skipped
     for opportunity, rows in groups.items():
         deal = Opportunity(spec.deal_prefix + opportunity)
-        yield from replay(deal, [r for r in rows if r.at is not None])
+        yield from replay(deal, [r for r in rows if r.at is not None], spec, policy)
         for row in rows:
             if row.at is None:
                 yield bad_date(row, deal, spec, what)
