@@ -33,7 +33,8 @@ from time import perf_counter
 from harness import PG_URL_ENV, Schemas, parser_with_stores, status, with_schema, yes
 
 from salesengine.bootstrap import build_engine
-from salesengine.importing.sources import SourceCommand, import_source
+from salesengine.importing.common.items import SourceCommand
+from salesengine.importing.sources import import_source
 from salesengine.importing.xes import read
 
 LOG = Path(__file__).resolve().parents[2] / "shared" / "data" / "bpi-challenge-2012"

@@ -50,8 +50,9 @@ from harness import (
 from psycopg import sql
 
 from salesengine.bootstrap import build_engine
+from salesengine.cli.worker_engines import EngineSpec
 from salesengine.importing.jsonl import ImportReport, import_file
-from salesengine.importing.parallel import EngineSpec, auto_workers, import_file_parallel
+from salesengine.importing.parallel import auto_workers, import_file_parallel
 from salesengine.policies.catalog import PolicyCatalog
 from salesengine.store.settings import store_settings
 

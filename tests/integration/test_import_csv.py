@@ -16,7 +16,8 @@ import pytest
 from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
 from salesengine.importing import crm_csv, salesforce
-from salesengine.importing.sources import MappingError, SourceError, SourceReport, import_source
+from salesengine.importing.common.errors import MappingError, SourceError
+from salesengine.importing.sources import SourceReport, import_source
 from tests.conftest import MAVEN_PIPELINE, Clock, run_cli, shared_data
 
 # The shared data sits beside the repository, in CI as here.

@@ -12,14 +12,10 @@ import pytest
 from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
 from salesengine.importing import crm_csv, xes
-from salesengine.importing.sources import (
-    MAPPINGS_DIR,
-    MappingError,
-    SourceError,
-    check_policy_option,
-    import_source,
-    read_mapping,
-)
+from salesengine.importing.common.errors import MappingError, SourceError
+from salesengine.importing.common.mapping_files import MAPPINGS_DIR, read_mapping
+from salesengine.importing.run import check_policy_option
+from salesengine.importing.sources import import_source
 from salesengine.policies.catalog import PolicyCatalog
 from tests.conftest import TEST_DATA, Clock, run_cli
 

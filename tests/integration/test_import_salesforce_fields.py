@@ -20,15 +20,9 @@ from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
 from salesengine.domain.deal import Deal
 from salesengine.importing import salesforce
-from salesengine.importing.sources import (
-    MappingError,
-    Rejected,
-    Skipped,
-    SourceCommand,
-    SourceError,
-    SourceReport,
-    import_source,
-)
+from salesengine.importing.common.errors import MappingError, SourceError
+from salesengine.importing.common.items import Rejected, Skipped, SourceCommand
+from salesengine.importing.sources import SourceReport, import_source
 from tests.conftest import Clock
 
 FIELD_HISTORY = Path(__file__).parents[1] / "data" / "salesforce-opportunity-field-history.csv"

@@ -22,15 +22,9 @@ from eventsourcing.utils import get_topic
 from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
 from salesengine.domain.deal import Deal
-from salesengine.importing.sources import (
-    MappingError,
-    Problem,
-    Skipped,
-    SourceCommand,
-    SourceError,
-    SourceReport,
-    import_source,
-)
+from salesengine.importing.common.errors import MappingError, SourceError
+from salesengine.importing.common.items import Skipped, SourceCommand
+from salesengine.importing.sources import Problem, SourceReport, import_source
 from salesengine.importing.xes import read
 from tests.conftest import BPI_LOG, TEST_DATA, Clock, shared_data
 
@@ -415,7 +409,7 @@ def test_the_cli_says_why_rows_were_skipped_a_line_per_reason(tmp_path: Path) ->
 
 
 def test_the_skip_summary_counts_each_reason_and_folds_the_rarest() -> None:
-    from salesengine.cli.main import skip_summary
+    from salesengine.cli.import_command import skip_summary
 
     reasons = ["late"] * 4 + ["early"] * 9 + [f"odd {n}" for n in range(6)]
     problems = [Problem(f"line {n}", reason, n) for n, reason in enumerate(reasons)]

@@ -18,15 +18,13 @@ from pydantic import ValidationError
 
 from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
-from salesengine.importing.parallel import EngineSpec, import_source_parallel
-from salesengine.importing.sources import (
-    Rejected,
-    SourceCommand,
-    SourceError,
-    SourceReport,
-    import_source,
-)
-from salesengine.importing.xes import _INSTANT, _instant, read
+from salesengine.cli.worker_engines import EngineSpec
+from salesengine.importing.common.errors import SourceError
+from salesengine.importing.common.items import Rejected, SourceCommand
+from salesengine.importing.parallel import import_source_parallel
+from salesengine.importing.sources import SourceReport, import_source
+from salesengine.importing.xes import read
+from salesengine.importing.xes_traces import _INSTANT, _instant
 from tests.conftest import TEST_DATA, run_cli
 
 BAD = TEST_DATA / "xes-bad-values.xes"

@@ -18,7 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from salesengine.importing import xes
-from salesengine.importing.sources import Share, SharedRead, SourceError, SourceItem
+from salesengine.importing.common.errors import SourceError
+from salesengine.importing.common.items import SourceItem
+from salesengine.importing.common.sharing import Share, SharedRead
 from tests.conftest import BPI_LOG, TEST_DATA, shared_data
 
 DATA = TEST_DATA

@@ -18,17 +18,14 @@ from hypothesis import strategies as st
 
 from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
+from salesengine.cli.worker_engines import EngineSpec
 from salesengine.importing import xes
-from salesengine.importing.parallel import EngineSpec, import_source_parallel
-from salesengine.importing.readers import estimated_rows
-from salesengine.importing.sources import (
-    Share,
-    SourceCommand,
-    SourceError,
-    SourceItem,
-    SourceReport,
-    import_source,
-)
+from salesengine.importing.common.errors import SourceError
+from salesengine.importing.common.file_size import estimated_rows
+from salesengine.importing.common.items import SourceCommand, SourceItem
+from salesengine.importing.common.sharing import Share
+from salesengine.importing.parallel import import_source_parallel
+from salesengine.importing.sources import SourceReport, import_source
 from tests.conftest import BPI_LOG, TEST_DATA, run_cli, shared_data
 
 DATA = TEST_DATA

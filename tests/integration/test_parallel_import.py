@@ -17,9 +17,10 @@ import pytest
 
 from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
+from salesengine.cli.worker_engines import EngineSpec
 from salesengine.domain.errors import StoreUnavailable
 from salesengine.importing.jsonl import ImportReport, import_file
-from salesengine.importing.parallel import EngineSpec, import_file_parallel
+from salesengine.importing.parallel import import_file_parallel
 from tests.conftest import T0
 
 STAGES = ("p25", "p50", "p90")

@@ -15,7 +15,7 @@ from salesengine.application.commands import (
     command_schema,
     parse_command,
 )
-from salesengine.importing.jsonl import describe_validation
+from salesengine.importing.common.validation import describe_validation
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "docs" / "commands.schema.json"
 

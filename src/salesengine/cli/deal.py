@@ -42,7 +42,7 @@ def _run(
     from pydantic import ValidationError
 
     from salesengine.application.commands import parse_command
-    from salesengine.importing.jsonl import describe_validation
+    from salesengine.importing.common.validation import describe_validation
 
     if at is not None and DAY.fullmatch(at):
         # A plain date: the start of its day in UTC, as for every instant option. (The

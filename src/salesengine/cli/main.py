@@ -4,47 +4,34 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from salesengine.cli import deal as deal_cli
 from salesengine.cli import demo as demo_cli
 from salesengine.cli import export as export_cli
 from salesengine.cli import forecast as forecast_cli
 from salesengine.cli import health as health_cli
+from salesengine.cli import import_command as import_cli
 from salesengine.cli import plan as plan_cli
 from salesengine.cli import policy as policy_cli
 from salesengine.cli import relay as relay_cli
 from salesengine.cli import reports as reports_cli
 from salesengine.cli import window_reports as window_cli
-from salesengine.cli.interrupt import (
-    Interrupt,
-    stopped_at_once,
-    stopped_between_rows,
-    stopping_gently,
-)
 from salesengine.cli.options import STATE, parse_time
 from salesengine.cli.render import (
-    err,
     fail,
     jsonable,
     money,
     print_json,
     say,
-    throttled,
     to_the_second,
     warn,
     when,
 )
 from salesengine.domain.errors import SalesEngineError, StoreMissing
-
-if TYPE_CHECKING:
-    from salesengine.importing.sources import Problem
 
 # Each command imports what only it needs (the application, importers, reports) when it
 # runs: loading them all would slow down the start of every command, and of --help. For
@@ -74,6 +61,8 @@ app.command("export")(export_cli.export_command)
 app.command("relay")(relay_cli.relay_command)
 app.add_typer(relay_cli.contract_app, name="contract")
 app.command("demo")(demo_cli.demo_command)
+# History in: command files, CRM exports and event logs.
+app.command("import")(import_cli.import_command)
 
 
 @app.callback()
@@ -107,308 +96,6 @@ def _actor(by: str) -> str:
         return checked_name(by)
     except ValueError as e:
         raise typer.BadParameter(f"{by!r}: {e}", param_hint="--by") from None
-
-
-@app.command("import")
-def import_(
-    file: Annotated[
-        Path, typer.Argument(help="JSON Lines commands, or a CRM export or event log.")
-    ],
-    fmt: Annotated[
-        str | None,
-        typer.Option(
-            "--format",
-            help="jsonl, salesforce, csv or xes. Default: xes for .xes/.xes.gz; for .csv, "
-            "the mapping's format, else salesforce when the header has OpportunityId, else "
-            "csv with a mapping; else jsonl.",
-            show_default=False,
-        ),
-    ] = None,
-    mapping: Annotated[
-        str | None,
-        typer.Option(
-            help="Mapping of a CRM export or event log: a shipped name (bpi2012, maven, "
-            "salesforce) or a YAML file.",
-            show_default=False,
-        ),
-    ] = None,
-    policy: Annotated[
-        str | None,
-        typer.Option(
-            help="Policy of the imported deals, instead of the mapping's.", show_default=False
-        ),
-    ] = None,
-    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            max=64,
-            help="Worker processes, each applying the commands of its share of the deals. "
-            "Default: one per core for a large file, else 1.",
-            show_default=False,
-        ),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-) -> None:
-    """Apply the commands of a JSON Lines file in order; refused lines are listed.
-
-    Each deal's commands are applied in file order. With several workers, different
-    deals' commands may reach the store in another order than the file's.
-    """
-    from salesengine.importing.readers import guess_format
-    from salesengine.importing.sources import FORMATS, SourceError
-
-    if not file.is_file():
-        if file.is_dir():
-            fail(f"{file}: is a directory, not a file to import")
-        elif file.exists():
-            fail(f"{file}: not a regular file (a device or a pipe); import from a file")
-        else:
-            fail(f"{file}: no such file")
-        raise typer.Exit(2)
-    if fmt is None:
-        try:
-            fmt = guess_format(file, mapping)
-        except SourceError as e:
-            fail(str(e))
-            raise typer.Exit(2) from None
-    if fmt != "jsonl":
-        if fmt not in FORMATS:
-            fail(f"--format: {fmt!r} is not one of jsonl, {', '.join(FORMATS)}")
-            raise typer.Exit(2)
-        _import_source(
-            file, fmt, mapping, policy, batch_size=batch_size, workers=workers, as_json=as_json
-        )
-        return
-    if mapping is not None or policy is not None:
-        fail("--mapping and --policy apply to CRM exports and event logs, not to commands")
-        raise typer.Exit(2)
-    _import_commands(file, batch_size=batch_size, workers=workers, as_json=as_json)
-
-
-def _import_commands(file: Path, *, batch_size: int, workers: int | None, as_json: bool) -> None:
-    from salesengine.importing.jsonl import import_file
-    from salesengine.importing.parallel import (
-        EngineSpec,
-        auto_workers,
-        import_file_parallel,
-        in_one_process,
-    )
-
-    total = _count_lines(file)
-    engine = STATE.engine()  # opens (and if need be creates) the store before any worker
-    spec = EngineSpec(STATE.db, STATE.policy_dirs, STATE.actor)
-    if workers is None:
-        workers = auto_workers(spec, total)
-    elif workers > 1 and in_one_process(spec):
-        fail("--workers: an in-memory store lives in one process; use --workers 1")
-        raise typer.Exit(2)
-    interrupt = Interrupt()
-    try:
-        with (
-            stopping_gently(interrupt),
-            Progress(
-                TextColumn("importing"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]}"),
-                TimeRemainingColumn(),
-                console=err,
-                disable=as_json or total < 5000,
-                transient=True,
-                auto_refresh=workers == 1,  # workers fork this process: no other thread
-            ) as progress,
-        ):
-            task = progress.add_task("import", total=total, rate="")
-            # Called per line by one process, or a few times a second with workers.
-            advance = throttled(progress, task, every=2000, unit="lines", redraw=workers > 1)
-
-            if workers > 1:
-                STATE.close()  # the workers open their own; this one must not be inherited
-                report = import_file_parallel(
-                    spec,
-                    file,
-                    workers=workers,
-                    on_line=advance,
-                    batch_size=batch_size,
-                    fork=True,
-                    stopped=interrupt,
-                )
-            else:
-                report = import_file(
-                    engine, file, on_line=advance, batch_size=batch_size, stopped=interrupt
-                )
-    except KeyboardInterrupt:
-        stopped_at_once(file, interrupt)
-    counts = (
-        f"{report.applied} applied, {report.duplicates} already applied, "
-        f"{len(report.refused)} refused"
-    )
-    if as_json:
-        print_json(report)
-    else:
-        for problem in report.refused:
-            err.print(escape(f"{file}:{problem.line}: refused: {problem.message}"))
-        if not report.interrupted:
-            say(
-                f"{file}: {counts} ({report.lines} lines"
-                + (f", {report.blank} blank)" if report.blank else ")")
-            )
-    if report.interrupted:
-        stopped_between_rows(file, f"{report.lines:,} of {total:,} lines ({counts})", interrupt)
-    if report.refused:
-        raise typer.Exit(1)
-
-
-def _import_source(
-    file: Path,
-    fmt: str,
-    mapping: str | None,
-    policy: str | None,
-    *,
-    batch_size: int,
-    workers: int | None,
-    as_json: bool,
-) -> None:
-    from salesengine.importing.parallel import (
-        EngineSpec,
-        auto_workers,
-        import_source_parallel,
-        in_one_process,
-    )
-    from salesengine.importing.readers import SHAREABLE, estimated_rows, reader, shared_check
-    from salesengine.importing.sources import (
-        MappingError,
-        SourceError,
-        check_policy_option,
-        import_source,
-    )
-
-    if STATE.store_missing() is None:
-        STATE.engine()  # an unreachable store fails before the file is read
-    spec = EngineSpec(STATE.db, STATE.policy_dirs, STATE.actor)
-    if fmt not in SHAREABLE or in_one_process(spec):
-        if workers is not None and workers > 1:
-            why = (
-                "an in-memory store lives in one process"
-                if fmt in SHAREABLE
-                else (f"a {fmt} import runs in one process")
-            )
-            fail(f"--workers: {why}; use --workers 1")
-            raise typer.Exit(2)
-        workers = 1
-    elif workers is None:
-        workers = auto_workers(spec, estimated_rows(file))
-    interrupt = Interrupt()
-    try:
-        check_policy_option(policy, STATE.catalog())
-        with Progress(
-            TextColumn("importing"),
-            BarColumn(pulse_style="bar.pulse"),
-            TextColumn("{task.completed:,} rows"),
-            TextColumn("{task.fields[rate]}"),
-            console=err,
-            disable=as_json,
-            transient=True,
-            auto_refresh=workers == 1,  # workers fork this process: it must run no other thread
-        ) as progress:
-            task = progress.add_task("import", total=None, rate="")
-            advance = throttled(progress, task, every=1000, unit="rows", redraw=workers > 1)
-            if workers > 1:
-                # As below: a refused mapping leaves no new, empty store behind.
-                shared_check(fmt)(file, mapping, policy, catalog=STATE.catalog())
-                STATE.engine()  # opens (and if need be creates) the store before any worker
-                STATE.close()  # the workers open their own; this one must not be inherited
-                with stopping_gently(interrupt):
-                    report = import_source_parallel(
-                        spec,
-                        file,
-                        fmt,
-                        mapping,
-                        policy,
-                        workers=workers,
-                        batch_size=batch_size,
-                        on_row=advance,
-                        fork=True,
-                        stopped=interrupt,
-                    )
-            else:
-                # The file and its mapping are checked before the store is opened: a
-                # refused file leaves no new, empty store behind.
-                items = reader(fmt)(file, mapping, policy, catalog=STATE.catalog())
-                with stopping_gently(interrupt):
-                    report = import_source(
-                        STATE.engine(),
-                        file,
-                        fmt,
-                        items,
-                        on_row=advance,
-                        batch_size=batch_size,
-                        stopped=interrupt,
-                    )
-    except (MappingError, SourceError) as e:
-        fail(str(e))
-        raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        stopped_at_once(file, interrupt)
-    rows = (
-        f"rows: {report.imported_rows} imported, {report.unchanged_rows} already imported, "
-        f"{report.refused_rows} refused, {report.skipped_rows} skipped"
-    )
-    if as_json:
-        print_json(report)
-    else:
-        for problem in report.refused:
-            err.print(escape(f"{file}: {problem.where}: refused: {problem.message}"))
-        for note in report.notes:
-            err.print(escape(f"{file}: {note.where}: note: {note.message}"))
-        for line in skip_summary(report.skipped):
-            err.print(escape(f"{file}: {line}"))
-        if not report.interrupted:
-            say(
-                f"{file}: {rows}; commands: {report.applied} applied, {report.duplicates} "
-                "already applied" + (f"; {len(report.notes)} notes" if report.notes else "")
-            )
-    if report.interrupted:
-        stopped_between_rows(file, f"{report.rows:,} rows ({rows})", interrupt)
-    if report.refused:
-        raise typer.Exit(1)
-
-
-SKIP_REASONS_SHOWN = 5
-SKIP_PLACES_SHOWN = 2
-
-
-def skip_summary(skipped: list[Problem]) -> list[str]:
-    """Why rows were skipped, a line per reason, most frequent first, with the first rows
-    skipped for it: a log skips tens of thousands of events for a handful of reasons
-    (``--json`` lists every one)."""
-    places: dict[str, list[str]] = {}
-    for problem in skipped:
-        places.setdefault(problem.message, []).append(problem.where)
-    counts = Counter({reason: len(where) for reason, where in places.items()})
-    common = counts.most_common(SKIP_REASONS_SHOWN)
-    lines = [f"skipped {count:,}: {reason} ({_first(places[reason])})" for reason, count in common]
-    rest = len(skipped) - sum(count for _, count in common)
-    if rest:
-        others = len(counts) - len(common)
-        lines.append(
-            f"skipped {rest:,} more, for {others:,} other reason{'s' * (others > 1)} "
-            "(--json lists every row)"
-        )
-    return lines
-
-
-def _first(places: list[str]) -> str:
-    shown = "; ".join(places[:SKIP_PLACES_SHOWN])
-    more = len(places) - SKIP_PLACES_SHOWN
-    return f"{shown}; {more:,} more" if more > 0 else shown
-
-
-def _count_lines(path: Path) -> int:
-    with path.open("rb") as handle:
-        return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
 
 
 @app.command()

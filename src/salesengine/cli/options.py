@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from pydantic import AwareDatetime, TypeAdapter
 
     from salesengine.application.engine import SalesEngine
+    from salesengine.cli.worker_engines import EngineSpec
     from salesengine.policies.catalog import PolicyCatalog
 
 # Every command module imports this one: pydantic, the engine and the policies are imported
@@ -103,6 +104,12 @@ class Globals:
                 self.db, policy_paths=self.policy_dirs, actor=self.actor, create=create
             )
         return self._engine
+
+    def worker_engines(self) -> EngineSpec:
+        """What each import worker builds its own engine from."""
+        from salesengine.cli.worker_engines import EngineSpec
+
+        return EngineSpec(self.db, self.policy_dirs, self.actor)
 
     def close(self) -> None:
         if self._engine is not None:

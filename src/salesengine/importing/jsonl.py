@@ -6,14 +6,12 @@ that content it is), so re-importing a file, or a file that grew, writes nothing
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import re
 import unicodedata
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,10 +19,12 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from salesengine.application.commands import COMMAND_NAMES, Command, parse_command
+from salesengine.application.commands import Command, parse_command
 from salesengine.application.engine import SalesEngine
 from salesengine.application.results import CommandResult, Refused
-from salesengine.importing.stopping import Stopped, until_stopped
+from salesengine.importing.common.allocation import bulk_allocation
+from salesengine.importing.common.stopping import Stopped, until_stopped
+from salesengine.importing.common.validation import describe_validation
 
 _LONG_INTEGER = re.compile(r"\d{19}")
 _WITHIN_LINE = re.compile(r"line 1 column (\d+) \(char \d+\)")
@@ -54,31 +54,6 @@ class ImportReport:
     def done(self) -> int:
         """Lines dealt with: each blank, refused, or applied (or already there)."""
         return self.blank + len(self.refused) + self.applied + self.duplicates
-
-
-def describe_validation(error: ValidationError) -> str:
-    """Name each bad field and why, in the writer's own terms."""
-    problems = []
-    for err in error.errors():
-        # Union members show up in the location as validator names; they are not fields.
-        loc = [str(p) for p in err["loc"] if "[" not in str(p)]
-        # The discriminated union puts the command name first; it is not a field.
-        if len(loc) > 1 and err["type"] not in ("union_tag_invalid", "union_tag_not_found"):
-            loc = loc[1:]
-        where = ".".join(loc) if loc else "line"
-        message = err["msg"]
-        if err["type"] == "union_tag_invalid":
-            where = "cmd"
-            tag = err.get("ctx", {}).get("tag")
-            message = f"unknown command {tag!r} (one of {', '.join(COMMAND_NAMES)})"
-        elif err["type"] == "union_tag_not_found":
-            where = "cmd"
-            message = f"missing (one of {', '.join(COMMAND_NAMES)})"
-        given = err.get("input")
-        if isinstance(given, str) and len(given) <= 60 and err["type"] != "missing":
-            message += f" (given: {given!r})"  # the bad value, to find it in the source
-        problems.append(f"field '{where}': {message}")
-    return "; ".join(problems)
 
 
 def canonical(raw: dict[str, Any]) -> bytes:
@@ -275,23 +250,6 @@ def read_commands(
                 report.refused.append(LineError(number, describe_validation(e)))
                 continue
             yield number, command, {"source": source, "format": "jsonl", "line": str(number)}
-
-
-# The deal cache keeps tens of thousands of objects alive, and with the default
-# thresholds the collector rescans all of them every few thousand commands; that took
-# a quarter of the import. Nothing an import allocates forms cycles it must reclaim
-# early, so during one the young generation is collected far less often.
-BULK_GC_THRESHOLD = 100_000
-
-
-@contextmanager
-def bulk_allocation() -> Iterator[None]:
-    saved = gc.get_threshold()
-    gc.set_threshold(max(saved[0], BULK_GC_THRESHOLD), *saved[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*saved)
 
 
 def import_file(

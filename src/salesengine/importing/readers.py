@@ -3,22 +3,15 @@
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable, Iterator
 from importlib import import_module
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from salesengine.importing.sources import (
-    FORMATS,
-    Meet,
-    Share,
-    SharedRead,
-    SourceError,
-    SourceItem,
-    read_mapping,
-)
+from salesengine.importing.common.formats import FORMATS, SHAREABLE
+from salesengine.importing.common.items import SourceItem
+from salesengine.importing.common.sharing import Meet, Share, SharedRead
 
 if TYPE_CHECKING:
     from salesengine.application.ports import PolicySource
@@ -54,52 +47,10 @@ class SharedReader(Protocol):
     ) -> SharedRead: ...
 
 
-# Formats whose import can be shared among worker processes.
-SHAREABLE = frozenset({"xes"})
-
-
 def reader(fmt: str) -> Reader:
     module = import_module(f"salesengine.importing.{FORMATS[fmt]}")
     read: Reader = module.read
     return read
-
-
-def guess_format(path: Path, mapping: str | None = None) -> str:
-    """The format of a file imported without ``--format``.
-
-    .xes and .xes.gz files are event logs. A .csv file is a CRM export: the format its
-    mapping declares, else a Salesforce export when its header has Salesforce's
-    OpportunityId column, else (with a mapping) a generic CRM export. Any other file is
-    JSON Lines commands.
-    """
-    name = path.name.lower()
-    if name.endswith((".xes", ".xes.gz")):
-        return "xes"
-    if not name.endswith(".csv"):
-        return "jsonl"
-    declared = read_mapping(mapping)[1].get("format") if mapping is not None else None
-    if declared is not None:
-        # A mapping for xes, or for no format known, is refused on its format field by
-        # the csv reader.
-        return "salesforce" if declared == "salesforce" else "csv"
-    from salesengine.importing.crm_csv import read_header  # only a CSV needs it
-
-    try:
-        # Salesforce's export settings, which its shipped mapping reads with.
-        header = read_header(path, encoding="utf-8-sig", delimiter=",")
-    except SourceError:
-        if mapping is None:
-            raise
-        header = []  # not Salesforce's: the mapping's own encoding or delimiter reads it
-    if "OpportunityId" in header:
-        return "salesforce"
-    if mapping is not None:
-        return "csv"
-    raise SourceError(
-        f"{path}: a CSV file needs --format: csv with --mapping MAP for a CRM export "
-        "(shipped: maven), or salesforce for an OpportunityHistory or "
-        "OpportunityFieldHistory export"
-    )
 
 
 def _shared(fmt: str) -> ModuleType:
@@ -124,25 +75,3 @@ def shared_check(fmt: str) -> Callable[..., None]:
     ``(path, mapping, policy, *, catalog)``, raising a MappingError."""
     check: Callable[..., None] = _shared(fmt).check_mapping
     return check
-
-
-# Unpacked bytes per row of a shareable format: an XES event with its attributes
-# (BPI Challenge 2012: 283).
-BYTES_PER_ROW = 280
-GZIP_MAGIC = b"\x1f\x8b"
-
-
-def unpacked_size(path: Path) -> int:
-    """The file's size once unpacked: a gzip file's trailer says it (modulo 4 GiB)."""
-    size = path.stat().st_size
-    with path.open("rb") as handle:
-        if handle.read(2) != GZIP_MAGIC or size < 4:
-            return size
-        handle.seek(-4, 2)  # gzip's trailer: the unpacked size modulo 4 GiB
-        unpacked: int = struct.unpack("<I", handle.read(4))[0]
-    return max(unpacked, size)
-
-
-def estimated_rows(path: Path) -> int:
-    """Roughly how many rows a file holds, from its (unpacked) size, to choose workers."""
-    return unpacked_size(path) // BYTES_PER_ROW

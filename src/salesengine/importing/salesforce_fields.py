@@ -1,20 +1,10 @@
 """Salesforce OpportunityFieldHistory exports: one row per change of one tracked field.
 
-The columns are the opportunity, the time, ``Field``, ``DataType``, ``OldValue`` and
-``NewValue`` (optionally the row's ``Id``, ``IsDeleted`` and ``CreatedById``). The
-mapping's ``field_history.fields`` says what each tracked field becomes: ``open``
+The mapping's ``field_history.fields`` says what each tracked field becomes: ``open``
 (Salesforce's ``created`` row), ``stage``, ``amount``, ``close``, ``owner`` or a fact.
-
-Rows are grouped by opportunity and ordered by time. Rows of one time come from one save
-in Salesforce: the ``created`` row goes first, then the other fields by name, and stage
-changes last; two changes of one field are chained (the second's old value is the
-first's new value), else file order decides. A lookup field's change is written twice,
-as ids and as names: only the rows of the mapping's ``lookup_type`` are read.
-
-The deal opens at its ``created`` row, or without one at its first row. What a field
-held before its first change (that row's ``OldValue``) is what it held at opening: the
-opening amount, close date, owner and facts, and the stage the deal moves to at once.
-Each row then becomes its field's command.
+The rows of one save are put in one order whatever the file's, and what a field held
+before its first change is what it held at opening; the rules are in docs/importing.md,
+"Salesforce OpportunityFieldHistory".
 """
 
 from __future__ import annotations
@@ -29,20 +19,17 @@ from pydantic import ValidationError
 
 from salesengine.application.commands import OpenDeal
 from salesengine.domain.policy import FunnelPolicy
-from salesengine.importing.crm_csv import require_columns
-from salesengine.importing.salesforce import (
-    FactField,
-    FieldUse,
+from salesengine.importing.common.csv_files import require_columns
+from salesengine.importing.common.items import Noted, Rejected, Skipped, SourceCommand, SourceItem
+from salesengine.importing.salesforce_mapping import FactField, FieldUse, SalesforceMapping
+from salesengine.importing.salesforce_rows import (
     Opportunity,
     Row,
-    SalesforceMapping,
-    bad_date,
     day,
     moves,
-    rows_by_opportunity,
+    replayed,
     source_id,
 )
-from salesengine.importing.sources import Noted, Rejected, Skipped, SourceCommand, SourceItem
 
 Emit = Callable[[dict[str, Any]], SourceCommand]
 
@@ -65,22 +52,7 @@ def read_rows(
         # read such a file, every row, with ``field_history.columns.type: null``.
         needed.setdefault(tracked.type, "type")
     require_columns(path, header, needed)
-    return _items(path, spec, policy, header)
-
-
-def _items(
-    path: Path, spec: SalesforceMapping, policy: FunnelPolicy, header: list[str]
-) -> Iterator[SourceItem]:
-    groups, skipped = rows_by_opportunity(path, spec, header)
-    yield from skipped
-    for opportunity, rows in groups.items():
-        replay = _Replay(Opportunity(spec.deal_prefix + opportunity), spec, policy)
-        dated = replay.ordered([r for r in rows if r.at is not None])
-        if dated:
-            yield from replay.run(dated)
-        for row in rows:
-            if row.at is None:
-                yield bad_date(row, replay.deal, spec, spec.field_history.columns.field)
+    return replayed(path, spec, policy, header, _Replay.items, tracked.field)
 
 
 def _same_amount(a: str, b: str) -> bool:
@@ -122,6 +94,16 @@ class _Replay:
         self.twins: dict[int, int] = {}  # line of a row not read -> line of its twin read
         self.unordered: dict[int, str] = {}  # line of a row refused -> why its order is unknown
         self.lone_ids: set[int] = set()  # lines of id rows without the names row to read
+
+    @classmethod
+    def items(
+        cls, deal: Opportunity, rows: list[Row], spec: SalesforceMapping, policy: FunnelPolicy
+    ) -> Iterator[SourceItem]:
+        """The opportunity's rows, the rows of one save put in order, as commands."""
+        replay = cls(deal, spec, policy)
+        ordered = replay.ordered(rows)
+        if ordered:
+            yield from replay.run(ordered)
 
     def field(self, row: Row) -> str:
         return row.values.get(self.columns.field, "")

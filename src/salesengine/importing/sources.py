@@ -14,126 +14,19 @@ again, or a later export of the same system, adds nothing already there.
 from __future__ import annotations
 
 import hashlib
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
-from salesengine.application.commands import Amount, Command, parse_command
+from salesengine.application.commands import Command, parse_command
 from salesengine.application.engine import SalesEngine
 from salesengine.application.results import CommandResult, Refused
-from salesengine.domain.errors import SalesEngineError
-from salesengine.importing.jsonl import bulk_allocation, describe_validation
-from salesengine.importing.stopping import Stopped, until_stopped
-
-if TYPE_CHECKING:
-    from salesengine.policies.catalog import PolicyCatalog
-
-MAPPINGS_DIR = Path(__file__).with_name("mappings")
-_AMOUNT: TypeAdapter[Decimal] = TypeAdapter(Amount)
-
-
-def read_amount(text: str) -> Decimal | None:
-    """The amount as the command language reads the text; None if it refuses it. A
-    reader checks a value its row can do without, to keep it off the row's main change."""
-    try:
-        return _AMOUNT.validate_python(text)
-    except ValidationError:
-        return None
-
-
-# Source items and problems are not frozen dataclasses, though nothing changes them: an
-# import makes one per row, and a frozen dataclass's __init__ costs four times as much.
-
-
-@dataclass(slots=True)
-class SourceCommand:
-    """One command made from a source row."""
-
-    where: str  # for people: "line 12", "trace 173688, event 4"
-    source_id: str  # the row's own id in the source, e.g. an OpportunityHistory Id
-    command: dict[str, Any]  # the command language's fields; "id" is set on import
-    row: int  # the source row it came from (1-based), for progress and counts
-    provenance: dict[str, str] = field(default_factory=dict)  # extra: "trace", "line"
-    # Applied on its own, not whole with its row's other commands: a value the row's
-    # main change can do without (a close date beside an opening, say).
-    alone: bool = False
-    # Refused as it stands: the reader knows why (a date it cannot read, a local time
-    # the clocks skipped), and the row is refused with this reason.
-    refusal: str | None = None
-    # The source column each field came from ({"at": "close_date"}): a refusal names the
-    # column beside the field.
-    columns: dict[str, str] | None = None
-
-
-@dataclass(slots=True)
-class Skipped:
-    """A source row that makes no command, and why."""
-
-    where: str
-    reason: str
-    row: int
-
-
-@dataclass(slots=True)
-class Rejected:
-    """A source row refused as it stands, before any command (a record with the wrong
-    number of fields, a second trace of one name): reported refused, nothing written."""
-
-    where: str
-    reason: str
-    row: int
-
-
-@dataclass(slots=True)
-class Noted:
-    """Something the report should say of a row whose commands still apply: what the
-    source cannot tell (e.g. a stage at creation a field history does not hold)."""
-
-    where: str
-    note: str
-    row: int
-
-
-SourceItem = SourceCommand | Skipped | Rejected | Noted
-
-
-@dataclass(frozen=True, slots=True)
-class Share:
-    """One worker's part of a source's deals: ``part`` of ``parts``. ``owns`` chooses by
-    a stable hash of the deal's name in the source, so every run splits a file the same
-    way; a reader may split by place in the file instead (XES, ``xes.read_shared``)."""
-
-    part: int
-    parts: int
-
-    def owns(self, name: str) -> bool:
-        return zlib.crc32(name.encode("utf-8", "surrogatepass")) % self.parts == self.part
-
-
-# Where import workers meet: each gives a value and, once all have, gets the verdict on
-# all of them that the reader's ``agree`` gives (see ``parallel.run_workers``).
-Meet = Callable[[Any], Any]
-
-
-def _same_row(row: int) -> int:
-    return row
-
-
-@dataclass(frozen=True, slots=True)
-class SharedRead:
-    """One worker's share of a source: its items, how far a row of the share is through
-    the whole file, in rows (for the progress of the slowest worker), and how the file
-    was shared: by deal name (``Share.owns``) or by place."""
-
-    items: Iterator[SourceItem]
-    position: Callable[[int], int] = _same_row
-    by: Literal["name", "place"] = "name"
+from salesengine.importing.common.allocation import bulk_allocation
+from salesengine.importing.common.items import Noted, Rejected, Skipped, SourceItem
+from salesengine.importing.common.stopping import Stopped, until_stopped
+from salesengine.importing.common.validation import describe_validation
 
 
 @dataclass(slots=True)
@@ -170,119 +63,6 @@ class SourceReport:
     interrupted: bool = False
 
 
-class SourceError(ValueError):
-    """A source file that cannot be read at all: names the file, the place and why.
-
-    (A row that can be read but not used is a ``Skipped`` item, not an error.)"""
-
-
-class MappingError(SourceError):
-    """A mapping file that cannot be used: names the file and the field."""
-
-
-# The source formats (format -> its reader module under salesengine.importing); each
-# mapping is for one of them.
-FORMATS = {"salesforce": "salesforce", "csv": "crm_csv", "xes": "xes"}
-
-
-def resolve_mapping(name_or_path: str) -> Path:
-    """A shipped mapping by name (``bpi2012``, ``maven``, ...), or a mapping file."""
-    shipped = MAPPINGS_DIR / f"{name_or_path}.yaml"
-    if "/" not in name_or_path and "\\" not in name_or_path and shipped.is_file():
-        return shipped
-    path = Path(name_or_path)
-    if not path.is_file():
-        names = ", ".join(sorted(p.stem for p in MAPPINGS_DIR.glob("*.yaml")))
-        raise MappingError(f"{name_or_path}: no such mapping file, nor a shipped one ({names})")
-    return path
-
-
-class _Unusable(Exception):
-    """What makes a well-formed YAML file no mapping: its place and why."""
-
-
-class _MappingLoader(yaml.SafeLoader):
-    """YAML's safe loader, refusing a key given twice (YAML keeps the last silently) and
-    keeping dates as written: a text field takes ``2012-02-28`` as text, a date field
-    parses it itself. A value no date can be (``2017-13-31``) is refused with its line."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        first: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
-                continue
-            key, line = self.construct_object(key_node), key_node.start_mark.line + 1
-            if key in first:
-                raise _Unusable(
-                    f"line {line}: key {key!r} given twice (first at line {first[key]})"
-                )
-            first[key] = line
-        return super().construct_mapping(node, deep=deep)
-
-    def construct_date_text(self, node: yaml.ScalarNode) -> str:
-        text = str(self.construct_scalar(node))
-        try:
-            self.construct_yaml_timestamp(node)
-        except ValueError as e:  # 2017-13-31: safe_load itself would raise this
-            line = node.start_mark.line + 1
-            raise _Unusable(
-                f"line {line}: {text} is not a date ({e}); quote it if it is meant as text"
-            ) from None
-        return text
-
-
-_MappingLoader.add_constructor("tag:yaml.org,2002:timestamp", _MappingLoader.construct_date_text)
-
-
-def read_mapping(name_or_path: str) -> tuple[Path, dict[str, Any]]:
-    """The mapping file and its YAML content (a mapping at the top), as written."""
-    path = resolve_mapping(name_or_path)
-    try:
-        content = yaml.load(path.read_text(encoding="utf-8"), Loader=_MappingLoader)
-    except _Unusable as e:
-        raise MappingError(f"{path}: {e}") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise MappingError(f"{path}: cannot read the mapping: {e}") from None
-    if not isinstance(content, dict):
-        raise MappingError(f"{path}: a mapping file holds a YAML mapping at the top")
-    return path, content
-
-
-def load_mapping(name_or_path: str, fmt: str) -> tuple[Path, dict[str, Any]]:
-    """The content of a mapping for ``fmt`` imports, without its ``format`` field.
-
-    A mapping that names another format is refused on that one field: validated as
-    this format's mapping, it would be refused on nearly every field instead."""
-    path, content = read_mapping(name_or_path)
-    declared = content.pop("format", fmt)
-    if not isinstance(declared, str) or declared not in FORMATS:
-        raise MappingError(
-            f"{path}: field 'format': one of {', '.join(FORMATS)} (given: {declared!r})"
-        )
-    if declared != fmt:
-        raise MappingError(
-            f"{path}: field 'format': a mapping for {declared} imports, not {fmt} "
-            f"(given: {declared!r}; import with --format {declared})"
-        )
-    return path, content
-
-
-def check_policy_option(name: str | None, catalog: PolicyCatalog) -> None:
-    """``--policy``, if given, names a policy of the catalog. Checked before the mapping,
-    whose readers blame the policy they are given on the mapping's ``policy`` field."""
-    if name is None:
-        return
-    try:
-        catalog.get(name)
-    except SalesEngineError as e:
-        raise SourceError(f"--policy: {e}") from None
-
-
-def mapping_problem(path: Path, error: ValidationError) -> MappingError:
-    """A pydantic error on a mapping, naming the file and each bad field."""
-    return MappingError(f"{path}: {describe_validation(error)}")
-
-
 # A row's command ids come from its place in the source, so a row imported before and
 # since changed arrives under the same ids with other content.
 CHANGED = (
@@ -311,13 +91,9 @@ def import_source(
 ) -> SourceReport:
     """Apply a source's commands in order; refused and skipped rows are reported.
 
-    ``stopped`` is asked between rows; once it says so, the import ends after
-    committing what it holds, and the report (``interrupted``) counts those rows.
-
-    A row's consecutive commands apply whole or not at all: if one is refused (by the
-    command language or by the policy), none of them is written and the row is
-    counted once, and reported with every reason it was refused for (a bad amount and a
-    bad date of one row are both named, so one pass over the file finds them).
+    A row's commands apply whole or not at all, and a refused row is reported with every
+    reason (docs/importing.md, "Rows, whole or not at all"). ``stopped`` is asked between
+    rows; once it says so, the import commits what it holds and reports ``interrupted``.
     """
     report = SourceReport(path=str(path), format=fmt)
     tally = _RowTally(report)

@@ -1,0 +1,45 @@
+"""Values and refusals in the command language's own terms, for every format."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import TypeAdapter, ValidationError
+
+from salesengine.application.commands import COMMAND_NAMES, Amount
+
+_AMOUNT: TypeAdapter[Decimal] = TypeAdapter(Amount)
+
+
+def describe_validation(error: ValidationError) -> str:
+    """Name each bad field and why, in the writer's own terms."""
+    problems = []
+    for err in error.errors():
+        # Union members show up in the location as validator names; they are not fields.
+        loc = [str(p) for p in err["loc"] if "[" not in str(p)]
+        # The discriminated union puts the command name first; it is not a field.
+        if len(loc) > 1 and err["type"] not in ("union_tag_invalid", "union_tag_not_found"):
+            loc = loc[1:]
+        where = ".".join(loc) if loc else "line"
+        message = err["msg"]
+        if err["type"] == "union_tag_invalid":
+            where = "cmd"
+            tag = err.get("ctx", {}).get("tag")
+            message = f"unknown command {tag!r} (one of {', '.join(COMMAND_NAMES)})"
+        elif err["type"] == "union_tag_not_found":
+            where = "cmd"
+            message = f"missing (one of {', '.join(COMMAND_NAMES)})"
+        given = err.get("input")
+        if isinstance(given, str) and len(given) <= 60 and err["type"] != "missing":
+            message += f" (given: {given!r})"  # the bad value, to find it in the source
+        problems.append(f"field '{where}': {message}")
+    return "; ".join(problems)
+
+
+def read_amount(text: str) -> Decimal | None:
+    """The amount as the command language reads the text; None if it refuses it. A
+    reader checks a value its row can do without, to keep it off the row's main change."""
+    try:
+        return _AMOUNT.validate_python(text)
+    except ValidationError:
+        return None
