@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import typer
 
 from salesengine.cli.options import STATE
-from salesengine.cli.render import fail, say
+from salesengine.cli.render import fail, note, say
 
 if TYPE_CHECKING:
     from salesengine.integration.relay import Relay, RelayProgress
@@ -136,7 +136,15 @@ def _relay(
     def retry(reason: str, delay: float) -> None:
         say(f"broker {url.display} unavailable: {reason}; retrying in {delay:.1f} s")
 
-    relay = Relay(engine, sql, broker_transport(url), options, on_progress=progress, on_retry=retry)
+    relay = Relay(
+        engine,
+        sql,
+        broker_transport(url),
+        options,
+        on_progress=progress,
+        on_retry=retry,
+        on_note=note,
+    )
     say(
         f"relay '{options.name}' of store {relay.store_id} to {url.display}: "
         f"from position {from_position or 'stored'}"
