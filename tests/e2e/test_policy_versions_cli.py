@@ -73,13 +73,14 @@ def test_the_funnel_weighs_each_deal_with_the_policy_version_its_stage_was_enter
     run("import", str(write_jsonl(tmp_path / "two.jsonl", later)))
 
     # Then the funnel as of before the edit weighs with the old probabilities
-    assert weighted(cli_json(run, "funnel", "--as-of", iso(2))) == {
+    assert weighted(cli_json(run, "funnel", "--as-of", iso(2))["rows"]) == {
         "identified": "200.0",
         "contacted": "250.00",
     }
     # and now mixed: A 10 % + D 20 %, C 25 % + B 40 %
-    assert weighted(cli_json(run, "funnel")) == {"identified": "300.0", "contacted": "650.00"}
-    grouped = cli_json(run, "funnel", "--by", "owner")
+    now = cli_json(run, "funnel")["rows"]
+    assert weighted(now) == {"identified": "300.0", "contacted": "650.00"}
+    grouped = cli_json(run, "funnel", "--by", "owner")["rows"]
     assert weighted(grouped) == {"identified": "300.0", "contacted": "650.00"}
     pipeline = cli_json(run, "forecast")["weighted_pipeline"]
     assert [(p["deals"], p["weighted"]) for p in pipeline] == [(4, "950.00")]

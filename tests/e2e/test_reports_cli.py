@@ -188,9 +188,8 @@ def test_size_bands_come_from_each_deals_policy_or_from_the_option(
         ("five-level", "1k-1M", "lost"),
     }
     window = ("--from", iso(0), "--to", iso(10), "--by", "size", "--size-bands", "100", "--json")
-    cohorts = {
-        (r["size"], r["stage"]): r["cohort"] for r in cli("conversion", *window).json()["rows"]
-    }
+    rows = cli("conversion", *window).json()["rows"]
+    cohorts = {(r["size"], r["stage"]): r["cohort"] for r in rows}
     assert cohorts[("<100", "prospecting")] == 1 and cohorts[(">=100", "prospecting")] == 3
     table = cli("funnel", "--by", "size", "--policy", "maven")
     assert table.code == 0 and "1k-5k" in table.out

@@ -305,6 +305,16 @@ CASES = [
             {"cmd": "done", "deal": "D", "at": at(3)},
         ],
     ),
+    # A backdated retraction the advance after it was decided on: retract it effective
+    # at or after that advance (docs/rules.md, "Backdated evidence").
+    Case(
+        "retract evidence a later advance needed",
+        AT_CONTACTED,
+        {"cmd": "retract", "deal": "D", "name": "meetings_recorded", "at": at(1.5)},
+        "undermines_later_move",
+        (at(2),),
+        [{"cmd": "retract", "deal": "D", "name": "meetings_recorded", "at": at(2)}],
+    ),
     Case(
         "retract a fact never recorded",
         [open_five()],
