@@ -208,3 +208,38 @@ def test_bad_size_bands_are_usage_errors(cli: CLI, args: list[str], reason: str)
     run = cli("funnel", *args)
     assert run.code == 2
     assert "--size-bands" in run.err and reason in run.err
+
+
+# bpi2012's bands (EUR 5k, 10k, 20k), lowest first, then the deals without an amount.
+BAND_ORDER = ["<5k", "5k-10k", "10k-20k", ">=20k", "no amount"]
+
+
+def test_size_groups_are_listed_in_band_order_in_every_report(cli: CLI, tmp_path: Path) -> None:
+    # Opened in neither band nor text order, so that no order falls out by chance; each
+    # deal then advances once (a move for compare, an interval ended for cycle-time).
+    amounts = ["15000", "7000", None, "50000", "3000"]
+    lines: list[dict[str, object]] = []
+    for n, amount in enumerate(amounts):
+        opening = {"cmd": "open", "deal": f"L-{n}", "policy": "bpi2012", "at": iso(n)}
+        lines.append(opening if amount is None else opening | {"amount": amount})
+        lines.append({"cmd": "advance", "deal": f"L-{n}", "to": "partly_submitted", "at": iso(6)})
+    assert cli("import", str(write_jsonl(tmp_path / "loans.jsonl", lines))).code == 0
+
+    window = ("--from", iso(0), "--to", iso(10))
+    reports = {
+        "funnel": (("funnel",), ["rows"]),
+        "compare": (("funnel", "--as-of", iso(0), "--compare", iso(10)), ["rows"]),
+        "conversion": (("conversion", *window), ["rows"]),
+        "cycle-time": (("cycle-time", *window), ["rows"]),
+        "forecast": (("forecast",), ["weighted_pipeline", "weeks"]),
+        "health": (("health",), ["grades", "summary"]),
+    }
+    for name, (args, lists) in reports.items():
+        found = cli(*args, "--by", "size", "--json").json()
+        for rows in lists:
+            listed = list(dict.fromkeys(row["size"] for row in found[rows]))
+            assert listed == BAND_ORDER, (name, rows)
+        text = cli(*args, "--by", "size")
+        assert text.code == 0, (name, text)
+        first_seen = sorted(BAND_ORDER, key=text.out.index)
+        assert first_seen == BAND_ORDER, (name, text.out)

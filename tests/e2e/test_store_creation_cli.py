@@ -1,5 +1,6 @@
 """Only commands that record create a store: a read of a store that is not there (a
-mistyped --db) is an error naming it, exit status 2, and creates nothing."""
+mistyped --db), the relay's included, is an error naming it, exit status 2, and creates
+nothing."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ READS = [
     ("plan", "--target", "1000000", "--period", "2026-Q2"),
     ("history", "ACME-1"),
     ("export", "out.xes"),
+    # The relay reads the event log; it refuses a missing store before any broker.
+    ("relay", "--broker", "nats://127.0.0.1:9", "--once", "--timeout", "0.5"),
 ]
 
 

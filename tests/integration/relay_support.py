@@ -46,7 +46,10 @@ def expected_messages(
     with the store's id (given, or read from its database as the relay reads it)."""
     log = LogReader(engine, TOPICS)
     translator = Translator(
-        log.history, engine.catalog.get, store if isinstance(store, UUID) else store_id(store)
+        log.history,
+        engine.catalog.get,
+        store if isinstance(store, UUID) else store_id(store),
+        versions=engine.policy_of_version,
     )
     found = []
     for position, _, event in log.read(0, log.head()):

@@ -75,7 +75,7 @@ def conversion_by_replay(
     if policy is not None and by is None:
         present.add((policy, None))
     rows = []
-    for name, grp in ordered_slices(present):
+    for name, grp in ordered_slices(present, by, banding):
         for stage in POLICIES[name].stage_keys:
             cohort, adv, gone = tally.get((name, grp, stage), [0, 0, 0])
             rows.append((name, grp, stage, cohort, adv, gone, cohort - adv - gone))

@@ -75,7 +75,7 @@ def cycle_time_by_replay(
     if policy is not None and by is None:
         present.add((policy, None))
     rows: list[Stats] = []
-    for name, grp in ordered_slices(present):
+    for name, grp in ordered_slices(present, by, banding):
         for stage in (*POLICIES[name].stage_keys, "won"):
             found = values.get((name, grp, stage), [])
             if not found:

@@ -22,7 +22,14 @@ from salesengine.reports.funnel_moves import DESTINATIONS, MEASURES, MoveRow, mo
 from salesengine.reports.size_bands import Banding
 from tests.reports.examples import PIPELINE, day, opening, step, store, to_contacted
 from tests.reports.support import POLICIES, Built, Step, built, fresh_db, instants
-from tests.reports.timelines import Known, any_histories, bandings, group_by, known_deals
+from tests.reports.timelines import (
+    Known,
+    any_histories,
+    bandings,
+    group_by,
+    group_rank,
+    known_deals,
+)
 
 EXAMPLES = int(os.environ.get("SALESENGINE_EXAMPLES", "40"))
 PROPERTY = settings(
@@ -131,8 +138,11 @@ def test_the_moves_between_t_and_t2_known_at_k_equal_a_replay_of_the_raw_events(
                 )
             where = f"T={start} T2={end} K={k} by={by} policy={policy} bands={given}"
             assert reported(rows) == expected, where
-            # Every stage and outcome of each slice, in the policy's order.
+            # Slices by policy, currency and group (size bands lowest first); every stage
+            # and outcome of each, in the policy's order.
             slices = list(dict.fromkeys((r.policy, r.currency, r.group) for r in rows))
+            rank = group_rank(by, banding)
+            assert slices == sorted(slices, key=lambda s: (s[0], s[1], rank(s[2]))), where
             for name, currency, group in slices:
                 listed = [
                     r.stage

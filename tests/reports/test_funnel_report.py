@@ -26,7 +26,7 @@ from tests.reports.support import (
     instants,
     with_edits,
 )
-from tests.reports.timelines import any_histories, bandings
+from tests.reports.timelines import any_histories, bandings, group_rank
 
 EXAMPLES = int(os.environ.get("SALESENGINE_EXAMPLES", "150"))
 PROPERTY = settings(
@@ -105,7 +105,10 @@ def test_the_funnel_grouped_by_any_attribute_equals_a_replay(
                 if r.deals
             }
             assert got == dict(expected), f"T={t} K={k} by={by} bands={given}"
-            slices = {(r.policy, r.currency, r.group) for r in rows}
+            # Slices by policy, currency and group (size bands lowest first).
+            slices = list(dict.fromkeys((r.policy, r.currency, r.group) for r in rows))
+            rank = group_rank(by, banding)
+            assert slices == sorted(slices, key=lambda s: (s[0], s[1], rank(s[2])))
             for name, currency, group in slices:
                 listed = [
                     r.stage

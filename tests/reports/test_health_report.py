@@ -22,7 +22,7 @@ from tests.conftest import FIVE_LEVEL_OPENING, T0, cmd
 from tests.reports.activity import REPS, busy_histories, moments
 from tests.reports.support import OWNERS, POLICIES, TEAMS, Step, built, fresh_db
 from tests.reports.test_forecast_report import CONTACTED, store
-from tests.reports.timelines import bandings, group_by
+from tests.reports.timelines import bandings, group_by, group_rank
 
 EXAMPLES = int(os.environ.get("SALESENGINE_EXAMPLES", "40"))
 PROPERTY = settings(
@@ -218,9 +218,10 @@ def test_health_as_of_t_known_at_k_equals_a_replay_of_the_raw_events(
             }, where
             # Each grade per currency and group; deals longest in stage and most overdue
             # first; summary groups by name, the deals without one last.
+            rank = group_rank(by, banding)
             slices = sorted(
                 {(c, grp) for _, c, grp in got["grades"]},
-                key=lambda s: (s[0], s[1] is None, s[1] or ""),
+                key=lambda s: (s[0], rank(s[1])),
             )
             assert [(g.currency, g.group, g.grade) for g in h.grades] == [
                 (c, grp, g) for c, grp in slices for g in "ABCD"
@@ -230,7 +231,7 @@ def test_health_as_of_t_known_at_k_equals_a_replay_of_the_raw_events(
             beyond = [c.days_since - c.cadence_days for c in h.overdue_contacts]
             assert beyond == sorted(beyond, reverse=True)
             groups = [r.group for r in h.summary]
-            assert groups == sorted(groups, key=lambda g: (g is None, g or ""))
+            assert groups == sorted(groups, key=group_rank(by or "owner", banding))
             for n, v in enumerate(h.visits):
                 assert v.partial == (n % 4 == 3)
                 assert v.target == 12 and v.met == (v.effective >= 12)

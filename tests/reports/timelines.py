@@ -8,6 +8,7 @@ into the position (stage or outcome) the deal holds right after it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from salesengine.domain.deal import Deal, fold
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.reports.common import GROUPS
-from salesengine.reports.size_bands import Banding
+from salesengine.reports.size_bands import NO_AMOUNT, Banding
 from tests.conftest import T0
 from tests.reports.support import OWNERS, POLICIES, TEAMS, Built, Step, histories, interleave
 
@@ -67,8 +68,25 @@ def known_deals(
     return result
 
 
-def ordered_slices(present: set[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    return sorted(present, key=lambda s: (s[0], s[1] is None, s[1] or ""))
+def group_rank(by: str | None, banding: Banding) -> Callable[[Any], tuple[Any, ...]]:
+    """The order reports list groups in (docs/metrics.md): size bands lowest first, by
+    the amounts each starts and ends at, ``no amount`` after them; other groups by name;
+    no value last."""
+    if by != "size":
+        return lambda g: (g is None, "" if g is None else str(g))
+    spans: dict[str, tuple[Decimal, Decimal]] = {}
+    for bands, _ in banding.sets():
+        edges = [Decimal("-Infinity"), *bands.limits, Decimal("Infinity")]
+        for n, label in enumerate(bands.labels):
+            spans[label] = (edges[n], edges[n + 1])
+    return lambda g: (g is None, g == NO_AMOUNT, spans.get(g, (Decimal(0), Decimal(0))))
+
+
+def ordered_slices(
+    present: set[tuple[str, Any]], by: str | None, banding: Banding
+) -> list[tuple[str, Any]]:
+    rank = group_rank(by, banding)
+    return sorted(present, key=lambda s: (s[0], rank(s[1])))
 
 
 def window(data: st.DataObject, b: Built) -> tuple[datetime, datetime]:

@@ -43,7 +43,13 @@ STORE = UUID("6b1f3f4e-2c1a-4d8e-9a57-0c0ffee00001")
 
 def translated(engine: SalesEngine, capacity: int = 100_000) -> list[object]:
     log = LogReader(engine, TOPICS)
-    translator = Translator(log.history, engine.catalog.get, STORE, capacity=capacity)
+    translator = Translator(
+        log.history,
+        engine.catalog.get,
+        STORE,
+        versions=engine.policy_of_version,
+        capacity=capacity,
+    )
     return [
         m for p, _, e in log.read(0, log.head()) if (m := translator.translate(p, e)) is not None
     ]
@@ -89,6 +95,9 @@ def test_a_close_carries_the_amount_in_force_at_its_effective_time(
     assert isinstance(opened, DealOpenedV1) and isinstance(lost, DealLostV1)
     assert opened.amount == Decimal("100") and opened.probability is not None
     assert opened.probability == history.catalog.get("five-level").probability(opened.stage)
+    # Each names the policy version that decided it (openings, stage changes, closes).
+    fingerprint = history.catalog.get("five-level").fingerprint
+    assert opened.policy_version == lost.policy_version == fingerprint
     assert lost.amount == Decimal("200") and lost.currency == "USD"
     assert lost.reason == "price" and lost.stage_from == opened.stage
     assert lost.id == uuid5(lost.deal_id, str(lost.version))

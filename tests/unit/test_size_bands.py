@@ -107,3 +107,31 @@ def test_labels_say_each_limit_exactly() -> None:
     # A limit no suffix says in two decimal places keeps all its digits.
     assert short_amount(Decimal("1234567")) == "1,234,567"
     assert short_amount(Decimal("1234.5")) == "1,234.5"
+
+
+def test_bands_are_listed_lowest_first_whatever_their_labels_sort_as() -> None:
+    policies = PolicyCatalog()
+    bpi = Banding({"bpi2012": policies.get("bpi2012")})
+    labels = ["no amount", ">=20k", "10k-20k", "<5k", "5k-10k", None]
+    assert sorted(labels, key=bpi.order) == ["<5k", "5k-10k", "10k-20k", ">=20k", NO_AMOUNT, None]
+    assert sorted(["10k-20k", "5k-10k"]) == ["10k-20k", "5k-10k"]  # what text order gave
+    # Bands of several sets (one per policy) by their lower limit, then their upper.
+    mixed = Banding({name: policies.get(name) for name in ("maven", "five-level")})
+    labels = [">=1M", "500k-1M", "<500k", ">=5k", "1k-5k", "500-1k", "<500"]
+    assert sorted(labels, key=mixed.order) == [
+        "<500",
+        "<500k",
+        "500-1k",
+        "1k-5k",
+        ">=5k",
+        "500k-1M",
+        ">=1M",
+    ]
+    # Limits given for every deal (--size-bands) are the bands then.
+    given = Banding({"bpi2012": policies.get("bpi2012")}, [Decimal(100), Decimal(1500)])
+    assert sorted([">=1.5k", NO_AMOUNT, "100-1.5k", "<100"], key=given.order) == [
+        "<100",
+        "100-1.5k",
+        ">=1.5k",
+        NO_AMOUNT,
+    ]

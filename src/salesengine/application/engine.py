@@ -78,7 +78,7 @@ from salesengine.domain.errors import (
 )
 from salesengine.domain.eventsourcing_seam import save_aggregates
 from salesengine.domain.guard import StageGuard
-from salesengine.domain.policy import KeptVersion
+from salesengine.domain.policy import FunnelPolicy, KeptVersion
 from salesengine.domain.state import DealState
 from salesengine.domain.values import (
     NextStep,
@@ -380,6 +380,11 @@ class SalesEngine(Application[UUID]):
     def kept_policy_versions(self) -> list[KeptVersion]:
         """Every policy version the store keeps, by policy and first recorded time."""
         return self.versions.kept()
+
+    def policy_of_version(self, name: str, fingerprint: str) -> FunnelPolicy | None:
+        """A policy version: the policy file's if it is that version, else the one the
+        store keeps; None if neither has it."""
+        return self.versions.policy(name, fingerprint)
 
     def guard_of_version(self, name: str, fingerprint: str) -> StageGuard | None:
         """The guard of a policy version (a ``GuardLookup``): the policy file's, or one

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import typer
 
 from salesengine.cli.options import STATE
-from salesengine.cli.render import fail, say
+from salesengine.cli.render import fail, note, say
 
 if TYPE_CHECKING:
     from salesengine.integration.relay import Relay, RelayProgress
@@ -76,7 +76,7 @@ def relay_command(
     that is stopped, killed or cut off republishes, and never skips. Each message's id is
     its event's id, unique to the store: deduplicate by it. Stopped by SIGINT or SIGTERM,
     it finishes the page in flight (a second signal stops it at once), says how far it
-    got, and exits 130 or 143.
+    got, and exits 130 or 143. A store that is not there is refused (exit 2), never made.
     """
     from salesengine.integration.transports import BrokerURLError, parse_broker_url
 
@@ -115,8 +115,10 @@ def _relay(
     from salesengine.store.settings import store_settings
     from salesengine.store.sql import sql_engine
 
-    engine = STATE.engine()
-    sql = sql_engine(store_settings(STATE.db))
+    # The relay reads the log of a store that is there (it adds only its own tables):
+    # a store that is not (a mistyped --db) is refused, exit 2, and nothing is created.
+    engine = STATE.engine(create=False)
+    sql = sql_engine(store_settings(STATE.db, creating=False))
     parts = urlsplit(url.url)
     options = RelayOptions(
         name=name or f"{url.kind}:{parts.hostname}:{parts.port or ''}".rstrip(":"),
@@ -134,7 +136,15 @@ def _relay(
     def retry(reason: str, delay: float) -> None:
         say(f"broker {url.display} unavailable: {reason}; retrying in {delay:.1f} s")
 
-    relay = Relay(engine, sql, broker_transport(url), options, on_progress=progress, on_retry=retry)
+    relay = Relay(
+        engine,
+        sql,
+        broker_transport(url),
+        options,
+        on_progress=progress,
+        on_retry=retry,
+        on_note=note,
+    )
     say(
         f"relay '{options.name}' of store {relay.store_id} to {url.display}: "
         f"from position {from_position or 'stored'}"

@@ -52,6 +52,11 @@ def warn(message: str) -> None:
     err.print(f"[yellow]warning:[/] {escape(message)}")
 
 
+def note(message: str) -> None:
+    """One line on stderr about how a result was reached (a stand-in, a fallback)."""
+    err.print(f"[yellow]note:[/] {escape(message)}")
+
+
 def say(message: str) -> None:
     out.print(escape(message))
 

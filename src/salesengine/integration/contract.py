@@ -31,6 +31,16 @@ Money = Annotated[
     Field(description='a decimal amount, as a string, e.g. "12500.00"'),
 ]
 
+# The policy version (its fingerprint) that decided an opening or a stage change. Added
+# to schema version 1 with a default, so messages published before it still parse.
+PolicyVersion = Annotated[
+    str | None,
+    Field(
+        description="the fingerprint of the policy version that decided the event (null "
+        "only in messages published before this field was added)"
+    ),
+]
+
 # A fact's value as the command language takes it; the order keeps a JSON true a bool
 # and 1 an int (pydantic's smart union picks the exact type first).
 FactValue = bool | int | float | str
@@ -67,7 +77,10 @@ class DealOpenedV1(IntegrationEvent):
 
     type: Literal["deal.opened"] = "deal.opened"
     stage: str
-    probability: int | None = Field(description="the stage's win probability in percent")
+    probability: int | None = Field(
+        description="the stage's win probability in percent, under policy_version"
+    )
+    policy_version: PolicyVersion = None
     amount: Money | None
     currency: str | None
     account: str | None
@@ -84,7 +97,10 @@ class DealStageChangedV1(IntegrationEvent):
     stage_from: str = Field(description="a stage, or an outcome for a reopened deal")
     stage_to: str
     direction: Literal["advanced", "regressed", "reopened"]
-    probability: int | None = Field(description="the new stage's win probability in percent")
+    probability: int | None = Field(
+        description="the new stage's win probability in percent, under policy_version"
+    )
+    policy_version: PolicyVersion = None
     amount: Money | None = Field(description="the deal's amount as of the change")
     currency: str | None
     reason: str | None
@@ -165,6 +181,7 @@ class DealClosedV1(IntegrationEvent):
     stage_from: str = Field(description="the stage the deal closed from")
     amount: Money | None = Field(description="the deal's amount as of the close")
     currency: str | None
+    policy_version: PolicyVersion = None
 
 
 class DealWonV1(DealClosedV1):

@@ -171,14 +171,22 @@ class Relay:
         *,
         on_progress: Callable[[RelayProgress], None] | None = None,
         on_retry: Callable[[str, float], None] | None = None,
+        on_note: Callable[[str], None] | None = None,
     ) -> None:
         self.engine = engine
+        self.on_note = on_note
         self.transport = transport
         self.options = options or RelayOptions()
         self.positions = PositionStore(sql, self.options.name)
         self.store_id = store_id(sql)
         self.log = LogReader(engine, TOPICS)
-        self.translator = Translator(self.log.history, self._policy, self.store_id)
+        self.translator = Translator(
+            self.log.history,
+            self._policy,
+            self.store_id,
+            versions=engine.policy_of_version,
+            on_unknown=self._unknown_version,
+        )
         self._subjects: dict[tuple[str, str], str] = {}  # (type, policy) -> subject
         self.on_progress = on_progress
         self.on_retry = on_retry
@@ -404,6 +412,21 @@ class Relay:
             return self.engine.catalog.get(name)
         except UnknownPolicy:
             return None
+
+    def _unknown_version(self, name: str, version: str, used: FunnelPolicy | None) -> None:
+        """Say (once per version) that a version's probabilities are the file's stand-in."""
+        if self.on_note is None:
+            return
+        instead = (
+            f"with the file's version {used.fingerprint}"
+            if used is not None
+            else "as null: no policy file defines it"
+        )
+        self.on_note(
+            f"policy {name!r} version {version} is neither kept in the store nor the version "
+            f"of its policy file: the probabilities of events decided under it are published "
+            f"{instead}"
+        )
 
     @staticmethod
     async def _wait(stop: asyncio.Event | None, seconds: float) -> None:

@@ -10,6 +10,13 @@ recorded), and its key and policy, none of which the domain event repeats. Each 
 few such facts are kept in a bounded cache, built as the log is read in order; a deal
 met mid-history (a relay started from a position, or evicted from the cache) is read
 back from the store up to the event at hand.
+
+An opening's or stage change's probability is its stage's under the policy version
+that decided it (docs/metrics.md, "Policy versions"), not under the policy file as it
+is when the event is relayed, so a replay after an edit publishes what was in force.
+A stage change stored before moves recorded their version counts under the deal's
+previous one; a version neither the store keeps nor the policy file is, under the
+file's current version (as the reports weigh), and ``on_unknown`` is told once.
 """
 
 from __future__ import annotations
@@ -68,7 +75,12 @@ TOPICS = PUBLISHED + NOTED
 # A deal's events below the given version, in version order.
 HistoryLoader = Callable[[UUID, int], list[DealEvent]]
 Direction = Literal["advanced", "regressed", "reopened"]
+# The policy file as it is now, by name.
 PolicyLookup = Callable[[str], FunnelPolicy | None]
+# A policy version, by name and fingerprint; None if it is not known.
+VersionLookup = Callable[[str, str], FunnelPolicy | None]
+# Told of a version not known, and of the policy file's version used instead (if any).
+UnknownVersion = Callable[[str, str, FunnelPolicy | None], None]
 
 
 def published_deal_id(store_id: UUID, key: str) -> UUID:
@@ -100,15 +112,24 @@ class DealFacts:
     policy: str
     deal_id: UUID  # as published: see published_deal_id
     next_version: int  # the version of the deal's next event not yet noted
+    policy_version: str  # the version the deal's current position was entered under
     # (effective_at, version, amount, currency), in timeline order
     amounts: list[tuple[datetime, int, Decimal | None, str | None]] = field(default_factory=list)
 
     def note(self, event: DealEvent) -> None:
+        self.policy_version = self.decided_under(event)
         if isinstance(event, Deal.Opened):
             self._amount(event.effective_at, 1, event.amount, event.currency)
         elif isinstance(event, Deal.AmountChanged):
             self._amount(event.effective_at, event.originator_version, event.amount, event.currency)
         self.next_version = event.originator_version + 1
+
+    def decided_under(self, event: DealEvent) -> str:
+        """The policy version an opening or stage change was decided under; one stored
+        without it (before moves recorded it), and any other event, counts under the
+        version of the deal's position before it, as the read models count it."""
+        version: str | None = getattr(event, "policy_version", None)
+        return version or self.policy_version
 
     def amount_at(self, event: DealEvent) -> tuple[Decimal | None, str | None]:
         """The amount in force at the event's place in the deal's timeline."""
@@ -134,13 +155,20 @@ class Translator:
         policy: PolicyLookup,
         store_id: UUID,
         *,
+        versions: VersionLookup,
+        on_unknown: UnknownVersion | None = None,
         capacity: int = 100_000,
     ) -> None:
         self.history = history
         self.policy = policy
+        self.versions = versions
+        self.on_unknown = on_unknown
         self.store_id = store_id
         self.capacity = capacity
         self._deals: OrderedDict[UUID, DealFacts] = OrderedDict()
+        # Each version met, as found (or the policy file's in its place): versions never
+        # change, and one is known from the transaction that stored its first event on.
+        self._versions: dict[tuple[str, str], FunnelPolicy | None] = {}
 
     def clear(self) -> None:
         self._deals.clear()
@@ -177,18 +205,32 @@ class Translator:
         return facts
 
     def _new_facts(self, opened: Deal.Opened) -> DealFacts:
-        return DealFacts(
-            opened.deal, opened.policy, published_deal_id(self.store_id, opened.deal), 1
-        )
+        deal_id = published_deal_id(self.store_id, opened.deal)
+        return DealFacts(opened.deal, opened.policy, deal_id, 1, opened.policy_version)
 
-    def _probability(self, policy: str, stage: str) -> int | None:
-        found = self.policy(policy)
-        if found is None:
-            return None
-        try:
-            return found.probability(stage)
-        except KeyError:
-            return None  # a stage the policy no longer has
+    def _version(self, policy: str, fingerprint: str) -> FunnelPolicy | None:
+        """The version, or the policy file's current one when it is not known."""
+        key = (policy, fingerprint)
+        if key not in self._versions:
+            found = self.versions(policy, fingerprint)
+            if found is None:
+                found = self.policy(policy)
+                if self.on_unknown is not None:
+                    self.on_unknown(policy, fingerprint, found)
+            self._versions[key] = found
+        return self._versions[key]
+
+    def _probability(self, policy: str, fingerprint: str, stage: str) -> int | None:
+        """The stage's probability under the version; under the policy file's current
+        version for a stage the version lacks (only a stand-in can), else None."""
+        for found in (self._version(policy, fingerprint), self.policy(policy)):
+            if found is None:
+                continue
+            try:
+                return found.probability(stage)
+            except KeyError:
+                continue
+        return None
 
     def _message(
         self, position: int, event: DealEvent, facts: DealFacts
@@ -209,7 +251,8 @@ class Translator:
             return DealOpenedV1(
                 **common,
                 stage=event.stage,
-                probability=self._probability(event.policy, event.stage),
+                probability=self._probability(event.policy, event.policy_version, event.stage),
+                policy_version=event.policy_version,
                 amount=event.amount,
                 currency=event.currency,
                 account=event.account,
@@ -245,7 +288,9 @@ class Translator:
         if isinstance(event, Deal.FactRetracted):
             return DealFactRetractedV1(**common, name=event.name, reason=event.reason)
         amount, currency = facts.amount_at(event)
-        money: dict[str, Any] = {"amount": amount, "currency": currency}
+        version = facts.decided_under(event)
+        # What every stage change and close repeats: the amount then, the deciding version.
+        shared: dict[str, Any] = {"amount": amount, "currency": currency, "policy_version": version}
         if isinstance(event, Deal.StageAdvanced | Deal.StageRegressed | Deal.Reopened):
             direction: Direction
             if isinstance(event, Deal.Reopened):
@@ -256,25 +301,25 @@ class Translator:
                 direction, stage_from, reason = "advanced", event.from_stage, None
             return DealStageChangedV1(
                 **common,
-                **money,
+                **shared,
                 stage_from=stage_from,
                 stage_to=event.to_stage,
                 direction=direction,
-                probability=self._probability(facts.policy, event.to_stage),
+                probability=self._probability(facts.policy, version, event.to_stage),
                 reason=reason,
             )
         if isinstance(event, Deal.Won):
-            return DealWonV1(**common, **money, stage_from=event.from_stage)
+            return DealWonV1(**common, **shared, stage_from=event.from_stage)
         if isinstance(event, Deal.Lost):
             return DealLostV1(
                 **common,
-                **money,
+                **shared,
                 stage_from=event.from_stage,
                 reason=event.reason,
                 competitor=event.competitor,
             )
         if isinstance(event, Deal.Abandoned):
             return DealAbandonedV1(
-                **common, **money, stage_from=event.from_stage, reason=event.reason
+                **common, **shared, stage_from=event.from_stage, reason=event.reason
             )
         return None

@@ -7,6 +7,7 @@ everything recorded": the rows whose recording window is still open.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -69,3 +70,18 @@ def _bands_sql(bands: SizeBands, amount_units: Any) -> ColumnElement[str]:
 
 def group_value(value: Any) -> str:
     return "(none)" if value is None else str(value)
+
+
+GroupOrder = Callable[[Any], tuple[Any, ...]]
+
+
+def group_order(by: str | None, banding: Banding | None = None) -> GroupOrder:
+    """The sort key of a report's ``--by`` groups: size bands lowest first (in the bands
+    of ``banding``), any other grouping by name; the deals without a value last."""
+    if by == "size":
+        return (banding or Banding({})).order
+    return by_name
+
+
+def by_name(group: Any) -> tuple[bool, str]:
+    return (group is None, "" if group is None else str(group))

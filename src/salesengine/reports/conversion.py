@@ -193,7 +193,7 @@ def conversion(
     }
     present = ((name, grp) for name, _, grp in counts)
     rows: list[ConversionRow] = []
-    for name, grp in slices(present, policies, by=by, policy=policy):
+    for name, grp in slices(present, policies, by=by, policy=policy, banding=banding):
         for stage in policies[name].stage_keys:
             cohort, adv, gone = counts.get((name, stage, grp), (0, 0, 0))
             rows.append(ConversionRow(name, stage, cohort, adv, gone, cohort - adv - gone, grp))

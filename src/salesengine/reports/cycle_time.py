@@ -188,7 +188,7 @@ def cycle_time(
         found.setdefault((name, stage, grp), []).append(us)
     present = ((name, grp) for name, _, grp in found)
     rows: list[CycleTimeRow] = []
-    for name, grp in slices(present, policies, by=by, policy=policy):
+    for name, grp in slices(present, policies, by=by, policy=policy, banding=banding):
         for stage in (*policies[name].stage_keys, WON):
             rows.append(statistics(name, stage, grp, found.get((name, stage, grp), [])))
     return rows

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, func, null, select
 
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.projections.base import from_units
-from salesengine.reports.common import group_sql
+from salesengine.reports.common import group_order, group_sql
 from salesengine.reports.open_deals import (
     ATTRIBUTES,
     INTERVALS,
@@ -114,11 +114,12 @@ def forecast(
     first = week_start(utc_day(as_of))
     weeks = [first + timedelta(weeks=n) for n in range(WEEKS)]
     end = first + timedelta(weeks=WEEKS)
+    banding = Banding(policies, size_bands)
     pipeline: dict[tuple[str, str, Any], Sums] = {}
     buckets: dict[tuple[date | str, str, Any], Sums] = {}
     weigh = weights(conn, policies).weight
     for name, stage, version, currency, close, grp, deals, units in _open_sums(
-        conn, as_of, known_at, policy, by, only, Banding(policies, size_bands)
+        conn, as_of, known_at, policy, by, only, banding
     ):
         spec = policies[name]
         amount = from_units(int(units or 0))
@@ -128,7 +129,13 @@ def forecast(
         bucket = _bucket(close, first, end)
         buckets.setdefault((bucket, cur, grp), Sums()).add(int(deals), amount, weighted)
 
-    slices = sorted({(c, g) for _, c, g in buckets}, key=_slice_order)
+    order = group_order(by, banding)
+
+    def by_slice(key: tuple[str, Any]) -> tuple[str, tuple[Any, ...]]:
+        """By currency, then group (``common.group_order``)."""
+        return (key[0], order(key[1]))
+
+    slices = sorted({(c, g) for _, c, g in buckets}, key=by_slice)
     zero = Sums()
     return Forecast(
         as_of=as_of,
@@ -136,7 +143,7 @@ def forecast(
         policy=policy,
         weighted_pipeline=[
             PipelineRow(p, c, *pipeline[p, c, g].values, g)
-            for p, c, g in sorted(pipeline, key=lambda k: (k[0], *_slice_order(k[1:])))
+            for p, c, g in sorted(pipeline, key=lambda k: (k[0], *by_slice(k[1:])))
         ],
         weeks=[
             WeekRow(week_label(monday), monday, c, *buckets.get((monday, c, g), zero).values, g)
@@ -152,12 +159,6 @@ def forecast(
         by=by,
         only=only,
     )
-
-
-def _slice_order(key: tuple[str, Any]) -> tuple[str, bool, str]:
-    """By currency, then group, the deals without a group last."""
-    currency, group = key
-    return (currency, group is None, "" if group is None else str(group))
 
 
 def _open_sums(

@@ -21,7 +21,7 @@ from salesengine.domain.policy import FunnelPolicy
 from salesengine.domain.values import OUTCOMES
 from salesengine.projections import deal_attributes, stage_intervals
 from salesengine.projections.base import from_units
-from salesengine.reports.common import group_sql, holds_at, known
+from salesengine.reports.common import group_order, group_sql, holds_at, known
 from salesengine.reports.funnel_sums import funnel_sums
 from salesengine.reports.size_bands import Banding
 from salesengine.reports.weights import weights
@@ -104,6 +104,7 @@ def funnel(
     ``size_bands``: the band limits of ``--by size`` for every deal, instead of its
     policy's."""
     counts: dict[tuple[str, str, str, str | None], tuple[int, int, Decimal]] = {}
+    banding = Banding(policies, size_bands)
     if by is None:
         # Ungrouped: summed from the funnel points, without visiting each deal.
         found = [
@@ -114,7 +115,7 @@ def funnel(
             if policy is None or name == policy
         ]
     else:
-        found = positions_at(conn, as_of, known_at, by, policy, Banding(policies, size_bands))
+        found = positions_at(conn, as_of, known_at, by, policy, banding)
     weigh = weights(conn, policies).weight
     for name, stage, currency, version, grp, deals, units in found:
         cur = currency or policies[name].currency
@@ -124,7 +125,8 @@ def funnel(
         weighted = from_units(units) * weigh(name, version, stage)
         counts[key] = (before[0] + deals, before[1] + units, before[2] + weighted)
     rows: list[FunnelRow] = []
-    slices = sorted({(p, c, g) for p, _, c, g in counts}, key=lambda k: (k[0], k[1], _order(k[2])))
+    order = group_order(by, banding)
+    slices = sorted({(p, c, g) for p, _, c, g in counts}, key=lambda k: (k[0], k[1], order(k[2])))
     for name, cur, grp in slices:
         spec = policies[name]
         for stage in (*spec.stage_keys, *OUTCOMES):
@@ -135,7 +137,3 @@ def funnel(
             deals, units, weighted = cell
             rows.append(FunnelRow(name, stage, cur, deals, from_units(units), weighted, grp))
     return rows
-
-
-def _order(value: str | None) -> tuple[bool, str]:
-    return (value is None, value or "")

@@ -21,7 +21,7 @@ from salesengine.domain.policy import FunnelPolicy
 from salesengine.domain.values import OUTCOMES
 from salesengine.projections import stage_intervals
 from salesengine.projections.base import from_units, to_us
-from salesengine.reports.common import known
+from salesengine.reports.common import group_order, known
 from salesengine.reports.funnel import positions_at
 from salesengine.reports.size_bands import Banding
 from salesengine.reports.window import ATTRIBUTES, attributes_at, grouping
@@ -108,9 +108,10 @@ def moves(
             add((name, stage, currency, grp), where, deals, units)
 
     rows: list[MoveRow] = []
+    order = group_order(by, banding)
     slices = sorted(
         {(name, currency, grp) for name, _, currency, grp in found},
-        key=lambda s: (s[0], s[1], s[2] is None, "" if s[2] is None else str(s[2])),
+        key=lambda s: (s[0], s[1], order(s[2])),
     )
     for name, currency, grp in slices:
         for stage in (*policies[name].stage_keys, *OUTCOMES):

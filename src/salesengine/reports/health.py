@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Row, Select, case, func, null, select, true
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.projections import visits as visits_model
 from salesengine.projections.base import from_units, from_us, to_us
-from salesengine.reports.common import group_sql
+from salesengine.reports.common import group_order, group_sql
 from salesengine.reports.open_deals import (
     ATTRIBUTES,
     INTERVALS,
@@ -172,7 +172,8 @@ def health(
             counts[5] += 1
 
     zero = (0, Decimal(0))
-    slices = sorted({(c, grp) for _, c, grp in grades}, key=lambda s: (s[0], *_group_order(s[1])))
+    order = group_order(by, banding)
+    slices = sorted({(c, grp) for _, c, grp in grades}, key=lambda s: (s[0], order(s[1])))
     return Health(
         as_of=as_of,
         known_at=known_at,
@@ -187,16 +188,11 @@ def health(
         ),
         summary=[
             SummaryRow(None if grp is None else str(grp), *summary[grp])
-            for grp in sorted(summary, key=_group_order)
+            for grp in sorted(summary, key=group_order(by or "owner", banding))
         ],
         by=by,
         only=only,
     )
-
-
-def _group_order(group: Any) -> tuple[bool, str]:
-    """Groups by name, the deals without a value last."""
-    return (group is None, "" if group is None else str(group))
 
 
 def _stale(d: Row[Any], spec: FunnelPolicy, now: int, group: str | None) -> StaleDeal | None:

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, FromClause, and_, or_
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.projections import deal_attributes
 from salesengine.projections.base import to_us
-from salesengine.reports.common import group_sql, known
+from salesengine.reports.common import group_order, group_sql, known
 from salesengine.reports.size_bands import Banding
 
 ATTRIBUTES = deal_attributes.table
@@ -64,13 +64,16 @@ def slices(
     *,
     by: str | None,
     policy: str | None,
+    banding: Banding,
 ) -> list[Slice]:
-    """The (policy, group) slices to list, in order: those with anything in the window;
-    a policy asked for by name without grouping is listed even when nothing is."""
+    """The (policy, group) slices to list, in order (groups as ``common.group_order``):
+    those with anything in the window; a policy asked for by name without grouping is
+    listed even when nothing is."""
     found = set(present)
     if policy is not None and by is None:
         found.add((policy, None))
     for name, _ in found:
         if name not in policies:
             raise KeyError(f"no policy '{name}' in the catalogue")
-    return sorted(found, key=lambda s: (s[0], s[1] is None, "" if s[1] is None else str(s[1])))
+    order = group_order(by, banding)
+    return sorted(found, key=lambda s: (s[0], order(s[1])))
