@@ -28,9 +28,9 @@ from salesengine.integration.transports import (
     make_broker,
     parse_broker_url,
 )
-from salesengine.notification_log import LogReader
-from salesengine.persistence import store_settings
-from salesengine.projecting import sql_engine
+from salesengine.store.notification_log import LogReader
+from salesengine.store.settings import store_settings
+from salesengine.store.sql import sql_engine
 from tests.conftest import T0, service_unavailable
 from tests.integration.relay_support import declare_for_relay, expected_messages, until
 from tests.integration.test_policy_versions import (
