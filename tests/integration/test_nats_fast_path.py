@@ -2,10 +2,11 @@
 
 While the connection is plainly up, ``NatsTransport.send`` frames each message itself
 and queues it through two private methods of nats-py (``_send_command``,
-``_flush_pending``); otherwise, or on a nats-py without them, it uses the client's
-``publish``. These tests pin both: the framing must be byte for byte what nats-py's
-publish writes, and the relay must deliver the same on either path. A new nats-py
-version (pinned in pyproject.toml) must pass them first.
+``_flush_pending``, reached through ``salesengine.integration.nats_seam``); otherwise,
+or on a nats-py without them, it uses the client's ``publish``. These tests pin both:
+the framing must be byte for byte what nats-py's publish writes, and the relay must
+deliver the same on either path. A new nats-py version (pinned in pyproject.toml) must
+pass them, and tests/unit/test_nats_seam.py, first.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from sqlalchemy import Engine
 
 from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
-from salesengine.integration import transports
+from salesengine.integration import nats_seam
 from salesengine.integration.contract import MODELS, IntegrationEvent, parse, subject
-from salesengine.integration.relay import PositionStore, Relay, RelayOptions
+from salesengine.integration.relay import Relay, RelayOptions
+from salesengine.integration.relay_positions import PositionStore
 from salesengine.integration.transports import (
     JSON,
     STREAM_NAME,
@@ -39,6 +41,7 @@ from salesengine.integration.transports import (
     broker_transport,
     parse_broker_url,
 )
+from salesengine.integration.transports.nats import nats_headers
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
 from tests.conftest import FIVE_LEVEL_OPENING, T0, cmd, service_unavailable
@@ -104,8 +107,8 @@ def test_the_fast_path_frames_a_message_as_nats_py_publish_does(
     message: Outgoing, token: int
 ) -> None:
     reply = f"{NatsClient().new_inbox()}.{token}"
-    headers = transports._nats_headers(message)
-    ours = transports._framed(message, reply, headers)
+    headers = nats_headers(message)
+    ours = nats_seam.framed(message.subject, reply, headers, message.body)
     assert ours == asyncio.run(published_bytes(message.subject, message.body, reply, headers))
 
 
@@ -113,7 +116,7 @@ def test_the_relayed_headers_carry_the_event_id_as_message_and_correlation_id() 
     message = Outgoing(
         str(uuid.uuid4()), "deal.won", subject("deal.won", "five-level"), "ab" * 16, 42, b"{}", "s"
     )
-    assert transports._nats_headers(message) == {
+    assert nats_headers(message) == {
         "content-type": JSON,
         "message_id": message.id,
         "event_type": "deal.won",
@@ -126,7 +129,7 @@ def test_the_relayed_headers_carry_the_event_id_as_message_and_correlation_id() 
 
 def test_this_nats_py_offers_what_the_fast_path_queues_with() -> None:
     # Without them the transport quietly falls back to publish: still correct, slower.
-    assert transports._nats_queue(NatsClient()) is not None
+    assert nats_seam.command_queue(NatsClient()) is not None
 
 
 # ------------------------------------------------------------------ a real server
@@ -195,9 +198,7 @@ def test_on_a_live_connection_send_queues_what_publish_would(
             client = transport._client
             assert client is not None
             reply = fast.split(b" ")[2].decode()
-            await client.publish(
-                message.subject, message.body, reply, transports._nats_headers(message)
-            )
+            await client.publish(message.subject, message.body, reply, nats_headers(message))
             assert len(queued) == 1
             return fast, queued.pop()
         finally:
@@ -282,7 +283,7 @@ def test_the_relay_stores_every_event_once_in_order_per_deal(
     drops the replay's copies by ``Nats-Msg-Id``), each deal's in version order, with
     the event id as ``correlation_id``, and the position stored at the head."""
     if path == "fallback":  # as on a nats-py without the private methods
-        monkeypatch.setattr(transports, "_nats_queue", lambda _client: None)
+        monkeypatch.setattr(nats_seam, "command_queue", lambda _client: None)
     engine = seed_demo(str(tmp_path / "store.db"))
     sql = sql_engine(store_settings(str(tmp_path / "store.db")))
     expected = expected_messages(engine, sql)

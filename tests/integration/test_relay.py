@@ -19,7 +19,8 @@ from sqlalchemy import Engine
 from salesengine.application.engine import SalesEngine
 from salesengine.integration.contract import IntegrationEvent, parse
 from salesengine.integration.documents import contract_drift, contract_files
-from salesengine.integration.relay import Backoff, PositionStore, Relay, RelayOptions
+from salesengine.integration.relay import Backoff, Relay, RelayOptions
+from salesengine.integration.relay_positions import PositionStore
 from salesengine.integration.subscriptions import InProcessTransport, Subscriptions
 from salesengine.integration.transports import (
     BrokerUnavailable,

@@ -1,18 +1,11 @@
 """The relay: the notification log, in order, onto a broker, at least once.
 
 It reads a page of the log after its tracking position, turns each event into its
-integration event, publishes them, and moves its position past the page only once the
-broker has acknowledged every message in it. A relay that dies, or a broker that drops
-a message, so costs a republish, never a loss; the event id (the same on every
-publish) lets the broker or the subscriber drop the copy.
-
-Order per deal: a deal's next message is sent only once its previous one is
-acknowledged, so a failure never lets a later event of a deal overtake an earlier one;
-messages of different deals are in flight together. On a pipelined transport (NATS)
-one loop sends whatever is ready and each ack releases its deal's next message, with no
-task per message; on a paged transport (Redis) the page goes in log order, a few
-hundred messages per call; on the others, a few hundred tasks each publish deals'
-chains.
+integration event, publishes them (``relay_publishing``: each deal's in order, deals at
+once), and moves its position (``relay_positions``) past the page only once the broker
+has acknowledged every message in it. A relay that dies, or a broker that drops a
+message, so costs a republish, never a loss; the event id (the same on every publish)
+lets the broker or the subscriber drop the copy.
 """
 
 from __future__ import annotations
@@ -21,39 +14,21 @@ import asyncio
 import contextlib
 import random
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Engine, MetaData, String, Table, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine
 
 from salesengine.application.engine import SalesEngine
-from salesengine.domain.errors import StoreUnavailable, UnknownPolicy
+from salesengine.domain.errors import UnknownPolicy
 from salesengine.domain.policy import FunnelPolicy
+from salesengine.integration.relay_positions import PositionStore
+from salesengine.integration.relay_publishing import publish_page
 from salesengine.integration.translate import TOPICS, Translator
-from salesengine.integration.transports import (
-    ACK_TIMEOUT,
-    BrokerUnavailable,
-    Outgoing,
-    Transport,
-)
+from salesengine.integration.transports.base import BrokerUnavailable, Outgoing, Transport
 from salesengine.store.identity import store_id
 from salesengine.store.notification_log import LogReader
-from salesengine.store.sql import db_reason
-from salesengine.store.table_creation import create_tables
-
-metadata = MetaData()
-relay_positions = Table(
-    "relay_positions",
-    metadata,
-    Column("name", String(128), primary_key=True),
-    Column("position", BigInteger, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,46 +86,6 @@ class RelayOptions:
     # An attempt under way when the time is up (a connect or an ack, at most 10 s)
     # ends first.
     give_up_seconds: float | None = None
-
-
-class PositionStore:
-    """Each relay's tracking position, in the event store's own database."""
-
-    def __init__(self, sql: Engine, name: str) -> None:
-        self.sql = sql
-        self.name = name
-        try:
-            create_tables(sql, metadata)
-        except SQLAlchemyError as e:
-            raise StoreUnavailable(f"cannot create the relay's table: {db_reason(e)}") from None
-
-    def load(self) -> int:
-        try:
-            with self.sql.connect() as conn:
-                found = conn.execute(
-                    select(relay_positions.c.position).where(relay_positions.c.name == self.name)
-                ).scalar()
-        except SQLAlchemyError as e:
-            raise StoreUnavailable(f"cannot read the relay's position: {db_reason(e)}") from None
-        return int(found or 0)
-
-    def save(self, position: int) -> None:
-        now = datetime.now(UTC)
-        try:
-            with self.sql.begin() as conn:
-                moved = conn.execute(
-                    relay_positions.update()
-                    .where(relay_positions.c.name == self.name)
-                    .values(position=position, updated_at=now)
-                ).rowcount
-                if not moved:
-                    conn.execute(
-                        relay_positions.insert().values(
-                            name=self.name, position=position, updated_at=now
-                        )
-                    )
-        except SQLAlchemyError as e:
-            raise StoreUnavailable(f"cannot store the relay's position: {db_reason(e)}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +162,7 @@ class Relay:
                     if page.stop < progress.head:
                         # Read and translate the next page while this one is in flight.
                         ahead = asyncio.ensure_future(self._prepare(page.stop, progress.head))
-                    await self._publish(page)
+                    await publish_page(self.transport, page.messages)
                 except BrokerUnavailable as e:
                     failures += 1
                     await self._discard(ahead)
@@ -370,28 +305,6 @@ class Relay:
             )
         return messages
 
-    async def _publish(self, page: Page) -> None:
-        """Every message of the page, acknowledged: each deal's in order, deals at once."""
-        if self.transport.pipelined:
-            await InFlight(self.transport, page.messages).run()
-            return
-        if self.transport.paged:  # the whole page in log order (Redis)
-            await self.transport.publish_page(page.messages)
-            return
-        chains: dict[str, list[Outgoing]] = {}
-        for message in page.messages:
-            chains.setdefault(message.deal_id, []).append(message)
-        waiting = deque(chains.values())
-        # At most this many messages in flight: a broker's client has only so many
-        # connections (redis-py's pool refuses the 101st).
-        workers = min(len(waiting), self.transport.in_flight)
-        try:
-            async with asyncio.TaskGroup() as group:
-                for _ in range(workers):
-                    group.create_task(self._publish_chains(waiting))
-        except* BrokerUnavailable as failed:
-            raise failed.exceptions[0] from None
-
     @staticmethod
     async def _discard(ahead: asyncio.Future[Any] | None) -> None:
         """Stop what will not be used: a page being prepared that will not be published
@@ -400,12 +313,6 @@ class Relay:
             ahead.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await ahead
-
-    async def _publish_chains(self, waiting: deque[list[Outgoing]]) -> None:
-        publish = self.transport.publish
-        while waiting:
-            for message in waiting.popleft():
-                await publish(message)
 
     def _policy(self, name: str) -> FunnelPolicy | None:
         try:
@@ -447,73 +354,3 @@ async def _cancel_until_done(task: asyncio.Future[Any]) -> None:
         await asyncio.wait([task], timeout=0.05)
     if not task.cancelled():
         task.exception()  # retrieved: it is the attempt's, and the caller reports its own
-
-
-class InFlight:
-    """A page's messages on a pipelined transport, each deal's strictly one at a time.
-
-    Every deal's first message is ready at once; an ack makes its deal's next message
-    ready, and the sending loop (the only coroutine) sends whatever is ready, up to the
-    transport's ``in_flight``. No message is sent after a failure, so a deal's messages
-    still reach the broker in version order when the page is published again.
-    """
-
-    def __init__(self, transport: Transport, messages: list[Outgoing]) -> None:
-        self.transport = transport
-        self.chains: dict[str, deque[Outgoing]] = {}
-        for message in messages:
-            chain = self.chains.get(message.deal_id)
-            if chain is None:
-                self.chains[message.deal_id] = chain = deque()
-            chain.append(message)
-        self.ready = deque(chain[0] for chain in self.chains.values())
-        self.owed = len(messages)  # not yet acknowledged
-        self.in_flight = 0
-        self.failure: BrokerUnavailable | None = None
-        self.wake: asyncio.Future[None] | None = None  # the loop waits on it for acks
-
-    async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        send, limit = self.transport.send, self.transport.in_flight
-        try:
-            # No ack for ACK_TIMEOUT (and a bit): the broker or the connection is gone.
-            async with asyncio.timeout(ACK_TIMEOUT + 1) as bound:
-                while True:
-                    while self.ready and self.in_flight < limit and self.failure is None:
-                        message = self.ready.popleft()
-                        acked = await send(message)
-                        self.in_flight += 1
-                        acked.add_done_callback(partial(self._acked, message))
-                    if self.failure is not None:
-                        raise self.failure
-                    if not self.owed:
-                        return
-                    self.wake = loop.create_future()
-                    await self.wake
-                    bound.reschedule(loop.time() + ACK_TIMEOUT + 1)
-        except TimeoutError:
-            raise BrokerUnavailable(
-                f"no acknowledgement within {ACK_TIMEOUT:g} s for {self.in_flight} "
-                "message(s) in flight"
-            ) from None
-
-    def _acked(self, message: Outgoing, acked: asyncio.Future[None]) -> None:
-        self.in_flight -= 1
-        if acked.cancelled():
-            self._fail(BrokerUnavailable("the connection closed with messages in flight"))
-        elif (error := acked.exception()) is not None:
-            self._fail(error)
-        else:
-            self.owed -= 1
-            chain = self.chains[message.deal_id]
-            chain.popleft()
-            if chain:
-                self.ready.append(chain[0])
-        if self.wake is not None and not self.wake.done():
-            self.wake.set_result(None)
-
-    def _fail(self, error: BaseException) -> None:
-        if self.failure is None:
-            self.failure = (
-                error if isinstance(error, BrokerUnavailable) else BrokerUnavailable(str(error))
-            )

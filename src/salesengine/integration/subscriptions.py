@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from faststream._internal.broker import BrokerUsecase
 from faststream.nats import DeliverPolicy, NatsBroker, PullSub
 from faststream.rabbit import RabbitBroker, RabbitQueue
 from faststream.redis import RedisBroker, StreamSub
@@ -27,7 +26,10 @@ from salesengine.integration.contract import (
     subject,
     subject_filter,
 )
-from salesengine.integration.transports import EXCHANGE, Outgoing, Transport, jetstream
+from salesengine.integration.faststream_seam import AnyBroker
+from salesengine.integration.transports.base import Outgoing, Transport
+from salesengine.integration.transports.nats import jetstream
+from salesengine.integration.transports.rabbitmq import EXCHANGE
 
 Handler = Callable[[Any], Awaitable[None]]
 
@@ -101,7 +103,7 @@ class Subscriptions:
 
     def bind(
         self,
-        broker: BrokerUsecase[Any, Any, Any],
+        broker: AnyBroker,
         *,
         group: str,
         from_start: bool = True,
