@@ -77,7 +77,7 @@ from salesengine.bootstrap import build_engine
 from salesengine.domain.deal import Deal, DealEvent
 from salesengine.integration.contract import PREFIX
 from salesengine.integration.relay import Relay, RelayOptions, RelayProgress
-from salesengine.integration.translate import NOTED, PUBLISHED, Translator
+from salesengine.integration.translate import PUBLISHED, TOPICS, Translator
 from salesengine.integration.transports import (
     ACK_TIMEOUT,
     STREAM_NAME,
@@ -255,7 +255,7 @@ def count_store(db: Path, engine: SalesEngine) -> StoreCounts:
             query += f" WHERE topic IN ({','.join('?' * len(where))})"
             return int(conn.execute(query, where).fetchone()[0])
 
-        return StoreCounts(count(None), count(topics(PUBLISHED + NOTED)), count(topics(PUBLISHED)))
+        return StoreCounts(count(None), count(topics(TOPICS)), count(topics(PUBLISHED)))
     finally:
         conn.close()
 

@@ -159,19 +159,23 @@ class DealExpectedCloseChangedV1(IntegrationEvent):
     expected_close: date | None = Field(description="null: no expected close any more")
 
 
-class DealFactRecordedV1(IntegrationEvent):
+class DealFactV1(IntegrationEvent):
+    """What every fact's event holds: the fact's name."""
+
+    name: str
+
+
+class DealFactRecordedV1(DealFactV1):
     """A fact (a piece of evidence, e.g. an entry criterion) was recorded on the deal."""
 
     type: Literal["deal.fact_recorded"] = "deal.fact_recorded"
-    name: str
     value: FactValue
 
 
-class DealFactRetractedV1(IntegrationEvent):
+class DealFactRetractedV1(DealFactV1):
     """A fact recorded on the deal was withdrawn."""
 
     type: Literal["deal.fact_retracted"] = "deal.fact_retracted"
-    name: str
     reason: str | None
 
 

@@ -1,22 +1,12 @@
-"""Domain events in, integration events out.
+"""Domain events in, integration events out (docs/integration.md, "The contract").
 
-Published ids are the store's own: a message's ``deal_id`` is ``uuid5(store_id, key)``
-and its ``id`` is ``uuid5(deal_id, str(version))``, so two stores that both hold a deal
-``ACME-1`` never publish the same id, and a store publishes the same ids on every relay
-and replay (see ``store_id``).
-
-A stage change carries the deal's amount as of the change (as known when it was
-recorded), and its key and policy, none of which the domain event repeats. Each deal's
-few such facts are kept in a bounded cache, built as the log is read in order; a deal
-met mid-history (a relay started from a position, or evicted from the cache) is read
-back from the store up to the event at hand.
-
-An opening's or stage change's probability is its stage's under the policy version
-that decided it (docs/metrics.md, "Policy versions"), not under the policy file as it
-is when the event is relayed, so a replay after an edit publishes what was in force.
-A stage change stored before moves recorded their version counts under the deal's
-previous one; a version neither the store keeps nor the policy file is, under the
-file's current version (as the reports weigh), and ``on_unknown`` is told once.
+Ids are the store's own (``published_deal_id``, ``event_id``), the same on every relay
+and replay. A stage change repeats the deal's key, policy and amount as of the change,
+which its domain event does not hold: each deal's few such facts are kept in a bounded
+cache built as the log is read in order, and a deal met mid-history (a relay started
+from a position, or evicted from the cache) is read back from the store up to the event
+at hand. A probability is the stage's under the policy version that decided the event,
+so a replay after a policy edit publishes what was in force.
 """
 
 from __future__ import annotations
@@ -50,8 +40,7 @@ from salesengine.integration.contract import (
     IntegrationEvent,
 )
 
-# Every domain event the translation reads: those it publishes, and those it only notes
-# (none now: every event of a deal is published).
+# Every domain event of a deal is published.
 PUBLISHED = (
     "Opened",
     "StageAdvanced",
@@ -69,8 +58,7 @@ PUBLISHED = (
     "Lost",
     "Abandoned",
 )
-NOTED: tuple[str, ...] = ()
-TOPICS = PUBLISHED + NOTED
+TOPICS = PUBLISHED  # what the translation reads of the log
 
 # A deal's events below the given version, in version order.
 HistoryLoader = Callable[[UUID, int], list[DealEvent]]
@@ -81,6 +69,19 @@ PolicyLookup = Callable[[str], FunnelPolicy | None]
 VersionLookup = Callable[[str, str], FunnelPolicy | None]
 # Told of a version not known, and of the policy file's version used instead (if any).
 UnknownVersion = Callable[[str, str, FunnelPolicy | None], None]
+
+
+# The events whose message is the common fields and some of the event's own, by name.
+COPIED: dict[type[DealEvent], tuple[type[IntegrationEvent], tuple[str, ...]]] = {
+    Deal.VisitLogged: (DealVisitLoggedV1, ("kind", "effective", "attendees", "note")),
+    Deal.NextStepSet: (DealNextStepSetV1, ("action", "due", "owner")),
+    Deal.NextStepCompleted: (DealNextStepCompletedV1, ("note",)),
+    Deal.AmountChanged: (DealAmountChangedV1, ("amount", "currency")),
+    Deal.OwnerChanged: (DealOwnerChangedV1, ("owner", "team", "region")),
+    Deal.ExpectedCloseChanged: (DealExpectedCloseChangedV1, ("expected_close",)),
+    Deal.FactRecorded: (DealFactRecordedV1, ("name", "value")),
+    Deal.FactRetracted: (DealFactRetractedV1, ("name", "reason")),
+}
 
 
 def published_deal_id(store_id: UUID, key: str) -> UUID:
@@ -174,7 +175,7 @@ class Translator:
         self._deals.clear()
 
     def translate(self, position: int, event: DealEvent) -> IntegrationEvent | None:
-        """The event's integration event, or None for one that is only noted."""
+        """The event's integration event, or None for an event of no published type."""
         facts = self._facts(event)
         message = self._message(position, event, facts)
         facts.note(event)
@@ -261,32 +262,10 @@ class Translator:
                 region=event.region,
                 expected_close=event.expected_close,
             )
-        if isinstance(event, Deal.VisitLogged):
-            return DealVisitLoggedV1(
-                **common,
-                kind=event.kind,
-                effective=event.effective,
-                attendees=list(event.attendees),
-                note=event.note,
-            )
-        if isinstance(event, Deal.NextStepSet):
-            return DealNextStepSetV1(
-                **common, action=event.action, due=event.due, owner=event.owner
-            )
-        if isinstance(event, Deal.NextStepCompleted):
-            return DealNextStepCompletedV1(**common, note=event.note)
-        if isinstance(event, Deal.AmountChanged):
-            return DealAmountChangedV1(**common, amount=event.amount, currency=event.currency)
-        if isinstance(event, Deal.OwnerChanged):
-            return DealOwnerChangedV1(
-                **common, owner=event.owner, team=event.team, region=event.region
-            )
-        if isinstance(event, Deal.ExpectedCloseChanged):
-            return DealExpectedCloseChangedV1(**common, expected_close=event.expected_close)
-        if isinstance(event, Deal.FactRecorded):
-            return DealFactRecordedV1(**common, name=event.name, value=event.value)
-        if isinstance(event, Deal.FactRetracted):
-            return DealFactRetractedV1(**common, name=event.name, reason=event.reason)
+        copied = COPIED.get(type(event))
+        if copied is not None:
+            model, names = copied
+            return model(**common, **{name: getattr(event, name) for name in names})
         amount, currency = facts.amount_at(event)
         version = facts.decided_under(event)
         # What every stage change and close repeats: the amount then, the deciding version.
