@@ -4,17 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from salesengine.cli.read_models import all_policies, read_models, recording_start
 from salesengine.cli.render import grouped_json, money, print_json
-from salesengine.cli.reporting import (
-    all_policies,
-    as_of_label,
-    chosen,
-    instants,
-    read_models,
-    recording_start,
-    shown,
-)
-from salesengine.cli.reports import (
+from salesengine.cli.report_options import (
     AsOfOption,
     ByOption,
     JsonOption,
@@ -25,8 +17,10 @@ from salesengine.cli.reports import (
     TeamOption,
     check_by,
     check_policy,
+    instants,
     size_bands,
 )
+from salesengine.cli.report_output import as_of_label, chosen, shown
 from salesengine.cli.tables import Grid, key, number
 
 if TYPE_CHECKING:

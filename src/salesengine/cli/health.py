@@ -7,17 +7,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from salesengine.cli.read_models import all_policies, read_models, recording_start
 from salesengine.cli.render import grouped_json, jsonable, money, print_json, say, short_time
-from salesengine.cli.reporting import (
-    all_policies,
-    as_of_label,
-    chosen,
-    instants,
-    read_models,
-    recording_start,
-    shown,
-)
-from salesengine.cli.reports import (
+from salesengine.cli.report_options import (
     AsOfOption,
     ByOption,
     JsonOption,
@@ -28,8 +20,10 @@ from salesengine.cli.reports import (
     TeamOption,
     check_by,
     check_policy,
+    instants,
     size_bands,
 )
+from salesengine.cli.report_output import as_of_label, chosen, shown
 from salesengine.cli.tables import Grid, key, number, text
 
 if TYPE_CHECKING:

@@ -10,16 +10,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from salesengine.cli.options import STATE
-from salesengine.cli.render import money, print_json, say, when
-from salesengine.cli.reporting import (
+from salesengine.cli.read_models import (
     all_policies,
     caught_up,
     check_policies_known,
-    instants,
     recording_start,
     store_policies,
 )
-from salesengine.cli.reports import AsOfOption, JsonOption, KnownAtOption
+from salesengine.cli.render import money, print_json, say, when
+from salesengine.cli.report_options import AsOfOption, JsonOption, KnownAtOption, instants
 from salesengine.cli.tables import Grid, key, number
 from salesengine.reports.periods import SYNTAX, parse_period
 

@@ -1,4 +1,4 @@
-"""Report commands over a window [F, U): conversion and drop-off, and cycle time."""
+"""``salesengine conversion`` and ``salesengine cycle-time``: reports over a window [F, U)."""
 
 from __future__ import annotations
 
@@ -9,24 +9,20 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from salesengine.cli.options import parse_time
+from salesengine.cli.read_models import all_policies, read_models, recording_start
 from salesengine.cli.render import print_json, say, when
-from salesengine.cli.reporting import (
-    all_policies,
-    check_chart,
-    read_models,
-    recording_start,
-    writing_chart,
-)
-from salesengine.cli.reports import (
+from salesengine.cli.report_options import (
     ByOption,
     JsonOption,
     KnownAtOption,
     PolicyOption,
     SizeBandsOption,
     check_by,
+    check_chart,
     check_policy,
     size_bands,
 )
+from salesengine.cli.report_output import writing_chart
 from salesengine.cli.tables import Grid, key, number
 
 if TYPE_CHECKING:
