@@ -59,7 +59,6 @@ def _run(
         command = parse_command(raw)
     except ValidationError as e:
         fail(f"{describe_validation(e)}")
-        raise typer.Exit(2) from None
     result = STATE.engine().execute(command)
     if as_json:
         print_json(result)

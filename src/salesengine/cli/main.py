@@ -23,7 +23,7 @@ from salesengine.cli import relay as relay_cli
 from salesengine.cli import window_commands as window_cli
 from salesengine.cli.options import STATE, parse_time
 from salesengine.cli.render import (
-    fail,
+    error,
     jsonable,
     money,
     print_json,
@@ -227,10 +227,10 @@ def run(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="salesengine")
     except StoreMissing as e:
-        fail(e.message)
+        error(e.message)
         sys.exit(2)
     except SalesEngineError as e:
-        fail(f"{e.message}")
+        error(f"{e.message}")
         sys.exit(1)
     finally:
         STATE.close()
