@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from salesengine.cli.options import parse_time
-from salesengine.cli.read_models import all_policies, read_models, recording_start
-from salesengine.cli.render import money, print_json, say, when
+from salesengine.cli.read_models import all_policies, run_report
+from salesengine.cli.render import money, say, when
 from salesengine.cli.report_options import (
     AsOfOption,
     ByOption,
@@ -20,13 +20,16 @@ from salesengine.cli.report_options import (
     KnownAtOption,
     PolicyOption,
     SizeBandsOption,
-    check_by,
     check_chart,
-    check_policy,
+    grouping,
     instants,
-    size_bands,
 )
-from salesengine.cli.report_output import as_of_label, writing_chart
+from salesengine.cli.report_output import (
+    as_of_label,
+    known_label,
+    print_report,
+    print_stage_table,
+)
 from salesengine.cli.tables import Grid, key, number
 
 if TYPE_CHECKING:
@@ -63,9 +66,7 @@ def funnel_command(
     """The funnel as of T (known at K): deals, amount and weighted amount per stage."""
     from salesengine.reports.funnel import funnel
 
-    check_by(by)
-    limits = size_bands(bands, by)
-    check_policy(policy)
+    limits = grouping(by, bands, policy)
     t, k = instants(as_of, known_at)
     t2 = parse_time(compare_to, "--compare")
     if t2 is not None and t2 <= t:
@@ -77,21 +78,31 @@ def funnel_command(
             t, t2, k, policies, by=by, policy=policy, limits=limits, as_json=as_json, chart=chart
         )
         return
-    with read_models(policy) as conn:
-        earliest = recording_start(conn, k)
-        rows = funnel(conn, policies, as_of=t, known_at=k, by=by, policy=policy, size_bands=limits)
-    if chart is not None:
+    rows, earliest = run_report(
+        policy,
+        k,
+        lambda conn: funnel(
+            conn, policies, as_of=t, known_at=k, by=by, policy=policy, size_bands=limits
+        ),
+    )
+
+    def draw(path: Path) -> None:
         from salesengine.reports.charts import write_funnel_chart
 
-        with writing_chart(chart):
-            write_funnel_chart(rows, chart, title=f"Funnel as of {when(t)}", policies=policies)
-    if as_json:
-        shown = [r.as_dict(by) for r in rows]
-        print_json({"as_of": t, "known_at": k, "earliest_recorded": earliest, "rows": shown})
-        return
-    print_funnel(rows, by, title=f"Funnel {as_of_label(t, k)}")
-    if chart is not None:
-        say(f"chart written to {chart}")
+        write_funnel_chart(rows, path, title=f"Funnel as of {when(t)}", policies=policies)
+
+    print_report(
+        as_json=as_json,
+        document=lambda: {
+            "as_of": t,
+            "known_at": k,
+            "earliest_recorded": earliest,
+            "rows": [r.as_dict(by) for r in rows],
+        },
+        tables=lambda: print_funnel(rows, by, title=f"Funnel {as_of_label(t, k)}"),
+        chart=chart,
+        draw=draw,
+    )
 
 
 def compare(
@@ -109,9 +120,10 @@ def compare(
     """``funnel --compare T2``: the moves of (T, T2] (docs/metrics.md)."""
     from salesengine.reports.funnel_moves import moves
 
-    with read_models(policy) as conn:
-        earliest = recording_start(conn, k)
-        rows = moves(
+    rows, earliest = run_report(
+        policy,
+        k,
+        lambda conn: moves(
             conn,
             policies,
             start=t,
@@ -120,20 +132,23 @@ def compare(
             by=by,
             policy=policy,
             size_bands=limits,
-        )
-    title = f"Moves between {when(t)} and {when(t2)}" + (f", known at {when(k)}" if k else "")
-    if chart is not None:
+        ),
+    )
+    title = f"Moves between {when(t)} and {when(t2)}" + known_label(k)
+
+    def draw(path: Path) -> None:
         from salesengine.reports.charts import write_moves_chart
 
-        with writing_chart(chart):
-            write_moves_chart(rows, chart, title=title, policies=policies)
-    if as_json:
-        instants = {"as_of": t, "compare": t2, "known_at": k, "earliest_recorded": earliest}
-        print_json(instants | {"rows": [r.as_dict(by) for r in rows]})
-        return
-    print_moves(rows, by, title)
-    if chart is not None:
-        say(f"chart written to {chart}")
+        write_moves_chart(rows, path, title=title, policies=policies)
+
+    asked = {"as_of": t, "compare": t2, "known_at": k, "earliest_recorded": earliest}
+    print_report(
+        as_json=as_json,
+        document=lambda: asked | {"rows": [r.as_dict(by) for r in rows]},
+        tables=lambda: print_moves(rows, by, title),
+        chart=chart,
+        draw=draw,
+    )
 
 
 def print_moves(rows: list[MoveRow], by: str | None, title: str) -> None:
@@ -157,20 +172,8 @@ def print_moves(rows: list[MoveRow], by: str | None, title: str) -> None:
 
 
 def print_funnel(rows: list[FunnelRow], by: str | None, title: str) -> None:
-    columns = [key("policy"), *([key(by)] if by else []), key("stage")]
-    table = Grid(
-        [*columns, number("deals"), number("amount"), number("weighted"), key("currency")],
-        title=title,
-    )
-    for r in rows:
-        cells = [
-            r.policy,
-            *([r.group or "(none)"] if by else []),
-            r.stage,
-            str(r.deals),
-            money(r.amount),
-            money(r.weighted),
-            r.currency,
-        ]
-        table.add(*cells)
-    table.print()
+    def figures(r: FunnelRow) -> list[str]:
+        return [str(r.deals), money(r.amount), money(r.weighted), r.currency]
+
+    sums = [number("deals"), number("amount"), number("weighted"), key("currency")]
+    print_stage_table(rows, by, title, sums, figures)

@@ -3,17 +3,16 @@ against the policy files that weigh them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from salesengine.cli.options import STATE
-from salesengine.cli.render import err, warn
+from salesengine.cli.render import err, note, warn
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -26,6 +25,8 @@ if TYPE_CHECKING:
 
 # Catching up this many events or more shows a progress bar.
 QUIET_BELOW = 20_000
+
+R = TypeVar("R")
 
 
 def runner(window: int = 5000, *, create: bool = True) -> ProjectionRunner:
@@ -86,6 +87,16 @@ def read_models(policy: str | None = None) -> Iterator[Connection]:
         yield conn
 
 
+def run_report(
+    policy: str | None, known_at: datetime | None, query: Callable[[Connection], R]
+) -> tuple[R, datetime | None]:
+    """``query`` run on the read models of ``policy`` (or of every policy), caught up
+    and checked; with it, the store's earliest recorded instant (``recording_start``)."""
+    with read_models(policy) as conn:
+        earliest = recording_start(conn, known_at)
+        return query(conn), earliest
+
+
 @contextmanager
 def caught_up() -> Iterator[Connection]:
     """A connection to read models that include every event stored so far, whichever
@@ -141,8 +152,8 @@ def note_unknown_versions(conn: Connection, only: str | None = None) -> None:
     """Say on stderr which policy versions weigh by the fallback (docs/metrics.md)."""
     from salesengine.reports.weights import unknown_versions
 
-    for note in unknown_versions(conn, all_policies(), only):
-        err.print(f"[yellow]note:[/] {escape(note)}")
+    for unknown in unknown_versions(conn, all_policies(), only):
+        note(unknown)
 
 
 def all_policies() -> dict[str, FunnelPolicy]:

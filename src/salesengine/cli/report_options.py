@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from salesengine.cli.option_groups import parameter
 from salesengine.cli.options import STATE, parse_time
 
 # The reports load sqlalchemy and numpy, so each command imports them when it runs; the
@@ -41,6 +42,17 @@ SizeBandsOption = Annotated[
         "(in the deal's currency); default each policy's size_bands.",
     ),
 ]
+
+# The same options as the parameters of an option group (option_groups.py), by the names
+# the commands give them.
+BY = parameter("by", ByOption, None)
+AS_OF = parameter("as_of", AsOfOption, None)
+KNOWN_AT = parameter("known_at", KnownAtOption, None)
+POLICY = parameter("policy", PolicyOption, None)
+JSON = parameter("as_json", JsonOption, False)
+OWNER = parameter("owner", OwnerOption, None)
+TEAM = parameter("team", TeamOption, None)
+SIZE_BANDS = parameter("bands", SizeBandsOption, None)
 
 
 def check_by(by: str | None) -> None:
@@ -78,6 +90,15 @@ def check_policy(policy: str | None) -> None:
     if policy is not None and policy not in STATE.catalog().names():
         known = ", ".join(STATE.catalog().names())
         raise typer.BadParameter(f"no policy {policy!r} (one of {known})", param_hint="--policy")
+
+
+def grouping(by: str | None, bands: str | None, policy: str | None) -> tuple[Decimal, ...] | None:
+    """--by, --size-bands and --policy checked, in that order (the first wrong one is
+    named); the band limits of --size-bands, if given."""
+    check_by(by)
+    limits = size_bands(bands, by)
+    check_policy(policy)
+    return limits
 
 
 def instants(as_of: str | None, known_at: str | None) -> tuple[datetime, datetime | None]:
