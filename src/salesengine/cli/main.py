@@ -125,21 +125,22 @@ def sweep(
     )
 
 
+# Unlike a report's K, which defaults to all that is recorded, history's defaults to now.
+HistoryAsOf = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Effective instant T (or YYYY-MM-DD: 00:00 UTC); default now."),
+]
+HistoryKnownAt = Annotated[
+    str | None,
+    typer.Option("--known-at", help="Recording instant K (or YYYY-MM-DD: 00:00 UTC); default now."),
+]
+
+
 @app.command()
 def history(
     deal: Annotated[str, typer.Argument(help="The deal's key.")],
-    as_of: Annotated[
-        str | None,
-        typer.Option(
-            "--as-of", help="Effective instant T (or YYYY-MM-DD: 00:00 UTC); default now."
-        ),
-    ] = None,
-    known_at: Annotated[
-        str | None,
-        typer.Option(
-            "--known-at", help="Recording instant K (or YYYY-MM-DD: 00:00 UTC); default now."
-        ),
-    ] = None,
+    as_of: HistoryAsOf = None,
+    known_at: HistoryKnownAt = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The auditor's replay: every event in order and the deal at T as known at K."""
