@@ -14,7 +14,8 @@ from pathlib import Path
 
 from salesengine.cli import health as cli_health
 from salesengine.cli import main as cli_main
-from salesengine.cli import reports as cli_reports
+from salesengine.cli import projection_commands as cli_projection
+from salesengine.cli import report_options as cli_reports
 from salesengine.projections.registry import NAMES
 from salesengine.reports.common import GROUPS
 from salesengine.reports.health import REASONS
@@ -71,5 +72,5 @@ def test_the_clis_copies_of_names_match_their_sources() -> None:
     # Copied so that --help need not import the modules that define them.
     assert cli_main.DB_ENV == DB_ENV
     assert cli_reports.GROUPS == GROUPS
-    assert cli_reports.NAMES == NAMES
+    assert cli_projection.NAMES == NAMES
     assert cli_health.REASONS == REASONS

@@ -2,10 +2,13 @@
 
 # typer reads these annotations at runtime, so they are not postponed.
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
 
+from salesengine.cli.option_groups import Command, option_group, parameter
 from salesengine.cli.options import DAY, STATE, parse_time
 from salesengine.cli.render import fail, print_json, say
 
@@ -27,51 +30,78 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON."
 Reason = Annotated[str | None, typer.Option("--reason")]
 
 
-def _run(
-    cmd: str,
-    deal: str,
-    at: str | None,
-    id_: str | None,
-    by: str | None,
-    as_json: bool,
-    *,
-    keep_none: tuple[str, ...] = (),
-    **fields: Any,
-) -> None:
-    # Imported here, not at start-up: the command language loads pydantic and the domain.
-    from pydantic import ValidationError
+@dataclass(frozen=True, slots=True)
+class Recorder:
+    """What every verb takes besides its own: the deal, --at, --id, --by and --json."""
 
-    from salesengine.application.commands import parse_command
-    from salesengine.importing.common.validation import describe_validation
+    deal: str
+    at: str | None
+    id_: str | None
+    by: str | None
+    as_json: bool
 
-    if at is not None and DAY.fullmatch(at):
-        # A plain date: the start of its day in UTC, as for every instant option. (The
-        # command language itself keeps asking for an offset.)
-        start = parse_time(at, "--at")
-        assert start is not None  # a value was given
-        at = start.isoformat()
-    raw: dict[str, Any] = {"cmd": cmd, "deal": deal}
-    raw.update({k: v for k, v in fields.items() if v is not None or k in keep_none})
-    for key, value in (("at", at), ("id", id_), ("by", by)):
-        if value is not None:
-            raw[key] = value
-    try:
-        command = parse_command(raw)
-    except ValidationError as e:
-        fail(f"{describe_validation(e)}")
-        raise typer.Exit(2) from None
-    result = STATE.engine().execute(command)
-    if as_json:
-        print_json(result)
-    elif result.status == "duplicate":
-        say(f"{result.deal}: already applied (id {command.id}); nothing written")
-    else:
-        say(f"{result.deal}: {result.event} → {result.position} (version {result.version})")
+    def record(self, cmd: str, *, keep_none: tuple[str, ...] = (), **fields: Any) -> None:
+        """Record the command ``cmd`` on the deal and say what was written. A field that is
+        None is left out, unless named in ``keep_none``."""
+        # Imported here, not at start-up: the command language loads pydantic and the domain.
+        from pydantic import ValidationError
+
+        from salesengine.application.commands import parse_command
+        from salesengine.importing.common.validation import describe_validation
+
+        at = self.at
+        if at is not None and DAY.fullmatch(at):
+            # A plain date: the start of its day in UTC, as for every instant option. (The
+            # command language itself keeps asking for an offset.)
+            start = parse_time(at, "--at")
+            assert start is not None  # a value was given
+            at = start.isoformat()
+        raw: dict[str, Any] = {"cmd": cmd, "deal": self.deal}
+        raw.update({k: v for k, v in fields.items() if v is not None or k in keep_none})
+        for key, value in (("at", at), ("id", self.id_), ("by", self.by)):
+            if value is not None:
+                raw[key] = value
+        try:
+            command = parse_command(raw)
+        except ValidationError as e:
+            fail(f"{describe_validation(e)}")
+        result = STATE.engine().execute(command)
+        if self.as_json:
+            print_json(result)
+        elif result.status == "duplicate":
+            say(f"{result.deal}: already applied (id {command.id}); nothing written")
+        else:
+            say(f"{result.deal}: {result.event} → {result.position} (version {result.version})")
 
 
-@app.command("open")
+# Every verb takes the deal's key first and, after its own arguments and options, these.
+_every_verb = option_group(
+    Recorder,
+    before=[parameter("deal", Deal)],
+    after=[
+        parameter("at", At, None),
+        parameter("id_", Id, None),
+        parameter("by", By, None),
+        parameter("as_json", AsJson, False),
+    ],
+)
+
+
+def verb(name: str | None = None) -> Callable[[Command], Command]:
+    """``deal NAME`` (by default the function's name): a command taking the options
+    every verb shares around its own; the function records with the ``Recorder``."""
+
+    def register(function: Command) -> Command:
+        command = _every_verb(function)
+        app.command(name)(command)
+        return command
+
+    return register
+
+
+@verb("open")
 def open_(
-    deal: Deal,
+    deal: Recorder,
     policy: Annotated[str, typer.Option("--policy", help="Funnel policy name.")],
     account: Annotated[str | None, typer.Option()] = None,
     owner: Annotated[str | None, typer.Option()] = None,
@@ -86,19 +116,10 @@ def open_(
         list[str] | None,
         typer.Option("--fact", help="NAME or NAME=VALUE (JSON value); repeatable."),
     ] = None,
-    at: At = None,
-    id_: Id = None,
-    by: By = None,
-    as_json: AsJson = False,
 ) -> None:
     """Open a deal in its policy's first stage (that stage's criteria must be met)."""
-    _run(
+    deal.record(
         "open",
-        deal,
-        at,
-        id_,
-        by,
-        as_json,
         policy=policy,
         account=account,
         owner=owner,
@@ -131,212 +152,127 @@ def _facts(items: list[str]) -> dict[str, Any]:
     return facts
 
 
-@app.command()
+@verb()
 def fact(
-    deal: Deal,
+    deal: Recorder,
     name: Annotated[str, typer.Argument(help="Fact key, e.g. budget.")],
     value: Annotated[str, typer.Argument(help="JSON value or text; default true.")] = "true",
-    at: At = None,
-    id_: Id = None,
-    by: By = None,
-    as_json: AsJson = False,
 ) -> None:
     """Record a fact (evidence for entry criteria)."""
-    _run("fact", deal, at, id_, by, as_json, name=name, value=_facts([f"{name}={value}"])[name])
+    deal.record("fact", name=name, value=_facts([f"{name}={value}"])[name])
 
 
-@app.command()
-def retract(
-    deal: Deal,
-    name: Annotated[str, typer.Argument()],
-    reason: Reason = None,
-    at: At = None,
-    id_: Id = None,
-    by: By = None,
-    as_json: AsJson = False,
-) -> None:
+@verb()
+def retract(deal: Recorder, name: Annotated[str, typer.Argument()], reason: Reason = None) -> None:
     """Retract a fact recorded earlier (the record stays; a retraction is a new event)."""
-    _run("retract", deal, at, id_, by, as_json, name=name, reason=reason)
+    deal.record("retract", name=name, reason=reason)
 
 
-@app.command()
+@verb()
 def advance(
-    deal: Deal,
-    to: Annotated[str, typer.Option("--to", help="Target stage key.")],
-    at: At = None,
-    id_: Id = None,
-    by: By = None,
-    as_json: AsJson = False,
+    deal: Recorder, to: Annotated[str, typer.Option("--to", help="Target stage key.")]
 ) -> None:
     """Advance to a later stage (its criteria and every skipped stage's must hold)."""
-    _run("advance", deal, at, id_, by, as_json, to=to)
+    deal.record("advance", to=to)
 
 
-@app.command()
+@verb()
 def regress(
-    deal: Deal,
+    deal: Recorder,
     to: Annotated[str, typer.Option("--to")],
     reason: Annotated[str, typer.Option("--reason", help="Why the deal moved back.")],
-    at: At = None,
-    id_: Id = None,
-    by: By = None,
-    as_json: AsJson = False,
 ) -> None:
     """Move back to an earlier stage, with a reason."""
-    _run("regress", deal, at, id_, by, as_json, to=to, reason=reason)
+    deal.record("regress", to=to, reason=reason)
 
 
-@app.command()
+@verb()
 def visit(
-    deal: Deal,
+    deal: Recorder,
     kind: Annotated[str, typer.Option(help="face_to_face, phone, online, ...")] = "face_to_face",
     effective: Annotated[bool, typer.Option("--effective/--not-effective")] = False,
     attendee: Annotated[list[str] | None, typer.Option("--attendee")] = None,
     note: Annotated[str | None, typer.Option()] = None,
-    at: At = None,
-    id_: Id = None,
-    by: By = None,
-    as_json: AsJson = False,
 ) -> None:
     """Log a visit."""
-    _run(
-        "visit",
-        deal,
-        at,
-        id_,
-        by,
-        as_json,
-        kind=kind,
-        effective=effective,
-        attendees=attendee or [],
-        note=note,
-    )
+    deal.record("visit", kind=kind, effective=effective, attendees=attendee or [], note=note)
 
 
-@app.command("next-step")
+@verb("next-step")
 def next_step(
-    deal: Deal,
+    deal: Recorder,
     action: Annotated[str, typer.Option()],
     due: Annotated[str, typer.Option(help="YYYY-MM-DD or ISO time with offset.")],
     owner: Annotated[str | None, typer.Option()] = None,
-    at: At = None,
-    id_: Id = None,
-    by: By = None,
-    as_json: AsJson = False,
 ) -> None:
     """Set the deal's next step (replaces any open one)."""
-    _run("next_step", deal, at, id_, by, as_json, action=action, due=due, owner=owner)
+    deal.record("next_step", action=action, due=due, owner=owner)
 
 
-@app.command()
-def done(
-    deal: Deal,
-    note: Annotated[str | None, typer.Option()] = None,
-    at: At = None,
-    id_: Id = None,
-    by: By = None,
-    as_json: AsJson = False,
-) -> None:
+@verb()
+def done(deal: Recorder, note: Annotated[str | None, typer.Option()] = None) -> None:
     """Complete the open next step."""
-    _run("done", deal, at, id_, by, as_json, note=note)
+    deal.record("done", note=note)
 
 
-@app.command()
+@verb()
 def amount(
-    deal: Deal,
+    deal: Recorder,
     value: Annotated[str, typer.Argument(help="New expected amount.")],
     currency: Annotated[str | None, typer.Option()] = None,
-    at: At = None,
-    id_: Id = None,
-    by: By = None,
-    as_json: AsJson = False,
 ) -> None:
     """Change the expected contract amount."""
-    _run("amount", deal, at, id_, by, as_json, amount=value, currency=currency)
+    deal.record("amount", amount=value, currency=currency)
 
 
-@app.command("expected-close")
+@verb("expected-close")
 def expected_close(
-    deal: Deal,
+    deal: Recorder,
     day: Annotated[str | None, typer.Argument(help="YYYY-MM-DD; omit to clear.")] = None,
-    at: At = None,
-    id_: Id = None,
-    by: By = None,
-    as_json: AsJson = False,
 ) -> None:
     """Change (or clear) the expected close date."""
-    _run(
-        "expected_close",
-        deal,
-        at,
-        id_,
-        by,
-        as_json,
-        keep_none=("expected_close",),
-        expected_close=day,
-    )
+    deal.record("expected_close", keep_none=("expected_close",), expected_close=day)
 
 
-@app.command()
+@verb()
 def owner(
-    deal: Deal,
+    deal: Recorder,
     new_owner: Annotated[str, typer.Argument(metavar="OWNER")],
     team: Annotated[str | None, typer.Option()] = None,
     region: Annotated[str | None, typer.Option()] = None,
-    at: At = None,
-    id_: Id = None,
-    by: By = None,
-    as_json: AsJson = False,
 ) -> None:
     """Hand the deal to another owner."""
-    _run("owner", deal, at, id_, by, as_json, owner=new_owner, team=team, region=region)
+    deal.record("owner", owner=new_owner, team=team, region=region)
 
 
-@app.command()
-def won(deal: Deal, at: At = None, id_: Id = None, by: By = None, as_json: AsJson = False) -> None:
+@verb()
+def won(deal: Recorder) -> None:
     """Mark the deal won (contract signed)."""
-    _run("won", deal, at, id_, by, as_json)
+    deal.record("won")
 
 
-@app.command()
+@verb()
 def lost(
-    deal: Deal,
-    reason: Reason = None,
-    competitor: Annotated[str | None, typer.Option()] = None,
-    at: At = None,
-    id_: Id = None,
-    by: By = None,
-    as_json: AsJson = False,
+    deal: Recorder, reason: Reason = None, competitor: Annotated[str | None, typer.Option()] = None
 ) -> None:
     """Mark the deal lost to another vendor."""
-    _run("lost", deal, at, id_, by, as_json, reason=reason, competitor=competitor)
+    deal.record("lost", reason=reason, competitor=competitor)
 
 
-@app.command()
-def abandon(
-    deal: Deal,
-    reason: Reason = None,
-    at: At = None,
-    id_: Id = None,
-    by: By = None,
-    as_json: AsJson = False,
-) -> None:
+@verb()
+def abandon(deal: Recorder, reason: Reason = None) -> None:
     """Mark the deal abandoned (the customer stopped buying)."""
-    _run("abandon", deal, at, id_, by, as_json, reason=reason)
+    deal.record("abandon", reason=reason)
 
 
-@app.command()
+@verb()
 def reopen(
-    deal: Deal,
+    deal: Recorder,
     to: Annotated[str, typer.Option("--to")],
     reason: Reason = None,
     next_action: Annotated[str | None, typer.Option(help="The reopened deal's next step.")] = None,
     next_due: Annotated[str | None, typer.Option(help="Its due date or time.")] = None,
-    at: At = None,
-    id_: Id = None,
-    by: By = None,
-    as_json: AsJson = False,
 ) -> None:
     """Reopen a lost or abandoned deal at a stage whose criteria still hold."""
     step = None if next_action is None else {"action": next_action, "due": next_due}
-    _run("reopen", deal, at, id_, by, as_json, to=to, reason=reason, next_step=step)
+    deal.record("reopen", to=to, reason=reason, next_step=step)

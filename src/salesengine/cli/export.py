@@ -109,10 +109,8 @@ def export_command(
                 )
         except OSError as e:
             fail(f"{output}: cannot write the export: {e.strerror or e}")
-            raise typer.Exit(2) from None
         except (ValueError, ArithmeticError) as e:  # pyarrow's errors derive from these
             fail(f"{output}: cannot write the export: {e}")
-            raise typer.Exit(2) from None
     seconds = time.perf_counter() - started
     # On standard output the log is the output: the summary goes to standard error.
     tell = err_say if target is None else say
@@ -137,24 +135,20 @@ def chosen_format(output: str, given: str | None) -> str:
     the two disagree."""
     if given is not None and given not in FORMATS:
         fail(f"--format: {given!r} is not one of {', '.join(FORMATS)}")
-        raise typer.Exit(2)
     named = None if output == STDOUT else named_format(output)
     if given is not None and named is not None and named != given:
         fail(
             f"{output}: the name says {named}, --format says {given}; "
             "make them agree (or leave --format out)"
         )
-        raise typer.Exit(2)
     found = given or named or ("xes" if output == STDOUT else None)
     if found is None:
         if Path(output).is_dir() or output.endswith(("/", os.sep)):
             fail(f"{output}: a directory takes csv or parquet: give --format csv or parquet")
-        else:
-            fail(
-                f"{output}: the name does not say the format: end it in .xes, .xes.gz, "
-                ".csv or .parquet, or give --format"
-            )
-        raise typer.Exit(2)
+        fail(
+            f"{output}: the name does not say the format: end it in .xes, .xes.gz, "
+            ".csv or .parquet, or give --format"
+        )
     return found
 
 
@@ -190,7 +184,6 @@ def _checked_target(output: str, fmt: str) -> Path | None:
     if output == STDOUT:
         if fmt != "xes":
             fail(f"-: standard output takes one file; {fmt} is written into a directory")
-            raise typer.Exit(2)
         problem = "standard output is closed" if sys.stdout is None else _missing_store()
     else:
         target = Path(output)
@@ -199,7 +192,6 @@ def _checked_target(output: str, fmt: str) -> Path | None:
         problem = _output_problem(target, fmt) or _missing_store()
     if problem:
         fail(problem if problem.startswith("no event store") else f"{output}: {problem}")
-        raise typer.Exit(2)
     return target
 
 

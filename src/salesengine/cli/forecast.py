@@ -4,29 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from salesengine.cli.render import grouped_json, money, print_json
-from salesengine.cli.reporting import (
-    all_policies,
-    as_of_label,
-    chosen,
-    instants,
-    read_models,
-    recording_start,
-    shown,
-)
-from salesengine.cli.reports import (
-    AsOfOption,
-    ByOption,
-    JsonOption,
-    KnownAtOption,
-    OwnerOption,
-    PolicyOption,
-    SizeBandsOption,
-    TeamOption,
-    check_by,
-    check_policy,
-    size_bands,
-)
+from salesengine.cli.open_deals import OpenDealsRequest, open_deals_report, request_json
+from salesengine.cli.render import grouped_json, money
+from salesengine.cli.report_output import print_report, shown
 from salesengine.cli.tables import Grid, key, number
 
 if TYPE_CHECKING:
@@ -35,35 +15,21 @@ if TYPE_CHECKING:
 # The report loads sqlalchemy: it is imported when the command runs, not at start-up.
 
 
-def forecast_command(
-    as_of: AsOfOption = None,
-    known_at: KnownAtOption = None,
-    policy: PolicyOption = None,
-    by: ByOption = None,
-    owner: OwnerOption = None,
-    team: TeamOption = None,
-    bands: SizeBandsOption = None,
-    as_json: JsonOption = False,
-) -> None:
+@open_deals_report
+def forecast_command(asked: OpenDealsRequest) -> None:
     """The forecast as of T (known at K): weighted pipeline and open deals by close week."""
     from salesengine.reports.forecast import forecast
-    from salesengine.reports.open_deals import Only
 
-    check_by(by)
-    limits = size_bands(bands, by)
-    check_policy(policy)
-    t, k = instants(as_of, known_at)
-    policies = all_policies()
-    only = Only(owner=owner, team=team)
-    with read_models(policy) as conn:
-        earliest = recording_start(conn, k)
-        result = forecast(
-            conn, policies, as_of=t, known_at=k, policy=policy, by=by, only=only, size_bands=limits
-        )
-    if as_json:
-        print_json(as_dict(result) | {"earliest_recorded": earliest})
-        return
-    suffix = as_of_label(t, k) + chosen(only)
+    result, earliest = asked.run(forecast)
+    print_report(
+        as_json=asked.as_json,
+        document=lambda: as_dict(result) | {"earliest_recorded": earliest},
+        tables=lambda: print_forecast(result, asked.title),
+    )
+
+
+def print_forecast(result: Forecast, suffix: str) -> None:
+    by = result.by
     group = [key(by)] if by else []
     sums = [number("deals"), number("amount"), number("weighted"), key("currency")]
     pipeline = Grid([key("policy"), *group, *sums], title=f"Weighted pipeline {suffix}")
@@ -85,13 +51,7 @@ def forecast_command(
 
 def as_dict(result: Forecast) -> dict[str, Any]:
     by = result.by
-    return {
-        "as_of": result.as_of,
-        "known_at": result.known_at,
-        "policy": result.policy,
-        "by": by,
-        "owner": result.only.owner,
-        "team": result.only.team,
+    return request_json(result) | {
         "weighted_pipeline": [grouped_json(p, by) for p in result.weighted_pipeline],
         "weeks": [grouped_json(w, by) for w in result.weeks],
         "outside": [grouped_json(o, by) for o in result.outside],

@@ -7,29 +7,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from salesengine.cli.render import grouped_json, jsonable, money, print_json, say, short_time
-from salesengine.cli.reporting import (
-    all_policies,
-    as_of_label,
-    chosen,
-    instants,
-    read_models,
-    recording_start,
-    shown,
-)
-from salesengine.cli.reports import (
-    AsOfOption,
-    ByOption,
-    JsonOption,
-    KnownAtOption,
-    OwnerOption,
-    PolicyOption,
-    SizeBandsOption,
-    TeamOption,
-    check_by,
-    check_policy,
-    size_bands,
-)
+from salesengine.cli.open_deals import OpenDealsRequest, open_deals_report, request_json
+from salesengine.cli.render import grouped_json, jsonable, money, say, short_time
+from salesengine.cli.report_output import print_report, shown
 from salesengine.cli.tables import Grid, key, number, text
 
 if TYPE_CHECKING:
@@ -44,13 +24,9 @@ HEADERS = tuple(r.replace("_", " ") for r in REASONS)  # a header wraps between 
 DEFAULT_LIMIT = 20  # deals listed in the text; --json lists all
 
 
+@open_deals_report
 def health_command(
-    as_of: AsOfOption = None,
-    known_at: KnownAtOption = None,
-    policy: PolicyOption = None,
-    by: ByOption = None,
-    owner: OwnerOption = None,
-    team: TeamOption = None,
+    asked: OpenDealsRequest,
     limit: Annotated[
         int | None,
         typer.Option(
@@ -60,35 +36,23 @@ def health_command(
             f"{DEFAULT_LIMIT} in the text, all with --json.",
         ),
     ] = None,
-    bands: SizeBandsOption = None,
-    as_json: JsonOption = False,
 ) -> None:
     """Pipeline health as of T (known at K): grades, a summary per owner (or --by group),
     stale deals, overdue contacts and visits."""
     from salesengine.reports.health import health
-    from salesengine.reports.open_deals import Only
 
-    check_by(by)
-    limits = size_bands(bands, by)
-    check_policy(policy)
-    t, k = instants(as_of, known_at)
-    policies = all_policies()
-    only = Only(owner=owner, team=team)
-    with read_models(policy) as conn:
-        earliest = recording_start(conn, k)
-        result = health(
-            conn, policies, as_of=t, known_at=k, policy=policy, by=by, only=only, size_bands=limits
-        )
-    if as_json:
-        print_json(as_dict(result, limit or None) | {"earliest_recorded": earliest})
-        return
-    print_health(result, DEFAULT_LIMIT if limit is None else limit or None, as_of_label(t, k))
+    result, earliest = asked.run(health)
+    listed = DEFAULT_LIMIT if limit is None else limit or None
+    print_report(
+        as_json=asked.as_json,
+        document=lambda: as_dict(result, limit or None) | {"earliest_recorded": earliest},
+        tables=lambda: print_health(result, listed, asked.title),
+    )
 
 
 def print_health(result: Health, limit: int | None, suffix: str) -> None:
     by = result.by
     group = [key(by)] if by else []
-    suffix += chosen(result.only)
     grades = Grid(
         [*group, key("grade"), number("deals"), number("amount"), key("currency")],
         title=f"Grades {suffix}",
@@ -157,13 +121,7 @@ def as_dict(result: Health, limit: int | None) -> dict[str, Any]:
     for r in result.summary:
         row = jsonable(r)
         summary.append({by or "owner": row.pop("group"), **row})
-    return {
-        "as_of": result.as_of,
-        "known_at": result.known_at,
-        "policy": result.policy,
-        "by": by,
-        "owner": result.only.owner,
-        "team": result.only.team,
+    return request_json(result) | {
         "grades": [grouped_json(g, by) for g in result.grades],
         "summary": summary,
         "stale": stale,

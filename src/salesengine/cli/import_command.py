@@ -86,7 +86,6 @@ def import_command(
         plan = plan_import(file, options, STATE)
     except SourceError as e:
         fail(str(e))
-        raise typer.Exit(2) from None
     interrupt = Interrupt()
     try:
         with _progress(plan, as_json) as progress:
@@ -110,7 +109,6 @@ def import_command(
             )
     except SourceError as e:
         fail(str(e))
-        raise typer.Exit(2) from None
     except KeyboardInterrupt:
         stopped_at_once(file, interrupt)
     problems, summary, done = _told(file, report, plan.lines)

@@ -16,8 +16,6 @@ from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
-import typer
-
 from salesengine.cli.render import fail
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -64,18 +62,19 @@ AGAIN = "importing the same file again completes it (what is there is not writte
 
 def stopped_between_rows(file: Path, done: str, interrupt: Interrupt) -> NoReturn:
     """The end of an import stopped by a first signal: how far it got, all committed."""
-    fail(f"{file}: interrupted after {done}; all of that is committed, and {AGAIN}")
-    raise typer.Exit(interrupt.exit_code)
+    fail(
+        f"{file}: interrupted after {done}; all of that is committed, and {AGAIN}",
+        interrupt.exit_code,
+    )
 
 
 def stopped_at_once(file: Path, interrupt: Interrupt) -> NoReturn:
     """The end of an import stopped by a signal it could not finish the batch for."""
     if interrupt.signal is None:
         # Before any row was taken: the file was still being read and checked.
-        fail(f"{file}: interrupted before anything was written")
-    else:
-        fail(
-            f"{file}: interrupted at once: the rows committed before stay, the batch being "
-            f"written is rolled back whole, and {AGAIN}"
-        )
-    raise typer.Exit(interrupt.exit_code)
+        fail(f"{file}: interrupted before anything was written", interrupt.exit_code)
+    fail(
+        f"{file}: interrupted at once: the rows committed before stay, the batch being "
+        f"written is rolled back whole, and {AGAIN}",
+        interrupt.exit_code,
+    )

@@ -13,16 +13,17 @@ from salesengine.cli import deal as deal_cli
 from salesengine.cli import demo as demo_cli
 from salesengine.cli import export as export_cli
 from salesengine.cli import forecast as forecast_cli
+from salesengine.cli import funnel_command as funnel_cli
 from salesengine.cli import health as health_cli
 from salesengine.cli import import_command as import_cli
 from salesengine.cli import plan as plan_cli
 from salesengine.cli import policy as policy_cli
+from salesengine.cli import projection_commands as projection_cli
 from salesengine.cli import relay as relay_cli
-from salesengine.cli import reports as reports_cli
-from salesengine.cli import window_reports as window_cli
+from salesengine.cli import window_commands as window_cli
 from salesengine.cli.options import STATE, parse_time
 from salesengine.cli.render import (
-    fail,
+    error,
     jsonable,
     money,
     print_json,
@@ -48,9 +49,9 @@ app = typer.Typer(
 app.add_typer(deal_cli.app, name="deal")
 app.add_typer(policy_cli.app, name="policy")
 # Read models and the reports over them.
-app.command("project")(reports_cli.project_command)
-app.command("rebuild")(reports_cli.rebuild_command)
-app.command("funnel")(reports_cli.funnel_command)
+app.command("project")(projection_cli.project_command)
+app.command("rebuild")(projection_cli.rebuild_command)
+app.command("funnel")(funnel_cli.funnel_command)
 app.command("plan")(plan_cli.plan_command)
 app.command("conversion")(window_cli.conversion_command)
 app.command("cycle-time")(window_cli.cycle_time_command)
@@ -124,21 +125,22 @@ def sweep(
     )
 
 
+# Unlike a report's K, which defaults to all that is recorded, history's defaults to now.
+HistoryAsOf = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Effective instant T (or YYYY-MM-DD: 00:00 UTC); default now."),
+]
+HistoryKnownAt = Annotated[
+    str | None,
+    typer.Option("--known-at", help="Recording instant K (or YYYY-MM-DD: 00:00 UTC); default now."),
+]
+
+
 @app.command()
 def history(
     deal: Annotated[str, typer.Argument(help="The deal's key.")],
-    as_of: Annotated[
-        str | None,
-        typer.Option(
-            "--as-of", help="Effective instant T (or YYYY-MM-DD: 00:00 UTC); default now."
-        ),
-    ] = None,
-    known_at: Annotated[
-        str | None,
-        typer.Option(
-            "--known-at", help="Recording instant K (or YYYY-MM-DD: 00:00 UTC); default now."
-        ),
-    ] = None,
+    as_of: HistoryAsOf = None,
+    known_at: HistoryKnownAt = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The auditor's replay: every event in order and the deal at T as known at K."""
@@ -226,10 +228,10 @@ def run(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="salesengine")
     except StoreMissing as e:
-        fail(e.message)
+        error(e.message)
         sys.exit(2)
     except SalesEngineError as e:
-        fail(f"{e.message}")
+        error(f"{e.message}")
         sys.exit(1)
     finally:
         STATE.close()

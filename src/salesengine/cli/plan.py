@@ -9,17 +9,22 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from salesengine.cli.options import STATE
-from salesengine.cli.render import money, print_json, say, when
-from salesengine.cli.reporting import (
+from salesengine.cli.read_models import (
     all_policies,
     caught_up,
     check_policies_known,
-    instants,
     recording_start,
     store_policies,
 )
-from salesengine.cli.reports import AsOfOption, JsonOption, KnownAtOption
+from salesengine.cli.render import money, print_json, say, when
+from salesengine.cli.report_options import (
+    AsOfOption,
+    JsonOption,
+    KnownAtOption,
+    check_policy,
+    instants,
+)
+from salesengine.cli.report_output import known_label
 from salesengine.cli.tables import Grid, key, number
 from salesengine.reports.periods import SYNTAX, parse_period
 
@@ -58,10 +63,7 @@ def plan_command(
         chosen = parse_period(period)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--period") from None
-    catalog = STATE.catalog()
-    if policy is not None and policy not in catalog.names():
-        known = ", ".join(catalog.names())
-        raise typer.BadParameter(f"no policy {policy!r} (one of {known})", param_hint="--policy")
+    check_policy(policy)
     if currency is not None and (len(currency) != 3 or not currency.isalpha()):
         raise typer.BadParameter(f"{currency!r} is not a currency code", param_hint="--currency")
     t, k = instants(as_of, known_at)
@@ -152,7 +154,7 @@ def print_plan(p: Plan) -> None:
     title = (
         f"Plan for {p.policy}, {p.period.name} [{when(p.period.start)}, {when(p.period.end)}): "
         f"target {money(p.target)} {p.currency}; actual as of {when(p.as_of)}"
-        + (f", known at {when(p.known_at)}" if p.known_at else "")
+        + known_label(p.known_at)
     )
     numbers = ("conv.", "win rate", "needed", "actual", "gap", f"amount {p.currency}", "days")
     table = Grid([key("stage"), *map(number, numbers), key("enter by")], title=title)

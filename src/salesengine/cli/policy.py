@@ -204,7 +204,7 @@ class VersionRow:
 
 def _show_versions(current: FunnelPolicy, as_json: bool) -> None:
     """Every version the store knows: kept ones, and any a stage was entered under."""
-    from salesengine.cli.reporting import catch_up, runner
+    from salesengine.cli.read_models import catch_up, runner
     from salesengine.projections.base import from_us
     from salesengine.reports.weights import version_uses
 

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import typer
 
 from salesengine.cli.options import STATE
-from salesengine.cli.render import fail, note, say
+from salesengine.cli.render import error, fail, note, say
 
 if TYPE_CHECKING:
     from salesengine.integration.relay import Relay, RelayProgress
@@ -84,10 +84,8 @@ def relay_command(
         url = parse_broker_url(broker)
     except BrokerURLError as e:
         fail(f"--broker: {e}")
-        raise typer.Exit(2) from None
     if url.kind == "memory":
         fail("--broker: memory:// has no subscribers outside this process; use Relay in Python")
-        raise typer.Exit(2)
     # A stop signal before the relay's event loop takes them over is kept, not fatal.
     early: list[int] = []
     previous = {s: signal.signal(s, lambda signum, _: early.append(signum)) for s in STOP_SIGNALS}
@@ -156,17 +154,17 @@ def _relay(
             fail(
                 f"relay '{options.name}' interrupted by {signal.Signals(signum).name} at "
                 f"position {position:,} of {head:,} ({max(0, head - position):,} behind); "
-                "run it again to carry on from there"
+                "run it again to carry on from there",
+                128 + signum,
             )
-            raise typer.Exit(128 + signum)
     except RelayGaveUp as e:
         p = e.progress
         fail(
             f"relay '{options.name}' gave up: broker {url.display} unavailable for "
             f"{e.seconds:.0f} s ({e.reason}); at position {p.position:,} of {p.head:,} "
-            f"({p.behind:,} behind), {p.published:,} published in this run"
+            f"({p.behind:,} behind), {p.published:,} published in this run",
+            1,
         )
-        raise typer.Exit(1) from None
     finally:
         sql.dispose()
 
@@ -230,8 +228,7 @@ def contract_check(
 
     problems = contract_drift(directory)
     for problem in problems:
-        fail(problem)
+        error(problem)
     if problems:
-        fail("regenerate with: salesengine contract write")
-        raise typer.Exit(1)
+        fail("regenerate with: salesengine contract write", 1)
     say(f"{directory}: the contract matches the code")

@@ -8,8 +8,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 
+import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, TaskID
@@ -42,9 +43,16 @@ def grouped_json(value: Any, by: str | None) -> dict[str, Any]:
     return row
 
 
-def fail(message: str) -> None:
+def error(message: str) -> None:
     """One clear line on stderr; the message is text, never markup."""
     err.print(f"[red]error:[/] {escape(message)}")
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Say what went wrong (as ``error`` does) and end the command with exit status
+    ``code``: by default 2, for input or a place the command cannot take."""
+    error(message)
+    raise typer.Exit(code) from None
 
 
 def warn(message: str) -> None:

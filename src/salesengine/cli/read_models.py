@@ -1,32 +1,32 @@
-"""What report commands share: read models caught up before a query, and the two clocks."""
+"""The read models a report reads: caught up with the event store first, and checked
+against the policy files that weigh them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from salesengine.cli.options import STATE, parse_time
-from salesengine.cli.render import err, warn, when
+from salesengine.cli.options import STATE
+from salesengine.cli.render import err, note, warn
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
     from salesengine.domain.policy import FunnelPolicy
     from salesengine.projections.runner import CatchUpReport, ProjectionRunner
-    from salesengine.reports.open_deals import Only
 
 # The projection runner (sqlalchemy, numpy) and the store's settings (eventsourcing) are
 # imported when a report runs, not when the command line starts.
 
 # Catching up this many events or more shows a progress bar.
 QUIET_BELOW = 20_000
+
+R = TypeVar("R")
 
 
 def runner(window: int = 5000, *, create: bool = True) -> ProjectionRunner:
@@ -87,6 +87,16 @@ def read_models(policy: str | None = None) -> Iterator[Connection]:
         yield conn
 
 
+def run_report(
+    policy: str | None, known_at: datetime | None, query: Callable[[Connection], R]
+) -> tuple[R, datetime | None]:
+    """``query`` run on the read models of ``policy`` (or of every policy), caught up
+    and checked; with it, the store's earliest recorded instant (``recording_start``)."""
+    with read_models(policy) as conn:
+        earliest = recording_start(conn, known_at)
+        return query(conn), earliest
+
+
 @contextmanager
 def caught_up() -> Iterator[Connection]:
     """A connection to read models that include every event stored so far, whichever
@@ -142,31 +152,8 @@ def note_unknown_versions(conn: Connection, only: str | None = None) -> None:
     """Say on stderr which policy versions weigh by the fallback (docs/metrics.md)."""
     from salesengine.reports.weights import unknown_versions
 
-    for note in unknown_versions(conn, all_policies(), only):
-        err.print(f"[yellow]note:[/] {escape(note)}")
-
-
-def check_chart(chart: Path | None) -> None:
-    """A chart file the report can write, checked before the report runs."""
-    if chart is None:
-        return
-    if chart.suffix.lower() not in (".png", ".html"):
-        raise typer.BadParameter("the chart file must end in .png or .html", param_hint="--chart")
-    if chart.is_dir():
-        raise typer.BadParameter(f"{chart} is a directory", param_hint="--chart")
-    if not chart.parent.is_dir():
-        raise typer.BadParameter(f"no directory {chart.parent} to write into", param_hint="--chart")
-
-
-@contextmanager
-def writing_chart(chart: Path) -> Iterator[None]:
-    """A failed chart write (full disk, no permission) as a clear error, not a traceback."""
-    try:
-        yield
-    except OSError as e:
-        raise typer.BadParameter(
-            f"cannot write {chart}: {e.strerror or e}", param_hint="--chart"
-        ) from None
+    for unknown in unknown_versions(conn, all_policies(), only):
+        note(unknown)
 
 
 def all_policies() -> dict[str, FunnelPolicy]:
@@ -192,26 +179,3 @@ def recording_start(conn: Connection, known_at: datetime | None) -> datetime | N
                 f"earliest record is at {earliest.isoformat()}; nothing was known at K"
             )
     return earliest
-
-
-def as_of_label(t: datetime, k: datetime | None) -> str:
-    return f"as of {when(t)}" + (f", known at {when(k)}" if k else "")
-
-
-def instants(as_of: str | None, known_at: str | None) -> tuple[datetime, datetime | None]:
-    """T defaults to now (the engine's clock: UTC now); K to "everything known" (None).
-    Neither opens the store: every option is checked before a missing store is named."""
-    t = parse_time(as_of, "--as-of") or datetime.now(UTC)
-    return t, parse_time(known_at, "--known-at")
-
-
-def shown(group: str | None, by: str | None) -> list[str]:
-    """The group's cell, when the report is grouped."""
-    return [group or "(none)"] if by else []
-
-
-def chosen(only: Only) -> str:
-    """The owner and team a report was kept to, for its title."""
-    parts = [f"owner {only.owner}" if only.owner is not None else "",
-             f"team {only.team}" if only.team is not None else ""]  # fmt: skip
-    return "".join(f", {p}" for p in parts if p)
