@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from salesengine.policies import catalog
-from tests.e2e.conftest import CLI, write_jsonl
-from tests.e2e.test_cli import OPENING, iso
-from tests.e2e.test_reports_cli import pipeline
+from tests.support.cli_inputs import OPENING, iso, pipeline
+from tests.support.cli_runner import CLI, write_jsonl
 
 
 def stored(tmp_path: Path) -> int:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import CLI, write_jsonl
-from tests.e2e.test_reports_cli import pipeline
+from tests.support.cli_inputs import pipeline
+from tests.support.cli_runner import CLI, write_jsonl
 
 EARLY = "2000-01-01"
 WINDOW = ("--from", "2000-01-01", "--to", "2100-01-01")

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PG_URL
-from tests.e2e.conftest import CLI, write_jsonl
-from tests.e2e.test_cli import OPENING, iso
+from tests.support.cli_inputs import OPENING, iso
+from tests.support.cli_runner import CLI, write_jsonl
+from tests.support.services import PG_URL
 
 FIVE_LEVEL = Path(__file__).parents[2] / "policies" / "five-level.toml"
 CONTACTED = ("decision_makers_identified", "key_needs_confirmed", "meetings_recorded")

@@ -6,29 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PG_URL
-from tests.e2e.conftest import CLI, write_jsonl
-from tests.e2e.test_cli import OPENING, iso
-
-
-def pipeline(tmp_path: Path) -> Path:
-    """Two five-level deals: one advances, one is lost; an amount is corrected later."""
-    return write_jsonl(
-        tmp_path / "pipeline.jsonl",
-        [
-            {"cmd": "open", "deal": "A", "policy": "five-level", "at": iso(0), "owner": "li",
-             "team": "north", "amount": "1000", "facts": OPENING},
-            {"cmd": "open", "deal": "B", "policy": "five-level", "at": iso(1), "owner": "wang",
-             "team": "east", "amount": "600000", "facts": OPENING},
-            *[
-                {"cmd": "fact", "deal": "A", "name": name, "at": iso(2)}
-                for name in ("decision_makers_identified", "key_needs_confirmed",
-                             "meetings_recorded")
-            ],
-            {"cmd": "advance", "deal": "A", "to": "contacted", "at": iso(3)},
-            {"cmd": "lost", "deal": "B", "reason": "price", "at": iso(4)},
-        ],
-    )  # fmt: skip
+from tests.support.cli_inputs import iso, pipeline
+from tests.support.cli_runner import CLI, write_jsonl
+from tests.support.services import PG_URL
 
 
 def by_stage(rows: list[dict[str, object]]) -> dict[str, tuple[object, object, object]]:

@@ -29,8 +29,10 @@ from salesengine.integration.relay import Relay
 from salesengine.integration.subscriptions import InProcessTransport
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
-from tests.conftest import cmd, run_cli, service_unavailable
-from tests.integration.brokers import NatsServer, ServerUnavailable
+from tests.support.brokers import NatsServer, ServerUnavailable
+from tests.support.cli_runner import run_cli
+from tests.support.commands import cmd
+from tests.support.services import service_unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "live_stage_counts.py"

@@ -30,7 +30,8 @@ from salesengine.exporting.tables import TableFormat, export_tables
 from salesengine.exporting.xes import export_xes, write_xes
 from salesengine.projections.base import from_us
 from salesengine.projections.stage_fold import VIA, stage_rows
-from tests.conftest import T0, Clock, cmd
+from tests.support.clock import T0, Clock
+from tests.support.commands import cmd
 
 with warnings.catch_warnings():
     # pm4py suggests an optional faster reader on import and on every read.

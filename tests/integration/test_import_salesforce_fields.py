@@ -23,7 +23,7 @@ from salesengine.importing import salesforce
 from salesengine.importing.common.errors import MappingError, SourceError
 from salesengine.importing.common.items import Rejected, Skipped, SourceCommand
 from salesengine.importing.sources import SourceReport, import_source
-from tests.conftest import Clock
+from tests.support.clock import Clock
 
 FIELD_HISTORY = Path(__file__).parents[1] / "data" / "salesforce-opportunity-field-history.csv"
 

@@ -26,7 +26,8 @@ from salesengine.importing.common.errors import MappingError, SourceError
 from salesengine.importing.common.items import Skipped, SourceCommand
 from salesengine.importing.sources import Problem, SourceReport, import_source
 from salesengine.importing.xes import read
-from tests.conftest import BPI_LOG, TEST_DATA, Clock, shared_data
+from tests.support.clock import Clock
+from tests.support.data import BPI_LOG, TEST_DATA, shared_data
 
 DATA = TEST_DATA
 SMALL = DATA / "xes-small.xes"

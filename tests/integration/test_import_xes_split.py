@@ -21,7 +21,7 @@ from salesengine.importing import xes
 from salesengine.importing.common.errors import SourceError
 from salesengine.importing.common.items import SourceItem
 from salesengine.importing.common.sharing import Share, SharedRead
-from tests.conftest import BPI_LOG, TEST_DATA, shared_data
+from tests.support.data import BPI_LOG, TEST_DATA, shared_data
 
 DATA = TEST_DATA
 

@@ -26,7 +26,8 @@ from salesengine.importing.common.items import SourceCommand, SourceItem
 from salesengine.importing.common.sharing import Share
 from salesengine.importing.parallel import import_source_parallel
 from salesengine.importing.sources import SourceReport, import_source
-from tests.conftest import BPI_LOG, TEST_DATA, run_cli, shared_data
+from tests.support.cli_runner import run_cli
+from tests.support.data import BPI_LOG, TEST_DATA, shared_data
 
 DATA = TEST_DATA
 SMALL = DATA / "xes-small.xes"

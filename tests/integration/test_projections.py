@@ -24,7 +24,8 @@ from salesengine.projections.registry import NAMES
 from salesengine.projections.runner import ProjectionRunner, tracking
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
-from tests.conftest import T0, Clock, cmd
+from tests.support.clock import T0, Clock
+from tests.support.commands import cmd
 
 VIEW_TABLES = (
     "stage_intervals",

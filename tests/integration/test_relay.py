@@ -30,9 +30,10 @@ from salesengine.integration.transports import (
 )
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
-from tests.conftest import service_unavailable
-from tests.integration.relay_support import (
+from tests.support.relay import (
+    Collector,
     by_deal,
+    collecting,
     copy_store,
     declare_for_relay,
     expected_messages,
@@ -40,6 +41,7 @@ from tests.integration.relay_support import (
     seed_demo,
     until,
 )
+from tests.support.services import service_unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = ROOT / "docs" / "integration"
@@ -68,25 +70,6 @@ def store(demo_template: Path, tmp_path: Path) -> Iterator[tuple[SalesEngine, En
     yield engine, sql
     sql.dispose()
     engine.close()
-
-
-class Collector:
-    """A handler that keeps every event it is given."""
-
-    def __init__(self) -> None:
-        self.events: list[IntegrationEvent] = []
-
-    async def __call__(self, event: IntegrationEvent) -> None:
-        self.events.append(event)
-
-
-def collecting(
-    event_type: str | None = None, policy: str | None = None
-) -> tuple[Subscriptions, Collector]:
-    subscriptions = Subscriptions()
-    collector = Collector()
-    subscriptions.on(event_type, policy=policy)(collector)
-    return subscriptions, collector
 
 
 # ------------------------------------------------------------------ in process

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIVE_LEVEL_OPENING, T0, cmd, service_unavailable
-from tests.integration.brokers import NatsServer, ServerUnavailable, free_port, wait_for
+from tests.support.brokers import NatsServer, ServerUnavailable, free_port, wait_for
+from tests.support.clock import T0
+from tests.support.commands import FIVE_LEVEL_OPENING, cmd
+from tests.support.services import service_unavailable
 
 DOWN_SCHEMES = {
     "nats": "nats://127.0.0.1:{port}",

@@ -27,15 +27,16 @@ import pytest
 from salesengine.bootstrap import build_engine
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
-from tests.conftest import cmd, service_unavailable
-from tests.integration.brokers import (
+from tests.support.brokers import (
     NatsServer,
     PrivateServer,
     RedisServer,
     ServerUnavailable,
     wait_for,
 )
-from tests.integration.relay_support import expected_messages as owed_messages
+from tests.support.commands import cmd
+from tests.support.relay import expected_messages as owed_messages
+from tests.support.services import service_unavailable
 
 RELAY = "faults"  # the relay's --name: its row in relay_positions
 SETTLE_SECONDS = 60.0  # deadline for anything the relay must reach on a loaded machine

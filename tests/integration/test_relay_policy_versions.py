@@ -31,16 +31,16 @@ from salesengine.integration.transports import (
 from salesengine.store.notification_log import LogReader
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
-from tests.conftest import T0, service_unavailable
-from tests.integration.relay_support import declare_for_relay, expected_messages, until
-from tests.integration.test_policy_versions import (
+from tests.support.clock import T0
+from tests.support.policy_versions import (
     Store,
     as_stored_before_versions,
     opening,
     to_contacted,
     write_acme,
 )
-from tests.integration.test_relay import collecting
+from tests.support.relay import collecting, declare_for_relay, expected_messages, until
+from tests.support.services import service_unavailable
 
 BROKERS = {
     "nats": "nats://127.0.0.1:4222",

@@ -22,8 +22,8 @@ from salesengine.integration.transports import broker_transport, parse_broker_ur
 from salesengine.store.identity import store_id
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
-from tests.conftest import service_unavailable
-from tests.integration.relay_support import expected_messages, seed_demo
+from tests.support.relay import expected_messages, seed_demo
+from tests.support.services import service_unavailable
 
 REDIS = "redis://127.0.0.1:6379"
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "integration" / "schemas"

@@ -24,7 +24,9 @@ from salesengine.domain.errors import (
     UnknownDeal,
 )
 from salesengine.domain.values import Stamp, Status, deal_id
-from tests.conftest import FIVE_LEVEL_OPENING, T0, Clock, StoreFactory, cmd
+from tests.support.clock import T0, Clock
+from tests.support.commands import FIVE_LEVEL_OPENING, cmd
+from tests.support.stores import StoreFactory
 
 
 def opening(key: str = "D-1", **fields: object) -> Command:

@@ -16,7 +16,7 @@ from salesengine.store.identity import store_id
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
 from salesengine.store.table_creation import ATTEMPTS, lost_creation_race, retry_creation
-from tests.conftest import PG_URL
+from tests.support.services import PG_URL
 
 pytestmark = pytest.mark.postgres
 

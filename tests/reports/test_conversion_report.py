@@ -15,9 +15,10 @@ from salesengine.domain.deal import Deal
 from salesengine.domain.values import OUTCOMES
 from salesengine.reports.conversion import ConversionRow, conversion
 from salesengine.reports.size_bands import Banding
-from tests.reports.examples import PIPELINE, day, opening, step, store, to_contacted
-from tests.reports.support import POLICIES, Step, built, fresh_db, instants
-from tests.reports.timelines import (
+from tests.support.histories import POLICIES, Step, built, instants
+from tests.support.report_examples import PIPELINE, day, opening, step, store, to_contacted
+from tests.support.stores import fresh_db
+from tests.support.timelines import (
     any_histories,
     bandings,
     group_by,
@@ -34,11 +35,6 @@ PROPERTY = settings(
 )
 
 Counts = tuple[str, Any, str, int, int, int, int]  # policy, group, stage, cohort, adv, lost, open
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 def conversion_by_replay(
@@ -126,7 +122,7 @@ def test_conversion_in_a_window_known_at_k_equals_a_replay_of_the_raw_events(
 
 # ---------------------------------------------------------------- worked examples
 # A advances on day 2 and is won on day 10; B is lost on day 5; C stays; D opens on day
-# 20; E is lost on day 6 and reopened on day 8 (tests/reports/examples.py).
+# 20; E is lost on day 6 and reopened on day 8 (tests/support/report_examples.py).
 
 
 def by_stage(rows: list[ConversionRow], group: str | None = None) -> dict[str, tuple[Any, ...]]:

@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 from salesengine.domain.deal import Deal
 from salesengine.reports.cycle_time import CycleTimeRow, cycle_time, median, percentile
 from salesengine.reports.size_bands import Banding
-from tests.reports.examples import PIPELINE, day, step, store
-from tests.reports.support import POLICIES, Step, built, fresh_db, instants
-from tests.reports.timelines import (
+from tests.support.histories import POLICIES, Step, built, instants
+from tests.support.report_examples import PIPELINE, day, step, store
+from tests.support.stores import fresh_db
+from tests.support.timelines import (
     any_histories,
     bandings,
     group_by,
@@ -36,11 +37,6 @@ PROPERTY = settings(
 )
 
 Stats = tuple[str, Any, str, int, float | None, float | None, float | None]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 def days_between(start: datetime, end: datetime) -> float:
@@ -178,7 +174,7 @@ def test_percentile_is_numpys_linear_default(values: list[float], percent: int) 
 
 # ---------------------------------------------------------------- worked examples
 # A advances on day 2 and is won on day 10; B is lost on day 5; C stays; D opens on day
-# 20; E is lost on day 6 and reopened on day 8 (tests/reports/examples.py).
+# 20; E is lost on day 6 and reopened on day 8 (tests/support/report_examples.py).
 
 
 def by_stage(rows: list[CycleTimeRow], group: str | None = None) -> dict[str, tuple[Any, ...]]:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -14,28 +13,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from salesengine.bootstrap import build_engine
 from salesengine.domain.deal import Deal
 from salesengine.domain.values import Status
-from salesengine.projections.runner import ProjectionRunner
 from salesengine.reports.forecast import Forecast, forecast
 from salesengine.reports.open_deals import Only
 from salesengine.reports.size_bands import Banding
-from salesengine.store.settings import store_settings
-from salesengine.store.sql import sql_engine
-from tests.conftest import FIVE_LEVEL_OPENING, T0, Clock, cmd
-from tests.reports.activity import busy_histories, moments
-from tests.reports.support import (
-    OWNERS,
-    POLICIES,
-    TEAMS,
-    VERSIONS,
-    Step,
-    built,
-    fresh_db,
-    with_edits,
-)
-from tests.reports.timelines import bandings, group_by, group_rank
+from tests.support.busy_histories import busy_histories, moments
+from tests.support.clock import T0
+from tests.support.commands import FIVE_LEVEL_OPENING, cmd
+from tests.support.histories import OWNERS, POLICIES, TEAMS, VERSIONS, Step, built, with_edits
+from tests.support.report_examples import CONTACTED
+from tests.support.stores import fresh_db, store_with_read_models
+from tests.support.timelines import bandings, group_by, group_rank
 
 EXAMPLES = int(os.environ.get("SALESENGINE_EXAMPLES", "40"))
 PROPERTY = settings(
@@ -45,11 +34,6 @@ PROPERTY = settings(
 )
 Sums = tuple[int, Decimal, Decimal]
 Key = tuple[str, str, Any]  # policy or bucket, currency, group
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 def replayed(
@@ -163,24 +147,6 @@ def test_the_forecast_as_of_t_known_at_k_equals_a_replay_of_the_raw_events(
 # ---------------------------------------------------------------- examples
 
 
-@contextmanager
-def store(kind: str, tmp_path: Path) -> Iterator[tuple[Any, Clock, Any]]:
-    """An engine on a fresh store, its clock, and a function to catch the read models up."""
-    clock = Clock()
-    with fresh_db(kind, tmp_path) as db:
-        engine = build_engine(db, clock=clock, actor="tester")
-        sql = sql_engine(store_settings(db))
-        runner = ProjectionRunner(engine, sql)
-        try:
-            yield engine, clock, lambda: (runner.catch_up(), sql)[1]
-        finally:
-            sql.dispose()
-            engine.close()
-
-
-CONTACTED = ["decision_makers_identified", "key_needs_confirmed", "meetings_recorded"]
-
-
 def test_open_deals_are_forecast_by_the_iso_week_of_their_expected_close(
     kind: str, tmp_path: Path
 ) -> None:
@@ -197,7 +163,7 @@ def test_open_deals_are_forecast_by_the_iso_week_of_their_expected_close(
         "G": ("700", "2026-03-05"),  # won before T
         "I": ("900", "2026-03-12"),  # lost only after T
     }
-    with store(kind, tmp_path) as (engine, clock, catch_up):
+    with store_with_read_models(kind, tmp_path) as (engine, clock, catch_up):
         for key, (amount, close) in deals.items():
             fields: dict[str, Any] = {"amount": amount}
             if close:
@@ -267,7 +233,7 @@ def test_open_deals_are_forecast_by_the_iso_week_of_their_expected_close(
 
 def test_an_unknown_policy_is_refused(kind: str, tmp_path: Path) -> None:
     with (
-        store(kind, tmp_path) as (_, _, catch_up),
+        store_with_read_models(kind, tmp_path) as (_, _, catch_up),
         catch_up().connect() as conn,
         pytest.raises(ValueError, match="no policy 'nope'"),
     ):

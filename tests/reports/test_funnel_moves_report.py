@@ -20,9 +20,10 @@ from salesengine.domain.policy import FunnelPolicy
 from salesengine.domain.values import OUTCOMES, Status
 from salesengine.reports.funnel_moves import DESTINATIONS, MEASURES, MoveRow, moves
 from salesengine.reports.size_bands import Banding
-from tests.reports.examples import PIPELINE, day, opening, step, store, to_contacted
-from tests.reports.support import POLICIES, Built, Step, built, fresh_db, instants
-from tests.reports.timelines import (
+from tests.support.histories import POLICIES, Built, Step, built, instants
+from tests.support.report_examples import PIPELINE, day, opening, step, store, to_contacted
+from tests.support.stores import fresh_db
+from tests.support.timelines import (
     Known,
     any_histories,
     bandings,
@@ -38,11 +39,6 @@ PROPERTY = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 Cell = tuple[str, Any, str, str, str]  # policy, group, currency, stage, measure
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 def moves_by_replay(
@@ -169,7 +165,7 @@ def test_the_moves_between_t_and_t2_known_at_k_equal_a_replay_of_the_raw_events(
 
 # ---------------------------------------------------------------- worked examples
 # A advances on day 2 and is won on day 10; B is lost on day 5; C stays; D opens on day
-# 20; E is lost on day 6 and reopened on day 8 (tests/reports/examples.py). Amounts: none.
+# 20; E is lost on day 6 and reopened on day 8 (tests/support/report_examples.py). Amounts: none.
 
 
 def by_stage(rows: list[MoveRow]) -> dict[str, dict[str, int]]:

@@ -17,16 +17,9 @@ from salesengine.domain.values import OUTCOMES, Status
 from salesengine.projections.funnel_points import FunnelPoints
 from salesengine.reports.common import GROUPS
 from salesengine.reports.funnel import funnel
-from tests.reports.support import (
-    POLICIES,
-    VERSIONS,
-    Step,
-    built,
-    fresh_db,
-    instants,
-    with_edits,
-)
-from tests.reports.timelines import any_histories, bandings, group_rank
+from tests.support.histories import POLICIES, VERSIONS, Step, built, instants, with_edits
+from tests.support.stores import fresh_db
+from tests.support.timelines import any_histories, bandings, group_rank
 
 EXAMPLES = int(os.environ.get("SALESENGINE_EXAMPLES", "150"))
 PROPERTY = settings(
@@ -34,11 +27,6 @@ PROPERTY = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 @pytest.fixture(params=[3, 20_000], ids=["tiny-blocks", "one-open-block"])

@@ -9,7 +9,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,11 +17,13 @@ from salesengine.domain.values import Status
 from salesengine.reports.health import Health, health
 from salesengine.reports.open_deals import Only
 from salesengine.reports.size_bands import Banding
-from tests.conftest import FIVE_LEVEL_OPENING, T0, cmd
-from tests.reports.activity import REPS, busy_histories, moments
-from tests.reports.support import OWNERS, POLICIES, TEAMS, Step, built, fresh_db
-from tests.reports.test_forecast_report import CONTACTED, store
-from tests.reports.timelines import bandings, group_by, group_rank
+from tests.support.busy_histories import REPS, busy_histories, moments
+from tests.support.clock import T0
+from tests.support.commands import FIVE_LEVEL_OPENING, cmd
+from tests.support.histories import OWNERS, POLICIES, TEAMS, Step, built
+from tests.support.report_examples import CONTACTED
+from tests.support.stores import fresh_db, store_with_read_models
+from tests.support.timelines import bandings, group_by, group_rank
 
 EXAMPLES = int(os.environ.get("SALESENGINE_EXAMPLES", "40"))
 PROPERTY = settings(
@@ -31,11 +32,6 @@ PROPERTY = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 CADENCE = {"A": 7, "B": 14, "C": 30, "D": 90}
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 def days(delta: timedelta) -> float:
@@ -249,7 +245,7 @@ def test_grades_stale_deals_overdue_contacts_and_weekly_visits(kind: str, tmp_pa
     t = T0 + timedelta(days=40)
     day = timedelta(days=1)
     opening = {"policy": "five-level", "at": T0, "facts": FIVE_LEVEL_OPENING}
-    with store(kind, tmp_path) as (engine, clock, catch_up):
+    with store_with_read_models(kind, tmp_path) as (engine, clock, catch_up):
 
         def run(**fields: Any) -> None:
             engine.execute(cmd(**fields))

@@ -22,7 +22,8 @@ from salesengine.application.funnel import funnel_by_replay
 from salesengine.domain.deal import Deal
 from salesengine.reports.periods import Period, parse_period
 from salesengine.reports.plan import Plan, plan
-from tests.reports.support import POLICIES, Built, Step, built, fresh_db, histories, instants
+from tests.support.histories import POLICIES, Built, Step, built, histories, instants
+from tests.support.stores import fresh_db
 
 EXAMPLES = int(os.environ.get("SALESENGINE_EXAMPLES", "30"))
 PROPERTY = settings(
@@ -31,11 +32,6 @@ PROPERTY = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 OUTCOME_EVENTS = {"Won": "won", "Lost": "lost", "Abandoned": "abandoned"}
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 # ------------------------------------------------------------------ the oracle

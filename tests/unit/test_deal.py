@@ -20,7 +20,7 @@ from salesengine.domain.errors import (
 )
 from salesengine.domain.values import NextStep, Stamp, Status, deal_id
 from salesengine.policies.catalog import PolicyCatalog
-from tests.conftest import FIVE_LEVEL_OPENING
+from tests.support.commands import FIVE_LEVEL_OPENING
 
 T0 = datetime(2026, 4, 1, 9, tzinfo=UTC)
 NOW = T0 + timedelta(days=30)

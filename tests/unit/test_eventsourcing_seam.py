@@ -32,7 +32,9 @@ from salesengine.domain.values import Stamp, deal_id
 from salesengine.policies.catalog import PolicyCatalog
 from salesengine.store.settings import store_settings
 from salesengine.store.sqlite_recorder import BatchSQLiteRecorder
-from tests.conftest import FIVE_LEVEL_OPENING, PG_URL, T0
+from tests.support.clock import T0
+from tests.support.commands import FIVE_LEVEL_OPENING
+from tests.support.services import PG_URL
 
 
 class Note(Aggregate):

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 from salesengine.application.engine import SalesEngine
 from salesengine.application.funnel import funnel_by_replay
-from tests.conftest import FIVE_LEVEL_OPENING, T0, Clock, cmd
+from tests.support.clock import T0, Clock
+from tests.support.commands import FIVE_LEVEL_OPENING, cmd
 
 CONTACTED = ["decision_makers_identified", "key_needs_confirmed", "meetings_recorded"]
 

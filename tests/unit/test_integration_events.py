@@ -36,7 +36,8 @@ from salesengine.integration.translate import (
     event_id_text,
 )
 from salesengine.store.notification_log import LogReader
-from tests.conftest import FIVE_LEVEL_OPENING, T0, cmd
+from tests.support.clock import T0
+from tests.support.commands import FIVE_LEVEL_OPENING, cmd
 
 STORE = UUID("6b1f3f4e-2c1a-4d8e-9a57-0c0ffee00001")
 

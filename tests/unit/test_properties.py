@@ -18,7 +18,8 @@ from salesengine.domain.errors import SalesEngineError
 from salesengine.domain.state import DealState
 from salesengine.domain.values import Status
 from salesengine.policies.catalog import PolicyCatalog
-from tests.conftest import SEED_POLICIES, T0, Clock, cmd
+from tests.support.clock import T0, Clock
+from tests.support.commands import SEED_POLICIES, cmd
 
 CATALOG = PolicyCatalog()
 # The seed policies; the import policies (bpi2012, maven) are exercised by their imports.

@@ -23,9 +23,10 @@ from salesengine.projections.base import Envelope, Payload, to_us
 from salesengine.projections.funnel_points import differences
 from salesengine.projections.stage_fold import VIA, entered
 from salesengine.projections.timeline import TOPICS, DealTimeline, Key, Step, Timelines
-from tests.conftest import FIVE_LEVEL_OPENING, Clock
-from tests.reports.support import RECORDING_START, apply_history, histories
-from tests.reports.support import Step as Command
+from tests.support.clock import Clock
+from tests.support.commands import FIVE_LEVEL_OPENING
+from tests.support.histories import RECORDING_START, apply_history, histories
+from tests.support.histories import Step as Command
 
 
 def in_timeline_order(events: list[DealEvent]) -> list[DealEvent]:

@@ -1,4 +1,5 @@
-"""Stores with deal histories, and the messages a relay owes for them."""
+"""Stores with deal histories, the messages a relay owes for them, and subscribers that
+collect what it publishes."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
 from salesengine.cli.demo_quarter import build_demo, commands
 from salesengine.integration.contract import IntegrationEvent
+from salesengine.integration.subscriptions import Subscriptions
 from salesengine.integration.translate import TOPICS, Translator
 from salesengine.integration.transports import broker_transport, parse_broker_url
 from salesengine.store.identity import store_id
@@ -99,3 +101,22 @@ async def until(condition: Callable[[], bool], seconds: float, what: str) -> Non
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+class Collector:
+    """A handler that keeps every event it is given."""
+
+    def __init__(self) -> None:
+        self.events: list[IntegrationEvent] = []
+
+    async def __call__(self, event: IntegrationEvent) -> None:
+        self.events.append(event)
+
+
+def collecting(
+    event_type: str | None = None, policy: str | None = None
+) -> tuple[Subscriptions, Collector]:
+    subscriptions = Subscriptions()
+    collector = Collector()
+    subscriptions.on(event_type, policy=policy)(collector)
+    return subscriptions, collector

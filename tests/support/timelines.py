@@ -20,8 +20,8 @@ from salesengine.domain.deal import Deal, fold
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.reports.common import GROUPS
 from salesengine.reports.size_bands import NO_AMOUNT, Banding
-from tests.conftest import T0
-from tests.reports.support import OWNERS, POLICIES, TEAMS, Built, Step, histories, interleave
+from tests.support.clock import T0
+from tests.support.histories import OWNERS, POLICIES, TEAMS, Built, Step, histories, interleave
 
 
 @dataclass(frozen=True, slots=True)
