@@ -148,8 +148,8 @@ def test_reports_on_deals_of_a_policy_no_file_defines_name_it(cli: CLI, tmp_path
     # A report of another policy does not need this one's file.
     assert cli("import", str(pipeline(tmp_path))).code == 0
     window = ("--from", iso(0), "--to", iso(9))
-    for args in (("funnel", "--json"), ("cycle-time", *window)):
-        assert cli(*args, "--policy", "five-level").code == 0
+    for report in (("funnel", "--json"), ("cycle-time", *window)):
+        assert cli(*report, "--policy", "five-level").code == 0
     # A stage the deal has been in, dropped from the policy file, is named too.
     (policies / "house.toml").write_text(
         text.replace('name = "five-level"', 'name = "house"').replace(

@@ -26,7 +26,7 @@ REPORTS: list[tuple[str, ...]] = [
 
 def earliest(cli: CLI) -> str:
     """The least recorded time of any event, as the deals' histories give it."""
-    times = [
+    times: list[str] = [
         e["recorded_at"]
         for key in ("A", "B", "C")
         for e in cli("history", key, "--json").json()["events"]

@@ -29,7 +29,9 @@ def write_acme(folder: Path, identified: int, contacted: int) -> None:
 
 
 def to_contacted(deal: str, days: float) -> list[dict[str, object]]:
-    facts = [{"cmd": "fact", "deal": deal, "name": n, "at": iso(days)} for n in CONTACTED]
+    facts: list[dict[str, object]] = [
+        {"cmd": "fact", "deal": deal, "name": n, "at": iso(days)} for n in CONTACTED
+    ]
     return [*facts, {"cmd": "advance", "deal": deal, "to": "contacted", "at": iso(days)}]
 
 

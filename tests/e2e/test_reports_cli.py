@@ -200,7 +200,12 @@ def test_size_groups_are_listed_in_band_order_in_every_report(cli: CLI, tmp_path
     amounts = ["15000", "7000", None, "50000", "3000"]
     lines: list[dict[str, object]] = []
     for n, amount in enumerate(amounts):
-        opening = {"cmd": "open", "deal": f"L-{n}", "policy": "bpi2012", "at": iso(n)}
+        opening: dict[str, object] = {
+            "cmd": "open",
+            "deal": f"L-{n}",
+            "policy": "bpi2012",
+            "at": iso(n),
+        }
         lines.append(opening if amount is None else opening | {"amount": amount})
         lines.append({"cmd": "advance", "deal": f"L-{n}", "to": "partly_submitted", "at": iso(6)})
     assert cli("import", str(write_jsonl(tmp_path / "loans.jsonl", lines))).code == 0

@@ -99,7 +99,8 @@ def funnel(db: Path) -> tuple[StageDeals, StageAmounts]:
     assert done.returncode == 0, done.stderr
     engine = build_engine(str(db), actor="tester")
     try:
-        stages = {p.name: set(p.stage_keys) for p in engine.catalog.all()}
+        policies = [engine.catalog.get(name) for name in engine.catalog.names()]
+        stages = {p.name: set(p.stage_keys) for p in policies}
     finally:
         engine.close()
     deals: StageDeals = Counter()

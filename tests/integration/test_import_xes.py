@@ -119,6 +119,7 @@ def test_commands_carry_the_trace_and_event_they_came_from(bpi: Imported) -> Non
     deal = bpi.engine.load("bpi2012-173688")
     opened = deal.timeline[0]
     assert isinstance(opened, Deal.Opened)
+    assert opened.provenance is not None
     assert opened.provenance["trace"] == "173688"
     assert opened.provenance["event"] == "1"
     assert opened.provenance["source_id"] == "173688/1"

@@ -283,4 +283,5 @@ def test_the_readers_direct_reading_of_a_time_agrees_with_the_command_language(
     if expected is None:
         assert isinstance(got, str) and got.startswith("field 'at': "), got
     else:
+        assert isinstance(got, datetime)
         assert got == expected and got.utcoffset() == timedelta(0)

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine, select, text
 
 from salesengine.application.funnel import funnel_by_replay
+from salesengine.application.results import CommandResult
 from salesengine.domain.deal import Deal
 from salesengine.domain.policy import DECIDED, ON_DISK, FunnelPolicy
 from salesengine.reports.forecast import forecast
@@ -114,7 +115,8 @@ def test_a_refused_write_keeps_no_version_and_two_writers_keep_it_once(store: St
     first.execute(cmd(**opening("A", T0)))
     second.execute(cmd(**opening("B", T0)))  # another engine, which has not kept it yet
     outcomes = list(second.execute_many([(1, cmd(**opening("C", T0)), None)]))
-    assert outcomes[0][1].status == "applied"  # type: ignore[union-attr]
+    assert isinstance(outcomes[0][1], CommandResult)
+    assert outcomes[0][1].status == "applied"
     assert len(second.kept_policy_versions()) == 1
 
 
@@ -125,7 +127,9 @@ def test_a_store_from_before_kept_versions_keeps_them_when_found_on_disk(store: 
     as_stored_before_versions(store)
     engine = store.engine()
     assert engine.kept_policy_versions() == []
-    assert engine.load("B").timeline[-1].policy_version is None  # type: ignore[union-attr]
+    last = engine.load("B").timeline[-1]
+    assert isinstance(last, Deal.Move)
+    assert last.policy_version is None
     # When the read models are caught up (as every report does)
     sql = store.project()
     # Then the version the old events were decided under is kept, as found on disk

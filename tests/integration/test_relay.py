@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema
 import nats
 import pytest
-from faststream.nats import TestNatsBroker
+from faststream.nats import NatsBroker, TestNatsBroker
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from sqlalchemy import Engine
 
@@ -211,7 +211,9 @@ def test_the_position_moves_only_past_acknowledged_pages(
     )
     asyncio.run(relay.run(follow=True, stop=stop))
     stored = PositionStore(sql, "stuck").load()
-    assert 0 < stored < engine.recorder.max_notification_id()
+    head = engine.recorder.max_notification_id()
+    assert head is not None
+    assert 0 < stored < head
     owed = [m.position for m in expected_messages(engine, sql) if m.position <= stored]
     assert set(owed) <= set(transport.acked)  # everything behind the position was acked
     owed_all = {m.position for m in expected_messages(engine, sql)}
@@ -227,6 +229,7 @@ def test_subscribers_on_a_test_broker_get_the_relayed_events(
     engine, sql = store
     url = parse_broker_url(BROKERS["nats"])
     broker = make_broker(url)
+    assert isinstance(broker, NatsBroker)
     subscriptions, collector = collecting("deal.stage_changed", "five-level")
     subscriptions.bind(broker, group="unit")
 

@@ -153,6 +153,44 @@ def relay_once(store: Path, broker: str, log: Path, *args: str) -> str:
     return output
 
 
+def kill_at_random_points(
+    store: Path,
+    broker: str,
+    log: Path,
+    head: int,
+    *,
+    batch_size: Callable[[], int],
+    pause: Callable[[], float],
+) -> list[int]:
+    """Up to four following relays, each killed ``pause()`` seconds after it stored its
+    first position (once it is publishing); the position stored at each kill. It stops
+    early once a relay caught up before its kill: nothing is left to publish."""
+    killed_at: list[int] = []
+    for _ in range(4):
+        if stored_position(store) == head:
+            break
+        kill_once_publishing(store, broker, log, batch_size(), pause())
+        killed_at.append(stored_position(store))
+    return killed_at
+
+
+def kill_once_publishing(
+    store: Path, broker: str, log: Path, batch_size: int, pause: float
+) -> None:
+    before = stored_position(store)
+    relay = RelayProcess(store, broker, log, "--follow", "--batch-size", str(batch_size))
+    try:
+        wait_for(
+            lambda: stored_position(store) > before or not relay.alive(),
+            SETTLE_SECONDS,
+            "the relay to store a position",
+        )
+        assert relay.alive(), relay.output()
+        time.sleep(pause)
+    finally:
+        relay.kill()
+
+
 def stored_position(store: Path) -> int:
     """The relay's tracking position (0 before it stored one)."""
     with contextlib.closing(sqlite3.connect(store, timeout=30)) as conn:
@@ -304,15 +342,18 @@ def read_redis_streams(url: str) -> list[Received]:
     try:
         received = []
         for key in client.scan_iter(match="salesengine.deal.*", count=1000):
-            for entry_id, fields in client.xrange(key, "-", "+"):
+            for entry_id, fields in client.xrange(key, "-", "+") or []:
+                # Replies are bytes: the client does not decode them.
+                assert isinstance(entry_id, bytes) and fields is not None
                 millis, sequence = entry_id.decode().split("-")
-                message_id = fields[b"message_id"].decode()
+                message_id = fields[b"message_id"]
+                assert isinstance(message_id, bytes)
                 received.append(
                     Received(
                         key.decode(),
                         (int(millis), int(sequence)),
                         json.loads(fields[b"data"]),
-                        message_id,
+                        message_id.decode(),
                     )
                 )
         return received
@@ -330,29 +371,15 @@ def test_killing_the_relay_at_random_points_loses_no_event_and_keeps_each_deal_i
     rng = random.Random(20260302)
     head = expected_messages(store).head
     log = tmp_path / "relay.log"
-    killed_at: list[int] = []
-    for _ in range(4):
-        before = stored_position(store)
-        if before == head:  # an earlier relay caught up before its kill: nothing to publish
-            break
-        # Small pages, so a kill lands between the broker's acks and the stored position.
-        relay = RelayProcess(
-            store, nats.url, log, "--follow", "--batch-size", str(rng.choice((50, 100, 200)))
-        )
-        try:
-            # Kill only once it is publishing: after its first acknowledged page.
-            wait_for(
-                lambda before=before, relay=relay: (
-                    stored_position(store) > before or not relay.alive()
-                ),
-                SETTLE_SECONDS,
-                "the relay to store a position",
-            )
-            assert relay.alive(), relay.output()
-            time.sleep(rng.uniform(0.0, 0.5))
-        finally:
-            relay.kill()
-        killed_at.append(stored_position(store))
+    # Small pages, so a kill lands between the broker's acks and the stored position.
+    killed_at = kill_at_random_points(
+        store,
+        nats.url,
+        log,
+        head,
+        batch_size=lambda: rng.choice((50, 100, 200)),
+        pause=lambda: rng.uniform(0.0, 0.5),
+    )
     # On a fast machine the last relays may catch up before their kill; the test needs
     # at least one kill in mid-stream.
     assert min(killed_at) < head, f"every kill came after the relay caught up: {killed_at}"
@@ -492,25 +519,14 @@ def test_killing_a_redis_relay_at_random_points_adds_no_event_twice(
     rng = random.Random(20260303)
     head = expected_messages(store).head
     log = tmp_path / "relay.log"
-    killed_at: list[int] = []
-    for _ in range(4):
-        before = stored_position(store)
-        if before == head:
-            break
-        relay = RelayProcess(store, redis_server.url, log, "--follow", "--batch-size", "400")
-        try:
-            wait_for(
-                lambda before=before, relay=relay: (
-                    stored_position(store) > before or not relay.alive()
-                ),
-                SETTLE_SECONDS,
-                "the relay to store a position",
-            )
-            assert relay.alive(), relay.output()
-            time.sleep(rng.uniform(0.0, 0.3))
-        finally:
-            relay.kill()
-        killed_at.append(stored_position(store))
+    killed_at = kill_at_random_points(
+        store,
+        redis_server.url,
+        log,
+        head,
+        batch_size=lambda: 400,
+        pause=lambda: rng.uniform(0.0, 0.3),
+    )
     assert min(killed_at) < head, f"every kill came after the relay caught up: {killed_at}"
     relay_once(store, redis_server.url, log)
     # And everything again, from the first event: Redis refuses every copy.

@@ -58,7 +58,7 @@ def store(store_url: str, tmp_path: Path) -> Iterator[Store]:
 
 def probabilities(messages: list[IntegrationEvent]) -> list[tuple[str, str, int | None, str]]:
     """(deal, type, probability, policy version) of each opening and stage change."""
-    found = []
+    found: list[tuple[str, str, int | None, str]] = []
     for m in messages:
         if isinstance(m, DealOpenedV1 | DealStageChangedV1):
             assert m.policy_version is not None

@@ -25,7 +25,7 @@ def pg_error(schema: str, statement: str) -> psycopg.Error:
     """The error PostgreSQL gives for ``statement`` in ``schema``."""
     with psycopg.connect(PG_URL, autocommit=True, options=f"-csearch_path={schema}") as conn:
         try:
-            conn.execute(statement)  # type: ignore[arg-type]
+            conn.execute(statement)
         except psycopg.Error as e:
             return e
     raise AssertionError(f"{statement} succeeded")

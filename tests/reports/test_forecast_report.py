@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from salesengine.domain.deal import Deal
 from salesengine.domain.values import Status
-from salesengine.reports.forecast import Forecast, forecast
+from salesengine.reports.forecast import Forecast, OutsideRow, WeekRow, forecast
 from salesengine.reports.open_deals import Only
 from salesengine.reports.size_bands import Banding
 from tests.support.busy_histories import busy_histories, moments
@@ -59,7 +59,7 @@ def replayed(
         if only.owner not in (None, s.owner) or only.team not in (None, s.team):
             continue
         if by == "size":
-            group = (banding or Banding(POLICIES)).band(s.policy, s.amount)
+            group: str | None = (banding or Banding(POLICIES)).band(s.policy, s.amount)
         else:
             group = None if by is None else getattr(s, by)
         spec = POLICIES[s.policy]
@@ -137,9 +137,10 @@ def test_the_forecast_as_of_t_known_at_k_equals_a_replay_of_the_raw_events(
                 key=lambda s: (s[0], rank(s[1])),
             )
             assert [(w.currency, w.group) for w in f.weeks] == slices * 4
+            weeks_and_outside: list[WeekRow | OutsideRow] = [*f.weeks, *f.outside]
             for chosen in slices:
                 pipeline = [p for p in f.weighted_pipeline if (p.currency, p.group) == chosen]
-                parts = [w for w in (*f.weeks, *f.outside) if (w.currency, w.group) == chosen]
+                parts = [w for w in weeks_and_outside if (w.currency, w.group) == chosen]
                 total = sum((p.weighted for p in pipeline), Decimal(0))
                 assert total == sum((w.weighted for w in parts), Decimal(0)), where
 

@@ -102,7 +102,7 @@ def period(data: st.DataObject, b: Built) -> tuple[datetime, datetime, datetime 
     """(T, T2, K): T on or around an effective instant, T2 on a later one or a while after."""
     start, k = instants(data, b)
     later = [t for t in b.effective_times() if t > start]
-    if later and data.draw(st.booleans()):
+    if bool(later) and data.draw(st.booleans()):
         return start, data.draw(st.sampled_from(later)), k
     days = data.draw(st.sampled_from([0.01, 1, 3, 10, 30, 400]))
     return start, start + timedelta(days=days), k

@@ -74,7 +74,7 @@ def test_the_funnel_grouped_by_any_attribute_equals_a_replay(
                 if state.status is Status.NEW:
                     continue
                 if by == "size":
-                    group = banding.band(state.policy, state.amount)
+                    group: str | None = banding.band(state.policy, state.amount)
                 else:
                     group = getattr(state, by)
                 currency = state.currency or POLICIES[state.policy].currency

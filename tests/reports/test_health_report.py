@@ -95,7 +95,7 @@ def replayed(
         spec = POLICIES[s.policy]
         g = grade_of(s.expected_close, today)
         if by == "size":
-            group = (banding or Banding(POLICIES)).band(s.policy, s.amount)
+            group: str | None = (banding or Banding(POLICIES)).band(s.policy, s.amount)
         else:
             group = None if by is None else getattr(s, by)
         key = (g, s.currency or spec.currency, group)

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 from sqlalchemy import Engine, text
 
 from salesengine.application.engine import SalesEngine
@@ -83,7 +85,9 @@ def as_stored_before_versions(store: Store) -> None:
     """Make the store one written before policy versions were kept: no table of them
     (the next engine creates it empty), stage changes at class version 2 without one."""
     moves = {f"salesengine.domain.deal:Deal.{c}" for c in MOVES}
-    events = store.engines[-1].recorder.events_table_name  # type: ignore[attr-defined]
+    recorder = store.engines[-1].recorder
+    assert isinstance(recorder, SQLiteApplicationRecorder | PostgresApplicationRecorder)
+    events = recorder.events_table_name
     with store.sql.begin() as conn:
         conn.execute(text(f"DROP TABLE {POLICY_VERSIONS_TABLE}"))
         rows = conn.execute(

@@ -83,9 +83,9 @@ def group_rank(by: str | None, banding: Banding) -> Callable[[Any], tuple[Any, .
 
 
 def ordered_slices(
-    present: set[tuple[str, Any]], by: str | None, banding: Banding
+    present: set[tuple[str, Any]], by: str | None, banding: Banding | None
 ) -> list[tuple[str, Any]]:
-    rank = group_rank(by, banding)
+    rank = group_rank(by, banding or Banding(POLICIES))
     return sorted(present, key=lambda s: (s[0], rank(s[1])))
 
 
