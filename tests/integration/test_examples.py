@@ -15,7 +15,6 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -29,10 +28,9 @@ from salesengine.integration.relay import Relay
 from salesengine.integration.subscriptions import InProcessTransport
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
-from tests.support.brokers import NatsServer, ServerUnavailable
+from tests.support.brokers import NatsServer
 from tests.support.cli_runner import run_cli
 from tests.support.commands import cmd
-from tests.support.services import service_unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "live_stage_counts.py"
@@ -150,20 +148,6 @@ def last_report(output: str) -> list[tuple[str, str, str, int, Decimal]] | None:
             policy, stage, deals, amount, currency = line.split()
             rows.append((policy, stage, currency, int(deals), Decimal(amount)))
     return rows
-
-
-@pytest.fixture
-def nats(tmp_path: Path) -> Iterator[NatsServer]:
-    """A private nats-server: its stream holds this store's events only."""
-    try:
-        server = NatsServer(tmp_path / "nats")
-        server.start()
-    except ServerUnavailable as e:
-        service_unavailable("nats-server", e)
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def test_live_stage_counts_on_a_broker_equal_the_funnel(

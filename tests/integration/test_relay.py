@@ -31,6 +31,7 @@ from salesengine.integration.transports import (
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
 from tests.support.relay import (
+    BROKERS,
     Collector,
     by_deal,
     collecting,
@@ -45,11 +46,6 @@ from tests.support.services import service_unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = ROOT / "docs" / "integration"
-BROKERS = {
-    "nats": "nats://127.0.0.1:4222",
-    "rabbit": "amqp://guest:guest@127.0.0.1:5672/",
-    "redis": "redis://127.0.0.1:6379",
-}
 QUICK = Backoff(first=0.01, most=0.05)
 
 

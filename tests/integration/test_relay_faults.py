@@ -17,7 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,12 +31,10 @@ from tests.support.brokers import (
     NatsServer,
     PrivateServer,
     RedisServer,
-    ServerUnavailable,
     wait_for,
 )
 from tests.support.commands import cmd
 from tests.support.relay import expected_messages as owed_messages
-from tests.support.services import service_unavailable
 
 RELAY = "faults"  # the relay's --name: its row in relay_positions
 SETTLE_SECONDS = 60.0  # deadline for anything the relay must reach on a loaded machine
@@ -70,31 +68,6 @@ def store(template_store: Path, tmp_path: Path) -> Path:
     path = tmp_path / "store.db"
     shutil.copy(template_store, path)
     return path
-
-
-def _private(make: Callable[[], Any], name: str) -> Iterator[Any]:
-    """Start a private server, killed at the end whatever happened."""
-    try:
-        server = make()
-        server.start()
-    except ServerUnavailable as e:
-        service_unavailable(name, e)
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-@pytest.fixture
-def nats(tmp_path: Path) -> Iterator[NatsServer]:
-    """A private nats-server with JetStream."""
-    yield from _private(lambda: NatsServer(tmp_path / "nats"), "nats-server")
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A private redis-server with an append-only file."""
-    yield from _private(lambda: RedisServer(tmp_path / "redis"), "redis-server")
 
 
 # --- the relay as a subprocess -------------------------------------------------------
@@ -159,17 +132,22 @@ def kill_at_random_points(
     log: Path,
     head: int,
     *,
-    batch_size: Callable[[], int],
-    pause: Callable[[], float],
+    seed: int,
+    batch_sizes: Sequence[int],
+    most_pause: float,
 ) -> list[int]:
-    """Up to four following relays, each killed ``pause()`` seconds after it stored its
-    first position (once it is publishing); the position stored at each kill. It stops
-    early once a relay caught up before its kill: nothing is left to publish."""
+    """Up to four following relays, each with one of ``batch_sizes`` and killed at a
+    random moment of up to ``most_pause`` seconds after it stored its first position
+    (once it is publishing); the position stored at each kill. It stops early once a
+    relay caught up before its kill: nothing is left to publish."""
+    rng = random.Random(seed)
     killed_at: list[int] = []
     for _ in range(4):
         if stored_position(store) == head:
             break
-        kill_once_publishing(store, broker, log, batch_size(), pause())
+        # One size takes no draw, so the pauses are the same whatever the sizes are.
+        batch_size = batch_sizes[0] if len(batch_sizes) == 1 else rng.choice(batch_sizes)
+        kill_once_publishing(store, broker, log, batch_size, rng.uniform(0.0, most_pause))
         killed_at.append(stored_position(store))
     return killed_at
 
@@ -368,17 +346,11 @@ def read_redis_streams(url: str) -> list[Received]:
 def test_killing_the_relay_at_random_points_loses_no_event_and_keeps_each_deal_in_order(
     store: Path, nats: NatsServer, tmp_path: Path
 ) -> None:
-    rng = random.Random(20260302)
     head = expected_messages(store).head
     log = tmp_path / "relay.log"
     # Small pages, so a kill lands between the broker's acks and the stored position.
     killed_at = kill_at_random_points(
-        store,
-        nats.url,
-        log,
-        head,
-        batch_size=lambda: rng.choice((50, 100, 200)),
-        pause=lambda: rng.uniform(0.0, 0.5),
+        store, nats.url, log, head, seed=20260302, batch_sizes=(50, 100, 200), most_pause=0.5
     )
     # On a fast machine the last relays may catch up before their kill; the test needs
     # at least one kill in mid-stream.
@@ -516,16 +488,10 @@ def test_restarting_the_redis_server_mid_stream_loses_no_event_and_relays_those_
 def test_killing_a_redis_relay_at_random_points_adds_no_event_twice(
     store: Path, redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    rng = random.Random(20260303)
     head = expected_messages(store).head
     log = tmp_path / "relay.log"
     killed_at = kill_at_random_points(
-        store,
-        redis_server.url,
-        log,
-        head,
-        batch_size=lambda: 400,
-        pause=lambda: rng.uniform(0.0, 0.3),
+        store, redis_server.url, log, head, seed=20260303, batch_sizes=(400,), most_pause=0.3
     )
     assert min(killed_at) < head, f"every kill came after the relay caught up: {killed_at}"
     relay_once(store, redis_server.url, log)

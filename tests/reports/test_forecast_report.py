@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from salesengine.domain.deal import Deal
@@ -18,20 +17,17 @@ from salesengine.domain.values import Status
 from salesengine.reports.forecast import Forecast, OutsideRow, WeekRow, forecast
 from salesengine.reports.open_deals import Only
 from salesengine.reports.size_bands import Banding
-from tests.support.busy_histories import busy_histories, moments
+from tests.support.busy_histories import busy_histories
 from tests.support.clock import T0
 from tests.support.commands import FIVE_LEVEL_OPENING, cmd
-from tests.support.histories import OWNERS, POLICIES, TEAMS, VERSIONS, Step, built, with_edits
+from tests.support.histories import OWNERS, POLICIES, VERSIONS, Step, built, with_edits
+from tests.support.properties import examples, store_property
 from tests.support.report_examples import CONTACTED
+from tests.support.report_queries import instant_query, instant_report
 from tests.support.stores import fresh_db, store_with_read_models
-from tests.support.timelines import bandings, group_by, group_rank
+from tests.support.timelines import group_rank
 
-EXAMPLES = int(os.environ.get("SALESENGINE_EXAMPLES", "40"))
-PROPERTY = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+PROPERTY = store_property(examples(40))
 Sums = tuple[int, Decimal, Decimal]
 Key = tuple[str, str, Any]  # policy or bucket, currency, group
 
@@ -105,27 +101,9 @@ def test_the_forecast_as_of_t_known_at_k_equals_a_replay_of_the_raw_events(
     with fresh_db(kind, tmp_path) as db, built(db, steps) as b:
         deals = b.deals()
         for _ in range(3):
-            t, k = moments(data, b)
-            # The same instant in another zone: weeks are UTC weeks all the same.
-            t = t.astimezone(timezone(timedelta(hours=data.draw(st.sampled_from([0, 8, -5])))))
-            policy = data.draw(st.sampled_from([None, *sorted(POLICIES)]))
-            by = group_by(data)
-            only = Only(
-                owner=data.draw(st.sampled_from([None, None, *OWNERS])),
-                team=data.draw(st.sampled_from([None, None, *TEAMS])),
-            )
-            policies, given, banding = bandings(data)
-            with b.sql.connect() as conn:
-                f = forecast(
-                    conn,
-                    policies,
-                    as_of=t,
-                    known_at=k,
-                    policy=policy,
-                    by=by,
-                    only=only,
-                    size_bands=given,
-                )
+            query = instant_query(data, b, owners=OWNERS)
+            t, k, policy, by, only, _, given, banding = query
+            f = instant_report(forecast, b.sql, query)
             expected = replayed(deals, t, k, policy, by, only, banding)
             where = f"T={t} K={k} policy={policy} by={by} {only} bands={given}"
             assert reported(f) == expected, where

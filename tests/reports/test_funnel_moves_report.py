@@ -3,7 +3,6 @@ replay of the raw events."""
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from salesengine.domain.deal import Deal
@@ -21,23 +20,18 @@ from salesengine.domain.values import OUTCOMES, Status
 from salesengine.reports.funnel_moves import DESTINATIONS, MEASURES, MoveRow, moves
 from salesengine.reports.size_bands import Banding
 from tests.support.histories import POLICIES, Built, Step, built, instants
+from tests.support.properties import examples, store_property
 from tests.support.report_examples import PIPELINE, day, opening, step, store, to_contacted
+from tests.support.report_queries import window_query, window_report
 from tests.support.stores import fresh_db
 from tests.support.timelines import (
     Known,
     any_histories,
-    bandings,
-    group_by,
     group_rank,
     known_deals,
 )
 
-EXAMPLES = int(os.environ.get("SALESENGINE_EXAMPLES", "40"))
-PROPERTY = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+PROPERTY = store_property(examples(40))
 Cell = tuple[str, Any, str, str, str]  # policy, group, currency, stage, measure
 
 
@@ -117,21 +111,10 @@ def test_the_moves_between_t_and_t2_known_at_k_equal_a_replay_of_the_raw_events(
         deals = b.deals()
         for _ in range(3):
             start, end, k = period(data, b)
-            by = group_by(data)
-            policies, given, banding = bandings(data)
-            policy = data.draw(st.sampled_from([None, None, *sorted(POLICIES)]))
+            query = window_query(data)
+            by, policies, given, banding, policy = query
             expected = moves_by_replay(deals, policies, start, end, k, by, policy, banding)
-            with b.sql.connect() as conn:
-                rows = moves(
-                    conn,
-                    policies,
-                    start=start,
-                    end=end,
-                    known_at=k,
-                    by=by,
-                    policy=policy,
-                    size_bands=given,
-                )
+            rows = window_report(moves, b.sql, start, end, k, query)
             where = f"T={start} T2={end} K={k} by={by} policy={policy} bands={given}"
             assert reported(rows) == expected, where
             # Slices by policy, currency and group (size bands lowest first); every stage

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from salesengine.application.funnel import funnel_by_replay
@@ -18,15 +17,11 @@ from salesengine.projections.funnel_points import FunnelPoints
 from salesengine.reports.common import GROUPS
 from salesengine.reports.funnel import funnel
 from tests.support.histories import POLICIES, VERSIONS, Step, built, instants, with_edits
+from tests.support.properties import examples, store_property
 from tests.support.stores import fresh_db
 from tests.support.timelines import any_histories, bandings, group_rank
 
-EXAMPLES = int(os.environ.get("SALESENGINE_EXAMPLES", "150"))
-PROPERTY = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+PROPERTY = store_property(examples(150))
 
 
 @pytest.fixture(params=[3, 20_000], ids=["tiny-blocks", "one-open-block"])

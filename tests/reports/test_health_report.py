@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from salesengine.domain.deal import Deal
@@ -17,20 +16,17 @@ from salesengine.domain.values import Status
 from salesengine.reports.health import Health, health
 from salesengine.reports.open_deals import Only
 from salesengine.reports.size_bands import Banding
-from tests.support.busy_histories import REPS, busy_histories, moments
+from tests.support.busy_histories import REPS, busy_histories
 from tests.support.clock import T0
 from tests.support.commands import FIVE_LEVEL_OPENING, cmd
-from tests.support.histories import OWNERS, POLICIES, TEAMS, Step, built
+from tests.support.histories import OWNERS, POLICIES, Step, built
+from tests.support.properties import examples, store_property
 from tests.support.report_examples import CONTACTED
+from tests.support.report_queries import instant_query, instant_report
 from tests.support.stores import fresh_db, store_with_read_models
-from tests.support.timelines import bandings, group_by, group_rank
+from tests.support.timelines import group_rank
 
-EXAMPLES = int(os.environ.get("SALESENGINE_EXAMPLES", "40"))
-PROPERTY = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+PROPERTY = store_property(examples(40))
 CADENCE = {"A": 7, "B": 14, "C": 30, "D": 90}
 
 
@@ -183,26 +179,9 @@ def test_health_as_of_t_known_at_k_equals_a_replay_of_the_raw_events(
     with fresh_db(kind, tmp_path) as db, built(db, steps) as b:
         deals = b.deals()
         for _ in range(3):
-            t, k = moments(data, b)
-            t = t.astimezone(timezone(timedelta(hours=data.draw(st.sampled_from([0, 8, -5])))))
-            policy = data.draw(st.sampled_from([None, *sorted(POLICIES)]))
-            by = group_by(data)
-            only = Only(
-                owner=data.draw(st.sampled_from([None, None, *OWNERS, *REPS])),
-                team=data.draw(st.sampled_from([None, None, *TEAMS])),
-            )
-            policies, given, banding = bandings(data)
-            with b.sql.connect() as conn:
-                h = health(
-                    conn,
-                    policies,
-                    as_of=t,
-                    known_at=k,
-                    policy=policy,
-                    by=by,
-                    only=only,
-                    size_bands=given,
-                )
+            query = instant_query(data, b, owners=(*OWNERS, *REPS))
+            t, k, policy, by, only, _, given, banding = query
+            h = instant_report(health, b.sql, query)
             got, expected = reported(h), replayed(deals, t, k, policy, by, only, banding)
             where = f"T={t} K={k} policy={policy} by={by} {only} bands={given}"
             assert got["grades"] == expected["grades"], where

@@ -4,7 +4,6 @@ matches hand-computed plans (docs/metrics.md, "Plan")."""
 from __future__ import annotations
 
 import math
-import os
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from salesengine.application.funnel import funnel_by_replay
@@ -24,14 +23,10 @@ from salesengine.reports.periods import Period, parse_period
 from salesengine.reports.plan import Plan, plan
 from tests.support.deal_events import opened_event
 from tests.support.histories import POLICIES, Built, Step, built, histories, instants
+from tests.support.properties import examples, store_property
 from tests.support.stores import fresh_db
 
-EXAMPLES = int(os.environ.get("SALESENGINE_EXAMPLES", "30"))
-PROPERTY = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+PROPERTY = store_property(examples(30))
 OUTCOME_EVENTS = {"Won": "won", "Lost": "lost", "Abandoned": "abandoned"}
 
 
