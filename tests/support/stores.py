@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import psycopg
+from sqlalchemy import Engine
 
 from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
@@ -46,15 +46,23 @@ def fresh_db(kind: str, tmp_path: Path) -> Iterator[str]:
 
 
 @contextmanager
-def store_with_read_models(kind: str, tmp_path: Path) -> Iterator[tuple[Any, Clock, Any]]:
-    """An engine on a fresh store, its clock, and a function to catch the read models up."""
+def store_with_read_models(
+    kind: str, tmp_path: Path
+) -> Iterator[tuple[SalesEngine, Clock, Callable[[], Engine]]]:
+    """An engine on a fresh store, its clock, and a function that catches the read models
+    up and gives their database."""
     clock = Clock()
     with fresh_db(kind, tmp_path) as db:
         engine = build_engine(db, clock=clock, actor="tester")
         sql = sql_engine(store_settings(db))
         runner = ProjectionRunner(engine, sql)
+
+        def caught_up() -> Engine:
+            runner.catch_up()
+            return sql
+
         try:
-            yield engine, clock, lambda: (runner.catch_up(), sql)[1]
+            yield engine, clock, caught_up
         finally:
             sql.dispose()
             engine.close()
