@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PG_URL
-from tests.e2e.conftest import CLI, write_jsonl
-from tests.e2e.test_cli import OPENING, iso
+from tests.support.cli_inputs import OPENING, iso
+from tests.support.cli_runner import CLI, write_jsonl
+from tests.support.services import PG_URL
 
 CONTACTED = ("decision_makers_identified", "key_needs_confirmed", "meetings_recorded")
 

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from salesengine.policies import catalog
-from tests.e2e.conftest import CLI, write_jsonl
-from tests.e2e.test_cli import OPENING, iso
-from tests.e2e.test_reports_cli import pipeline
+from tests.support.cli_inputs import OPENING, iso, pipeline
+from tests.support.cli_runner import CLI, write_jsonl
 
 
 def stored(tmp_path: Path) -> int:
@@ -149,8 +148,8 @@ def test_reports_on_deals_of_a_policy_no_file_defines_name_it(cli: CLI, tmp_path
     # A report of another policy does not need this one's file.
     assert cli("import", str(pipeline(tmp_path))).code == 0
     window = ("--from", iso(0), "--to", iso(9))
-    for args in (("funnel", "--json"), ("cycle-time", *window)):
-        assert cli(*args, "--policy", "five-level").code == 0
+    for report in (("funnel", "--json"), ("cycle-time", *window)):
+        assert cli(*report, "--policy", "five-level").code == 0
     # A stage the deal has been in, dropped from the policy file, is named too.
     (policies / "house.toml").write_text(
         text.replace('name = "five-level"', 'name = "house"').replace(

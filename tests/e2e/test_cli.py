@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PG_URL
-from tests.e2e.conftest import CLI, write_jsonl
-
-NOW = datetime.now(UTC).replace(microsecond=0)
-T = NOW - timedelta(days=40)
-OPENING = {
-    "key_people_known": True,
-    "org_structure_confirmed": True,
-    "need_determined": True,
-    "visit_arranged": True,
-}
-
-
-def iso(days: float) -> str:
-    return (T + timedelta(days=days)).isoformat()
+from tests.support.cli_inputs import NOW, OPENING, iso
+from tests.support.cli_runner import CLI, write_jsonl
+from tests.support.services import PG_URL
 
 
 def stored_events(db: Path) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.e2e.conftest import CLI, write_jsonl
+from tests.support.cli_runner import CLI, write_jsonl
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 T = NOW - timedelta(days=10)

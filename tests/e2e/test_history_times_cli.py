@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from salesengine.bootstrap import build_engine
 from salesengine.cli.render import to_the_second
-from tests.conftest import FIVE_LEVEL_OPENING, Clock, cmd
-from tests.e2e.conftest import CLI
+from tests.support.cli_runner import CLI
+from tests.support.clock import Clock
+from tests.support.commands import FIVE_LEVEL_OPENING, cmd
 
 RECORDED = datetime(2026, 3, 10, 8, 30, 15, 250000, tzinfo=UTC)
 OPENED = datetime(2026, 3, 2, 9, 0, 5, tzinfo=UTC)

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from salesengine.cli.interrupt import Interrupt
-from tests.e2e.conftest import CLI
+from tests.support.cli_runner import CLI
 
 ROWS = 20_000
 AGAIN = "importing the same file again completes it"

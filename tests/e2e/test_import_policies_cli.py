@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.e2e.conftest import CLI
+from tests.support.cli_runner import CLI
 
 DATA = Path(__file__).parents[1] / "data"
 

@@ -11,9 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from salesengine.cli.options import parse_time
-from tests.e2e.conftest import CLI
-from tests.e2e.test_cli import T
-from tests.e2e.test_reports_cli import pipeline
+from tests.support.cli_inputs import T, pipeline
+from tests.support.cli_runner import CLI
 
 DAY = (T + timedelta(days=2)).date().isoformat()  # the pipeline's deals are open then
 EARLIER = (T - timedelta(days=1)).date().isoformat()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import CLI, write_jsonl
-from tests.e2e.test_reports_cli import pipeline
+from tests.support.cli_inputs import pipeline
+from tests.support.cli_runner import CLI, write_jsonl
 
 EARLY = "2000-01-01"
 WINDOW = ("--from", "2000-01-01", "--to", "2100-01-01")
@@ -26,7 +26,7 @@ REPORTS: list[tuple[str, ...]] = [
 
 def earliest(cli: CLI) -> str:
     """The least recorded time of any event, as the deals' histories give it."""
-    times = [
+    times: list[str] = [
         e["recorded_at"]
         for key in ("A", "B", "C")
         for e in cli("history", key, "--json").json()["events"]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import CLI, write_jsonl
-from tests.e2e.test_plan_cli import history
+from tests.support.cli_runner import CLI, write_jsonl
+from tests.support.plan_history import history
 
 NOW = datetime.now(UTC)
 PLAN = ("plan", "--target", "100000")

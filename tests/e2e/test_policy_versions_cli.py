@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PG_URL
-from tests.e2e.conftest import CLI, write_jsonl
-from tests.e2e.test_cli import OPENING, iso
+from tests.support.cli_inputs import OPENING, iso
+from tests.support.cli_runner import CLI, write_jsonl
+from tests.support.services import PG_URL
 
 FIVE_LEVEL = Path(__file__).parents[2] / "policies" / "five-level.toml"
 CONTACTED = ("decision_makers_identified", "key_needs_confirmed", "meetings_recorded")
@@ -29,7 +29,9 @@ def write_acme(folder: Path, identified: int, contacted: int) -> None:
 
 
 def to_contacted(deal: str, days: float) -> list[dict[str, object]]:
-    facts = [{"cmd": "fact", "deal": deal, "name": n, "at": iso(days)} for n in CONTACTED]
+    facts: list[dict[str, object]] = [
+        {"cmd": "fact", "deal": deal, "name": n, "at": iso(days)} for n in CONTACTED
+    ]
     return [*facts, {"cmd": "advance", "deal": deal, "to": "contacted", "at": iso(days)}]
 
 

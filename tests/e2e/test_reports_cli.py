@@ -6,29 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PG_URL
-from tests.e2e.conftest import CLI, write_jsonl
-from tests.e2e.test_cli import OPENING, iso
-
-
-def pipeline(tmp_path: Path) -> Path:
-    """Two five-level deals: one advances, one is lost; an amount is corrected later."""
-    return write_jsonl(
-        tmp_path / "pipeline.jsonl",
-        [
-            {"cmd": "open", "deal": "A", "policy": "five-level", "at": iso(0), "owner": "li",
-             "team": "north", "amount": "1000", "facts": OPENING},
-            {"cmd": "open", "deal": "B", "policy": "five-level", "at": iso(1), "owner": "wang",
-             "team": "east", "amount": "600000", "facts": OPENING},
-            *[
-                {"cmd": "fact", "deal": "A", "name": name, "at": iso(2)}
-                for name in ("decision_makers_identified", "key_needs_confirmed",
-                             "meetings_recorded")
-            ],
-            {"cmd": "advance", "deal": "A", "to": "contacted", "at": iso(3)},
-            {"cmd": "lost", "deal": "B", "reason": "price", "at": iso(4)},
-        ],
-    )  # fmt: skip
+from tests.support.cli_inputs import iso, pipeline
+from tests.support.cli_runner import CLI, write_jsonl
+from tests.support.services import PG_URL
 
 
 def by_stage(rows: list[dict[str, object]]) -> dict[str, tuple[object, object, object]]:
@@ -220,7 +200,12 @@ def test_size_groups_are_listed_in_band_order_in_every_report(cli: CLI, tmp_path
     amounts = ["15000", "7000", None, "50000", "3000"]
     lines: list[dict[str, object]] = []
     for n, amount in enumerate(amounts):
-        opening = {"cmd": "open", "deal": f"L-{n}", "policy": "bpi2012", "at": iso(n)}
+        opening: dict[str, object] = {
+            "cmd": "open",
+            "deal": f"L-{n}",
+            "policy": "bpi2012",
+            "at": iso(n),
+        }
         lines.append(opening if amount is None else opening | {"amount": amount})
         lines.append({"cmd": "advance", "deal": f"L-{n}", "to": "partly_submitted", "at": iso(6)})
     assert cli("import", str(write_jsonl(tmp_path / "loans.jsonl", lines))).code == 0

@@ -9,8 +9,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import PG_URL
-from tests.e2e.conftest import CLI
+from tests.support.cli_runner import CLI
+from tests.support.services import PG_URL
 
 READS = [
     ("funnel",),

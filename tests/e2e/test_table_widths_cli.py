@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import CLI, Run, write_jsonl
-from tests.e2e.test_cli import OPENING, iso
+from tests.support.cli_inputs import OPENING, iso
+from tests.support.cli_runner import CLI, Run, write_jsonl
 
 CONTACTED = ("decision_makers_identified", "key_needs_confirmed", "meetings_recorded")
 OWNERS = ("Alexandra Konstantinopoulou", "Li Wei")

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import CLI, write_jsonl
-from tests.e2e.test_cli import OPENING, T, iso
+from tests.support.cli_inputs import OPENING, T, iso
+from tests.support.cli_runner import CLI, write_jsonl
 
 CONTACTED = ("decision_makers_identified", "key_needs_confirmed", "meetings_recorded")
 

@@ -15,7 +15,10 @@ from salesengine.bootstrap import build_engine
 from salesengine.domain.errors import UnderminesLaterMove
 from salesengine.domain.values import Stamp
 from salesengine.policies.catalog import PolicyCatalog
-from tests.conftest import FIVE_LEVEL_OPENING, T0, Clock, StoreFactory, cmd, run_cli
+from tests.support.cli_runner import run_cli
+from tests.support.clock import T0, Clock
+from tests.support.commands import FIVE_LEVEL_OPENING, cmd
+from tests.support.stores import StoreFactory
 
 CONTACTED = ("decision_makers_identified", "key_needs_confirmed", "meetings_recorded")
 DAY = timedelta(days=1)

@@ -33,7 +33,8 @@ from salesengine.reports.cycle_time import cycle_time
 from salesengine.reports.funnel import funnel
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
-from tests.conftest import BPI_LOG, Clock, shared_data
+from tests.support.clock import Clock
+from tests.support.data import BPI_LOG, shared_data
 
 STAGES = ("submitted", "partly_submitted", "preaccepted", "accepted", "finalized")
 ENTERS = {

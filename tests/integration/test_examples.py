@@ -15,7 +15,6 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -29,8 +28,9 @@ from salesengine.integration.relay import Relay
 from salesengine.integration.subscriptions import InProcessTransport
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
-from tests.conftest import cmd, run_cli, service_unavailable
-from tests.integration.brokers import NatsServer, ServerUnavailable
+from tests.support.brokers import NatsServer
+from tests.support.cli_runner import run_cli
+from tests.support.commands import cmd
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "live_stage_counts.py"
@@ -97,7 +97,8 @@ def funnel(db: Path) -> tuple[StageDeals, StageAmounts]:
     assert done.returncode == 0, done.stderr
     engine = build_engine(str(db), actor="tester")
     try:
-        stages = {p.name: set(p.stage_keys) for p in engine.catalog.all()}
+        policies = [engine.catalog.get(name) for name in engine.catalog.names()]
+        stages = {p.name: set(p.stage_keys) for p in policies}
     finally:
         engine.close()
     deals: StageDeals = Counter()
@@ -147,20 +148,6 @@ def last_report(output: str) -> list[tuple[str, str, str, int, Decimal]] | None:
             policy, stage, deals, amount, currency = line.split()
             rows.append((policy, stage, currency, int(deals), Decimal(amount)))
     return rows
-
-
-@pytest.fixture
-def nats(tmp_path: Path) -> Iterator[NatsServer]:
-    """A private nats-server: its stream holds this store's events only."""
-    try:
-        server = NatsServer(tmp_path / "nats")
-        server.start()
-    except ServerUnavailable as e:
-        service_unavailable("nats-server", e)
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def test_live_stage_counts_on_a_broker_equal_the_funnel(

@@ -17,7 +17,8 @@ from salesengine.application.results import Refused
 from salesengine.bootstrap import build_engine
 from salesengine.domain.errors import SalesEngineError
 from salesengine.policies.catalog import PolicyCatalog
-from tests.conftest import T0, Clock, cmd
+from tests.support.clock import T0, Clock
+from tests.support.commands import cmd
 
 POLICY = PolicyCatalog().get("five-level")
 STAGES = list(POLICY.stage_keys)

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -30,7 +30,8 @@ from salesengine.exporting.tables import TableFormat, export_tables
 from salesengine.exporting.xes import export_xes, write_xes
 from salesengine.projections.base import from_us
 from salesengine.projections.stage_fold import VIA, stage_rows
-from tests.conftest import T0, Clock, cmd
+from tests.support.clock import T0, Clock
+from tests.support.commands import cmd
 
 with warnings.catch_warnings():
     # pm4py suggests an optional faster reader on import and on every read.
@@ -352,6 +353,7 @@ def test_stage_intervals_are_what_stage_rows_gives_for_each_deals_events_in_view
     for key in KEYS:
         moves = [e for e in in_view(store, key, t, k) if type(e).__name__ in VIA]
         for policy, stage, via, reason, version, entered, exited in stage_rows(moves):
+            assert isinstance(entered, int) and (exited is None or isinstance(exited, int))
             expected.append(
                 (
                     (key, policy, stage, via, reason, version),
@@ -441,7 +443,7 @@ def terminated_keys(signum: int) -> Iterator[str]:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 @pytest.mark.parametrize("fmt", ["xes", "csv", "parquet"])
 def test_an_export_ended_by_a_signal_leaves_no_part_written_file(
-    store: SalesEngine, tmp_path: Path, fmt: str, signum: int
+    store: SalesEngine, tmp_path: Path, fmt: Literal["xes", "csv", "parquet"], signum: int
 ) -> None:
     exports = tmp_path / "exports"
     exports.mkdir()

@@ -18,7 +18,9 @@ from salesengine.bootstrap import build_engine
 from salesengine.importing import crm_csv, salesforce
 from salesengine.importing.common.errors import MappingError, SourceError
 from salesengine.importing.sources import SourceReport, import_source
-from tests.conftest import MAVEN_PIPELINE, Clock, run_cli, shared_data
+from tests.support.cli_runner import run_cli
+from tests.support.clock import Clock
+from tests.support.data import MAVEN_PIPELINE, shared_data
 
 # The shared data sits beside the repository, in CI as here.
 SALESFORCE_SAMPLE = Path(__file__).parents[1] / "data" / "salesforce-opportunity-history.csv"

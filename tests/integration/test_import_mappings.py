@@ -17,7 +17,9 @@ from salesengine.importing.common.mapping_files import MAPPINGS_DIR, read_mappin
 from salesengine.importing.run import check_policy_option
 from salesengine.importing.sources import import_source
 from salesengine.policies.catalog import PolicyCatalog
-from tests.conftest import TEST_DATA, Clock, run_cli
+from tests.support.cli_runner import run_cli
+from tests.support.clock import Clock
+from tests.support.data import TEST_DATA
 
 SMALL_XES = TEST_DATA / "xes-small.xes"
 BPI = (MAPPINGS_DIR / "bpi2012.yaml").read_text(encoding="utf-8")

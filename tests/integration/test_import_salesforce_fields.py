@@ -23,7 +23,8 @@ from salesengine.importing import salesforce
 from salesengine.importing.common.errors import MappingError, SourceError
 from salesengine.importing.common.items import Rejected, Skipped, SourceCommand
 from salesengine.importing.sources import SourceReport, import_source
-from tests.conftest import Clock
+from salesengine.policies.catalog import PolicyCatalog
+from tests.support.clock import Clock
 
 FIELD_HISTORY = Path(__file__).parents[1] / "data" / "salesforce-opportunity-field-history.csv"
 
@@ -35,6 +36,7 @@ def opportunity(n: int) -> str:
 def import_fields(
     engine: SalesEngine, path: Path = FIELD_HISTORY, mapping: str | None = None
 ) -> SourceReport:
+    assert isinstance(engine.catalog, PolicyCatalog)  # the policy files
     return import_source(
         engine, path, "salesforce", salesforce.read(path, mapping, None, catalog=engine.catalog)
     )

@@ -26,7 +26,8 @@ from salesengine.importing.common.errors import MappingError, SourceError
 from salesengine.importing.common.items import Skipped, SourceCommand
 from salesengine.importing.sources import Problem, SourceReport, import_source
 from salesengine.importing.xes import read
-from tests.conftest import BPI_LOG, TEST_DATA, Clock, shared_data
+from tests.support.clock import Clock
+from tests.support.data import BPI_LOG, TEST_DATA, shared_data
 
 DATA = TEST_DATA
 SMALL = DATA / "xes-small.xes"
@@ -118,6 +119,7 @@ def test_commands_carry_the_trace_and_event_they_came_from(bpi: Imported) -> Non
     deal = bpi.engine.load("bpi2012-173688")
     opened = deal.timeline[0]
     assert isinstance(opened, Deal.Opened)
+    assert opened.provenance is not None
     assert opened.provenance["trace"] == "173688"
     assert opened.provenance["event"] == "1"
     assert opened.provenance["source_id"] == "173688/1"

@@ -25,7 +25,8 @@ from salesengine.importing.parallel import import_source_parallel
 from salesengine.importing.sources import SourceReport, import_source
 from salesengine.importing.xes import read
 from salesengine.importing.xes_traces import _INSTANT, _instant
-from tests.conftest import TEST_DATA, run_cli
+from tests.support.cli_runner import run_cli
+from tests.support.data import TEST_DATA
 
 BAD = TEST_DATA / "xes-bad-values.xes"
 AT = "attribute time:timestamp"
@@ -282,4 +283,5 @@ def test_the_readers_direct_reading_of_a_time_agrees_with_the_command_language(
     if expected is None:
         assert isinstance(got, str) and got.startswith("field 'at': "), got
     else:
+        assert isinstance(got, datetime)
         assert got == expected and got.utcoffset() == timedelta(0)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import gzip
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from salesengine.importing import xes
 from salesengine.importing.common.errors import SourceError
 from salesengine.importing.common.items import SourceItem
-from salesengine.importing.common.sharing import Share, SharedRead
-from tests.conftest import BPI_LOG, TEST_DATA, shared_data
+from salesengine.importing.common.sharing import Meet, Share, SharedRead
+from tests.support.data import BPI_LOG, TEST_DATA, shared_data
 
 DATA = TEST_DATA
 
@@ -31,7 +31,7 @@ class Meeting:
 
     def __init__(self, parts: int) -> None:
         self.parts = parts
-        self.answers: dict[int, Any] = {}
+        self.answers: dict[int, list[int] | None] = {}
         self.given: dict[int, dict[int, Any]] = {}
         self.failed = False
         self.changed = threading.Condition()
@@ -41,10 +41,10 @@ class Meeting:
             self.failed = True
             self.changed.notify_all()
 
-    def meet_for(self, part: int) -> Any:
+    def meet_for(self, part: int) -> Meet:
         rounds = count()
 
-        def meet(value: Any) -> list[Any]:
+        def meet(value: Any) -> list[int] | None:
             round_ = next(rounds)
             with self.changed:
                 given = self.given.setdefault(round_, {})
@@ -154,7 +154,7 @@ HEADER_COMMENTS = (
 
 
 def render(
-    log: list[tuple[str, list[tuple[str, str, int | None]]]],
+    log: Sequence[tuple[str, Sequence[tuple[str, str, int | None]]]],
     header_comment: str,
     body_comment: int | None,
 ) -> str:

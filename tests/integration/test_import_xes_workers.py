@@ -22,11 +22,12 @@ from salesengine.cli.worker_engines import EngineSpec
 from salesengine.importing import xes
 from salesengine.importing.common.errors import SourceError
 from salesengine.importing.common.file_size import estimated_rows
-from salesengine.importing.common.items import SourceCommand, SourceItem
+from salesengine.importing.common.items import Noted, SourceCommand, SourceItem
 from salesengine.importing.common.sharing import Share
 from salesengine.importing.parallel import import_source_parallel
 from salesengine.importing.sources import SourceReport, import_source
-from tests.conftest import BPI_LOG, TEST_DATA, run_cli, shared_data
+from tests.support.cli_runner import run_cli
+from tests.support.data import BPI_LOG, TEST_DATA, shared_data
 
 DATA = TEST_DATA
 SMALL = DATA / "xes-small.xes"
@@ -46,11 +47,11 @@ def shared(db: Path, path: Path, workers: int) -> SourceReport:
     return import_source_parallel(spec, path, "xes", "bpi2012", None, workers=workers)
 
 
-def streams(db: Path) -> dict[UUID, list[tuple[int, str, dict[str, Any]]]]:
+def streams(db: Path) -> dict[UUID | str, list[tuple[int, str, dict[str, Any]]]]:
     """Each deal's stored events: version, topic and state without the recording time."""
     engine = build_engine(str(db))
     try:
-        found: dict[UUID, list[tuple[int, str, dict[str, Any]]]] = defaultdict(list)
+        found: dict[UUID | str, list[tuple[int, str, dict[str, Any]]]] = defaultdict(list)
         start = 1
         while page := engine.recorder.select_notifications(start, 10_000):
             for n in page:
@@ -122,6 +123,8 @@ def test_a_broken_log_shared_among_workers_writes_nothing(tmp_path: Path) -> Non
 def key(item: SourceItem) -> tuple[Any, ...]:
     if isinstance(item, SourceCommand):
         return ("command", item.row, item.where, item.source_id, sorted(item.command.items()))
+    if isinstance(item, Noted):
+        return ("noted", item.row, item.where, item.note)
     return ("skipped", item.row, item.where, item.reason)
 
 

@@ -44,14 +44,10 @@ from salesengine.integration.transports import (
 from salesengine.integration.transports.nats import nats_headers
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
-from tests.conftest import FIVE_LEVEL_OPENING, T0, cmd, service_unavailable
-from tests.integration.relay_support import (
-    by_deal,
-    declare_for_relay,
-    expected_messages,
-    seed_demo,
-    until,
-)
+from tests.support.clock import T0
+from tests.support.commands import FIVE_LEVEL_OPENING, cmd
+from tests.support.relay import by_deal, declare_for_relay, expected_messages, seed_demo, until
+from tests.support.services import service_unavailable
 
 NATS_URL = "nats://127.0.0.1:4222"
 RELAYED = "salesengine.deal."  # every relayed subject starts so

@@ -21,7 +21,7 @@ from salesengine.cli.worker_engines import EngineSpec
 from salesengine.domain.errors import StoreUnavailable
 from salesengine.importing.jsonl import ImportReport, import_file
 from salesengine.importing.parallel import import_file_parallel
-from tests.conftest import T0
+from tests.support.clock import T0
 
 STAGES = ("p25", "p50", "p90")
 

@@ -4,76 +4,33 @@ weigh every deal with the version its stage was entered under (docs/metrics.md,
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-import orjson
 import pytest
 from sqlalchemy import Engine, select, text
 
-from salesengine.application.engine import SalesEngine
 from salesengine.application.funnel import funnel_by_replay
-from salesengine.bootstrap import build_engine
+from salesengine.application.results import CommandResult
 from salesengine.domain.deal import Deal
 from salesengine.domain.policy import DECIDED, ON_DISK, FunnelPolicy
-from salesengine.policies.catalog import PolicyCatalog
-from salesengine.projections.runner import ProjectionRunner
 from salesengine.reports.forecast import forecast
 from salesengine.reports.funnel import funnel
 from salesengine.reports.periods import parse_period
 from salesengine.reports.plan import plan
 from salesengine.reports.weights import unknown_versions
 from salesengine.store.kept_versions import POLICY_VERSIONS_TABLE
-from salesengine.store.settings import store_settings
-from salesengine.store.sql import sql_engine
-from tests.conftest import FIVE_LEVEL_OPENING, T0, Clock, cmd
-
-CONTACTED = ("decision_makers_identified", "key_needs_confirmed", "meetings_recorded")
-FIVE_LEVEL = PolicyCatalog().source("five-level").read_text(encoding="utf-8")
-
-
-def write_acme(folder: Path, identified: int, contacted: int) -> FunnelPolicy:
-    """The five-level policy as a user's own 'acme', with the given probabilities."""
-    folder.mkdir(exist_ok=True)
-    toml = FIVE_LEVEL.replace('name = "five-level"', 'name = "acme"')
-    toml = re.sub(r"^probability = 10$", f"probability = {identified}", toml, flags=re.M)
-    toml = re.sub(r"^probability = 25$", f"probability = {contacted}", toml, flags=re.M)
-    (folder / "acme.toml").write_text(toml, encoding="utf-8")
-    return PolicyCatalog([folder]).get("acme")
-
-
-class Store:
-    """Engines on one store, each reading the policy files as they are when it starts
-    (as each command line run does), and the read models."""
-
-    def __init__(self, url: str, folder: Path) -> None:
-        self.url, self.folder, self.clock = url, folder, Clock()
-        self.engines: list[SalesEngine] = []
-        self.sql = sql_engine(store_settings(url))
-
-    def engine(self) -> SalesEngine:
-        engine = build_engine(self.url, clock=self.clock, policy_paths=[self.folder], actor="t")
-        self.engines.append(engine)
-        return engine
-
-    def run(self, *commands: dict[str, Any]) -> None:
-        engine = self.engine()
-        for fields in commands:
-            self.clock.tick(minutes=1)
-            engine.execute(cmd(**fields))
-
-    def project(self) -> Engine:
-        ProjectionRunner(self.engines[-1], self.sql).catch_up()
-        return self.sql
-
-    def close(self) -> None:
-        self.sql.dispose()
-        for engine in self.engines:
-            engine.close()
+from tests.support.clock import T0
+from tests.support.commands import cmd
+from tests.support.policy_versions import (
+    Store,
+    as_stored_before_versions,
+    opening,
+    to_contacted,
+    write_acme,
+)
 
 
 @pytest.fixture
@@ -81,16 +38,6 @@ def store(store_url: str, tmp_path: Path) -> Iterator[Store]:
     s = Store(store_url, tmp_path / "policies")
     yield s
     s.close()
-
-
-def opening(key: str, at: datetime, amount: str = "1000") -> dict[str, Any]:
-    return {"cmd": "open", "deal": key, "policy": "acme", "at": at, "amount": amount,
-            "facts": FIVE_LEVEL_OPENING}  # fmt: skip
-
-
-def to_contacted(key: str, at: datetime) -> list[dict[str, Any]]:
-    facts = [{"cmd": "fact", "deal": key, "name": n, "at": at} for n in CONTACTED]
-    return [*facts, {"cmd": "advance", "deal": key, "to": "contacted", "at": at}]
 
 
 def weighted(sql: Engine, at: datetime, policies: dict[str, FunnelPolicy], by: str | None = None
@@ -168,36 +115,9 @@ def test_a_refused_write_keeps_no_version_and_two_writers_keep_it_once(store: St
     first.execute(cmd(**opening("A", T0)))
     second.execute(cmd(**opening("B", T0)))  # another engine, which has not kept it yet
     outcomes = list(second.execute_many([(1, cmd(**opening("C", T0)), None)]))
-    assert outcomes[0][1].status == "applied"  # type: ignore[union-attr]
+    assert isinstance(outcomes[0][1], CommandResult)
+    assert outcomes[0][1].status == "applied"
     assert len(second.kept_policy_versions()) == 1
-
-
-MOVES = ("StageAdvanced", "StageRegressed", "Won", "Lost", "Abandoned", "Reopened")
-
-
-def as_stored_before_versions(store: Store) -> None:
-    """Make the store one written before policy versions were kept: no table of them
-    (the next engine creates it empty), stage changes at class version 2 without one."""
-    moves = {f"salesengine.domain.deal:Deal.{c}" for c in MOVES}
-    events = store.engines[-1].recorder.events_table_name  # type: ignore[attr-defined]
-    with store.sql.begin() as conn:
-        conn.execute(text(f"DROP TABLE {POLICY_VERSIONS_TABLE}"))
-        rows = conn.execute(
-            text(f"SELECT originator_id, originator_version, topic, state FROM {events}")
-        ).all()
-        for originator, version, topic, state in rows:
-            if topic not in moves:
-                continue
-            old = orjson.loads(bytes(state))
-            del old["policy_version"]
-            old["class_version"] = 2
-            conn.execute(
-                text(
-                    f"UPDATE {events} SET state = :s "
-                    "WHERE originator_id = :o AND originator_version = :v"
-                ),
-                {"s": orjson.dumps(old), "o": originator, "v": version},
-            )
 
 
 def test_a_store_from_before_kept_versions_keeps_them_when_found_on_disk(store: Store) -> None:
@@ -207,7 +127,9 @@ def test_a_store_from_before_kept_versions_keeps_them_when_found_on_disk(store: 
     as_stored_before_versions(store)
     engine = store.engine()
     assert engine.kept_policy_versions() == []
-    assert engine.load("B").timeline[-1].policy_version is None  # type: ignore[union-attr]
+    last = engine.load("B").timeline[-1]
+    assert isinstance(last, Deal.Move)
+    assert last.policy_version is None
     # When the read models are caught up (as every report does)
     sql = store.project()
     # Then the version the old events were decided under is kept, as found on disk

@@ -10,7 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from salesengine.application.engine import SalesEngine
-from tests.conftest import T0, StoreFactory
+from tests.support.clock import T0
+from tests.support.stores import StoreFactory
 
 DEALS = 40
 

@@ -24,7 +24,8 @@ from salesengine.projections.registry import NAMES
 from salesengine.projections.runner import ProjectionRunner, tracking
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
-from tests.conftest import T0, Clock, cmd
+from tests.support.clock import T0, Clock
+from tests.support.commands import cmd
 
 VIEW_TABLES = (
     "stage_intervals",
@@ -223,6 +224,7 @@ def test_a_projection_killed_mid_run_resumes_to_the_rows_of_a_single_run(tmp_pat
     engine = build_engine(str(crashed), clock=clock, actor="tester")
     some_history(engine, clock, deals=120)
     head = engine.recorder.max_notification_id()
+    assert head is not None
     engine.close()
     single = tmp_path / "single.db"
     shutil.copy(crashed, single)

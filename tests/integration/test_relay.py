@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema
 import nats
 import pytest
-from faststream.nats import TestNatsBroker
+from faststream.nats import NatsBroker, TestNatsBroker
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from sqlalchemy import Engine
 
@@ -31,9 +31,11 @@ from salesengine.integration.transports import (
 )
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
-from tests.conftest import service_unavailable
-from tests.integration.relay_support import (
+from tests.support.relay import (
+    BROKERS,
+    Collector,
     by_deal,
+    collecting,
     copy_store,
     declare_for_relay,
     expected_messages,
@@ -41,14 +43,10 @@ from tests.integration.relay_support import (
     seed_demo,
     until,
 )
+from tests.support.services import service_unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = ROOT / "docs" / "integration"
-BROKERS = {
-    "nats": "nats://127.0.0.1:4222",
-    "rabbit": "amqp://guest:guest@127.0.0.1:5672/",
-    "redis": "redis://127.0.0.1:6379",
-}
 QUICK = Backoff(first=0.01, most=0.05)
 
 
@@ -69,25 +67,6 @@ def store(demo_template: Path, tmp_path: Path) -> Iterator[tuple[SalesEngine, En
     yield engine, sql
     sql.dispose()
     engine.close()
-
-
-class Collector:
-    """A handler that keeps every event it is given."""
-
-    def __init__(self) -> None:
-        self.events: list[IntegrationEvent] = []
-
-    async def __call__(self, event: IntegrationEvent) -> None:
-        self.events.append(event)
-
-
-def collecting(
-    event_type: str | None = None, policy: str | None = None
-) -> tuple[Subscriptions, Collector]:
-    subscriptions = Subscriptions()
-    collector = Collector()
-    subscriptions.on(event_type, policy=policy)(collector)
-    return subscriptions, collector
 
 
 # ------------------------------------------------------------------ in process
@@ -229,7 +208,9 @@ def test_the_position_moves_only_past_acknowledged_pages(
     )
     asyncio.run(relay.run(follow=True, stop=stop))
     stored = PositionStore(sql, "stuck").load()
-    assert 0 < stored < engine.recorder.max_notification_id()
+    head = engine.recorder.max_notification_id()
+    assert head is not None
+    assert 0 < stored < head
     owed = [m.position for m in expected_messages(engine, sql) if m.position <= stored]
     assert set(owed) <= set(transport.acked)  # everything behind the position was acked
     owed_all = {m.position for m in expected_messages(engine, sql)}
@@ -245,6 +226,7 @@ def test_subscribers_on_a_test_broker_get_the_relayed_events(
     engine, sql = store
     url = parse_broker_url(BROKERS["nats"])
     broker = make_broker(url)
+    assert isinstance(broker, NatsBroker)
     subscriptions, collector = collecting("deal.stage_changed", "five-level")
     subscriptions.bind(broker, group="unit")
 

@@ -11,13 +11,13 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIVE_LEVEL_OPENING, T0, cmd, service_unavailable
-from tests.integration.brokers import NatsServer, ServerUnavailable, free_port, wait_for
+from tests.support.brokers import NatsServer, free_port, wait_for
+from tests.support.clock import T0
+from tests.support.commands import FIVE_LEVEL_OPENING, cmd
 
 DOWN_SCHEMES = {
     "nats": "nats://127.0.0.1:{port}",
@@ -120,19 +120,6 @@ def test_an_interrupted_relay_exits_non_zero_and_says_how_far_it_got(
         f"relay 'x' interrupted by {stop.name} at position 0 of {behind:,} ({behind:,} behind)"
         in output
     )
-
-
-@pytest.fixture
-def nats(tmp_path: Path) -> Iterator[NatsServer]:
-    try:
-        server = NatsServer(tmp_path / "nats")
-        server.start()
-    except ServerUnavailable as e:
-        service_unavailable("nats-server", e)
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def test_a_relay_stopped_mid_stream_reports_the_position_it_stored(

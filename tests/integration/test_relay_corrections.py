@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -12,24 +11,12 @@ import pytest
 
 from salesengine.bootstrap import build_engine
 from salesengine.integration.contract import DealAmountChangedV1
-from salesengine.integration.relay import Relay
 from salesengine.integration.subscriptions import Subscriptions
-from salesengine.integration.transports import (
-    BrokerUnavailable,
-    broker_transport,
-    make_broker,
-    parse_broker_url,
-)
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
-from tests.conftest import FIVE_LEVEL_OPENING, T0, cmd, service_unavailable
-from tests.integration.relay_support import declare_for_relay, until
-
-BROKERS = {
-    "nats": "nats://127.0.0.1:4222",
-    "rabbit": "amqp://guest:guest@127.0.0.1:5672/",
-    "redis": "redis://127.0.0.1:6379",
-}
+from tests.support.clock import T0
+from tests.support.commands import FIVE_LEVEL_OPENING, cmd
+from tests.support.relay import BROKERS, relay_to_subscribers
 
 
 @pytest.mark.parametrize("kind", sorted(BROKERS))
@@ -55,8 +42,6 @@ def test_a_backdated_amount_correction_reaches_a_subscriber(kind: str, tmp_path:
     corrected_at = T0 + timedelta(days=1)
     assert run(cmd(cmd="amount", deal=key, at=corrected_at, amount="150.50")).status == "applied"
 
-    url = parse_broker_url(BROKERS[kind])
-    consumer = make_broker(url)
     subscriptions = Subscriptions()
     received: list[DealAmountChangedV1] = []
 
@@ -65,24 +50,16 @@ def test_a_backdated_amount_correction_reaches_a_subscriber(kind: str, tmp_path:
         if event.deal == key:
             received.append(event)
 
-    subscriptions.bind(
-        consumer, group=f"corrections-{uuid.uuid4().hex[:8]}", from_start=False, durable=False
-    )
-
-    async def relay() -> None:
-        try:
-            await declare_for_relay(BROKERS[kind])
-        except BrokerUnavailable as e:
-            service_unavailable(kind, e)
-        try:
-            await consumer.start()
-            await Relay(engine, sql, broker_transport(url)).run()
-            await until(lambda: len(received) >= 1, 30, "the amount correction")
-        finally:
-            await consumer.stop()
-
     try:
-        asyncio.run(relay())
+        relay_to_subscribers(
+            kind,
+            engine,
+            sql,
+            subscriptions,
+            lambda: len(received) >= 1,
+            group="corrections",
+            what="the amount correction",
+        )
     finally:
         sql.dispose()
         engine.close()

@@ -17,7 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,15 +27,14 @@ import pytest
 from salesengine.bootstrap import build_engine
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
-from tests.conftest import cmd, service_unavailable
-from tests.integration.brokers import (
+from tests.support.brokers import (
     NatsServer,
     PrivateServer,
     RedisServer,
-    ServerUnavailable,
     wait_for,
 )
-from tests.integration.relay_support import expected_messages as owed_messages
+from tests.support.commands import cmd
+from tests.support.relay import expected_messages as owed_messages
 
 RELAY = "faults"  # the relay's --name: its row in relay_positions
 SETTLE_SECONDS = 60.0  # deadline for anything the relay must reach on a loaded machine
@@ -69,31 +68,6 @@ def store(template_store: Path, tmp_path: Path) -> Path:
     path = tmp_path / "store.db"
     shutil.copy(template_store, path)
     return path
-
-
-def _private(make: Callable[[], Any], name: str) -> Iterator[Any]:
-    """Start a private server, killed at the end whatever happened."""
-    try:
-        server = make()
-        server.start()
-    except ServerUnavailable as e:
-        service_unavailable(name, e)
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-@pytest.fixture
-def nats(tmp_path: Path) -> Iterator[NatsServer]:
-    """A private nats-server with JetStream."""
-    yield from _private(lambda: NatsServer(tmp_path / "nats"), "nats-server")
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A private redis-server with an append-only file."""
-    yield from _private(lambda: RedisServer(tmp_path / "redis"), "redis-server")
 
 
 # --- the relay as a subprocess -------------------------------------------------------
@@ -150,6 +124,49 @@ def relay_once(store: Path, broker: str, log: Path, *args: str) -> str:
     output = relay.output()
     assert code == 0, output
     return output
+
+
+def kill_at_random_points(
+    store: Path,
+    broker: str,
+    log: Path,
+    head: int,
+    *,
+    seed: int,
+    batch_sizes: Sequence[int],
+    most_pause: float,
+) -> list[int]:
+    """Up to four following relays, each with one of ``batch_sizes`` and killed at a
+    random moment of up to ``most_pause`` seconds after it stored its first position
+    (once it is publishing); the position stored at each kill. It stops early once a
+    relay caught up before its kill: nothing is left to publish."""
+    rng = random.Random(seed)
+    killed_at: list[int] = []
+    for _ in range(4):
+        if stored_position(store) == head:
+            break
+        # One size takes no draw, so the pauses are the same whatever the sizes are.
+        batch_size = batch_sizes[0] if len(batch_sizes) == 1 else rng.choice(batch_sizes)
+        kill_once_publishing(store, broker, log, batch_size, rng.uniform(0.0, most_pause))
+        killed_at.append(stored_position(store))
+    return killed_at
+
+
+def kill_once_publishing(
+    store: Path, broker: str, log: Path, batch_size: int, pause: float
+) -> None:
+    before = stored_position(store)
+    relay = RelayProcess(store, broker, log, "--follow", "--batch-size", str(batch_size))
+    try:
+        wait_for(
+            lambda: stored_position(store) > before or not relay.alive(),
+            SETTLE_SECONDS,
+            "the relay to store a position",
+        )
+        assert relay.alive(), relay.output()
+        time.sleep(pause)
+    finally:
+        relay.kill()
 
 
 def stored_position(store: Path) -> int:
@@ -303,15 +320,18 @@ def read_redis_streams(url: str) -> list[Received]:
     try:
         received = []
         for key in client.scan_iter(match="salesengine.deal.*", count=1000):
-            for entry_id, fields in client.xrange(key, "-", "+"):
+            for entry_id, fields in client.xrange(key, "-", "+") or []:
+                # Replies are bytes: the client does not decode them.
+                assert isinstance(entry_id, bytes) and fields is not None
                 millis, sequence = entry_id.decode().split("-")
-                message_id = fields[b"message_id"].decode()
+                message_id = fields[b"message_id"]
+                assert isinstance(message_id, bytes)
                 received.append(
                     Received(
                         key.decode(),
                         (int(millis), int(sequence)),
                         json.loads(fields[b"data"]),
-                        message_id,
+                        message_id.decode(),
                     )
                 )
         return received
@@ -326,32 +346,12 @@ def read_redis_streams(url: str) -> list[Received]:
 def test_killing_the_relay_at_random_points_loses_no_event_and_keeps_each_deal_in_order(
     store: Path, nats: NatsServer, tmp_path: Path
 ) -> None:
-    rng = random.Random(20260302)
     head = expected_messages(store).head
     log = tmp_path / "relay.log"
-    killed_at: list[int] = []
-    for _ in range(4):
-        before = stored_position(store)
-        if before == head:  # an earlier relay caught up before its kill: nothing to publish
-            break
-        # Small pages, so a kill lands between the broker's acks and the stored position.
-        relay = RelayProcess(
-            store, nats.url, log, "--follow", "--batch-size", str(rng.choice((50, 100, 200)))
-        )
-        try:
-            # Kill only once it is publishing: after its first acknowledged page.
-            wait_for(
-                lambda before=before, relay=relay: (
-                    stored_position(store) > before or not relay.alive()
-                ),
-                SETTLE_SECONDS,
-                "the relay to store a position",
-            )
-            assert relay.alive(), relay.output()
-            time.sleep(rng.uniform(0.0, 0.5))
-        finally:
-            relay.kill()
-        killed_at.append(stored_position(store))
+    # Small pages, so a kill lands between the broker's acks and the stored position.
+    killed_at = kill_at_random_points(
+        store, nats.url, log, head, seed=20260302, batch_sizes=(50, 100, 200), most_pause=0.5
+    )
     # On a fast machine the last relays may catch up before their kill; the test needs
     # at least one kill in mid-stream.
     assert min(killed_at) < head, f"every kill came after the relay caught up: {killed_at}"
@@ -488,28 +488,11 @@ def test_restarting_the_redis_server_mid_stream_loses_no_event_and_relays_those_
 def test_killing_a_redis_relay_at_random_points_adds_no_event_twice(
     store: Path, redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    rng = random.Random(20260303)
     head = expected_messages(store).head
     log = tmp_path / "relay.log"
-    killed_at: list[int] = []
-    for _ in range(4):
-        before = stored_position(store)
-        if before == head:
-            break
-        relay = RelayProcess(store, redis_server.url, log, "--follow", "--batch-size", "400")
-        try:
-            wait_for(
-                lambda before=before, relay=relay: (
-                    stored_position(store) > before or not relay.alive()
-                ),
-                SETTLE_SECONDS,
-                "the relay to store a position",
-            )
-            assert relay.alive(), relay.output()
-            time.sleep(rng.uniform(0.0, 0.3))
-        finally:
-            relay.kill()
-        killed_at.append(stored_position(store))
+    killed_at = kill_at_random_points(
+        store, redis_server.url, log, head, seed=20260303, batch_sizes=(400,), most_pause=0.3
+    )
     assert min(killed_at) < head, f"every kill came after the relay caught up: {killed_at}"
     relay_once(store, redis_server.url, log)
     # And everything again, from the first event: Redis refuses every copy.

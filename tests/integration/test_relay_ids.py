@@ -28,8 +28,11 @@ from salesengine.integration.transports import (
 from salesengine.store.identity import store_id
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
-from tests.conftest import FIVE_LEVEL_OPENING, T0, StoreFactory, cmd, service_unavailable
-from tests.integration.relay_support import declare_for_relay, until
+from tests.support.clock import T0
+from tests.support.commands import FIVE_LEVEL_OPENING, cmd
+from tests.support.relay import declare_for_relay, until
+from tests.support.services import service_unavailable
+from tests.support.stores import StoreFactory
 
 NATS = "nats://127.0.0.1:4222"
 

@@ -22,31 +22,18 @@ from salesengine.integration.contract import (
 from salesengine.integration.relay import Relay
 from salesengine.integration.subscriptions import InProcessTransport, Subscriptions
 from salesengine.integration.translate import TOPICS, Translator
-from salesengine.integration.transports import (
-    BrokerUnavailable,
-    broker_transport,
-    make_broker,
-    parse_broker_url,
-)
 from salesengine.store.notification_log import LogReader
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
-from tests.conftest import T0, service_unavailable
-from tests.integration.relay_support import declare_for_relay, expected_messages, until
-from tests.integration.test_policy_versions import (
+from tests.support.clock import T0
+from tests.support.policy_versions import (
     Store,
     as_stored_before_versions,
     opening,
     to_contacted,
     write_acme,
 )
-from tests.integration.test_relay import collecting
-
-BROKERS = {
-    "nats": "nats://127.0.0.1:4222",
-    "rabbit": "amqp://guest:guest@127.0.0.1:5672/",
-    "redis": "redis://127.0.0.1:6379",
-}
+from tests.support.relay import BROKERS, collecting, expected_messages, relay_to_subscribers
 
 
 @pytest.fixture
@@ -58,7 +45,7 @@ def store(store_url: str, tmp_path: Path) -> Iterator[Store]:
 
 def probabilities(messages: list[IntegrationEvent]) -> list[tuple[str, str, int | None, str]]:
     """(deal, type, probability, policy version) of each opening and stage change."""
-    found = []
+    found: list[tuple[str, str, int | None, str]] = []
     for m in messages:
         if isinstance(m, DealOpenedV1 | DealStageChangedV1):
             assert m.policy_version is not None
@@ -158,8 +145,6 @@ def test_a_subscriber_receives_each_move_with_the_probability_it_was_decided_und
         v1, v2 = edited_between_two_moves(store, a, b)
         relay_engine = store.engine()  # started after the edit
         sql = sql_engine(store_settings(store.url))
-        url = parse_broker_url(BROKERS[kind])
-        consumer = make_broker(url)
         subscriptions = Subscriptions()
         received: list[DealStageChangedV1] = []
 
@@ -168,24 +153,17 @@ def test_a_subscriber_receives_each_move_with_the_probability_it_was_decided_und
             if event.deal in (a, b):
                 received.append(event)
 
-        subscriptions.bind(
-            consumer, group=f"versions-{uuid.uuid4().hex[:8]}", from_start=False, durable=False
-        )
-
-        async def relay() -> None:
-            try:
-                await declare_for_relay(BROKERS[kind])
-            except BrokerUnavailable as e:
-                service_unavailable(kind, e)
-            try:
-                await consumer.start()
-                await Relay(relay_engine, sql, broker_transport(url)).run(from_position=1)
-                await until(lambda: len(received) >= 2, 30, "both stage changes")
-            finally:
-                await consumer.stop()
-
         try:
-            asyncio.run(relay())
+            relay_to_subscribers(
+                kind,
+                relay_engine,
+                sql,
+                subscriptions,
+                lambda: len(received) >= 2,
+                group="versions",
+                what="both stage changes",
+                from_position=1,
+            )
         finally:
             sql.dispose()
     finally:

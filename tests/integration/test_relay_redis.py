@@ -12,6 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 import redis
+from redis.typing import KeyT, StreamIdT
 from sqlalchemy import Engine
 
 from salesengine.application.engine import SalesEngine
@@ -22,12 +23,13 @@ from salesengine.integration.transports import broker_transport, parse_broker_ur
 from salesengine.store.identity import store_id
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
-from tests.conftest import service_unavailable
-from tests.integration.relay_support import expected_messages, seed_demo
+from tests.support.relay import expected_messages, seed_demo
+from tests.support.services import service_unavailable
 
 REDIS = "redis://127.0.0.1:6379"
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "integration" / "schemas"
 Entry = tuple[str, str, dict[str, str]]  # (stream, entry id, fields)
+Cursor = dict[KeyT, StreamIdT]  # stream -> the id of the last entry read from it
 
 
 @pytest.fixture
@@ -81,16 +83,21 @@ def stores(demo_template: Path, tmp_path: Path) -> Iterator[list[Store]]:
         store.close()
 
 
-def tops(client: redis.Redis, streams: set[str]) -> dict[str, str]:
+def tops(client: redis.Redis, streams: set[str]) -> Cursor:
     """Each stream's last entry id now ("0-0" for a stream not there yet)."""
-    found = {}
+    found: Cursor = {}
     for stream in streams:
         last = client.xrevrange(stream, count=1)
-        found[stream] = last[0][0] if last else "0-0"
+        if last:
+            entry_id = last[0][0]
+            assert isinstance(entry_id, str)  # the client decodes replies
+            found[stream] = entry_id
+        else:
+            found[stream] = "0-0"
     return found
 
 
-def read_after(client: redis.Redis, after: dict[str, str]) -> list[Entry]:
+def read_after(client: redis.Redis, after: Cursor) -> list[Entry]:
     """Every entry added to the streams after the given ids, with plain XREAD."""
     entries: list[Entry] = []
     cursor = dict(after)
@@ -98,6 +105,7 @@ def read_after(client: redis.Redis, after: dict[str, str]) -> list[Entry]:
         batch = client.xread(cursor, count=1000)
         if not batch:
             return entries
+        assert isinstance(batch, list)  # RESP2's reply: [stream, entries] pairs
         for stream, items in batch:
             for entry_id, fields in items:
                 entries.append((stream, entry_id, fields))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -11,9 +12,10 @@ from typing import Any
 
 import pytest
 
+from salesengine.application.batch import WRITE_RETRIES
 from salesengine.application.commands import Command
 from salesengine.application.engine import SalesEngine
-from salesengine.application.results import Refused
+from salesengine.application.results import Outcome, Refused
 from salesengine.domain.deal import Deal
 from salesengine.domain.errors import (
     CommandIdReused,
@@ -24,7 +26,10 @@ from salesengine.domain.errors import (
     UnknownDeal,
 )
 from salesengine.domain.values import Stamp, Status, deal_id
-from tests.conftest import FIVE_LEVEL_OPENING, T0, Clock, StoreFactory, cmd
+from salesengine.policies.catalog import PolicyCatalog
+from tests.support.clock import T0, Clock
+from tests.support.commands import FIVE_LEVEL_OPENING, cmd
+from tests.support.stores import StoreFactory
 
 
 def opening(key: str = "D-1", **fields: object) -> Command:
@@ -105,7 +110,8 @@ def test_a_command_id_reused_for_another_command_is_refused_and_writes_nothing(
     assert [getattr(o, "code", None) for _, o in outcomes] == ["id_reused", "id_reused"]
     deal = make_engine().load("D-1")
     assert deal.version == 2
-    assert (deal.state.amount, deal.timeline[-1].note) == (Decimal("1000"), "CIO")  # type: ignore[union-attr]
+    assert isinstance(deal.timeline[-1], Deal.VisitLogged)
+    assert (deal.state.amount, deal.timeline[-1].note) == (Decimal("1000"), "CIO")
 
 
 def test_an_id_applied_before_digests_were_kept_is_a_duplicate_whatever_it_says(
@@ -139,6 +145,7 @@ def test_two_writers_saving_the_same_version_conflict_at_the_store(
     open_deal(a)
     deal_a, deal_b = a.load("D-1"), b.load("D-1")
     stamp = Stamp(T0 + timedelta(hours=2), a.clock(), "tester")
+    assert isinstance(a.catalog, PolicyCatalog)  # the policy files
     deal_a.record_fact("budget", True, stamp, guards=a.catalog.guard_of_version)
     deal_b.record_fact("champion", True, stamp, guards=a.catalog.guard_of_version)
     a.commit(deal_a)
@@ -184,12 +191,14 @@ class RacingWriter:
     """Before the importer's first save, another writer visits D-1: the batch was
     decided on a deal that is no longer the stored one."""
 
-    def __init__(self, importer: SalesEngine, other: SalesEngine) -> None:
+    def __init__(
+        self, importer: SalesEngine, other: SalesEngine, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         self.other, self.commit = other, importer.commit
         self.saves = 0
-        importer.commit = self  # type: ignore[method-assign]
+        monkeypatch.setattr(importer, "commit", self)
 
-    def __call__(self, *deals: Any) -> None:
+    def __call__(self, *deals: Deal) -> None:
         self.saves += 1
         if self.saves == 1:
             visit = cmd(cmd="visit", deal="D-1", id="other", at=T0 + timedelta(hours=9))
@@ -198,12 +207,12 @@ class RacingWriter:
 
 
 def test_a_batch_that_meets_a_concurrent_writer_is_replayed_without_loss(
-    make_engine: StoreFactory,
+    make_engine: StoreFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     other = make_engine()
     open_deal(other)
     importer = make_engine()
-    racing = RacingWriter(importer, other)
+    racing = RacingWriter(importer, other, monkeypatch)
     items = [
         (i, cmd(cmd="visit", deal="D-1", id=f"batch-{i}", at=T0 + timedelta(hours=i + 1)), None)
         for i in range(5)
@@ -220,12 +229,12 @@ def test_a_batch_that_meets_a_concurrent_writer_is_replayed_without_loss(
 
 
 def test_a_grouped_batch_replayed_after_a_concurrent_writer_still_applies_groups_whole(
-    make_engine: StoreFactory,
+    make_engine: StoreFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     other = make_engine()
     open_deal(other)
     importer = make_engine()
-    racing = RacingWriter(importer, other)
+    racing = RacingWriter(importer, other, monkeypatch)
     at = T0 + timedelta(hours=10)
     items = [
         ((0, "row-1"), cmd(cmd="visit", deal="D-1", id="v", at=at), None),
@@ -259,7 +268,7 @@ def test_one_batch_is_recorded_at_one_time_so_known_at_shows_all_of_it_or_none(
     assert before == [] and len(ticking.history("R-1", known_at=when).events) == 2
 
 
-def codes(outcomes: list[tuple[object, Any]]) -> list[str]:
+def codes(outcomes: Sequence[tuple[object, Outcome]]) -> list[str]:
     return [o.code if isinstance(o, Refused) else o.status for _, o in outcomes]
 
 
@@ -314,17 +323,15 @@ def test_a_duplicate_in_a_refused_group_is_reported_with_its_group(
 def test_a_batch_contended_past_its_retries_still_saves_each_group_whole(
     make_engine: StoreFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import salesengine.application.engine as engine_module
-
-    monkeypatch.setattr(engine_module.time, "sleep", lambda *_: None)
+    monkeypatch.setattr(time, "sleep", lambda *_: None)  # no backing off between retries
     engine = make_engine()
     open_deal(engine)
     real, calls = engine.commit, 0
 
-    def contended(*deals: object) -> None:
+    def contended(*deals: Deal) -> None:
         nonlocal calls
         calls += 1
-        if calls <= engine_module.WRITE_RETRIES + 1:
+        if calls <= WRITE_RETRIES + 1:
             raise ConcurrencyConflict("another writer")
         real(*deals)
 
@@ -435,7 +442,7 @@ def test_a_refusal_judged_on_a_stale_cached_deal_is_judged_again(
     importer, other = make_engine(), make_engine()
     evidence = ["decision_makers_identified", "key_needs_confirmed", "meetings_recorded"]
 
-    def commands():  # type: ignore[no-untyped-def]
+    def commands() -> Iterator[tuple[int, Command, None]]:
         yield (
             1,
             cmd(cmd="open", deal="D-1", policy="five-level", at=T0, facts=FIVE_LEVEL_OPENING),

@@ -16,7 +16,7 @@ from salesengine.store.identity import store_id
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
 from salesengine.store.table_creation import ATTEMPTS, lost_creation_race, retry_creation
-from tests.conftest import PG_URL
+from tests.support.services import PG_URL
 
 pytestmark = pytest.mark.postgres
 
@@ -25,7 +25,7 @@ def pg_error(schema: str, statement: str) -> psycopg.Error:
     """The error PostgreSQL gives for ``statement`` in ``schema``."""
     with psycopg.connect(PG_URL, autocommit=True, options=f"-csearch_path={schema}") as conn:
         try:
-            conn.execute(statement)  # type: ignore[arg-type]
+            conn.execute(statement)
         except psycopg.Error as e:
             return e
     raise AssertionError(f"{statement} succeeded")

@@ -22,7 +22,7 @@ from salesengine.reports.charts import (
 from salesengine.reports.cycle_time import CycleTimeRow
 from salesengine.reports.funnel import FunnelRow
 from salesengine.reports.funnel_moves import MEASURES, MoveRow, Tally
-from tests.reports.support import POLICIES
+from tests.support.histories import POLICIES
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 WON_GREEN = (0x2E, 0x7D, 0x32)

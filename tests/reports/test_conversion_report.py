@@ -2,43 +2,33 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from salesengine.domain.deal import Deal
 from salesengine.domain.values import OUTCOMES
 from salesengine.reports.conversion import ConversionRow, conversion
 from salesengine.reports.size_bands import Banding
-from tests.reports.examples import PIPELINE, day, opening, step, store, to_contacted
-from tests.reports.support import POLICIES, Step, built, fresh_db, instants
-from tests.reports.timelines import (
+from tests.support.histories import POLICIES, Step, built, instants
+from tests.support.properties import examples, store_property
+from tests.support.report_examples import PIPELINE, day, opening, step, store, to_contacted
+from tests.support.report_queries import window_query, window_report
+from tests.support.stores import fresh_db
+from tests.support.timelines import (
     any_histories,
-    bandings,
-    group_by,
     known_deals,
     ordered_slices,
     window,
 )
 
-EXAMPLES = int(os.environ.get("SALESENGINE_EXAMPLES", "40"))
-PROPERTY = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+PROPERTY = store_property(examples(40))
 
 Counts = tuple[str, Any, str, int, int, int, int]  # policy, group, stage, cohort, adv, lost, open
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 def conversion_by_replay(
@@ -96,21 +86,10 @@ def test_conversion_in_a_window_known_at_k_equals_a_replay_of_the_raw_events(
         for _ in range(3):
             start, end = window(data, b)
             _, k = instants(data, b)
-            by = group_by(data)
-            policies, given, banding = bandings(data)
-            policy = data.draw(st.sampled_from([None, None, *sorted(POLICIES)]))
+            query = window_query(data)
+            by, _, given, banding, policy = query
             expected = conversion_by_replay(deals, start, end, k, by, policy, banding)
-            with b.sql.connect() as conn:
-                rows = conversion(
-                    conn,
-                    policies,
-                    start=start,
-                    end=end,
-                    known_at=k,
-                    by=by,
-                    policy=policy,
-                    size_bands=given,
-                )
+            rows = window_report(conversion, b.sql, start, end, k, query)
             where = f"[{start}, {end}) K={k} by={by} policy={policy} bands={given}"
             assert counts(rows) == expected, where
             for r in rows:
@@ -126,7 +105,7 @@ def test_conversion_in_a_window_known_at_k_equals_a_replay_of_the_raw_events(
 
 # ---------------------------------------------------------------- worked examples
 # A advances on day 2 and is won on day 10; B is lost on day 5; C stays; D opens on day
-# 20; E is lost on day 6 and reopened on day 8 (tests/reports/examples.py).
+# 20; E is lost on day 6 and reopened on day 8 (tests/support/report_examples.py).
 
 
 def by_stage(rows: list[ConversionRow], group: str | None = None) -> dict[str, tuple[Any, ...]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import statistics
 from datetime import datetime
 from itertools import pairwise
@@ -11,36 +10,27 @@ from typing import Any
 
 import numpy
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from salesengine.domain.deal import Deal
 from salesengine.reports.cycle_time import CycleTimeRow, cycle_time, median, percentile
 from salesengine.reports.size_bands import Banding
-from tests.reports.examples import PIPELINE, day, step, store
-from tests.reports.support import POLICIES, Step, built, fresh_db, instants
-from tests.reports.timelines import (
+from tests.support.histories import POLICIES, Step, built, instants
+from tests.support.properties import examples, store_property
+from tests.support.report_examples import PIPELINE, day, step, store
+from tests.support.report_queries import window_query, window_report
+from tests.support.stores import fresh_db
+from tests.support.timelines import (
     any_histories,
-    bandings,
-    group_by,
     known_deals,
     ordered_slices,
     window,
 )
 
-EXAMPLES = int(os.environ.get("SALESENGINE_EXAMPLES", "40"))
-PROPERTY = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+PROPERTY = store_property(examples(40))
 
 Stats = tuple[str, Any, str, int, float | None, float | None, float | None]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 def days_between(start: datetime, end: datetime) -> float:
@@ -121,21 +111,10 @@ def test_cycle_time_in_a_window_known_at_k_equals_a_replay_of_the_raw_events(
         for _ in range(3):
             start, end = window(data, b)
             _, k = instants(data, b)
-            by = group_by(data)
-            policies, given, banding = bandings(data)
-            policy = data.draw(st.sampled_from([None, None, *sorted(POLICIES)]))
+            query = window_query(data)
+            by, _, _, banding, policy = query
             expected = cycle_time_by_replay(deals, start, end, k, by, policy, banding)
-            with b.sql.connect() as conn:
-                rows = cycle_time(
-                    conn,
-                    policies,
-                    start=start,
-                    end=end,
-                    known_at=k,
-                    by=by,
-                    policy=policy,
-                    size_bands=given,
-                )
+            rows = window_report(cycle_time, b.sql, start, end, k, query)
             got = stats(rows)
             assert close(got, expected), (
                 f"[{start}, {end}) K={k} by={by} policy={policy}\n{got}\n{expected}"
@@ -178,7 +157,7 @@ def test_percentile_is_numpys_linear_default(values: list[float], percent: int) 
 
 # ---------------------------------------------------------------- worked examples
 # A advances on day 2 and is won on day 10; B is lost on day 5; C stays; D opens on day
-# 20; E is lost on day 6 and reopened on day 8 (tests/reports/examples.py).
+# 20; E is lost on day 6 and reopened on day 8 (tests/support/report_examples.py).
 
 
 def by_stage(rows: list[CycleTimeRow], group: str | None = None) -> dict[str, tuple[Any, ...]]:

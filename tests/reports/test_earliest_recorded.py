@@ -3,28 +3,19 @@ recorded time of any event in the store, for every history and block size."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 
 from salesengine.projections.funnel_points import FunnelPoints
 from salesengine.reports.recorded import earliest_recorded
-from tests.reports.support import Step, built, fresh_db
-from tests.reports.timelines import any_histories
+from tests.support.histories import Step, built
+from tests.support.properties import examples, store_property
+from tests.support.stores import fresh_db
+from tests.support.timelines import any_histories
 
-EXAMPLES = int(os.environ.get("SALESENGINE_EXAMPLES", "150")) // 3 or 1
-PROPERTY = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+PROPERTY = store_property(examples(150) // 3 or 1)
 
 
 @pytest.fixture(params=[1, 3, 20_000], ids=["one-point-blocks", "tiny-blocks", "one-open-block"])

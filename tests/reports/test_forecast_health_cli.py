@@ -3,31 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import FIVE_LEVEL_OPENING
+from tests.support.cli_runner import salesengine as run_salesengine
+from tests.support.commands import FIVE_LEVEL_OPENING
 
 T = "2026-03-04T09:00:00+00:00"
 
 
 def salesengine(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SALESENGINE_DB": str(tmp_path / "store.db"), "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "salesengine", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        env=env,
-        timeout=120,
-        cwd=tmp_path,
-    )
+    return run_salesengine(*args, env={"SALESENGINE_DB": str(tmp_path / "store.db")}, cwd=tmp_path)
 
 
 @pytest.fixture

@@ -2,54 +2,34 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from salesengine.bootstrap import build_engine
 from salesengine.domain.deal import Deal
 from salesengine.domain.values import Status
-from salesengine.projections.runner import ProjectionRunner
-from salesengine.reports.forecast import Forecast, forecast
+from salesengine.reports.forecast import Forecast, OutsideRow, WeekRow, forecast
 from salesengine.reports.open_deals import Only
 from salesengine.reports.size_bands import Banding
-from salesengine.store.settings import store_settings
-from salesengine.store.sql import sql_engine
-from tests.conftest import FIVE_LEVEL_OPENING, T0, Clock, cmd
-from tests.reports.activity import busy_histories, moments
-from tests.reports.support import (
-    OWNERS,
-    POLICIES,
-    TEAMS,
-    VERSIONS,
-    Step,
-    built,
-    fresh_db,
-    with_edits,
-)
-from tests.reports.timelines import bandings, group_by, group_rank
+from tests.support.busy_histories import busy_histories
+from tests.support.clock import T0
+from tests.support.commands import FIVE_LEVEL_OPENING, cmd
+from tests.support.histories import OWNERS, POLICIES, VERSIONS, Step, built, with_edits
+from tests.support.properties import examples, store_property
+from tests.support.report_examples import CONTACTED
+from tests.support.report_queries import instant_query, instant_report
+from tests.support.stores import fresh_db, store_with_read_models
+from tests.support.timelines import group_rank
 
-EXAMPLES = int(os.environ.get("SALESENGINE_EXAMPLES", "40"))
-PROPERTY = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+PROPERTY = store_property(examples(40))
 Sums = tuple[int, Decimal, Decimal]
 Key = tuple[str, str, Any]  # policy or bucket, currency, group
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 def replayed(
@@ -75,7 +55,7 @@ def replayed(
         if only.owner not in (None, s.owner) or only.team not in (None, s.team):
             continue
         if by == "size":
-            group = (banding or Banding(POLICIES)).band(s.policy, s.amount)
+            group: str | None = (banding or Banding(POLICIES)).band(s.policy, s.amount)
         else:
             group = None if by is None else getattr(s, by)
         spec = POLICIES[s.policy]
@@ -121,27 +101,9 @@ def test_the_forecast_as_of_t_known_at_k_equals_a_replay_of_the_raw_events(
     with fresh_db(kind, tmp_path) as db, built(db, steps) as b:
         deals = b.deals()
         for _ in range(3):
-            t, k = moments(data, b)
-            # The same instant in another zone: weeks are UTC weeks all the same.
-            t = t.astimezone(timezone(timedelta(hours=data.draw(st.sampled_from([0, 8, -5])))))
-            policy = data.draw(st.sampled_from([None, *sorted(POLICIES)]))
-            by = group_by(data)
-            only = Only(
-                owner=data.draw(st.sampled_from([None, None, *OWNERS])),
-                team=data.draw(st.sampled_from([None, None, *TEAMS])),
-            )
-            policies, given, banding = bandings(data)
-            with b.sql.connect() as conn:
-                f = forecast(
-                    conn,
-                    policies,
-                    as_of=t,
-                    known_at=k,
-                    policy=policy,
-                    by=by,
-                    only=only,
-                    size_bands=given,
-                )
+            query = instant_query(data, b, owners=OWNERS)
+            t, k, policy, by, only, _, given, banding = query
+            f = instant_report(forecast, b.sql, query)
             expected = replayed(deals, t, k, policy, by, only, banding)
             where = f"T={t} K={k} policy={policy} by={by} {only} bands={given}"
             assert reported(f) == expected, where
@@ -153,32 +115,15 @@ def test_the_forecast_as_of_t_known_at_k_equals_a_replay_of_the_raw_events(
                 key=lambda s: (s[0], rank(s[1])),
             )
             assert [(w.currency, w.group) for w in f.weeks] == slices * 4
+            weeks_and_outside: list[WeekRow | OutsideRow] = [*f.weeks, *f.outside]
             for chosen in slices:
                 pipeline = [p for p in f.weighted_pipeline if (p.currency, p.group) == chosen]
-                parts = [w for w in (*f.weeks, *f.outside) if (w.currency, w.group) == chosen]
+                parts = [w for w in weeks_and_outside if (w.currency, w.group) == chosen]
                 total = sum((p.weighted for p in pipeline), Decimal(0))
                 assert total == sum((w.weighted for w in parts), Decimal(0)), where
 
 
 # ---------------------------------------------------------------- examples
-
-
-@contextmanager
-def store(kind: str, tmp_path: Path) -> Iterator[tuple[Any, Clock, Any]]:
-    """An engine on a fresh store, its clock, and a function to catch the read models up."""
-    clock = Clock()
-    with fresh_db(kind, tmp_path) as db:
-        engine = build_engine(db, clock=clock, actor="tester")
-        sql = sql_engine(store_settings(db))
-        runner = ProjectionRunner(engine, sql)
-        try:
-            yield engine, clock, lambda: (runner.catch_up(), sql)[1]
-        finally:
-            sql.dispose()
-            engine.close()
-
-
-CONTACTED = ["decision_makers_identified", "key_needs_confirmed", "meetings_recorded"]
 
 
 def test_open_deals_are_forecast_by_the_iso_week_of_their_expected_close(
@@ -197,7 +142,7 @@ def test_open_deals_are_forecast_by_the_iso_week_of_their_expected_close(
         "G": ("700", "2026-03-05"),  # won before T
         "I": ("900", "2026-03-12"),  # lost only after T
     }
-    with store(kind, tmp_path) as (engine, clock, catch_up):
+    with store_with_read_models(kind, tmp_path) as (engine, clock, catch_up):
         for key, (amount, close) in deals.items():
             fields: dict[str, Any] = {"amount": amount}
             if close:
@@ -267,7 +212,7 @@ def test_open_deals_are_forecast_by_the_iso_week_of_their_expected_close(
 
 def test_an_unknown_policy_is_refused(kind: str, tmp_path: Path) -> None:
     with (
-        store(kind, tmp_path) as (_, _, catch_up),
+        store_with_read_models(kind, tmp_path) as (_, _, catch_up),
         catch_up().connect() as conn,
         pytest.raises(ValueError, match="no policy 'nope'"),
     ):

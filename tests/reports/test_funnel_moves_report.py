@@ -3,7 +3,6 @@ replay of the raw events."""
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from salesengine.domain.deal import Deal
@@ -20,29 +19,20 @@ from salesengine.domain.policy import FunnelPolicy
 from salesengine.domain.values import OUTCOMES, Status
 from salesengine.reports.funnel_moves import DESTINATIONS, MEASURES, MoveRow, moves
 from salesengine.reports.size_bands import Banding
-from tests.reports.examples import PIPELINE, day, opening, step, store, to_contacted
-from tests.reports.support import POLICIES, Built, Step, built, fresh_db, instants
-from tests.reports.timelines import (
+from tests.support.histories import POLICIES, Built, Step, built, instants
+from tests.support.properties import examples, store_property
+from tests.support.report_examples import PIPELINE, day, opening, step, store, to_contacted
+from tests.support.report_queries import window_query, window_report
+from tests.support.stores import fresh_db
+from tests.support.timelines import (
     Known,
     any_histories,
-    bandings,
-    group_by,
     group_rank,
     known_deals,
 )
 
-EXAMPLES = int(os.environ.get("SALESENGINE_EXAMPLES", "40"))
-PROPERTY = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+PROPERTY = store_property(examples(40))
 Cell = tuple[str, Any, str, str, str]  # policy, group, currency, stage, measure
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 def moves_by_replay(
@@ -106,7 +96,7 @@ def period(data: st.DataObject, b: Built) -> tuple[datetime, datetime, datetime 
     """(T, T2, K): T on or around an effective instant, T2 on a later one or a while after."""
     start, k = instants(data, b)
     later = [t for t in b.effective_times() if t > start]
-    if later and data.draw(st.booleans()):
+    if bool(later) and data.draw(st.booleans()):
         return start, data.draw(st.sampled_from(later)), k
     days = data.draw(st.sampled_from([0.01, 1, 3, 10, 30, 400]))
     return start, start + timedelta(days=days), k
@@ -121,21 +111,10 @@ def test_the_moves_between_t_and_t2_known_at_k_equal_a_replay_of_the_raw_events(
         deals = b.deals()
         for _ in range(3):
             start, end, k = period(data, b)
-            by = group_by(data)
-            policies, given, banding = bandings(data)
-            policy = data.draw(st.sampled_from([None, None, *sorted(POLICIES)]))
+            query = window_query(data)
+            by, policies, given, banding, policy = query
             expected = moves_by_replay(deals, policies, start, end, k, by, policy, banding)
-            with b.sql.connect() as conn:
-                rows = moves(
-                    conn,
-                    policies,
-                    start=start,
-                    end=end,
-                    known_at=k,
-                    by=by,
-                    policy=policy,
-                    size_bands=given,
-                )
+            rows = window_report(moves, b.sql, start, end, k, query)
             where = f"T={start} T2={end} K={k} by={by} policy={policy} bands={given}"
             assert reported(rows) == expected, where
             # Slices by policy, currency and group (size bands lowest first); every stage
@@ -169,7 +148,7 @@ def test_the_moves_between_t_and_t2_known_at_k_equal_a_replay_of_the_raw_events(
 
 # ---------------------------------------------------------------- worked examples
 # A advances on day 2 and is won on day 10; B is lost on day 5; C stays; D opens on day
-# 20; E is lost on day 6 and reopened on day 8 (tests/reports/examples.py). Amounts: none.
+# 20; E is lost on day 6 and reopened on day 8 (tests/support/report_examples.py). Amounts: none.
 
 
 def by_stage(rows: list[MoveRow]) -> dict[str, dict[str, int]]:

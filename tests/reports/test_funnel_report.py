@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from salesengine.application.funnel import funnel_by_replay
@@ -17,28 +16,12 @@ from salesengine.domain.values import OUTCOMES, Status
 from salesengine.projections.funnel_points import FunnelPoints
 from salesengine.reports.common import GROUPS
 from salesengine.reports.funnel import funnel
-from tests.reports.support import (
-    POLICIES,
-    VERSIONS,
-    Step,
-    built,
-    fresh_db,
-    instants,
-    with_edits,
-)
-from tests.reports.timelines import any_histories, bandings, group_rank
+from tests.support.histories import POLICIES, VERSIONS, Step, built, instants, with_edits
+from tests.support.properties import examples, store_property
+from tests.support.stores import fresh_db
+from tests.support.timelines import any_histories, bandings, group_rank
 
-EXAMPLES = int(os.environ.get("SALESENGINE_EXAMPLES", "150"))
-PROPERTY = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+PROPERTY = store_property(examples(150))
 
 
 @pytest.fixture(params=[3, 20_000], ids=["tiny-blocks", "one-open-block"])
@@ -86,7 +69,7 @@ def test_the_funnel_grouped_by_any_attribute_equals_a_replay(
                 if state.status is Status.NEW:
                     continue
                 if by == "size":
-                    group = banding.band(state.policy, state.amount)
+                    group: str | None = banding.band(state.policy, state.amount)
                 else:
                     group = getattr(state, by)
                 currency = state.currency or POLICIES[state.policy].currency

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from salesengine.domain.deal import Deal
@@ -18,24 +16,18 @@ from salesengine.domain.values import Status
 from salesengine.reports.health import Health, health
 from salesengine.reports.open_deals import Only
 from salesengine.reports.size_bands import Banding
-from tests.conftest import FIVE_LEVEL_OPENING, T0, cmd
-from tests.reports.activity import REPS, busy_histories, moments
-from tests.reports.support import OWNERS, POLICIES, TEAMS, Step, built, fresh_db
-from tests.reports.test_forecast_report import CONTACTED, store
-from tests.reports.timelines import bandings, group_by, group_rank
+from tests.support.busy_histories import REPS, busy_histories
+from tests.support.clock import T0
+from tests.support.commands import FIVE_LEVEL_OPENING, cmd
+from tests.support.histories import OWNERS, POLICIES, Step, built
+from tests.support.properties import examples, store_property
+from tests.support.report_examples import CONTACTED
+from tests.support.report_queries import instant_query, instant_report
+from tests.support.stores import fresh_db, store_with_read_models
+from tests.support.timelines import group_rank
 
-EXAMPLES = int(os.environ.get("SALESENGINE_EXAMPLES", "40"))
-PROPERTY = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+PROPERTY = store_property(examples(40))
 CADENCE = {"A": 7, "B": 14, "C": 30, "D": 90}
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 def days(delta: timedelta) -> float:
@@ -99,7 +91,7 @@ def replayed(
         spec = POLICIES[s.policy]
         g = grade_of(s.expected_close, today)
         if by == "size":
-            group = (banding or Banding(POLICIES)).band(s.policy, s.amount)
+            group: str | None = (banding or Banding(POLICIES)).band(s.policy, s.amount)
         else:
             group = None if by is None else getattr(s, by)
         key = (g, s.currency or spec.currency, group)
@@ -187,26 +179,9 @@ def test_health_as_of_t_known_at_k_equals_a_replay_of_the_raw_events(
     with fresh_db(kind, tmp_path) as db, built(db, steps) as b:
         deals = b.deals()
         for _ in range(3):
-            t, k = moments(data, b)
-            t = t.astimezone(timezone(timedelta(hours=data.draw(st.sampled_from([0, 8, -5])))))
-            policy = data.draw(st.sampled_from([None, *sorted(POLICIES)]))
-            by = group_by(data)
-            only = Only(
-                owner=data.draw(st.sampled_from([None, None, *OWNERS, *REPS])),
-                team=data.draw(st.sampled_from([None, None, *TEAMS])),
-            )
-            policies, given, banding = bandings(data)
-            with b.sql.connect() as conn:
-                h = health(
-                    conn,
-                    policies,
-                    as_of=t,
-                    known_at=k,
-                    policy=policy,
-                    by=by,
-                    only=only,
-                    size_bands=given,
-                )
+            query = instant_query(data, b, owners=(*OWNERS, *REPS))
+            t, k, policy, by, only, _, given, banding = query
+            h = instant_report(health, b.sql, query)
             got, expected = reported(h), replayed(deals, t, k, policy, by, only, banding)
             where = f"T={t} K={k} policy={policy} by={by} {only} bands={given}"
             assert got["grades"] == expected["grades"], where
@@ -249,7 +224,7 @@ def test_grades_stale_deals_overdue_contacts_and_weekly_visits(kind: str, tmp_pa
     t = T0 + timedelta(days=40)
     day = timedelta(days=1)
     opening = {"policy": "five-level", "at": T0, "facts": FIVE_LEVEL_OPENING}
-    with store(kind, tmp_path) as (engine, clock, catch_up):
+    with store_with_read_models(kind, tmp_path) as (engine, clock, catch_up):
 
         def run(**fields: Any) -> None:
             engine.execute(cmd(**fields))

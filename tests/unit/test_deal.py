@@ -20,7 +20,8 @@ from salesengine.domain.errors import (
 )
 from salesengine.domain.values import NextStep, Stamp, Status, deal_id
 from salesengine.policies.catalog import PolicyCatalog
-from tests.conftest import FIVE_LEVEL_OPENING
+from tests.support.commands import FIVE_LEVEL_OPENING
+from tests.support.deal_events import collected, deal_event, deal_events
 
 T0 = datetime(2026, 4, 1, 9, tzinfo=UTC)
 NOW = T0 + timedelta(days=30)
@@ -53,9 +54,9 @@ CONTACTED = {
 
 def test_a_deal_opens_in_the_first_stage_with_both_clocks() -> None:
     deal = opened()
-    event = deal.pending_events[0]
+    event = deal_event(deal.pending_events[0])
     assert deal.state.stage == "identified" and deal.state.status is Status.OPEN
-    assert event.effective_at == T0 and event.timestamp == NOW  # type: ignore[attr-defined]
+    assert event.effective_at == T0 and event.timestamp == NOW
 
 
 def test_advancing_records_the_stage_change_and_the_stages_before_and_after() -> None:
@@ -169,7 +170,7 @@ def test_the_timeline_fold_is_the_aggregate_state() -> None:
     deal.record_fact("budget", 5, at(4), guards=GUARDS)
     deal.advance(GUARD, "contacted", at(2))
     deal.change_owner("Li Wei", "North 华北", None, at(1))
-    assert fold(timeline_order(deal.pending_events)) == deal.state  # type: ignore[arg-type]
+    assert fold(timeline_order(deal_events(deal.pending_events))) == deal.state
 
 
 def test_a_deal_cannot_be_closed_before_its_recorded_next_step() -> None:
@@ -221,14 +222,14 @@ def test_every_event_the_deal_records_carries_exactly_its_declared_fields() -> N
     deal.lose(GUARD, "price", "Acme", at(9))
     deal.reopen(GUARD, "identified", "budget back", at(10))
     deal.win(GUARD, at(11))
-    events = deal.collect_events()
+    events = collected(deal)
     other = opened()
     other.abandon(GUARD, "no budget", at(1))
-    abandoned = other.collect_events()
+    abandoned = collected(other)
     kinds = {type(e).__name__ for e in events + abandoned}
     assert len(kinds) == 15
     for event in events + abandoned:
-        declared = {f.name for f in dataclasses.fields(event)}  # type: ignore[arg-type]
+        declared = {f.name for f in dataclasses.fields(event)}
         assert set(vars(event)) == declared, type(event).__name__
     replayed = fold(timeline_order(events))
     assert replayed == deal.state

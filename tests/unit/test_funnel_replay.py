@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from salesengine.application.engine import SalesEngine
 from salesengine.application.funnel import funnel_by_replay
-from tests.conftest import FIVE_LEVEL_OPENING, T0, Clock, cmd
+from tests.support.clock import T0, Clock
+from tests.support.commands import FIVE_LEVEL_OPENING, cmd
 
 CONTACTED = ["decision_makers_identified", "key_needs_confirmed", "meetings_recorded"]
 
 
-def rows(engine: SalesEngine, days: float, known_at: object = None) -> dict[str, tuple]:
+def rows(
+    engine: SalesEngine, days: float, known_at: datetime | None = None
+) -> dict[str, tuple[int, Decimal, Decimal]]:
     deals = [engine.load(k) for k in engine.deal_keys()]
-    policies = {p.name: p for p in engine.catalog.all()}
-    result = funnel_by_replay(deals, policies, T0 + timedelta(days=days), known_at)  # type: ignore[arg-type]
+    policies = {name: engine.catalog.get(name) for name in engine.catalog.names()}
+    result = funnel_by_replay(deals, policies, T0 + timedelta(days=days), known_at)
     return {r.stage: (r.deals, r.amount, r.weighted) for r in result if r.deals}
 
 

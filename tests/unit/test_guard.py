@@ -8,9 +8,9 @@ from types import MappingProxyType
 import pytest
 
 from salesengine.domain.errors import CriteriaNotMet, MoveNotAllowed
-from salesengine.domain.guard import StageGuard
+from salesengine.domain.guard import StageGuard, Trigger
 from salesengine.domain.state import DealState
-from salesengine.domain.values import NextStep, Status
+from salesengine.domain.values import FactValue, NextStep, Status
 from salesengine.policies.catalog import PolicyCatalog
 
 AT = datetime(2026, 5, 4, 10, tzinfo=UTC)
@@ -87,9 +87,9 @@ def test_an_unknown_stage_is_named(catalog: PolicyCatalog) -> None:
 )
 @pytest.mark.parametrize("stage", ["identified", "qualified", "committed"])
 def test_terminal_outcomes_are_allowed_from_any_open_stage(
-    catalog: PolicyCatalog, trigger: str, outcome: str, stage: str
+    catalog: PolicyCatalog, trigger: Trigger, outcome: str, stage: str
 ) -> None:
-    assert catalog.guard("five-level").unmet(trigger, deal(stage), outcome, AT) == []  # type: ignore[arg-type]
+    assert catalog.guard("five-level").unmet(trigger, deal(stage), outcome, AT) == []
 
 
 def test_a_closed_deal_cannot_move_except_by_reopening(catalog: PolicyCatalog) -> None:
@@ -140,9 +140,9 @@ def test_the_next_step_criterion_needs_a_live_next_step(catalog: PolicyCatalog) 
 
 @pytest.mark.parametrize("value", [False, ""])
 def test_a_false_or_empty_fact_does_not_meet_a_criterion(
-    catalog: PolicyCatalog, value: object
+    catalog: PolicyCatalog, value: FactValue
 ) -> None:
-    state = deal("contacted").with_fact("needs_agreed", value)  # type: ignore[arg-type]
+    state = deal("contacted").with_fact("needs_agreed", value)
     assert "needs_agreed" in catalog.guard("five-level").unmet("advance", state, "qualified", AT)
 
 

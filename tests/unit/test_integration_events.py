@@ -22,6 +22,7 @@ from salesengine.integration.contract import (
     DealNextStepCompletedV1,
     DealOpenedV1,
     DealOwnerChangedV1,
+    IntegrationEvent,
     parse,
     policy_token,
     subject,
@@ -35,12 +36,13 @@ from salesengine.integration.translate import (
     event_id_text,
 )
 from salesengine.store.notification_log import LogReader
-from tests.conftest import FIVE_LEVEL_OPENING, T0, cmd
+from tests.support.clock import T0
+from tests.support.commands import FIVE_LEVEL_OPENING, cmd
 
 STORE = UUID("6b1f3f4e-2c1a-4d8e-9a57-0c0ffee00001")
 
 
-def translated(engine: SalesEngine, capacity: int = 100_000) -> list[object]:
+def translated(engine: SalesEngine, capacity: int = 100_000) -> list[IntegrationEvent]:
     log = LogReader(engine, TOPICS)
     translator = Translator(
         log.history,

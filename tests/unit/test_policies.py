@@ -8,6 +8,7 @@ import pytest
 
 from salesengine.domain.errors import PolicyError, UnknownPolicy
 from salesengine.policies.catalog import PolicyCatalog, load_policy_file
+from tests.support.policy_files import GOOD, write
 
 SEED_STAGES = {
     "five-level": ("identified", "contacted", "qualified", "developed", "committed"),
@@ -61,31 +62,6 @@ def test_seed_policies_carry_the_domain_criteria_and_chinese_names(catalog: Poli
 def test_asking_for_an_unknown_policy_names_the_known_ones(catalog: PolicyCatalog) -> None:
     with pytest.raises(UnknownPolicy, match=r"unknown policy 'nope'.*five-level"):
         catalog.get("nope")
-
-
-GOOD = """
-name = "mini"
-title = "Mini"
-[[stages]]
-key = "first"
-name = "First"
-name_zh = "第一"
-probability = 10
-role = "rep"
-[[stages]]
-key = "second"
-name = "Second"
-name_zh = "第二"
-probability = 60
-role = "rep"
-criteria = [{ key = "budget", description = "Budget" }]
-"""
-
-
-def write(tmp_path: Path, text: str, name: str = "mini.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def test_a_user_policy_directory_adds_policies(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,10 +15,13 @@ from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
 from salesengine.domain.deal import Deal, fold, timeline_order
 from salesengine.domain.errors import SalesEngineError
+from salesengine.domain.guard import Trigger
 from salesengine.domain.state import DealState
 from salesengine.domain.values import Status
 from salesengine.policies.catalog import PolicyCatalog
-from tests.conftest import SEED_POLICIES, T0, Clock, cmd
+from tests.support.clock import T0, Clock
+from tests.support.commands import SEED_POLICIES, cmd
+from tests.support.deal_events import deal_events
 
 CATALOG = PolicyCatalog()
 # The seed policies; the import policies (bpi2012, maven) are exercised by their imports.
@@ -90,7 +93,7 @@ def histories(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]]]:
 
 
 @pytest.fixture
-def fresh_engine() -> Iterator[Any]:
+def fresh_engine() -> Iterator[Callable[[], SalesEngine]]:
     engines: list[SalesEngine] = []
 
     def make() -> SalesEngine:
@@ -124,7 +127,7 @@ PROPERTY = settings(
 @PROPERTY
 @given(history=histories())
 def test_replaying_a_deals_events_rebuilds_an_identical_state(
-    fresh_engine: Any, history: tuple[str, list[dict[str, Any]]]
+    fresh_engine: Callable[[], SalesEngine], history: tuple[str, list[dict[str, Any]]]
 ) -> None:
     engine = fresh_engine()
     _, commands = history
@@ -132,16 +135,16 @@ def test_replaying_a_deals_events_rebuilds_an_identical_state(
     deal = engine.load("D")
     stored = list(engine.events.get(deal.id))
     assert len(stored) == sum(accepted), "every accepted command is one event, refusals none"
-    replayed = engine.repository.get(deal.id)
+    replayed: Deal = engine.repository.get(deal.id)
     assert isinstance(replayed, Deal)
     assert replayed.state == deal.state
-    assert fold(timeline_order(stored)) == deal.state  # type: ignore[arg-type]
+    assert fold(timeline_order(deal_events(stored))) == deal.state
 
 
 @PROPERTY
 @given(history=histories())
 def test_any_command_sequence_is_refused_or_leaves_a_state_its_policy_allows(
-    fresh_engine: Any, history: tuple[str, list[dict[str, Any]]]
+    fresh_engine: Callable[[], SalesEngine], history: tuple[str, list[dict[str, Any]]]
 ) -> None:
     engine = fresh_engine()
     policy_name, commands = history
@@ -172,7 +175,7 @@ def test_any_command_sequence_is_refused_or_leaves_a_state_its_policy_allows(
                 and e.effective_at <= event.effective_at
             )
         )
-        trigger = "advance" if isinstance(event, Deal.StageAdvanced) else "reopen"
+        trigger: Trigger = "advance" if isinstance(event, Deal.StageAdvanced) else "reopen"
         assert guard.unmet(trigger, seen, event.to_stage, event.effective_at) == []
 
 
@@ -217,7 +220,7 @@ def evidence_histories(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]]]:
 @PROPERTY
 @given(history=st.one_of(histories(), evidence_histories()))
 def test_every_move_in_the_history_as_known_now_had_what_it_was_decided_on(
-    fresh_engine: Any, history: tuple[str, list[dict[str, Any]]]
+    fresh_engine: Callable[[], SalesEngine], history: tuple[str, list[dict[str, Any]]]
 ) -> None:
     """Backdated evidence never undermines a later move: replaying the deal's timeline as
     it is known now, every advance and reopening meets its entry criteria on the deal
@@ -242,7 +245,7 @@ def test_every_move_in_the_history_as_known_now_had_what_it_was_decided_on(
 
 
 def test_a_history_that_only_moves_forward_within_criteria_is_fully_accepted(
-    fresh_engine: Any,
+    fresh_engine: Callable[[], SalesEngine],
 ) -> None:
     """A control for the properties above: a valid history is not refused anywhere."""
     engine = fresh_engine()
@@ -275,7 +278,10 @@ def test_a_history_that_only_moves_forward_within_criteria_is_fully_accepted(
     known=st.one_of(st.none(), st.integers(0, 24 * 400)),
 )
 def test_a_deal_read_as_data_stands_where_the_aggregate_does(
-    fresh_engine: Any, history: tuple[str, list[dict[str, Any]]], hours: int, known: int | None
+    fresh_engine: Callable[[], SalesEngine],
+    history: tuple[str, list[dict[str, Any]]],
+    hours: int,
+    known: int | None,
 ) -> None:
     engine = fresh_engine()
     _, commands = history
@@ -289,4 +295,4 @@ def test_a_deal_read_as_data_stands_where_the_aggregate_does(
     known_at = None if known is None else T0 + timedelta(hours=known)
     assert data.state_at(at, known_at) == deal.state_at(at, known_at)
     with pytest.raises(AttributeError):
-        data.state = DealState()  # type: ignore[misc]
+        data.state = DealState()  # type: ignore[misc]  # read-only, as the test checks

@@ -17,7 +17,8 @@ from salesengine.application.engine import SalesEngine
 from salesengine.domain import errors
 from salesengine.domain.errors import CommandRefused, SalesEngineError
 from salesengine.domain.values import Stamp
-from tests.conftest import FIVE_LEVEL_OPENING, T0, cmd
+from tests.support.clock import T0
+from tests.support.commands import FIVE_LEVEL_OPENING, cmd
 
 CONTACTED = ("decision_makers_identified", "key_needs_confirmed", "meetings_recorded")
 P25 = ("project_approved", "sales_plan", "decision_chain_path")

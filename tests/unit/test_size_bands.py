@@ -10,7 +10,7 @@ import pytest
 from salesengine.domain.errors import PolicyError
 from salesengine.policies.catalog import PolicyCatalog, load_policy_file
 from salesengine.reports.size_bands import NO_AMOUNT, Banding, SizeBands, short_amount
-from tests.unit.test_policies import GOOD, write
+from tests.support.policy_files import GOOD, write
 
 # The Maven CRM products' list prices (products.csv), the amount a Maven deal opens with.
 MAVEN_PRICES = [Decimal(p) for p in ("55", "550", "1096", "3393", "4821", "5482", "26768")]

@@ -23,9 +23,11 @@ from salesengine.projections.base import Envelope, Payload, to_us
 from salesengine.projections.funnel_points import differences
 from salesengine.projections.stage_fold import VIA, entered
 from salesengine.projections.timeline import TOPICS, DealTimeline, Key, Step, Timelines
-from tests.conftest import FIVE_LEVEL_OPENING, Clock
-from tests.reports.support import RECORDING_START, apply_history, histories
-from tests.reports.support import Step as Command
+from tests.support.clock import Clock
+from tests.support.commands import FIVE_LEVEL_OPENING
+from tests.support.deal_events import opened_event
+from tests.support.histories import RECORDING_START, apply_history, histories
+from tests.support.histories import Step as Command
 
 
 def in_timeline_order(events: list[DealEvent]) -> list[DealEvent]:
@@ -34,7 +36,7 @@ def in_timeline_order(events: list[DealEvent]) -> list[DealEvent]:
 
 def oracle_stage_rows(events: list[DealEvent]) -> list[Payload]:
     moves = [e for e in in_timeline_order(events) if type(e).__name__ in VIA]
-    policy = moves[0].policy
+    policy = opened_event(moves).policy
     rows: list[Payload] = []
     for i, event in enumerate(moves):
         stage, reason = entered(event)
@@ -173,7 +175,7 @@ def test_events_at_one_instant_leave_one_step_there_the_last_event_holding() -> 
         # Then the funnel has one step at that instant: the latest key and amount
         assert len(timeline.steps) == 1
         assert timeline.steps == oracle_steps(history[: event.originator_version])
-    version = history[0].policy_version  # type: ignore[union-attr]
+    version = opened_event(history).policy_version
     assert timeline.steps == [(to_us(at), ("five-level", "lost", "CNY", version), 1_000_000)]
     assert timeline.stages.rows == oracle_stage_rows(history)
     assert timeline.attributes.rows_from(0) == oracle_attribute_rows(history)

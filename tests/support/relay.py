@@ -1,10 +1,12 @@
-"""Stores with deal histories, and the messages a relay owes for them."""
+"""Stores with deal histories, the messages a relay owes for them, and subscribers that
+collect what it publishes."""
 
 from __future__ import annotations
 
 import asyncio
 import random
 import shutil
+import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,10 +18,25 @@ from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
 from salesengine.cli.demo_quarter import build_demo, commands
 from salesengine.integration.contract import IntegrationEvent
+from salesengine.integration.relay import Relay
+from salesengine.integration.subscriptions import Subscriptions
 from salesengine.integration.translate import TOPICS, Translator
-from salesengine.integration.transports import broker_transport, parse_broker_url
+from salesengine.integration.transports import (
+    BrokerUnavailable,
+    broker_transport,
+    make_broker,
+    parse_broker_url,
+)
 from salesengine.store.identity import store_id
 from salesengine.store.notification_log import LogReader
+from tests.support.services import service_unavailable
+
+# The shared brokers the services run, by the name a test's parameter gives.
+BROKERS = {
+    "nats": "nats://127.0.0.1:4222",
+    "rabbit": "amqp://guest:guest@127.0.0.1:5672/",
+    "redis": "redis://127.0.0.1:6379",
+}
 
 
 def seed_demo(db: str, seed: int | None = None) -> SalesEngine:
@@ -99,3 +116,57 @@ async def until(condition: Callable[[], bool], seconds: float, what: str) -> Non
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+class Collector:
+    """A handler that keeps every event it is given."""
+
+    def __init__(self) -> None:
+        self.events: list[IntegrationEvent] = []
+
+    async def __call__(self, event: IntegrationEvent) -> None:
+        self.events.append(event)
+
+
+def collecting(
+    event_type: str | None = None, policy: str | None = None
+) -> tuple[Subscriptions, Collector]:
+    subscriptions = Subscriptions()
+    collector = Collector()
+    subscriptions.on(event_type, policy=policy)(collector)
+    return subscriptions, collector
+
+
+def relay_to_subscribers(
+    kind: str,
+    engine: SalesEngine,
+    sql: Engine,
+    subscriptions: Subscriptions,
+    arrived: Callable[[], bool],
+    *,
+    group: str,
+    what: str,
+    from_position: int | None = None,
+) -> None:
+    """Bind ``subscriptions`` on the shared broker ``kind`` as a new consumer group that
+    reads only what arrives from now on, relay the store once, and wait up to 30 s until
+    ``arrived()``. A broker that is not reachable skips the test (fails it in CI)."""
+    url = parse_broker_url(BROKERS[kind])
+    consumer = make_broker(url)
+    subscriptions.bind(
+        consumer, group=f"{group}-{uuid.uuid4().hex[:8]}", from_start=False, durable=False
+    )
+
+    async def relay() -> None:
+        try:
+            await declare_for_relay(BROKERS[kind])
+        except BrokerUnavailable as e:
+            service_unavailable(kind, e)
+        try:
+            await consumer.start()
+            await Relay(engine, sql, broker_transport(url)).run(from_position=from_position)
+            await until(arrived, 30, what)
+        finally:
+            await consumer.stop()
+
+    asyncio.run(relay())

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from hypothesis import strategies as st
 
-from tests.reports.support import Built, Step, histories, instants
+from tests.support.histories import Built, Step, histories, instants
 
 REPS = ("Li Wei", "王芳", "anna")
 # Offsets from an event's effective time: around it, and just past 7, 14, 30, 31, 45,

@@ -20,8 +20,8 @@ from salesengine.domain.deal import Deal, fold
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.reports.common import GROUPS
 from salesengine.reports.size_bands import NO_AMOUNT, Banding
-from tests.conftest import T0
-from tests.reports.support import OWNERS, POLICIES, TEAMS, Built, Step, histories, interleave
+from tests.support.clock import T0
+from tests.support.histories import OWNERS, POLICIES, TEAMS, Built, Step, histories, interleave
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +83,9 @@ def group_rank(by: str | None, banding: Banding) -> Callable[[Any], tuple[Any, .
 
 
 def ordered_slices(
-    present: set[tuple[str, Any]], by: str | None, banding: Banding
+    present: set[tuple[str, Any]], by: str | None, banding: Banding | None
 ) -> list[tuple[str, Any]]:
-    rank = group_rank(by, banding)
+    rank = group_rank(by, banding or Banding(POLICIES))
     return sorted(present, key=lambda s: (s[0], rank(s[1])))
 
 

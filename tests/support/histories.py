@@ -11,7 +11,6 @@ import atexit
 import re
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +18,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
@@ -32,7 +30,8 @@ from salesengine.policies.catalog import PolicyCatalog
 from salesengine.projections.runner import ProjectionRunner
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
-from tests.conftest import PG_URL, SEED_POLICIES, T0, Clock, cmd, pg_admin, service_unavailable
+from tests.support.clock import T0, Clock
+from tests.support.commands import SEED_POLICIES, cmd
 
 CATALOG = PolicyCatalog()
 # The seed policies; the import policies (bpi2012, maven) are exercised by their imports.
@@ -234,25 +233,3 @@ def instants(data: st.DataObject, built_: Built) -> tuple[datetime, datetime | N
     elif k_choice == "before":
         k -= timedelta(seconds=1)
     return t, k
-
-
-@contextmanager
-def fresh_db(kind: str, tmp_path: Path) -> Iterator[str]:
-    """A new, empty store per hypothesis example: a file, or a PostgreSQL schema."""
-    if kind == "sqlite":
-        path = tmp_path / f"{uuid.uuid4().hex}.db"
-        try:
-            yield str(path)
-        finally:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return
-    name = f"p_{uuid.uuid4().hex[:12]}"
-    try:
-        pg_admin(f"CREATE SCHEMA {name}")
-    except psycopg.OperationalError as e:
-        service_unavailable("PostgreSQL", e)
-    try:
-        yield f"{PG_URL}?schema={name}"
-    finally:
-        pg_admin(f"DROP SCHEMA IF EXISTS {name} CASCADE")

@@ -10,8 +10,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from tests.conftest import FIVE_LEVEL_OPENING, T0
-from tests.reports.support import Built, Step, built
+from tests.support.clock import T0
+from tests.support.commands import FIVE_LEVEL_OPENING
+from tests.support.histories import Built, Step, built
 
 CONTACTED = ["decision_makers_identified", "key_needs_confirmed", "meetings_recorded"]
 

@@ -1,0 +1,57 @@
+"""The real ``salesengine`` command in a fresh interpreter, as a user runs it, and the
+JSON Lines files the command-line tests feed it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+def salesengine(
+    *args: str, env: Mapping[str, str], cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``salesengine ARGS`` with ``env`` over this process's environment; lines are
+    wide, so no message is wrapped."""
+    return subprocess.run(
+        [sys.executable, "-m", "salesengine", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env={**os.environ, "COLUMNS": "200", **env},
+        timeout=120,
+        cwd=cwd,
+    )
+
+
+def run_cli(*args: str, db: Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``salesengine ARGS`` on the store at ``db``."""
+    return salesengine(*args, env={"SALESENGINE_DB": str(db), "SALESENGINE_ACTOR": "t"}, cwd=cwd)
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+# The ``cli`` fixture (tests/e2e/conftest.py): salesengine ARGS on the test's own store.
+CLI = Callable[..., Run]
+
+
+def write_jsonl(path: Path, lines: list[Any]) -> Path:
+    text = "\n".join(
+        line if isinstance(line, str) else json.dumps(line, ensure_ascii=False) for line in lines
+    )
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
