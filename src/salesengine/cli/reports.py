@@ -28,7 +28,7 @@ from salesengine.cli.tables import Grid, key, number
 
 if TYPE_CHECKING:
     from salesengine.domain.policy import FunnelPolicy
-    from salesengine.reports.funnel import FunnelRow
+    from salesengine.reports.funnel import FunnelReportRow
     from salesengine.reports.funnel_moves import MoveRow
 
 # The reports and read models load sqlalchemy and numpy, so each command imports them when it
@@ -218,7 +218,7 @@ def print_moves(rows: list[MoveRow], by: str | None, title: str) -> None:
         say("nothing was in the funnel or moved in the period")
 
 
-def print_funnel(rows: list[FunnelRow], by: str | None, title: str) -> None:
+def print_funnel(rows: list[FunnelReportRow], by: str | None, title: str) -> None:
     columns = [key("policy"), *([key(by)] if by else []), key("stage")]
     table = Grid(
         [*columns, number("deals"), number("amount"), number("weighted"), key("currency")],

@@ -20,7 +20,7 @@ from typing import Protocol, SupportsFloat
 
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.domain.values import OUTCOMES
-from salesengine.reports.funnel import FunnelRow
+from salesengine.reports.funnel import FunnelReportRow
 from salesengine.reports.funnel_moves import MoveRow, Tally
 
 FORMATS = (".png", ".html")
@@ -173,7 +173,7 @@ class DurationPanel:
 
 
 def write_funnel_chart(
-    rows: Sequence[FunnelRow],
+    rows: Sequence[FunnelReportRow],
     path: Path,
     title: str,
     *,
@@ -254,7 +254,7 @@ def _format(path: Path) -> str:
 
 
 def funnel_panels(
-    rows: Iterable[FunnelRow], policies: Mapping[str, FunnelPolicy] | None = None
+    rows: Iterable[FunnelReportRow], policies: Mapping[str, FunnelPolicy] | None = None
 ) -> list[FunnelPanel]:
     """Rows gathered into panels, stages in policy order (else in the rows' order)."""
     order: dict[tuple[str, str], dict[str, list[Segment]]] = {}

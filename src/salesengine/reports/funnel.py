@@ -31,7 +31,10 @@ ATTRIBUTES = deal_attributes.table
 
 
 @dataclass(frozen=True, slots=True)
-class FunnelRow:
+class FunnelReportRow:
+    """One stage (or outcome) of one (policy, currency, group) slice of the funnel report,
+    read from the read models."""
+
     policy: str
     stage: str
     currency: str
@@ -99,7 +102,7 @@ def funnel(
     by: str | None = None,
     policy: str | None = None,
     size_bands: Sequence[Decimal] | None = None,
-) -> list[FunnelRow]:
+) -> list[FunnelReportRow]:
     """Every stage and outcome of each policy present, per currency (and group).
     ``size_bands``: the band limits of ``--by size`` for every deal, instead of its
     policy's."""
@@ -124,7 +127,7 @@ def funnel(
         # Each version's share of the stage weighs with that version's probability.
         weighted = from_units(units) * weigh(name, version, stage)
         counts[key] = (before[0] + deals, before[1] + units, before[2] + weighted)
-    rows: list[FunnelRow] = []
+    rows: list[FunnelReportRow] = []
     order = group_order(by, banding)
     slices = sorted({(p, c, g) for p, _, c, g in counts}, key=lambda k: (k[0], k[1], order(k[2])))
     for name, cur, grp in slices:
@@ -135,5 +138,5 @@ def funnel(
                 weight = Decimal(spec.probability(stage)) / 100
                 cell = (0, 0, from_units(0) * weight)
             deals, units, weighted = cell
-            rows.append(FunnelRow(name, stage, cur, deals, from_units(units), weighted, grp))
+            rows.append(FunnelReportRow(name, stage, cur, deals, from_units(units), weighted, grp))
     return rows
