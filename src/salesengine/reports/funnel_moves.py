@@ -31,7 +31,7 @@ INTERVALS = stage_intervals.table
 # The columns of a row, in order: the snapshots around the moves, out split by destination.
 MEASURES = ("start", "in", "out", "advanced", "regressed", "won", "lost", "abandoned", "end")
 DESTINATIONS = ("advanced", "regressed", "won", "lost", "abandoned")
-Key = tuple[str, str, str, Any]  # policy, stage or outcome, currency, group
+RowKey = tuple[str, str, str, Any]  # policy, stage or outcome, currency, group
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +83,7 @@ def moves(
     if end <= start:
         raise ValueError("the second instant must be after the first")
     banding = Banding(policies, size_bands)
-    found: dict[Key, dict[str, Tally]] = {}
+    found: dict[RowKey, dict[str, Tally]] = {}
 
     def add(key: tuple[str, str, str | None, Any], measure: str, deals: int, units: int) -> None:
         name, stage, currency, grp = key

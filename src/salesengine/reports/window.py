@@ -74,6 +74,6 @@ def slices(
         found.add((policy, None))
     for name, _ in found:
         if name not in policies:
-            raise KeyError(f"no policy '{name}' in the catalogue")
+            raise KeyError(f"no policy '{name}' in the catalog")
     order = group_order(by, banding)
     return sorted(found, key=lambda s: (s[0], order(s[1])))
