@@ -12,13 +12,11 @@ import pytest
 from matplotlib import image
 
 from salesengine.reports.charts import (
-    compact,
-    funnel_panels,
-    move_panels,
     write_duration_chart,
     write_funnel_chart,
     write_moves_chart,
 )
+from salesengine.reports.charts_layout import compact, funnel_panels, move_panels
 from salesengine.reports.cycle_time import CycleTimeRow
 from salesengine.reports.funnel import FunnelReportRow
 from salesengine.reports.funnel_moves import MEASURES, MoveRow, Tally

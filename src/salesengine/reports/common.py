@@ -68,10 +68,6 @@ def _bands_sql(bands: SizeBands, amount_units: Any) -> ColumnElement[str]:
     return case(*whens, else_=literal(labels[-1]))
 
 
-def group_value(value: Any) -> str:
-    return "(none)" if value is None else str(value)
-
-
 GroupOrder = Callable[[Any], tuple[Any, ...]]
 
 
