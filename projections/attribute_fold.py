@@ -13,7 +13,7 @@ from salesengine.domain.deal import DealEvent
 from salesengine.domain.state import DealState
 from salesengine.projections.base import Payload, to_units, to_us
 
-TOPICS = frozenset(
+ATTRIBUTE_TOPICS = frozenset(
     {
         "Opened",
         "AmountChanged",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, String, Table
 
-from salesengine.projections.attribute_fold import TOPICS
+from salesengine.projections.attribute_fold import ATTRIBUTE_TOPICS
 from salesengine.projections.base import Payload, metadata
 from salesengine.projections.bitemporal import DealRowsProjection, bitemporal_columns
 from salesengine.projections.timeline import DealTimeline
@@ -40,7 +40,7 @@ class DealAttributes(DealRowsProjection):
     name = "deal_attributes"
     table = table
     tables = (table,)
-    topics = TOPICS
+    topics = ATTRIBUTE_TOPICS
     payload_columns = (
         "valid_from",
         "valid_to",

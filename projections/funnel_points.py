@@ -39,7 +39,7 @@ from sqlalchemy import (
 from salesengine.projections.base import Envelope, metadata
 from salesengine.projections.bitemporal import executemany
 from salesengine.projections.projection import Projection
-from salesengine.projections.timeline import TOPICS, DealTimeline, Key, Step
+from salesengine.projections.timeline import TIMELINE_TOPICS, DealTimeline, FunnelKey, Step
 
 BLOCK = 20_000  # points per sealed block
 DAY_US = 86_400_000_000  # the effective-time bucket of a block's sums
@@ -81,11 +81,11 @@ blocks = Table(
 )
 
 
-def differences(old: list[Step], new: list[Step]) -> list[tuple[int, Key, int, int]]:
+def differences(old: list[Step], new: list[Step]) -> list[tuple[int, FunnelKey, int, int]]:
     """(e, key, dn, da): what turns ``old`` into ``new``, at each instant either changes."""
     if old == new:
         return []  # most events move neither the deal's funnel key nor its amount
-    found: dict[tuple[int, Key], list[int]] = {}
+    found: dict[tuple[int, FunnelKey], list[int]] = {}
     for sign, steps in ((-1, old), (1, new)):
         previous: Step | None = None
         for step in steps:
@@ -104,7 +104,7 @@ def differences(old: list[Step], new: list[Step]) -> list[tuple[int, Key, int, i
     return changed
 
 
-def _point_order(point: tuple[int, Key, int, int]) -> tuple[int, str, str, str, str]:
+def _point_order(point: tuple[int, FunnelKey, int, int]) -> tuple[int, str, str, str, str]:
     at, (policy, stage, currency, version), _, _ = point
     return (at, policy, stage, currency or "", version)
 
@@ -113,13 +113,13 @@ class FunnelPoints(Projection):
     name = "funnel_points"
     version = 4  # 2: blocks carry min_r; 3: the day index covers the query; 4: versions
     tables = (keys, points, blocks)
-    topics = TOPICS
+    topics = TIMELINE_TOPICS
     block_size = BLOCK  # tests seal tiny blocks to cover every path of the query
 
     def __init__(self) -> None:
-        self._keys: dict[Key, int] | None = None
+        self._keys: dict[FunnelKey, int] | None = None
         self._next_seq = 0
-        self._sums: _Sums | None = None  # the last sealed block's sums
+        self._sums: BlockSums | None = None  # the last sealed block's sums
         self._open: list[tuple[int, int, int, int, int, int]] = []  # points not sealed yet
         self._pending: list[tuple[int, int, int, int, int, int]] = []
         self._new_keys: list[tuple[int, str, str, str | None, str]] = []
@@ -166,7 +166,7 @@ class FunnelPoints(Projection):
         self._pending.clear()
         self._new_blocks.clear()
 
-    def _key_id(self, key: Key) -> int:
+    def _key_id(self, key: FunnelKey) -> int:
         assert self._keys is not None
         found = self._keys.get(key)
         if found is None:
@@ -194,7 +194,7 @@ class FunnelPoints(Projection):
         if previous is not None:
             max_r = max(max_r, previous.max_r)
         block = 1 if previous is None else previous.block + 1
-        self._sums = _Sums(block, self._open[-1][0], max_r, first, sums)
+        self._sums = BlockSums(block, self._open[-1][0], max_r, first, sums)
         self._new_blocks.append({**self._sums.row(), "min_r": min_r})
         self._open.clear()
 
@@ -206,7 +206,7 @@ class FunnelPoints(Projection):
         }
         self._next_seq = int(conn.execute(select(func.max(points.c.seq))).scalar() or 0)
         row = conn.execute(select(blocks).order_by(blocks.c.block.desc()).limit(1)).first()
-        self._sums = None if row is None else _Sums.from_row(row)
+        self._sums = None if row is None else BlockSums.from_row(row)
         sealed = 0 if self._sums is None else self._sums.last_seq
         found = conn.execute(
             select(points.c.seq, points.c.e, points.c.r, points.c.key_id, points.c.dn, points.c.da)
@@ -217,7 +217,10 @@ class FunnelPoints(Projection):
 
 
 @dataclass(slots=True)
-class _Sums:
+class BlockSums:
+    """A sealed block's sums: per funnel key and per day of effective time from
+    ``first_day``, the deals and amount units of every point up to ``last_seq``."""
+
     block: int
     last_seq: int
     max_r: int
@@ -240,7 +243,7 @@ class _Sums:
         }
 
     @classmethod
-    def from_row(cls, row: Any) -> _Sums:
+    def from_row(cls, row: Any) -> BlockSums:
         flat = np.frombuffer(zlib.decompress(row.sums), dtype=np.int64)
         array = flat.reshape((int(row.n_keys), int(row.days), 2)).copy()
         return cls(int(row.block), int(row.last_seq), int(row.max_r), int(row.first_day), array)

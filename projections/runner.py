@@ -34,8 +34,7 @@ from salesengine.projections.base import Envelope, metadata, to_us
 from salesengine.projections.funnel_points import keys as funnel_keys
 from salesengine.projections.projection import Projection
 from salesengine.projections.registry import NAMES, build_projections
-from salesengine.projections.timeline import TOPICS as TIMELINE_TOPICS
-from salesengine.projections.timeline import Timelines
+from salesengine.projections.timeline import TIMELINE_TOPICS, Timelines
 from salesengine.store.notification_log import EventStore, LogReader
 from salesengine.store.sql import db_reason
 

@@ -17,8 +17,7 @@ from typing import Any, cast
 from uuid import UUID
 
 from salesengine.domain.deal import DealEvent
-from salesengine.projections.attribute_fold import TOPICS as ATTRIBUTE_TOPICS
-from salesengine.projections.attribute_fold import AttributeFold
+from salesengine.projections.attribute_fold import ATTRIBUTE_TOPICS, AttributeFold
 from salesengine.projections.base import Envelope, to_us
 from salesengine.projections.stage_fold import VIA, StageFold
 
@@ -26,11 +25,11 @@ from salesengine.projections.stage_fold import VIA, StageFold
 HistoryLoader = Callable[[UUID, int], list[DealEvent]]
 
 STAGE_TOPICS = frozenset(VIA)
-TOPICS = STAGE_TOPICS | ATTRIBUTE_TOPICS
+TIMELINE_TOPICS = STAGE_TOPICS | ATTRIBUTE_TOPICS
 
 # (policy, stage or outcome, currency, policy version the stage was entered under)
-Key = tuple[str, str, str | None, str]
-Step = tuple[int, Key, int]  # from effective instant e: the funnel key, amount units
+FunnelKey = tuple[str, str, str | None, str]
+Step = tuple[int, FunnelKey, int]  # from effective instant e: the funnel key, amount units
 
 
 def _order(event: DealEvent) -> tuple[Any, int]:
@@ -83,7 +82,7 @@ class DealTimeline:
             self._unchanged()
             return False
         self.version = version + 1
-        if type(event).__name__ not in TOPICS:
+        if type(event).__name__ not in TIMELINE_TOPICS:
             self._unchanged()
             return True
         if not self.follows(event):
@@ -130,7 +129,7 @@ class DealTimeline:
             return  # pragma: no cover - both start at the opening
         stage = rows[-1]
         values = segments[-1][1]
-        key = cast(Key, (stage[0], stage[1], values[7], self.stages.versions[-1]))
+        key = cast(FunnelKey, (stage[0], stage[1], values[7], self.stages.versions[-1]))
         amount = cast("int | None", values[6]) or 0
         if steps and steps[-1][1] == key and steps[-1][2] == amount:
             return
@@ -141,7 +140,7 @@ class DealTimeline:
 
     def push_would_fold(self, event: DealEvent) -> bool:
         """Whether ``push`` would fold the event in: new, and of the timeline's topics."""
-        return event.originator_version >= self.version and type(event).__name__ in TOPICS
+        return event.originator_version >= self.version and type(event).__name__ in TIMELINE_TOPICS
 
 
 class Timelines:
@@ -166,7 +165,7 @@ class Timelines:
         earlier: list[DealEvent] = []
         if envelope.version > 1:
             found = self._history(event.originator_id, envelope.version)
-            earlier = [e for e in found if type(e).__name__ in TOPICS]
+            earlier = [e for e in found if type(e).__name__ in TIMELINE_TOPICS]
         before = timeline if timeline is not None else DealTimeline(earlier, envelope.version)
         if before.follows(event) or not before.push_would_fold(event):
             before.push(event)

@@ -12,15 +12,13 @@ import pytest
 from matplotlib import image
 
 from salesengine.reports.charts import (
-    compact,
-    funnel_panels,
-    move_panels,
     write_duration_chart,
     write_funnel_chart,
     write_moves_chart,
 )
+from salesengine.reports.charts_layout import compact, funnel_panels, move_panels
 from salesengine.reports.cycle_time import CycleTimeRow
-from salesengine.reports.funnel import FunnelRow
+from salesengine.reports.funnel import FunnelReportRow
 from salesengine.reports.funnel_moves import MEASURES, MoveRow, Tally
 from tests.support.histories import POLICIES
 
@@ -29,7 +27,7 @@ WON_GREEN = (0x2E, 0x7D, 0x32)
 TITLE = "Funnel as of 2026-05-01T09:00:00+00:00"
 
 
-def funnel_rows(group: str | None = None, scale: int = 1) -> list[FunnelRow]:
+def funnel_rows(group: str | None = None, scale: int = 1) -> list[FunnelReportRow]:
     """A realistic five-level funnel (a pyramid) with its outcomes, plus a USD slice."""
     counts = {"identified": 31, "contacted": 22, "qualified": 14, "developed": 9,
               "committed": 5, "won": 12, "lost": 7, "abandoned": 3}  # fmt: skip
@@ -38,15 +36,15 @@ def funnel_rows(group: str | None = None, scale: int = 1) -> list[FunnelRow]:
         amount = Decimal(n * 437_500 * scale)
         weight = Decimal(POLICIES["five-level"].probability(stage)) / 100
         rows.append(
-            FunnelRow("five-level", stage, "CNY", n * scale, amount, amount * weight, group)
+            FunnelReportRow("five-level", stage, "CNY", n * scale, amount, amount * weight, group)
         )
     return rows
 
 
-def usd_rows() -> list[FunnelRow]:
+def usd_rows() -> list[FunnelReportRow]:
     spec = POLICIES["funnel-list"]
     return [
-        FunnelRow("funnel-list", s, "USD", 2, Decimal(90_000), Decimal(0))
+        FunnelReportRow("funnel-list", s, "USD", 2, Decimal(90_000), Decimal(0))
         for s in (*spec.stage_keys, "won", "lost", "abandoned")
     ]
 

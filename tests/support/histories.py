@@ -61,7 +61,7 @@ EDITED = _edited_catalog()
 VERSIONS: dict[tuple[str, str], FunnelPolicy] = {
     (p.name, p.fingerprint): p for c in (CATALOG, EDITED) for p in (c.get(n) for n in SEED_POLICIES)
 }
-EDIT = "edit-policies"  # a step that swaps the policy files (the catalogue) in force
+EDIT = "edit-policies"  # a step that swaps the policy files (the catalog) in force
 OWNERS = ("Li Wei", "王芳", "anna")
 TEAMS = ("east", "north")
 KINDS = (

@@ -6,20 +6,6 @@ from __future__ import annotations
 
 import grimp
 
-# Cycles other parts of issue 20 remove; each may shrink or go, none may grow:
-# importing/salesforce <-> salesforce_fields (the importing rework), and reports/charts
-# <-> charts_html / charts_png (the reports rework).
-KNOWN: list[frozenset[str]] = [
-    frozenset({"salesengine.importing.salesforce", "salesengine.importing.salesforce_fields"}),
-    frozenset(
-        {
-            "salesengine.reports.charts",
-            "salesengine.reports.charts_html",
-            "salesengine.reports.charts_png",
-        }
-    ),
-]
-
 
 def cycles(graph: grimp.ImportGraph) -> list[frozenset[str]]:
     """The strongly connected components of more than one module (Tarjan, iterative)."""
@@ -79,5 +65,4 @@ def test_the_finder_sees_a_cycle_through_a_function_level_import() -> None:
 def test_the_package_has_no_import_cycle() -> None:
     graph = grimp.build_graph("salesengine", cache_dir=None)
     assert "salesengine.store.settings" in graph.modules  # the graph is the package's
-    unknown = [sorted(c) for c in cycles(graph) if not any(c <= known for known in KNOWN)]
-    assert unknown == []
+    assert [sorted(c) for c in cycles(graph)] == []

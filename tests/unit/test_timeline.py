@@ -17,12 +17,17 @@ from hypothesis import strategies as st
 from salesengine.bootstrap import build_engine
 from salesengine.domain.deal import DealEvent, fold
 from salesengine.domain.state import DealState
-from salesengine.projections.attribute_fold import TOPICS as ATTRIBUTE_TOPICS
-from salesengine.projections.attribute_fold import attributes
+from salesengine.projections.attribute_fold import ATTRIBUTE_TOPICS, attributes
 from salesengine.projections.base import Envelope, Payload, to_us
 from salesengine.projections.funnel_points import differences
 from salesengine.projections.stage_fold import VIA, entered
-from salesengine.projections.timeline import TOPICS, DealTimeline, Key, Step, Timelines
+from salesengine.projections.timeline import (
+    TIMELINE_TOPICS,
+    DealTimeline,
+    FunnelKey,
+    Step,
+    Timelines,
+)
 from tests.support.clock import Clock
 from tests.support.commands import FIVE_LEVEL_OPENING
 from tests.support.deal_events import opened_event
@@ -90,7 +95,7 @@ def oracle_steps(events: list[DealEvent]) -> list[Step]:
             if cast(int, s[5]) <= at and (s[6] is None or cast(int, s[6]) > at)
         )
         attrs = next(a for a in reversed(segments) if cast(int, a[0]) <= at)
-        key = cast(Key, (stage[0], stage[1], attrs[9], version))
+        key = cast(FunnelKey, (stage[0], stage[1], attrs[9], version))
         amount = cast("int | None", attrs[8]) or 0
         if steps and steps[-1][1:] == (key, amount):
             continue
@@ -121,12 +126,12 @@ def test_a_timeline_folded_event_by_event_equals_the_functions_from_scratch(
             return [e for e in history if e.originator_version < version]
 
         timelines = Timelines(earlier)
-        relevant = [e for e in history if type(e).__name__ in TOPICS]
+        relevant = [e for e in history if type(e).__name__ in TIMELINE_TOPICS]
         stages: list[Payload] = []
         attribute_rows: list[Payload] = []
         steps: list[Step] = []
         for n, event in enumerate(history, start=1):
-            if type(event).__name__ not in TOPICS:
+            if type(event).__name__ not in TIMELINE_TOPICS:
                 continue
             if data.draw(st.booleans()):
                 timelines.clear()  # evicted: the next event folds the deal from the store

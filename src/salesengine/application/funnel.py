@@ -18,7 +18,10 @@ from salesengine.domain.values import OUTCOMES, Status
 
 
 @dataclass(frozen=True, slots=True)
-class FunnelRow:
+class ReplayedFunnelRow:
+    """One stage (or outcome) of one policy and currency in the funnel computed by
+    replaying each deal's events; the reports' own row is ``FunnelReportRow``."""
+
     policy: str
     stage: str
     currency: str  # amounts in different currencies are never added together
@@ -40,7 +43,7 @@ def funnel_by_replay(
     as_of: datetime,
     known_at: datetime | None = None,
     versions: Mapping[tuple[str, str], FunnelPolicy] | None = None,
-) -> list[FunnelRow]:
+) -> list[ReplayedFunnelRow]:
     """``versions``: the policy versions by (name, fingerprint); a deal weighs with the
     one its position was entered under, else (not given) with ``policies``'."""
     counts: dict[tuple[str, str, str], list[Decimal]] = {}
@@ -57,11 +60,11 @@ def funnel_by_replay(
         row[0] += 1
         row[1] += amount
         row[2] += amount * weight
-    rows: list[FunnelRow] = []
+    rows: list[ReplayedFunnelRow] = []
     for name in sorted({p for p, _, _ in counts}):
         currencies = sorted({c for p, _, c in counts if p == name})
         for stage in (*policies[name].stage_keys, *OUTCOMES):
             for currency in currencies:
                 n, amount, weighted = counts.get((name, stage, currency), [Decimal(0)] * 3)
-                rows.append(FunnelRow(name, stage, currency, int(n), amount, weighted))
+                rows.append(ReplayedFunnelRow(name, stage, currency, int(n), amount, weighted))
     return rows

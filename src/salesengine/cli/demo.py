@@ -16,7 +16,7 @@ from salesengine.cli.render import money, say, when
 from salesengine.cli.tables import Col, Grid
 
 if TYPE_CHECKING:
-    from salesengine.application.funnel import FunnelRow
+    from salesengine.application.funnel import ReplayedFunnelRow
 
 
 def demo_command(
@@ -74,7 +74,7 @@ def demo_command(
     )
 
 
-def _funnel_table(title: str, rows: list[FunnelRow]) -> None:
+def _funnel_table(title: str, rows: list[ReplayedFunnelRow]) -> None:
     sums = (Col(h, "number") for h in ("deals", "amount", "weighted"))
     table = Grid([Col("stage"), *sums, Col("currency")], title=title)
     for row in rows:

@@ -34,7 +34,7 @@ from salesengine.cli.tables import Grid, key, number
 
 if TYPE_CHECKING:
     from salesengine.domain.policy import FunnelPolicy
-    from salesengine.reports.funnel import FunnelRow
+    from salesengine.reports.funnel import FunnelReportRow
     from salesengine.reports.funnel_moves import MoveRow
 
 # The reports load sqlalchemy and numpy: each is imported when the command runs, not at
@@ -171,8 +171,8 @@ def print_moves(rows: list[MoveRow], by: str | None, title: str) -> None:
         say("nothing was in the funnel or moved in the period")
 
 
-def print_funnel(rows: list[FunnelRow], by: str | None, title: str) -> None:
-    def figures(r: FunnelRow) -> list[str]:
+def print_funnel(rows: list[FunnelReportRow], by: str | None, title: str) -> None:
+    def figures(r: FunnelReportRow) -> list[str]:
         return [str(r.deals), money(r.amount), money(r.weighted), r.currency]
 
     sums = [number("deals"), number("amount"), number("weighted"), key("currency")]

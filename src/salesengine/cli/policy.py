@@ -15,7 +15,7 @@ from salesengine.cli.render import err, print_json, say, short_time
 from salesengine.cli.tables import Grid, key, number, text
 
 if TYPE_CHECKING:
-    # Loaded with the catalogue when a command reads the policies, not at start-up.
+    # Loaded with the catalog when a command reads the policies, not at start-up.
     from salesengine.domain.policy import FunnelPolicy, KeptVersion
 
 app = typer.Typer(

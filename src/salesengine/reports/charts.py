@@ -1,179 +1,52 @@
 """Charts of the funnel, of the moves between two instants and of stage durations, as a
 PNG (matplotlib) or a self-contained, interactive HTML file (plotly).
 
-Both formats draw the same picture, laid out here once: one panel per policy (and
-currency), stages top to bottom in policy order, the outcomes below them and apart from
-the open funnel. Axis labels use stage keys or English names: a PNG can only show
-Chinese where a CJK font is installed, and the HTML is read on machines we cannot check.
-Chinese names appear in the HTML's hover text, which the reader's browser renders.
-The plotting libraries are imported only when a chart is written, keeping the command
-line quick to start.
+Both formats draw the same picture, laid out once in charts_layout.py; charts_png.py and
+charts_html.py each draw it in their own library. The plotting libraries are imported
+only when a chart is written, keeping the command line quick to start.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from decimal import Decimal
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol, SupportsFloat
+from typing import Protocol
 
 from salesengine.domain.policy import FunnelPolicy
-from salesengine.domain.values import OUTCOMES
-from salesengine.reports.funnel import FunnelRow
-from salesengine.reports.funnel_moves import MoveRow, Tally
+from salesengine.reports.charts_layout import (
+    DurationPanel,
+    DurationRow,
+    FunnelPanel,
+    MovePanel,
+    duration_panels,
+    funnel_panels,
+    move_panels,
+    panel_groups,
+)
+from salesengine.reports.funnel import FunnelReportRow
+from salesengine.reports.funnel_moves import MoveRow
 
 FORMATS = (".png", ".html")
 
-# Open stages shade from light to dark blue as deals move down the funnel.
-STAGE_LIGHT, STAGE_DARK = (0.62, 0.79, 0.88), (0.03, 0.27, 0.58)
-OUTCOME_COLOURS = {"won": "#2e7d32", "lost": "#c62828", "abandoned": "#9e9e9e"}
-# Groups (owners, teams, ...) take qualitative colours, the same in every panel.
-GROUP_COLOURS = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
-)  # fmt: skip
-NO_GROUP = "(none)"
 
+class ChartFormat(Protocol):
+    """What a format's module draws: each kind of chart, from its panels."""
 
-class DurationRow(Protocol):
-    """A cycle-time row (reports/cycle_time.py): days in one stage, or opening to won."""
+    def draw_funnel(
+        self, panels: Sequence[FunnelPanel], groups: list[str | None], path: Path, title: str
+    ) -> None: ...
 
-    @property
-    def policy(self) -> str: ...
-    @property
-    def stage(self) -> str: ...
-    @property
-    def count(self) -> int: ...
-    @property
-    def mean_days(self) -> SupportsFloat | None: ...
-    @property
-    def median_days(self) -> SupportsFloat | None: ...
-    @property
-    def p90_days(self) -> SupportsFloat | None: ...
+    def draw_moves(
+        self, panels: Sequence[MovePanel], groups: list[str | None], path: Path, title: str
+    ) -> None: ...
 
-
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """One group's share of a bar (the whole bar when the rows are not grouped)."""
-
-    group: str | None
-    deals: int
-    amount: Decimal
-    weighted: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class FunnelBar:
-    stage: str
-    label: str  # key or English name: safe for any font
-    hover: str  # with the Chinese name when the policy is known
-    segments: tuple[Segment, ...]
-
-    @property
-    def outcome(self) -> bool:
-        return self.stage in OUTCOMES
-
-    def total(self, measure: str) -> float:
-        return float(sum(float(getattr(s, measure)) for s in self.segments))
-
-
-@dataclass(frozen=True, slots=True)
-class FunnelPanel:
-    policy: str
-    currency: str
-    bars: tuple[FunnelBar, ...]
-
-    @property
-    def title(self) -> str:
-        return f"{self.policy} ({self.currency})"
-
-    def positions(self) -> list[float]:
-        """Bar positions from the top; the outcomes sit apart, after a gap."""
-        return _positions([b.stage for b in self.bars])
-
-    def separator(self) -> float | None:
-        """Where the line between the open funnel and the outcomes goes."""
-        return _separator([b.stage for b in self.bars])
-
-
-def _positions(stages: Sequence[str]) -> list[float]:
-    positions: list[float] = []
-    gap = 0.0
-    for i, stage in enumerate(stages):
-        if stage in OUTCOMES and (i == 0 or stages[i - 1] not in OUTCOMES):
-            gap = 0.7
-        positions.append(i + gap)
-    return positions
-
-
-def _separator(stages: Sequence[str]) -> float | None:
-    for i, stage in enumerate(stages):
-        if stage in OUTCOMES and i > 0 and stages[i - 1] not in OUTCOMES:
-            positions = _positions(stages)
-            return (positions[i - 1] + positions[i]) / 2
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class MoveBar:
-    """One stage's moves in the period: into it (right of the axis), out of it (left),
-    one segment per group."""
-
-    stage: str
-    label: str
-    hover: str
-    rows: tuple[MoveRow, ...]  # one per group (one row when not grouped)
-
-    def total(self, column: str, measure: str) -> float:
-        """The sum over the groups of a column (start, in, out, end) in deals or amount."""
-        return sum(float(_measure(r[column], measure)) for r in self.rows)
-
-
-def _measure(tally: Tally, measure: str) -> int | Decimal:
-    return tally.deals if measure == "deals" else tally.amount
-
-
-@dataclass(frozen=True, slots=True)
-class MovePanel:
-    policy: str
-    currency: str
-    bars: tuple[MoveBar, ...]
-
-    def positions(self) -> list[float]:
-        return _positions([b.stage for b in self.bars])
-
-    def separator(self) -> float | None:
-        return _separator([b.stage for b in self.bars])
-
-
-@dataclass(frozen=True, slots=True)
-class DurationBar:
-    stage: str
-    label: str
-    group: str | None
-    count: int
-    mean: float | None
-    median: float | None
-    p90: float | None
-    limit: int | None  # the stage's max_days, if the policy sets one
-
-    def caption(self) -> str:
-        if not self.count or self.median is None:
-            return "no exits in the window"
-        mean = "" if self.mean is None else f", mean {self.mean:.1f}"
-        p90 = "" if self.p90 is None else f", p90 {self.p90:.1f}"
-        return f"median {self.median:.1f} d{mean}{p90} (n={self.count})"
-
-
-@dataclass(frozen=True, slots=True)
-class DurationPanel:
-    policy: str
-    bars: tuple[DurationBar, ...]
+    def draw_durations(
+        self, panels: Sequence[DurationPanel], groups: list[str | None], path: Path, title: str
+    ) -> None: ...
 
 
 def write_funnel_chart(
-    rows: Sequence[FunnelRow],
+    rows: Sequence[FunnelReportRow],
     path: Path,
     title: str,
     *,
@@ -184,17 +57,9 @@ def write_funnel_chart(
     Grouped rows (``--by``) are drawn as stacked bars, one colour per group.
     ``policies``, when given, supplies stage names and orders stages by policy.
     """
-    suffix = _format(path)
+    chart = chart_format(path)
     panels = funnel_panels(rows, policies)
-    groups = _groups(s.group for p in panels for b in p.bars for s in b.segments)
-    if suffix == ".png":
-        from salesengine.reports import charts_png
-
-        charts_png.funnel(panels, groups, path, title)
-    else:
-        from salesengine.reports import charts_html
-
-        charts_html.funnel(panels, groups, path, title)
+    chart.draw_funnel(panels, panel_groups(panels), path, title)
 
 
 def write_moves_chart(
@@ -207,17 +72,9 @@ def write_moves_chart(
     """What moved between two instants, per policy and currency: per stage a bar to the
     right for the moves in and one to the left for the moves out (deals and amount side by
     side), and the stage's deals at the start and the end. Grouped rows are stacked."""
-    suffix = _format(path)
+    chart = chart_format(path)
     panels = move_panels(rows, policies)
-    groups = _groups(r.group for p in panels for b in p.bars for r in b.rows)
-    if suffix == ".png":
-        from salesengine.reports import charts_png
-
-        charts_png.moves(panels, groups, path, title)
-    else:
-        from salesengine.reports import charts_html
-
-        charts_html.moves(panels, groups, path, title)
+    chart.draw_moves(panels, panel_groups(panels), path, title)
 
 
 def write_duration_chart(
@@ -232,142 +89,21 @@ def write_duration_chart(
     Rows carrying a ``group`` attribute (``--by``) are drawn side by side per stage.
     ``policies``, when given, supplies stage names and each stage's time limit.
     """
-    suffix = _format(path)
+    chart = chart_format(path)
     panels = duration_panels(rows, policies)
-    groups = _groups(b.group for p in panels for b in p.bars)
-    if suffix == ".png":
-        from salesengine.reports import charts_png
-
-        charts_png.durations(panels, groups, path, title)
-    else:
-        from salesengine.reports import charts_html
-
-        charts_html.durations(panels, groups, path, title)
+    chart.draw_durations(panels, panel_groups(panels), path, title)
 
 
-def _format(path: Path) -> str:
+def chart_format(path: Path) -> ChartFormat:
+    """The module that draws the path's format; a suffix of no format is refused."""
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         shown = suffix or "no suffix"
         raise ValueError(f"cannot write a chart as '{shown}' (use {' or '.join(FORMATS)})")
-    return suffix
+    if suffix == ".png":
+        from salesengine.reports import charts_png
 
+        return charts_png
+    from salesengine.reports import charts_html
 
-def funnel_panels(
-    rows: Iterable[FunnelRow], policies: Mapping[str, FunnelPolicy] | None = None
-) -> list[FunnelPanel]:
-    """Rows gathered into panels, stages in policy order (else in the rows' order)."""
-    order: dict[tuple[str, str], dict[str, list[Segment]]] = {}
-    for r in rows:
-        stages = order.setdefault((r.policy, r.currency), {})
-        stages.setdefault(r.stage, []).append(Segment(r.group, r.deals, r.amount, r.weighted))
-    panels = []
-    for (name, currency), stages in order.items():
-        spec = (policies or {}).get(name)
-        keys = list(stages)
-        if spec is not None:
-            rank = {k: i for i, k in enumerate((*spec.stage_keys, *OUTCOMES))}
-            keys.sort(key=lambda k: rank.get(k, len(rank)))
-        bars = tuple(FunnelBar(k, _label(spec, k), _hover(spec, k), tuple(stages[k])) for k in keys)
-        panels.append(FunnelPanel(name, currency, bars))
-    return panels
-
-
-def move_panels(
-    rows: Iterable[MoveRow], policies: Mapping[str, FunnelPolicy] | None = None
-) -> list[MovePanel]:
-    """Rows gathered into panels per policy and currency, stages in policy order."""
-    order: dict[tuple[str, str], dict[str, list[MoveRow]]] = {}
-    for r in rows:
-        order.setdefault((r.policy, r.currency), {}).setdefault(r.stage, []).append(r)
-    panels = []
-    for (name, currency), stages in order.items():
-        spec = (policies or {}).get(name)
-        keys = list(stages)
-        if spec is not None:
-            rank = {k: i for i, k in enumerate((*spec.stage_keys, *OUTCOMES))}
-            keys.sort(key=lambda k: rank.get(k, len(rank)))
-        bars = tuple(MoveBar(k, _label(spec, k), _hover(spec, k), tuple(stages[k])) for k in keys)
-        panels.append(MovePanel(name, currency, bars))
-    return panels
-
-
-def duration_panels(
-    rows: Iterable[DurationRow], policies: Mapping[str, FunnelPolicy] | None = None
-) -> list[DurationPanel]:
-    by_policy: dict[str, list[DurationBar]] = {}
-    for r in rows:
-        spec = (policies or {}).get(r.policy)
-        limit = None
-        if spec is not None and spec.has_stage(r.stage):
-            limit = spec.stage(r.stage).time_rules.max_days
-        label = "opened to won" if r.stage == "won" else _label(spec, r.stage)
-        group = getattr(r, "group", None)
-        by_policy.setdefault(r.policy, []).append(
-            DurationBar(
-                r.stage,
-                label,
-                None if group is None else str(group),
-                r.count,
-                _days(r.mean_days),
-                _days(r.median_days),
-                _days(r.p90_days),
-                limit,
-            )
-        )
-    return [DurationPanel(name, tuple(bars)) for name, bars in by_policy.items()]
-
-
-def _days(value: SupportsFloat | None) -> float | None:
-    return None if value is None else float(value)
-
-
-def _label(spec: FunnelPolicy | None, stage: str) -> str:
-    if spec is None or not spec.has_stage(stage):
-        return stage
-    return spec.stage(stage).name
-
-
-def _hover(spec: FunnelPolicy | None, stage: str) -> str:
-    if spec is None or not spec.has_stage(stage):
-        return stage
-    s = spec.stage(stage)
-    return s.name if s.name_zh == s.name else f"{s.name} {s.name_zh}"
-
-
-def _groups(values: Iterable[str | None]) -> list[str | None]:
-    """Distinct groups in first-seen order; ``[None]`` alone means ungrouped."""
-    seen: dict[str | None, None] = {}
-    for v in values:
-        seen.setdefault(v, None)
-    return list(seen)
-
-
-def grouped(groups: Sequence[str | None]) -> bool:
-    return groups != [None] and bool(groups)
-
-
-def group_name(group: str | None) -> str:
-    return NO_GROUP if group is None else group
-
-
-def group_colour(groups: Sequence[str | None], group: str | None) -> str:
-    return GROUP_COLOURS[groups.index(group) % len(GROUP_COLOURS)]
-
-
-def stage_colour(bar: FunnelBar, index: int, stages: int) -> str:
-    """Blue shades down the open funnel; each outcome its own colour."""
-    if bar.outcome:
-        return OUTCOME_COLOURS.get(bar.stage, "#9e9e9e")
-    f = index / max(stages - 1, 1)
-    rgb = (round(255 * (a + (b - a) * f)) for a, b in zip(STAGE_LIGHT, STAGE_DARK, strict=True))
-    return "#{:02x}{:02x}{:02x}".format(*rgb)
-
-
-def compact(value: float) -> str:
-    """1 250 000 -> 1.25M: short enough to sit beside a bar."""
-    size = abs(value)
-    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if size >= limit * 0.9995:  # 999 999 reads 1M, not 1e+03k
-            return f"{value / limit:.3g}{suffix}"
-    return f"{value:.0f}" if value == int(value) else f"{value:.2f}"
+    return charts_html

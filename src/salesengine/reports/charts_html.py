@@ -11,8 +11,12 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from salesengine.reports.charts import (
-    OUTCOME_COLOURS,
+from salesengine.reports.charts_layout import (
+    INK,
+    LIMIT_COLOUR,
+    MOVED_IN,
+    MOVED_OUT,
+    PANEL_MEASURES,
     DurationPanel,
     FunnelPanel,
     MoveBar,
@@ -24,37 +28,19 @@ from salesengine.reports.charts import (
     stage_colour,
 )
 
-WIDTH = 1200
-MEDIAN_COLOUR = "#4a90c2"
-INK = "#333333"
-LIMIT_COLOUR = "#c62828"
-MOVED_IN, MOVED_OUT = "#2e7d32", "#c62828"
+WIDTH_PX = 1200
 FONT = "DejaVu Sans, Arial, 'Noto Sans CJK SC', 'Microsoft YaHei', sans-serif"
 
 
-def funnel(panels: Sequence[FunnelPanel], groups: list[str | None], path: Path, title: str) -> None:
-    rows = max(len(panels), 1)
-    titles = [
-        f"{p.policy}: {m}{f' ({p.currency})' if m == 'amount' else ''}"
-        for p in panels
-        for m in ("deals", "amount")
-    ]
-    fig = make_subplots(
-        rows=rows,
-        cols=2,
-        subplot_titles=titles or None,
-        horizontal_spacing=0.14,
-        vertical_spacing=min(0.3 / rows, 0.12),
-    )
+def draw_funnel(
+    panels: Sequence[FunnelPanel], groups: list[str | None], path: Path, title: str
+) -> None:
+    fig = _subplots(panels, 2, _measure_titles(panels))
     shown: set[str | None] = set()
     for row, panel in enumerate(panels, 1):
-        for col, measure in enumerate(("deals", "amount"), 1):
+        for col, measure in enumerate(PANEL_MEASURES, 1):
             _funnel_bars(fig, panel, groups, measure, row, col, shown)
-    if not panels:
-        fig.add_annotation(text="no deals", showarrow=False, x=0.5, y=0.5, xref="paper")
-    height = sum(32 * (len(p.bars) + 1) + 90 for p in panels) + 160
-    _finish(fig, title, height, legend=grouped(groups))
-    _write(fig, path)
+    _save(fig, panels, path, title, empty="no deals", legend=grouped(groups))
 
 
 def _funnel_bars(
@@ -89,53 +75,13 @@ def _funnel_bars(
                 left += width
         if not xs:
             continue
-        fig.add_trace(
-            go.Bar(
-                x=xs,
-                y=ys,
-                base=bases,
-                orientation="h",
-                marker={"color": colours, "line": {"color": "white", "width": 1}},
-                width=0.72,
-                name=group_name(group),
-                legendgroup=group_name(group),
-                showlegend=grouped(groups) and group not in shown,
-                hovertext=hovers,
-                hoverinfo="text",
-            ),
-            row=row,
-            col=col,
-        )
+        name = group_name(group)
+        showlegend = grouped(groups) and group not in shown
+        fig.add_trace(_bars(xs, ys, bases, hovers, colours, name, showlegend), row=row, col=col)
         shown.add(group)
-    fig.add_trace(
-        go.Scatter(
-            x=[t / 2 + widest * 0.02 for t in totals],
-            y=positions,
-            text=[compact(t) for t in totals],
-            mode="text",
-            textposition="middle right",
-            showlegend=False,
-            hoverinfo="skip",
-        ),
-        row=row,
-        col=col,
-    )
-    separator = panel.separator()
-    if separator is not None:
-        fig.add_hline(
-            y=separator, line={"dash": "dot", "color": "#555", "width": 1}, row=row, col=col
-        )
-    fig.update_xaxes(
-        range=[-widest * 0.55, widest * 0.8], visible=False, fixedrange=True, row=row, col=col
-    )
-    fig.update_yaxes(
-        tickvals=positions,
-        ticktext=[escape(b.label) for b in panel.bars] if col == 1 else [""] * len(positions),
-        range=[max(positions, default=0) + 0.6, -0.6],
-        fixedrange=True,
-        row=row,
-        col=col,
-    )
+    xs = [t / 2 + widest * 0.02 for t in totals]
+    fig.add_trace(_texts(xs, positions, [compact(t) for t in totals]), row=row, col=col)
+    _stage_axis(fig, panel, positions, (-widest * 0.55, widest * 0.8), row, col)
 
 
 def _funnel_hover(panel: FunnelPanel, stage: str, segment: Any, is_grouped: bool) -> str:
@@ -150,29 +96,15 @@ def _funnel_hover(panel: FunnelPanel, stage: str, segment: Any, is_grouped: bool
     return "<br>".join(lines)
 
 
-def moves(panels: Sequence[MovePanel], groups: list[str | None], path: Path, title: str) -> None:
-    rows = max(len(panels), 1)
-    titles = [
-        f"{p.policy}: {m}{f' ({p.currency})' if m == 'amount' else ''}, out | in"
-        for p in panels
-        for m in ("deals", "amount")
-    ]
-    fig = make_subplots(
-        rows=rows,
-        cols=2,
-        subplot_titles=[escape(t) for t in titles] or None,
-        horizontal_spacing=0.14,
-        vertical_spacing=min(0.3 / rows, 0.12),
-    )
+def draw_moves(
+    panels: Sequence[MovePanel], groups: list[str | None], path: Path, title: str
+) -> None:
+    fig = _subplots(panels, 2, _measure_titles(panels, note=", out | in"))
     shown: set[str] = set()
     for row, panel in enumerate(panels, 1):
-        for col, measure in enumerate(("deals", "amount"), 1):
+        for col, measure in enumerate(PANEL_MEASURES, 1):
             _move_bars(fig, panel, groups, measure, row, col, shown)
-    if not panels:
-        fig.add_annotation(text="nothing moved", showarrow=False, x=0.5, y=0.5, xref="paper")
-    height = sum(32 * (len(p.bars) + 1) + 90 for p in panels) + 160
-    _finish(fig, title, height, legend=True)
-    _write(fig, path)
+    _save(fig, panels, path, title, empty="nothing moved", legend=True)
 
 
 def _move_bars(
@@ -207,59 +139,17 @@ def _move_bars(
             colour = group_colour(groups, group) if is_grouped else (
                 MOVED_IN if column == "in" else MOVED_OUT
             )  # fmt: skip
-            fig.add_trace(
-                go.Bar(
-                    x=xs,
-                    y=ys,
-                    base=bases,
-                    orientation="h",
-                    marker={"color": colour, "line": {"color": "white", "width": 1}},
-                    opacity=1.0 if column == "in" else 0.8,
-                    width=0.72,
-                    name=name,
-                    legendgroup=name,
-                    showlegend=name not in shown,
-                    hovertext=hovers,
-                    hoverinfo="text",
-                ),
-                row=row,
-                col=col,
-            )
+            opacity = 1.0 if column == "in" else 0.8
+            bars = _bars(xs, ys, bases, hovers, colour, name, name not in shown, opacity=opacity)
+            fig.add_trace(bars, row=row, col=col)
             shown.add(name)
     labels = [
         f"{compact(b.total('start', measure))} → {compact(b.total('end', measure))}"
         for b in panel.bars
     ]
-    fig.add_trace(
-        go.Scatter(
-            x=[widest * 1.15] * len(labels),
-            y=positions,
-            text=labels,
-            mode="text",
-            textposition="middle right",
-            showlegend=False,
-            hoverinfo="skip",
-        ),
-        row=row,
-        col=col,
-    )
+    fig.add_trace(_texts([widest * 1.15] * len(labels), positions, labels), row=row, col=col)
     fig.add_vline(x=0, line={"color": "#555", "width": 1}, row=row, col=col)
-    separator = panel.separator()
-    if separator is not None:
-        fig.add_hline(
-            y=separator, line={"dash": "dot", "color": "#555", "width": 1}, row=row, col=col
-        )
-    fig.update_xaxes(
-        range=[-widest * 1.2, widest * 1.9], visible=False, fixedrange=True, row=row, col=col
-    )
-    fig.update_yaxes(
-        tickvals=positions,
-        ticktext=[escape(b.label) for b in panel.bars] if col == 1 else [""] * len(positions),
-        range=[max(positions, default=0) + 0.6, -0.6],
-        fixedrange=True,
-        row=row,
-        col=col,
-    )
+    _stage_axis(fig, panel, positions, (-widest * 1.2, widest * 1.9), row, col)
 
 
 def _move_hover(panel: MovePanel, bar: MoveBar, r: Any, column: str, is_grouped: bool) -> str:
@@ -272,35 +162,21 @@ def _move_hover(panel: MovePanel, bar: MoveBar, r: Any, column: str, is_grouped:
     return "<br>".join(lines)
 
 
-def durations(
+def draw_durations(
     panels: Sequence[DurationPanel], groups: list[str | None], path: Path, title: str
 ) -> None:
-    rows = max(len(panels), 1)
-    fig = make_subplots(
-        rows=rows,
-        cols=1,
-        subplot_titles=[escape(p.policy) for p in panels] or None,
-        vertical_spacing=min(0.3 / rows, 0.12),
-    )
+    fig = _subplots(panels, 1, [p.policy for p in panels])
     shown: set[str] = set()
     for row, panel in enumerate(panels, 1):
         _duration_bars(fig, panel, groups, row, shown)
-    if not panels:
-        fig.add_annotation(text="no stage exits", showarrow=False, x=0.5, y=0.5, xref="paper")
-    height = sum(32 * (len(p.bars) + 1) + 90 for p in panels) + 160
-    _finish(fig, title, height, legend=True)
-    _write(fig, path)
+    _save(fig, panels, path, title, empty="no stage exits", legend=True)
 
 
 def _duration_bars(
     fig: go.Figure, panel: DurationPanel, groups: list[str | None], row: int, shown: set[str]
 ) -> None:
-    stages = list(dict.fromkeys(b.stage for b in panel.bars))
-    labels = {b.stage: b.label for b in panel.bars}
-    lanes = len(groups) if grouped(groups) else 1
-    height = 0.8 / lanes
-    longest = max((b.p90 or b.median or 0.0 for b in panel.bars), default=0.0)
-    longest = max([longest, *(b.limit or 0 for b in panel.bars)]) or 1.0
+    stages, labels, longest = panel.stages(), panel.labels(), panel.longest()
+    height = panel.lane_height(groups)
 
     def trace(name: str, item: go.Bar | go.Scatter) -> None:
         item.update(name=name, legendgroup=name, showlegend=name not in shown)
@@ -308,15 +184,11 @@ def _duration_bars(
         fig.add_trace(item, row=row, col=1)
 
     for bar in panel.bars:
-        lane = groups.index(bar.group) if grouped(groups) else 0
-        y = stages.index(bar.stage) - 0.4 + height * (lane + 0.5)
+        y = panel.y(bar, groups)
         hover = f"<b>{escape(bar.label)}</b><br>{escape(bar.caption())}"
         if grouped(groups):
             hover += f"<br>{escape(group_name(bar.group))}"
         if bar.median is not None and bar.count:
-            colour = group_colour(groups, bar.group) if grouped(groups) else MEDIAN_COLOUR
-            if bar.stage == "won" and not grouped(groups):
-                colour = OUTCOME_COLOURS["won"]
             trace(
                 group_name(bar.group) if grouped(groups) else "median",
                 go.Bar(
@@ -324,7 +196,7 @@ def _duration_bars(
                     y=[y],
                     orientation="h",
                     width=height * 0.85,
-                    marker={"color": colour},
+                    marker={"color": bar.colour(groups)},
                     hovertext=[hover],
                     hoverinfo="text",
                 ),
@@ -349,9 +221,8 @@ def _duration_bars(
                         hoverinfo="text",
                     ),
                 )  # fmt: skip
-        end = max(bar.p90 or 0.0, bar.median or 0.0, bar.mean or 0.0, bar.limit or 0.0)
         fig.add_annotation(
-            x=end + longest * 0.01,
+            x=bar.end() + longest * 0.01,
             y=y,
             text=escape(bar.caption()),
             showarrow=False,
@@ -370,10 +241,122 @@ def _duration_bars(
     )
 
 
+def _measure_titles(
+    panels: Sequence[FunnelPanel] | Sequence[MovePanel], note: str = ""
+) -> list[str]:
+    """Each panel's two subplot titles, deals then amount."""
+    return [
+        f"{p.policy}: {m}{f' ({p.currency})' if m == 'amount' else ''}{note}"
+        for p in panels
+        for m in PANEL_MEASURES
+    ]
+
+
+def _subplots(
+    panels: Sequence[FunnelPanel] | Sequence[MovePanel] | Sequence[DurationPanel],
+    columns: int,
+    titles: list[str],
+) -> go.Figure:
+    """A row of ``columns`` subplots per panel (one row when there is none)."""
+    rows = max(len(panels), 1)
+    apart = {"horizontal_spacing": 0.14} if columns > 1 else {}
+    return make_subplots(
+        rows=rows,
+        cols=columns,
+        subplot_titles=[escape(t) for t in titles] or None,
+        vertical_spacing=min(0.3 / rows, 0.12),
+        **apart,
+    )
+
+
+def _bars(
+    xs: list[float],
+    ys: list[float],
+    bases: list[float],
+    hovers: list[str],
+    colour: str | list[str],
+    name: str,
+    showlegend: bool,
+    **style: float,
+) -> go.Bar:
+    """Horizontal bars from ``bases`` to ``bases + xs``, one legend entry for all."""
+    return go.Bar(
+        x=xs,
+        y=ys,
+        base=bases,
+        orientation="h",
+        marker={"color": colour, "line": {"color": "white", "width": 1}},
+        width=0.72,
+        name=name,
+        legendgroup=name,
+        showlegend=showlegend,
+        hovertext=hovers,
+        hoverinfo="text",
+        **style,
+    )
+
+
+def _texts(xs: list[float], ys: list[float], texts: list[str]) -> go.Scatter:
+    """Texts beside the bars, at (x, y) each: no hover, no legend."""
+    return go.Scatter(
+        x=xs,
+        y=ys,
+        text=texts,
+        mode="text",
+        textposition="middle right",
+        showlegend=False,
+        hoverinfo="skip",
+    )
+
+
+def _stage_axis(
+    fig: go.Figure,
+    panel: FunnelPanel | MovePanel,
+    positions: list[float],
+    x_range: tuple[float, float],
+    row: int,
+    col: int,
+) -> None:
+    """The stages down the y axis (named in the first column), the open funnel apart from
+    the outcomes; the x axis hidden."""
+    separator = panel.separator()
+    if separator is not None:
+        fig.add_hline(
+            y=separator, line={"dash": "dot", "color": "#555", "width": 1}, row=row, col=col
+        )
+    fig.update_xaxes(range=list(x_range), visible=False, fixedrange=True, row=row, col=col)
+    fig.update_yaxes(
+        tickvals=positions,
+        ticktext=[escape(b.label) for b in panel.bars] if col == 1 else [""] * len(positions),
+        range=[max(positions, default=0) + 0.6, -0.6],
+        fixedrange=True,
+        row=row,
+        col=col,
+    )
+
+
+def _save(
+    fig: go.Figure,
+    panels: Sequence[FunnelPanel] | Sequence[MovePanel] | Sequence[DurationPanel],
+    path: Path,
+    title: str,
+    *,
+    empty: str,
+    legend: bool,
+) -> None:
+    """Laid out as tall as the panels' bars need, with ``empty`` written when there are
+    none, and written to ``path``."""
+    if not panels:
+        fig.add_annotation(text=empty, showarrow=False, x=0.5, y=0.5, xref="paper")
+    height = sum(32 * (len(p.bars) + 1) + 90 for p in panels) + 160
+    _finish(fig, title, height, legend=legend)
+    _write(fig, path)
+
+
 def _finish(fig: go.Figure, title: str, height: int, *, legend: bool) -> None:
     fig.update_layout(
         title={"text": escape(title), "x": 0.01, "font": {"size": 20}},
-        width=WIDTH,
+        width=WIDTH_PX,
         height=height,
         barmode="overlay",
         bargap=0.2,

@@ -8,6 +8,7 @@ everything recorded": the rows whose recording window is still open.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 from datetime import datetime
 from typing import Any, Literal
 
@@ -68,10 +69,6 @@ def _bands_sql(bands: SizeBands, amount_units: Any) -> ColumnElement[str]:
     return case(*whens, else_=literal(labels[-1]))
 
 
-def group_value(value: Any) -> str:
-    return "(none)" if value is None else str(value)
-
-
 GroupOrder = Callable[[Any], tuple[Any, ...]]
 
 
@@ -85,3 +82,16 @@ def group_order(by: str | None, banding: Banding | None = None) -> GroupOrder:
 
 def by_name(group: Any) -> tuple[bool, str]:
     return (group is None, "" if group is None else str(group))
+
+
+def row_dict(row: Any, by: str | None, *extra: str) -> dict[str, Any]:
+    """A report row (a dataclass with a ``policy`` and a ``group``) as a dict: its policy,
+    its group named after the grouping (left out when the report is not grouped), its
+    other fields in order, then the ``extra`` attributes."""
+    found: dict[str, Any] = {"policy": row.policy}
+    if by is not None:
+        found[by] = row.group
+    for name in (*(f.name for f in fields(row)), *extra):
+        if name not in ("policy", "group"):
+            found[name] = getattr(row, name)
+    return found

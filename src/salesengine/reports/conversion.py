@@ -9,11 +9,10 @@ their effective time: a deal's later history counts even when it lies after U.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import (
     ColumnElement,
@@ -32,15 +31,15 @@ from salesengine.domain.policy import FunnelPolicy
 from salesengine.domain.values import OUTCOMES
 from salesengine.projections import stage_intervals
 from salesengine.projections.base import to_us
-from salesengine.reports.common import known
-from salesengine.reports.size_bands import Banding
+from salesengine.reports.common import known, row_dict
+from salesengine.reports.scope import Scope, Slicing
 from salesengine.reports.window import (
     ATTRIBUTES,
     attributes_at,
     check_window,
+    every_stage,
     grouping,
     known_in,
-    slices,
 )
 
 INTERVALS = stage_intervals.table
@@ -66,19 +65,7 @@ class ConversionRow:
         return None if self.cohort == 0 else self.lost / self.cohort
 
     def as_dict(self, by: str | None = None) -> dict[str, Any]:
-        row: dict[str, Any] = {"policy": self.policy}
-        if by is not None:
-            row[by] = self.group
-        row.update(
-            stage=self.stage,
-            cohort=self.cohort,
-            advanced=self.advanced,
-            lost=self.lost,
-            open=self.open,
-            conversion=self.conversion,
-            drop_off=self.drop_off,
-        )
-        return row
+        return row_dict(self, by, "conversion", "drop_off")
 
 
 def _beyond(
@@ -96,15 +83,12 @@ def _beyond(
 def cohort_counts(
     conn: Connection,
     policies: Mapping[str, FunnelPolicy],
-    *,
     start: datetime,
     end: datetime,
-    known_at: datetime | None,
-    by: str | None = None,
-    policy: str | None = None,
-    banding: Banding | None = None,
+    scope: Scope,
 ) -> list[tuple[str, str, Any, int, int, int]]:
     """(policy, stage, group, cohort, advanced, lost) per combination with a cohort."""
+    known_at = scope.known_at
     i = INTERVALS.c
     order = func.row_number().over(
         partition_by=(i.deal_id, i.stage), order_by=(i.entered_at, i.entered_version)
@@ -113,8 +97,8 @@ def cohort_counts(
     entries = select(
         i.deal_id, i.policy, i.stage, i.entered_at, i.entered_version, order.label("nth")
     ).where(known(INTERVALS, known_at), i.entered_at < to_us(end), i.stage.not_in(OUTCOMES))
-    if policy is not None:
-        entries = entries.where(i.policy == policy)
+    if scope.policy is not None:
+        entries = entries.where(i.policy == scope.policy)
     es = entries.subquery("entries")
     e = es.c
 
@@ -136,7 +120,7 @@ def cohort_counts(
         last.c.exited_at.is_(None),
         last.c.stage.in_(ENDED_UNWON),
     )
-    group = grouping(by, banding)
+    group = grouping(scope.by, scope.banding)
     source: FromClause = es
     if group is not None:
         source = es.join(ATTRIBUTES, attributes_at(e.deal_id, e.entered_at, known_at))
@@ -168,33 +152,17 @@ def conversion(
     *,
     start: datetime,
     end: datetime,
-    known_at: datetime | None = None,
-    by: str | None = None,
-    policy: str | None = None,
-    size_bands: Sequence[Decimal] | None = None,
+    **slicing: Unpack[Slicing],
 ) -> list[ConversionRow]:
-    """Every stage of each (policy, group) slice with a cohort in [start, end).
-    ``size_bands``: the band limits of ``--by size`` for every deal, instead of its
-    policy's."""
+    """Every stage of each (policy, group) slice with a cohort in [start, end)."""
     check_window(start, end)
-    banding = Banding(policies, size_bands)
+    scope = Scope.of(policies, slicing)
     counts = {
         (name, stage, grp): (cohort, adv, gone)
-        for name, stage, grp, cohort, adv, gone in cohort_counts(
-            conn,
-            policies,
-            start=start,
-            end=end,
-            known_at=known_at,
-            by=by,
-            policy=policy,
-            banding=banding,
-        )
+        for name, stage, grp, cohort, adv, gone in cohort_counts(conn, policies, start, end, scope)
     }
-    present = ((name, grp) for name, _, grp in counts)
     rows: list[ConversionRow] = []
-    for name, grp in slices(present, policies, by=by, policy=policy, banding=banding):
-        for stage in policies[name].stage_keys:
-            cohort, adv, gone = counts.get((name, stage, grp), (0, 0, 0))
-            rows.append(ConversionRow(name, stage, cohort, adv, gone, cohort - adv - gone, grp))
+    for name, stage, grp, cell in every_stage(counts, policies, scope):
+        cohort, adv, gone = cell or (0, 0, 0)
+        rows.append(ConversionRow(name, stage, cohort, adv, gone, cohort - adv - gone, grp))
     return rows

@@ -12,8 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import Connection, FromClause, and_, select
 
@@ -21,15 +20,15 @@ from salesengine.domain.policy import FunnelPolicy
 from salesengine.domain.values import OUTCOMES
 from salesengine.projections import stage_intervals
 from salesengine.projections.base import to_us
-from salesengine.reports.common import known
-from salesengine.reports.size_bands import Banding
+from salesengine.reports.common import known, row_dict
+from salesengine.reports.scope import Scope, Slicing
 from salesengine.reports.window import (
     ATTRIBUTES,
     attributes_at,
     check_window,
+    every_stage,
     grouping,
     known_in,
-    slices,
 )
 
 INTERVALS = stage_intervals.table
@@ -49,17 +48,7 @@ class CycleTimeRow:
     group: str | None = None  # the value of the --by grouping, if any
 
     def as_dict(self, by: str | None = None) -> dict[str, Any]:
-        row: dict[str, Any] = {"policy": self.policy}
-        if by is not None:
-            row[by] = self.group
-        row.update(
-            stage=self.stage,
-            count=self.count,
-            mean_days=self.mean_days,
-            median_days=self.median_days,
-            p90_days=self.p90_days,
-        )
-        return row
+        return row_dict(self, by)
 
 
 def days(microseconds: int) -> float:
@@ -104,19 +93,13 @@ def statistics(
 
 
 def durations(
-    conn: Connection,
-    *,
-    start: datetime,
-    end: datetime,
-    known_at: datetime | None,
-    by: str | None = None,
-    policy: str | None = None,
-    banding: Banding | None = None,
+    conn: Connection, start: datetime, end: datetime, scope: Scope
 ) -> list[tuple[str, str, Any, int]]:
     """(policy, stage or won, group, microseconds) for every interval and win counted."""
+    known_at, policy = scope.known_at, scope.policy
     i = INTERVALS.c
     f, u = to_us(start), to_us(end)
-    group = grouping(by, banding)
+    group = grouping(scope.by, scope.banding)
     extra = [group] if group is not None else []
 
     source: FromClause = INTERVALS
@@ -171,24 +154,16 @@ def cycle_time(
     *,
     start: datetime,
     end: datetime,
-    known_at: datetime | None = None,
-    by: str | None = None,
-    policy: str | None = None,
-    size_bands: Sequence[Decimal] | None = None,
+    **slicing: Unpack[Slicing],
 ) -> list[CycleTimeRow]:
-    """Every stage, then ``won``, of each (policy, group) slice with anything in the window.
-    ``size_bands``: the band limits of ``--by size`` for every deal, instead of its
-    policy's."""
+    """Every stage, then ``won``, of each (policy, group) slice with anything in the
+    window."""
     check_window(start, end)
+    scope = Scope.of(policies, slicing)
     found: dict[tuple[str, str, Any], list[int]] = {}
-    banding = Banding(policies, size_bands)
-    for name, stage, grp, us in durations(
-        conn, start=start, end=end, known_at=known_at, by=by, policy=policy, banding=banding
-    ):
+    for name, stage, grp, us in durations(conn, start, end, scope):
         found.setdefault((name, stage, grp), []).append(us)
-    present = ((name, grp) for name, _, grp in found)
-    rows: list[CycleTimeRow] = []
-    for name, grp in slices(present, policies, by=by, policy=policy, banding=banding):
-        for stage in (*policies[name].stage_keys, WON):
-            rows.append(statistics(name, stage, grp, found.get((name, stage, grp), [])))
-    return rows
+    return [
+        statistics(name, stage, grp, stays or [])
+        for name, stage, grp, stays in every_stage(found, policies, scope, (WON,))
+    ]

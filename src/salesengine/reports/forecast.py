@@ -9,27 +9,20 @@ when asked.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import Connection, func, null, select
 
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.projections.base import from_units
-from salesengine.reports.common import group_order, group_sql
-from salesengine.reports.open_deals import (
-    ATTRIBUTES,
-    INTERVALS,
-    Only,
-    open_deals,
-    utc_day,
-    week_label,
-    week_start,
-)
-from salesengine.reports.size_bands import Banding
+from salesengine.reports.common import group_sql
+from salesengine.reports.funnel import ATTRIBUTES, INTERVALS
+from salesengine.reports.open_deals import Only, open_deals, utc_day, week_label, week_start
+from salesengine.reports.scope import Scope, Slicing, check_policy
 from salesengine.reports.weights import weights
 
 WEEKS = 4
@@ -100,26 +93,22 @@ def forecast(
     policies: Mapping[str, FunnelPolicy],
     *,
     as_of: datetime,
-    known_at: datetime | None = None,
-    policy: str | None = None,
-    by: str | None = None,
     only: Only | None = None,
-    size_bands: Sequence[Decimal] | None = None,
+    **slicing: Unpack[Slicing],
 ) -> Forecast:
     """The forecast of the open deals of ``policy`` and ``only`` (owner, team), per
-    ``by`` group; ``size_bands`` as the funnel's."""
-    if policy is not None and policy not in policies:
-        raise ValueError(f"no policy '{policy}'")
+    ``by`` group."""
+    check_policy(policies, slicing.get("policy"))
     only = only or Only()
     first = week_start(utc_day(as_of))
     weeks = [first + timedelta(weeks=n) for n in range(WEEKS)]
     end = first + timedelta(weeks=WEEKS)
-    banding = Banding(policies, size_bands)
+    scope = Scope.of(policies, slicing)
     pipeline: dict[tuple[str, str, Any], Sums] = {}
     buckets: dict[tuple[date | str, str, Any], Sums] = {}
     weigh = weights(conn, policies).weight
     for name, stage, version, currency, close, grp, deals, units in _open_sums(
-        conn, as_of, known_at, policy, by, only, banding
+        conn, as_of, scope, only
     ):
         spec = policies[name]
         amount = from_units(int(units or 0))
@@ -129,21 +118,14 @@ def forecast(
         bucket = _bucket(close, first, end)
         buckets.setdefault((bucket, cur, grp), Sums()).add(int(deals), amount, weighted)
 
-    order = group_order(by, banding)
-
-    def by_slice(key: tuple[str, Any]) -> tuple[str, tuple[Any, ...]]:
-        """By currency, then group (``common.group_order``)."""
-        return (key[0], order(key[1]))
-
-    slices = sorted({(c, g) for _, c, g in buckets}, key=by_slice)
+    slices = scope.in_order((c, g) for _, c, g in buckets)
     zero = Sums()
     return Forecast(
         as_of=as_of,
-        known_at=known_at,
-        policy=policy,
+        known_at=scope.known_at,
+        policy=scope.policy,
         weighted_pipeline=[
-            PipelineRow(p, c, *pipeline[p, c, g].values, g)
-            for p, c, g in sorted(pipeline, key=lambda k: (k[0], *by_slice(k[1:])))
+            PipelineRow(p, c, *pipeline[p, c, g].values, g) for p, c, g in scope.in_order(pipeline)
         ],
         weeks=[
             WeekRow(week_label(monday), monday, c, *buckets.get((monday, c, g), zero).values, g)
@@ -156,34 +138,28 @@ def forecast(
             for c, g in slices
             if (bucket, c, g) in buckets
         ],
-        by=by,
+        by=scope.by,
         only=only,
     )
 
 
 def _open_sums(
-    conn: Connection,
-    as_of: datetime,
-    known_at: datetime | None,
-    policy: str | None,
-    by: str | None,
-    only: Only,
-    banding: Banding,
+    conn: Connection, as_of: datetime, scope: Scope, only: Only
 ) -> list[tuple[Any, ...]]:
     """(policy, stage, policy version, currency, expected close, group, deals, amount
     units) of the open deals. The group is computed in a subquery: PostgreSQL would not
     see a parameterised CASE (the size bands) in GROUP BY as the same expression as in
     the select list."""
     i, a = INTERVALS.c, ATTRIBUTES.c
-    group = group_sql(ATTRIBUTES, by, banding)
+    group = group_sql(ATTRIBUTES, scope.by, scope.banding)
     columns = [i.policy, i.stage, i.policy_version, a.currency, a.expected_close]
     inner = open_deals(
         *columns,
         (group if group is not None else null()).label("grp"),
         a.amount,
         at=as_of,
-        known_at=known_at,
-        policy=policy,
+        known_at=scope.known_at,
+        policy=scope.policy,
         only=only,
     ).subquery("open")
     c = inner.c

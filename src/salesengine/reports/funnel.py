@@ -9,21 +9,21 @@ different currencies are never added together.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Unpack
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Select, func, select
 
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.domain.values import OUTCOMES
 from salesengine.projections import deal_attributes, stage_intervals
 from salesengine.projections.base import from_units
-from salesengine.reports.common import group_order, group_sql, holds_at, known
+from salesengine.reports.common import group_sql, holds_at, known
 from salesengine.reports.funnel_sums import funnel_sums
-from salesengine.reports.size_bands import Banding
+from salesengine.reports.scope import Scope, Slicing
 from salesengine.reports.weights import weights
 
 INTERVALS = stage_intervals.table
@@ -31,7 +31,10 @@ ATTRIBUTES = deal_attributes.table
 
 
 @dataclass(frozen=True, slots=True)
-class FunnelRow:
+class FunnelReportRow:
+    """One stage (or outcome) of one (policy, currency, group) slice of the funnel report,
+    read from the read models."""
+
     policy: str
     stage: str
     currency: str
@@ -54,23 +57,12 @@ class FunnelRow:
         return row
 
 
-def positions_at(
-    conn: Connection,
-    at: datetime,
-    known_at: datetime | None,
-    by: str | None = None,
-    policy: str | None = None,
-    banding: Banding | None = None,
-) -> list[tuple[Any, ...]]:
-    """(policy, stage, currency, policy version, group, deals, amount units) per
-    combination at T known at K."""
+def deals_at(*columns: Any, at: datetime, known_at: datetime | None) -> Select[Any]:
+    """``columns`` of each deal's stage interval and attribute segment holding at T, as
+    known at K: the funnel's join."""
     i, a = INTERVALS.c, ATTRIBUTES.c
-    group = group_sql(ATTRIBUTES, by, banding)
-    keys: list[Any] = [i.policy, i.stage, a.currency, i.policy_version]
-    if group is not None:
-        keys.append(group.label("grp"))
-    query = (
-        select(*keys, func.count(), func.sum(a.amount))
+    return (
+        select(*columns)
         .select_from(INTERVALS.join(ATTRIBUTES, a.deal_id == i.deal_id))
         .where(
             holds_at(i.entered_at, i.exited_at, at),
@@ -78,10 +70,21 @@ def positions_at(
             holds_at(a.valid_from, a.valid_to, at),
             known(ATTRIBUTES, known_at),
         )
-        .group_by(*keys)
     )
-    if policy is not None:
-        query = query.where(i.policy == policy)
+
+
+def positions_at(conn: Connection, at: datetime, scope: Scope) -> list[tuple[Any, ...]]:
+    """(policy, stage, currency, policy version, group, deals, amount units) per
+    combination at T known at K."""
+    i, a = INTERVALS.c, ATTRIBUTES.c
+    group = group_sql(ATTRIBUTES, scope.by, scope.banding)
+    keys: list[Any] = [i.policy, i.stage, a.currency, i.policy_version]
+    if group is not None:
+        keys.append(group.label("grp"))
+    query = deals_at(*keys, func.count(), func.sum(a.amount), at=at, known_at=scope.known_at)
+    query = query.group_by(*keys)
+    if scope.policy is not None:
+        query = query.where(i.policy == scope.policy)
     rows = []
     for r in conn.execute(query):
         grp = r[4] if group is not None else None
@@ -95,27 +98,22 @@ def funnel(
     policies: Mapping[str, FunnelPolicy],
     *,
     as_of: datetime,
-    known_at: datetime | None = None,
-    by: str | None = None,
-    policy: str | None = None,
-    size_bands: Sequence[Decimal] | None = None,
-) -> list[FunnelRow]:
-    """Every stage and outcome of each policy present, per currency (and group).
-    ``size_bands``: the band limits of ``--by size`` for every deal, instead of its
-    policy's."""
+    **slicing: Unpack[Slicing],
+) -> list[FunnelReportRow]:
+    """Every stage and outcome of each policy present, per currency (and group)."""
+    scope = Scope.of(policies, slicing)
     counts: dict[tuple[str, str, str, str | None], tuple[int, int, Decimal]] = {}
-    banding = Banding(policies, size_bands)
-    if by is None:
+    if scope.by is None:
         # Ungrouped: summed from the funnel points, without visiting each deal.
         found = [
             (name, stage, currency, version, None, deals, units)
             for (name, stage, currency, version), (deals, units) in funnel_sums(
-                conn, as_of, known_at
+                conn, as_of, scope.known_at
             ).items()
-            if policy is None or name == policy
+            if scope.policy is None or name == scope.policy
         ]
     else:
-        found = positions_at(conn, as_of, known_at, by, policy, banding)
+        found = positions_at(conn, as_of, scope)
     weigh = weights(conn, policies).weight
     for name, stage, currency, version, grp, deals, units in found:
         cur = currency or policies[name].currency
@@ -124,10 +122,8 @@ def funnel(
         # Each version's share of the stage weighs with that version's probability.
         weighted = from_units(units) * weigh(name, version, stage)
         counts[key] = (before[0] + deals, before[1] + units, before[2] + weighted)
-    rows: list[FunnelRow] = []
-    order = group_order(by, banding)
-    slices = sorted({(p, c, g) for p, _, c, g in counts}, key=lambda k: (k[0], k[1], order(k[2])))
-    for name, cur, grp in slices:
+    rows: list[FunnelReportRow] = []
+    for name, cur, grp in scope.in_order((p, c, g) for p, _, c, g in counts):
         spec = policies[name]
         for stage in (*spec.stage_keys, *OUTCOMES):
             cell = counts.get((name, stage, cur, grp))
@@ -135,5 +131,5 @@ def funnel(
                 weight = Decimal(spec.probability(stage)) / 100
                 cell = (0, 0, from_units(0) * weight)
             deals, units, weighted = cell
-            rows.append(FunnelRow(name, stage, cur, deals, from_units(units), weighted, grp))
+            rows.append(FunnelReportRow(name, stage, cur, deals, from_units(units), weighted, grp))
     return rows

@@ -9,11 +9,11 @@ the funnels as of T and T2 give the ``start`` and ``end`` columns.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import ColumnElement, Connection, Select, func, null, or_, select
 
@@ -21,9 +21,9 @@ from salesengine.domain.policy import FunnelPolicy
 from salesengine.domain.values import OUTCOMES
 from salesengine.projections import stage_intervals
 from salesengine.projections.base import from_units, to_us
-from salesengine.reports.common import group_order, known
+from salesengine.reports.common import known, row_dict
 from salesengine.reports.funnel import positions_at
-from salesengine.reports.size_bands import Banding
+from salesengine.reports.scope import Scope, Slicing
 from salesengine.reports.window import ATTRIBUTES, attributes_at, grouping
 
 INTERVALS = stage_intervals.table
@@ -31,7 +31,7 @@ INTERVALS = stage_intervals.table
 # The columns of a row, in order: the snapshots around the moves, out split by destination.
 MEASURES = ("start", "in", "out", "advanced", "regressed", "won", "lost", "abandoned", "end")
 DESTINATIONS = ("advanced", "regressed", "won", "lost", "abandoned")
-Key = tuple[str, str, str, Any]  # policy, stage or outcome, currency, group
+RowKey = tuple[str, str, str, Any]  # policy, stage or outcome, currency, group
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +57,8 @@ class MoveRow:
         return self.tallies[measure]
 
     def as_dict(self, by: str | None = None) -> dict[str, Any]:
-        row: dict[str, Any] = {"policy": self.policy}
-        if by is not None:
-            row[by] = self.group
-        row.update(stage=self.stage, currency=self.currency)
+        row = row_dict(self, by)
+        del row["tallies"]  # a deals and an amount column per measure instead
         for measure in MEASURES:
             row[measure] = self[measure].deals
             row[f"{measure}_amount"] = self[measure].amount
@@ -73,17 +71,14 @@ def moves(
     *,
     start: datetime,
     end: datetime,
-    known_at: datetime | None = None,
-    by: str | None = None,
-    policy: str | None = None,
-    size_bands: Sequence[Decimal] | None = None,
+    **slicing: Unpack[Slicing],
 ) -> list[MoveRow]:
     """Every stage and outcome of each (policy, currency, group) slice with anything to
     show, the moves of (start, end] counted as docs/metrics.md defines them."""
     if end <= start:
         raise ValueError("the second instant must be after the first")
-    banding = Banding(policies, size_bands)
-    found: dict[Key, dict[str, Tally]] = {}
+    scope = Scope.of(policies, slicing)
+    found: dict[RowKey, dict[str, Tally]] = {}
 
     def add(key: tuple[str, str, str | None, Any], measure: str, deals: int, units: int) -> None:
         name, stage, currency, grp = key
@@ -91,29 +86,18 @@ def moves(
         cell[measure] = cell.get(measure, Tally()).plus(deals, from_units(units))
 
     for measure, at in (("start", start), ("end", end)):
-        for name, stage, currency, _version, grp, deals, units in positions_at(
-            conn, at, known_at, by, policy, banding
-        ):
+        for name, stage, currency, _version, grp, deals, units in positions_at(conn, at, scope):
             add((name, stage, currency, grp), measure, deals, units)
-    for name, stage, currency, grp, deals, units in _entries(
-        conn, start, end, known_at, by, policy, banding
-    ):
+    for name, stage, currency, grp, deals, units in _entries(conn, start, end, scope):
         add((name, stage, currency, grp), "in", deals, units)
-    for name, stage, dest, currency, grp, deals, units in _exits(
-        conn, start, end, known_at, by, policy, banding
-    ):
+    for name, stage, dest, currency, grp, deals, units in _exits(conn, start, end, scope):
         add((name, stage, currency, grp), "out", deals, units)
         where = _destination(policies[name], stage, dest)
         if where is not None:
             add((name, stage, currency, grp), where, deals, units)
 
     rows: list[MoveRow] = []
-    order = group_order(by, banding)
-    slices = sorted(
-        {(name, currency, grp) for name, _, currency, grp in found},
-        key=lambda s: (s[0], s[1], order(s[2])),
-    )
-    for name, currency, grp in slices:
+    for name, currency, grp in scope.in_order((p, c, g) for p, _, c, g in found):
         for stage in (*policies[name].stage_keys, *OUTCOMES):
             cell = found.get((name, stage, currency, grp), {})
             tallies = {m: cell.get(m, Tally()) for m in MEASURES}
@@ -143,38 +127,24 @@ def _counted(conn: Connection, inner: Select[Any], keys: int) -> list[tuple[Any,
 
 
 def _entries(
-    conn: Connection,
-    start: datetime,
-    end: datetime,
-    known_at: datetime | None,
-    by: str | None,
-    policy: str | None,
-    banding: Banding,
+    conn: Connection, start: datetime, end: datetime, scope: Scope
 ) -> list[tuple[Any, ...]]:
     """(policy, stage, currency, group, deals, units) of the intervals entered in the period."""
-    i, a = INTERVALS.c, ATTRIBUTES.c
+    i, a, known_at = INTERVALS.c, ATTRIBUTES.c, scope.known_at
     inner = (
-        select(i.policy, i.stage, a.currency, _group(by, banding), a.amount)
+        select(i.policy, i.stage, a.currency, _group(scope), a.amount)
         .select_from(INTERVALS.join(ATTRIBUTES, attributes_at(i.deal_id, i.entered_at, known_at)))
         .where(known(INTERVALS, known_at), i.entered_at > to_us(start), i.entered_at <= to_us(end))
     )
-    if policy is not None:
-        inner = inner.where(i.policy == policy)
+    if scope.policy is not None:
+        inner = inner.where(i.policy == scope.policy)
     return _counted(conn, inner, 4)
 
 
-def _exits(
-    conn: Connection,
-    start: datetime,
-    end: datetime,
-    known_at: datetime | None,
-    by: str | None,
-    policy: str | None,
-    banding: Banding,
-) -> list[tuple[Any, ...]]:
+def _exits(conn: Connection, start: datetime, end: datetime, scope: Scope) -> list[tuple[Any, ...]]:
     """(policy, stage, next stage, currency, group, deals, units) of the intervals exited
     in the period."""
-    i = INTERVALS.c
+    i, known_at = INTERVALS.c, scope.known_at
     following = func.lead(i.stage).over(
         partition_by=i.deal_id, order_by=(i.entered_at, i.entered_version)
     )
@@ -185,19 +155,19 @@ def _exits(
         or_(i.exited_at.is_(None), i.exited_at > to_us(start)),
         i.entered_at <= to_us(end),
     )
-    if policy is not None:
-        timeline = timeline.where(i.policy == policy)
+    if scope.policy is not None:
+        timeline = timeline.where(i.policy == scope.policy)
     t = timeline.subquery("timeline")
     a = ATTRIBUTES.c
     inner = (
-        select(t.c.policy, t.c.stage, t.c.dest, a.currency, _group(by, banding), a.amount)
+        select(t.c.policy, t.c.stage, t.c.dest, a.currency, _group(scope), a.amount)
         .select_from(t.join(ATTRIBUTES, attributes_at(t.c.deal_id, t.c.exited_at, known_at)))
         .where(t.c.exited_at > to_us(start), t.c.exited_at <= to_us(end))
     )
     return _counted(conn, inner, 5)
 
 
-def _group(by: str | None, banding: Banding) -> ColumnElement[Any]:
+def _group(scope: Scope) -> ColumnElement[Any]:
     """The ``--by`` group of the deal attributes joined, or null when not grouped."""
-    group = grouping(by, banding)
+    group = grouping(scope.by, scope.banding)
     return null().label("grp") if group is None else group

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, select
 
 from salesengine.projections.base import to_us
-from salesengine.projections.funnel_points import DAY_US, _Sums, blocks, keys, points
+from salesengine.projections.funnel_points import DAY_US, BlockSums, blocks, keys, points
 
 
 def funnel_sums(
@@ -32,7 +32,7 @@ def funnel_sums(
     sealed = 0
     today = t // DAY_US
     if row is not None:
-        sums = _Sums.from_row(row)
+        sums = BlockSums.from_row(row)
         sealed = sums.last_seq
         upto = max(0, min(sums.days, today - sums.first_day))
         before = sums.array[:, :upto, :].sum(axis=1)

@@ -6,11 +6,11 @@ the weekly visit counts read the visits read model.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import Connection, Row, Select, case, func, null, select, true
 
@@ -18,9 +18,8 @@ from salesengine.domain.policy import FunnelPolicy
 from salesengine.projections import visits as visits_model
 from salesengine.projections.base import from_units, from_us, to_us
 from salesengine.reports.common import group_order, group_sql
+from salesengine.reports.funnel import ATTRIBUTES, INTERVALS
 from salesengine.reports.open_deals import (
-    ATTRIBUTES,
-    INTERVALS,
     Only,
     midnight,
     open_deals,
@@ -29,7 +28,7 @@ from salesengine.reports.open_deals import (
     week_label,
     week_start,
 )
-from salesengine.reports.size_bands import Banding
+from salesengine.reports.scope import Scope, Slicing, check_policy
 
 # Highest days to the expected close per grade; D is the rest, and deals without a date.
 GRADE_LIMITS: tuple[tuple[str, int], ...] = (("A", 31), ("B", 92), ("C", 183))
@@ -135,24 +134,21 @@ def health(
     policies: Mapping[str, FunnelPolicy],
     *,
     as_of: datetime,
-    known_at: datetime | None = None,
-    policy: str | None = None,
-    by: str | None = None,
     only: Only | None = None,
-    size_bands: Sequence[Decimal] | None = None,
+    **slicing: Unpack[Slicing],
 ) -> Health:
     """Health of the open deals of ``policy`` and ``only`` (owner, team) per ``by`` group;
-    the summary is per owner without ``by``. ``size_bands`` as the funnel's."""
-    if policy is not None and policy not in policies:
-        raise ValueError(f"no policy '{policy}'")
+    the summary is per owner without ``by``."""
+    check_policy(policies, slicing.get("policy"))
     only = only or Only()
     now = to_us(as_of)
     grades: dict[tuple[str, str, Any], tuple[int, Decimal]] = {}
     stale: list[StaleDeal] = []
     overdue: list[OverdueContact] = []
     summary: dict[Any, list[int]] = {}
-    banding = Banding(policies, size_bands)
-    for d in conn.execute(_deals_query(as_of, known_at, policy, by or "owner", only, banding)):
+    scope = Scope.of(policies, slicing)
+    by = scope.by
+    for d in conn.execute(_deals_query(as_of, scope, only)):
         spec = policies[d.policy]
         group = None if by is None else d.grp
         close = None if d.expected_close is None else date.fromisoformat(d.expected_close)
@@ -172,23 +168,20 @@ def health(
             counts[5] += 1
 
     zero = (0, Decimal(0))
-    order = group_order(by, banding)
-    slices = sorted({(c, grp) for _, c, grp in grades}, key=lambda s: (s[0], order(s[1])))
+    slices = scope.in_order((c, grp) for _, c, grp in grades)
     return Health(
         as_of=as_of,
-        known_at=known_at,
-        policy=policy,
+        known_at=scope.known_at,
+        policy=scope.policy,
         grades=[
             GradeRow(g, c, *grades.get((g, c, grp), zero), grp) for c, grp in slices for g in GRADES
         ],
         stale=sorted(stale, key=lambda s: (-s.days_in_stage, s.deal)),
         overdue_contacts=sorted(overdue, key=lambda c: (c.cadence_days - c.days_since, c.deal)),
-        visits=visit_weeks(
-            conn, policies, as_of=as_of, known_at=known_at, policy=policy, only=only
-        ),
+        visits=visit_weeks(conn, policies, as_of, scope, only),
         summary=[
             SummaryRow(None if grp is None else str(grp), *summary[grp])
-            for grp in sorted(summary, key=group_order(by or "owner", banding))
+            for grp in sorted(summary, key=group_order(by or "owner", scope.banding))
         ],
         by=by,
         only=only,
@@ -223,16 +216,12 @@ def _overdue_contact(d: Row[Any], grade: str, now: int, group: str | None) -> Ov
     )
 
 
-def _deals_query(
-    as_of: datetime,
-    known_at: datetime | None,
-    policy: str | None,
-    by: str,
-    only: Only,
-    banding: Banding,
-) -> Select[Any]:
+def _deals_query(as_of: datetime, scope: Scope, only: Only) -> Select[Any]:
+    """The open deals with what health reads of each, grouped as the summary is: by the
+    report's grouping, else by owner."""
+    known_at = scope.known_at
     i, a, v = INTERVALS.c, ATTRIBUTES.c, VISITS.c
-    group = group_sql(ATTRIBUTES, by, banding)
+    group = group_sql(ATTRIBUTES, scope.by or "owner", scope.banding)
     opening = INTERVALS.alias("opening")
     opened_at = (
         select(func.min(opening.c.entered_at))
@@ -259,7 +248,7 @@ def _deals_query(
         (group if group is not None else null()).label("grp"),
         at=as_of,
         known_at=known_at,
-        policy=policy,
+        policy=scope.policy,
         only=only,
     )
 
@@ -267,14 +256,13 @@ def _deals_query(
 def visit_weeks(
     conn: Connection,
     policies: Mapping[str, FunnelPolicy],
-    *,
     as_of: datetime,
-    known_at: datetime | None = None,
-    policy: str | None = None,
-    only: Only | None = None,
+    scope: Scope,
+    only: Only,
 ) -> list[VisitWeek]:
     """Visits per rep for T's ISO week and the three before, at or before T, known at K;
-    with ``policy`` or ``only`` (owner, team), those on the deals they keep."""
+    with a policy or ``only`` (owner, team), those on the deals they keep."""
+    known_at, policy = scope.known_at, scope.policy
     if policy is not None:
         target = policies[policy].visit_target_per_week
     else:
@@ -301,7 +289,7 @@ def visit_weeks(
         inner = inner.where(
             v.deal_id.in_(select(i.deal_id).where(i.policy == policy, i.via == "opened"))
         )
-    if only is not None and not only.everyone:
+    if not only.everyone:
         inner = inner.where(v.deal_id.in_(selected_deals(as_of, known_at, only)))
     w = inner.subquery()
     query = select(w.c.actor, w.c.week, func.count(), func.sum(w.c.hit)).group_by(

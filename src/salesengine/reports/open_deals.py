@@ -13,11 +13,8 @@ from typing import Any
 from sqlalchemy import Select, select
 
 from salesengine.domain.values import OUTCOMES
-from salesengine.projections import deal_attributes, stage_intervals
 from salesengine.reports.common import holds_at, known
-
-INTERVALS = stage_intervals.table
-ATTRIBUTES = deal_attributes.table
+from salesengine.reports.funnel import ATTRIBUTES, INTERVALS, deals_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,18 +47,8 @@ def open_deals(
 ) -> Select[Any]:
     """``columns`` of the open deals at T known at K (one interval and one segment each),
     of ``policy`` and of ``only``'s owner and team."""
-    i, a = INTERVALS.c, ATTRIBUTES.c
-    query = (
-        select(*columns)
-        .select_from(INTERVALS.join(ATTRIBUTES, a.deal_id == i.deal_id))
-        .where(
-            holds_at(i.entered_at, i.exited_at, at),
-            known(INTERVALS, known_at),
-            holds_at(a.valid_from, a.valid_to, at),
-            known(ATTRIBUTES, known_at),
-            i.stage.not_in(OUTCOMES),
-        )
-    )
+    i = INTERVALS.c
+    query = deals_at(*columns, at=at, known_at=known_at).where(i.stage.not_in(OUTCOMES))
     if policy is not None:
         query = query.where(i.policy == policy)
     return query if only is None else only.where(query)

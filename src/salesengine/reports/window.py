@@ -1,5 +1,5 @@
 """What the window reports share (conversion, cycle time): a window [F, U), the deal's
-attributes at an instant given by a column, and which report slices to list.
+attributes at an instant given by a column, and which rows to list.
 
 Each of these reports places a deal in the window by one instant (its first entry into
 a stage, an interval's exit, a win); it is grouped by its attributes at that instant,
@@ -8,20 +8,21 @@ as known at K (docs/metrics.md).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, FromClause, and_, or_
 
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.projections import deal_attributes
 from salesengine.projections.base import to_us
-from salesengine.reports.common import group_order, group_sql, known
+from salesengine.reports.common import group_sql, known
+from salesengine.reports.scope import Scope
 from salesengine.reports.size_bands import Banding
 
 ATTRIBUTES = deal_attributes.table
-Slice = tuple[str, Any]  # (policy, group value or None)
+Cell = TypeVar("Cell")  # what a report found for one (policy, stage, group)
 
 
 def check_window(start: datetime, end: datetime) -> None:
@@ -58,22 +59,21 @@ def grouping(by: str | None, banding: Banding | None = None) -> ColumnElement[An
     return None if group is None else group.label("grp")
 
 
-def slices(
-    present: Iterable[Slice],
+def every_stage(
+    found: Mapping[tuple[str, str, Any], Cell],
     policies: Mapping[str, FunnelPolicy],
-    *,
-    by: str | None,
-    policy: str | None,
-    banding: Banding,
-) -> list[Slice]:
-    """The (policy, group) slices to list, in order (groups as ``common.group_order``):
-    those with anything in the window; a policy asked for by name without grouping is
-    listed even when nothing is."""
-    found = set(present)
-    if policy is not None and by is None:
-        found.add((policy, None))
-    for name, _ in found:
+    scope: Scope,
+    after: tuple[str, ...] = (),
+) -> Iterator[tuple[str, str, Any, Cell | None]]:
+    """(policy, stage, group, what was found there or None) for every stage of the
+    policy's order (then ``after``), in each slice to list: those with anything found; a
+    policy asked for by name without grouping even when nothing is."""
+    present = {(name, grp) for name, _, grp in found}
+    if scope.policy is not None and scope.by is None:
+        present.add((scope.policy, None))
+    for name, _ in present:
         if name not in policies:
-            raise KeyError(f"no policy '{name}' in the catalogue")
-    order = group_order(by, banding)
-    return sorted(found, key=lambda s: (s[0], order(s[1])))
+            raise KeyError(f"no policy '{name}' in the catalog")
+    for name, grp in scope.in_order(present):
+        for stage in (*policies[name].stage_keys, *after):
+            yield name, stage, grp, found.get((name, stage, grp))
