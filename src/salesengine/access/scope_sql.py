@@ -16,8 +16,8 @@ from sqlalchemy import ColumnElement, Select, false, select, true
 from salesengine.access.principal import Scope
 from salesengine.projections import deal_attributes
 
-# An alias of its own: a report that reads deal_attributes itself would otherwise have
-# SQLAlchemy correlate the subquery with the report's rows, and restrict nothing.
+# An alias of its own, so that the subquery's rows are never the report's own, even in
+# a report reading deal_attributes: SQLAlchemy would correlate an EXISTS with it.
 CURRENT = deal_attributes.table.alias("scope_attributes")
 
 

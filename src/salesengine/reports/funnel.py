@@ -17,6 +17,8 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from salesengine.access.principal import Scope
+from salesengine.access.scope_sql import in_scope
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.domain.values import OUTCOMES
 from salesengine.projections import deal_attributes, stage_intervals
@@ -61,9 +63,10 @@ def positions_at(
     by: str | None = None,
     policy: str | None = None,
     banding: Banding | None = None,
+    scope: Scope | None = None,
 ) -> list[tuple[Any, ...]]:
     """(policy, stage, currency, policy version, group, deals, amount units) per
-    combination at T known at K."""
+    combination at T known at K, of the deals in ``scope`` (None: every deal)."""
     i, a = INTERVALS.c, ATTRIBUTES.c
     group = group_sql(ATTRIBUTES, by, banding)
     keys: list[Any] = [i.policy, i.stage, a.currency, i.policy_version]
@@ -82,6 +85,8 @@ def positions_at(
     )
     if policy is not None:
         query = query.where(i.policy == policy)
+    if scope is not None and scope.restricted:
+        query = query.where(in_scope(scope, i.deal_id))
     rows = []
     for r in conn.execute(query):
         grp = r[4] if group is not None else None
@@ -99,13 +104,15 @@ def funnel(
     by: str | None = None,
     policy: str | None = None,
     size_bands: Sequence[Decimal] | None = None,
+    scope: Scope | None = None,
 ) -> list[FunnelRow]:
     """Every stage and outcome of each policy present, per currency (and group).
     ``size_bands``: the band limits of ``--by size`` for every deal, instead of its
-    policy's."""
+    policy's. ``scope``: only the deals a principal reaches (docs/access.md), by their
+    current attributes; None counts every deal."""
     counts: dict[tuple[str, str, str, str | None], tuple[int, int, Decimal]] = {}
     banding = Banding(policies, size_bands)
-    if by is None:
+    if by is None and (scope is None or not scope.restricted):
         # Ungrouped: summed from the funnel points, without visiting each deal.
         found = [
             (name, stage, currency, version, None, deals, units)
@@ -115,7 +122,8 @@ def funnel(
             if policy is None or name == policy
         ]
     else:
-        found = positions_at(conn, as_of, known_at, by, policy, banding)
+        # Grouped, or scoped (the funnel points' sums are of every deal): deal by deal.
+        found = positions_at(conn, as_of, known_at, by, policy, banding, scope)
     weigh = weights(conn, policies).weight
     for name, stage, currency, version, grp, deals, units in found:
         cur = currency or policies[name].currency
