@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from salesengine.access.principal import EVERYTHING, Principal, Scope, ScopeError, scope_for
@@ -80,3 +82,18 @@ def test_a_scope_admits_deals_by_every_restriction_together_and_fails_closed() -
     assert EVERYTHING.admits(None, None, None)
     assert Scope().describe() == "no deals"
     assert both.describe() == "team east, policy five-level"
+
+
+def test_the_documented_roles_table_is_the_permissions_table() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "access.md").read_text(encoding="utf-8")
+    lines = [line for line in doc.splitlines() if line.startswith("| ")]
+    header = next(line for line in lines if line.startswith("| role | read_deals"))
+    actions = [Action(cell.strip()) for cell in header.strip("|").split("|")[1:]]
+    assert set(actions) == set(Action)
+    documented = {}
+    for line in lines:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if cells[0] in set(Role) and len(cells) == len(actions) + 1:
+            role = Role(cells[0])
+            documented[role] = {a for a, c in zip(actions, cells[1:], strict=True) if c == "yes"}
+    assert documented == {role: set(PERMISSIONS[role]) for role in Role}
