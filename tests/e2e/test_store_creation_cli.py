@@ -24,6 +24,9 @@ READS = [
     ("export", "out.xes"),
     # The relay reads the event log; it refuses a missing store before any broker.
     ("relay", "--broker", "nats://127.0.0.1:9", "--once", "--timeout", "0.5"),
+    # Tokens are listed and revoked in a store that is there; only `token create` makes one.
+    ("token", "list"),
+    ("token", "revoke", "0123456789ab"),
 ]
 
 
@@ -83,6 +86,7 @@ def test_commands_that_record_create_the_store(cli: CLI, tmp_path: Path) -> None
         ("opened.db", ("deal", "open", "A", "--policy", "funnel-list")),
         ("swept.db", ("sweep",)),
         ("projected.db", ("project",)),
+        ("tokens.db", ("token", "create", "--name", "ines", "--role", "auditor")),
     ]:
         store = tmp_path / name
         run = cli(*args, db_url=str(store))

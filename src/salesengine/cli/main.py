@@ -20,6 +20,7 @@ from salesengine.cli import plan as plan_cli
 from salesengine.cli import policy as policy_cli
 from salesengine.cli import projection_commands as projection_cli
 from salesengine.cli import relay as relay_cli
+from salesengine.cli import tokens as tokens_cli
 from salesengine.cli import window_commands as window_cli
 from salesengine.cli.options import STATE, parse_time
 from salesengine.cli.render import (
@@ -48,6 +49,7 @@ app = typer.Typer(
 )
 app.add_typer(deal_cli.app, name="deal")
 app.add_typer(policy_cli.app, name="policy")
+app.add_typer(tokens_cli.app, name="token")
 # Read models and the reports over them.
 app.command("project")(projection_cli.project_command)
 app.command("rebuild")(projection_cli.rebuild_command)

@@ -32,7 +32,7 @@ from salesengine.domain.values import OUTCOMES
 from salesengine.projections import stage_intervals
 from salesengine.projections.base import to_us
 from salesengine.reports.common import known, row_dict
-from salesengine.reports.scope import Scope, Slicing
+from salesengine.reports.slicing import Sliced, Slicing
 from salesengine.reports.window import (
     ATTRIBUTES,
     attributes_at,
@@ -85,10 +85,10 @@ def cohort_counts(
     policies: Mapping[str, FunnelPolicy],
     start: datetime,
     end: datetime,
-    scope: Scope,
+    sliced: Sliced,
 ) -> list[tuple[str, str, Any, int, int, int]]:
     """(policy, stage, group, cohort, advanced, lost) per combination with a cohort."""
-    known_at = scope.known_at
+    known_at = sliced.known_at
     i = INTERVALS.c
     order = func.row_number().over(
         partition_by=(i.deal_id, i.stage), order_by=(i.entered_at, i.entered_version)
@@ -97,8 +97,8 @@ def cohort_counts(
     entries = select(
         i.deal_id, i.policy, i.stage, i.entered_at, i.entered_version, order.label("nth")
     ).where(known(INTERVALS, known_at), i.entered_at < to_us(end), i.stage.not_in(OUTCOMES))
-    if scope.policy is not None:
-        entries = entries.where(i.policy == scope.policy)
+    if sliced.policy is not None:
+        entries = entries.where(i.policy == sliced.policy)
     es = entries.subquery("entries")
     e = es.c
 
@@ -120,7 +120,7 @@ def cohort_counts(
         last.c.exited_at.is_(None),
         last.c.stage.in_(ENDED_UNWON),
     )
-    group = grouping(scope.by, scope.banding)
+    group = grouping(sliced.by, sliced.banding)
     source: FromClause = es
     if group is not None:
         source = es.join(ATTRIBUTES, attributes_at(e.deal_id, e.entered_at, known_at))
@@ -156,13 +156,13 @@ def conversion(
 ) -> list[ConversionRow]:
     """Every stage of each (policy, group) slice with a cohort in [start, end)."""
     check_window(start, end)
-    scope = Scope.of(policies, slicing)
+    sliced = Sliced.of(policies, slicing)
     counts = {
         (name, stage, grp): (cohort, adv, gone)
-        for name, stage, grp, cohort, adv, gone in cohort_counts(conn, policies, start, end, scope)
+        for name, stage, grp, cohort, adv, gone in cohort_counts(conn, policies, start, end, sliced)
     }
     rows: list[ConversionRow] = []
-    for name, stage, grp, cell in every_stage(counts, policies, scope):
+    for name, stage, grp, cell in every_stage(counts, policies, sliced):
         cohort, adv, gone = cell or (0, 0, 0)
         rows.append(ConversionRow(name, stage, cohort, adv, gone, cohort - adv - gone, grp))
     return rows

@@ -21,7 +21,7 @@ from salesengine.domain.values import OUTCOMES
 from salesengine.projections import stage_intervals
 from salesengine.projections.base import to_us
 from salesengine.reports.common import known, row_dict
-from salesengine.reports.scope import Scope, Slicing
+from salesengine.reports.slicing import Sliced, Slicing
 from salesengine.reports.window import (
     ATTRIBUTES,
     attributes_at,
@@ -93,13 +93,13 @@ def statistics(
 
 
 def durations(
-    conn: Connection, start: datetime, end: datetime, scope: Scope
+    conn: Connection, start: datetime, end: datetime, sliced: Sliced
 ) -> list[tuple[str, str, Any, int]]:
     """(policy, stage or won, group, microseconds) for every interval and win counted."""
-    known_at, policy = scope.known_at, scope.policy
+    known_at, policy = sliced.known_at, sliced.policy
     i = INTERVALS.c
     f, u = to_us(start), to_us(end)
-    group = grouping(scope.by, scope.banding)
+    group = grouping(sliced.by, sliced.banding)
     extra = [group] if group is not None else []
 
     source: FromClause = INTERVALS
@@ -159,11 +159,11 @@ def cycle_time(
     """Every stage, then ``won``, of each (policy, group) slice with anything in the
     window."""
     check_window(start, end)
-    scope = Scope.of(policies, slicing)
+    sliced = Sliced.of(policies, slicing)
     found: dict[tuple[str, str, Any], list[int]] = {}
-    for name, stage, grp, us in durations(conn, start, end, scope):
+    for name, stage, grp, us in durations(conn, start, end, sliced):
         found.setdefault((name, stage, grp), []).append(us)
     return [
         statistics(name, stage, grp, stays or [])
-        for name, stage, grp, stays in every_stage(found, policies, scope, (WON,))
+        for name, stage, grp, stays in every_stage(found, policies, sliced, (WON,))
     ]

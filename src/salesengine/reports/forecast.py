@@ -22,7 +22,7 @@ from salesengine.projections.base import from_units
 from salesengine.reports.common import group_sql
 from salesengine.reports.funnel import ATTRIBUTES, INTERVALS
 from salesengine.reports.open_deals import Only, open_deals, utc_day, week_label, week_start
-from salesengine.reports.scope import Scope, Slicing, check_policy
+from salesengine.reports.slicing import Sliced, Slicing, check_policy
 from salesengine.reports.weights import weights
 
 WEEKS = 4
@@ -103,12 +103,12 @@ def forecast(
     first = week_start(utc_day(as_of))
     weeks = [first + timedelta(weeks=n) for n in range(WEEKS)]
     end = first + timedelta(weeks=WEEKS)
-    scope = Scope.of(policies, slicing)
+    sliced = Sliced.of(policies, slicing)
     pipeline: dict[tuple[str, str, Any], Sums] = {}
     buckets: dict[tuple[date | str, str, Any], Sums] = {}
     weigh = weights(conn, policies).weight
     for name, stage, version, currency, close, grp, deals, units in _open_sums(
-        conn, as_of, scope, only
+        conn, as_of, sliced, only
     ):
         spec = policies[name]
         amount = from_units(int(units or 0))
@@ -118,14 +118,14 @@ def forecast(
         bucket = _bucket(close, first, end)
         buckets.setdefault((bucket, cur, grp), Sums()).add(int(deals), amount, weighted)
 
-    slices = scope.in_order((c, g) for _, c, g in buckets)
+    slices = sliced.in_order((c, g) for _, c, g in buckets)
     zero = Sums()
     return Forecast(
         as_of=as_of,
-        known_at=scope.known_at,
-        policy=scope.policy,
+        known_at=sliced.known_at,
+        policy=sliced.policy,
         weighted_pipeline=[
-            PipelineRow(p, c, *pipeline[p, c, g].values, g) for p, c, g in scope.in_order(pipeline)
+            PipelineRow(p, c, *pipeline[p, c, g].values, g) for p, c, g in sliced.in_order(pipeline)
         ],
         weeks=[
             WeekRow(week_label(monday), monday, c, *buckets.get((monday, c, g), zero).values, g)
@@ -138,28 +138,28 @@ def forecast(
             for c, g in slices
             if (bucket, c, g) in buckets
         ],
-        by=scope.by,
+        by=sliced.by,
         only=only,
     )
 
 
 def _open_sums(
-    conn: Connection, as_of: datetime, scope: Scope, only: Only
+    conn: Connection, as_of: datetime, sliced: Sliced, only: Only
 ) -> list[tuple[Any, ...]]:
     """(policy, stage, policy version, currency, expected close, group, deals, amount
     units) of the open deals. The group is computed in a subquery: PostgreSQL would not
     see a parameterised CASE (the size bands) in GROUP BY as the same expression as in
     the select list."""
     i, a = INTERVALS.c, ATTRIBUTES.c
-    group = group_sql(ATTRIBUTES, scope.by, scope.banding)
+    group = group_sql(ATTRIBUTES, sliced.by, sliced.banding)
     columns = [i.policy, i.stage, i.policy_version, a.currency, a.expected_close]
     inner = open_deals(
         *columns,
         (group if group is not None else null()).label("grp"),
         a.amount,
         at=as_of,
-        known_at=scope.known_at,
-        policy=scope.policy,
+        known_at=sliced.known_at,
+        policy=sliced.policy,
         only=only,
     ).subquery("open")
     c = inner.c

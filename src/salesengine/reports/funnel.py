@@ -17,13 +17,15 @@ from typing import Any, Unpack
 
 from sqlalchemy import Connection, Select, func, select
 
+from salesengine.access.principal import Scope
+from salesengine.access.scope_sql import in_scope
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.domain.values import OUTCOMES
 from salesengine.projections import deal_attributes, stage_intervals
 from salesengine.projections.base import from_units
 from salesengine.reports.common import group_sql, holds_at, known
 from salesengine.reports.funnel_sums import funnel_sums
-from salesengine.reports.scope import Scope, Slicing
+from salesengine.reports.slicing import Sliced, Slicing
 from salesengine.reports.weights import weights
 
 INTERVALS = stage_intervals.table
@@ -73,18 +75,22 @@ def deals_at(*columns: Any, at: datetime, known_at: datetime | None) -> Select[A
     )
 
 
-def positions_at(conn: Connection, at: datetime, scope: Scope) -> list[tuple[Any, ...]]:
+def positions_at(
+    conn: Connection, at: datetime, sliced: Sliced, scope: Scope | None = None
+) -> list[tuple[Any, ...]]:
     """(policy, stage, currency, policy version, group, deals, amount units) per
-    combination at T known at K."""
+    combination at T known at K, of the deals in ``scope`` (None: every deal)."""
     i, a = INTERVALS.c, ATTRIBUTES.c
-    group = group_sql(ATTRIBUTES, scope.by, scope.banding)
+    group = group_sql(ATTRIBUTES, sliced.by, sliced.banding)
     keys: list[Any] = [i.policy, i.stage, a.currency, i.policy_version]
     if group is not None:
         keys.append(group.label("grp"))
-    query = deals_at(*keys, func.count(), func.sum(a.amount), at=at, known_at=scope.known_at)
+    query = deals_at(*keys, func.count(), func.sum(a.amount), at=at, known_at=sliced.known_at)
     query = query.group_by(*keys)
-    if scope.policy is not None:
-        query = query.where(i.policy == scope.policy)
+    if sliced.policy is not None:
+        query = query.where(i.policy == sliced.policy)
+    if scope is not None and scope.restricted:
+        query = query.where(in_scope(scope, i.deal_id))
     rows = []
     for r in conn.execute(query):
         grp = r[4] if group is not None else None
@@ -98,22 +104,26 @@ def funnel(
     policies: Mapping[str, FunnelPolicy],
     *,
     as_of: datetime,
+    scope: Scope | None = None,
     **slicing: Unpack[Slicing],
 ) -> list[FunnelReportRow]:
-    """Every stage and outcome of each policy present, per currency (and group)."""
-    scope = Scope.of(policies, slicing)
+    """Every stage and outcome of each policy present, per currency (and group).
+    ``scope``: only the deals a principal reaches (docs/access.md), by their current
+    attributes; None counts every deal."""
+    sliced = Sliced.of(policies, slicing)
     counts: dict[tuple[str, str, str, str | None], tuple[int, int, Decimal]] = {}
-    if scope.by is None:
+    if sliced.by is None and (scope is None or not scope.restricted):
         # Ungrouped: summed from the funnel points, without visiting each deal.
         found = [
             (name, stage, currency, version, None, deals, units)
             for (name, stage, currency, version), (deals, units) in funnel_sums(
-                conn, as_of, scope.known_at
+                conn, as_of, sliced.known_at
             ).items()
-            if scope.policy is None or name == scope.policy
+            if sliced.policy is None or name == sliced.policy
         ]
     else:
-        found = positions_at(conn, as_of, scope)
+        # Grouped, or scoped (the funnel points' sums are of every deal): deal by deal.
+        found = positions_at(conn, as_of, sliced, scope)
     weigh = weights(conn, policies).weight
     for name, stage, currency, version, grp, deals, units in found:
         cur = currency or policies[name].currency
@@ -123,7 +133,7 @@ def funnel(
         weighted = from_units(units) * weigh(name, version, stage)
         counts[key] = (before[0] + deals, before[1] + units, before[2] + weighted)
     rows: list[FunnelReportRow] = []
-    for name, cur, grp in scope.in_order((p, c, g) for p, _, c, g in counts):
+    for name, cur, grp in sliced.in_order((p, c, g) for p, _, c, g in counts):
         spec = policies[name]
         for stage in (*spec.stage_keys, *OUTCOMES):
             cell = counts.get((name, stage, cur, grp))

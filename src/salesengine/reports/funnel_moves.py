@@ -23,7 +23,7 @@ from salesengine.projections import stage_intervals
 from salesengine.projections.base import from_units, to_us
 from salesengine.reports.common import known, row_dict
 from salesengine.reports.funnel import positions_at
-from salesengine.reports.scope import Scope, Slicing
+from salesengine.reports.slicing import Sliced, Slicing
 from salesengine.reports.window import ATTRIBUTES, attributes_at, grouping
 
 INTERVALS = stage_intervals.table
@@ -77,7 +77,7 @@ def moves(
     show, the moves of (start, end] counted as docs/metrics.md defines them."""
     if end <= start:
         raise ValueError("the second instant must be after the first")
-    scope = Scope.of(policies, slicing)
+    sliced = Sliced.of(policies, slicing)
     found: dict[RowKey, dict[str, Tally]] = {}
 
     def add(key: tuple[str, str, str | None, Any], measure: str, deals: int, units: int) -> None:
@@ -86,18 +86,18 @@ def moves(
         cell[measure] = cell.get(measure, Tally()).plus(deals, from_units(units))
 
     for measure, at in (("start", start), ("end", end)):
-        for name, stage, currency, _version, grp, deals, units in positions_at(conn, at, scope):
+        for name, stage, currency, _version, grp, deals, units in positions_at(conn, at, sliced):
             add((name, stage, currency, grp), measure, deals, units)
-    for name, stage, currency, grp, deals, units in _entries(conn, start, end, scope):
+    for name, stage, currency, grp, deals, units in _entries(conn, start, end, sliced):
         add((name, stage, currency, grp), "in", deals, units)
-    for name, stage, dest, currency, grp, deals, units in _exits(conn, start, end, scope):
+    for name, stage, dest, currency, grp, deals, units in _exits(conn, start, end, sliced):
         add((name, stage, currency, grp), "out", deals, units)
         where = _destination(policies[name], stage, dest)
         if where is not None:
             add((name, stage, currency, grp), where, deals, units)
 
     rows: list[MoveRow] = []
-    for name, currency, grp in scope.in_order((p, c, g) for p, _, c, g in found):
+    for name, currency, grp in sliced.in_order((p, c, g) for p, _, c, g in found):
         for stage in (*policies[name].stage_keys, *OUTCOMES):
             cell = found.get((name, stage, currency, grp), {})
             tallies = {m: cell.get(m, Tally()) for m in MEASURES}
@@ -127,24 +127,24 @@ def _counted(conn: Connection, inner: Select[Any], keys: int) -> list[tuple[Any,
 
 
 def _entries(
-    conn: Connection, start: datetime, end: datetime, scope: Scope
+    conn: Connection, start: datetime, end: datetime, sliced: Sliced
 ) -> list[tuple[Any, ...]]:
     """(policy, stage, currency, group, deals, units) of the intervals entered in the period."""
-    i, a, known_at = INTERVALS.c, ATTRIBUTES.c, scope.known_at
+    i, a, known_at = INTERVALS.c, ATTRIBUTES.c, sliced.known_at
     inner = (
-        select(i.policy, i.stage, a.currency, _group(scope), a.amount)
+        select(i.policy, i.stage, a.currency, _group(sliced), a.amount)
         .select_from(INTERVALS.join(ATTRIBUTES, attributes_at(i.deal_id, i.entered_at, known_at)))
         .where(known(INTERVALS, known_at), i.entered_at > to_us(start), i.entered_at <= to_us(end))
     )
-    if scope.policy is not None:
-        inner = inner.where(i.policy == scope.policy)
+    if sliced.policy is not None:
+        inner = inner.where(i.policy == sliced.policy)
     return _counted(conn, inner, 4)
 
 
-def _exits(conn: Connection, start: datetime, end: datetime, scope: Scope) -> list[tuple[Any, ...]]:
+def _exits(conn: Connection, start: datetime, end: datetime, sliced: Sliced) -> list[tuple[Any, ...]]:
     """(policy, stage, next stage, currency, group, deals, units) of the intervals exited
     in the period."""
-    i, known_at = INTERVALS.c, scope.known_at
+    i, known_at = INTERVALS.c, sliced.known_at
     following = func.lead(i.stage).over(
         partition_by=i.deal_id, order_by=(i.entered_at, i.entered_version)
     )
@@ -155,19 +155,19 @@ def _exits(conn: Connection, start: datetime, end: datetime, scope: Scope) -> li
         or_(i.exited_at.is_(None), i.exited_at > to_us(start)),
         i.entered_at <= to_us(end),
     )
-    if scope.policy is not None:
-        timeline = timeline.where(i.policy == scope.policy)
+    if sliced.policy is not None:
+        timeline = timeline.where(i.policy == sliced.policy)
     t = timeline.subquery("timeline")
     a = ATTRIBUTES.c
     inner = (
-        select(t.c.policy, t.c.stage, t.c.dest, a.currency, _group(scope), a.amount)
+        select(t.c.policy, t.c.stage, t.c.dest, a.currency, _group(sliced), a.amount)
         .select_from(t.join(ATTRIBUTES, attributes_at(t.c.deal_id, t.c.exited_at, known_at)))
         .where(t.c.exited_at > to_us(start), t.c.exited_at <= to_us(end))
     )
     return _counted(conn, inner, 5)
 
 
-def _group(scope: Scope) -> ColumnElement[Any]:
+def _group(sliced: Sliced) -> ColumnElement[Any]:
     """The ``--by`` group of the deal attributes joined, or null when not grouped."""
-    group = grouping(scope.by, scope.banding)
+    group = grouping(sliced.by, sliced.banding)
     return null().label("grp") if group is None else group

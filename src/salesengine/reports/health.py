@@ -28,7 +28,7 @@ from salesengine.reports.open_deals import (
     week_label,
     week_start,
 )
-from salesengine.reports.scope import Scope, Slicing, check_policy
+from salesengine.reports.slicing import Sliced, Slicing, check_policy
 
 # Highest days to the expected close per grade; D is the rest, and deals without a date.
 GRADE_LIMITS: tuple[tuple[str, int], ...] = (("A", 31), ("B", 92), ("C", 183))
@@ -146,9 +146,9 @@ def health(
     stale: list[StaleDeal] = []
     overdue: list[OverdueContact] = []
     summary: dict[Any, list[int]] = {}
-    scope = Scope.of(policies, slicing)
-    by = scope.by
-    for d in conn.execute(_deals_query(as_of, scope, only)):
+    sliced = Sliced.of(policies, slicing)
+    by = sliced.by
+    for d in conn.execute(_deals_query(as_of, sliced, only)):
         spec = policies[d.policy]
         group = None if by is None else d.grp
         close = None if d.expected_close is None else date.fromisoformat(d.expected_close)
@@ -168,20 +168,20 @@ def health(
             counts[5] += 1
 
     zero = (0, Decimal(0))
-    slices = scope.in_order((c, grp) for _, c, grp in grades)
+    slices = sliced.in_order((c, grp) for _, c, grp in grades)
     return Health(
         as_of=as_of,
-        known_at=scope.known_at,
-        policy=scope.policy,
+        known_at=sliced.known_at,
+        policy=sliced.policy,
         grades=[
             GradeRow(g, c, *grades.get((g, c, grp), zero), grp) for c, grp in slices for g in GRADES
         ],
         stale=sorted(stale, key=lambda s: (-s.days_in_stage, s.deal)),
         overdue_contacts=sorted(overdue, key=lambda c: (c.cadence_days - c.days_since, c.deal)),
-        visits=visit_weeks(conn, policies, as_of, scope, only),
+        visits=visit_weeks(conn, policies, as_of, sliced, only),
         summary=[
             SummaryRow(None if grp is None else str(grp), *summary[grp])
-            for grp in sorted(summary, key=group_order(by or "owner", scope.banding))
+            for grp in sorted(summary, key=group_order(by or "owner", sliced.banding))
         ],
         by=by,
         only=only,
@@ -216,12 +216,12 @@ def _overdue_contact(d: Row[Any], grade: str, now: int, group: str | None) -> Ov
     )
 
 
-def _deals_query(as_of: datetime, scope: Scope, only: Only) -> Select[Any]:
+def _deals_query(as_of: datetime, sliced: Sliced, only: Only) -> Select[Any]:
     """The open deals with what health reads of each, grouped as the summary is: by the
     report's grouping, else by owner."""
-    known_at = scope.known_at
+    known_at = sliced.known_at
     i, a, v = INTERVALS.c, ATTRIBUTES.c, VISITS.c
-    group = group_sql(ATTRIBUTES, scope.by or "owner", scope.banding)
+    group = group_sql(ATTRIBUTES, sliced.by or "owner", sliced.banding)
     opening = INTERVALS.alias("opening")
     opened_at = (
         select(func.min(opening.c.entered_at))
@@ -248,7 +248,7 @@ def _deals_query(as_of: datetime, scope: Scope, only: Only) -> Select[Any]:
         (group if group is not None else null()).label("grp"),
         at=as_of,
         known_at=known_at,
-        policy=scope.policy,
+        policy=sliced.policy,
         only=only,
     )
 
@@ -257,12 +257,12 @@ def visit_weeks(
     conn: Connection,
     policies: Mapping[str, FunnelPolicy],
     as_of: datetime,
-    scope: Scope,
+    sliced: Sliced,
     only: Only,
 ) -> list[VisitWeek]:
     """Visits per rep for T's ISO week and the three before, at or before T, known at K;
     with a policy or ``only`` (owner, team), those on the deals they keep."""
-    known_at, policy = scope.known_at, scope.policy
+    known_at, policy = sliced.known_at, sliced.policy
     if policy is not None:
         target = policies[policy].visit_target_per_week
     else:

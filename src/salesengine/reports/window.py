@@ -18,7 +18,7 @@ from salesengine.domain.policy import FunnelPolicy
 from salesengine.projections import deal_attributes
 from salesengine.projections.base import to_us
 from salesengine.reports.common import group_sql, known
-from salesengine.reports.scope import Scope
+from salesengine.reports.slicing import Sliced
 from salesengine.reports.size_bands import Banding
 
 ATTRIBUTES = deal_attributes.table
@@ -62,18 +62,18 @@ def grouping(by: str | None, banding: Banding | None = None) -> ColumnElement[An
 def every_stage(
     found: Mapping[tuple[str, str, Any], Cell],
     policies: Mapping[str, FunnelPolicy],
-    scope: Scope,
+    sliced: Sliced,
     after: tuple[str, ...] = (),
 ) -> Iterator[tuple[str, str, Any, Cell | None]]:
     """(policy, stage, group, what was found there or None) for every stage of the
     policy's order (then ``after``), in each slice to list: those with anything found; a
     policy asked for by name without grouping even when nothing is."""
     present = {(name, grp) for name, _, grp in found}
-    if scope.policy is not None and scope.by is None:
-        present.add((scope.policy, None))
+    if sliced.policy is not None and sliced.by is None:
+        present.add((sliced.policy, None))
     for name, _ in present:
         if name not in policies:
             raise KeyError(f"no policy '{name}' in the catalog")
-    for name, grp in scope.in_order(present):
+    for name, grp in sliced.in_order(present):
         for stage in (*policies[name].stage_keys, *after):
             yield name, stage, grp, found.get((name, stage, grp))

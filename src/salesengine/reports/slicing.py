@@ -35,7 +35,7 @@ class Slicing(TypedDict, total=False):
 
 
 @dataclass(frozen=True, slots=True)
-class Scope:
+class Sliced:
     """A report's ``Slicing`` with its size bands resolved against the policies."""
 
     known_at: datetime | None
@@ -44,7 +44,7 @@ class Scope:
     banding: Banding
 
     @classmethod
-    def of(cls, policies: Mapping[str, FunnelPolicy], slicing: Slicing) -> Scope:
+    def of(cls, policies: Mapping[str, FunnelPolicy], slicing: Slicing) -> Sliced:
         # A misspelt keyword would otherwise be ignored; a signature would refuse it.
         unknown = sorted(set(slicing) - Slicing.__optional_keys__)
         if unknown:

@@ -1,0 +1,53 @@
+"""The roles of a sales organisation and what each may do, as data.
+
+One table, ``PERMISSIONS``, answers every "may this role do that?": the service asks
+it, the documentation (docs/access.md) prints it, and the tests walk it. Which deals
+an action reaches is the principal's scope (``principal.Scope``), not the role's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from types import MappingProxyType
+
+
+class Role(StrEnum):
+    REP = "rep"
+    MANAGER = "manager"
+    AUDITOR = "auditor"
+    INTEGRATION = "integration"
+    ADMIN = "admin"
+
+
+class Action(StrEnum):
+    READ_DEALS = "read_deals"  # deal lists, one deal, every report
+    READ_HISTORY = "read_history"  # a deal's events: the auditor's replay
+    EXPORT = "export"  # whole histories out (XES, tables)
+    READ_FEED = "read_feed"  # the change feed of deal events
+    WRITE_COMMANDS = "write_commands"  # the command language, one or a batch
+    MANAGE_TOKENS = "manage_tokens"
+    MANAGE_POLICIES = "manage_policies"
+
+
+_READ = frozenset({Action.READ_DEALS, Action.READ_HISTORY})
+
+PERMISSIONS: Mapping[Role, frozenset[Action]] = MappingProxyType(
+    {
+        # Reads and writes the deals they own, history included; no bulk export.
+        Role.REP: _READ | {Action.WRITE_COMMANDS},
+        # Reads and writes the team's deals, and may export them.
+        Role.MANAGER: _READ | {Action.WRITE_COMMANDS, Action.EXPORT},
+        # Reads everything, history, exports and feed included; writes nothing.
+        Role.AUDITOR: _READ | {Action.EXPORT, Action.READ_FEED},
+        # A system, not a person: writes commands and follows the feed of its deals; it
+        # reads those deals too, to know where a deal stands before it writes.
+        Role.INTEGRATION: frozenset({Action.WRITE_COMMANDS, Action.READ_FEED, Action.READ_DEALS}),
+        # The only role that manages tokens and policies; it may do all the rest too.
+        Role.ADMIN: frozenset(Action),
+    }
+)
+
+
+def may(role: Role, action: Action) -> bool:
+    return action in PERMISSIONS[role]
