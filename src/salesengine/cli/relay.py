@@ -103,7 +103,7 @@ def relay_command(
         ),
     ] = 8,
 ) -> None:
-    """Publish the store's deal events to a broker, in log order, at least once.
+    """Publish the store's deal events to a broker or a webhook, in log order, at least once.
 
     The relay's position moves only once the broker has acknowledged a page, so a relay
     that is stopped, killed or cut off republishes, and never skips. Each message's id is

@@ -152,7 +152,7 @@ class WebhookTransport(Transport):
             asked: float | None = None
             try:
                 response = await self._attempt(message)
-            except httpx.TimeoutException:
+            except (httpx.TimeoutException, TimeoutError):
                 reason = f"no answer within {self.options.request_timeout:g} s"
             except httpx.HTTPError as e:  # refused, reset, closed mid-answer, ...
                 reason = _reason(e)
@@ -200,7 +200,10 @@ class WebhookTransport(Transport):
             "webhook-timestamp": str(timestamp),
             "webhook-signature": signature(self.keys, message.id, timestamp, message.body),
         }
-        return await client.post(self.url.url, content=message.body, headers=headers)
+        # httpx bounds each phase (connect, write, each read); this bounds the attempt, so
+        # a receiver that answers a byte at a time counts as not answering.
+        async with asyncio.timeout(self.options.request_timeout):
+            return await client.post(self.url.url, content=message.body, headers=headers)
 
     def _reject(self, message: Outgoing, response: httpx.Response) -> None:
         """Record a refusal (in the store: it is durable before the relay's position
