@@ -23,8 +23,9 @@ from salesengine.application.funnel import funnel_by_replay
 from salesengine.domain.deal import Deal
 from salesengine.projections import deal_attributes, stage_intervals
 from salesengine.reports.funnel import funnel
-from tests.reports.support import OWNERS, POLICIES, TEAMS, VERSIONS, Step, built, fresh_db, instants
-from tests.reports.timelines import any_histories
+from tests.support.histories import OWNERS, POLICIES, TEAMS, VERSIONS, Step, built, instants
+from tests.support.stores import fresh_db
+from tests.support.timelines import any_histories
 
 # A third of the reports' examples: these stores are the reports' own, already well walked.
 EXAMPLES = max(1, int(os.environ.get("SALESENGINE_EXAMPLES", "150")) // 3)

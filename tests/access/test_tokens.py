@@ -8,7 +8,6 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
-from salesengine.access import tokens as tokens_module
 from salesengine.access.principal import EVERYTHING, Principal, Scope, ScopeError
 from salesengine.access.roles import Role
 from salesengine.access.tokens import (
@@ -23,7 +22,7 @@ from salesengine.access.tokens import (
 )
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
-from tests.conftest import Clock
+from tests.support.clock import Clock
 
 
 @pytest.fixture
@@ -96,7 +95,7 @@ def test_the_hashes_are_compared_in_constant_time(
         compared.append((a, b))
         return original(a, b)
 
-    monkeypatch.setattr(tokens_module.hmac, "compare_digest", compare)
+    monkeypatch.setattr(hmac, "compare_digest", compare)
     assert isinstance(store.authenticate(issued.text), Principal)
     assert isinstance(store.authenticate(f"se_{'0' * 12}_{'A' * 43}"), Refusal)
     assert len(compared) == 2  # the unknown id too, against a hash that matches nothing

@@ -12,7 +12,7 @@ from salesengine.access.roles import Role
 from salesengine.access.tokens import TOKEN_FORM, Refusal, RefusalReason, TokenStore, token_hash
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
-from tests.e2e.conftest import CLI
+from tests.support.cli_runner import CLI
 
 
 def authenticate(url: str, text: str) -> Principal | Refusal:

@@ -21,6 +21,7 @@ from salesengine.cli import policy as policy_cli
 from salesengine.cli import projection_commands as projection_cli
 from salesengine.cli import relay as relay_cli
 from salesengine.cli import tokens as tokens_cli
+from salesengine.cli import webhook as webhook_cli
 from salesengine.cli import window_commands as window_cli
 from salesengine.cli.options import STATE, parse_time
 from salesengine.cli.render import (
@@ -63,6 +64,7 @@ app.command("health")(health_cli.health_command)
 app.command("export")(export_cli.export_command)
 app.command("relay")(relay_cli.relay_command)
 app.add_typer(relay_cli.contract_app, name="contract")
+app.add_typer(webhook_cli.app, name="webhook")
 app.command("demo")(demo_cli.demo_command)
 # History in: command files, CRM exports and event logs.
 app.command("import")(import_cli.import_command)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
@@ -13,8 +14,11 @@ from salesengine.cli.options import STATE
 from salesengine.cli.render import error, fail, note, say
 
 if TYPE_CHECKING:
-    from salesengine.integration.relay import Relay, RelayProgress
-    from salesengine.integration.transports import BrokerURL
+    from sqlalchemy import Engine
+
+    from salesengine.cli.webhook import WebhookTarget
+    from salesengine.integration.relay import Relay, RelayOptions, RelayProgress
+    from salesengine.integration.transports import BrokerURL, Transport
 
 # The integration modules load faststream and the broker clients (and asyncio); they are
 # imported by the commands that use them, so that every other command starts without them.
@@ -29,13 +33,13 @@ DEFAULT_CONTRACT_DIR = Path("docs/integration")
 
 def relay_command(
     broker: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--broker",
             help="nats://HOST:PORT, amqp://USER:PASS@HOST:PORT/, redis://HOST:PORT or "
             "kafka://HOST:PORT[,HOST:PORT].",
         ),
-    ],
+    ] = None,
     name: Annotated[
         str | None,
         typer.Option(
@@ -69,35 +73,79 @@ def relay_command(
             f"default {ONCE_TIMEOUT:g} with --once, never with --follow.",
         ),
     ] = None,
+    webhook: Annotated[
+        str | None,
+        typer.Option(
+            "--webhook",
+            help="Instead of --broker: POST each event to this http(s) URL, signed as "
+            "Standard Webhooks do (docs/integration.md, Webhooks).",
+        ),
+    ] = None,
+    secret_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--secret-file",
+            help="With --webhook: the file holding the signing secret (whsec_...; make one "
+            "with: salesengine webhook new-secret F).",
+        ),
+    ] = None,
+    request_timeout: Annotated[
+        float,
+        typer.Option("--request-timeout", min=0.1, help="With --webhook: seconds for one attempt."),
+    ] = 15.0,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency",
+            min=1,
+            max=256,
+            help="With --webhook: deliveries under way at once, each of another deal.",
+        ),
+    ] = 8,
 ) -> None:
-    """Publish the store's deal events to a broker, in log order, at least once.
+    """Publish the store's deal events to a broker or a webhook, in log order, at least once.
 
     The relay's position moves only once the broker has acknowledged a page, so a relay
     that is stopped, killed or cut off republishes, and never skips. Each message's id is
     its event's id, unique to the store: deduplicate by it. Stopped by SIGINT or SIGTERM,
     it finishes the page in flight (a second signal stops it at once), says how far it
     got, and exits 130 or 143. A store that is not there is refused (exit 2), never made.
+
+    With --webhook instead of --broker, each event is POSTed to the URL, signed; a
+    delivery is retried on 5xx, 429 and timeouts, and one the receiver refuses (other
+    4xx) is recorded (salesengine webhook failures) and passed.
     """
     from salesengine.integration.transports import BrokerURLError, parse_broker_url
 
-    try:
-        url = parse_broker_url(broker)
-    except BrokerURLError as e:
-        fail(f"--broker: {e}")
-    if url.kind == "memory":
-        fail("--broker: memory:// has no subscribers outside this process; use Relay in Python")
+    if (broker is None) == (webhook is None):
+        fail("give either --broker URL or --webhook URL (with --secret-file F)")
+    target: BrokerURL | WebhookTarget
+    if webhook is not None:
+        from salesengine.cli.webhook import webhook_target
+
+        target = webhook_target(webhook, secret_file, request_timeout, concurrency)
+    else:
+        assert broker is not None
+        if secret_file is not None:
+            fail("--secret-file goes with --webhook, not --broker")
+        try:
+            target = parse_broker_url(broker)
+        except BrokerURLError as e:
+            fail(f"--broker: {e}")
+        if target.kind == "memory":
+            fail("--broker: memory:// has no subscribers outside this process; use Relay in Python")
     # A stop signal before the relay's event loop takes them over is kept, not fatal.
     early: list[int] = []
     previous = {s: signal.signal(s, lambda signum, _: early.append(signum)) for s in STOP_SIGNALS}
     try:
-        _relay(url, name, from_position, follow, batch_size, poll, timeout, early)
+        _relay(target, name, from_position, follow, batch_size, poll, timeout, early)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
 
 def _relay(
-    url: BrokerURL,
+    url: BrokerURL | WebhookTarget,
     name: str | None,
     from_position: int | None,
     follow: bool,
@@ -108,8 +156,8 @@ def _relay(
 ) -> None:
     import asyncio
 
+    from salesengine.domain.errors import SalesEngineError
     from salesengine.integration.relay import Relay, RelayGaveUp, RelayOptions
-    from salesengine.integration.transports import broker_transport
     from salesengine.store.settings import store_settings
     from salesengine.store.sql import sql_engine
 
@@ -117,13 +165,14 @@ def _relay(
     # a store that is not (a mistyped --db) is refused, exit 2, and nothing is created.
     engine = STATE.engine(create=False)
     sql = sql_engine(store_settings(STATE.db, creating=False))
-    parts = urlsplit(url.url)
+    what, default_name = _target_names(url)
     options = RelayOptions(
-        name=name or f"{url.kind}:{parts.hostname}:{parts.port or ''}".rstrip(":"),
+        name=name or default_name,
         batch_size=batch_size,
         poll_seconds=poll,
         give_up_seconds=timeout if timeout is not None or follow else ONCE_TIMEOUT,
     )
+    transport, on_stop = _transport(url, sql, options)
 
     def progress(p: RelayProgress) -> None:
         say(
@@ -131,13 +180,21 @@ def _relay(
             f"({p.behind:,} behind), {p.published:,} published, {p.rate:,.0f} msgs/s"
         )
 
+    stopped: list[bool] = []
+
     def retry(reason: str, delay: float) -> None:
-        say(f"broker {url.display} unavailable: {reason}; retrying in {delay:.1f} s")
+        if not stopped:  # a stop signal ends the run: no retry follows
+            say(f"{what} {url.display} unavailable: {reason}; retrying in {delay:.1f} s")
+
+    def stop() -> None:
+        stopped.append(True)
+        if on_stop is not None:
+            on_stop()
 
     relay = Relay(
         engine,
         sql,
-        broker_transport(url),
+        transport,
         options,
         on_progress=progress,
         on_retry=retry,
@@ -148,7 +205,9 @@ def _relay(
         f"from position {from_position or 'stored'}"
     )
     try:
-        signum = asyncio.run(_run(relay, follow=follow, from_position=from_position, early=early))
+        signum = asyncio.run(
+            _run(relay, follow=follow, from_position=from_position, early=early, on_stop=stop)
+        )
         if signum is not None:
             position, head = relay.positions.load(), relay.log.head()
             fail(
@@ -160,23 +219,64 @@ def _relay(
     except RelayGaveUp as e:
         p = e.progress
         fail(
-            f"relay '{options.name}' gave up: broker {url.display} unavailable for "
+            f"relay '{options.name}' gave up: {what} {url.display} unavailable for "
             f"{e.seconds:.0f} s ({e.reason}); at position {p.position:,} of {p.head:,} "
             f"({p.behind:,} behind), {p.published:,} published in this run",
             1,
         )
+    except ExceptionGroup as group:  # a delivery's task failed, e.g. recording a refusal
+        first = _first(group)
+        if isinstance(first, SalesEngineError):  # the store: one clear line, as elsewhere
+            raise first from None
+        raise
     finally:
         sql.dispose()
 
 
+def _target_names(url: BrokerURL | WebhookTarget) -> tuple[str, str]:
+    """What the relay sends to ("broker" or "webhook"), and its default ``--name``."""
+    from salesengine.cli.webhook import WebhookTarget
+
+    if isinstance(url, WebhookTarget):
+        return "webhook", url.default_name
+    parts = urlsplit(url.url)
+    return "broker", f"{url.kind}:{parts.hostname}:{parts.port or ''}".rstrip(":")
+
+
+def _transport(
+    url: BrokerURL | WebhookTarget, sql: Engine, options: RelayOptions
+) -> tuple[Transport, Callable[[], None] | None]:
+    """The transport, and what to tell it of a first stop signal."""
+    from salesengine.cli.webhook import WebhookTarget
+    from salesengine.integration.transports import broker_transport
+
+    if isinstance(url, WebhookTarget):
+        webhook = url.transport(sql, options.name, options.give_up_seconds)
+        return webhook, webhook.stop_retrying
+    return broker_transport(url), None
+
+
+def _first(group: ExceptionGroup[Exception]) -> Exception:
+    found: Exception = group
+    while isinstance(found, ExceptionGroup):
+        found = found.exceptions[0]
+    return found
+
+
 async def _run(
-    relay: Relay, *, follow: bool, from_position: int | None, early: list[int]
+    relay: Relay,
+    *,
+    follow: bool,
+    from_position: int | None,
+    early: list[int],
+    on_stop: Callable[[], None] | None = None,
 ) -> int | None:
     """Run the relay until it is done or stopped; the signal that stopped it, if any.
 
     A first SIGINT or SIGTERM lets the page in flight finish (its acks move the
     position); a second one cancels the run at once, the position where it was.
-    Signals received before (``early``) count as received now.
+    Signals received before (``early``) count as received now. ``on_stop`` is told of
+    the first.
     """
     import asyncio
 
@@ -188,6 +288,8 @@ async def _run(
     def stopping(signum: int) -> None:
         if received and task is not None:
             task.cancel()
+        elif on_stop is not None:
+            on_stop()
         received.append(signum)
         stop.set()
 

@@ -141,7 +141,9 @@ def _entries(
     return _counted(conn, inner, 4)
 
 
-def _exits(conn: Connection, start: datetime, end: datetime, sliced: Sliced) -> list[tuple[Any, ...]]:
+def _exits(
+    conn: Connection, start: datetime, end: datetime, sliced: Sliced
+) -> list[tuple[Any, ...]]:
     """(policy, stage, next stage, currency, group, deals, units) of the intervals exited
     in the period."""
     i, known_at = INTERVALS.c, sliced.known_at

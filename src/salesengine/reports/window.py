@@ -18,8 +18,8 @@ from salesengine.domain.policy import FunnelPolicy
 from salesengine.projections import deal_attributes
 from salesengine.projections.base import to_us
 from salesengine.reports.common import group_sql, known
-from salesengine.reports.slicing import Sliced
 from salesengine.reports.size_bands import Banding
+from salesengine.reports.slicing import Sliced
 
 ATTRIBUTES = deal_attributes.table
 Cell = TypeVar("Cell")  # what a report found for one (policy, stage, group)
