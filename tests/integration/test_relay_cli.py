@@ -4,12 +4,9 @@ interrupted relay says so, with how far it got, and exits 130 or 143."""
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,6 +15,7 @@ import pytest
 from tests.support.brokers import NatsServer, free_port, wait_for
 from tests.support.clock import T0
 from tests.support.commands import FIVE_LEVEL_OPENING, cmd
+from tests.support.relay_process import start_relay, stored_position
 
 DOWN_SCHEMES = {
     "nats": "nats://127.0.0.1:{port}",
@@ -44,29 +42,6 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     finally:
         engine.close()
     return path
-
-
-def start_relay(store: Path, out: Path, *args: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SALESENGINE_DB": str(store), "COLUMNS": "300"}
-    with out.open("wb") as sink:
-        return subprocess.Popen(
-            [sys.executable, "-m", "salesengine", "relay", *args],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=store.parent,
-        )
-
-
-def stored_position(store: Path, name: str) -> int:
-    with contextlib.closing(sqlite3.connect(store, timeout=30)) as conn:
-        try:
-            row = conn.execute(
-                "SELECT position FROM relay_positions WHERE name = ?", (name,)
-            ).fetchone()
-        except sqlite3.OperationalError:  # its table is not there yet
-            return 0
-    return int(row[0]) if row else 0
 
 
 def head(store: Path) -> int:

@@ -6,14 +6,10 @@ process, logging every attempt. Nothing is mocked: the relay runs as a user runs
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import signal
-import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +24,7 @@ from tests.support.cli_runner import run_cli
 from tests.support.clock import T0
 from tests.support.commands import FIVE_LEVEL_OPENING, cmd
 from tests.support.relay import expected_messages
+from tests.support.relay_process import start_relay, stored_position
 from tests.support.webhook import Attempt, ReceiverProcess, receiver
 
 __all__ = ["receiver"]  # a fixture
@@ -87,29 +84,6 @@ def owed(store: Path) -> list[IntegrationEvent]:
     finally:
         sql.dispose()
         engine.close()
-
-
-def start_relay(store: Path, out: Path, *args: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SALESENGINE_DB": str(store), "COLUMNS": "400"}
-    with out.open("wb") as sink:
-        return subprocess.Popen(
-            [sys.executable, "-m", "salesengine", "relay", *args],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=store.parent,
-        )
-
-
-def stored_position(store: Path, name: str) -> int:
-    with contextlib.closing(sqlite3.connect(store, timeout=30)) as conn:
-        try:
-            row = conn.execute(
-                "SELECT position FROM relay_positions WHERE name = ?", (name,)
-            ).fetchone()
-        except sqlite3.OperationalError:
-            return 0
-    return int(row[0]) if row else 0
 
 
 def finish(relay: subprocess.Popen[bytes], seconds: float) -> int:
