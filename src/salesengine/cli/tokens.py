@@ -161,7 +161,6 @@ def revoke(
             info = store.revoke(token_id)
         except UnknownToken as e:
             fail(e.message)
-            raise typer.Exit(2) from None
     assert info.revoked_at is not None
     when = info.revoked_at.isoformat(timespec="seconds")
     if before.revoked_at is not None:

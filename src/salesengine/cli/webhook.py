@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from salesengine.cli.options import STATE
-from salesengine.cli.render import fail, print_json, say, short_time
+from salesengine.cli.render import error, fail, print_json, say, short_time
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -58,7 +58,7 @@ class WebhookTarget:
             )
 
         def refused(failure: Failure) -> None:
-            fail(
+            error(
                 f"webhook {display} refused the event at position {failure.position:,} "
                 f"({failure.event_type}, id {failure.event_id}) with {failure.status}: "
                 f"{failure.response or '(no body)'}; recorded (salesengine webhook failures), "
