@@ -897,9 +897,10 @@ def write_floor(url: str, scratch: str) -> tuple[int, float]:
     from sqlalchemy import select
     from sqlalchemy.schema import CreateTable
 
-    # The read models' tables join the metadata when their modules are imported; the
-    # registry imports every one of them (this runs in a fresh process).
-    import salesengine.projections.registry  # noqa: F401
+    # The read models' tables join the metadata when their modules are imported: the
+    # registry's models and the runner's tracking table (this runs in a fresh process).
+    import salesengine.projections.registry
+    import salesengine.projections.runner  # noqa: F401
     from salesengine.projections.base import metadata
     from salesengine.projections.bitemporal import executemany
     from salesengine.store.sql import sql_engine
