@@ -4,6 +4,7 @@ malformed input the fields at fault; for a guard's refusal, the unmet criteria."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -98,14 +99,48 @@ def refusal(error: SalesEngineError, *, at: int | None = None) -> Problem:
 
 
 def field_name(location: tuple[int | str, ...]) -> str:
-    """A validation error's place, as a person reads it: ``query.as_of``, ``body[2].amount``."""
+    """A validation error's place, as a person reads it: ``query.as_of``, ``body[2].amount``.
+    The validator's own steps (``tagged-union[...]`` and the tag after it, ``list[...]``)
+    are left out: they name how the body was read, not where the caller went wrong."""
     name = ""
+    skip_tag = False
     for part in location:
+        if skip_tag:
+            skip_tag = False
+            continue
+        if isinstance(part, str) and "[" in part:
+            skip_tag = part.startswith("tagged-union[")
+            continue
         if isinstance(part, int):
             name += f"[{part}]"
         else:
             name += f".{part}" if name else part
     return name
+
+
+# A body may be one command or a list of them: a list is not "a valid object" and an
+# object not "a valid list". Those two errors say only which shape was not sent.
+_SHAPE_ONLY = {"list_type", "model_attributes_type", "dict_type", "model_type"}
+
+
+def validation_errors(raw: Sequence[Any]) -> list[dict[str, str]]:
+    errors = []
+    for e in raw:
+        field = field_name(tuple(e["loc"]))
+        if e["type"] == "union_tag_invalid" or e["type"] == "union_tag_not_found":
+            field += ".cmd"
+        errors.append({"field": field, "message": str(e["msg"]), "type": e["type"]})
+    fields = {e["field"] for e in errors if e["type"] not in _SHAPE_ONLY}
+    kept = [e for e in errors if e["type"] not in _SHAPE_ONLY or e["field"] not in fields]
+    if len(kept) > 1 and all(e["type"] in _SHAPE_ONLY for e in kept):
+        kept = [
+            {
+                "field": kept[0]["field"],
+                "message": "send a command object, or a list of them",
+                "type": "",
+            }
+        ]
+    return [{"field": e["field"], "message": e["message"]} for e in kept]
 
 
 def install(app: FastAPI) -> None:
@@ -117,9 +152,7 @@ def install(app: FastAPI) -> None:
 
     async def on_invalid(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        errors = [
-            {"field": field_name(tuple(e["loc"])), "message": str(e["msg"])} for e in exc.errors()
-        ]
+        errors = validation_errors(exc.errors())
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return problem_response(Problem(422, "invalid_request", detail, errors=errors))
 
