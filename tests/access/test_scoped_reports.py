@@ -25,7 +25,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Connection
 
-from salesengine.access.principal import Scope
+from salesengine.access.principal import EVERYTHING, Scope, scope_for
+from salesengine.access.roles import Role
+from salesengine.access.scope_sql import deal_in_scope, scoped_deal_keys
 from salesengine.application.engine import SalesEngine
 from salesengine.exporting.tables import export_tables
 from salesengine.exporting.xes import write_xes
@@ -38,6 +40,8 @@ from salesengine.reports.funnel_moves import moves
 from salesengine.reports.health import health
 from salesengine.reports.periods import parse_period
 from salesengine.reports.plan import plan
+from tests.support.clock import T0
+from tests.support.commands import FIVE_LEVEL_OPENING
 from tests.support.histories import POLICIES, RECORDING_START, Step, built, instants
 from tests.support.properties import examples, store_property
 from tests.support.scopes import (
@@ -195,3 +199,55 @@ def test_each_scoped_report_equals_the_report_over_a_store_of_the_deals_in_scope
                     got = report(scoped_conn, whole.engine, scope, asked)
                     expected = report(part_conn, part.engine, None, asked)
                     assert got == expected, f"{name}: scope={scope} T={at} K={known_at}"
+
+
+def test_a_deal_handed_to_another_owner_leaves_the_first_reps_reports(
+    kind: str, tmp_path: Path
+) -> None:
+    """H is anna's from day 0 and is won on day 20, handed to Li Wei on day 30 (effective
+    then); K stays anna's throughout. Asked about day 10, when anna still owned H, anna's
+    reports know nothing of it, and Li Wei's count it."""
+    opened = {"cmd": "open", "policy": "five-level", "at": T0, "facts": FIVE_LEVEL_OPENING}
+    steps = [
+        Step(1, {**opened, "deal": "H", "owner": "anna", "team": "east", "amount": "1000"}),
+        Step(1, {**opened, "deal": "K", "owner": "anna", "team": "east", "amount": "50"}),
+        Step(1, {"cmd": "visit", "deal": "H", "at": T0 + timedelta(days=9)}),
+        Step(1, {"cmd": "won", "deal": "H", "at": T0 + timedelta(days=20)}),
+        Step(1, {"cmd": "owner", "deal": "H", "owner": "Li Wei", "team": "north",
+                 "at": T0 + timedelta(days=30)}),
+    ]  # fmt: skip
+    anna, li = scope_for(Role.REP, owner="anna"), scope_for(Role.REP, owner="Li Wei")
+    east = scope_for(Role.MANAGER, teams=["east"])
+    day10, day40 = T0 + timedelta(days=10), T0 + timedelta(days=40)
+    with fresh_db(kind, tmp_path) as db, built(db, steps) as b, b.sql.connect() as conn:
+        assert len(b.recorded) == len(steps)
+
+        def deals_in_funnel(scope: Scope, at: datetime) -> int:
+            return sum(r.deals for r in funnel(conn, POLICIES, as_of=at, scope=scope))
+
+        assert (deals_in_funnel(anna, day10), deals_in_funnel(li, day10)) == (1, 1)
+        assert deals_in_funnel(east, day10) == 1  # the team's too: H is north's now
+        assert deals_in_funnel(EVERYTHING, day10) == 2
+        forecast_anna = forecast(conn, POLICIES, as_of=day10, scope=anna)
+        assert [r.deals for r in forecast_anna.weighted_pipeline] == [1]
+        assert forecast_anna.weighted_pipeline[0].amount == Decimal(50)
+        health_li = health(conn, POLICIES, as_of=day10, scope=li)
+        assert [r.open for r in health_li.summary] == [1]
+        assert [s.deal for s in health_li.stale] == ["H"]
+        assert sum(w.visits for w in health_li.visits) == 1
+        assert sum(w.visits for w in health(conn, POLICIES, as_of=day10, scope=anna).visits) == 0
+        won_by = {
+            name: [r.count for r in cycle_time(conn, POLICIES, start=T0, end=day40, scope=s)
+                   if r.stage == "won"]
+            for name, s in (("anna", anna), ("li", li))
+        }  # fmt: skip
+        assert won_by == {"anna": [], "li": [1]}
+        listed = deal_list(conn, POLICIES, as_of=day10, scope=anna).items
+        assert [(i.key, i.owner) for i in listed] == [("K", "anna")]
+        listed = deal_list(conn, POLICIES, as_of=day10, scope=li).items
+        assert [(i.key, i.owner, i.status) for i in listed] == [("H", "anna", "open")]
+        assert not deal_in_scope(conn, anna, "H")
+        assert deal_in_scope(conn, li, "H")
+        assert not deal_in_scope(conn, EVERYTHING, "no-such-deal")
+        assert scoped_deal_keys(conn, anna) == ["K"]
+        assert scoped_deal_keys(conn, None) == ["H", "K"]
