@@ -24,13 +24,13 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import Column, DateTime, Engine, MetaData, RowMapping, String, Table, Text, select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
 from salesengine.access.principal import EVERYTHING, Principal, Scope, scope_for
 from salesengine.access.roles import Role
 from salesengine.application.names import checked_name
-from salesengine.domain.errors import SalesEngineError, StoreUnavailable
-from salesengine.store.sql import db_reason
+from salesengine.domain.errors import SalesEngineError
+from salesengine.store.sql import store_errors
 from salesengine.store.table_creation import create_tables
 
 PREFIX = "se"
@@ -137,10 +137,8 @@ class TokenStore:
     def __init__(self, sql: Engine, *, clock: Callable[[], datetime] = utc_now) -> None:
         self.sql = sql
         self.clock = clock
-        try:
+        with store_errors("create the tokens table"):
             create_tables(sql, metadata)
-        except SQLAlchemyError as e:
-            raise StoreUnavailable(f"cannot create the tokens table: {db_reason(e)}") from None
 
     def create(
         self,
@@ -174,24 +172,23 @@ class TokenStore:
                 revoked_at=None,
                 last_used_at=None,
             )
-            try:
-                with self.sql.begin() as conn:
-                    conn.execute(
-                        tokens_table.insert().values(
-                            id=info.id,
-                            name=info.name,
-                            role=str(info.role),
-                            owner=info.owner,
-                            teams=json.dumps(info.teams, ensure_ascii=False),
-                            policies=json.dumps(info.policies, ensure_ascii=False),
-                            sha256=token_hash(text),
-                            created_at=now,
+            with store_errors("record the token"):
+                try:
+                    with self.sql.begin() as conn:
+                        conn.execute(
+                            tokens_table.insert().values(
+                                id=info.id,
+                                name=info.name,
+                                role=str(info.role),
+                                owner=info.owner,
+                                teams=json.dumps(info.teams, ensure_ascii=False),
+                                policies=json.dumps(info.policies, ensure_ascii=False),
+                                sha256=token_hash(text),
+                                created_at=now,
+                            )
                         )
-                    )
-            except IntegrityError:
-                continue  # that id is taken (one chance in 2^48): draw another
-            except SQLAlchemyError as e:
-                raise StoreUnavailable(f"cannot record the token: {db_reason(e)}") from None
+                except IntegrityError:
+                    continue  # that id is taken (one chance in 2^48): draw another
             return IssuedToken(info=info, text=text)
         raise TokenError("cannot draw an unused token id")  # pragma: no cover
 
@@ -199,20 +196,14 @@ class TokenStore:
         """Every token, revoked ones included, oldest first."""
         t = tokens_table.c
         query = select(*_INFO_COLUMNS).order_by(t.created_at, t.id)
-        try:
-            with self.sql.connect() as conn:
-                return [_info(row._mapping) for row in conn.execute(query)]
-        except SQLAlchemyError as e:
-            raise StoreUnavailable(f"cannot read the tokens: {db_reason(e)}") from None
+        with store_errors("read the tokens"), self.sql.connect() as conn:
+            return [_info(row._mapping) for row in conn.execute(query)]
 
     def get(self, token_id: str) -> TokenInfo:
         """One token by its id (``UnknownToken`` if there is none)."""
         query = select(*_INFO_COLUMNS).where(tokens_table.c.id == token_id)
-        try:
-            with self.sql.connect() as conn:
-                row = conn.execute(query).one_or_none()
-        except SQLAlchemyError as e:
-            raise StoreUnavailable(f"cannot read the tokens: {db_reason(e)}") from None
+        with store_errors("read the tokens"), self.sql.connect() as conn:
+            row = conn.execute(query).one_or_none()
         if row is None:
             raise UnknownToken(f"no token with id {token_id!r} (see: salesengine token list)")
         return _info(row._mapping)
@@ -221,15 +212,12 @@ class TokenStore:
         """Revoke a token for good: it authenticates no one from now on. Revoking a
         revoked token changes nothing (its first revocation time stays)."""
         t = tokens_table.c
-        try:
-            with self.sql.begin() as conn:
-                conn.execute(
-                    tokens_table.update()
-                    .where(t.id == token_id, t.revoked_at.is_(None))
-                    .values(revoked_at=self.clock())
-                )
-        except SQLAlchemyError as e:
-            raise StoreUnavailable(f"cannot revoke the token: {db_reason(e)}") from None
+        with store_errors("revoke the token"), self.sql.begin() as conn:
+            conn.execute(
+                tokens_table.update()
+                .where(t.id == token_id, t.revoked_at.is_(None))
+                .values(revoked_at=self.clock())
+            )
         return self.get(token_id)
 
     def authenticate(self, text: str) -> Principal | Refusal:
@@ -243,11 +231,8 @@ class TokenStore:
         token_id = found.group(1)
         t = tokens_table.c
         query = select(*_INFO_COLUMNS, t.sha256).where(t.id == token_id)
-        try:
-            with self.sql.connect() as conn:
-                row = conn.execute(query).one_or_none()
-        except SQLAlchemyError as e:
-            raise StoreUnavailable(f"cannot read the tokens: {db_reason(e)}") from None
+        with store_errors("read the tokens"), self.sql.connect() as conn:
+            row = conn.execute(query).one_or_none()
         stored = _NO_HASH if row is None else str(row.sha256)
         matches = hmac.compare_digest(stored, token_hash(text))
         if row is None or not matches:
@@ -270,11 +255,8 @@ class TokenStore:
         if info.last_used_at is not None and now - info.last_used_at < LAST_USED_EVERY:
             return
         t = tokens_table.c
-        try:
-            with self.sql.begin() as conn:
-                conn.execute(tokens_table.update().where(t.id == info.id).values(last_used_at=now))
-        except SQLAlchemyError as e:
-            raise StoreUnavailable(f"cannot note the token's use: {db_reason(e)}") from None
+        with store_errors("note the token's use"), self.sql.begin() as conn:
+            conn.execute(tokens_table.update().where(t.id == info.id).values(last_used_at=now))
 
 
 _INFO_COLUMNS = tuple(

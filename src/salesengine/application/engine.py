@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
@@ -64,6 +64,7 @@ from salesengine.application.results import (
     DealEvents,
     DealHistory,
     Outcome,
+    RefusedAt,
     SweepReport,
 )
 from salesengine.application.sweep import sweep
@@ -73,6 +74,8 @@ from salesengine.domain.errors import (
     CommandRefused,
     ConcurrencyConflict,
     DealAlreadyExists,
+    OutOfScope,
+    SalesEngineError,
     StoreUnavailable,
     UnknownDeal,
 )
@@ -171,6 +174,69 @@ class SalesEngine(Application[UUID]):
         raise ConcurrencyConflict(
             f"deal '{command.deal}' kept changing under {WRITE_RETRIES} attempts; try again"
         )
+
+    def execute_together(
+        self,
+        commands: Sequence[Command],
+        *,
+        provenance: dict[str, str] | None = None,
+        admits: Callable[[Deal], bool] | None = None,
+    ) -> list[CommandResult]:
+        """Apply ``commands`` in order, all of them or none: the first refusal is raised
+        (``RefusedAt``, with its index) and nothing is stored; otherwise every changed
+        deal is saved in one transaction.
+
+        ``admits``: whether the writer reaches a deal (its scope). A stored deal it does
+        not reach is refused exactly as an unknown one, so the refusal tells nothing of
+        it; a deal that would leave its reach by the write (opened for, or handed to,
+        someone outside it) is refused with ``OutOfScope``. A concurrent writer's change
+        replays the whole batch against fresh state."""
+        for attempt in range(WRITE_RETRIES):
+            if attempt:
+                time.sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, 0.002 * 2**attempt)))
+            deals: dict[str, Deal | None] = {}
+            results: list[CommandResult] = []
+            now = self.clock()
+            for index, command in enumerate(commands):
+                try:
+                    deal, result = self._decide_within(command, deals, provenance, now, admits)
+                except SalesEngineError as e:
+                    raise RefusedAt(e, index) from None
+                deals[command.deal] = deal
+                results.append(result)
+            changed = [d for d in deals.values() if d is not None and d.pending_events]
+            if not changed:
+                return results
+            try:
+                self.commit(*changed)
+            except ConcurrencyConflict:
+                continue
+            return results
+        raise ConcurrencyConflict(
+            f"the deals of this batch kept changing under {WRITE_RETRIES} attempts; try again"
+        )
+
+    def _decide_within(
+        self,
+        command: Command,
+        deals: dict[str, Deal | None],
+        provenance: dict[str, str] | None,
+        now: datetime,
+        admits: Callable[[Deal], bool] | None,
+    ) -> tuple[Deal, CommandResult]:
+        """One command of ``execute_together``, on the batch's deals so far."""
+        if command.deal not in deals:
+            found = self.find(command.deal)
+            if found is not None and admits is not None and not admits(found):
+                raise UnknownDeal(f"unknown deal '{command.deal}': open it first")
+            deals[command.deal] = found
+        deal, result = self.decide(command, deals[command.deal], provenance, now)
+        if admits is not None and not admits(deal):
+            raise OutOfScope(
+                f"deal '{command.deal}' would be out of your reach after this command "
+                f"({command.cmd}): its owner, team and policy must stay within your scope"
+            )
+        return deal, result
 
     def execute_many(
         self,

@@ -39,6 +39,15 @@ class Refused:
 Outcome = CommandResult | Refused
 
 
+class RefusedAt(Exception):
+    """The refusal of one command of a batch applied all or nothing, and its index."""
+
+    def __init__(self, error: SalesEngineError, index: int) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.index = index
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
     version: int

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
+from salesengine.application.instants import DAY
 from salesengine.cli.option_groups import Command, option_group, parameter
-from salesengine.cli.options import DAY, STATE, parse_time
+from salesengine.cli.options import STATE, parse_time
 from salesengine.cli.render import fail, print_json, say
 
 app = typer.Typer(

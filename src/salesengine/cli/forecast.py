@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from salesengine.cli.open_deals import OpenDealsRequest, open_deals_report, request_json
-from salesengine.cli.render import grouped_json, money
+from salesengine.cli.open_deals import OpenDealsRequest, open_deals_report
+from salesengine.cli.render import money
 from salesengine.cli.report_output import print_report, shown
 from salesengine.cli.tables import Grid, key, number
 
@@ -18,12 +18,13 @@ if TYPE_CHECKING:
 @open_deals_report
 def forecast_command(asked: OpenDealsRequest) -> None:
     """The forecast as of T (known at K): weighted pipeline and open deals by close week."""
+    from salesengine.reports.documents import forecast_document
     from salesengine.reports.forecast import forecast
 
     result, earliest = asked.run(forecast)
     print_report(
         as_json=asked.as_json,
-        document=lambda: as_dict(result) | {"earliest_recorded": earliest},
+        document=lambda: forecast_document(result, earliest),
         tables=lambda: print_forecast(result, asked.title),
     )
 
@@ -47,12 +48,3 @@ def print_forecast(result: Forecast, suffix: str) -> None:
         cells = (str(o.deals), money(o.amount), money(o.weighted), o.currency)
         weeks.add(o.bucket, "", *shown(o.group, by), *cells)
     weeks.print()
-
-
-def as_dict(result: Forecast) -> dict[str, Any]:
-    by = result.by
-    return request_json(result) | {
-        "weighted_pipeline": [grouped_json(p, by) for p in result.weighted_pipeline],
-        "weeks": [grouped_json(w, by) for w in result.weeks],
-        "outside": [grouped_json(o, by) for o in result.outside],
-    }

@@ -64,6 +64,7 @@ def funnel_command(
     bands: SizeBandsOption = None,
 ) -> None:
     """The funnel as of T (known at K): deals, amount and weighted amount per stage."""
+    from salesengine.reports.documents import rows_document
     from salesengine.reports.funnel import funnel
 
     limits = grouping(by, bands, policy)
@@ -93,12 +94,7 @@ def funnel_command(
 
     print_report(
         as_json=as_json,
-        document=lambda: {
-            "as_of": t,
-            "known_at": k,
-            "earliest_recorded": earliest,
-            "rows": [r.as_dict(by) for r in rows],
-        },
+        document=lambda: rows_document({"as_of": t, "known_at": k}, earliest, rows, by),
         tables=lambda: print_funnel(rows, by, title=f"Funnel {as_of_label(t, k)}"),
         chart=chart,
         draw=draw,
@@ -118,6 +114,7 @@ def compare(
     chart: Path | None,
 ) -> None:
     """``funnel --compare T2``: the moves of (T, T2] (docs/metrics.md)."""
+    from salesengine.reports.documents import rows_document
     from salesengine.reports.funnel_moves import moves
 
     rows, earliest = run_report(
@@ -141,10 +138,10 @@ def compare(
 
         write_moves_chart(rows, path, title=title, policies=policies)
 
-    asked = {"as_of": t, "compare": t2, "known_at": k, "earliest_recorded": earliest}
+    asked = {"as_of": t, "compare": t2, "known_at": k}
     print_report(
         as_json=as_json,
-        document=lambda: asked | {"rows": [r.as_dict(by) for r in rows]},
+        document=lambda: rows_document(asked, earliest, rows, by),
         tables=lambda: print_moves(rows, by, title),
         chart=chart,
         draw=draw,

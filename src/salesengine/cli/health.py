@@ -3,12 +3,12 @@ contacts and weekly visits."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from salesengine.cli.open_deals import OpenDealsRequest, open_deals_report, request_json
-from salesengine.cli.render import grouped_json, jsonable, money, say, short_time
+from salesengine.cli.open_deals import OpenDealsRequest, open_deals_report
+from salesengine.cli.render import money, say, short_time
 from salesengine.cli.report_output import print_report, shown
 from salesengine.cli.tables import Grid, key, number, text
 
@@ -39,13 +39,14 @@ def health_command(
 ) -> None:
     """Pipeline health as of T (known at K): grades, a summary per owner (or --by group),
     stale deals, overdue contacts and visits."""
+    from salesengine.reports.documents import health_document
     from salesengine.reports.health import health
 
     result, earliest = asked.run(health)
     listed = DEFAULT_LIMIT if limit is None else limit or None
     print_report(
         as_json=asked.as_json,
-        document=lambda: as_dict(result, limit or None) | {"earliest_recorded": earliest},
+        document=lambda: health_document(result, limit or None, earliest),
         tables=lambda: print_health(result, listed, asked.title),
     )
 
@@ -105,28 +106,3 @@ def more(total: int, limit: int | None, what: str) -> None:
     """The line saying how many a limited list leaves out."""
     if limit is not None and total > limit:
         say(f"... and {total - limit:,} more {what} (--limit N to list more, 0 for all)")
-
-
-def as_dict(result: Health, limit: int | None) -> dict[str, Any]:
-    by = result.by
-    stale = [
-        grouped_json(s, by) | {"days_in_stage": round(s.days_in_stage, 2)}
-        for s in result.stale[:limit]
-    ]
-    contacts = [
-        grouped_json(c, by) | {"days_since": round(c.days_since, 2)}
-        for c in result.overdue_contacts[:limit]
-    ]
-    summary = []
-    for r in result.summary:
-        row = jsonable(r)
-        summary.append({by or "owner": row.pop("group"), **row})
-    return request_json(result) | {
-        "grades": [grouped_json(g, by) for g in result.grades],
-        "summary": summary,
-        "stale": stale,
-        "stale_total": len(result.stale),
-        "overdue_contacts": contacts,
-        "overdue_contacts_total": len(result.overdue_contacts),
-        "visits": result.visits,
-    }

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from salesengine.application.json_form import jsonable
 from salesengine.cli import deal as deal_cli
 from salesengine.cli import demo as demo_cli
 from salesengine.cli import export as export_cli
@@ -20,13 +21,13 @@ from salesengine.cli import plan as plan_cli
 from salesengine.cli import policy as policy_cli
 from salesengine.cli import projection_commands as projection_cli
 from salesengine.cli import relay as relay_cli
+from salesengine.cli import serve as serve_cli
 from salesengine.cli import tokens as tokens_cli
 from salesengine.cli import webhook as webhook_cli
 from salesengine.cli import window_commands as window_cli
 from salesengine.cli.options import STATE, parse_time
 from salesengine.cli.render import (
     error,
-    jsonable,
     money,
     print_json,
     say,
@@ -68,6 +69,7 @@ app.add_typer(webhook_cli.app, name="webhook")
 app.command("demo")(demo_cli.demo_command)
 # History in: command files, CRM exports and event logs.
 app.command("import")(import_cli.import_command)
+app.command("serve")(serve_cli.serve_command)
 
 
 @app.callback()
@@ -156,17 +158,7 @@ def history(
             f"first event was recorded at {h.first_recorded.isoformat()}"
         )
     if as_json:
-        print_json(
-            {
-                "deal": h.deal,
-                "as_of": h.as_of,
-                "known_at": h.known_at,
-                "events": h.events,
-                "state": h.state,
-                "later_events": h.later_events,
-                "first_recorded": h.first_recorded,
-            }
-        )
+        print_json(h)  # every field of the replay: the service answers the same
         return
     say(f"{h.deal}: as of {when(h.as_of)}, known at {when(h.known_at)} (times in UTC)")
     at = to_the_second(t for e in h.events for t in (e.effective_at, e.recorded_at))

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from salesengine.cli.option_groups import option_group
 from salesengine.cli.read_models import all_policies, run_report
@@ -26,8 +26,7 @@ from salesengine.cli.report_options import (
 from salesengine.cli.report_output import as_of_label, chosen
 
 if TYPE_CHECKING:
-    from salesengine.reports.forecast import Forecast
-    from salesengine.reports.health import Health
+    pass
 
 # The reports load sqlalchemy: each command imports its own when it runs, not at start-up.
 
@@ -99,15 +98,3 @@ open_deals_report = option_group(
     before=[AS_OF, KNOWN_AT, POLICY, BY, OWNER, TEAM],
     after=[SIZE_BANDS, JSON],
 )
-
-
-def request_json(result: Forecast | Health) -> dict[str, Any]:
-    """What the JSON of an open-deals report starts with: what it was asked."""
-    return {
-        "as_of": result.as_of,
-        "known_at": result.known_at,
-        "policy": result.policy,
-        "by": result.by,
-        "owner": result.only.owner,
-        "team": result.only.team,
-    }

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from functools import cache
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
 if TYPE_CHECKING:
-    from pydantic import AwareDatetime, TypeAdapter
-
     from salesengine.application.engine import SalesEngine
     from salesengine.cli.worker_engines import EngineSpec
     from salesengine.policies.catalog import PolicyCatalog
@@ -22,52 +18,18 @@ if TYPE_CHECKING:
 # when first used, so that `--help` and commands that need none of them start faster.
 
 
-@cache
-def _aware() -> TypeAdapter[AwareDatetime]:
-    from pydantic import AwareDatetime, TypeAdapter
-
-    return TypeAdapter(AwareDatetime)
-
-
-DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-FORMS = "ISO 8601 with offset, e.g. 2026-03-31T18:00:00+08:00, or a date, 2026-03-31"
-
-
 def parse_time(value: str | None, option: str) -> datetime | None:
-    """An instant of a command-line option: ISO 8601 with a UTC offset, or a plain date
-    meaning the start of that day in UTC (docs/rules.md, "Instants on the command
-    line"). Every option that takes an instant reads it here, so all agree."""
+    """An instant of a command-line option (``application.instants.parse_instant``: ISO
+    8601 with a UTC offset, or a plain date meaning the start of that day in UTC). Every
+    option that takes an instant reads it here, so all agree."""
     if value is None:
         return None
-    from pydantic import ValidationError
+    from salesengine.application.instants import parse_instant
 
-    from salesengine.domain.values import ISO_START, outside_years
-
-    if DAY.fullmatch(value):
-        try:
-            day = date.fromisoformat(value)
-        except ValueError as e:
-            raise typer.BadParameter(f"{value!r}: {e} ({FORMS})", param_hint=option) from None
-        reason = outside_years(day)
-        if reason is not None:
-            raise typer.BadParameter(f"{value!r}: {reason}", param_hint=option)
-        return datetime(day.year, day.month, day.day, tzinfo=UTC)
-    if not ISO_START.match(value):
-        raise typer.BadParameter(
-            f"{value!r}: not an ISO 8601 date and time ({FORMS})", param_hint=option
-        )
     try:
-        moment = _aware().validate_python(value)
-    except ValidationError as e:
-        reason = e.errors()[0]["msg"]
-        raise typer.BadParameter(f"{value!r}: {reason} ({FORMS})", param_hint=option) from None
-    try:  # the range holds in UTC, as it does for the command language
-        outside = outside_years(moment.astimezone(UTC))
-    except OverflowError:
-        outside = outside_years(date.max)
-    if outside is not None:
-        raise typer.BadParameter(f"{value!r}: {outside}", param_hint=option)
-    return moment
+        return parse_instant(value)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint=option) from None
 
 
 @dataclass(slots=True)

@@ -23,36 +23,6 @@ app = typer.Typer(
 )
 
 
-def policy_json(policy: FunnelPolicy) -> dict[str, Any]:
-    return {
-        "name": policy.name,
-        "version": policy.fingerprint,
-        "title": policy.title,
-        "title_zh": policy.title_zh,
-        "currency": policy.currency,
-        "fallback": None if policy.fallback is None else policy.fallback.model_dump(),
-        "visit_target_per_week": policy.visit_target_per_week,
-        "size_bands": list(policy.size_bands),
-        "stages": [
-            {
-                "key": s.key,
-                "name": s.name,
-                "name_zh": s.name_zh,
-                "probability": s.probability,
-                "role": s.role,
-                "criteria": [{"key": c.key, "description": c.description} for c in s.criteria],
-                "time_rules": s.time_rules.model_dump(),
-            }
-            for s in policy.stages
-        ],
-        "outcomes": [
-            {"key": "won", "probability": policy.won_probability},
-            {"key": "lost", "probability": 0},
-            {"key": "abandoned", "probability": 0},
-        ],
-    }
-
-
 def kept_versions() -> list[KeptVersion] | None:
     """The versions the store keeps; None (with a note) when there is no store to read.
     A store that does not exist is not created for it."""
@@ -145,7 +115,7 @@ def show(
         return
     policy = current if version is None else _kept_version(current, version)
     if as_json:
-        print_json(policy_json(policy))
+        print_json(policy.shown())
         return
     label = f"version {policy.fingerprint}" + (
         "" if policy.fingerprint == current.fingerprint else ", not the policy file's"

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, NoReturn
 
@@ -15,32 +14,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, TaskID
 
+from salesengine.application.json_form import jsonable
+
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [jsonable(v) for v in value]
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
-
-
-def grouped_json(value: Any, by: str | None) -> dict[str, Any]:
-    """A report row as JSON, its ``group`` named after the grouping (``"owner": ...``), or
-    left out when the report is not grouped."""
-    row: dict[str, Any] = jsonable(value)
-    group = row.pop("group", None)
-    if by is not None:
-        row[by] = group
-    return row
 
 
 def error(message: str) -> None:

@@ -89,13 +89,10 @@ class WindowRequest:
 
     def document(self, earliest: datetime | None, rows: list[Any]) -> dict[str, Any]:
         """The report as JSON: its window, K, the store's earliest record, its rows."""
-        return {
-            "from": self.start,
-            "to": self.end,
-            "known_at": self.known_at,
-            "earliest_recorded": earliest,
-            "rows": rows,
-        }
+        from salesengine.reports.documents import rows_document
+
+        asked = {"from": self.start, "to": self.end, "known_at": self.known_at}
+        return rows_document(asked, earliest, rows, self.by)
 
 
 def window_request(
@@ -163,7 +160,7 @@ def conversion_command(asked: WindowRequest) -> None:
     )
     print_report(
         as_json=asked.as_json,
-        document=lambda: asked.document(earliest, [r.as_dict(asked.by) for r in rows]),
+        document=lambda: asked.document(earliest, rows),
         tables=lambda: print_conversion(rows, asked.by, asked.title("Conversion")),
     )
 
@@ -204,7 +201,7 @@ def cycle_time_command(
 
     print_report(
         as_json=asked.as_json,
-        document=lambda: asked.document(earliest, [r.as_dict(asked.by) for r in rows]),
+        document=lambda: asked.document(earliest, rows),
         tables=lambda: print_cycle_time(rows, asked.by, title),
         chart=chart,
         draw=draw,

@@ -86,6 +86,12 @@ class UnknownDeal(CommandRefused):
     code = "unknown_deal"
 
 
+class OutOfScope(CommandRefused):
+    """A write that would take a deal out of the writer's scope (docs/access.md)."""
+
+    code = "out_of_scope"
+
+
 class UnknownPolicy(CommandRefused):
     code = "unknown_policy"
 

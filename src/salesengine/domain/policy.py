@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -193,6 +193,36 @@ class FunnelPolicy(_Strict):
         if stage_or_outcome in OUTCOMES:
             return 0
         return self.stage(stage_or_outcome).probability
+
+    def shown(self) -> dict[str, Any]:
+        """The policy as JSON: ``policy show --json`` and the service's ``/policies``."""
+        return {
+            "name": self.name,
+            "version": self.fingerprint,
+            "title": self.title,
+            "title_zh": self.title_zh,
+            "currency": self.currency,
+            "fallback": None if self.fallback is None else self.fallback.model_dump(),
+            "visit_target_per_week": self.visit_target_per_week,
+            "size_bands": list(self.size_bands),
+            "stages": [
+                {
+                    "key": s.key,
+                    "name": s.name,
+                    "name_zh": s.name_zh,
+                    "probability": s.probability,
+                    "role": s.role,
+                    "criteria": [{"key": c.key, "description": c.description} for c in s.criteria],
+                    "time_rules": s.time_rules.model_dump(),
+                }
+                for s in self.stages
+            ],
+            "outcomes": [
+                {"key": "won", "probability": self.won_probability},
+                {"key": "lost", "probability": 0},
+                {"key": "abandoned", "probability": 0},
+            ],
+        }
 
 
 def fingerprint_of(document: str) -> str:

@@ -25,6 +25,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Union, cast, get_args, get_origin, get_type_hints
 
+from sqlalchemy import Connection
+
+from salesengine.access.principal import Scope
+from salesengine.access.scope_sql import scoped_deal_keys
 from salesengine.application.engine import SalesEngine
 from salesengine.application.history import build_history
 from salesengine.application.results import DealHistory, HistoryEntry
@@ -88,6 +92,27 @@ def deal_views(
         versions = {entry.version for entry in history.events}
         events = [e for e in deal.timeline if e.originator_version in versions]
         yield DealView(history, events)
+
+
+def chosen_keys(
+    engine: SalesEngine,
+    keys: Iterable[str] | None,
+    scope: Scope | None,
+    read_models: Connection | None,
+) -> Iterable[str]:
+    """The deals an export writes: ``keys`` (default: every deal, in the order first
+    recorded), kept to ``scope`` when one is given that does not reach everything. The
+    deals in scope come from the read models (``read_models``, caught up by the caller)
+    in one query; with ``keys`` too, the export writes those of ``keys`` in scope."""
+    if scope is None or scope.everything:
+        return engine.deal_keys() if keys is None else keys
+    if read_models is None:
+        raise ValueError("read_models: an export kept to a scope needs the read models")
+    in_scope = scoped_deal_keys(read_models, scope)
+    if keys is None:
+        return in_scope
+    reached = set(in_scope)
+    return (key for key in keys if key in reached)
 
 
 def activity(entry: HistoryEntry) -> str:
@@ -346,10 +371,14 @@ def export_tables(
     known_at: datetime,
     *,
     keys: Iterable[str] | None = None,
+    scope: Scope | None = None,
+    read_models: Connection | None = None,
 ) -> ExportSummary:
     """Write ``events.<fmt>`` and ``stage_intervals.<fmt>`` into the directory (created if
-    need be) for the given deals (default: every deal). Both files appear at the end,
-    under temporary names until then: a failed export leaves neither."""
+    need be) for the given deals (default: every deal), of ``scope`` only if given (see
+    ``chosen_keys``). Both files appear at the end, under temporary names until then: a
+    failed export leaves neither."""
+    chosen = chosen_keys(engine, keys, scope, read_models)
     created = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
     sink = _CsvSink if fmt == "csv" else _ParquetSink
@@ -360,7 +389,6 @@ def export_tables(
         sinks.append(events)
         intervals = sink(directory / f"stage_intervals.{fmt}", INTERVAL_COLUMNS)
         sinks.append(intervals)
-        chosen = engine.deal_keys() if keys is None else keys
         for view in deal_views(engine, chosen, as_of, known_at):
             deal = view.history.deal
             events.write(event_row(deal, entry) for entry in view.history.events)

@@ -28,6 +28,9 @@ from pathlib import Path
 from typing import IO, Any, cast
 from xml.sax.saxutils import quoteattr
 
+from sqlalchemy import Connection
+
+from salesengine.access.principal import Scope
 from salesengine.application.engine import SalesEngine
 from salesengine.application.results import DealHistory, HistoryEntry
 from salesengine.exporting.tables import (
@@ -36,6 +39,7 @@ from salesengine.exporting.tables import (
     Kind,
     activity,
     as_text,
+    chosen_keys,
     deal_views,
     temp_path,
 )
@@ -174,9 +178,13 @@ def write_xes(
     keys: Iterable[str] | None = None,
     packed: bool = False,
     name: str = "salesengine.xes",
+    scope: Scope | None = None,
+    read_models: Connection | None = None,
 ) -> ExportSummary:
     """Write the XES log of the given deals (default: every deal) onto a binary stream,
-    gzip-compressed if ``packed`` (``name`` is then the file name inside the gzip)."""
+    gzip-compressed if ``packed`` (``name`` is then the file name inside the gzip); of
+    ``scope`` only if given (``tables.chosen_keys``)."""
+    chosen = chosen_keys(engine, keys, scope, read_models)
     summary = ExportSummary()
     with ExitStack() as stack:
         out = _open_text(raw, packed, name, stack)
@@ -184,7 +192,6 @@ def write_xes(
         out.write("  " + _attribute("concept:name", "string", "salesengine") + "\n")
         out.write("  " + _attribute("as_of", "timestamp", as_of) + "\n")
         out.write("  " + _attribute("known_at", "timestamp", known_at) + "\n")
-        chosen = engine.deal_keys() if keys is None else keys
         for view in deal_views(engine, chosen, as_of, known_at):
             out.write(_trace(view.history))
             summary.deals += 1
@@ -200,9 +207,12 @@ def export_xes(
     known_at: datetime,
     *,
     keys: Iterable[str] | None = None,
+    scope: Scope | None = None,
+    read_models: Connection | None = None,
 ) -> ExportSummary:
-    """Write the XES log of the given deals (default: every deal) to ``path``, whole or
-    not at all (gzip-compressed if the name ends in .gz, in any case)."""
+    """Write the XES log of the given deals (default: every deal; of ``scope`` only if
+    given) to ``path``, whole or not at all (gzip-compressed if the name ends in .gz, in
+    any case)."""
     temp = temp_path(path)
     try:
         with temp.open("xb") as raw:
@@ -214,6 +224,8 @@ def export_xes(
                 known_at,
                 keys=keys,
                 packed=packed,
+                scope=scope,
+                read_models=read_models,
                 name=path.stem if packed else path.name,
             )
         os.replace(temp, path)

@@ -6,10 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, Column, DateTime, Engine, MetaData, String, Table, select
-from sqlalchemy.exc import SQLAlchemyError
 
-from salesengine.domain.errors import StoreUnavailable
-from salesengine.store.sql import db_reason
+from salesengine.store.sql import store_errors
 from salesengine.store.table_creation import create_tables
 
 metadata = MetaData()
@@ -28,35 +26,27 @@ class PositionStore:
     def __init__(self, sql: Engine, name: str) -> None:
         self.sql = sql
         self.name = name
-        try:
+        with store_errors("create the relay's table"):
             create_tables(sql, metadata)
-        except SQLAlchemyError as e:
-            raise StoreUnavailable(f"cannot create the relay's table: {db_reason(e)}") from None
 
     def load(self) -> int:
-        try:
-            with self.sql.connect() as conn:
-                found = conn.execute(
-                    select(relay_positions.c.position).where(relay_positions.c.name == self.name)
-                ).scalar()
-        except SQLAlchemyError as e:
-            raise StoreUnavailable(f"cannot read the relay's position: {db_reason(e)}") from None
+        with store_errors("read the relay's position"), self.sql.connect() as conn:
+            found = conn.execute(
+                select(relay_positions.c.position).where(relay_positions.c.name == self.name)
+            ).scalar()
         return int(found or 0)
 
     def save(self, position: int) -> None:
         now = datetime.now(UTC)
-        try:
-            with self.sql.begin() as conn:
-                moved = conn.execute(
-                    relay_positions.update()
-                    .where(relay_positions.c.name == self.name)
-                    .values(position=position, updated_at=now)
-                ).rowcount
-                if not moved:
-                    conn.execute(
-                        relay_positions.insert().values(
-                            name=self.name, position=position, updated_at=now
-                        )
+        with store_errors("store the relay's position"), self.sql.begin() as conn:
+            moved = conn.execute(
+                relay_positions.update()
+                .where(relay_positions.c.name == self.name)
+                .values(position=position, updated_at=now)
+            ).rowcount
+            if not moved:
+                conn.execute(
+                    relay_positions.insert().values(
+                        name=self.name, position=position, updated_at=now
                     )
-        except SQLAlchemyError as e:
-            raise StoreUnavailable(f"cannot store the relay's position: {db_reason(e)}") from None
+                )

@@ -25,10 +25,8 @@ from sqlalchemy import (
     inspect,
     select,
 )
-from sqlalchemy.exc import SQLAlchemyError
 
-from salesengine.domain.errors import StoreUnavailable
-from salesengine.store.sql import db_reason
+from salesengine.store.sql import store_errors
 from salesengine.store.table_creation import create_tables
 
 EXCERPT_CHARS = 500  # of the receiver's answer, kept with the refusal
@@ -80,34 +78,25 @@ class FailureLog:
         self.sql = sql
         if not create:
             return
-        try:
+        with store_errors("create the webhook failures table"):
             create_tables(sql, metadata)
-        except SQLAlchemyError as e:
-            raise StoreUnavailable(
-                f"cannot create the webhook failures table: {db_reason(e)}"
-            ) from None
 
     def record(self, failure: Failure) -> None:
-        try:
-            with self.sql.begin() as conn:
-                conn.execute(
-                    webhook_failures.insert().values(
-                        relay=failure.relay,
-                        position=failure.position,
-                        event_id=failure.event_id,
-                        event_type=failure.event_type,
-                        deal_id=failure.deal_id,
-                        url=failure.url[:2048],
-                        status=failure.status,
-                        response=failure.response[:EXCERPT_CHARS],
-                        failed_at=failure.failed_at,
-                    )
+        doing = f"record the refused delivery of the event at position {failure.position}"
+        with store_errors(doing), self.sql.begin() as conn:
+            conn.execute(
+                webhook_failures.insert().values(
+                    relay=failure.relay,
+                    position=failure.position,
+                    event_id=failure.event_id,
+                    event_type=failure.event_type,
+                    deal_id=failure.deal_id,
+                    url=failure.url[:2048],
+                    status=failure.status,
+                    response=failure.response[:EXCERPT_CHARS],
+                    failed_at=failure.failed_at,
                 )
-        except SQLAlchemyError as e:
-            raise StoreUnavailable(
-                f"cannot record the refused delivery of the event at position "
-                f"{failure.position}: {db_reason(e)}"
-            ) from None
+            )
 
     def read(self, relay: str | None = None, since: int | None = None) -> list[Failure]:
         """The refusals (of one relay's, from a log position on), in log order."""
@@ -118,15 +107,10 @@ class FailureLog:
             query = query.where(webhook_failures.c.relay == relay)
         if since is not None:
             query = query.where(webhook_failures.c.position >= since)
-        try:
-            with self.sql.connect() as conn:
-                if not inspect(conn).has_table(webhook_failures.name):
-                    return []
-                rows = conn.execute(query).mappings().all()
-        except SQLAlchemyError as e:
-            raise StoreUnavailable(
-                f"cannot read the webhook failures table: {db_reason(e)}"
-            ) from None
+        with store_errors("read the webhook failures table"), self.sql.connect() as conn:
+            if not inspect(conn).has_table(webhook_failures.name):
+                return []
+            rows = conn.execute(query).mappings().all()
         return [
             Failure(
                 relay=row["relay"],

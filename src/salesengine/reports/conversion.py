@@ -27,6 +27,8 @@ from sqlalchemy import (
     select,
 )
 
+from salesengine.access.principal import Scope
+from salesengine.access.scope_sql import scoped
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.domain.values import OUTCOMES
 from salesengine.projections import stage_intervals
@@ -86,8 +88,10 @@ def cohort_counts(
     start: datetime,
     end: datetime,
     sliced: Sliced,
+    scope: Scope | None = None,
 ) -> list[tuple[str, str, Any, int, int, int]]:
-    """(policy, stage, group, cohort, advanced, lost) per combination with a cohort."""
+    """(policy, stage, group, cohort, advanced, lost) per combination with a cohort, of
+    the deals in ``scope`` (None: every deal)."""
     known_at = sliced.known_at
     i = INTERVALS.c
     order = func.row_number().over(
@@ -99,7 +103,7 @@ def cohort_counts(
     ).where(known(INTERVALS, known_at), i.entered_at < to_us(end), i.stage.not_in(OUTCOMES))
     if sliced.policy is not None:
         entries = entries.where(i.policy == sliced.policy)
-    es = entries.subquery("entries")
+    es = scoped(entries, scope, i.deal_id).subquery("entries")
     e = es.c
 
     later = INTERVALS.alias("later")
@@ -152,14 +156,18 @@ def conversion(
     *,
     start: datetime,
     end: datetime,
+    scope: Scope | None = None,
     **slicing: Unpack[Slicing],
 ) -> list[ConversionRow]:
-    """Every stage of each (policy, group) slice with a cohort in [start, end)."""
+    """Every stage of each (policy, group) slice with a cohort in [start, end).
+    ``scope``: only the deals a principal reaches (docs/access.md); None: every deal."""
     check_window(start, end)
     sliced = Sliced.of(policies, slicing)
     counts = {
         (name, stage, grp): (cohort, adv, gone)
-        for name, stage, grp, cohort, adv, gone in cohort_counts(conn, policies, start, end, sliced)
+        for name, stage, grp, cohort, adv, gone in cohort_counts(
+            conn, policies, start, end, sliced, scope
+        )
     }
     rows: list[ConversionRow] = []
     for name, stage, grp, cell in every_stage(counts, policies, sliced):

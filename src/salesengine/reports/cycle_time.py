@@ -16,6 +16,8 @@ from typing import Any, Unpack
 
 from sqlalchemy import Connection, FromClause, and_, select
 
+from salesengine.access.principal import Scope
+from salesengine.access.scope_sql import scoped
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.domain.values import OUTCOMES
 from salesengine.projections import stage_intervals
@@ -93,9 +95,14 @@ def statistics(
 
 
 def durations(
-    conn: Connection, start: datetime, end: datetime, sliced: Sliced
+    conn: Connection,
+    start: datetime,
+    end: datetime,
+    sliced: Sliced,
+    scope: Scope | None = None,
 ) -> list[tuple[str, str, Any, int]]:
-    """(policy, stage or won, group, microseconds) for every interval and win counted."""
+    """(policy, stage or won, group, microseconds) for every interval and win counted,
+    of the deals in ``scope`` (None: every deal)."""
     known_at, policy = sliced.known_at, sliced.policy
     i = INTERVALS.c
     f, u = to_us(start), to_us(end)
@@ -141,7 +148,7 @@ def durations(
         stays = stays.where(i.policy == policy)
         won = won.where(i.policy == policy)
     rows = []
-    for query in (stays, won):
+    for query in (scoped(stays, scope, i.deal_id), scoped(won, scope, i.deal_id)):
         for r in conn.execute(query):
             grp = r[2] if group is not None else None
             rows.append((r[0], r[1], grp, int(r[-1])))
@@ -154,14 +161,16 @@ def cycle_time(
     *,
     start: datetime,
     end: datetime,
+    scope: Scope | None = None,
     **slicing: Unpack[Slicing],
 ) -> list[CycleTimeRow]:
     """Every stage, then ``won``, of each (policy, group) slice with anything in the
-    window."""
+    window. ``scope``: only the deals a principal reaches (docs/access.md); None: every
+    deal."""
     check_window(start, end)
     sliced = Sliced.of(policies, slicing)
     found: dict[tuple[str, str, Any], list[int]] = {}
-    for name, stage, grp, us in durations(conn, start, end, sliced):
+    for name, stage, grp, us in durations(conn, start, end, sliced, scope):
         found.setdefault((name, stage, grp), []).append(us)
     return [
         statistics(name, stage, grp, stays or [])

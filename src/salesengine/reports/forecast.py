@@ -17,6 +17,7 @@ from typing import Any, Unpack
 
 from sqlalchemy import Connection, func, null, select
 
+from salesengine.access.principal import Scope
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.projections.base import from_units
 from salesengine.reports.common import group_sql
@@ -94,10 +95,12 @@ def forecast(
     *,
     as_of: datetime,
     only: Only | None = None,
+    scope: Scope | None = None,
     **slicing: Unpack[Slicing],
 ) -> Forecast:
     """The forecast of the open deals of ``policy`` and ``only`` (owner, team), per
-    ``by`` group."""
+    ``by`` group. ``scope``: only the deals a principal reaches (docs/access.md), by
+    their current attributes, whatever ``only`` keeps at T; None: every deal."""
     check_policy(policies, slicing.get("policy"))
     only = only or Only()
     first = week_start(utc_day(as_of))
@@ -108,7 +111,7 @@ def forecast(
     buckets: dict[tuple[date | str, str, Any], Sums] = {}
     weigh = weights(conn, policies).weight
     for name, stage, version, currency, close, grp, deals, units in _open_sums(
-        conn, as_of, sliced, only
+        conn, as_of, sliced, only, scope
     ):
         spec = policies[name]
         amount = from_units(int(units or 0))
@@ -144,7 +147,7 @@ def forecast(
 
 
 def _open_sums(
-    conn: Connection, as_of: datetime, sliced: Sliced, only: Only
+    conn: Connection, as_of: datetime, sliced: Sliced, only: Only, scope: Scope | None
 ) -> list[tuple[Any, ...]]:
     """(policy, stage, policy version, currency, expected close, group, deals, amount
     units) of the open deals. The group is computed in a subquery: PostgreSQL would not
@@ -161,6 +164,7 @@ def _open_sums(
         known_at=sliced.known_at,
         policy=sliced.policy,
         only=only,
+        scope=scope,
     ).subquery("open")
     c = inner.c
     keys = [c.policy, c.stage, c.policy_version, c.currency, c.expected_close, c.grp]

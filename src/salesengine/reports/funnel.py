@@ -18,7 +18,7 @@ from typing import Any, Unpack
 from sqlalchemy import Connection, Select, func, select
 
 from salesengine.access.principal import Scope
-from salesengine.access.scope_sql import in_scope
+from salesengine.access.scope_sql import scoped
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.domain.values import OUTCOMES
 from salesengine.projections import deal_attributes, stage_intervals
@@ -89,8 +89,7 @@ def positions_at(
     query = query.group_by(*keys)
     if sliced.policy is not None:
         query = query.where(i.policy == sliced.policy)
-    if scope is not None and scope.restricted:
-        query = query.where(in_scope(scope, i.deal_id))
+    query = scoped(query, scope, i.deal_id)
     rows = []
     for r in conn.execute(query):
         grp = r[4] if group is not None else None

@@ -17,6 +17,8 @@ from typing import Any, Unpack
 
 from sqlalchemy import ColumnElement, Connection, Select, func, null, or_, select
 
+from salesengine.access.principal import Scope
+from salesengine.access.scope_sql import scoped
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.domain.values import OUTCOMES
 from salesengine.projections import stage_intervals
@@ -71,10 +73,12 @@ def moves(
     *,
     start: datetime,
     end: datetime,
+    scope: Scope | None = None,
     **slicing: Unpack[Slicing],
 ) -> list[MoveRow]:
     """Every stage and outcome of each (policy, currency, group) slice with anything to
-    show, the moves of (start, end] counted as docs/metrics.md defines them."""
+    show, the moves of (start, end] counted as docs/metrics.md defines them. ``scope``:
+    only the deals a principal reaches (docs/access.md); None counts every deal."""
     if end <= start:
         raise ValueError("the second instant must be after the first")
     sliced = Sliced.of(policies, slicing)
@@ -86,11 +90,13 @@ def moves(
         cell[measure] = cell.get(measure, Tally()).plus(deals, from_units(units))
 
     for measure, at in (("start", start), ("end", end)):
-        for name, stage, currency, _version, grp, deals, units in positions_at(conn, at, sliced):
+        for name, stage, currency, _version, grp, deals, units in positions_at(
+            conn, at, sliced, scope
+        ):
             add((name, stage, currency, grp), measure, deals, units)
-    for name, stage, currency, grp, deals, units in _entries(conn, start, end, sliced):
+    for name, stage, currency, grp, deals, units in _entries(conn, start, end, sliced, scope):
         add((name, stage, currency, grp), "in", deals, units)
-    for name, stage, dest, currency, grp, deals, units in _exits(conn, start, end, sliced):
+    for name, stage, dest, currency, grp, deals, units in _exits(conn, start, end, sliced, scope):
         add((name, stage, currency, grp), "out", deals, units)
         where = _destination(policies[name], stage, dest)
         if where is not None:
@@ -127,7 +133,7 @@ def _counted(conn: Connection, inner: Select[Any], keys: int) -> list[tuple[Any,
 
 
 def _entries(
-    conn: Connection, start: datetime, end: datetime, sliced: Sliced
+    conn: Connection, start: datetime, end: datetime, sliced: Sliced, scope: Scope | None
 ) -> list[tuple[Any, ...]]:
     """(policy, stage, currency, group, deals, units) of the intervals entered in the period."""
     i, a, known_at = INTERVALS.c, ATTRIBUTES.c, sliced.known_at
@@ -138,11 +144,11 @@ def _entries(
     )
     if sliced.policy is not None:
         inner = inner.where(i.policy == sliced.policy)
-    return _counted(conn, inner, 4)
+    return _counted(conn, scoped(inner, scope, i.deal_id), 4)
 
 
 def _exits(
-    conn: Connection, start: datetime, end: datetime, sliced: Sliced
+    conn: Connection, start: datetime, end: datetime, sliced: Sliced, scope: Scope | None
 ) -> list[tuple[Any, ...]]:
     """(policy, stage, next stage, currency, group, deals, units) of the intervals exited
     in the period."""
@@ -159,7 +165,7 @@ def _exits(
     )
     if sliced.policy is not None:
         timeline = timeline.where(i.policy == sliced.policy)
-    t = timeline.subquery("timeline")
+    t = scoped(timeline, scope, i.deal_id).subquery("timeline")
     a = ATTRIBUTES.c
     inner = (
         select(t.c.policy, t.c.stage, t.c.dest, a.currency, _group(sliced), a.amount)

@@ -14,6 +14,8 @@ from typing import Any, Unpack
 
 from sqlalchemy import Connection, Row, Select, case, func, null, select, true
 
+from salesengine.access.principal import Scope
+from salesengine.access.scope_sql import scoped
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.projections import visits as visits_model
 from salesengine.projections.base import from_units, from_us, to_us
@@ -135,10 +137,13 @@ def health(
     *,
     as_of: datetime,
     only: Only | None = None,
+    scope: Scope | None = None,
     **slicing: Unpack[Slicing],
 ) -> Health:
     """Health of the open deals of ``policy`` and ``only`` (owner, team) per ``by`` group;
-    the summary is per owner without ``by``."""
+    the summary is per owner without ``by``. ``scope``: only the deals a principal
+    reaches (docs/access.md), the visits per rep too: those logged on them; None: every
+    deal."""
     check_policy(policies, slicing.get("policy"))
     only = only or Only()
     now = to_us(as_of)
@@ -148,7 +153,7 @@ def health(
     summary: dict[Any, list[int]] = {}
     sliced = Sliced.of(policies, slicing)
     by = sliced.by
-    for d in conn.execute(_deals_query(as_of, sliced, only)):
+    for d in conn.execute(_deals_query(as_of, sliced, only, scope)):
         spec = policies[d.policy]
         group = None if by is None else d.grp
         close = None if d.expected_close is None else date.fromisoformat(d.expected_close)
@@ -178,7 +183,7 @@ def health(
         ],
         stale=sorted(stale, key=lambda s: (-s.days_in_stage, s.deal)),
         overdue_contacts=sorted(overdue, key=lambda c: (c.cadence_days - c.days_since, c.deal)),
-        visits=visit_weeks(conn, policies, as_of, sliced, only),
+        visits=visit_weeks(conn, policies, as_of, sliced, only, scope),
         summary=[
             SummaryRow(None if grp is None else str(grp), *summary[grp])
             for grp in sorted(summary, key=group_order(by or "owner", sliced.banding))
@@ -216,7 +221,7 @@ def _overdue_contact(d: Row[Any], grade: str, now: int, group: str | None) -> Ov
     )
 
 
-def _deals_query(as_of: datetime, sliced: Sliced, only: Only) -> Select[Any]:
+def _deals_query(as_of: datetime, sliced: Sliced, only: Only, scope: Scope | None) -> Select[Any]:
     """The open deals with what health reads of each, grouped as the summary is: by the
     report's grouping, else by owner."""
     known_at = sliced.known_at
@@ -250,6 +255,7 @@ def _deals_query(as_of: datetime, sliced: Sliced, only: Only) -> Select[Any]:
         known_at=known_at,
         policy=sliced.policy,
         only=only,
+        scope=scope,
     )
 
 
@@ -259,9 +265,10 @@ def visit_weeks(
     as_of: datetime,
     sliced: Sliced,
     only: Only,
+    scope: Scope | None = None,
 ) -> list[VisitWeek]:
     """Visits per rep for T's ISO week and the three before, at or before T, known at K;
-    with a policy or ``only`` (owner, team), those on the deals they keep."""
+    with a policy, ``only`` (owner, team) or a scope, those on the deals they keep."""
     known_at, policy = sliced.known_at, sliced.policy
     if policy is not None:
         target = policies[policy].visit_target_per_week
@@ -291,7 +298,7 @@ def visit_weeks(
         )
     if not only.everyone:
         inner = inner.where(v.deal_id.in_(selected_deals(as_of, known_at, only)))
-    w = inner.subquery()
+    w = scoped(inner, scope, v.deal_id).subquery()
     query = select(w.c.actor, w.c.week, func.count(), func.sum(w.c.hit)).group_by(
         w.c.actor, w.c.week
     )

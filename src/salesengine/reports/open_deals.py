@@ -12,6 +12,8 @@ from typing import Any
 
 from sqlalchemy import Select, select
 
+from salesengine.access.principal import Scope
+from salesengine.access.scope_sql import scoped
 from salesengine.domain.values import OUTCOMES
 from salesengine.reports.common import holds_at, known
 from salesengine.reports.funnel import ATTRIBUTES, INTERVALS, deals_at
@@ -44,13 +46,15 @@ def open_deals(
     known_at: datetime | None,
     policy: str | None = None,
     only: Only | None = None,
+    scope: Scope | None = None,
 ) -> Select[Any]:
     """``columns`` of the open deals at T known at K (one interval and one segment each),
-    of ``policy`` and of ``only``'s owner and team."""
+    of ``policy``, of ``only``'s owner and team, and in ``scope`` (None: every deal)."""
     i = INTERVALS.c
     query = deals_at(*columns, at=at, known_at=known_at).where(i.stage.not_in(OUTCOMES))
     if policy is not None:
         query = query.where(i.policy == policy)
+    query = scoped(query, scope, i.deal_id)
     return query if only is None else only.where(query)
 
 

@@ -19,6 +19,8 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from salesengine.access.principal import Scope
+from salesengine.access.scope_sql import scoped
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.projections import deal_attributes, stage_intervals
 from salesengine.projections.base import from_units, to_us
@@ -117,8 +119,11 @@ def plan(
     as_of: datetime,
     known_at: datetime | None = None,
     currency: str | None = None,
+    scope: Scope | None = None,
 ) -> Plan:
-    """The plan of one policy in one currency (default the policy's) for the period."""
+    """The plan of one policy in one currency (default the policy's) for the period.
+    ``scope``: planned from, and against, only the deals a principal reaches
+    (docs/access.md); None: every deal."""
     if not target > 0:
         raise ValueError("the target must be a positive amount")
     if policy not in policies:
@@ -129,22 +134,34 @@ def plan(
     converted = {
         r.stage: r
         for r in conversion(
-            conn, policies, start=prev.start, end=prev.end, known_at=known_at, policy=policy
+            conn,
+            policies,
+            start=prev.start,
+            end=prev.end,
+            scope=scope,
+            known_at=known_at,
+            policy=policy,
         )
     }
     stays = {
         r.stage: r.mean_days
         for r in cycle_time(
-            conn, policies, start=prev.start, end=prev.end, known_at=known_at, policy=policy
+            conn,
+            policies,
+            start=prev.start,
+            end=prev.end,
+            scope=scope,
+            known_at=known_at,
+            policy=policy,
         )
     }
     actual = {
         r.stage: (r.deals, r.amount)
-        for r in funnel(conn, policies, as_of=as_of, known_at=known_at, policy=policy)
+        for r in funnel(conn, policies, as_of=as_of, scope=scope, known_at=known_at, policy=policy)
         if r.currency == cur
     }
-    won_deals, won_amount = won(conn, spec, cur, prev.start, prev.end, known_at)
-    won_now = won(conn, spec, cur, period.start, period.end, known_at, upto=as_of)
+    won_deals, won_amount = won(conn, spec, cur, prev.start, prev.end, known_at, scope=scope)
+    won_now = won(conn, spec, cur, period.start, period.end, known_at, upto=as_of, scope=scope)
 
     average = None if not won_amount else Fraction(won_amount) / won_deals
     rows: list[PlanRow] = []
@@ -243,22 +260,20 @@ def won(
     known_at: datetime | None,
     *,
     upto: datetime | None = None,
+    scope: Scope | None = None,
 ) -> tuple[int, Decimal]:
-    """(deals, their amount) won in [start, end) (and by ``upto``), each at its last win."""
+    """(deals, their amount) won in [start, end) (and by ``upto``), each at its last win,
+    of the deals in ``scope`` (None: every deal)."""
     i, a = INTERVALS.c, ATTRIBUTES.c
     last = min(to_us(end) - 1, to_us(upto)) if upto is not None else to_us(end) - 1
-    wins = (
-        select(i.deal_id, func.max(i.entered_at).label("won_at"))
-        .where(
-            known(INTERVALS, known_at),
-            i.policy == spec.name,
-            i.stage == WON,
-            i.entered_at >= to_us(start),
-            i.entered_at <= last,
-        )
-        .group_by(i.deal_id)
-        .subquery("wins")
+    winning = select(i.deal_id, func.max(i.entered_at).label("won_at")).where(
+        known(INTERVALS, known_at),
+        i.policy == spec.name,
+        i.stage == WON,
+        i.entered_at >= to_us(start),
+        i.entered_at <= last,
     )
+    wins = scoped(winning, scope, i.deal_id).group_by(i.deal_id).subquery("wins")
     query = (
         select(func.count(), func.sum(a.amount))
         .select_from(wins.join(ATTRIBUTES, attributes_at(wins.c.deal_id, wins.c.won_at, known_at)))

@@ -4,12 +4,15 @@ store's identity all live there, beside the events (and in the same PostgreSQL s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import SQLAlchemyError
 
+from salesengine.domain.errors import StoreUnavailable
 from salesengine.store.settings import StoreSettings
 
 # SQLite page cache of the read models' connection, and the log size (in pages) at which
@@ -61,3 +64,13 @@ def sql_engine(settings: StoreSettings) -> Engine:
 def db_reason(error: SQLAlchemyError) -> str:
     """The database's own first line about a failed statement."""
     return str(getattr(error, "orig", None) or error).splitlines()[0]
+
+
+@contextmanager
+def store_errors(doing: str) -> Iterator[None]:
+    """A database error inside, raised as ``StoreUnavailable``: "cannot <doing>: <the
+    database's reason>", the one line the command line shows."""
+    try:
+        yield
+    except SQLAlchemyError as e:
+        raise StoreUnavailable(f"cannot {doing}: {db_reason(e)}") from None

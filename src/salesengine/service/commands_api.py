@@ -1,0 +1,96 @@
+"""``POST /api/v1/commands``: the command language of the JSON Lines import, one
+command or a batch per request, all applied or none.
+
+The actor of every event is the token's principal: a command naming ``by`` is refused,
+not overridden, so a writer never believes it recorded someone else. Each command is
+checked against the caller's scope before and after it applies (docs/access.md)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body
+from pydantic import BaseModel
+
+from salesengine.application.commands import Command
+from salesengine.application.results import RefusedAt
+from salesengine.domain.deal import Deal
+from salesengine.service.auth import Context, Writer
+from salesengine.service.problems import Problem, refusal
+
+router = APIRouter(prefix="/api/v1", tags=["commands"])
+
+
+class Applied(BaseModel):
+    deal: str
+    status: str  # "applied", or "duplicate": a retry under an id already applied
+    event: str | None
+    version: int
+    position: str  # the deal's stage while open, else its outcome
+
+
+class CommandsApplied(BaseModel):
+    results: list[Applied]
+
+
+@router.post(
+    "/commands",
+    summary="Apply one command or a batch, all or nothing",
+    responses={
+        403: {"description": "The role may not write, or the deal would leave your scope."},
+        404: {"description": "A command names a deal that does not exist (or is not yours)."},
+        409: {"description": "The deal exists already, an id was reused, or a conflict."},
+        413: {"description": "The body is larger than the service accepts."},
+        415: {"description": "The body is not application/json."},
+        422: {"description": "A malformed command (the field is named) or a refusal."},
+    },
+)
+def commands(
+    ctx: Context,
+    who: Writer,
+    body: Annotated[Command | list[Command], Body(description="A command, or a list of them.")],
+) -> CommandsApplied:
+    batch = body if isinstance(body, list) else [body]
+    if not batch:
+        raise Problem(
+            422,
+            "invalid_request",
+            "body: an empty list: send one command or more",
+            errors=[{"field": "body", "message": "an empty list"}],
+        )
+    if len(batch) > ctx.settings.max_batch:
+        raise Problem(
+            413,
+            "batch_too_large",
+            f"body: {len(batch)} commands; at most {ctx.settings.max_batch} per request",
+        )
+    signed: list[Command] = []
+    for index, command in enumerate(batch):
+        if command.by is not None:
+            where = f"body[{index}].by" if isinstance(body, list) else "body.by"
+            message = "the actor is the token's principal: leave out 'by'"
+            raise Problem(
+                422,
+                "invalid_request",
+                f"{where}: {message}",
+                errors=[{"field": where, "message": message}],
+            )
+        signed.append(command.model_copy(update={"by": who.name}))
+
+    def admits(deal: Deal) -> bool:
+        s = deal.state
+        return who.scope.admits(s.owner, s.team, s.policy)
+
+    provenance = {"source": "api"} | ({"token": who.token_id} if who.token_id else {})
+    try:
+        results = ctx.engine.execute_together(signed, provenance=provenance, admits=admits)
+    except RefusedAt as e:
+        raise refusal(e.error, at=e.index if isinstance(body, list) else None) from None
+    return CommandsApplied(
+        results=[
+            Applied(
+                deal=r.deal, status=r.status, event=r.event, version=r.version, position=r.position
+            )
+            for r in results
+        ]
+    )

@@ -1,0 +1,99 @@
+"""What a running service holds: the engine on its store, the read models' connection,
+the token store, and the thread that keeps the read models current."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from salesengine.access.tokens import TokenStore
+from salesengine.application.engine import SalesEngine
+from salesengine.bootstrap import build_engine
+from salesengine.domain.errors import SalesEngineError
+from salesengine.domain.policy import FunnelPolicy
+from salesengine.projections.runner import ProjectionRunner
+from salesengine.store.settings import store_settings
+from salesengine.store.sql import sql_engine
+
+log = logging.getLogger("salesengine.service")
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    """``db``: the store (an SQLite path or a postgresql:// URL; it must exist).
+    ``follow``: keep the read models current in a background thread (every worker may:
+    runners take a lock, so two never apply the same events). ``max_body``: the largest
+    request body accepted, in bytes; ``max_batch``: the most commands in one request."""
+
+    db: str | None = None
+    policy_dirs: tuple[Path, ...] = ()
+    follow: bool = True
+    poll_seconds: float = 0.5
+    max_body: int = 1_000_000
+    max_batch: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """How far the read models were behind the log when a response was read."""
+
+    log_position: int
+    behind: int
+
+
+@dataclass
+class ServiceContext:
+    settings: ServiceSettings
+    engine: SalesEngine
+    sql: Engine
+    runner: ProjectionRunner
+    tokens: TokenStore
+    policies: dict[str, FunnelPolicy]
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _follower: threading.Thread | None = None
+
+    @classmethod
+    def open(cls, settings: ServiceSettings) -> ServiceContext:
+        """The service's hold on an existing store (``StoreMissing`` if there is none)."""
+        engine = build_engine(settings.db, policy_paths=settings.policy_dirs, create=False)
+        sql = sql_engine(store_settings(settings.db))
+        runner = ProjectionRunner(engine, sql)
+        catalog = engine.catalog
+        policies = {name: catalog.get(name) for name in catalog.names()}
+        tokens = TokenStore(sql, clock=engine.clock)
+        return cls(settings, engine, sql, runner, tokens, policies)
+
+    def start(self) -> None:
+        """Catch the read models up, then keep them current in the background."""
+        self.runner.catch_up()
+        if self.settings.follow:
+            self._follower = threading.Thread(
+                target=self._follow, name="salesengine-projections", daemon=True
+            )
+            self._follower.start()
+
+    def _follow(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.runner.follow(poll_seconds=self.settings.poll_seconds, stop=self._stop.is_set)
+            except SalesEngineError as e:
+                # The store went away for a moment: say so, wait, and carry on; the
+                # responses' X-Read-Models-Behind header shows the lag meanwhile.
+                log.warning("read models: %s", e.message)
+                self._stop.wait(max(self.settings.poll_seconds, 1.0))
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._follower is not None:
+            self._follower.join(timeout=10)
+        self.engine.close()
+        self.sql.dispose()
+
+    def freshness(self) -> Freshness:
+        statuses = self.runner.status()
+        head = max((s.head for s in statuses), default=0)
+        return Freshness(head, max((s.behind for s in statuses), default=0))

@@ -1,0 +1,80 @@
+"""``/api/v1/me``, ``/status`` and ``/policies``: who is asking, how current the read
+models are, and the funnel policies in force (with the versions the store keeps)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
+
+from salesengine.access.roles import PERMISSIONS
+from salesengine.application.json_form import jsonable
+from salesengine.service.auth import Anyone, Context, Reader
+from salesengine.service.problems import Problem
+
+router = APIRouter(prefix="/api/v1", tags=["service"])
+
+
+@router.get("/me", summary="The principal of the token")
+def me(who: Anyone) -> dict[str, Any]:
+    return {
+        "name": who.name,
+        "role": str(who.role),
+        "scope": who.scope.describe(),
+        "actions": sorted(str(a) for a in PERMISSIONS[who.role]),
+    }
+
+
+@router.get("/status", summary="How far the read models are behind the event log")
+def status(ctx: Context, _: Anyone) -> dict[str, Any]:
+    """``log_position``: the last event stored; each read model's position and how many
+    events it has yet to apply. The dashboard polls it to refresh when events arrive."""
+    statuses = ctx.runner.status()
+    head = max((s.head for s in statuses), default=0)
+    return {
+        "log_position": head,
+        "behind": max((s.behind for s in statuses), default=0),
+        "read_models": [
+            {"name": s.name, "position": s.position, "behind": s.behind} for s in statuses
+        ],
+    }
+
+
+@router.get("/policies", summary="The funnel policies in force")
+def policies(ctx: Context, _: Reader) -> JSONResponse:
+    return JSONResponse(
+        jsonable({"policies": [ctx.policies[n].shown() for n in sorted(ctx.policies)]})
+    )
+
+
+@router.get("/policies/{name}", summary="One policy, or one of its kept versions")
+def policy(
+    ctx: Context,
+    _: Reader,
+    name: Annotated[str, Path(max_length=64)],
+    version: Annotated[
+        str | None,
+        Query(description="A version the store keeps: its fingerprint or a unique start."),
+    ] = None,
+) -> JSONResponse:
+    current = ctx.policies.get(name)
+    if current is None:
+        raise Problem(404, "unknown_policy", f"no policy {name!r}")
+    if version is None:
+        return JSONResponse(jsonable(current.shown()))
+    candidates = {current.fingerprint: current}
+    for kept in ctx.engine.kept_policy_versions():
+        if kept.name == name:
+            candidates.setdefault(kept.fingerprint, kept.policy())
+    wanted = version.strip().lower()
+    matches = [fp for fp in candidates if wanted and fp.startswith(wanted)]
+    if len(matches) != 1:
+        reason = "names more than one" if matches else "is not one"
+        raise Problem(
+            404,
+            "unknown_policy_version",
+            f"{version!r} {reason} of the versions of {name!r} known here "
+            f"({', '.join(sorted(candidates))})",
+        )
+    return JSONResponse(jsonable(candidates[matches[0]].shown()))

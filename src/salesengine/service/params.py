@@ -1,0 +1,85 @@
+"""The reports' query parameters, read as the command line reads its options: instants
+in ISO 8601 with offset or as plain dates (00:00 UTC), a grouping, a known policy. A
+bad value is a 422 naming the parameter."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from fastapi import Depends, Query
+from pydantic import TypeAdapter, ValidationError
+
+from salesengine.application.instants import FORMS, parse_instant
+from salesengine.domain.policy import BandLimit, check_size_bands
+from salesengine.service.auth import Context
+from salesengine.service.problems import Problem
+
+Grouping = Literal["owner", "team", "region", "policy", "size"]
+
+_INSTANT = f"An instant: {FORMS} (00:00 UTC)."
+
+
+def invalid(name: str, message: str) -> Problem:
+    return Problem(
+        422,
+        "invalid_request",
+        f"query.{name}: {message}",
+        errors=[{"field": f"query.{name}", "message": message}],
+    )
+
+
+def instant(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_instant(value)
+    except ValueError as e:
+        raise invalid(name, str(e)) from None
+
+
+AsOfQuery = Annotated[
+    str | None, Query(description=_INSTANT + " The effective instant T; default now.")
+]
+KnownAtQuery = Annotated[
+    str | None,
+    Query(description=_INSTANT + " The recording instant K; default: all recorded."),
+]
+ByQuery = Annotated[Grouping | None, Query(description="Group the rows by this.")]
+PolicyQuery = Annotated[str | None, Query(description="Only deals of this policy.")]
+BandsQuery = Annotated[
+    str | None,
+    Query(
+        alias="size_bands",
+        description="With by=size: where the bands start, e.g. 1000,5000,20000.",
+    ),
+]
+
+
+def checked_policy(ctx: Context, policy: PolicyQuery = None) -> str | None:
+    if policy is not None and policy not in ctx.policies:
+        raise invalid("policy", f"no policy {policy!r} (one of {', '.join(sorted(ctx.policies))})")
+    return policy
+
+
+Policy = Annotated[str | None, Depends(checked_policy)]
+
+
+def size_bands(by: str | None, text: str | None) -> tuple[Decimal, ...] | None:
+    if text is None:
+        return None
+    if by != "size":
+        raise invalid("size_bands", "only applies with by=size")
+    parts = [part.strip() for part in text.split(",")]
+    try:
+        limits = TypeAdapter(tuple[BandLimit, ...]).validate_python(parts)
+        return check_size_bands(limits)
+    except ValidationError as e:
+        raise invalid("size_bands", e.errors()[0]["msg"].removeprefix("Value error, ")) from None
+    except ValueError as e:
+        raise invalid("size_bands", str(e)) from None
+
+
+def now_or(value: datetime | None) -> datetime:
+    return value if value is not None else datetime.now(UTC)
