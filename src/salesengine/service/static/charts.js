@@ -40,7 +40,7 @@ function barText(x, width, y, text, testid) {
  * Horizontal bars, one a row. rows: [{label, value, text, color?, href?, testid?}].
  * The scale leaves room on the right for the text of the longest bar.
  */
-export function hbars(rows, { title = "", width = 720 } = {}) {
+export function hbars(rows, { title = "", width = 900 } = {}) {
   if (!rows.length) return `<p class="empty">Nothing to chart.</p>`;
   const left = labelColumn(rows);
   const maxText = Math.max(...rows.map((r) => textWidth(r.text, 11)));

@@ -69,7 +69,8 @@ function keyForm(key) {
 export function render(doc, params) {
   if (!doc) return `<h2>Deal replay</h2>${keyForm("")}<p class="empty">Enter a deal's key, or open one from the deals list or the health view.</p>`;
   const { full, view } = doc;
-  const knownAt = view.known_at ? new Date(view.known_at) : null;
+  // K is drawn and events greyed only when the person chose one; the default is "now".
+  const knownAt = params.known_at && view.known_at ? new Date(view.known_at) : null;
   const asOf = new Date(view.as_of);
   const known = new Set(view.events.map((e) => e.version));
   const backdated = backdatedVersions(full.events);
@@ -106,7 +107,7 @@ export function render(doc, params) {
     <div class="card"><h3>Stage path</h3><div class="path" data-testid="stage-path">${pathHtml || '<span class="empty">no stage yet</span>'}</div>
       <h3>Two clocks</h3>${clocks}</div></div>
     <div class="card"><h3>Timeline (effective order)</h3>
-    <table class="data" data-testid="replay-events"><thead><tr><th class="num">v</th><th>effective</th><th>recorded</th><th>event</th><th>stage</th><th>actor</th><th>source</th><th>command id</th><th>what</th></tr></thead>
+    <table class="data replay" data-testid="replay-events"><thead><tr><th class="num">v</th><th>effective</th><th>recorded</th><th>event</th><th>stage</th><th>actor</th><th>source</th><th>command id</th><th>what</th></tr></thead>
     <tbody>${rows}</tbody></table></div>`;
 }
 
