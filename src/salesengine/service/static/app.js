@@ -142,7 +142,9 @@ async function show({ quiet = false } = {}) {
   root.innerHTML = view.render(doc, state.params);
   view.after?.(root, doc, state.params, ctx);
   root.classList.remove("loading");
+  // What the view shows, for whoever reads the page by script (the browser tests).
   root.dataset.asOf = doc?.as_of ?? doc?.view?.as_of ?? "";
+  root.dataset.knownAt = doc?.known_at ?? doc?.view?.known_at ?? "";
   root.dataset.position = freshness.position ?? "";
   root.dataset.state = "ready";
 }

@@ -1,15 +1,15 @@
 // Numbers and instants as the page shows them. Amounts arrive as decimal strings (the
 // API never rounds them through a float), so they are grouped as text, not as numbers.
 
-/** "28913000.5" -> "28,913,000.50"; the sign and the digits are kept exactly. */
+/** "28913000.5" -> "28,913,000.50": at least two decimals, and every digit the API gave. */
 export function amount(text) {
   if (text === null || text === undefined || text === "") return "";
   const s = String(text);
   const negative = s.startsWith("-");
   const [whole, frac = ""] = (negative ? s.slice(1) : s).split(".");
   const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-  const cents = (frac + "00").slice(0, 2);
-  return (negative ? "-" : "") + grouped + "." + cents;
+  const digits = (frac + "00").slice(0, Math.max(2, frac.replace(/0+$/, "").length));
+  return (negative ? "-" : "") + grouped + "." + digits;
 }
 
 /** A short amount for a bar label: 28.9M, 723k. */
