@@ -22,7 +22,9 @@ export class AuthError extends Error {}
 export class ApiError extends Error {
   constructor(status, problem, fallback) {
     const fields = (problem && problem.errors) || [];
-    const named = fields.map((e) => `${e.field}: ${e.message}`).join("; ");
+    const detailText = (problem && problem.detail) || "";
+    // The field errors, unless the detail already says them.
+    const named = fields.filter((e) => !detailText.includes(e.message)).map((e) => `${e.field}: ${e.message}`).join("; ");
     const unmet = problem && problem.unmet && problem.unmet.length ? ` (unmet: ${problem.unmet.join(", ")})` : "";
     const detail = (problem && (problem.detail || problem.title)) || fallback;
     super(`${detail}${named ? ` — ${named}` : ""}${unmet}`);

@@ -45,7 +45,13 @@ function query(params) {
 function parseHash() {
   const hash = location.hash.replace(/^#\/?/, "");
   const [path, q = ""] = hash.split("?");
-  const params = Object.fromEntries(new URLSearchParams(q));
+  // Decoded by hand: URLSearchParams would read the "+" of an offset (+00:00) as a space.
+  const params = {};
+  for (const part of q.split("&")) {
+    if (!part) continue;
+    const [name, value = ""] = part.split("=");
+    params[decodeURIComponent(name)] = decodeURIComponent(value);
+  }
   let route = path || defaultRoute();
   if (route.startsWith("deal/")) {
     params.key = decodeURIComponent(route.slice(5));
