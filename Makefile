@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo serve test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,13 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/salesengine demo
+
+# The API and the dashboard over the demo store (salesengine.db, made by `make demo`).
+serve: $(STAMP)
+	@echo "Open http://127.0.0.1:8000/ with a token made in another shell, for example:"
+	@echo "  $(BIN)/salesengine token create --name 'Zhou Min' --role manager --team 'North 华北'"
+	@echo "  $(BIN)/salesengine token create --name Audrey --role auditor"
+	$(BIN)/salesengine serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
