@@ -39,6 +39,13 @@ def instant(value: str | None, name: str) -> datetime | None:
         raise invalid(name, str(e)) from None
 
 
+def required_instant(value: str, name: str) -> datetime:
+    found = instant(value, name)
+    if found is None:  # pragma: no cover - a value was given
+        raise invalid(name, "an instant is required")
+    return found
+
+
 AsOfQuery = Annotated[
     str | None, Query(description=_INSTANT + " The effective instant T; default now.")
 ]

@@ -3,16 +3,20 @@ as its ``--json`` (reports/documents.py), over the caller's deals only."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection
 
-from salesengine.reports.documents import rows_document
+from salesengine.access.principal import Principal
+from salesengine.reports.documents import Row, rows_document
 from salesengine.reports.recorded import earliest_recorded
 from salesengine.service.answers import fresh
 from salesengine.service.auth import Context, Reader
+from salesengine.service.context import ServiceContext
 from salesengine.service.params import (
     AsOfQuery,
     BandsQuery,
@@ -22,6 +26,7 @@ from salesengine.service.params import (
     instant,
     invalid,
     now_or,
+    required_instant,
     size_bands,
 )
 
@@ -75,8 +80,7 @@ def compare(
     from salesengine.reports.funnel_moves import moves
 
     t, k = now_or(instant(as_of, "as_of")), instant(known_at, "known_at")
-    t2 = instant(to, "to")
-    assert t2 is not None
+    t2 = required_instant(to, "to")
     if t2 <= t:
         raise invalid("to", "must be later than as_of")
     limits = size_bands(by, bands)
@@ -95,5 +99,165 @@ def compare(
         )
         asked = {"as_of": t, "compare": t2, "known_at": k}
         return rows_document(asked, earliest_recorded(conn), rows, by)
+
+    return fresh(ctx, document)
+
+
+FromQuery = Annotated[str, Query(alias="from", description="Window start F (included).")]
+UntilQuery = Annotated[str, Query(description="Window end U (excluded).")]
+
+
+def _window(start: str, until: str) -> tuple[datetime, datetime]:
+    f, u = required_instant(start, "from"), required_instant(until, "until")
+    if u <= f:
+        raise invalid("until", "must be after from")
+    return f, u
+
+
+def _window_report(
+    ctx: ServiceContext,
+    who: Principal,
+    report: Callable[..., Sequence[Row]],
+    start: str,
+    until: str,
+    known_at: str | None,
+    by: str | None,
+    policy: str | None,
+    bands: str | None,
+) -> JSONResponse:
+    f, u = _window(start, until)
+    k = instant(known_at, "known_at")
+    limits = size_bands(by, bands)
+
+    def document(conn: Connection) -> object:
+        rows = report(
+            conn,
+            ctx.policies,
+            start=f,
+            end=u,
+            known_at=k,
+            by=by,
+            policy=policy,
+            size_bands=limits,
+            scope=who.scope,
+        )
+        asked = {"from": f, "to": u, "known_at": k}
+        return rows_document(asked, earliest_recorded(conn), rows, by)
+
+    return fresh(ctx, document)
+
+
+@router.get("/conversion", summary="Conversion and drop-off per stage in [F, U)")
+def conversion(
+    ctx: Context,
+    who: Reader,
+    policy: Policy,
+    start: FromQuery,
+    until: UntilQuery,
+    known_at: KnownAtQuery = None,
+    by: ByQuery = None,
+    bands: BandsQuery = None,
+) -> JSONResponse:
+    """For the deals first entering each stage in [F, U) (`salesengine conversion --json`)."""
+    from salesengine.reports.conversion import conversion as report
+
+    return _window_report(ctx, who, report, start, until, known_at, by, policy, bands)
+
+
+@router.get("/cycle-time", summary="Days in each stage for the stays that ended in [F, U)")
+def cycle_time(
+    ctx: Context,
+    who: Reader,
+    policy: Policy,
+    start: FromQuery,
+    until: UntilQuery,
+    known_at: KnownAtQuery = None,
+    by: ByQuery = None,
+    bands: BandsQuery = None,
+) -> JSONResponse:
+    """And days to win for deals won then (`salesengine cycle-time --json`)."""
+    from salesengine.reports.cycle_time import cycle_time as report
+
+    return _window_report(ctx, who, report, start, until, known_at, by, policy, bands)
+
+
+OwnerQuery = Annotated[str | None, Query(description="Only the deals this owner holds at T.")]
+TeamQuery = Annotated[str | None, Query(description="Only the deals of this team at T.")]
+
+
+@router.get("/forecast", summary="Weighted pipeline and open deals by close week")
+def forecast(
+    ctx: Context,
+    who: Reader,
+    policy: Policy,
+    as_of: AsOfQuery = None,
+    known_at: KnownAtQuery = None,
+    by: ByQuery = None,
+    owner: OwnerQuery = None,
+    team: TeamQuery = None,
+    bands: BandsQuery = None,
+) -> JSONResponse:
+    """The forecast as of T known at K (`salesengine forecast --json`)."""
+    from salesengine.reports.documents import forecast_document
+    from salesengine.reports.forecast import forecast as report
+    from salesengine.reports.open_deals import Only
+
+    t, k = now_or(instant(as_of, "as_of")), instant(known_at, "known_at")
+    limits = size_bands(by, bands)
+
+    def document(conn: Connection) -> object:
+        result = report(
+            conn,
+            ctx.policies,
+            as_of=t,
+            known_at=k,
+            policy=policy,
+            by=by,
+            only=Only(owner=owner, team=team),
+            size_bands=limits,
+            scope=who.scope,
+        )
+        return forecast_document(result, earliest_recorded(conn))
+
+    return fresh(ctx, document)
+
+
+@router.get("/health", summary="Pipeline health: grades, stale deals, contacts, visits")
+def health(
+    ctx: Context,
+    who: Reader,
+    policy: Policy,
+    as_of: AsOfQuery = None,
+    known_at: KnownAtQuery = None,
+    by: ByQuery = None,
+    owner: OwnerQuery = None,
+    team: TeamQuery = None,
+    bands: BandsQuery = None,
+    limit: Annotated[
+        int | None,
+        Query(ge=1, le=100_000, description="List at most N stale deals and contacts."),
+    ] = None,
+) -> JSONResponse:
+    """Health as of T known at K (`salesengine health --json`)."""
+    from salesengine.reports.documents import health_document
+    from salesengine.reports.health import health as report
+    from salesengine.reports.open_deals import Only
+
+    t, k = now_or(instant(as_of, "as_of")), instant(known_at, "known_at")
+    limits = size_bands(by, bands)
+
+    def document(conn: Connection) -> object:
+        result = report(
+            conn,
+            ctx.policies,
+            as_of=t,
+            known_at=k,
+            policy=policy,
+            by=by,
+            only=Only(owner=owner, team=team),
+            size_bands=limits,
+            scope=who.scope,
+        )
+        return health_document(result, limit, earliest_recorded(conn))
 
     return fresh(ctx, document)
