@@ -109,7 +109,8 @@ def test_a_rep_sees_only_their_deals(page: Page, demo: DemoStore) -> None:
     other = _deal_with_a_path(demo, owner_not=REP)
     page.goto(f"{demo.server.url}/#/deal/{other}")
     page.wait_for_selector(SETTLED)
-    assert "not found" in (page.text_content("[data-testid=view-error]") or "").lower()
+    shown = page.text_content("[data-testid=view-error]") or ""
+    assert f"unknown deal '{other}'" in shown  # what a deal that was never opened shows
 
 
 def test_the_page_survives_a_bad_token(page: Page, demo: DemoStore) -> None:

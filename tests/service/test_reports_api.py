@@ -45,6 +45,12 @@ QUESTIONS: list[tuple[str, dict[str, str], list[str]]] = [
         {"as_of": "2026-04-20", "by": "team"},
         ["health", "--as-of", "2026-04-20", "--by", "team"],
     ),
+    (
+        "plan",
+        {"target": "20000", "period": "2026-04", "policy": "five-level", "as_of": "2026-03-31"},
+        ["plan", "--target", "20000", "--period", "2026-04", "--policy", "five-level"]
+        + ["--as-of", "2026-03-31"],
+    ),
 ]
 
 
@@ -63,7 +69,8 @@ def test_each_report_answers_what_the_command_line_prints(
     if "known_at" in query:  # before anything was recorded: nothing was known
         assert expected["rows"] == []
         return
-    assert any(expected.get(k) for k in ("rows", "weeks", "weighted_pipeline", "grades", "summary"))
+    shown = ("rows", "weeks", "weighted_pipeline", "grades", "summary", "stages")
+    assert any(expected.get(k) for k in shown), expected
 
 
 def test_the_reports_refuse_bad_parameters_naming_them(api: Api) -> None:
@@ -77,6 +84,10 @@ def test_the_reports_refuse_bad_parameters_naming_them(api: Api) -> None:
         ("conversion", {"from": "2026-04-01", "until": "2026-03-01"}, "query.until"),
         ("conversion", {"from": "2026-04-01"}, "query.until"),
         ("health", {"limit": "0"}, "query.limit"),
+        ("plan", {"target": "-5", "period": "2026-04", "policy": "five-level"}, "query.target"),
+        ("plan", {"target": "lots", "period": "2026-04", "policy": "five-level"}, "query.target"),
+        ("plan", {"target": "100", "period": "2026-Q9", "policy": "five-level"}, "query.period"),
+        ("plan", {"target": "100", "period": "2026-04", "policy": "nope"}, "query.policy"),
     ]
     for report, query, field in cases:
         answer = api.get("admin", f"/api/v1/reports/{report}", **query)

@@ -72,6 +72,10 @@ def demo_command(
         "Next: salesengine funnel --by team, forecast, health, conversion and cycle-time "
         "read the same store (see README)."
     )
+    say(
+        "Dashboard: make serve, then open http://127.0.0.1:8000/ with a token from "
+        "salesengine token create --name NAME --role manager --team TEAM (docs/dashboard.md)."
+    )
 
 
 def _funnel_table(title: str, rows: list[ReplayedFunnelRow]) -> None:

@@ -261,3 +261,56 @@ def health(
         return health_document(result, limit, earliest_recorded(conn))
 
     return fresh(ctx, document)
+
+
+@router.get("/plan", summary="The deals each stage must hold to reach a target")
+def plan(
+    ctx: Context,
+    who: Reader,
+    target: Annotated[str, Query(description="Revenue target for the period, e.g. 1500000.")],
+    period: Annotated[str, Query(description="The period: 2026-Q2, 2026-05, 2026 (UTC).")],
+    policy: Annotated[str, Query(description="The policy to plan.")],
+    currency: Annotated[
+        str | None,
+        Query(pattern="^[A-Za-z]{3}$", description="Currency of the target; default the policy's."),
+    ] = None,
+    as_of: AsOfQuery = None,
+    known_at: KnownAtQuery = None,
+) -> JSONResponse:
+    """From the last period's conversion and pace, over the caller's deals
+    (`salesengine plan --json`)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from salesengine.application.commands import Amount
+    from salesengine.reports.periods import parse_period
+    from salesengine.reports.plan import plan as report
+
+    if policy not in ctx.policies:
+        raise invalid("policy", f"no policy {policy!r} (one of {', '.join(sorted(ctx.policies))})")
+    try:
+        amount = TypeAdapter(Amount).validate_python(target.replace(",", "").replace("_", ""))
+    except ValidationError as e:
+        raise invalid("target", e.errors()[0]["msg"].removeprefix("Value error, ")) from None
+    if not amount > 0:
+        raise invalid("target", f"{target!r}: must be a positive amount")
+    try:
+        chosen = parse_period(period)
+    except ValueError as e:
+        raise invalid("period", str(e)) from None
+    t, k = now_or(instant(as_of, "as_of")), instant(known_at, "known_at")
+
+    def document(conn: Connection) -> object:
+        result = report(
+            conn,
+            ctx.policies,
+            policy=policy,
+            target=amount,
+            period=chosen,
+            as_of=t,
+            known_at=k,
+            currency=currency.upper() if currency else None,
+            scope=who.scope,
+        )
+        return result.as_dict() | {"earliest_recorded": earliest_recorded(conn)}
+
+    return fresh(ctx, document)
