@@ -42,7 +42,9 @@ def create_app(settings: ServiceSettings, *, context: ServiceContext | None = No
         summary="Event-sourced deals guarded by funnel policies: commands, bitemporal "
         "reports and the auditor's replay.",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        # No interactive page: the framework's loads its scripts from a CDN, and nothing
+        # the service serves may (docs/dashboard.md).
+        docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
     )
