@@ -86,9 +86,19 @@ class CatchUpReport:
 
 
 class ProjectionRunner:
-    def __init__(self, engine: ProjectedEngine, sql: Engine, *, window: int = 5000) -> None:
+    def __init__(
+        self,
+        engine: ProjectedEngine,
+        sql: Engine,
+        *,
+        window: int = 5000,
+        reads: Engine | None = None,
+    ) -> None:
+        """``reads``: an engine for ``status`` that does not take the write lock (a
+        service's, asked on every request while a runner writes); default ``sql``."""
         self.engine = engine
         self.sql = sql
+        self.reads = reads or sql
         self.window = window
         self.projections: list[Projection] = build_projections()
         self.log = LogReader(engine, {name for p in self.projections for name in p.topics})
@@ -100,7 +110,7 @@ class ProjectionRunner:
     def status(self) -> list[ProjectionStatus]:
         self.setup()
         head = self._head()
-        with self.sql.connect() as conn:
+        with self.reads.connect() as conn:
             known = self._positions(conn)
         return [
             ProjectionStatus(p.name, known.get(p.name, (0, 0))[0], head) for p in self.projections

@@ -42,7 +42,10 @@ def serve_command(
     if STATE.db is not None:
         os.environ[DB_ENV] = STATE.db
     os.environ[POLICY_PATH_ENV] = os.pathsep.join(str(d) for d in STATE.policy_dirs)
-    typer.echo(f"salesengine: dashboard and API at http://{host}:{port}/ (OpenAPI: /api/v1/openapi.json)")
+    typer.echo(
+        f"salesengine: dashboard and API at http://{host}:{port}/ "
+        "(OpenAPI: /api/v1/openapi.json)"
+    )
     uvicorn.run(
         "salesengine.service.app:app_from_env",
         factory=True,

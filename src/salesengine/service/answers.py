@@ -17,7 +17,7 @@ from salesengine.store.sql import store_errors
 
 @contextmanager
 def read_models(ctx: ServiceContext) -> Iterator[Connection]:
-    with store_errors("read the read models"), ctx.sql.connect() as conn:
+    with store_errors("read the read models"), ctx.reads.connect() as conn:
         yield conn
 
 

@@ -49,7 +49,8 @@ class Freshness:
 class ServiceContext:
     settings: ServiceSettings
     engine: SalesEngine
-    sql: Engine
+    sql: Engine  # the runner's, which writes the read models
+    reads: Engine  # the queries', and the tokens': on SQLite it reads without the write lock
     runner: ProjectionRunner
     tokens: TokenStore
     policies: dict[str, FunnelPolicy]
@@ -60,12 +61,13 @@ class ServiceContext:
     def open(cls, settings: ServiceSettings) -> ServiceContext:
         """The service's hold on an existing store (``StoreMissing`` if there is none)."""
         engine = build_engine(settings.db, policy_paths=settings.policy_dirs, create=False)
-        sql = sql_engine(store_settings(settings.db))
-        runner = ProjectionRunner(engine, sql)
+        where = store_settings(settings.db)
+        sql, reads = sql_engine(where), sql_engine(where, reader=True)
+        runner = ProjectionRunner(engine, sql, reads=reads)
         catalog = engine.catalog
         policies = {name: catalog.get(name) for name in catalog.names()}
-        tokens = TokenStore(sql, clock=engine.clock)
-        return cls(settings, engine, sql, runner, tokens, policies)
+        tokens = TokenStore(reads, clock=engine.clock)
+        return cls(settings, engine, sql, reads, runner, tokens, policies)
 
     def start(self) -> None:
         """Catch the read models up, then keep them current in the background."""
@@ -92,6 +94,7 @@ class ServiceContext:
             self._follower.join(timeout=10)
         self.engine.close()
         self.sql.dispose()
+        self.reads.dispose()
 
     def freshness(self) -> Freshness:
         statuses = self.runner.status()

@@ -21,8 +21,14 @@ CACHE_KIB = 256 * 1024
 CHECKPOINT_PAGES = 20_000
 
 
-def sql_engine(settings: StoreSettings) -> Engine:
-    """An SQLAlchemy engine on the event store's own database (and schema)."""
+def sql_engine(settings: StoreSettings, *, reader: bool = False) -> Engine:
+    """An SQLAlchemy engine on the event store's own database (and schema).
+
+    On SQLite, a transaction takes the write lock when it begins, so that the runners
+    that write the read models never meet half way. ``reader``: an engine for queries
+    that mostly read (a service's reports, its token checks), whose transactions take a
+    snapshot instead and wait for the write lock only at their first write, if any: in
+    WAL mode, readers then neither wait for writers nor make them wait."""
     env = settings.env
     if settings.kind == "sqlite":
         path = env["SQLITE_DBNAME"]
@@ -45,7 +51,7 @@ def sql_engine(settings: StoreSettings) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock up front
+            conn.exec_driver_sql("BEGIN" if reader else "BEGIN IMMEDIATE")
 
         return engine
     user = quote(env["POSTGRES_USER"], safe="")
