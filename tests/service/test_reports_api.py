@@ -48,8 +48,10 @@ QUESTIONS: list[tuple[str, dict[str, str], list[str]]] = [
     (
         "plan",
         {"target": "20000", "period": "2026-04", "policy": "five-level", "as_of": "2026-03-31"},
-        ["plan", "--target", "20000", "--period", "2026-04", "--policy", "five-level"]
-        + ["--as-of", "2026-03-31"],
+        [
+            *("plan", "--target", "20000", "--period", "2026-04"),
+            *("--policy", "five-level", "--as-of", "2026-03-31"),
+        ],
     ),
 ]
 

@@ -43,8 +43,7 @@ def serve_command(
         os.environ[DB_ENV] = STATE.db
     os.environ[POLICY_PATH_ENV] = os.pathsep.join(str(d) for d in STATE.policy_dirs)
     typer.echo(
-        f"salesengine: dashboard and API at http://{host}:{port}/ "
-        "(OpenAPI: /api/v1/openapi.json)"
+        f"salesengine: dashboard and API at http://{host}:{port}/ (OpenAPI: /api/v1/openapi.json)"
     )
     uvicorn.run(
         "salesengine.service.app:app_from_env",
