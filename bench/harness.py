@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -23,6 +24,18 @@ DATA_DIR = Path(__file__).resolve().parent / ".data"
 
 def status(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """End a server the bench started: asked first, killed after 15 s."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def yes(flag: bool) -> str:

@@ -63,7 +63,7 @@ from uuid import UUID
 import nats
 import orjson
 from eventsourcing.utils import get_topic
-from harness import DATA_DIR, remove_sqlite, status, work_dir, yes
+from harness import DATA_DIR, remove_sqlite, status, stop, work_dir, yes
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -151,13 +151,8 @@ class PrivateNats:
         raise SystemExit(f"nats-server did not come up on port {self.port}")
 
     def __exit__(self, *_: object) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop(self.process)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

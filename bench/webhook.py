@@ -40,7 +40,7 @@ from typing import Any
 
 import httpx
 import orjson
-from harness import DATA_DIR, status
+from harness import DATA_DIR, status, stop
 from relay import copy_store, free_port
 
 from projections import ensure_store
@@ -154,12 +154,7 @@ class ReceiverProcess:
         return answer.json() if answer.content else None
 
     def close(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop(self.process)
 
 
 # --------------------------------------------------------------------------- the runs
