@@ -3,6 +3,7 @@ deals its scope reaches (in what each endpoint answers)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -26,9 +27,20 @@ ENDPOINTS: list[tuple[str, str, Action | None]] = [
     ("GET", "/api/v1/policies/five-level", Action.READ_DEALS),
     ("GET", "/api/v1/reports/funnel?as_of=2026-04-01", Action.READ_DEALS),
     ("GET", "/api/v1/reports/compare?as_of=2026-03-05&to=2026-04-01", Action.READ_DEALS),
+    ("GET", "/api/v1/reports/conversion?from=2026-03-01&until=2026-04-01", Action.READ_DEALS),
+    ("GET", "/api/v1/reports/cycle-time?from=2026-03-01&until=2026-04-01", Action.READ_DEALS),
+    ("GET", "/api/v1/reports/forecast?as_of=2026-03-12", Action.READ_DEALS),
+    ("GET", "/api/v1/reports/health?as_of=2026-03-12", Action.READ_DEALS),
+    (
+        "GET",
+        "/api/v1/reports/plan?target=1000&period=2026-04&policy=five-level&as_of=2026-03-31",
+        Action.READ_DEALS,
+    ),
+    ("GET", "/api/v1/deals", Action.READ_DEALS),
     ("GET", "/api/v1/deals/N-1", Action.READ_DEALS),
     ("GET", "/api/v1/deals/N-1/history", Action.READ_HISTORY),
     ("POST", "/api/v1/commands", Action.WRITE_COMMANDS),
+    ("GET", "/api/v1/export?as_of=2026-04-01", Action.EXPORT),
 ]
 
 
@@ -99,3 +111,17 @@ def test_a_deal_handed_to_another_rep_leaves_the_first_reps_reports(api: Api) ->
     assert funnel_deals(api, "ana") == 1
     assert funnel_deals(api, "bo") == 2
     assert api.get("ana", "/api/v1/deals/N-2").status_code == 404
+
+
+def test_the_table_covers_every_endpoint_of_the_api(api: Api) -> None:
+    paths = api.get("admin", "/api/v1/openapi.json").json()["paths"]
+    assert len(paths) >= len({path.split("?")[0] for _, path, _ in ENDPOINTS}) - 2
+    for template, methods in paths.items():
+        pattern = re.compile(re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)))
+        for method in methods:
+            covered = [
+                path
+                for m, path, _ in ENDPOINTS
+                if m == method.upper() and pattern.fullmatch(path.split("?")[0])
+            ]
+            assert covered, f"{method.upper()} {template} is not in ENDPOINTS"
