@@ -10,7 +10,6 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from salesengine import service
 from salesengine.service import (
     commands_api,
     dashboard,
@@ -25,8 +24,6 @@ from salesengine.service.problems import install
 
 DB_ENV = "SALESENGINE_DB"
 POLICY_PATH_ENV = "SALESENGINE_SERVICE_POLICY_DIRS"
-
-STATIC = Path(service.__file__).parent / "static"
 
 
 def create_app(settings: ServiceSettings, *, context: ServiceContext | None = None) -> FastAPI:
