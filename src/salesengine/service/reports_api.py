@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
@@ -31,6 +31,8 @@ from salesengine.service.params import (
 )
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+
+R = TypeVar("R")
 
 
 @router.get("/funnel", summary="The funnel as of T, known at K")
@@ -185,6 +187,44 @@ OwnerQuery = Annotated[str | None, Query(description="Only the deals this owner 
 TeamQuery = Annotated[str | None, Query(description="Only the deals of this team at T.")]
 
 
+def _open_deals_report(
+    ctx: ServiceContext,
+    who: Principal,
+    report: Callable[..., R],
+    document: Callable[[R, datetime | None], object],
+    *,
+    as_of: str | None,
+    known_at: str | None,
+    by: str | None,
+    policy: str | None,
+    owner: str | None,
+    team: str | None,
+    bands: str | None,
+) -> JSONResponse:
+    """A report on the deals open at T known at K (forecast, health), as the command line
+    asks it (``cli/open_deals.py``), over the caller's deals."""
+    from salesengine.reports.open_deals import Only
+
+    t, k = now_or(instant(as_of, "as_of")), instant(known_at, "known_at")
+    limits = size_bands(by, bands)
+
+    def answer(conn: Connection) -> object:
+        result = report(
+            conn,
+            ctx.policies,
+            as_of=t,
+            known_at=k,
+            policy=policy,
+            by=by,
+            only=Only(owner=owner, team=team),
+            size_bands=limits,
+            scope=who.scope,
+        )
+        return document(result, earliest_recorded(conn))
+
+    return fresh(ctx, answer)
+
+
 @router.get("/forecast", summary="Weighted pipeline and open deals by close week")
 def forecast(
     ctx: Context,
@@ -200,26 +240,11 @@ def forecast(
     """The forecast as of T known at K (`salesengine forecast --json`)."""
     from salesengine.reports.documents import forecast_document
     from salesengine.reports.forecast import forecast as report
-    from salesengine.reports.open_deals import Only
 
-    t, k = now_or(instant(as_of, "as_of")), instant(known_at, "known_at")
-    limits = size_bands(by, bands)
-
-    def document(conn: Connection) -> object:
-        result = report(
-            conn,
-            ctx.policies,
-            as_of=t,
-            known_at=k,
-            policy=policy,
-            by=by,
-            only=Only(owner=owner, team=team),
-            size_bands=limits,
-            scope=who.scope,
-        )
-        return forecast_document(result, earliest_recorded(conn))
-
-    return fresh(ctx, document)
+    return _open_deals_report(
+        ctx, who, report, forecast_document, as_of=as_of, known_at=known_at, by=by,
+        policy=policy, owner=owner, team=team, bands=bands,
+    )  # fmt: skip
 
 
 @router.get("/health", summary="Pipeline health: grades, stale deals, contacts, visits")
@@ -240,27 +265,16 @@ def health(
 ) -> JSONResponse:
     """Health as of T known at K (`salesengine health --json`)."""
     from salesengine.reports.documents import health_document
+    from salesengine.reports.health import Health
     from salesengine.reports.health import health as report
-    from salesengine.reports.open_deals import Only
 
-    t, k = now_or(instant(as_of, "as_of")), instant(known_at, "known_at")
-    limits = size_bands(by, bands)
+    def document(result: Health, earliest: datetime | None) -> object:
+        return health_document(result, limit, earliest)
 
-    def document(conn: Connection) -> object:
-        result = report(
-            conn,
-            ctx.policies,
-            as_of=t,
-            known_at=k,
-            policy=policy,
-            by=by,
-            only=Only(owner=owner, team=team),
-            size_bands=limits,
-            scope=who.scope,
-        )
-        return health_document(result, limit, earliest_recorded(conn))
-
-    return fresh(ctx, document)
+    return _open_deals_report(
+        ctx, who, report, document, as_of=as_of, known_at=known_at, by=by,
+        policy=policy, owner=owner, team=team, bands=bands,
+    )  # fmt: skip
 
 
 @router.get("/plan", summary="The deals each stage must hold to reach a target")
