@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from salesengine import service
-from salesengine.service import commands_api, dashboard, deals_api, meta_api, reports_api
+from salesengine.service import commands_api, dashboard, deals_api, feed_api, meta_api, reports_api
 from salesengine.service.context import ServiceContext, ServiceSettings
 from salesengine.service.limits import BodyLimits
 from salesengine.service.problems import install
@@ -48,7 +48,7 @@ def create_app(settings: ServiceSettings, *, context: ServiceContext | None = No
     )
     install(app)
     app.add_middleware(BodyLimits, max_body=settings.max_body)
-    for module in (meta_api, commands_api, deals_api, reports_api):
+    for module in (meta_api, commands_api, deals_api, reports_api, feed_api):
         app.include_router(module.router)
     dashboard.install(app)
     return app
