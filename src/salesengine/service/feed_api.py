@@ -18,7 +18,7 @@ from salesengine.access.principal import Principal, Scope
 from salesengine.access.roles import Action
 from salesengine.integration.feed import MAX_LIMIT, ChangeFeed, FeedItem
 from salesengine.service.auth import Context, allowed
-from salesengine.service.params import invalid
+from salesengine.service.problems import Problem
 
 router = APIRouter(prefix="/api/v1/feed", tags=["feed"])
 
@@ -106,8 +106,14 @@ async def stream(
     ``data`` its body. A line ``id: N`` with no data moves the resume point past events
     of other deals."""
     if last_event_id is not None:
-        if not last_event_id.isdigit():
-            raise invalid("Last-Event-ID", "a log position: a whole number, 0 or more")
+        if not (last_event_id.isascii() and last_event_id.isdigit()):
+            message = "a log position: a whole number, 0 or more"
+            raise Problem(
+                422,
+                "invalid_request",
+                f"header.last-event-id: {message}",
+                errors=[{"field": "header.last-event-id", "message": message}],
+            )
         after = int(last_event_id)
 
     async def events() -> AsyncIterator[bytes]:
