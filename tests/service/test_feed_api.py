@@ -10,14 +10,18 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import pytest
+import uvicorn
 
 from salesengine.access.principal import Principal, Scope
 from salesengine.access.roles import PERMISSIONS, Action, Role
 from salesengine.integration.relay import Relay, RelayOptions
 from salesengine.integration.transports.base import Outgoing, Transport, message_headers
+from salesengine.service.app import create_app
 from tests.service.conftest import Api
 from tests.support.commands import FIVE_LEVEL_OPENING
 
@@ -55,7 +59,10 @@ MORE: list[dict[str, Any]] = [
 @pytest.fixture
 def feed_api(api: Api) -> Api:
     for who, scope in SCOPED.items():
-        api.tokens[who] = api.context.tokens.create(who, Role.INTEGRATION, **scope).text
+        made = api.context.tokens.create(
+            who, Role.INTEGRATION, teams=scope.get("teams", ()), policies=scope.get("policies", ())
+        )
+        api.tokens[who] = made.text
     write(api, MORE)
     return api
 
@@ -314,3 +321,91 @@ def test_a_long_poll_waits_on_past_events_of_other_deals(feed_api: Api) -> None:
     assert took >= 1.4
     assert page["items"] == []
     assert page["next_after"] == cursor + 1
+
+
+@contextmanager
+def served(api: Api) -> Iterator[str]:
+    """The service on a real server in a thread: a stream never ends, and the test
+    client waits for the end of a response before it hands any of it over."""
+    app = create_app(api.context.settings, context=api.context)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def sse_events(lines: Iterator[str], count: int) -> list[dict[str, str]]:
+    """The next ``count`` events (or resume points: an id alone) of a stream's lines;
+    comment lines are skipped."""
+    found: list[dict[str, str]] = []
+    fields: dict[str, str] = {}
+    for line in lines:
+        if line.startswith(":"):
+            continue
+        if line:
+            name, _, value = line.partition(": ")
+            fields[name] = value
+            continue
+        if fields:
+            found.append(fields)
+            fields = {}
+        if len(found) == count:
+            break
+    return found
+
+
+def test_the_stream_sends_the_messages_then_new_ones_and_resumes(feed_api: Api) -> None:
+    everything = relayed(feed_api)
+    with served(feed_api) as url, httpx.Client(base_url=url, timeout=10) as client:
+        auth = feed_api.auth("auditor")
+        with client.stream("GET", f"{FEED}/stream", headers=auth) as answer:
+            assert answer.status_code == 200
+            assert answer.headers["content-type"].startswith("text/event-stream")
+            lines = answer.iter_lines()
+            first = sse_events(lines, len(everything))
+            assert [(int(e["id"]), e["event"]) for e in first] == [
+                (m.position, m.type) for m in everything
+            ]
+            assert [e["data"].encode() for e in first] == [m.body for m in everything]
+            write(feed_api, [{"cmd": "visit", "deal": "S-1", "note": "live"}])
+            (new,) = sse_events(lines, 1)
+            assert int(new["id"]) == everything[-1].position + 1
+            assert json.loads(new["data"])["note"] == "live"
+        # A reconnecting client sends the last id it saw: the stream goes on from there.
+        resume = auth | {"Last-Event-ID": str(everything[-2].position)}
+        with client.stream("GET", f"{FEED}/stream", headers=resume) as answer:
+            again = sse_events(answer.iter_lines(), 2)
+        assert [int(e["id"]) for e in again] == [everything[-1].position, int(new["id"])]
+
+
+def test_the_stream_moves_a_scoped_reader_past_other_deals(feed_api: Api) -> None:
+    scope = scope_of(feed_api, "north-sync")
+    everything = relayed(feed_api)
+    mine = [m for m in everything if admitted(feed_api, scope, m)]
+    with served(feed_api) as url, httpx.Client(base_url=url, timeout=10) as client:
+        headers = feed_api.auth("north-sync")
+        with client.stream("GET", f"{FEED}/stream", headers=headers) as answer:
+            lines = answer.iter_lines()
+            first = sse_events(lines, len(mine))
+            assert [int(e["id"]) for e in first] == [m.position for m in mine]
+            if mine[-1].position < everything[-1].position:
+                # Past the last events, of other deals: a resume point with no event.
+                (point,) = sse_events(lines, 1)
+                assert point == {"id": str(everything[-1].position)}
+            write(feed_api, [{"cmd": "visit", "deal": "S-1"}])
+            (passed,) = sse_events(lines, 1)
+            write(feed_api, [{"cmd": "visit", "deal": "N-2"}])
+            (new,) = sse_events(lines, 1)
+        head = everything[-1].position
+        assert passed == {"id": str(head + 1)}
+        assert (int(new["id"]), new["event"]) == (head + 2, "deal.visit_logged")
+        assert json.loads(new["data"])["deal"] == "N-2"

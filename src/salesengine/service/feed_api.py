@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from salesengine.access.principal import Principal, Scope
@@ -60,8 +61,34 @@ async def change_feed(request: Request, ctx: Context) -> ChangeFeed:
 Feed = Annotated[ChangeFeed, Depends(change_feed)]
 
 
-@router.get("", summary="The change feed: integration messages after a log position")
-async def feed(
+class FeedItemDocument(BaseModel):
+    """One message of the feed (documentation: the answer is written directly)."""
+
+    position: int = Field(description="the event's log position (the relay's header)")
+    id: str = Field(description="the event id (the relay's message_id header)")
+    type: str = Field(description="the event type (the relay's event_type header)")
+    schema_version: int
+    subject: str = Field(description="where a broker files the message")
+    message: dict[str, Any] = Field(
+        description="the body as the relay publishes it (docs/integration/schemas)"
+    )
+
+
+class FeedPageDocument(BaseModel):
+    items: list[FeedItemDocument]
+    next_after: int = Field(description="send it as `after` to read on")
+
+
+@router.get(
+    "",
+    summary="The change feed: integration messages after a log position",
+    responses={
+        200: {"model": FeedPageDocument, "description": "A page of the feed."},
+        403: {"description": "The role may not read the feed."},
+        422: {"description": "A bad after, limit or wait (the parameter is named)."},
+    },
+)
+async def feed_page(
     feed: Feed,
     who: FeedReader,
     after: After = 0,
@@ -90,7 +117,11 @@ async def feed(
     "/stream",
     summary="The change feed as server-sent events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "Events, without end."},
+        403: {"description": "The role may not read the feed."},
+        422: {"description": "A bad after or Last-Event-ID (the parameter is named)."},
+    },
 )
 async def stream(
     feed: Feed,
@@ -127,7 +158,7 @@ async def stream(
                     item.type.encode(),
                     item.body,
                 )
-            if page.next_after > position and not page.items:
+            if page.next_after > (page.items[-1].position if page.items else position):
                 yield b"id: %d\n\n" % page.next_after
             position = page.next_after
             if page.items or not page.caught_up:
