@@ -19,6 +19,7 @@ import uvicorn
 
 from salesengine.access.principal import Principal, Scope
 from salesengine.access.roles import PERMISSIONS, Action, Role
+from salesengine.integration import feed as feed_module
 from salesengine.integration.relay import Relay, RelayOptions
 from salesengine.integration.transports.base import Outgoing, Transport, message_headers
 from salesengine.service.app import create_app
@@ -409,3 +410,28 @@ def test_the_stream_moves_a_scoped_reader_past_other_deals(feed_api: Api) -> Non
         assert passed == {"id": str(head + 1)}
         assert (int(new["id"]), new["event"]) == (head + 2, "deal.visit_logged")
         assert json.loads(new["data"])["deal"] == "N-2"
+
+
+@pytest.mark.parametrize("who", ["north-sync", "seven-sync"])
+def test_pages_that_examine_a_few_positions_each_miss_nothing(
+    feed_api: Api, who: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a page examining 3 positions, many pages hold none of the caller's events
+    and only move the cursor: read on, every message still comes once, in order."""
+    monkeypatch.setattr(feed_module, "SCAN", 3)
+    everything = relayed(feed_api)
+    expected = [m for m in everything if admitted(feed_api, scope_of(feed_api, who), m)]
+    pages = []
+    after = 0
+    while True:
+        page = feed_api.get(who, FEED, after=after, limit=1000).json()
+        assert page["next_after"] - after <= 3
+        pages.append(page)
+        if page["next_after"] == after:
+            break
+        after = page["next_after"]
+    assert any(not p["items"] and p["next_after"] > 0 for p in pages[:-1])
+    assert_same([i for p in pages for i in p["items"]], expected)
+    # A long poll reads on through such pages at once, to the next message.
+    first = feed_api.get(who, FEED, after=0, limit=1, wait=5).json()
+    assert [i["position"] for i in first["items"]] == [expected[0].position]
