@@ -21,11 +21,11 @@ from typing import Any
 from sqlalchemy import Engine
 
 from salesengine.application.engine import SalesEngine
-from salesengine.domain.errors import UnknownPolicy
 from salesengine.domain.policy import FunnelPolicy
+from salesengine.integration.messages import engine_translator, outgoing
 from salesengine.integration.relay_positions import PositionStore
 from salesengine.integration.relay_publishing import publish_page
-from salesengine.integration.translate import TOPICS, Translator
+from salesengine.integration.translate import TOPICS
 from salesengine.integration.transports.base import BrokerUnavailable, Outgoing, Transport
 from salesengine.store.identity import store_id
 from salesengine.store.notification_log import LogReader
@@ -115,12 +115,8 @@ class Relay:
         self.positions = PositionStore(sql, self.options.name)
         self.store_id = store_id(sql)
         self.log = LogReader(engine, TOPICS)
-        self.translator = Translator(
-            self.log.history,
-            self._policy,
-            self.store_id,
-            versions=engine.policy_of_version,
-            on_unknown=self._unknown_version,
+        self.translator = engine_translator(
+            engine, self.log, self.store_id, on_unknown=self._unknown_version
         )
         self._subjects: dict[tuple[str, str], str] = {}  # (type, policy) -> subject
         self.on_progress = on_progress
@@ -292,17 +288,7 @@ class Relay:
             where = subjects.get((message.type, message.policy))
             if where is None:
                 where = subjects[message.type, message.policy] = message.subject
-            messages.append(
-                Outgoing(
-                    str(message.id),
-                    message.type,
-                    where,
-                    deal_id,
-                    position,
-                    message.model_dump_json().encode(),
-                    store,
-                )
-            )
+            messages.append(outgoing(message, deal_id, store, where))
         return messages
 
     @staticmethod
@@ -313,12 +299,6 @@ class Relay:
             ahead.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await ahead
-
-    def _policy(self, name: str) -> FunnelPolicy | None:
-        try:
-            return self.engine.catalog.get(name)
-        except UnknownPolicy:
-            return None
 
     def _unknown_version(self, name: str, version: str, used: FunnelPolicy | None) -> None:
         """Say (once per version) that a version's probabilities are the file's stand-in."""

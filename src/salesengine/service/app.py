@@ -15,6 +15,7 @@ from salesengine.service import (
     dashboard,
     deals_api,
     export_api,
+    feed_api,
     meta_api,
     reports_api,
 )
@@ -54,7 +55,7 @@ def create_app(settings: ServiceSettings, *, context: ServiceContext | None = No
     )
     install(app)
     app.add_middleware(BodyLimits, max_body=settings.max_body)
-    for module in (meta_api, commands_api, deals_api, reports_api, export_api):
+    for module in (meta_api, commands_api, deals_api, reports_api, export_api, feed_api):
         app.include_router(module.router)
     dashboard.install(app)
     return app
