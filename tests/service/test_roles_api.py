@@ -41,7 +41,12 @@ ENDPOINTS: list[tuple[str, str, Action | None]] = [
     ("GET", "/api/v1/deals/N-1/history", Action.READ_HISTORY),
     ("POST", "/api/v1/commands", Action.WRITE_COMMANDS),
     ("GET", "/api/v1/export?as_of=2026-04-01", Action.EXPORT),
+    ("GET", "/api/v1/feed?after=0", Action.READ_FEED),
+    ("GET", "/api/v1/feed/stream", Action.READ_FEED),
 ]
+# An endless stream: the test client reads a response whole, so the roles that may read
+# it are tested on a real server (test_feed_api.py); the others' 403 here.
+ENDLESS = "/api/v1/feed/stream"
 
 
 def request(api: Api, who: str, method: str, path: str) -> Any:
@@ -57,8 +62,10 @@ def test_each_role_gets_what_its_permissions_give(
     api: Api, method: str, path: str, action: Action | None
 ) -> None:
     for who, role in WHO.items():
-        answer = request(api, who, method, path)
         allowed = action is None or action in PERMISSIONS[role]
+        if allowed and path == ENDLESS:
+            continue
+        answer = request(api, who, method, path)
         if allowed:
             assert answer.status_code == 200, (who, answer.text)
         else:
