@@ -1,0 +1,835 @@
+"""Service benchmark: commands and the funnel through the HTTP API, against the engine in process.
+
+    python bench/service.py                        # 100k deals for the funnel, ~10 min
+    python bench/service.py --quick                # 5k deals, fewer requests, ~3 min
+    python bench/service.py --store sqlite --pg-workers 2 --requests 600
+
+``salesengine serve`` runs as a subprocess on a free port, on a fresh store: the SQLite
+default (one process) and a PostgreSQL schema with each of ``--pg-workers`` server
+processes. A token is made for it, the server is ready once every worker has started and
+``GET /api/v1/status`` answers, and it is stopped with SIGINT at the end of its phase.
+
+- Commands: ``--requests`` single-command ``POST /api/v1/commands`` with 1, 8 and 32
+  concurrent clients (httpx ``AsyncClient``, keep-alive, one connection per client),
+  each client opening its own deals and logging two visits on each, one request at a
+  time: fair commands, all of them meant to be accepted. Requests per second over the
+  level and p50/p99 of each request. The baseline, in the same run: the very same kind
+  and number of commands through ``SalesEngine.execute`` in this process, one thread, on
+  a fresh store of the same kind (the command already parsed; only ``execute`` timed).
+  The ratio API / in-process is the figure.
+- Exactly once: after the server stops, the store's events are read back and every
+  command id counted: each command acknowledged with 200 must be stored exactly once,
+  each deal acknowledged as opened must exist, and nothing refused may be stored.
+- Funnel: the generated store of bench/projections.py (``--deals``, cached in
+  bench/.data/) copied (SQLite) or COPYed (PostgreSQL, a fresh schema), its read models
+  built by ``salesengine project`` (PostgreSQL then analyzed, as bench/projections.py
+  does), served, and ``GET /api/v1/reports/funnel?as_of=T&known_at=K`` timed at random
+  (T, K) pairs: idle, then while writers open deals and log visits through the API at a
+  steady ``--rate`` commands/s (target: p95 at most 100 ms under writes). Baseline: the
+  same funnel called in process (``reports.funnel.funnel``) on one warm connection.
+
+The load runs in this process on the same two cores as the server: the figures include
+the client's share of the CPU, for the API runs and never for the in-process baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import platform
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+import httpx
+import orjson
+import psycopg
+from harness import (
+    drop_schemas,
+    parser_with_stores,
+    postgres_version,
+    remove_sqlite,
+    status,
+    with_schema,
+    without_query,
+    work_dir,
+    yes,
+)
+from psycopg import sql
+from relay import copy_store, free_port, quantile
+
+from projections import (
+    StoreInfo,
+    analyze,
+    at,
+    copy_to_postgres,
+    ensure_store,
+    funnel_latency,
+    instants,
+)
+from salesengine.access.roles import Role
+from salesengine.access.tokens import TokenStore
+from salesengine.application.commands import parse_command
+from salesengine.bootstrap import build_engine
+from salesengine.store.settings import store_settings
+from salesengine.store.sql import sql_engine
+
+DEFAULT_DEALS = 100_000
+QUICK_DEALS = 5_000
+DEFAULT_SEED = 20240701  # the seed of bench/projections.py: its cached stores are shared
+CLIENTS = (1, 8, 32)
+FULL_REQUESTS = 1_500  # single-command requests per concurrency level
+QUICK_REQUESTS = 300
+WARM_UP = 48  # requests before the first timed level: connections, caches, JIT-less warmth
+VISITS_PER_DEAL = 2  # each deal: opened, then this many visits
+
+FUNNEL_P95_TARGET_MS = 100.0
+FUNNEL_PAIRS = 200  # (T, K) pairs, timed in process and through the idle API
+WRITE_RATE = 200.0  # commands/s while the funnel is timed
+WRITE_LANES = 16  # writers, each one command at a time, together at the rate
+FULL_DURATION = 60.0
+QUICK_DURATION = 15.0
+
+API = "/api/v1"
+TEAMS = (("east", "shanghai"), ("north", "beijing"), ("south", "shenzhen"), ("emea", "berlin"))
+OWNERS = ("li.wei", "wang.fang", "zhang.min", "chen.jie", "anna.berg", "tom.hale", "sara.ng")
+KINDS = ("face_to_face", "phone", "video", "demo")
+NOTES = (
+    "walked through the pilot with IT",
+    "拜访客户信息中心，讨论二期需求",
+    "asked for a price list",
+)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def deal_commands(key: str, n: int) -> Iterator[dict[str, Any]]:
+    """One deal's commands: opened, then visits; ids unique across the run."""
+    team, region = TEAMS[n % len(TEAMS)]
+    yield {
+        "id": f"{key}/0",
+        "cmd": "open",
+        "deal": key,
+        "policy": "funnel-list",
+        "account": f"Account {n % 20_000:05d}",
+        "owner": OWNERS[n % len(OWNERS)],
+        "team": team,
+        "region": region,
+        "amount": 10_000 + (n * 7_919) % 4_990_000,
+    }
+    for v in range(1, VISITS_PER_DEAL + 1):
+        yield {
+            "id": f"{key}/{v}",
+            "cmd": "visit",
+            "deal": key,
+            "kind": KINDS[(n + v) % len(KINDS)],
+            "effective": v % 2 == 0,
+            "attendees": [OWNERS[(n + v) % len(OWNERS)]],
+            "note": NOTES[(n + v) % len(NOTES)],
+        }
+
+
+def lane_commands(prefix: str, lane: int, count: int) -> list[dict[str, Any]]:
+    """``count`` commands of one client, over deals of its own (so none waits on another)."""
+    commands: list[dict[str, Any]] = []
+    n = 0
+    while len(commands) < count:
+        commands += deal_commands(f"{prefix}-{lane:02d}-{n:05d}", lane * 100_000 + n)
+        n += 1
+    return commands[:count]
+
+
+# --------------------------------------------------------------------------- the server
+
+
+def make_token(db: str) -> str:
+    sql_ = sql_engine(store_settings(db))
+    try:
+        return TokenStore(sql_).create("bench", Role.ADMIN).text
+    finally:
+        sql_.dispose()
+
+
+def new_store(db: str) -> str:
+    """A fresh store (its tables made as the engine makes them) and an admin token for it."""
+    build_engine(db, actor="bench").close()
+    return make_token(db)
+
+
+@dataclass
+class Server:
+    """``salesengine serve`` on a free port, ready once every worker has started."""
+
+    db: str
+    workers: int
+    token: str
+    log: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    exit_code: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Server:
+        command = [sys.executable, "-m", "salesengine", "--db", self.db, "serve"]
+        command += ["--host", "127.0.0.1", "--port", str(self.port)]
+        command += ["--workers", str(self.workers)]
+        with self.log.open("wb") as out:
+            # A session of its own: a Ctrl-C in the terminal reaches the benchmark only,
+            # which then stops the server as it always does.
+            self.process = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        try:
+            self._wait_ready(timeout=300)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def _wait_ready(self, timeout: float) -> None:
+        assert self.process is not None
+        deadline = perf_counter() + timeout
+        headers = {"Authorization": f"Bearer {self.token}"}
+        with httpx.Client(base_url=self.url, headers=headers, timeout=5) as client:
+            while perf_counter() < deadline:
+                if self.process.poll() is not None:
+                    raise SystemExit(f"salesengine serve exited:\n{self.tail()}")
+                started = self.log.read_text(errors="replace").count("Application startup complete")
+                if started >= self.workers:
+                    with contextlib.suppress(httpx.TransportError):
+                        if client.get(f"{API}/status").status_code == 200:
+                            return
+                time.sleep(0.1)
+        raise SystemExit(f"salesengine serve not ready in {timeout:g} s:\n{self.tail()}")
+
+    def tail(self) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])
+
+    def stop(self) -> None:
+        if self.process is None or self.exit_code is not None:
+            return
+        self.process.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
+        try:
+            self.exit_code = self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.exit_code = self.process.wait()
+            status(f"  the server did not stop within 30 s of SIGINT: killed\n{self.tail()}")
+
+
+# --------------------------------------------------------------------------- load
+
+
+@dataclass
+class Load:
+    """What a run of requests got back."""
+
+    clients: int
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)  # ms, of the 200 answers, sorted
+    codes: Counter[str] = field(default_factory=Counter)  # "200", "409 code", "error Name"
+    applied: set[str] = field(default_factory=set)  # command ids answered "applied"
+    sent: set[str] = field(default_factory=set)  # every command id sent
+    opened: set[str] = field(default_factory=set)  # deals answered "Opened"
+    refused: list[str] = field(default_factory=list)  # the first few refusals, for the report
+
+    @property
+    def ok(self) -> int:
+        return self.codes["200"]
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
+
+    def merge(self, other: Load) -> None:
+        self.latencies = sorted(self.latencies + other.latencies)
+        self.codes.update(other.codes)
+        self.applied |= other.applied
+        self.sent |= other.sent
+        self.opened |= other.opened
+        self.refused += other.refused
+
+
+def client(base: str, token: str, connections: int) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=base,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        timeout=60,
+    )
+
+
+async def send(http: httpx.AsyncClient, command: dict[str, Any], load: Load) -> None:
+    load.sent.add(command["id"])
+    started = perf_counter()
+    try:
+        answer = await http.post(f"{API}/commands", content=orjson.dumps(command))
+    except httpx.HTTPError as e:
+        load.codes[f"error {type(e).__name__}"] += 1
+        return
+    elapsed = (perf_counter() - started) * 1000
+    if answer.status_code != 200:
+        code = answer.json().get("code", "?") if answer.content else "?"
+        load.codes[f"{answer.status_code} {code}"] += 1
+        if len(load.refused) < 5:
+            load.refused.append(f"{command['id']}: {answer.status_code} {answer.text[:200]}")
+        return
+    load.codes["200"] += 1
+    load.latencies.append(elapsed)
+    (result,) = answer.json()["results"]
+    if result["status"] == "applied":
+        load.applied.add(command["id"])
+        if result["event"] == "Opened":
+            load.opened.add(command["deal"])
+
+
+async def closed_loop(base: str, token: str, prefix: str, clients: int, requests: int) -> Load:
+    """``clients`` clients, each sending its share of ``requests`` one after another."""
+    load = Load(clients)
+    lanes = [lane_commands(prefix, c, requests // clients) for c in range(clients)]
+
+    async def lane(http: httpx.AsyncClient, commands: list[dict[str, Any]]) -> None:
+        for command in commands:
+            await send(http, command, load)
+
+    async with client(base, token, clients) as http:
+        started = perf_counter()
+        await asyncio.gather(*(lane(http, commands) for commands in lanes))
+        load.seconds = perf_counter() - started
+    load.latencies.sort()
+    return load
+
+
+@dataclass
+class Steady:
+    """The writers at a steady rate, and the funnel read meanwhile."""
+
+    writes: Load
+    max_lag: float  # seconds the writers fell behind their schedule, at most
+    funnel: list[float]  # ms, sorted
+    funnel_errors: Counter[str]
+    behind: list[int]  # X-Read-Models-Behind of each funnel answer
+    caught_up: float  # seconds after the writers stopped until the read models were current
+
+
+async def steady(
+    base: str, token: str, prefix: str, rate: float, seconds: float, pairs: list[dict[str, str]]
+) -> Steady:
+    """``WRITE_LANES`` writers sending together ``rate`` commands/s for ``seconds``, one
+    command at a time each (a deal's visits after its opening); one reader asking for
+    the funnel at ``pairs`` in turn, back to back, until the writers are done."""
+    writes = Load(WRITE_LANES)
+    per_lane = int(rate * seconds / WRITE_LANES)
+    lanes = [lane_commands(prefix, c, per_lane) for c in range(WRITE_LANES)]
+    lag = [0.0]
+    done = asyncio.Event()
+    funnel: list[float] = []
+    errors: Counter[str] = Counter()
+    behind: list[int] = []
+
+    async def writer(http: httpx.AsyncClient, lane: int, commands: list[dict[str, Any]]) -> None:
+        for k, command in enumerate(commands):
+            due = began + (lane + k * WRITE_LANES) / rate
+            wait = due - perf_counter()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            else:
+                lag[0] = max(lag[0], -wait)
+            await send(http, command, writes)
+
+    async def reader(http: httpx.AsyncClient) -> None:
+        n = 0
+        while not done.is_set():
+            params = pairs[n % len(pairs)]
+            n += 1
+            started = perf_counter()
+            try:
+                answer = await http.get(f"{API}/reports/funnel", params=params)
+            except httpx.HTTPError as e:
+                errors[f"error {type(e).__name__}"] += 1
+                continue
+            if answer.status_code != 200:
+                errors[str(answer.status_code)] += 1
+                continue
+            funnel.append((perf_counter() - started) * 1000)
+            behind.append(int(answer.headers.get("X-Read-Models-Behind", "-1")))
+
+    async with client(base, token, WRITE_LANES) as http, client(base, token, 1) as reading:
+        began = perf_counter()
+        reading_task = asyncio.create_task(reader(reading))
+        await asyncio.gather(*(writer(http, c, commands) for c, commands in enumerate(lanes)))
+        writes.seconds = perf_counter() - began
+        done.set()
+        await reading_task
+        stopped = perf_counter()
+        while True:
+            answer = await reading.get(f"{API}/status")
+            if answer.status_code == 200 and answer.json()["behind"] == 0:
+                break
+            await asyncio.sleep(0.05)
+        caught_up = perf_counter() - stopped
+    writes.latencies.sort()
+    return Steady(writes, lag[0], sorted(funnel), errors, behind, caught_up)
+
+
+async def idle_funnel(base: str, token: str, pairs: list[dict[str, str]]) -> list[float]:
+    samples: list[float] = []
+    async with client(base, token, 1) as http:
+        await http.get(f"{API}/reports/funnel", params=pairs[0])  # untimed: warms up
+        for params in pairs:
+            started = perf_counter()
+            answer = await http.get(f"{API}/reports/funnel", params=params)
+            answer.raise_for_status()
+            samples.append((perf_counter() - started) * 1000)
+    return sorted(samples)
+
+
+# --------------------------------------------------------------------------- in process
+
+
+def in_process(db: str, requests: int) -> Load:
+    """The same commands through ``SalesEngine.execute``, one after another."""
+    engine = build_engine(db, actor="bench")
+    load = Load(0)
+    commands = [
+        parse_command(c | {"by": "bench"}) for c in lane_commands("inproc", 0, requests + WARM_UP)
+    ]
+    provenance = {"source": "api"}
+    try:
+        for command in commands[:WARM_UP]:
+            engine.execute(command, provenance=provenance)
+        began = perf_counter()
+        for command in commands[WARM_UP:]:
+            started = perf_counter()
+            result = engine.execute(command, provenance=provenance)
+            load.latencies.append((perf_counter() - started) * 1000)
+            load.codes["200" if result.status == "applied" else result.status] += 1
+        load.seconds = perf_counter() - began
+    finally:
+        engine.close()
+    load.latencies.sort()
+    return load
+
+
+# --------------------------------------------------------------------------- exactly once
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    acknowledged: int  # command ids answered "applied"
+    once: int  # of those, stored exactly once
+    missing: int  # of those, not stored
+    repeated: int  # stored more than once (any id the run sent)
+    unacknowledged: int  # sent, not answered "applied", yet stored
+    opened: int  # deals answered "Opened"
+    deals: int  # of those, in the store
+
+    @property
+    def holds(self) -> bool:
+        return (
+            self.once == self.acknowledged
+            and self.repeated == 0
+            and self.unacknowledged == 0
+            and self.deals == self.opened
+        )
+
+
+def stored_ids(db: str, after: int) -> tuple[Counter[str], set[str]]:
+    """Command ids of the events after log position ``after``, and the deals opened there."""
+    engine = build_engine(db, actor="bench", create=False)
+    ids: Counter[str] = Counter()
+    deals: set[str] = set()
+    try:
+        start = after + 1
+        while True:
+            page = engine.recorder.select_notifications(start, 5_000)
+            for n in page:
+                state = orjson.loads(n.state)
+                if state.get("command_id") is not None:
+                    ids[state["command_id"]] += 1
+                if n.topic.endswith("Deal.Opened"):
+                    deals.add(state["deal"])
+            if len(page) < 5_000:
+                break
+            start = page[-1].id + 1
+    finally:
+        engine.close()
+    return ids, deals
+
+
+def check(db: str, load: Load, after: int = 0) -> Check:
+    ids, deals = stored_ids(db, after)
+    return Check(
+        acknowledged=len(load.applied),
+        once=sum(1 for i in load.applied if ids[i] == 1),
+        missing=sum(1 for i in load.applied if ids[i] == 0),
+        repeated=sum(1 for i in load.sent if ids[i] > 1),
+        unacknowledged=sum(1 for i in load.sent - load.applied if ids[i] > 0),
+        opened=len(load.opened),
+        deals=len(load.opened & deals),
+    )
+
+
+def log_position(db: str) -> int:
+    engine = build_engine(db, actor="bench", create=False)
+    try:
+        return engine.recorder.max_notification_id() or 0
+    finally:
+        engine.close()
+
+
+# --------------------------------------------------------------------------- phases
+
+
+@dataclass
+class Level:
+    label: str
+    load: Load
+
+
+@dataclass
+class Commands:
+    store: str  # "SQLite", "PostgreSQL"
+    workers: int
+    levels: list[Level]
+    check: Check
+    exit_code: int | None
+
+
+@dataclass
+class Funnel:
+    store: str
+    workers: int
+    info: StoreInfo
+    copy_seconds: float
+    project_seconds: float
+    in_process: list[float]
+    idle: list[float]
+    steady: Steady
+    check: Check
+    exit_code: int | None
+
+
+def serve_commands(store: str, db: str, workers: int, requests: int, log: Path) -> Commands:
+    token = new_store(db)
+    levels: list[Level] = []
+    with Server(db, workers, token, log) as server:
+        status(f"{store}, {workers} worker(s): serving on {server.url}")
+        total = asyncio.run(closed_loop(server.url, token, "warm", 8, WARM_UP))
+        for clients in CLIENTS:
+            load = asyncio.run(closed_loop(server.url, token, f"c{clients}", clients, requests))
+            status(
+                f"  {clients:>2} clients: {load.ok:,} ok in {load.seconds:.1f} s, "
+                f"{load.rate:,.0f} req/s, p50 {quantile(load.latencies, 0.5):.1f} ms, "
+                f"p99 {quantile(load.latencies, 0.99):.1f} ms"
+            )
+            levels.append(Level(f"{clients}", load))
+            total.merge(load)
+    found = check(db, total)
+    return Commands(store, workers, levels, found, server.exit_code)
+
+
+def run_project(db: str, log: Path) -> float:
+    started = perf_counter()
+    with log.open("ab") as out:
+        subprocess.run(
+            [sys.executable, "-m", "salesengine", "--db", db, "project"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=True,
+        )
+    return perf_counter() - started
+
+
+def serve_funnel(
+    store: str,
+    db: str,
+    workers: int,
+    info: StoreInfo,
+    copy_seconds: float,
+    args: argparse.Namespace,
+    log: Path,
+) -> Funnel:
+    status(f"{store}: salesengine project over {info.events:,} events ...")
+    project_seconds = run_project(db, log.with_suffix(".project.log"))
+    status(f"  {project_seconds:,.0f} s")
+    if store == "PostgreSQL":
+        analyze(db)
+    token = make_token(db)
+    raw = instants(info, FUNNEL_PAIRS, args.seed)
+    pairs = [
+        {"as_of": at(t).isoformat()} | ({} if k is None else {"known_at": at(k).isoformat()})
+        for t, k in raw
+    ]
+    status(f"{store}: funnel in process at {len(raw)} (T, K) pairs ...")
+    inproc, _, _ = funnel_latency(db, raw, info.effective[1], 30.0, 600.0)
+    after = log_position(db)
+    with Server(db, workers, token, log) as server:
+        status(f"{store}, {workers} worker(s): funnel through the idle API ...")
+        idle = asyncio.run(idle_funnel(server.url, token, pairs))
+        status(f"  p95 {quantile(idle, 0.95):.1f} ms; now with writers at {args.rate:g}/s ...")
+        under = asyncio.run(steady(server.url, token, "steady", args.rate, args.duration, pairs))
+        status(f"  p95 {quantile(under.funnel, 0.95):.1f} ms")
+    found = check(db, under.writes, after)
+    return Funnel(
+        store,
+        workers,
+        info,
+        copy_seconds,
+        project_seconds,
+        sorted(inproc),
+        idle,
+        under,
+        found,
+        server.exit_code,
+    )
+
+
+# --------------------------------------------------------------------------- report
+
+
+def ms(values: list[float]) -> str:
+    return " ".join(f"{quantile(values, q):>7.1f}" for q in (0.5, 0.95, 0.99))
+
+
+def command_lines(base: dict[str, Load], runs: list[Commands]) -> Iterator[str]:
+    yield "single-command requests (each level its own commands; p50 p95 p99 in ms):"
+    yield (
+        f"  {'store':<11} {'path':<30} {'clients':>7} {'ok':>6} {'req/s':>7}"
+        f" {'p50':>7} {'p95':>7} {'p99':>7} {'vs in-process':>13}"
+    )
+    for store, load in base.items():
+        yield (
+            f"  {store:<11} {'engine.execute, in process':<30} {1:>7} {load.ok:>6,}"
+            f" {load.rate:>7,.0f} {ms(load.latencies)} {1:>12.2f}x"
+        )
+    for run in runs:
+        rate = base[run.store].rate
+        path = f"API, {run.workers} server worker{'s' if run.workers > 1 else ''}"
+        for level in run.levels:
+            load = level.load
+            yield (
+                f"  {run.store:<11} {path:<30} {level.label:>7} {load.ok:>6,}"
+                f" {load.rate:>7,.0f} {ms(load.latencies)} {load.rate / rate:>12.2f}x"
+            )
+    for run in runs:
+        yield from check_lines(f"{run.store}, {run.workers} worker(s)", run, run.check)
+
+
+def check_lines(label: str, run: Commands | Funnel, c: Check) -> Iterator[str]:
+    codes = run.steady.writes.codes if isinstance(run, Funnel) else Counter[str]()
+    if isinstance(run, Commands):
+        for level in run.levels:
+            codes.update(level.load.codes)
+    others = {k: v for k, v in codes.items() if k != "200"}
+    yield (
+        f"  exactly once, {label}: {c.acknowledged:,} commands acknowledged (200, applied), "
+        f"{c.once:,} stored exactly once, {c.missing:,} missing, {c.repeated:,} stored twice "
+        f"or more, {c.unacknowledged:,} stored though not acknowledged; {c.deals:,} of "
+        f"{c.opened:,} deals acknowledged as opened are in the store: "
+        f"{'holds' if c.holds else 'DOES NOT HOLD'}"
+        + (f"; other answers: {dict(others)}" if others else "")
+        + ("" if run.exit_code == 0 else f"; server exit code {run.exit_code}")
+    )
+
+
+def funnel_lines(runs: list[Funnel], target: float) -> Iterator[str]:
+    for run in runs:
+        s = run.steady
+        w = s.writes
+        info = run.info
+        behind = sorted(float(b) for b in s.behind)
+        yield (
+            f"funnel, {run.store}, {run.workers} server worker(s): {info.deals:,} deals, "
+            f"{info.events:,} events (copied in {run.copy_seconds:,.0f} s, read models by "
+            f"salesengine project in {run.project_seconds:,.0f} s); p50 p95 p99 in ms:"
+        )
+        yield f"  reports.funnel in process, one warm connection {ms(run.in_process)}"
+        yield f"  API, idle                                      {ms(run.idle)}"
+        yield (
+            f"  API, writers at {w.rate:>5,.0f} commands/s               {ms(s.funnel)}"
+            f"  (n={len(s.funnel):,}; {s.funnel_errors.total():,} failed)"
+        )
+        yield (
+            f"  writers: {w.ok:,} commands in {w.seconds:.1f} s ({w.rate:,.1f}/s asked "
+            f"{target:g}/s), at most {s.max_lag * 1000:,.0f} ms behind schedule; "
+            f"write p50 {quantile(w.latencies, 0.5):.1f}, p99 {quantile(w.latencies, 0.99):.1f} ms"
+        )
+        yield (
+            f"  read models behind the log in the funnel answers: median "
+            f"{quantile(behind, 0.5):,.0f}, max {max(behind, default=0):,.0f} events; current "
+            f"{s.caught_up:.2f} s after the writers stopped"
+        )
+        yield from check_lines(f"{run.store} under the funnel", run, run.check)
+
+
+def verdict_lines(runs: list[Funnel]) -> Iterator[str]:
+    for run in runs:
+        p95 = quantile(run.steady.funnel, 0.95)
+        yield (
+            f"funnel p95 through the API at {run.info.deals:,} deals, {run.store}, writers at "
+            f"{run.steady.writes.rate:,.0f}/s: {p95:,.1f} ms (target <= "
+            f"{FUNNEL_P95_TARGET_MS:g} ms: {yes(p95 <= FUNNEL_P95_TARGET_MS)}); "
+            f"{p95 / quantile(run.in_process, 0.95):.1f}x the in-process p95"
+        )
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = parser_with_stores(__doc__)
+    parser.add_argument("--quick", action="store_true", help="5k deals, fewer requests")
+    parser.add_argument("--deals", type=int, help=f"deals for the funnel ({DEFAULT_DEALS:,})")
+    parser.add_argument(
+        "--requests", type=int, help=f"requests per concurrency level ({FULL_REQUESTS:,})"
+    )
+    parser.add_argument(
+        "--pg-workers", default="2,4", help="server processes on PostgreSQL (%(default)s)"
+    )
+    parser.add_argument(
+        "--funnel-workers",
+        type=int,
+        default=2,
+        help="server processes on PostgreSQL for the funnel (%(default)s)",
+    )
+    parser.add_argument("--rate", type=float, default=WRITE_RATE, help="commands/s of writers")
+    parser.add_argument("--duration", type=float, help="seconds the writers write (60; 15)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--skip-commands", action="store_true")
+    parser.add_argument("--skip-funnel", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the SQLite stores and logs")
+    args = parser.parse_args(argv)
+    args.deals = args.deals or (QUICK_DEALS if args.quick else DEFAULT_DEALS)
+    args.requests = args.requests or (QUICK_REQUESTS if args.quick else FULL_REQUESTS)
+    args.duration = args.duration or (QUICK_DURATION if args.quick else FULL_DURATION)
+    try:
+        args.pg_workers = [int(w) for w in args.pg_workers.split(",")]
+    except ValueError:
+        parser.error(f"--pg-workers: {args.pg_workers!r}: give numbers, such as 2,4")
+    if args.requests < max(CLIENTS):
+        parser.error(f"--requests: at least {max(CLIENTS)}, one per client")
+    return args
+
+
+@dataclass
+class Stores:
+    """Where each phase's store lives: a file in ``workdir``, or a fresh PostgreSQL schema
+    (every schema made here is dropped by ``drop``, however the run ends)."""
+
+    workdir: Path
+    pg: str
+    schemas: list[str] = field(default_factory=list)
+
+    def fresh(self, store: str, name: str, *, create: bool = True) -> str:
+        if store == "sqlite":
+            db = self.workdir / f"service-{name}.db"
+            remove_sqlite(db)
+            return str(db)
+        schema = f"bench_service_{name}_{os.getpid()}"
+        self.schemas.append(schema)
+        if create:
+            with psycopg.connect(without_query(self.pg), autocommit=True) as conn:
+                conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        return with_schema(without_query(self.pg), schema)
+
+    def drop(self) -> None:
+        if self.schemas:
+            drop_schemas(self.pg, *self.schemas)
+
+
+def label_of(store: str) -> str:
+    return "SQLite" if store == "sqlite" else "PostgreSQL"
+
+
+def run_commands(
+    args: argparse.Namespace, stores: Stores, kinds: tuple[str, ...]
+) -> tuple[dict[str, Load], list[Commands]]:
+    base: dict[str, Load] = {}
+    runs: list[Commands] = []
+    for store in kinds:
+        label = label_of(store)
+        status(f"{label}: {args.requests:,} commands in process ...")
+        base[label] = in_process(stores.fresh(store, "inproc"), args.requests)
+        status(f"  {base[label].rate:,.0f} commands/s")
+        for workers in [1] if store == "sqlite" else args.pg_workers:
+            db = stores.fresh(store, f"w{workers}")
+            log = stores.workdir / f"serve-{store}-{workers}.log"
+            runs.append(serve_commands(label, db, workers, args.requests, log))
+    return base, runs
+
+
+def run_funnels(args: argparse.Namespace, stores: Stores, kinds: tuple[str, ...]) -> list[Funnel]:
+    info = ensure_store(args.deals, args.seed, 2, regenerate=False)
+    runs: list[Funnel] = []
+    for store in kinds:
+        label = label_of(store)
+        status(f"{label}: copying the {info.deals:,}-deal store ...")
+        started = perf_counter()
+        db = stores.fresh(store, "funnel", create=False)
+        if store == "sqlite":
+            copy_store(info.path, Path(db))
+            workers = 1
+        else:
+            copy_to_postgres(info.path, stores.pg, stores.schemas[-1])
+            workers = args.funnel_workers
+        copied = perf_counter() - started
+        log = stores.workdir / f"serve-funnel-{store}.log"
+        runs.append(serve_funnel(label, db, workers, info, copied, args, log))
+    return runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    began = perf_counter()
+    kinds = ("sqlite", "postgres") if args.store == "both" else (args.store,)
+    print(
+        f"versions: Python {platform.python_version()}, fastapi {version('fastapi')}, "
+        f"uvicorn {version('uvicorn')}, httpx {version('httpx')}, SQLite "
+        f"{sqlite3.sqlite_version}"
+        + (f", PostgreSQL {postgres_version(args.pg_url)}" if "postgres" in kinds else "")
+        + f"; {os.cpu_count()} CPUs",
+        flush=True,
+    )
+    base: dict[str, Load] = {}
+    commands: list[Commands] = []
+    funnels: list[Funnel] = []
+    with work_dir(keep=args.keep) as workdir:
+        stores = Stores(workdir, args.pg_url)
+        try:
+            if not args.skip_commands:
+                base, commands = run_commands(args, stores, kinds)
+            if not args.skip_funnel:
+                funnels = run_funnels(args, stores, kinds)
+        finally:
+            stores.drop()
+    if commands:
+        print("\n".join(["", *command_lines(base, commands)]))
+    if funnels:
+        print("\n".join(["", *funnel_lines(funnels, args.rate)]))
+        print("\n".join(["", *verdict_lines(funnels)]))
+    print(f"wall time of this run: {perf_counter() - began:,.0f} s")
+    checks = [r.check for r in commands] + [r.check for r in funnels]
+    return 0 if all(c.holds for c in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
