@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from salesengine import service
-from salesengine.service import commands_api, dashboard, deals_api, meta_api, reports_api
+from salesengine.service import commands_api, dashboard, deals_api, meta_api, openapi, reports_api
 from salesengine.service.context import ServiceContext, ServiceSettings
 from salesengine.service.limits import BodyLimits
 from salesengine.service.problems import install
@@ -51,6 +51,7 @@ def create_app(settings: ServiceSettings, *, context: ServiceContext | None = No
     for module in (meta_api, commands_api, deals_api, reports_api):
         app.include_router(module.router)
     dashboard.install(app)
+    openapi.install(app)
     return app
 
 

@@ -14,9 +14,11 @@ from sqlalchemy import Connection
 from salesengine.access.principal import Principal
 from salesengine.reports.documents import Row, rows_document
 from salesengine.reports.recorded import earliest_recorded
+from salesengine.service import schemas
 from salesengine.service.answers import fresh
 from salesengine.service.auth import Context, Reader
 from salesengine.service.context import ServiceContext
+from salesengine.service.openapi import FRESHNESS, problems
 from salesengine.service.params import (
     AsOfQuery,
     BandsQuery,
@@ -32,8 +34,16 @@ from salesengine.service.params import (
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
+# Every report: its freshness headers, and the problems any read may answer.
+ANSWERS = FRESHNESS | problems(401, 403, 422, 503)
 
-@router.get("/funnel", summary="The funnel as of T, known at K")
+
+@router.get(
+    "/funnel",
+    summary="The funnel as of T, known at K",
+    response_model=schemas.Funnel,
+    responses=ANSWERS,
+)
 def funnel(
     ctx: Context,
     who: Reader,
@@ -65,7 +75,12 @@ def funnel(
     return fresh(ctx, document)
 
 
-@router.get("/compare", summary="The moves between T and T2")
+@router.get(
+    "/compare",
+    summary="The moves between T and T2",
+    response_model=schemas.Compare,
+    responses=ANSWERS,
+)
 def compare(
     ctx: Context,
     who: Reader,
@@ -147,7 +162,12 @@ def _window_report(
     return fresh(ctx, document)
 
 
-@router.get("/conversion", summary="Conversion and drop-off per stage in [F, U)")
+@router.get(
+    "/conversion",
+    summary="Conversion and drop-off per stage in [F, U)",
+    response_model=schemas.Conversion,
+    responses=ANSWERS,
+)
 def conversion(
     ctx: Context,
     who: Reader,
@@ -164,7 +184,12 @@ def conversion(
     return _window_report(ctx, who, report, start, until, known_at, by, policy, bands)
 
 
-@router.get("/cycle-time", summary="Days in each stage for the stays that ended in [F, U)")
+@router.get(
+    "/cycle-time",
+    summary="Days in each stage for the stays that ended in [F, U)",
+    response_model=schemas.CycleTime,
+    responses=ANSWERS,
+)
 def cycle_time(
     ctx: Context,
     who: Reader,
@@ -185,7 +210,12 @@ OwnerQuery = Annotated[str | None, Query(description="Only the deals this owner 
 TeamQuery = Annotated[str | None, Query(description="Only the deals of this team at T.")]
 
 
-@router.get("/forecast", summary="Weighted pipeline and open deals by close week")
+@router.get(
+    "/forecast",
+    summary="Weighted pipeline and open deals by close week",
+    response_model=schemas.Forecast,
+    responses=ANSWERS,
+)
 def forecast(
     ctx: Context,
     who: Reader,
@@ -222,7 +252,12 @@ def forecast(
     return fresh(ctx, document)
 
 
-@router.get("/health", summary="Pipeline health: grades, stale deals, contacts, visits")
+@router.get(
+    "/health",
+    summary="Pipeline health: grades, stale deals, contacts, visits",
+    response_model=schemas.Health,
+    responses=ANSWERS,
+)
 def health(
     ctx: Context,
     who: Reader,
