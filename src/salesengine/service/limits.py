@@ -54,12 +54,12 @@ class BodyLimits:
         except UnicodeDecodeError as e:
             # The framework would answer a bare 400 "error parsing the body"; malformed
             # JSON is a 422 naming the body, and so is this.
-            message = f"not UTF-8 text (byte {e.start}): send JSON encoded as UTF-8"
+            reason = f"not UTF-8 text (byte {e.start}): send JSON encoded as UTF-8"
             invalid = Problem(
                 422,
                 "invalid_request",
-                f"body: {message}",
-                errors=[{"field": "body", "message": message}],
+                f"body: {reason}",
+                errors=[{"field": "body", "message": reason}],
             )
             await problem_response(invalid)(scope, receive, send)
             return
