@@ -16,10 +16,11 @@ from salesengine.application.results import RefusedAt
 from salesengine.domain.deal import Deal
 from salesengine.service.auth import Context, Writer
 from salesengine.service.openapi import MEANING, described
+from salesengine.service.params import KnownQuery
 from salesengine.service.problems import Problem, refusal
 from salesengine.service.schemas import Closed
 
-router = APIRouter(prefix="/api/v1", tags=["commands"])
+router = APIRouter(prefix="/api/v1", tags=["commands"], dependencies=[KnownQuery])
 
 
 class Applied(Closed):

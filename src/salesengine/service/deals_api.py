@@ -18,10 +18,10 @@ from salesengine.service.answers import fresh
 from salesengine.service.auth import Context, HistoryReader, Reader
 from salesengine.service.context import ServiceContext
 from salesengine.service.openapi import FRESHNESS, problems
-from salesengine.service.params import AsOfQuery, KnownAtQuery, instant, invalid
+from salesengine.service.params import AsOfQuery, KnownAtQuery, KnownQuery, instant, invalid
 from salesengine.service.problems import Problem
 
-router = APIRouter(prefix="/api/v1/deals", tags=["deals"])
+router = APIRouter(prefix="/api/v1/deals", tags=["deals"], dependencies=[KnownQuery])
 
 DealKey = Annotated[str, Path(min_length=1, max_length=200, description="The deal's key.")]
 

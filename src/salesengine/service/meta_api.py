@@ -13,9 +13,10 @@ from salesengine.application.json_form import jsonable
 from salesengine.service import schemas
 from salesengine.service.auth import Anyone, Context, Reader
 from salesengine.service.openapi import problems
+from salesengine.service.params import KnownQuery
 from salesengine.service.problems import Problem
 
-router = APIRouter(prefix="/api/v1", tags=["service"])
+router = APIRouter(prefix="/api/v1", tags=["service"], dependencies=[KnownQuery])
 
 
 @router.get(

@@ -24,6 +24,7 @@ from salesengine.service.params import (
     BandsQuery,
     ByQuery,
     KnownAtQuery,
+    KnownQuery,
     Policy,
     instant,
     invalid,
@@ -32,7 +33,7 @@ from salesengine.service.params import (
     size_bands,
 )
 
-router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+router = APIRouter(prefix="/api/v1/reports", tags=["reports"], dependencies=[KnownQuery])
 
 # Every report: its freshness headers, and the problems any read may answer.
 ANSWERS = FRESHNESS | problems(401, 403, 422, 503)
