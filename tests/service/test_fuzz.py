@@ -137,7 +137,7 @@ def test_the_answers_to_commands_match_their_schemas(fuzzed: Api) -> None:
     visit = {"cmd": "visit", "deal": "N-1", "at": at}
     advance = {"cmd": "advance", "deal": "N-2", "to": "contacted", "at": at}
     opening = {"cmd": "open", "deal": "N-1", "policy": "five-level", "at": at}
-    expected: list[tuple[object, int]] = [
+    expected: list[tuple[Any, int]] = [
         (visit, 200),
         ([visit, visit | {"deal": "S-1"}], 200),
         (advance, 422),  # a guard's refusal: its stage and unmet criteria
