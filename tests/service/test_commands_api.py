@@ -168,3 +168,15 @@ def test_bad_bodies_and_content_types_get_clear_errors_and_change_nothing(api: A
         "body_too_large",
     )
     assert versions(api) == before
+
+
+def test_a_body_that_is_not_utf8_is_malformed_json_naming_the_body(api: Api) -> None:
+    # Found by the fuzz test: the framework answered these with a bare 400.
+    before = versions(api)
+    headers = api.auth("ana") | {"content-type": "application/json"}
+    for content in (b"\xff\xfe", b'{"cmd": "visit", "deal": "N-1", "note": "\xe9t\xe9"}'):
+        answer = api.client.post("/api/v1/commands", content=content, headers=headers)
+        body = problem(answer, 422, "invalid_request")
+        assert body["errors"][0]["field"] == "body"
+        assert "UTF-8" in body["errors"][0]["message"]
+    assert versions(api) == before

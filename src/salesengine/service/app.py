@@ -17,6 +17,7 @@ from salesengine.service import (
     export_api,
     feed_api,
     meta_api,
+    openapi,
     reports_api,
 )
 from salesengine.service.context import ServiceContext, ServiceSettings
@@ -58,6 +59,7 @@ def create_app(settings: ServiceSettings, *, context: ServiceContext | None = No
     for module in (meta_api, commands_api, deals_api, reports_api, export_api, feed_api):
         app.include_router(module.router)
     dashboard.install(app)
+    openapi.install(app)
     return app
 
 

@@ -7,43 +7,51 @@ checked against the caller's scope before and after it applies (docs/access.md).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body
-from pydantic import BaseModel
 
 from salesengine.application.commands import Command
 from salesengine.application.results import RefusedAt
 from salesengine.domain.deal import Deal
 from salesengine.service.auth import Context, Writer
+from salesengine.service.openapi import MEANING, described
+from salesengine.service.params import KnownQuery
 from salesengine.service.problems import Problem, refusal
+from salesengine.service.schemas import Closed
 
-router = APIRouter(prefix="/api/v1", tags=["commands"])
+router = APIRouter(prefix="/api/v1", tags=["commands"], dependencies=[KnownQuery])
 
 
-class Applied(BaseModel):
+class Applied(Closed):
     deal: str
-    status: str  # "applied", or "duplicate": a retry under an id already applied
+    status: Literal["applied", "duplicate"]  # duplicate: a retry under an id already applied
     event: str | None
     version: int
     position: str  # the deal's stage while open, else its outcome
 
 
-class CommandsApplied(BaseModel):
+class CommandsApplied(Closed):
     results: list[Applied]
 
 
 @router.post(
     "/commands",
     summary="Apply one command or a batch, all or nothing",
-    responses={
-        403: {"description": "The role may not write, or the deal would leave your scope."},
-        404: {"description": "A command names a deal that does not exist (or is not yours)."},
-        409: {"description": "The deal exists already, an id was reused, or a conflict."},
-        413: {"description": "The body is larger than the service accepts."},
-        415: {"description": "The body is not application/json."},
-        422: {"description": "A malformed command (the field is named) or a refusal."},
-    },
+    responses=described(
+        {
+            401: MEANING[401],
+            403: "The role may not write, or the deal would leave your scope.",
+            404: "A command names a deal that does not exist (or is not yours).",
+            409: "The deal exists already, an id was reused with another body, or another "
+            "writer changed the deal first (a version conflict).",
+            413: "The body is larger than the service accepts, or holds too many commands.",
+            415: MEANING[415],
+            422: "A malformed command (errors names the field), or the engine's refusal "
+            "(code says which; a guard's names the stage and the unmet criteria).",
+            503: MEANING[503],
+        }
+    ),
 )
 def commands(
     ctx: Context,

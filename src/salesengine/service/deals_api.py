@@ -13,13 +13,15 @@ from salesengine.access.principal import Principal
 from salesengine.application.json_form import jsonable
 from salesengine.domain.deal import Deal
 from salesengine.reports.deal_list import MAX_LIMIT
+from salesengine.service import schemas
 from salesengine.service.answers import fresh
 from salesengine.service.auth import Context, HistoryReader, Reader
 from salesengine.service.context import ServiceContext
-from salesengine.service.params import AsOfQuery, KnownAtQuery, instant, invalid
+from salesengine.service.openapi import FRESHNESS, problems
+from salesengine.service.params import AsOfQuery, KnownAtQuery, KnownQuery, instant, invalid
 from salesengine.service.problems import Problem
 
-router = APIRouter(prefix="/api/v1/deals", tags=["deals"])
+router = APIRouter(prefix="/api/v1/deals", tags=["deals"], dependencies=[KnownQuery])
 
 DealKey = Annotated[str, Path(min_length=1, max_length=200, description="The deal's key.")]
 
@@ -41,7 +43,12 @@ def reachable(ctx: ServiceContext, who: Principal, key: str) -> Deal:
 Filter = Annotated[str | None, Query(max_length=200)]
 
 
-@router.get("", summary="The deals as of T known at K: filters and cursor pages")
+@router.get(
+    "",
+    summary="The deals as of T known at K: filters and cursor pages",
+    response_model=schemas.DealPage,
+    responses=FRESHNESS | problems(401, 403, 422, 503),
+)
 def deals(
     ctx: Context,
     who: Reader,
@@ -97,13 +104,23 @@ def deals(
     return fresh(ctx, document)
 
 
-@router.get("/{key}", summary="One deal as it stands now")
+@router.get(
+    "/{key}",
+    summary="One deal as it stands now",
+    response_model=schemas.Deal,
+    responses=problems(401, 403, 404, 422, 503),
+)
 def one_deal(ctx: Context, who: Reader, key: DealKey) -> JSONResponse:
     deal = reachable(ctx, who, key)
     return JSONResponse(jsonable(deal.state.as_dict() | {"version": deal.version}))
 
 
-@router.get("/{key}/history", summary="The auditor's replay of one deal")
+@router.get(
+    "/{key}/history",
+    summary="The auditor's replay of one deal",
+    response_model=schemas.DealHistory,
+    responses=problems(401, 403, 404, 422, 503),
+)
 def history(
     ctx: Context,
     who: HistoryReader,

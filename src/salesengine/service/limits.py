@@ -1,6 +1,6 @@
-"""What the service reads of a request body before the framework does: JSON only, and
-no more than ``max_body`` bytes (counted as it arrives, so a lying or missing
-Content-Length cannot get more through)."""
+"""What the service reads of a request body before the framework does: JSON only (UTF-8
+text, as RFC 8259 has it), and no more than ``max_body`` bytes (counted as it arrives,
+so a lying or missing Content-Length cannot get more through)."""
 
 from __future__ import annotations
 
@@ -49,6 +49,20 @@ class BodyLimits:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as e:
+            # The framework would answer a bare 400 "error parsing the body"; malformed
+            # JSON is a 422 naming the body, and so is this.
+            reason = f"not UTF-8 text (byte {e.start}): send JSON encoded as UTF-8"
+            invalid = Problem(
+                422,
+                "invalid_request",
+                f"body: {reason}",
+                errors=[{"field": "body", "message": reason}],
+            )
+            await problem_response(invalid)(scope, receive, send)
+            return
         sent = False
 
         async def replay() -> Message:

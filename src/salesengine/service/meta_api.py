@@ -10,13 +10,21 @@ from fastapi.responses import JSONResponse
 
 from salesengine.access.roles import PERMISSIONS
 from salesengine.application.json_form import jsonable
+from salesengine.service import schemas
 from salesengine.service.auth import Anyone, Context, Reader
+from salesengine.service.openapi import problems
+from salesengine.service.params import KnownQuery
 from salesengine.service.problems import Problem
 
-router = APIRouter(prefix="/api/v1", tags=["service"])
+router = APIRouter(prefix="/api/v1", tags=["service"], dependencies=[KnownQuery])
 
 
-@router.get("/me", summary="The principal of the token")
+@router.get(
+    "/me",
+    summary="The principal of the token",
+    response_model=schemas.Me,
+    responses=problems(401, 503),
+)
 def me(who: Anyone) -> dict[str, Any]:
     return {
         "name": who.name,
@@ -26,7 +34,12 @@ def me(who: Anyone) -> dict[str, Any]:
     }
 
 
-@router.get("/status", summary="How far the read models are behind the event log")
+@router.get(
+    "/status",
+    summary="How far the read models are behind the event log",
+    response_model=schemas.Status,
+    responses=problems(401, 503),
+)
 def status(ctx: Context, _: Anyone) -> dict[str, Any]:
     """``log_position``: the last event stored; each read model's position and how many
     events it has yet to apply. The dashboard polls it to refresh when events arrive."""
@@ -41,14 +54,24 @@ def status(ctx: Context, _: Anyone) -> dict[str, Any]:
     }
 
 
-@router.get("/policies", summary="The funnel policies in force")
+@router.get(
+    "/policies",
+    summary="The funnel policies in force",
+    response_model=schemas.Policies,
+    responses=problems(401, 403, 503),
+)
 def policies(ctx: Context, _: Reader) -> JSONResponse:
     return JSONResponse(
         jsonable({"policies": [ctx.policies[n].shown() for n in sorted(ctx.policies)]})
     )
 
 
-@router.get("/policies/{name}", summary="One policy, or one of its kept versions")
+@router.get(
+    "/policies/{name}",
+    summary="One policy, or one of its kept versions",
+    response_model=schemas.Policy,
+    responses=problems(401, 403, 404, 422, 503),
+)
 def policy(
     ctx: Context,
     _: Reader,

@@ -8,12 +8,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
 
 from salesengine.application.instants import FORMS, parse_instant
 from salesengine.domain.policy import BandLimit, check_size_bands
-from salesengine.service.auth import Context
+from salesengine.service.auth import Anyone, Context
 from salesengine.service.problems import Problem
 
 Grouping = Literal["owner", "team", "region", "policy", "size"]
@@ -90,3 +92,38 @@ def size_bands(by: str | None, text: str | None) -> tuple[Decimal, ...] | None:
 
 def now_or(value: datetime | None) -> datetime:
     return value if value is not None else datetime.now(UTC)
+
+
+def _taken(dependant: Dependant) -> frozenset[str]:
+    """The query parameters a route (and the dependencies it uses) reads."""
+    names = {field.alias for field in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _taken(sub)
+    return frozenset(names)
+
+
+_TAKEN: dict[int, frozenset[str]] = {}
+
+
+def known_query(request: Request, _: Anyone) -> None:
+    """A query parameter the endpoint does not take is refused, not ignored: a misspelt
+    ``asof`` would otherwise answer for now without a word. After authentication, so a
+    caller without a token hears 401 first."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):  # pragma: no cover - only API routes use it
+        return
+    taken = _TAKEN.get(id(route))
+    if taken is None:
+        taken = _TAKEN[id(route)] = _taken(route.dependant)
+    unknown = sorted(set(request.query_params) - taken)
+    if unknown:
+        message = f"not a parameter here (it takes: {', '.join(sorted(taken)) or 'none'})"
+        raise Problem(
+            422,
+            "invalid_request",
+            "; ".join(f"query.{name}: {message}" for name in unknown[:5]),
+            errors=[{"field": f"query.{name}", "message": message} for name in unknown],
+        )
+
+
+KnownQuery = Depends(known_query)

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from salesengine.domain.errors import (
@@ -50,6 +51,36 @@ TITLES = {
 }
 
 
+class FieldError(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    field: str = Field(description="Where: query.as_of, body[2].amount, ...")
+    message: str
+
+
+class ProblemDocument(BaseModel):
+    """What every error answers (``application/problem+json``, RFC 9457); the body of
+    each is built from this model, so the OpenAPI document cannot drift from it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(description="A URI naming the kind of problem; ends with its code.")
+    title: str = Field(description="The status in words.")
+    status: int = Field(ge=400, le=599)
+    code: str = Field(description="A stable code a program can switch on.")
+    detail: str = Field(description="What went wrong, for a person to act on.")
+    errors: list[FieldError] | None = Field(
+        default=None, description="Malformed input (422): each field at fault."
+    )
+    stage: str | None = Field(
+        default=None, description="A guard's refusal: the stage whose entry criteria are unmet."
+    )
+    unmet: list[str] | None = Field(default=None, description="A guard's refusal: the criteria.")
+    index: int | None = Field(
+        default=None, description="In a batch: the index of the command refused."
+    )
+
+
 class Problem(Exception):
     """An error answered as a problem document."""
 
@@ -73,7 +104,7 @@ class Problem(Exception):
 
 
 def problem_response(problem: Problem) -> JSONResponse:
-    body: dict[str, Any] = {
+    fields: dict[str, Any] = {
         "type": f"https://salesengine.dev/problems/{problem.code}",
         "title": TITLES.get(problem.status, "Error"),
         "status": problem.status,
@@ -81,8 +112,11 @@ def problem_response(problem: Problem) -> JSONResponse:
         "detail": problem.detail,
     }
     if problem.errors is not None:
-        body["errors"] = problem.errors
-    body.update(problem.extra)
+        fields["errors"] = problem.errors
+    fields.update(problem.extra)
+    # Through the model: a key it does not declare fails here, in every test, not in a
+    # client. Only the keys given are answered (a refusal's stage, unmet, index).
+    body = ProblemDocument.model_validate(fields).model_dump(mode="json", exclude_unset=True)
     return JSONResponse(body, problem.status, headers=problem.headers, media_type=MEDIA_TYPE)
 
 

@@ -14,14 +14,17 @@ from sqlalchemy import Connection
 from salesengine.access.principal import Principal
 from salesengine.reports.documents import Row, rows_document
 from salesengine.reports.recorded import earliest_recorded
+from salesengine.service import schemas
 from salesengine.service.answers import fresh
 from salesengine.service.auth import Context, Reader
 from salesengine.service.context import ServiceContext
+from salesengine.service.openapi import FRESHNESS, problems
 from salesengine.service.params import (
     AsOfQuery,
     BandsQuery,
     ByQuery,
     KnownAtQuery,
+    KnownQuery,
     Policy,
     instant,
     invalid,
@@ -30,12 +33,20 @@ from salesengine.service.params import (
     size_bands,
 )
 
-router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+router = APIRouter(prefix="/api/v1/reports", tags=["reports"], dependencies=[KnownQuery])
+
+# Every report: its freshness headers, and the problems any read may answer.
+ANSWERS = FRESHNESS | problems(401, 403, 422, 503)
 
 R = TypeVar("R")
 
 
-@router.get("/funnel", summary="The funnel as of T, known at K")
+@router.get(
+    "/funnel",
+    summary="The funnel as of T, known at K",
+    response_model=schemas.Funnel,
+    responses=ANSWERS,
+)
 def funnel(
     ctx: Context,
     who: Reader,
@@ -67,7 +78,12 @@ def funnel(
     return fresh(ctx, document)
 
 
-@router.get("/compare", summary="The moves between T and T2")
+@router.get(
+    "/compare",
+    summary="The moves between T and T2",
+    response_model=schemas.Compare,
+    responses=ANSWERS,
+)
 def compare(
     ctx: Context,
     who: Reader,
@@ -149,7 +165,12 @@ def _window_report(
     return fresh(ctx, document)
 
 
-@router.get("/conversion", summary="Conversion and drop-off per stage in [F, U)")
+@router.get(
+    "/conversion",
+    summary="Conversion and drop-off per stage in [F, U)",
+    response_model=schemas.Conversion,
+    responses=ANSWERS,
+)
 def conversion(
     ctx: Context,
     who: Reader,
@@ -166,7 +187,12 @@ def conversion(
     return _window_report(ctx, who, report, start, until, known_at, by, policy, bands)
 
 
-@router.get("/cycle-time", summary="Days in each stage for the stays that ended in [F, U)")
+@router.get(
+    "/cycle-time",
+    summary="Days in each stage for the stays that ended in [F, U)",
+    response_model=schemas.CycleTime,
+    responses=ANSWERS,
+)
 def cycle_time(
     ctx: Context,
     who: Reader,
@@ -225,7 +251,12 @@ def _open_deals_report(
     return fresh(ctx, answer)
 
 
-@router.get("/forecast", summary="Weighted pipeline and open deals by close week")
+@router.get(
+    "/forecast",
+    summary="Weighted pipeline and open deals by close week",
+    response_model=schemas.Forecast,
+    responses=ANSWERS,
+)
 def forecast(
     ctx: Context,
     who: Reader,
@@ -247,7 +278,12 @@ def forecast(
     )  # fmt: skip
 
 
-@router.get("/health", summary="Pipeline health: grades, stale deals, contacts, visits")
+@router.get(
+    "/health",
+    summary="Pipeline health: grades, stale deals, contacts, visits",
+    response_model=schemas.Health,
+    responses=ANSWERS,
+)
 def health(
     ctx: Context,
     who: Reader,
