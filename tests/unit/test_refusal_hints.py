@@ -15,6 +15,7 @@ import pytest
 
 from salesengine.application.engine import SalesEngine
 from salesengine.domain import errors
+from salesengine.domain.deal import Deal
 from salesengine.domain.errors import CommandRefused, SalesEngineError
 from salesengine.domain.values import Stamp
 from tests.support.clock import T0
@@ -421,5 +422,26 @@ def test_the_cases_cover_every_refusal_code() -> None:
         for kind in vars(errors).values()
         if isinstance(kind, type) and issubclass(kind, CommandRefused)
     }
-    # group_refused is an import's: a row's command not applied because another was.
-    assert codes - {"refused", "group_refused"} == {c.code for c in CASES}
+    # group_refused is an import's: a row's command not applied because another was;
+    # out_of_scope a scoped writer's (the next test).
+    assert codes - {"refused", "group_refused", "out_of_scope"} == {c.code for c in CASES}
+
+
+def test_a_write_out_of_the_writers_reach_names_the_scope(memory_engine: SalesEngine) -> None:
+    from salesengine.application.results import RefusedAt
+
+    run(memory_engine, [open_five()])
+    mine = memory_engine.find("D")
+    assert mine is not None
+    owner = mine.state.owner
+
+    def admits(deal: Deal) -> bool:
+        return deal.state.owner == owner
+
+    handed = cmd(cmd="owner", deal="D", owner="someone else", at=at(2))
+    with pytest.raises(RefusedAt) as refused:
+        memory_engine.execute_together([handed], admits=admits)
+    assert refused.value.index == 0
+    assert refused.value.error.code == "out_of_scope"
+    assert "within your scope" in refused.value.error.message
+    assert memory_engine.load("D").state.owner == owner
