@@ -8,7 +8,7 @@ from __future__ import annotations
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query
 from fastapi.responses import FileResponse
@@ -17,6 +17,7 @@ from salesengine.access.principal import Principal
 from salesengine.access.roles import Action
 from salesengine.service.answers import read_models
 from salesengine.service.auth import Context, allowed
+from salesengine.service.openapi import problems
 from salesengine.service.params import AsOfQuery, instant, now_or
 
 router = APIRouter(prefix="/api/v1", tags=["export"])
@@ -24,13 +25,22 @@ router = APIRouter(prefix="/api/v1", tags=["export"])
 Exporter = Annotated[Principal, Depends(allowed(Action.EXPORT))]
 
 MEDIA = {"xes": "application/xml", "csv": "application/zip", "parquet": "application/zip"}
+FILES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The XES log, or a zip of the events and stage_intervals tables.",
+        "content": {
+            media: {"schema": {"type": "string", "format": "binary"}}
+            for media in sorted(set(MEDIA.values()))
+        },
+    }
+}
 
 
 @router.get(
     "/export",
     summary="The caller's deals' events: an XES log, or CSV or Parquet tables (zip)",
     response_class=FileResponse,
-    responses={200: {"content": {m: {} for m in set(MEDIA.values())}}},
+    responses=FILES | problems(401, 403, 422, 503),
 )
 def export(
     ctx: Context,

@@ -12,14 +12,16 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from salesengine.access.principal import Principal, Scope
 from salesengine.access.roles import Action
 from salesengine.integration.feed import MAX_LIMIT, ChangeFeed, FeedItem
 from salesengine.service.auth import Context, allowed
+from salesengine.service.openapi import MEANING, described
 from salesengine.service.problems import Problem
+from salesengine.service.schemas import Closed
 
 router = APIRouter(prefix="/api/v1/feed", tags=["feed"])
 
@@ -61,7 +63,7 @@ async def change_feed(request: Request, ctx: Context) -> ChangeFeed:
 Feed = Annotated[ChangeFeed, Depends(change_feed)]
 
 
-class FeedItemDocument(BaseModel):
+class FeedItemDocument(Closed):
     """One message of the feed (documentation: the answer is written directly)."""
 
     position: int = Field(description="the event's log position (the relay's header)")
@@ -74,7 +76,7 @@ class FeedItemDocument(BaseModel):
     )
 
 
-class FeedPageDocument(BaseModel):
+class FeedPageDocument(Closed):
     items: list[FeedItemDocument]
     next_after: int = Field(description="send it as `after` to read on")
 
@@ -82,11 +84,15 @@ class FeedPageDocument(BaseModel):
 @router.get(
     "",
     summary="The change feed: integration messages after a log position",
-    responses={
-        200: {"model": FeedPageDocument, "description": "A page of the feed."},
-        403: {"description": "The role may not read the feed."},
-        422: {"description": "A bad after, limit or wait (the parameter is named)."},
-    },
+    response_model=FeedPageDocument,
+    responses=described(
+        {
+            401: MEANING[401],
+            403: "The role may not read the feed.",
+            422: "A bad after, limit or wait (the parameter is named).",
+            503: MEANING[503],
+        }
+    ),
 )
 async def feed_page(
     feed: Feed,
@@ -113,15 +119,27 @@ async def feed_page(
     return Response(body, media_type="application/json")
 
 
+EVENTS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "description": "Events, without end.",
+    }
+}
+
+
 @router.get(
     "/stream",
     summary="The change feed as server-sent events",
     response_class=StreamingResponse,
-    responses={
-        200: {"content": {"text/event-stream": {}}, "description": "Events, without end."},
-        403: {"description": "The role may not read the feed."},
-        422: {"description": "A bad after or Last-Event-ID (the parameter is named)."},
-    },
+    responses=EVENTS
+    | described(
+        {
+            401: MEANING[401],
+            403: "The role may not read the feed.",
+            422: "A bad after or Last-Event-ID (the parameter is named).",
+            503: MEANING[503],
+        }
+    ),
 )
 async def stream(
     feed: Feed,

@@ -313,7 +313,12 @@ def health(
     )  # fmt: skip
 
 
-@router.get("/plan", summary="The deals each stage must hold to reach a target")
+@router.get(
+    "/plan",
+    summary="The deals each stage must hold to reach a target",
+    response_model=schemas.Plan,
+    responses=ANSWERS,
+)
 def plan(
     ctx: Context,
     who: Reader,

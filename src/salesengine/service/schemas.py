@@ -315,6 +315,50 @@ class Health(OpenDealsAsked):
 # --- /deals ------------------------------------------------------------------------------
 
 
+# --- /reports/plan ---------------------------------------------------------------------
+
+
+class PlanPeriod(Closed):
+    name: str
+    start: datetime = Field(alias="from")
+    to: datetime
+
+
+class PlanPrevious(PlanPeriod):
+    in_progress: bool = Field(description="The period planned from had not ended at T.")
+
+
+class PlanRow(Closed):
+    stage: str = Field(description="A stage key, or won.")
+    cohort: int | None
+    conversion: float | None
+    win_rate: float | None
+    needed: int | None = Field(description="The ideal funnel: deals the stage must hold.")
+    deals: int
+    amount: DecimalText
+    gap: int | None
+    mean_days: float | None
+    latest_entry: datetime | None
+
+
+class Plan(Closed):
+    policy: str
+    currency: str
+    target: DecimalText
+    as_of: datetime
+    known_at: datetime | None
+    period: PlanPeriod
+    previous: PlanPrevious
+    won_deals: int
+    average_won: DecimalText | None
+    rows: list[PlanRow]
+    problems: list[str]
+    earliest_recorded: datetime | None
+
+
+# --- /deals ----------------------------------------------------------------------------
+
+
 class DealListItem(Closed):
     key: str
     policy: str
