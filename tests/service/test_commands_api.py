@@ -180,3 +180,62 @@ def test_a_body_that_is_not_utf8_is_malformed_json_naming_the_body(api: Api) -> 
         assert body["errors"][0]["field"] == "body"
         assert "UTF-8" in body["errors"][0]["message"]
     assert versions(api) == before
+
+
+def test_a_body_sent_where_none_is_read_is_the_routers_to_answer(api: Api) -> None:
+    headers = api.auth("admin") | {"content-type": "text/plain"}
+    put = api.client.put("/api/v1/reports/funnel", content=b"x", headers=headers)
+    problem(put, 405, "method_not_allowed")
+    post = api.client.post("/api/v1/deals/N-1", content=b"x", headers=headers)
+    problem(post, 405, "method_not_allowed")
+    nowhere = api.client.post("/api/v1/nowhere", content=b"x", headers=headers)
+    problem(nowhere, 404, "not_found")
+
+
+def test_an_opening_out_of_scope_says_nothing_of_whether_its_key_is_taken(api: Api) -> None:
+    bo_s = {"cmd": "open", "policy": "five-level", "owner": "bo", "team": "north"}
+    taken = problem(
+        api.post("ana", "/api/v1/commands", bo_s | {"deal": "S-1"}), 403, "out_of_scope"
+    )
+    free = problem(
+        api.post("ana", "/api/v1/commands", bo_s | {"deal": "FREE"}), 403, "out_of_scope"
+    )
+    assert taken["detail"].replace("S-1", "K") == free["detail"].replace("FREE", "K")
+    mine = bo_s | {"owner": "ana", "facts": FIVE_LEVEL_OPENING}
+    theirs = problem(
+        api.post("ana", "/api/v1/commands", mine | {"deal": "S-1"}), 409, "deal_exists"
+    )
+    own = problem(api.post("ana", "/api/v1/commands", mine | {"deal": "N-1"}), 409, "deal_exists")
+    assert theirs["detail"].replace("S-1", "K") == own["detail"].replace("N-1", "K")
+
+
+def test_a_key_with_a_slash_or_another_unicode_form_names_its_deal(api: Api) -> None:
+    opened = {
+        "cmd": "open",
+        "deal": "ACME/17 Café",
+        "policy": "five-level",
+        "owner": "ana",
+        "team": "north",
+        "facts": FIVE_LEVEL_OPENING,
+    }
+    assert api.post("ana", "/api/v1/commands", opened).status_code == 200
+    decomposed = "ACME/17 Cafe\u0301"
+    for path in ("/api/v1/deals/ACME%2F17%20Caf%C3%A9", f"/api/v1/deals/{decomposed}"):
+        one = api.get("ana", path)
+        assert one.status_code == 200, (path, one.text)
+        assert one.json()["deal"] == "ACME/17 Café"
+        history = api.get("ana", path + "/history")
+        assert history.status_code == 200, history.text
+        assert history.json()["deal"] == "ACME/17 Café"
+    problem(api.get("bo", "/api/v1/deals/ACME%2F17%20Caf%C3%A9"), 404, "unknown_deal")
+
+
+def test_json_nested_too_deep_is_malformed_input(api: Api) -> None:
+    before = versions(api)
+    deep = b"[" * 100_000 + b"]" * 100_000
+    headers = api.auth("ana") | {"content-type": "application/json"}
+    body = problem(
+        api.client.post("/api/v1/commands", content=deep, headers=headers), 422, "invalid_request"
+    )
+    assert body["errors"][0]["field"] == "body"
+    assert versions(api) == before

@@ -45,3 +45,14 @@ def test_the_roles_without_export_get_403(api: Api) -> None:
     bad = api.get("admin", "/api/v1/export", format="pdf")
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "query.format"
+
+
+def test_a_misspelt_parameter_is_refused_not_ignored(api: Api) -> None:
+    for path, query in (("/api/v1/export", {"formt": "csv"}), ("/api/v1/feed", {"afer": "3"})):
+        answer = api.get("admin", path, **query)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["errors"][0]["field"] == f"query.{next(iter(query))}"
+    long_id = {"Last-Event-ID": "9" * 5000} | api.auth("admin")
+    answer = api.client.get("/api/v1/feed/stream", headers=long_id)
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["field"] == "header.last-event-id"

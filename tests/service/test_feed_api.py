@@ -435,3 +435,18 @@ def test_pages_that_examine_a_few_positions_each_miss_nothing(
     # A long poll reads on through such pages at once, to the next message.
     first = feed_api.get(who, FEED, after=0, limit=1, wait=5).json()
     assert [i["position"] for i in first["items"]] == [expected[0].position]
+
+
+def test_a_revoked_token_ends_its_stream(feed_api: Api) -> None:
+    everything = relayed(feed_api)
+    auditor = next(t for t in feed_api.context.tokens.tokens() if t.name == "audit")
+    with served(feed_api) as url, httpx.Client(base_url=url, timeout=10) as client:
+        with client.stream("GET", f"{FEED}/stream", headers=feed_api.auth("auditor")) as answer:
+            lines = answer.iter_lines()
+            assert len(sse_events(lines, len(everything))) == len(everything)
+            feed_api.context.tokens.revoke(auditor.id)
+            write(feed_api, [{"cmd": "visit", "deal": "S-1", "note": "after revocation"}])
+            started = time.monotonic()
+            rest = list(lines)  # the stream ends: nothing more is sent
+        assert time.monotonic() - started < 5
+        assert not any("after revocation" in line for line in rest)

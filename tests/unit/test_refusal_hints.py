@@ -15,7 +15,6 @@ import pytest
 
 from salesengine.application.engine import SalesEngine
 from salesengine.domain import errors
-from salesengine.domain.deal import Deal
 from salesengine.domain.errors import CommandRefused, SalesEngineError
 from salesengine.domain.values import Stamp
 from tests.support.clock import T0
@@ -435,8 +434,8 @@ def test_a_write_out_of_the_writers_reach_names_the_scope(memory_engine: SalesEn
     assert mine is not None
     owner = mine.state.owner
 
-    def admits(deal: Deal) -> bool:
-        return deal.state.owner == owner
+    def admits(owner_of: str | None, team: str | None, policy: str | None) -> bool:
+        return owner_of == owner
 
     handed = cmd(cmd="owner", deal="D", owner="someone else", at=at(2))
     with pytest.raises(RefusedAt) as refused:

@@ -16,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
 from collections.abc import Callable, Iterable
@@ -29,9 +30,11 @@ from sqlalchemy.exc import IntegrityError
 from salesengine.access.principal import EVERYTHING, Principal, Scope, scope_for
 from salesengine.access.roles import Role
 from salesengine.application.names import checked_name
-from salesengine.domain.errors import SalesEngineError
+from salesengine.domain.errors import SalesEngineError, StoreUnavailable
 from salesengine.store.sql import store_errors
 from salesengine.store.table_creation import create_tables
+
+log = logging.getLogger("salesengine.tokens")
 
 PREFIX = "se"
 ID_HEX = 12
@@ -255,8 +258,13 @@ class TokenStore:
         if info.last_used_at is not None and now - info.last_used_at < LAST_USED_EVERY:
             return
         t = tokens_table.c
-        with store_errors("note the token's use"), self.sql.begin() as conn:
-            conn.execute(tokens_table.update().where(t.id == info.id).values(last_used_at=now))
+        try:
+            with store_errors("note the token's use"), self.sql.begin() as conn:
+                conn.execute(tokens_table.update().where(t.id == info.id).values(last_used_at=now))
+        except StoreUnavailable as e:
+            # The last use is for people reading `token list`: a request is not refused
+            # for want of noting it. The next use, a minute on, notes it again.
+            log.warning("%s", e.message)
 
 
 _INFO_COLUMNS = tuple(

@@ -96,6 +96,10 @@ Clock = Callable[[], datetime]
 OPENED_TOPIC = get_topic(Deal.Opened)
 
 
+# Whether a writer reaches a deal of this owner, team and policy (``Scope.admits``).
+Reach = Callable[[str | None, str | None, str | None], bool]
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -180,13 +184,14 @@ class SalesEngine(Application[UUID]):
         commands: Sequence[Command],
         *,
         provenance: dict[str, str] | None = None,
-        admits: Callable[[Deal], bool] | None = None,
+        admits: Reach | None = None,
     ) -> list[CommandResult]:
         """Apply ``commands`` in order, all of them or none: the first refusal is raised
         (``RefusedAt``, with its index) and nothing is stored; otherwise every changed
         deal is saved in one transaction.
 
-        ``admits``: whether the writer reaches a deal (its scope). A stored deal it does
+        ``admits``: whether the writer reaches a deal of this owner, team and policy
+        (its scope, ``Scope.admits``). A stored deal it does
         not reach is refused exactly as an unknown one, so the refusal tells nothing of
         it; a deal that would leave its reach by the write (opened for, or handed to,
         someone outside it) is refused with ``OutOfScope``. A concurrent writer's change
@@ -222,16 +227,31 @@ class SalesEngine(Application[UUID]):
         deals: dict[str, Deal | None],
         provenance: dict[str, str] | None,
         now: datetime,
-        admits: Callable[[Deal], bool] | None,
+        admits: Reach | None,
     ) -> tuple[Deal, CommandResult]:
         """One command of ``execute_together``, on the batch's deals so far."""
+        # An opening is judged on the command before its key is looked up: one out of
+        # the writer's reach then says nothing of whether that key exists.
+        if (
+            isinstance(command, OpenDeal)
+            and admits is not None
+            and not admits(command.owner, command.team, command.policy)
+        ):
+            raise OutOfScope(
+                f"deal '{command.deal}' would be out of your reach: open it with an "
+                "owner, team and policy within your scope"
+            )
         if command.deal not in deals:
             found = self.find(command.deal)
-            if found is not None and admits is not None and not admits(found):
+            if found is not None and admits is not None and not admits(*_reach(found)):
+                if isinstance(command, OpenDeal):
+                    # As for one of the writer's own: keys are one namespace, so an
+                    # opening under a taken key can only be refused as taken.
+                    raise _taken(command.deal)
                 raise UnknownDeal(f"unknown deal '{command.deal}': open it first")
             deals[command.deal] = found
         deal, result = self.decide(command, deals[command.deal], provenance, now)
-        if admits is not None and not admits(deal):
+        if admits is not None and not admits(*_reach(deal)):
             raise OutOfScope(
                 f"deal '{command.deal}' would be out of your reach after this command "
                 f"({command.cmd}): its owner, team and policy must stay within your scope"
@@ -309,10 +329,7 @@ class SalesEngine(Application[UUID]):
             return deal, _result(deal, "duplicate", None)
         if isinstance(command, OpenDeal):
             if deal is not None:
-                raise DealAlreadyExists(
-                    f"deal '{command.deal}' already exists: record what changed with the other "
-                    "commands (advance, fact, ...), or open a new deal under another key"
-                )
+                raise _taken(command.deal)
             deal = self._open(command, stamp)
         else:
             if deal is None:
@@ -513,6 +530,19 @@ class SalesEngine(Application[UUID]):
         """Run the fall-back rule over every open deal as it stood at ``at`` (see
         ``application.sweep``)."""
         return sweep(self, at, actor)
+
+
+def _taken(key: str) -> DealAlreadyExists:
+    return DealAlreadyExists(
+        f"deal '{key}' already exists: record what changed with the other commands "
+        "(advance, fact, ...), or open a new deal under another key"
+    )
+
+
+def _reach(deal: Deal) -> tuple[str | None, str | None, str | None]:
+    """What a writer's scope is judged on: the deal's current owner, team and policy."""
+    s = deal.state
+    return s.owner, s.team, s.policy
 
 
 def _next_step(

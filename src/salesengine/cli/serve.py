@@ -53,4 +53,6 @@ def serve_command(
         workers=workers,
         log_level="info",
         access_log=False,  # request lines carry no tokens, but stay quiet by default
+        # Open event streams end at shutdown rather than hold it off.
+        timeout_graceful_shutdown=5,
     )

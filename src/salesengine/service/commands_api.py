@@ -13,7 +13,6 @@ from fastapi import APIRouter, Body
 
 from salesengine.application.commands import Command
 from salesengine.application.results import RefusedAt
-from salesengine.domain.deal import Deal
 from salesengine.service.auth import Context, Writer
 from salesengine.service.openapi import MEANING, described
 from salesengine.service.params import KnownQuery
@@ -85,13 +84,11 @@ def commands(
             )
         signed.append(command.model_copy(update={"by": who.name}))
 
-    def admits(deal: Deal) -> bool:
-        s = deal.state
-        return who.scope.admits(s.owner, s.team, s.policy)
-
     provenance = {"source": "api"} | ({"token": who.token_id} if who.token_id else {})
     try:
-        results = ctx.engine.execute_together(signed, provenance=provenance, admits=admits)
+        results = ctx.engine.execute_together(
+            signed, provenance=provenance, admits=who.scope.admits
+        )
     except RefusedAt as e:
         raise refusal(e.error, at=e.index if isinstance(body, list) else None) from None
     return CommandsApplied(

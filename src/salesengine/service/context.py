@@ -13,11 +13,10 @@ from sqlalchemy import Engine
 from salesengine.access.tokens import TokenStore
 from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
-from salesengine.domain.errors import SalesEngineError
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.projections.runner import ProjectionRunner
 from salesengine.store.settings import store_settings
-from salesengine.store.sql import sql_engine
+from salesengine.store.sql import sql_engine, store_errors
 
 log = logging.getLogger("salesengine.service")
 
@@ -82,10 +81,10 @@ class ServiceContext:
         while not self._stop.is_set():
             try:
                 self.runner.follow(poll_seconds=self.settings.poll_seconds, stop=self._stop.is_set)
-            except SalesEngineError as e:
-                # The store went away for a moment: say so, wait, and carry on; the
-                # responses' X-Read-Models-Behind header shows the lag meanwhile.
-                log.warning("read models: %s", e.message)
+            except Exception:
+                # The store went away for a moment, or a lock was held too long: say so,
+                # wait, and carry on; the responses' X-Read-Models-Behind shows the lag.
+                log.exception("read models: catching up failed; trying again")
                 self._stop.wait(max(self.settings.poll_seconds, 1.0))
 
     def stop(self) -> None:
@@ -97,6 +96,7 @@ class ServiceContext:
         self.reads.dispose()
 
     def freshness(self) -> Freshness:
-        statuses = self.runner.status()
+        with store_errors("read the read models' positions"):
+            statuses = self.runner.status()
         head = max((s.head for s in statuses), default=0)
         return Freshness(head, max((s.behind for s in statuses), default=0))

@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 
 from salesengine.access.principal import Principal
 from salesengine.application.json_form import jsonable
+from salesengine.application.names import checked_name
 from salesengine.domain.deal import Deal
 from salesengine.reports.deal_list import MAX_LIMIT
 from salesengine.service import schemas
@@ -23,7 +24,10 @@ from salesengine.service.problems import Problem
 
 router = APIRouter(prefix="/api/v1/deals", tags=["deals"], dependencies=[KnownQuery])
 
-DealKey = Annotated[str, Path(min_length=1, max_length=200, description="The deal's key.")]
+# A key may hold "/" (the command language allows it): the routes take the rest of the
+# path, the history's first, so a key is never cut at its slashes. A key that itself ends
+# in "/history" is read by the history route: ask for such a deal through the list.
+DealKey = Annotated[str, Path(min_length=1, max_length=400, description="The deal's key.")]
 
 HistoryKnownAt = Annotated[
     str | None,
@@ -33,7 +37,13 @@ HistoryKnownAt = Annotated[
 
 
 def reachable(ctx: ServiceContext, who: Principal, key: str) -> Deal:
-    """The deal, if it exists and the caller reaches it; else 404, the same either way."""
+    """The deal, if it exists and the caller reaches it; else 404, the same either way.
+    The key is read as commands read it (stripped, NFC), so one that names a deal there
+    names it here."""
+    try:
+        key = checked_name(key)
+    except ValueError:
+        raise Problem(404, "unknown_deal", f"unknown deal {key!r}") from None
     deal = ctx.engine.find(key)
     if deal is None or not who.scope.admits(deal.state.owner, deal.state.team, deal.state.policy):
         raise Problem(404, "unknown_deal", f"unknown deal {key!r}")
@@ -105,18 +115,7 @@ def deals(
 
 
 @router.get(
-    "/{key}",
-    summary="One deal as it stands now",
-    response_model=schemas.Deal,
-    responses=problems(401, 403, 404, 422, 503),
-)
-def one_deal(ctx: Context, who: Reader, key: DealKey) -> JSONResponse:
-    deal = reachable(ctx, who, key)
-    return JSONResponse(jsonable(deal.state.as_dict() | {"version": deal.version}))
-
-
-@router.get(
-    "/{key}/history",
+    "/{key:path}/history",
     summary="The auditor's replay of one deal",
     response_model=schemas.DealHistory,
     responses=problems(401, 403, 404, 422, 503),
@@ -131,6 +130,17 @@ def history(
     """Every event in order with both clocks, its actor and source, and the deal at T as
     known at K (`salesengine history KEY --json`)."""
     t, k = instant(as_of, "as_of"), instant(known_at, "known_at")
-    reachable(ctx, who, key)
-    h = ctx.engine.history(key, t, k)
+    deal = reachable(ctx, who, key)
+    h = ctx.engine.history(deal.state.key, t, k)
     return JSONResponse(jsonable(h))
+
+
+@router.get(
+    "/{key:path}",
+    summary="One deal as it stands now",
+    response_model=schemas.Deal,
+    responses=problems(401, 403, 404, 422, 503),
+)
+def one_deal(ctx: Context, who: Reader, key: DealKey) -> JSONResponse:
+    deal = reachable(ctx, who, key)
+    return JSONResponse(jsonable(deal.state.as_dict() | {"version": deal.version}))

@@ -18,9 +18,9 @@ from salesengine.access.roles import Action
 from salesengine.service.answers import read_models
 from salesengine.service.auth import Context, allowed
 from salesengine.service.openapi import problems
-from salesengine.service.params import AsOfQuery, instant, now_or
+from salesengine.service.params import AsOfQuery, KnownQuery, instant, now_or
 
-router = APIRouter(prefix="/api/v1", tags=["export"])
+router = APIRouter(prefix="/api/v1", tags=["export"], dependencies=[KnownQuery])
 
 Exporter = Annotated[Principal, Depends(allowed(Action.EXPORT))]
 

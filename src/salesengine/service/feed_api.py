@@ -17,13 +17,16 @@ from starlette.concurrency import run_in_threadpool
 
 from salesengine.access.principal import Principal, Scope
 from salesengine.access.roles import Action
+from salesengine.access.tokens import UnknownToken
 from salesengine.integration.feed import MAX_LIMIT, ChangeFeed, FeedItem
 from salesengine.service.auth import Context, allowed
+from salesengine.service.context import ServiceContext
 from salesengine.service.openapi import MEANING, described
+from salesengine.service.params import KnownQuery
 from salesengine.service.problems import Problem
 from salesengine.service.schemas import Closed
 
-router = APIRouter(prefix="/api/v1/feed", tags=["feed"])
+router = APIRouter(prefix="/api/v1/feed", tags=["feed"], dependencies=[KnownQuery])
 
 FeedReader = Annotated[Principal, Depends(allowed(Action.READ_FEED))]
 
@@ -142,6 +145,7 @@ EVENTS: dict[int | str, dict[str, Any]] = {
     ),
 )
 async def stream(
+    ctx: Context,
     feed: Feed,
     who: FeedReader,
     after: After = 0,
@@ -155,7 +159,7 @@ async def stream(
     ``data`` its body. A line ``id: N`` with no data moves the resume point past events
     of other deals."""
     if last_event_id is not None:
-        if not (last_event_id.isascii() and last_event_id.isdigit()):
+        if not (last_event_id.isascii() and last_event_id.isdigit() and len(last_event_id) < 19):
             message = "a log position: a whole number, 0 or more"
             raise Problem(
                 422,
@@ -169,6 +173,10 @@ async def stream(
         loop = asyncio.get_running_loop()
         position = after
         while True:
+            # The token is checked again before each page: a revoked one ends its streams
+            # within a heartbeat, as it would end a client's next request.
+            if not await run_in_threadpool(_still_valid, ctx, who):
+                return
             page = await run_in_threadpool(feed.page, who.scope, position, MAX_LIMIT)
             for item in page.items:
                 yield b"id: %d\nevent: %s\ndata: %s\n\n" % (
@@ -188,6 +196,15 @@ async def stream(
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+def _still_valid(ctx: ServiceContext, who: Principal) -> bool:
+    if who.token_id is None:  # pragma: no cover - every principal here has a token
+        return True
+    try:
+        return not ctx.tokens.get(who.token_id).revoked
+    except UnknownToken:
+        return False
 
 
 async def _news(feed: ChangeFeed, scope: Scope, after: int, deadline: float) -> bool:

@@ -8,7 +8,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from salesengine.service.problems import Problem, problem_response
 
-_WITH_BODY = {"POST", "PUT", "PATCH"}
+# The only route that reads a body; a body sent anywhere else is left to the router,
+# which answers 405 or 404 as for any method or path it does not serve.
+_READS_A_BODY = ("POST", "/api/v1/commands")
 
 
 class BodyLimits:
@@ -17,7 +19,7 @@ class BodyLimits:
         self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in _WITH_BODY:
+        if scope["type"] != "http" or (scope["method"], _route_path(scope)) != _READS_A_BODY:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
@@ -76,3 +78,10 @@ class BodyLimits:
 
     def _too_large(self) -> Problem:
         return Problem(413, "body_too_large", f"the request body exceeds {self.max_body:,} bytes")
+
+
+def _route_path(scope: Scope) -> str:
+    """The path as the app's routes see it: without the prefix it is served under
+    (``--root-path``, or an app mounting this one), which the server puts in ``path``."""
+    path: str = scope["path"]
+    return path.removeprefix(scope.get("root_path", "")) or "/"

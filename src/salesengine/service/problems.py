@@ -192,6 +192,12 @@ def install(app: FastAPI) -> None:
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400:
+            # The framework's own word on a body it could not read (JSON nested past
+            # what its parser takes): malformed input, answered as all malformed input is.
+            detail = f"body: {exc.detail}"
+            errors = [{"field": "body", "message": str(exc.detail)}]
+            return problem_response(Problem(422, "invalid_request", detail, errors=errors))
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return problem_response(
             Problem(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
