@@ -85,3 +85,58 @@ def test_several_workers_serve_one_postgresql_store(pg_schema: str, tmp_path: Pa
     finally:
         server.send_signal(signal.SIGINT)
         assert server.wait(timeout=30) == 0, log.read_text()
+
+
+def followers_of(parent: int) -> set[int]:
+    """The pids of ``project --follow`` processes whose parent is ``parent``."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == parent and b"--follow" in argv:
+            found.add(int(entry.name))
+    return found
+
+
+def test_the_read_models_follower_is_started_again_when_it_dies(tmp_path: Path) -> None:
+    db = str(tmp_path / "events.db")
+    made = salesengine("--db", db, "token", "create", "--name", "root", "--role", "admin", env={})
+    assert made.returncode == 0, made.stderr
+    headers = {"Authorization": f"Bearer {made.stdout.strip()}"}
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as sink:
+        server = subprocess.Popen(
+            [SALESENGINE, "--db", db, "serve", "--port", str(port)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/api/v1"
+    try:
+        deadline = time.monotonic() + 30
+        while not followers_of(server.pid):
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        (first,) = followers_of(server.pid)
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while not (followers_of(server.pid) - {first}):
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        assert "starting it again" in log.read_text()
+        opened = {"cmd": "open", "deal": "D-1", "policy": "five-level", "facts": FIVE_LEVEL_OPENING}
+        assert httpx.post(f"{url}/commands", json=opened, headers=headers).status_code == 200
+        deadline = time.monotonic() + 20
+        while httpx.get(f"{url}/status", headers=headers).json()["behind"] != 0:
+            assert time.monotonic() < deadline, "the new follower did not catch up"
+            time.sleep(0.2)
+    finally:
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=30) == 0, log.read_text()
+    assert not followers_of(server.pid)
