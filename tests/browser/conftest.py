@@ -39,7 +39,10 @@ MANAGER_TEAMS = ("East 华东", "North 华北", "South 华南")
 REP = "Li Wei"
 
 
-@pytest.fixture(scope="session")
+# Package, not session: Playwright's synchronous API keeps an asyncio loop running in
+# the main thread while it is open, and every asyncio.run of the tests after these
+# would fail on it.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not os.access(CHROMIUM, os.X_OK):
         service_unavailable("Chromium", f"{CHROMIUM} is missing (apt-get install chromium)")
@@ -53,7 +56,7 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStore]:
     """The demo quarter in a store, served, with a token for each kind of reader. The
     tests that write add their own events beside it; the others compare the page with the

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from salesengine.service.app import create_app
 from salesengine.service.context import ServiceSettings
-from salesengine.service.openapi import REGENERATE, text
+from salesengine.service.openapi_file import REGENERATE, text
 from salesengine.service.problems import MEDIA_TYPE
 
 COMMITTED = Path(__file__).parents[2] / "docs" / "openapi.json"

@@ -1,21 +1,18 @@
 """The API's OpenAPI document: what each endpoint declares beyond its answer (its
 problem documents, its freshness headers), and the committed copy, docs/openapi.json.
 
-``python -m salesengine.service.openapi > docs/openapi.json`` writes the copy again;
-tests/service/test_openapi.py fails while the two differ."""
+``python -m salesengine.service.openapi_file > docs/openapi.json`` writes the copy
+again (service/openapi_file.py); tests/service/test_openapi.py fails while the two
+differ."""
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from salesengine.service.problems import MEDIA_TYPE, ProblemDocument
-
-REGENERATE = "python -m salesengine.service.openapi > docs/openapi.json"
 
 # What each status means wherever it is declared; an endpoint may say more of its own.
 MEANING = {
@@ -100,19 +97,3 @@ def install(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-def text(app: FastAPI) -> str:
-    """The document as docs/openapi.json holds it: FastAPI's key order, indented by 2."""
-    return json.dumps(app.openapi(), indent=2, ensure_ascii=False) + "\n"
-
-
-def main() -> None:
-    from salesengine.service.app import create_app
-    from salesengine.service.context import ServiceSettings
-
-    sys.stdout.buffer.write(text(create_app(ServiceSettings())).encode())
-
-
-if __name__ == "__main__":
-    main()
