@@ -27,8 +27,7 @@ def serve_command(
     current. Make tokens first: salesengine token create NAME --role R."""
     import uvicorn
 
-    from salesengine.cli.read_model_follower import ReadModelFollower
-    from salesengine.service.app import DB_ENV, FOLLOW_ENV, POLICY_PATH_ENV
+    from salesengine.service.app import DB_ENV, POLICY_PATH_ENV
     from salesengine.store.settings import store_settings
 
     settings = store_settings(STATE.db, creating=False)
@@ -43,23 +42,17 @@ def serve_command(
     if STATE.db is not None:
         os.environ[DB_ENV] = STATE.db
     os.environ[POLICY_PATH_ENV] = os.pathsep.join(str(d) for d in STATE.policy_dirs)
-    os.environ[FOLLOW_ENV] = "0"  # the follower below keeps the read models current
     typer.echo(
         f"salesengine: dashboard and API at http://{host}:{port}/ (OpenAPI: /api/v1/openapi.json)"
     )
-    follower = ReadModelFollower(STATE.policy_dirs)
-    follower.start()
-    try:
-        uvicorn.run(
-            "salesengine.service.app:app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="info",
-            access_log=False,  # request lines carry no tokens, but stay quiet by default
-            # Open event streams end at shutdown rather than hold it off.
-            timeout_graceful_shutdown=5,
-        )
-    finally:
-        follower.stop()
+    uvicorn.run(
+        "salesengine.service.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=False,  # request lines carry no tokens, but stay quiet by default
+        # Open event streams end at shutdown rather than hold it off.
+        timeout_graceful_shutdown=5,
+    )

@@ -26,8 +26,6 @@ from salesengine.service.problems import install
 
 DB_ENV = "SALESENGINE_DB"
 POLICY_PATH_ENV = "SALESENGINE_SERVICE_POLICY_DIRS"
-# "0": the workers leave the read models to a follower process (``salesengine serve``).
-FOLLOW_ENV = "SALESENGINE_SERVICE_FOLLOW"
 
 
 def create_app(settings: ServiceSettings, *, context: ServiceContext | None = None) -> FastAPI:
@@ -73,6 +71,5 @@ def app_from_env() -> FastAPI:
         ServiceSettings(
             db=os.environ.get(DB_ENV) or None,
             policy_dirs=tuple(Path(d) for d in dirs.split(os.pathsep) if d),
-            follow=os.environ.get(FOLLOW_ENV, "1") != "0",
         )
     )
