@@ -35,6 +35,7 @@ from salesengine.projections.funnel_points import keys as funnel_keys
 from salesengine.projections.projection import Projection
 from salesengine.projections.registry import NAMES, build_projections
 from salesengine.projections.timeline import TIMELINE_TOPICS, Timelines
+from salesengine.store.log_sql import log_head
 from salesengine.store.notification_log import EventStore, LogReader
 from salesengine.store.sql import db_reason
 
@@ -109,8 +110,10 @@ class ProjectionRunner:
 
     def status(self) -> list[ProjectionStatus]:
         self.setup()
-        head = self._head()
+        # The log's head and the positions in one snapshot of ``reads``: not through the
+        # event store's own connections, whose readers wait for its writers' commits.
         with self.reads.connect() as conn:
+            head = log_head(conn, self.engine)
             known = self._positions(conn)
         return [
             ProjectionStatus(p.name, known.get(p.name, (0, 0))[0], head) for p in self.projections
