@@ -66,22 +66,10 @@ def size_bands(text: str | None, by: str | None) -> tuple[Decimal, ...] | None:
         return None
     if by != "size":
         raise typer.BadParameter("only applies with --by size", param_hint="--size-bands")
-    from pydantic import TypeAdapter, ValidationError
+    from salesengine.domain.policy import parse_size_bands
 
-    from salesengine.domain.policy import BandLimit, check_size_bands
-
-    parts = [part.strip() for part in text.split(",")]
     try:
-        limits = TypeAdapter(tuple[BandLimit, ...]).validate_python(parts)
-        if not limits:  # pragma: no cover - splitting gives at least one part
-            raise ValueError("no band limit given")
-        return check_size_bands(limits)
-    except ValidationError as e:
-        error = e.errors()[0]
-        place = error["loc"][0] if error["loc"] else None
-        where = f"{parts[place]!r}: " if isinstance(place, int) else ""
-        reason = error["msg"].removeprefix("Value error, ")
-        raise typer.BadParameter(f"{where}{reason}", param_hint="--size-bands") from None
+        return parse_size_bands(text)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--size-bands") from None
 

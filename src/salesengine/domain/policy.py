@@ -19,6 +19,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -55,6 +57,19 @@ def check_size_bands(limits: tuple[Decimal, ...]) -> tuple[Decimal, ...]:
         if after <= before:
             raise ValueError(f"band limits must increase: {after} follows {before}")
     return limits
+
+
+def parse_size_bands(text: str) -> tuple[Decimal, ...]:
+    """Band limits written as amounts separated by commas, rising (``--size-bands``, the
+    service's ``size_bands``); ``ValueError`` names the part at fault."""
+    parts = [part.strip() for part in text.split(",")]
+    try:
+        return check_size_bands(TypeAdapter(tuple[BandLimit, ...]).validate_python(parts))
+    except ValidationError as e:
+        error = e.errors()[0]
+        place = error["loc"][0] if error["loc"] else None
+        where = f"{parts[place]!r}: " if isinstance(place, int) else ""
+        raise ValueError(where + error["msg"].removeprefix("Value error, ")) from None
 
 
 class _Strict(BaseModel):

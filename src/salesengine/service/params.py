@@ -11,10 +11,9 @@ from typing import Annotated, Literal
 from fastapi import Depends, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
-from pydantic import TypeAdapter, ValidationError
 
 from salesengine.application.instants import FORMS, parse_instant
-from salesengine.domain.policy import BandLimit, check_size_bands
+from salesengine.domain.policy import parse_size_bands
 from salesengine.service.auth import Anyone, Context
 from salesengine.service.problems import Problem
 
@@ -80,12 +79,8 @@ def size_bands(by: str | None, text: str | None) -> tuple[Decimal, ...] | None:
         return None
     if by != "size":
         raise invalid("size_bands", "only applies with by=size")
-    parts = [part.strip() for part in text.split(",")]
     try:
-        limits = TypeAdapter(tuple[BandLimit, ...]).validate_python(parts)
-        return check_size_bands(limits)
-    except ValidationError as e:
-        raise invalid("size_bands", e.errors()[0]["msg"].removeprefix("Value error, ")) from None
+        return parse_size_bands(text)
     except ValueError as e:
         raise invalid("size_bands", str(e)) from None
 
