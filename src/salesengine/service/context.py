@@ -14,7 +14,7 @@ from salesengine.access.tokens import TokenStore
 from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
 from salesengine.domain.policy import FunnelPolicy
-from salesengine.projections.runner import ProjectionRunner
+from salesengine.projections.runner import ProjectionRunner, ProjectionStatus
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine, store_errors
 
@@ -95,8 +95,14 @@ class ServiceContext:
         self.sql.dispose()
         self.reads.dispose()
 
-    def freshness(self) -> Freshness:
+    def read_model_status(self) -> list[ProjectionStatus]:
         with store_errors("read the read models' positions"):
-            statuses = self.runner.status()
+            return self.runner.status()
+
+    def freshness(self) -> Freshness:
+        return self.freshness_of(self.read_model_status())
+
+    @staticmethod
+    def freshness_of(statuses: list[ProjectionStatus]) -> Freshness:
         head = max((s.head for s in statuses), default=0)
         return Freshness(head, max((s.behind for s in statuses), default=0))

@@ -43,11 +43,11 @@ def me(who: Anyone) -> dict[str, Any]:
 def status(ctx: Context, _: Anyone) -> dict[str, Any]:
     """``log_position``: the last event stored; each read model's position and how many
     events it has yet to apply. The dashboard polls it to refresh when events arrive."""
-    statuses = ctx.runner.status()
-    head = max((s.head for s in statuses), default=0)
+    statuses = ctx.read_model_status()
+    seen = ctx.freshness_of(statuses)
     return {
-        "log_position": head,
-        "behind": max((s.behind for s in statuses), default=0),
+        "log_position": seen.log_position,
+        "behind": seen.behind,
         "read_models": [
             {"name": s.name, "position": s.position, "behind": s.behind} for s in statuses
         ],
