@@ -138,20 +138,12 @@ def show(
 def _kept_version(current: FunnelPolicy, wanted: str) -> FunnelPolicy:
     """The version named by its fingerprint (or a unique start of it): the policy
     file's, or one the store keeps."""
-    wanted = wanted.strip().lower()
-    candidates = {current.fingerprint: current}
-    for v in kept_versions() or []:
-        if v.name == current.name:
-            candidates.setdefault(v.fingerprint, v.policy())
-    matches = [fp for fp in candidates if fp.startswith(wanted)] if wanted else []
-    if len(matches) == 1:
-        return candidates[matches[0]]
-    known = ", ".join(sorted(candidates))
-    reason = "names more than one" if matches else "is not one"
-    raise typer.BadParameter(
-        f"{wanted!r} {reason} of the versions of {current.name!r} known here ({known})",
-        param_hint="--version",
-    )
+    from salesengine.domain.policy import version_named
+
+    try:
+        return version_named(current, kept_versions() or [], wanted)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--version") from None
 
 
 @dataclass(frozen=True, slots=True)

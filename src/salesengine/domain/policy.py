@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -266,3 +267,21 @@ class KeptVersion:
 
     def policy(self) -> FunnelPolicy:
         return FunnelPolicy.model_validate_json(self.document)
+
+
+def version_named(current: FunnelPolicy, kept: Iterable[KeptVersion], wanted: str) -> FunnelPolicy:
+    """The version of ``current``'s policy named by its fingerprint (or a unique start of
+    it): the policy file's, or one of ``kept``; ``ValueError`` lists those known."""
+    wanted = wanted.strip().lower()
+    candidates = {current.fingerprint: current}
+    for v in kept:
+        if v.name == current.name:
+            candidates.setdefault(v.fingerprint, v.policy())
+    matches = [fp for fp in candidates if fp.startswith(wanted)] if wanted else []
+    if len(matches) == 1:
+        return candidates[matches[0]]
+    known = ", ".join(sorted(candidates))
+    reason = "names more than one" if matches else "is not one"
+    raise ValueError(
+        f"{wanted!r} {reason} of the versions of {current.name!r} known here ({known})"
+    )

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from salesengine.access.roles import PERMISSIONS
 from salesengine.application.json_form import jsonable
+from salesengine.domain.policy import version_named
 from salesengine.service import schemas
 from salesengine.service.auth import Anyone, Context, Reader
 from salesengine.service.openapi import problems
@@ -86,18 +87,8 @@ def policy(
         raise Problem(404, "unknown_policy", f"no policy {name!r}")
     if version is None:
         return JSONResponse(jsonable(current.shown()))
-    candidates = {current.fingerprint: current}
-    for kept in ctx.engine.kept_policy_versions():
-        if kept.name == name:
-            candidates.setdefault(kept.fingerprint, kept.policy())
-    wanted = version.strip().lower()
-    matches = [fp for fp in candidates if wanted and fp.startswith(wanted)]
-    if len(matches) != 1:
-        reason = "names more than one" if matches else "is not one"
-        raise Problem(
-            404,
-            "unknown_policy_version",
-            f"{version!r} {reason} of the versions of {name!r} known here "
-            f"({', '.join(sorted(candidates))})",
-        )
-    return JSONResponse(jsonable(candidates[matches[0]].shown()))
+    try:
+        found = version_named(current, ctx.engine.kept_policy_versions(), version)
+    except ValueError as e:
+        raise Problem(404, "unknown_policy_version", str(e)) from None
+    return JSONResponse(jsonable(found.shown()))
