@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Annotated
 
@@ -133,21 +133,12 @@ def in_progress(p: Plan, now: datetime) -> str:
 
 
 def _target(text: str) -> Decimal:
+    from salesengine.reports.plan import parse_target
+
     try:
-        value = Decimal(text.replace(",", "").replace("_", ""))
-    except InvalidOperation:
-        raise typer.BadParameter(f"{text!r} is not an amount", param_hint="--target") from None
-    if not value.is_finite() or value <= 0:
-        raise typer.BadParameter(f"{text!r}: must be a positive amount", param_hint="--target")
-    from pydantic import TypeAdapter, ValidationError
-
-    from salesengine.application.commands import Amount
-
-    try:  # held to the same digits as every amount the engine stores
-        return TypeAdapter(Amount).validate_python(value)
-    except ValidationError as e:
-        reason = e.errors()[0]["msg"]
-        raise typer.BadParameter(f"{text!r}: {reason}", param_hint="--target") from None
+        return parse_target(text)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--target") from None
 
 
 def print_plan(p: Plan) -> None:

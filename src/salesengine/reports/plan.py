@@ -13,14 +13,16 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Connection, func, select
 
 from salesengine.access.principal import Scope
 from salesengine.access.scope_sql import scoped
+from salesengine.application.commands import Amount
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.projections import deal_attributes, stage_intervals
 from salesengine.projections.base import from_units, to_us
@@ -34,6 +36,21 @@ from salesengine.reports.window import attributes_at
 INTERVALS = stage_intervals.table
 ATTRIBUTES = deal_attributes.table
 WON = "won"
+
+
+def parse_target(text: str) -> Decimal:
+    """A plan's revenue target as written (``1500000``, ``1,500,000``): a positive amount
+    held to the digits every stored amount is; ``ValueError`` says what is wrong."""
+    try:
+        value = Decimal(text.replace(",", "").replace("_", ""))
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not an amount") from None
+    if not value.is_finite() or value <= 0:
+        raise ValueError(f"{text!r}: must be a positive amount")
+    try:
+        return TypeAdapter(Amount).validate_python(value)
+    except ValidationError as e:
+        raise ValueError(f"{text!r}: {e.errors()[0]['msg']}") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -334,20 +334,16 @@ def plan(
 ) -> JSONResponse:
     """From the last period's conversion and pace, over the caller's deals
     (`salesengine plan --json`)."""
-    from pydantic import TypeAdapter, ValidationError
-
-    from salesengine.application.commands import Amount
     from salesengine.reports.periods import parse_period
+    from salesengine.reports.plan import parse_target
     from salesengine.reports.plan import plan as report
 
     if policy not in ctx.policies:
         raise invalid("policy", f"no policy {policy!r} (one of {', '.join(sorted(ctx.policies))})")
     try:
-        amount = TypeAdapter(Amount).validate_python(target.replace(",", "").replace("_", ""))
-    except ValidationError as e:
-        raise invalid("target", e.errors()[0]["msg"].removeprefix("Value error, ")) from None
-    if not amount > 0:
-        raise invalid("target", f"{target!r}: must be a positive amount")
+        amount = parse_target(target)
+    except ValueError as e:
+        raise invalid("target", str(e)) from None
     try:
         chosen = parse_period(period)
     except ValueError as e:
