@@ -940,6 +940,9 @@ def analyze(url: str) -> None:
     suffice to show it). Analyzing first keeps the figures from depending on whether
     autovacuum happened to run during the rebuild.
     """
+    # The registry imports every read model, and so puts its tables in ``metadata``: a
+    # process that never imported them (bench/service.py's) would analyze nothing.
+    import salesengine.projections.registry  # noqa: F401
     from salesengine.projections.base import metadata
     from salesengine.store.sql import sql_engine
 

@@ -49,6 +49,9 @@ tracking = Table(
 
 # The advisory lock key that serialises runners on PostgreSQL (SQLite has BEGIN IMMEDIATE).
 _LOCK = 0x5A1E5E
+# Events applied since the read models' tables were last analyzed (PostgreSQL) after
+# which they are analyzed again: see ``_analyze``.
+ANALYZE_AFTER = 50_000
 
 Progress = Callable[[int, int], None]  # (events read so far, events to read in all)
 
@@ -105,16 +108,20 @@ class ProjectionRunner:
         self.log = LogReader(engine, {name for p in self.projections for name in p.topics})
         self.timelines = Timelines(self.log.history)
         self._ready = False
+        self._unanalyzed = 0
 
     # ------------------------------------------------------------------ queries
 
-    def status(self) -> list[ProjectionStatus]:
+    def status(self, conn: Connection | None = None) -> list[ProjectionStatus]:
+        """Each read model's position against the log's head, read in one snapshot of
+        ``reads`` (or of ``conn``, a connection the caller reads more through): not through
+        the event store's own connections, whose readers wait for its writers' commits."""
         self.setup()
-        # The log's head and the positions in one snapshot of ``reads``: not through the
-        # event store's own connections, whose readers wait for its writers' commits.
-        with self.reads.connect() as conn:
-            head = log_head(conn, self.engine)
-            known = self._positions(conn)
+        if conn is None:
+            with self.reads.connect() as own:
+                return self.status(own)
+        head = log_head(conn, self.engine)
+        known = self._positions(conn)
         return [
             ProjectionStatus(p.name, known.get(p.name, (0, 0))[0], head) for p in self.projections
         ]
@@ -146,6 +153,9 @@ class ProjectionRunner:
             self._run(report, on_progress)
             if report.rebuilt:
                 self._index()
+            self._unanalyzed += report.applied
+            if self._unanalyzed >= ANALYZE_AFTER:
+                self._analyze()
             self._keep_versions_on_disk()
         finally:
             report.seconds = time.perf_counter() - started
@@ -335,6 +345,25 @@ class ProjectionRunner:
                     conn.execute(CreateIndex(wanted[name], if_not_exists=True))
         except SQLAlchemyError as e:
             raise StoreUnavailable(f"cannot index the read models: {db_reason(e)}") from None
+
+    def _analyze(self) -> None:
+        """Fresh planner statistics for the read models' tables, on PostgreSQL.
+
+        Tables filled by a rebuild or a long catch-up have none, or stale ones, until
+        autovacuum gets to them; the planner then guesses, and the funnel's scan of the
+        points after the last sealed block turns from an index range into a scan of the
+        whole table (45 ms instead of 13 ms per query at 100k deals). SQLite's planner
+        needs no statistics for these queries."""
+        self._unanalyzed = 0
+        if self.sql.dialect.name != "postgresql":
+            return
+        try:
+            with self.sql.connect() as conn:
+                for table in metadata.sorted_tables:
+                    conn.exec_driver_sql(f'ANALYZE "{table.name}"')
+                conn.commit()
+        except SQLAlchemyError as e:
+            raise StoreUnavailable(f"cannot analyze the read models: {db_reason(e)}") from None
 
     def _forget(self) -> None:
         self.timelines.clear()

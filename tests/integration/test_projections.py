@@ -270,3 +270,42 @@ def _tracked(db: Path) -> int:
     except sqlite3.OperationalError:  # the table is not created yet
         return 0
     return int(found[0] or 0)
+
+
+def analyzed(sql: Engine) -> dict[str, int]:
+    """How often each read-model table was analyzed by hand (PostgreSQL's statistics)."""
+    query = (
+        "SELECT relname, analyze_count FROM pg_stat_user_tables WHERE schemaname = current_schema()"
+    )
+    with sql.connect() as conn:
+        found = {str(name): int(n) for name, n in conn.exec_driver_sql(query)}
+    return {table: found.get(table, 0) for table in VIEW_TABLES}
+
+
+@pytest.mark.postgres
+def test_a_long_catch_up_on_postgresql_leaves_the_read_models_analyzed(
+    pg_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from salesengine.projections import runner as runner_module
+    from tests.support.services import PG_URL
+
+    url = f"{PG_URL}?schema={pg_schema}"
+    clock = Clock(T0 + timedelta(days=60))
+    engine = build_engine(url, clock=clock, actor="tester")
+    sql = sql_engine(store_settings(url))
+    try:
+        some_history(engine, clock, deals=3)
+        monkeypatch.setattr(runner_module, "ANALYZE_AFTER", 10_000)
+        ProjectionRunner(engine, sql).catch_up()  # a short one: autovacuum's to do
+        assert analyzed(sql) == dict.fromkeys(VIEW_TABLES, 0)
+        monkeypatch.setattr(runner_module, "ANALYZE_AFTER", 5)
+        report = ProjectionRunner(engine, sql).rebuild()
+        assert report.applied >= 5
+        # Statistics reach pg_stat_user_tables through the stats system: wait a little.
+        deadline = time.monotonic() + 10
+        while min(analyzed(sql).values()) == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert min(analyzed(sql).values()) >= 1, analyzed(sql)
+    finally:
+        sql.dispose()
+        engine.close()

@@ -11,10 +11,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import Connection, and_, func, select
 
 from salesengine.projections.base import to_us
 from salesengine.projections.funnel_points import DAY_US, BlockSums, blocks, keys, points
+from salesengine.reports.connection_memo import memo
+
+# A block's row but its sums: which block, and the shape of its sums.
+_BLOCK_HEAD = tuple(
+    blocks.c[name]
+    for name in ("block", "last_seq", "max_r", "min_r", "first_day", "days", "n_keys")
+)
+_KEPT_BLOCKS = 4  # per connection: a few K land on older blocks, most on the last
 
 
 def funnel_sums(
@@ -24,7 +34,7 @@ def funnel_sums(
     known at K."""
     t = to_us(at)
     k = None if known_at is None else to_us(known_at)
-    chosen = select(blocks)
+    chosen = select(*_BLOCK_HEAD)
     if k is not None:
         chosen = chosen.where(blocks.c.max_r <= k)
     row = conn.execute(chosen.order_by(blocks.c.block.desc()).limit(1)).first()
@@ -32,10 +42,12 @@ def funnel_sums(
     sealed = 0
     today = t // DAY_US
     if row is not None:
-        sums = BlockSums.from_row(row)
-        sealed = sums.last_seq
-        upto = max(0, min(sums.days, today - sums.first_day))
-        before = sums.array[:, :upto, :].sum(axis=1)
+        sealed = int(row.last_seq)
+        upto = max(0, min(int(row.days), today - int(row.first_day)))
+        if upto:
+            before = _running_sums(conn, row)[:, upto - 1, :]
+        else:
+            before = np.zeros((int(row.n_keys), 2), dtype=np.int64)
         for index in range(before.shape[0]):
             n, units = int(before[index, 0]), int(before[index, 1])
             if n or units:
@@ -69,3 +81,21 @@ def funnel_sums(
         for r in conn.execute(select(keys))
     }
     return {names[i]: (n, units) for i, (n, units) in totals.items() if n or units}
+
+
+def _running_sums(conn: Connection, head: Any) -> NDArray[np.int64]:
+    """The block's sums added up day by day (``[key, d]``: every day up to ``d``), read and
+    decoded once per connection: a sealed block never changes, and its sums are the
+    largest thing a funnel query reads (tens to hundreds of kilobytes)."""
+    kept = memo(conn, "funnel_blocks")
+    key = tuple(head)
+    found: NDArray[np.int64] | None = kept.get(key)
+    if found is None:
+        row = conn.execute(
+            select(*_BLOCK_HEAD, blocks.c.sums).where(blocks.c.block == head.block)
+        ).one()
+        found = np.cumsum(BlockSums.from_row(row).array, axis=1)
+        while len(kept) >= _KEPT_BLOCKS:
+            del kept[next(iter(kept))]
+        kept[key] = found
+    return found

@@ -23,9 +23,11 @@ def read_models(ctx: ServiceContext) -> Iterator[Connection]:
 
 def fresh(ctx: ServiceContext, document: Callable[[Connection], Any]) -> JSONResponse:
     """``document`` read from the read models, and how far behind the log they were: the
-    freshness is read first, so the document includes at least what the header says."""
-    seen = ctx.freshness()
+    freshness is read first, so the document includes at least what the header says.
+    Both through one connection: each checkout is a round trip or more to the database,
+    and under load every round trip waits its turn for a CPU and for the GIL."""
     with read_models(ctx) as conn:
+        seen = ctx.freshness(conn)
         body = document(conn)
     headers = {"X-Log-Position": str(seen.log_position), "X-Read-Models-Behind": str(seen.behind)}
     return JSONResponse(jsonable(body), headers=headers)

@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from salesengine.access.tokens import TokenStore
 from salesengine.application.engine import SalesEngine
@@ -95,12 +95,12 @@ class ServiceContext:
         self.sql.dispose()
         self.reads.dispose()
 
-    def read_model_status(self) -> list[ProjectionStatus]:
+    def read_model_status(self, conn: Connection | None = None) -> list[ProjectionStatus]:
         with store_errors("read the read models' positions"):
-            return self.runner.status()
+            return self.runner.status(conn)
 
-    def freshness(self) -> Freshness:
-        return self.freshness_of(self.read_model_status())
+    def freshness(self, conn: Connection | None = None) -> Freshness:
+        return self.freshness_of(self.read_model_status(conn))
 
     @staticmethod
     def freshness_of(statuses: list[ProjectionStatus]) -> Freshness:
