@@ -35,10 +35,16 @@ if TYPE_CHECKING:
 
 
 def plan_command(
-    target: Annotated[
-        str, typer.Option("--target", help="Revenue target for the period, in the currency.")
-    ],
     period: Annotated[str, typer.Option("--period", help=f"The period: {SYNTAX} (UTC).")],
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            help="Revenue target for the period, in the currency (with --per: each "
+            "subject's; default their remaining quota).",
+            show_default=False,
+        ),
+    ] = None,
     policy: Annotated[
         str | None,
         typer.Option(
@@ -53,19 +59,51 @@ def plan_command(
     ] = None,
     as_of: AsOfOption = None,
     known_at: KnownAtOption = None,
+    per: Annotated[
+        str | None,
+        typer.Option(
+            "--per",
+            help="A plan per rep (deal owner) or per team: each one's ideal funnel against "
+            "their actual one.",
+            show_default=False,
+        ),
+    ] = None,
+    ideal_from: Annotated[
+        str,
+        typer.Option(
+            "--ideal-from",
+            help="With --per: plan each from their own previous period (own) or the "
+            "pooled one of every deal (team).",
+        ),
+    ] = "own",
+    rep: Annotated[str | None, typer.Option("--rep", help="With --per rep: only this rep.")] = None,
+    team: Annotated[
+        str | None, typer.Option("--team", help="With --per team: only this team.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Deals each stage must hold to reach a target, from last period's conversion and pace."""
     from salesengine.reports.plan import plan
 
-    amount = _target(target)
     try:
         chosen = parse_period(period)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--period") from None
+    if per is not None or rep is not None or team is not None or ideal_from != "own":
+        from salesengine.cli.plan_per import PerRequest, plan_per
+
+        asked = PerRequest.checked(per, ideal_from, rep, team, target, chosen)
+        check_policy(policy)
+        plan_per(asked, policy, currency, as_of, known_at, as_json)
+        return
+    if target is None:
+        raise typer.BadParameter(
+            "give the target (or --per rep|team to plan from each one's remaining quota)",
+            param_hint="--target",
+        )
+    amount = parse_amount(target)
     check_policy(policy)
-    if currency is not None and (len(currency) != 3 or not currency.isalpha()):
-        raise typer.BadParameter(f"{currency!r} is not a currency code", param_hint="--currency")
+    check_currency(currency)
     t, k = instants(as_of, known_at)
     policies = all_policies()
     with caught_up() as conn:
@@ -88,6 +126,11 @@ def plan_command(
     print_plan(result)
     if result.previous_in_progress:
         say(f"note: {in_progress(result, datetime.now(UTC))}")
+
+
+def check_currency(currency: str | None) -> None:
+    if currency is not None and (len(currency) != 3 or not currency.isalpha()):
+        raise typer.BadParameter(f"{currency!r} is not a currency code", param_hint="--currency")
 
 
 def planned_policy(held: list[str], given: str | None) -> str:
@@ -132,7 +175,7 @@ def in_progress(p: Plan, now: datetime) -> str:
     )
 
 
-def _target(text: str) -> Decimal:
+def parse_amount(text: str) -> Decimal:
     from salesengine.reports.plan import parse_target
 
     try:
@@ -141,11 +184,12 @@ def _target(text: str) -> Decimal:
         raise typer.BadParameter(str(e), param_hint="--target") from None
 
 
-def print_plan(p: Plan) -> None:
+def print_plan(p: Plan, subject: str = "") -> None:
+    """``subject``: whose plan it is, in a plan per rep or team."""
+    aim = "no target" if p.target is None else f"target {money(p.target)} {p.currency}"
     title = (
-        f"Plan for {p.policy}, {p.period.name} [{when(p.period.start)}, {when(p.period.end)}): "
-        f"target {money(p.target)} {p.currency}; actual as of {when(p.as_of)}"
-        + known_label(p.known_at)
+        f"Plan for {subject}{p.policy}, {p.period.name} [{when(p.period.start)}, "
+        f"{when(p.period.end)}): {aim}; actual as of {when(p.as_of)}" + known_label(p.known_at)
     )
     numbers = ("conv.", "win rate", "needed", "actual", "gap", f"amount {p.currency}", "days")
     table = Grid([key("stage"), *map(number, numbers), key("enter by")], title=title)
