@@ -27,18 +27,20 @@ def deals(tmp_path: Path) -> Path:
          "facts": FIVE_LEVEL_OPENING},
     ]  # fmt: skip
     for n, stage in enumerate(STAGES[1:], 1):
-        lines.append({"cmd": "advance", "deal": "A", "to": stage, "at": f"2026-01-{10 + n}T09:00:00Z"})
+        lines.append(
+            {"cmd": "advance", "deal": "A", "to": stage, "at": f"2026-01-{10 + n}T09:00:00Z"}
+        )
     lines.append({"cmd": "won", "deal": "A", "at": "2026-03-01T09:00:00Z"})
     return write_jsonl(tmp_path / "deals.jsonl", lines)
 
 
 def test_quotas_are_set_read_back_and_the_old_one_stays_visible_known_at_k(cli: CLI) -> None:
-    first = cli("quota", "set", "--rep", "Li", "--team", "east", "--period", "2026",
-                "--amount", "1000000", "--currency", "CNY", "--at", "2026-01-01", "--id", "q1")  # fmt: skip
+    yearly = ["--rep", "Li", "--team", "east", "--period", "2026", "--amount", "1000000",
+              "--currency", "CNY", "--at", "2026-01-01", "--id", "q1"]  # fmt: skip
+    first = cli("quota", "set", *yearly)
     assert first.code == 0, first.err
     assert "TargetSet 2026" in first.out
-    again = cli("quota", "set", "--rep", "Li", "--team", "east", "--period", "2026",
-                "--amount", "1000000", "--currency", "CNY", "--at", "2026-01-01", "--id", "q1")  # fmt: skip
+    again = cli("quota", "set", *yearly)
     assert again.code == 0 and "already applied" in again.out
     before = datetime.now(UTC)
     changed = cli("quota", "set", "--rep", "Li", "--period", "2026-Q2", "--amount", "400000",

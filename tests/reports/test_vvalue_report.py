@@ -76,7 +76,10 @@ def replayed_figures(streams: dict[tuple[str, str], dict[str, Any]], period: str
     for (kind, subject), s in streams.items():
         if kind == "rep":
             amount = s["targets"].get(period)
-            figures[("rep", subject, s["currency"])] = (amount, "own" if amount is not None else "none")
+            figures[("rep", subject, s["currency"])] = (
+                amount,
+                "own" if amount is not None else "none",
+            )
             if s["team"] is not None:
                 teams.add(s["team"])
         else:
@@ -112,8 +115,10 @@ def replayed_v(
         s = deal.state_at(t, k)
         if s.status is Status.NEW:
             continue  # not opened at T, as known at K
-        won = s.status is Status.WON and s.closed_at is not None and (
-            period.start <= s.closed_at < period.end
+        won = (
+            s.status is Status.WON
+            and s.closed_at is not None
+            and (period.start <= s.closed_at < period.end)
         )
         if s.status is not Status.OPEN and not won:
             continue
@@ -250,7 +255,11 @@ def test_given_quotas_won_deals_and_a_pipeline_then_v_is_what_remains_covered(
     assert anna.met and anna.remaining == 0 and anna.v is None
     # the team's quota is its reps' (400k + 100k), its won and pipeline its deals',
     assert (east.quota, east.quota_source) == (Decimal(500000), "reps")
-    assert (east.won, east.remaining, east.v) == (Decimal(350000), Decimal(150000), Decimal("0.3333"))
+    assert (east.won, east.remaining, east.v) == (
+        Decimal(350000),
+        Decimal(150000),
+        Decimal("0.3333"),
+    )
     # and known before the change, Li's Q1 quota was still the quarter of the year's.
     li_then = {(r.kind, r.subject): r for r in then.rows}["rep", "Li"]
     assert (li_then.quota, li_then.v) == (Decimal("300000.00"), Decimal("0.5"))

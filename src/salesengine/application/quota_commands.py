@@ -48,8 +48,7 @@ class _QuotaCommand(BaseModel):
     team: Name | None = Field(
         default=None,
         validate_default=True,
-        description="The team whose quota this is; with rep, the team the rep's quota "
-        "adds up to.",
+        description="The team whose quota this is; with rep, the team the rep's quota adds up to.",
     )
     period: PeriodName = Field(description="YYYY (a year), YYYY-Qn (a quarter) or YYYY-MM.")
     at: Instant | None = Field(

@@ -145,7 +145,9 @@ class Quotas:
             now = quota.modified_on  # recorded times never run backwards in a stream
         at = command.at if command.at is not None else now
         digest = None if command.id is None else quota_digest(command)
-        stamp = Stamp(at, now, command.by or self.engine.default_actor, command.id, provenance, digest)
+        stamp = Stamp(
+            at, now, command.by or self.engine.default_actor, command.id, provenance, digest
+        )
         period = command.quota_period
         if quota is not None and quota.has_applied(command.id):
             assert command.id is not None
@@ -253,9 +255,7 @@ class Quotas:
         quota = self.find(kind, subject, year)
         if quota is None:
             return []
-        return [
-            _change(e) for e in quota.timeline if known_at is None or e.timestamp <= known_at
-        ]
+        return [_change(e) for e in quota.timeline if known_at is None or e.timestamp <= known_at]
 
     def figures(
         self, period: str, as_of: datetime, known_at: datetime | None = None
@@ -315,7 +315,9 @@ def _stream_order(stream: tuple[SubjectKind, str, int]) -> tuple[int, str, int]:
 
 
 def _view(state: QuotaState) -> QuotaView:
-    assert state.kind is not None and state.subject is not None and state.year is not None
+    assert state.kind is not None
+    assert state.subject is not None
+    assert state.year is not None
     ordered = sorted(state.targets.items(), key=lambda item: QuotaPeriod.parse(item[0]))
     return QuotaView(
         state.kind, state.subject, state.year, state.currency, state.team, dict(ordered)

@@ -50,14 +50,20 @@ class PerRequest:
         from salesengine.cli.plan import parse_amount
 
         if per not in PERS:
-            hint = "--per" if per is not None else ("--rep" if rep else "--team" if team else "--ideal-from")
+            hint = (
+                "--per"
+                if per is not None
+                else ("--rep" if rep else "--team" if team else "--ideal-from")
+            )
             raise typer.BadParameter(
                 f"{per!r} is not rep or team" if per is not None
                 else "--rep, --team and --ideal-from apply to a plan --per rep or --per team",
                 param_hint=hint,
             )  # fmt: skip
         if ideal_from not in ("own", "team"):
-            raise typer.BadParameter(f"{ideal_from!r} is not own or team", param_hint="--ideal-from")
+            raise typer.BadParameter(
+                f"{ideal_from!r} is not own or team", param_hint="--ideal-from"
+            )
         if (per == "rep" and team is not None) or (per == "team" and rep is not None):
             wrong = "--team" if per == "rep" else "--rep"
             raise typer.BadParameter(f"applies with --per {wrong[2:]}", param_hint=wrong)

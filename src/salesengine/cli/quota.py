@@ -239,8 +239,9 @@ def list_command(
         if as_json:
             print_json({"period": chosen, "as_of": t, "known_at": k, "quotas": figures})
             return
-        table = Grid([key("kind"), key("subject"), number("quota"), key("currency"),
-                      key("from")], title=f"Quotas for {chosen}, as of {when(t)}{known_label(k)}")  # fmt: skip
+        title = f"Quotas for {chosen}, as of {when(t)}{known_label(k)}"
+        columns = [key("kind"), key("subject"), number("quota"), key("currency"), key("from")]
+        table = Grid(columns, title=title)
         for f in figures:
             source = f"reps {', '.join(f.reps)}" if f.source == "reps" else f.source
             table.add(f.kind, f.subject, money(f.amount) or "-", f.currency or "", source)

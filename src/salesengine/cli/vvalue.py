@@ -4,7 +4,7 @@ pipeline over the remaining quota (docs/metrics.md, "V value")."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -49,7 +49,9 @@ def vvalue_command(
     chosen = quota_period(period, t)
     figures = Quotas(STATE.engine(create=False)).figures(chosen.name, t, k)
     policies = all_policies()
-    kind = "rep" if rep is not None else "team" if team is not None else None
+    kind: Literal["rep", "team"] | None = (
+        "rep" if rep is not None else "team" if team is not None else None
+    )
     result, earliest = run_report(
         None,
         k,
@@ -100,7 +102,9 @@ def print_vvalue(result: VValue) -> None:
         title=title,
     )  # fmt: skip
     for r in result.rows:
-        quota = "-" if r.quota is None else money(r.quota) + ("*" if r.quota_source == "reps" else "")
+        quota = (
+            "-" if r.quota is None else money(r.quota) + ("*" if r.quota_source == "reps" else "")
+        )
         remaining = "-" if r.remaining is None else money(r.remaining)
         v = "met" if r.met else ratio(r.v)
         table.add(r.kind, r.subject or "(none)", r.currency or "", quota, money(r.won),

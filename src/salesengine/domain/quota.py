@@ -348,7 +348,9 @@ class Quota(Aggregate):
                 f"mix currencies in one year; give it in {held} (--currency {held})"
             )
         if team is not None and self.state.kind == "team":
-            raise CommandRefused("a team's quota adds up to no other team: give team only for a rep")
+            raise CommandRefused(
+                "a team's quota adds up to no other team: give team only for a rep"
+            )
         parts = breakdown(period, amount, split)
         self._trigger(
             Quota.TargetSet,

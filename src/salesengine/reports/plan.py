@@ -183,7 +183,9 @@ def plan(
             stays=stays,
             actual=actual,
             won_before=won(conn, spec, cur, prev.start, prev.end, known_at, scope=scope),
-            won_now=won(conn, spec, cur, period.start, period.end, known_at, upto=as_of, scope=scope),
+            won_now=won(
+                conn, spec, cur, period.start, period.end, known_at, upto=as_of, scope=scope
+            ),
         ),
         spec,
         currency=cur,

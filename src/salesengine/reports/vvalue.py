@@ -191,7 +191,8 @@ def v_from(
     last_day = utc_day(period.end - timedelta(microseconds=1))
     sums: dict[tuple[Kind, str | None, str | None], _Sums] = {}
     for deal in deals:
-        for k, who in (("rep", deal.owner), ("team", deal.team)):
+        subjects: tuple[tuple[Kind, str | None], ...] = (("rep", deal.owner), ("team", deal.team))
+        for k, who in subjects:
             s = sums.setdefault((k, who, deal.currency), _Sums())
             if deal.won:
                 s.won += deal.amount
