@@ -4,12 +4,13 @@ pipeline over the remaining quota (docs/metrics.md, "V value")."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from salesengine.cli.read_models import all_policies, run_report
-from salesengine.cli.render import money, print_json, say, when
+from salesengine.cli.render import print_json, say, when
 from salesengine.cli.report_options import AsOfOption, JsonOption, KnownAtOption, instants
 from salesengine.cli.report_output import known_label
 from salesengine.cli.tables import Grid, key, number
@@ -86,6 +87,11 @@ def quota_period(text: str | None, t: datetime) -> Period:
     return chosen
 
 
+def whole(amount: Decimal) -> str:
+    """An amount in whole units, for the table to fit (``--json`` gives it exactly)."""
+    return f"{amount:,.0f}"
+
+
 def ratio(value: object) -> str:
     return "-" if value is None else f"{value}"
 
@@ -97,22 +103,22 @@ def print_vvalue(result: VValue) -> None:
         + known_label(result.known_at)
     )
     table = Grid(
-        [key("kind"), key("subject"), key("currency"), number("quota"), number("won"),
+        [key("kind"), key("subject"), key("cur."), number("quota"), number("won"),
          number("remaining"), number("pipeline"), number("deals"), number("V")],
         title=title,
     )  # fmt: skip
     for r in result.rows:
         quota = (
-            "-" if r.quota is None else money(r.quota) + ("*" if r.quota_source == "reps" else "")
+            "-" if r.quota is None else whole(r.quota) + ("*" if r.quota_source == "reps" else "")
         )
-        remaining = "-" if r.remaining is None else money(r.remaining)
+        remaining = "-" if r.remaining is None else whole(r.remaining)
         v = "met" if r.met else ratio(r.v)
-        table.add(r.kind, r.subject or "(none)", r.currency or "", quota, money(r.won),
-                  remaining, money(r.pipeline), str(r.pipeline_deals), v)  # fmt: skip
+        table.add(r.kind, r.subject or "(none)", r.currency or "", quota, whole(r.won),
+                  remaining, whole(r.pipeline), str(r.pipeline_deals), v)  # fmt: skip
     table.print()
     say(
-        "pipeline: weighted open deals expected to close by the period's end; "
-        "V = pipeline / remaining quota."
+        "Amounts in whole units. pipeline: weighted open deals expected to close by the "
+        "period's end; V = pipeline / remaining quota."
     )
     if any(r.quota_source == "reps" for r in result.rows):
         say("*: the team has no quota of its own: the sum of its reps' quotas.")
