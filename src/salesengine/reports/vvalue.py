@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, and_, or_
 
-from salesengine.application.quotas import QuotaFigure
+from salesengine.application.quota_figures import QuotaFigure
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.projections.base import from_units, to_us
 from salesengine.reports.funnel import ATTRIBUTES, INTERVALS, deals_at
