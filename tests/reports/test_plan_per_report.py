@@ -16,13 +16,14 @@ from hypothesis import strategies as st
 
 from salesengine.reports.periods import parse_period
 from salesengine.reports.plan import plan
-from salesengine.reports.plan_per import SubjectTarget, plans_per
+from salesengine.reports.plan_per import Per, SubjectTarget, plans_per
 from tests.reports.test_plan_report import all_facts, mixed_histories, periods
 from tests.support.histories import POLICIES, Built, Step, built, instants
 from tests.support.properties import examples, store_property
 from tests.support.stores import fresh_db
 
 PROPERTY = store_property(examples(20))
+PERS: tuple[Per, ...] = ("owner", "team")
 
 
 @PROPERTY
@@ -33,7 +34,7 @@ def test_the_subjects_plans_add_up_to_the_plan_and_the_pooled_ideal_is_the_plans
     main, steps = history
     with fresh_db(kind, tmp_path) as db, built(db, steps) as b:
         for _ in range(2):
-            per = data.draw(st.sampled_from(["owner", "team"]))
+            per: Per = data.draw(st.sampled_from(PERS))
             target = Decimal(data.draw(st.integers(1, 10**7)))
             period = data.draw(periods(b))
             t, k = instants(data, b)
@@ -107,7 +108,7 @@ def q1(kind: str, tmp_path: Path) -> Any:
 
 
 def test_each_rep_is_planned_from_their_own_quarter_for_their_remaining_quota(q1: Built) -> None:
-    targets = {
+    targets: dict[str | None, SubjectTarget] = {
         "Li": SubjectTarget(Decimal(800_000), "remaining quota"),
         "anna": SubjectTarget(None, "none", "rep anna has met the quota for 2026-Q2"),
     }

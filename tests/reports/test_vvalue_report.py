@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -175,7 +175,8 @@ def test_the_v_value_as_of_t_known_at_k_equals_a_replay_of_the_raw_events(
         deals = b.deals()
         for _ in range(3):
             t, k = instants(data, b)
-            if times and data.draw(st.booleans()):
+            near_a_quota = data.draw(st.booleans())
+            if times and near_a_quota:
                 t = data.draw(st.sampled_from(times)) + timedelta(
                     minutes=data.draw(st.sampled_from([-1, 0, 1]))
                 )
@@ -190,7 +191,7 @@ def test_the_v_value_as_of_t_known_at_k_equals_a_replay_of_the_raw_events(
             assert order == sorted(order), where
             # One subject kept: exactly its rows.
             chosen = data.draw(st.sampled_from([*OWNERS, *TEAMS]))
-            kept = "rep" if chosen in OWNERS else "team"
+            kept: Literal["rep", "team"] = "rep" if chosen in OWNERS else "team"
             with b.sql.connect() as conn:
                 one = vvalue(conn, POLICIES, figures, period=period, as_of=t, known_at=k,
                              kind=kept, subject=chosen)  # fmt: skip

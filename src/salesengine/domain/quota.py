@@ -255,9 +255,10 @@ class Quota(Aggregate):
 
         def evolve(self, state: QuotaState) -> QuotaState:
             targets = dict(state.targets)
-            for name, amount in ((self.period, self.amount), *self.parts.items()):
+            amounts = {self.period: self.amount} | {p: Decimal(a) for p, a in self.parts.items()}
+            for name, amount in amounts.items():
                 targets[name] = Target(
-                    Decimal(amount), self.effective_at, self.timestamp, self.actor, self.period
+                    amount, self.effective_at, self.timestamp, self.actor, self.period
                 )
             return replace(
                 state,

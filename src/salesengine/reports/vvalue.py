@@ -216,12 +216,13 @@ def v_from(
         if (kind is not None and k != kind) or (subject is not None and who != subject):
             continue
         s = sums.get(key, _Sums())
-        q = figures.get(key)
-        quota = None if q is None else q.amount
+        found = figures.get(key)
+        quota = None if found is None else found.amount
         remaining = None if quota is None else max(quota - s.won, Decimal(0))
+        source = "none" if found is None else found.source
         rows.append(
             VRow(
-                k, who, currency, quota, "none" if q is None else q.source, s.won, s.won_deals,
+                k, who, currency, quota, source, s.won, s.won_deals,
                 remaining, s.pipeline, s.pipeline_deals, s.undated, s.later,
                 v_of(s.pipeline, remaining),
             )
