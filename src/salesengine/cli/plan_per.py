@@ -10,6 +10,13 @@ from typing import TYPE_CHECKING, Literal
 
 import typer
 
+from salesengine.cli.plan_shared import (
+    check_currency,
+    in_progress,
+    parse_amount,
+    planned_policy,
+    print_plan,
+)
 from salesengine.cli.read_models import (
     all_policies,
     caught_up,
@@ -47,7 +54,6 @@ class PerRequest:
         target: str | None,
         period: Period,
     ) -> PerRequest:
-        from salesengine.cli.plan import parse_amount
 
         if per not in PERS:
             hint = (
@@ -89,7 +95,6 @@ def plan_per(
 ) -> None:
     from salesengine.application.quotas import Quotas
     from salesengine.cli.options import STATE
-    from salesengine.cli.plan import check_currency, in_progress, planned_policy, print_plan
     from salesengine.reports.plan_per import plans_per
     from salesengine.reports.vvalue import vvalue
 
