@@ -127,7 +127,7 @@ def test_the_plan_per_rep_reverse_calculates_from_each_remaining_quota(
         (["quota", "set", "--rep", "Li", "--period", "2026-Q5", "--amount", "1"], "period", 2),
         (["quota", "set", "--rep", "Li", "--period", "2026", "--amount", "-3"], "amount", 2),
         (["quota", "set", "--rep", "Li", "--period", "2026", "--amount", "1",
-          "--currency", "yen"], "currency", 2),
+          "--currency", "euro"], "currency", 2),
         (["quota", "set", "--rep", "Li", "--period", "2026", "--amount", "1",
           "--currency", "CNY", "--split", "1,2"], "2 amounts given", 1),
         (["quota", "set", "--rep", "Li", "--period", "2026", "--amount", "1"], "currency", 1),
