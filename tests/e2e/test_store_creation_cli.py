@@ -20,6 +20,10 @@ READS = [
     ("forecast",),
     ("health",),
     ("plan", "--target", "1000000", "--period", "2026-Q2"),
+    ("plan", "--per", "rep", "--period", "2026-Q2"),
+    ("vvalue",),
+    ("quota", "list"),
+    ("quota", "show", "--rep", "Li Wei"),
     ("history", "ACME-1"),
     ("export", "out.xes"),
     # The relay reads the event log; it refuses a missing store before any broker.

@@ -28,7 +28,8 @@ def demo_command(
     """Seed a realistic quarter (3 teams, 12 reps, five-level policy) and print the funnel."""
     from salesengine.application.funnel import funnel_by_replay
     from salesengine.application.results import Refused
-    from salesengine.cli.demo_quarter import QUARTER_DAYS, build_demo, commands
+    from salesengine.cli.demo_quarter import QUARTER_DAYS, TEAMS, build_demo, commands
+    from salesengine.cli.demo_quotas import YEARLY, seed_quotas
 
     engine = STATE.engine()
     policy = engine.catalog.get("five-level")
@@ -61,6 +62,13 @@ def demo_command(
         f"{len(refused)} refused by the guard."
     )
     say(f"{visits} visits by {reps} reps: {visits / reps / (QUARTER_DAYS / 7):.1f} per rep a week.")
+    set_, kept = seed_quotas(
+        engine, plan.prefix, plan.anchor, {team: reps for team, (_, reps) in TEAMS.items()}
+    )
+    say(
+        f"Quotas: {money(YEARLY)} CNY a year per rep, in quarters, for {plan.anchor.year} "
+        f"({set_} set, {kept} already present): salesengine vvalue, plan --per rep."
+    )
     for ref, r in refused[:5]:
         say(f"  refused {ref}: {r.message}")
     policies = {policy.name: policy}

@@ -20,9 +20,11 @@ from salesengine.cli import import_command as import_cli
 from salesengine.cli import plan as plan_cli
 from salesengine.cli import policy as policy_cli
 from salesengine.cli import projection_commands as projection_cli
+from salesengine.cli import quota as quota_cli
 from salesengine.cli import relay as relay_cli
 from salesengine.cli import serve as serve_cli
 from salesengine.cli import tokens as tokens_cli
+from salesengine.cli import vvalue as vvalue_cli
 from salesengine.cli import webhook as webhook_cli
 from salesengine.cli import window_commands as window_cli
 from salesengine.cli.options import STATE, parse_time
@@ -52,6 +54,7 @@ app = typer.Typer(
 app.add_typer(deal_cli.app, name="deal")
 app.add_typer(policy_cli.app, name="policy")
 app.add_typer(tokens_cli.app, name="token")
+app.add_typer(quota_cli.app, name="quota")
 # Read models and the reports over them.
 app.command("project")(projection_cli.project_command)
 app.command("rebuild")(projection_cli.rebuild_command)
@@ -61,6 +64,7 @@ app.command("conversion")(window_cli.conversion_command)
 app.command("cycle-time")(window_cli.cycle_time_command)
 app.command("forecast")(forecast_cli.forecast_command)
 app.command("health")(health_cli.health_command)
+app.command("vvalue")(vvalue_cli.vvalue_command)
 # History out, for process mining and BI.
 app.command("export")(export_cli.export_command)
 app.command("relay")(relay_cli.relay_command)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
-from fractions import Fraction
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
+from salesengine.cli.plan_shared import (
+    check_currency,
+    in_progress,
+    parse_amount,
+    planned_policy,
+    print_plan,
+)
 from salesengine.cli.read_models import (
     all_policies,
     caught_up,
@@ -16,7 +21,7 @@ from salesengine.cli.read_models import (
     recording_start,
     store_policies,
 )
-from salesengine.cli.render import money, print_json, say, when
+from salesengine.cli.render import print_json, say
 from salesengine.cli.report_options import (
     AsOfOption,
     JsonOption,
@@ -24,21 +29,22 @@ from salesengine.cli.report_options import (
     check_policy,
     instants,
 )
-from salesengine.cli.report_output import known_label
-from salesengine.cli.tables import Grid, key, number
 from salesengine.reports.periods import SYNTAX, parse_period
-
-if TYPE_CHECKING:
-    from salesengine.reports.plan import Plan
 
 # The plan report loads sqlalchemy: it is imported when the command runs, not at start-up.
 
 
 def plan_command(
-    target: Annotated[
-        str, typer.Option("--target", help="Revenue target for the period, in the currency.")
-    ],
     period: Annotated[str, typer.Option("--period", help=f"The period: {SYNTAX} (UTC).")],
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            help="Revenue target for the period, in the currency (with --per: each "
+            "subject's; default their remaining quota).",
+            show_default=False,
+        ),
+    ] = None,
     policy: Annotated[
         str | None,
         typer.Option(
@@ -53,19 +59,51 @@ def plan_command(
     ] = None,
     as_of: AsOfOption = None,
     known_at: KnownAtOption = None,
+    per: Annotated[
+        str | None,
+        typer.Option(
+            "--per",
+            help="A plan per rep (deal owner) or per team: each one's ideal funnel against "
+            "their actual one.",
+            show_default=False,
+        ),
+    ] = None,
+    ideal_from: Annotated[
+        str,
+        typer.Option(
+            "--ideal-from",
+            help="With --per: plan each from their own previous period (own) or the "
+            "pooled one of every deal (team).",
+        ),
+    ] = "own",
+    rep: Annotated[str | None, typer.Option("--rep", help="With --per rep: only this rep.")] = None,
+    team: Annotated[
+        str | None, typer.Option("--team", help="With --per team: only this team.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Deals each stage must hold to reach a target, from last period's conversion and pace."""
     from salesengine.reports.plan import plan
 
-    amount = _target(target)
     try:
         chosen = parse_period(period)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--period") from None
+    if per is not None or rep is not None or team is not None or ideal_from != "own":
+        from salesengine.cli.plan_per import PerRequest, plan_per
+
+        asked = PerRequest.checked(per, ideal_from, rep, team, target, chosen)
+        check_policy(policy)
+        plan_per(asked, policy, currency, as_of, known_at, as_json)
+        return
+    if target is None:
+        raise typer.BadParameter(
+            "give the target (or --per rep|team to plan from each one's remaining quota)",
+            param_hint="--target",
+        )
+    amount = parse_amount(target)
     check_policy(policy)
-    if currency is not None and (len(currency) != 3 or not currency.isalpha()):
-        raise typer.BadParameter(f"{currency!r} is not a currency code", param_hint="--currency")
+    check_currency(currency)
     t, k = instants(as_of, known_at)
     policies = all_policies()
     with caught_up() as conn:
@@ -88,98 +126,3 @@ def plan_command(
     print_plan(result)
     if result.previous_in_progress:
         say(f"note: {in_progress(result, datetime.now(UTC))}")
-
-
-def planned_policy(held: list[str], given: str | None) -> str:
-    """The policy to plan: the one given, which the store must hold deals of, else the
-    one policy of the store's deals. A plan of a policy without deals would be all
-    dashes, and one chosen among several would be a guess."""
-    if given is not None:
-        if given not in held:
-            holds = f"it holds deals of {', '.join(held)}" if held else "it holds no deals"
-            raise typer.BadParameter(
-                f"the store holds no deals of policy {given!r} to plan from ({holds})",
-                param_hint="--policy",
-            )
-        return given
-    if not held:
-        raise typer.BadParameter(
-            "the store holds no deals to plan from: record or import some first",
-            param_hint="--policy",
-        )
-    if len(held) > 1:
-        raise typer.BadParameter(
-            f"the store holds deals of several policies ({', '.join(held)}): choose one",
-            param_hint="--policy",
-        )
-    return held[0]
-
-
-def in_progress(p: Plan, now: datetime) -> str:
-    """What a plan from a reference period not over at T uses (docs/metrics.md, "Plan")."""
-    prev = p.previous
-    cutoff = p.known_at or now
-    by = f"known at {when(p.known_at)}" if p.known_at else "recorded so far"
-    what = (
-        "only its part recorded by then"
-        if cutoff < prev.end
-        else "the whole period, events after T included"
-    )
-    return (
-        f"{prev.name} [{when(prev.start)}, {when(prev.end)}), the period planned from, has "
-        f"not ended at T ({when(p.as_of)}): its conversion, won deals and days in stage are "
-        f"those {by}, {what}"
-    )
-
-
-def _target(text: str) -> Decimal:
-    from salesengine.reports.plan import parse_target
-
-    try:
-        return parse_target(text)
-    except ValueError as e:
-        raise typer.BadParameter(str(e), param_hint="--target") from None
-
-
-def print_plan(p: Plan) -> None:
-    title = (
-        f"Plan for {p.policy}, {p.period.name} [{when(p.period.start)}, {when(p.period.end)}): "
-        f"target {money(p.target)} {p.currency}; actual as of {when(p.as_of)}"
-        + known_label(p.known_at)
-    )
-    numbers = ("conv.", "win rate", "needed", "actual", "gap", f"amount {p.currency}", "days")
-    table = Grid([key("stage"), *map(number, numbers), key("enter by")], title=title)
-    passed = False
-    for r in p.rows:
-        late = r.latest_entry is not None and r.latest_entry < p.as_of
-        passed = passed or late
-        table.add(
-            r.stage,
-            _share(r.conversion),
-            _share(r.win_rate),
-            "-" if r.needed is None else str(r.needed),
-            str(r.deals),
-            "-" if r.gap is None else f"{r.gap:+d}",
-            f"{r.amount:,.0f}",
-            "-" if r.mean_days is None else f"{r.mean_days:,.1f}",
-            "-" if r.latest_entry is None else r.latest_entry.date().isoformat() + "*" * late,
-        )
-    table.print()
-    average = p.average_won
-    size = "-" if average is None else f"{money(average)} {p.currency}"
-    say(
-        f"From {p.previous.name} [{when(p.previous.start)}, {when(p.previous.end)}): "
-        f"{p.won_deals} deal{'' if p.won_deals == 1 else 's'} won, average {size}; "
-        "conversion and mean days in stage from then."
-    )
-    say("needed: deals the stage must hold for the target; actual: as of T (won: in the period).")
-    say(
-        "enter by: the latest entry into the stage to close by the period's end"
-        + (" (* already past at T)." if passed else ".")
-    )
-    for problem in p.problems:
-        say(f"note: {problem}")
-
-
-def _share(value: Fraction | None) -> str:
-    return "-" if value is None else f"{float(value):.1%}"

@@ -18,7 +18,7 @@ from fractions import Fraction
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, null, select
 
 from salesengine.access.principal import Scope
 from salesengine.access.scope_sql import scoped
@@ -88,7 +88,7 @@ class PlanRow:
 class Plan:
     policy: str
     currency: str
-    target: Decimal
+    target: Decimal | None  # None: a subject of a plan per rep or team without a target
     as_of: datetime
     known_at: datetime | None
     period: Period
@@ -177,24 +177,66 @@ def plan(
         for r in funnel(conn, policies, as_of=as_of, scope=scope, known_at=known_at, policy=policy)
         if r.currency == cur
     }
-    won_deals, won_amount = won(conn, spec, cur, prev.start, prev.end, known_at, scope=scope)
-    won_now = won(conn, spec, cur, period.start, period.end, known_at, upto=as_of, scope=scope)
+    return plan_from(
+        PlanFigures(
+            cohorts={stage: (r.cohort, r.advanced) for stage, r in converted.items()},
+            stays=stays,
+            actual=actual,
+            won_before=won(conn, spec, cur, prev.start, prev.end, known_at, scope=scope),
+            won_now=won(
+                conn, spec, cur, period.start, period.end, known_at, upto=as_of, scope=scope
+            ),
+        ),
+        spec,
+        currency=cur,
+        target=target,
+        period=period,
+        as_of=as_of,
+        known_at=known_at,
+    )
 
+
+@dataclass(frozen=True, slots=True)
+class PlanFigures:
+    """What a plan is computed from: per stage, the previous period's cohort and how
+    many of it advanced, and its mean days in the stage; the actual funnel as of T
+    (deals, amount); the previous period's won deals and the period's so far."""
+
+    cohorts: Mapping[str, tuple[int, int]]  # stage -> (cohort, advanced); absent: (0, 0)
+    stays: Mapping[str, float | None]  # stage -> mean days; absent: None
+    actual: Mapping[str, tuple[int, Decimal]]
+    won_before: tuple[int, Decimal]
+    won_now: tuple[int, Decimal]
+
+
+def plan_from(
+    figures: PlanFigures,
+    spec: FunnelPolicy,
+    *,
+    currency: str,
+    target: Decimal | None,
+    period: Period,
+    as_of: datetime,
+    known_at: datetime | None,
+    more_problems: tuple[str, ...] = (),
+) -> Plan:
+    """The plan from its figures (``target`` None: nothing to plan for, no deals needed)."""
+    won_deals, won_amount = figures.won_before
     average = None if not won_amount else Fraction(won_amount) / won_deals
     rows: list[PlanRow] = []
     win_rate: Fraction | None = Fraction(1)
     days_left: float | None = 0.0
     for stage in reversed(spec.stage_keys):  # both products run from the stage to won
-        c = converted[stage]
-        rate = None if c.cohort == 0 else Fraction(c.advanced, c.cohort)
+        cohort, advanced = figures.cohorts.get(stage, (0, 0))
+        rate = None if cohort == 0 else Fraction(advanced, cohort)
         win_rate = None if rate is None or win_rate is None else rate * win_rate
-        mean = stays[stage]
+        mean = figures.stays.get(stage)
         days_left = None if mean is None or days_left is None else days_left + mean
-        deals, amount = actual.get(stage, (0, Decimal(0)))
+        deals, amount = figures.actual.get(stage, (0, Decimal(0)))
         rows.append(
             PlanRow(
                 stage,
-                c.cohort,
+                cohort,
                 rate,
                 win_rate,
                 needed(target, average, win_rate),
@@ -205,7 +247,7 @@ def plan(
             )
         )
     rows.reverse()
-    won_so_far, won_so_far_amount = won_now
+    won_so_far, won_so_far_amount = figures.won_now
     rows.append(
         PlanRow(
             stage=WON,
@@ -220,17 +262,20 @@ def plan(
         )
     )
     return Plan(
-        policy=policy,
-        currency=cur,
+        policy=spec.name,
+        currency=currency,
         target=target,
         as_of=as_of,
         known_at=known_at,
         period=period,
-        previous=prev,
+        previous=period.previous(),
         won_deals=won_deals,
         won_amount=won_amount,
         rows=tuple(rows),
-        problems=problems(policy, cur, prev.name, won_deals, rows),
+        problems=(
+            *more_problems,
+            *problems(spec.name, currency, period.previous().name, won_deals, rows),
+        ),
     )
 
 
@@ -261,9 +306,11 @@ def problems(
     return tuple(found)
 
 
-def needed(target: Decimal, average: Fraction | None, win_rate: Fraction | None) -> int | None:
+def needed(
+    target: Decimal | None, average: Fraction | None, win_rate: Fraction | None
+) -> int | None:
     """Deals a stage must hold: ceil(target / (average won size x win rate)), exactly."""
-    if average is None or not win_rate:
+    if target is None or average is None or not win_rate:
         return None
     return math.ceil(Fraction(target) / (average * win_rate))
 
@@ -281,6 +328,24 @@ def won(
 ) -> tuple[int, Decimal]:
     """(deals, their amount) won in [start, end) (and by ``upto``), each at its last win,
     of the deals in ``scope`` (None: every deal)."""
+    found = won_by(conn, spec, currency, start, end, known_at, upto=upto, scope=scope)
+    return found.get(None, (0, Decimal(0)))
+
+
+def won_by(
+    conn: Connection,
+    spec: FunnelPolicy,
+    currency: str,
+    start: datetime,
+    end: datetime,
+    known_at: datetime | None,
+    *,
+    upto: datetime | None = None,
+    scope: Scope | None = None,
+    by: str | None = None,
+) -> dict[str | None, tuple[int, Decimal]]:
+    """``won``'s deals per ``by`` group (owner or team) at the win: {group: (deals,
+    amount)}; without ``by``, one entry under None."""
     i, a = INTERVALS.c, ATTRIBUTES.c
     last = min(to_us(end) - 1, to_us(upto)) if upto is not None else to_us(end) - 1
     winning = select(i.deal_id, func.max(i.entered_at).label("won_at")).where(
@@ -291,13 +356,20 @@ def won(
         i.entered_at <= last,
     )
     wins = scoped(winning, scope, i.deal_id).group_by(i.deal_id).subquery("wins")
+    group = null() if by is None else ATTRIBUTES.c[by]
     query = (
-        select(func.count(), func.sum(a.amount))
+        select(group.label("grp"), func.count(), func.sum(a.amount))
         .select_from(wins.join(ATTRIBUTES, attributes_at(wins.c.deal_id, wins.c.won_at, known_at)))
         .where(a.amount.is_not(None), func.coalesce(a.currency, spec.currency) == currency)
     )
-    count, units = conn.execute(query).one()
-    return int(count), from_units(int(units or 0))
+    if by is not None:
+        query = query.group_by(group)
+    found: dict[str | None, tuple[int, Decimal]] = {}
+    for grp, count, units in conn.execute(query):
+        if by is None and not count:
+            continue
+        found[grp] = (int(count), from_units(int(units or 0)))
+    return found
 
 
 def _float(value: Fraction | None) -> float | None:

@@ -1,0 +1,151 @@
+"""The plan per rep or per team (docs/metrics.md, "Plan per rep and per team"): each
+owner's (team's) ideal funnel, from their own previous period or the pooled one,
+against their actual funnel, reverse-calculated from a target or from their remaining
+quota.
+
+The figures are the plan's own (``reports.plan``), grouped as the window reports and the
+funnel group them (``by="owner"`` or ``"team"``); each subject's plan is then built by
+``plan.plan_from``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from sqlalchemy import Connection
+
+from salesengine.domain.policy import FunnelPolicy
+from salesengine.domain.values import OUTCOMES
+from salesengine.reports.conversion import conversion
+from salesengine.reports.cycle_time import cycle_time
+from salesengine.reports.funnel import funnel
+from salesengine.reports.periods import Period
+from salesengine.reports.plan import Plan, PlanFigures, plan_from, won_by
+
+Per = Literal["owner", "team"]
+IdealFrom = Literal["own", "team"]
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectTarget:
+    """A subject's target: an amount (given, or its remaining quota) or the reason it
+    has none."""
+
+    amount: Decimal | None
+    source: str  # "given", "remaining quota" or "none"
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectPlan:
+    subject: str | None
+    target_from: str
+    plan: Plan
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"subject": self.subject, "target_from": self.target_from} | self.plan.as_dict()
+
+
+@dataclass(frozen=True, slots=True)
+class _Grouped:
+    cohorts: dict[Any, dict[str, tuple[int, int]]]
+    stays: dict[Any, dict[str, float | None]]
+    actual: dict[Any, dict[str, tuple[int, Decimal]]]
+    won_before: dict[Any, tuple[int, Decimal]]
+    won_now: dict[Any, tuple[int, Decimal]]
+
+
+def _figures(
+    conn: Connection,
+    policies: Mapping[str, FunnelPolicy],
+    spec: FunnelPolicy,
+    currency: str,
+    period: Period,
+    as_of: datetime,
+    known_at: datetime | None,
+    by: Per | None,
+) -> _Grouped:
+    """The plan's figures per group (one group, None, without ``by``)."""
+    prev = period.previous()
+    cohorts: dict[Any, dict[str, tuple[int, int]]] = {}
+    for r in conversion(conn, policies, start=prev.start, end=prev.end, known_at=known_at,
+                        policy=spec.name, by=by):  # fmt: skip
+        cohorts.setdefault(r.group, {})[r.stage] = (r.cohort, r.advanced)
+    stays: dict[Any, dict[str, float | None]] = {}
+    for c in cycle_time(conn, policies, start=prev.start, end=prev.end, known_at=known_at,
+                        policy=spec.name, by=by):  # fmt: skip
+        stays.setdefault(c.group, {})[c.stage] = c.mean_days
+    actual: dict[Any, dict[str, tuple[int, Decimal]]] = {}
+    for f in funnel(conn, policies, as_of=as_of, known_at=known_at, policy=spec.name, by=by):
+        if f.currency == currency:
+            actual.setdefault(f.group, {})[f.stage] = (f.deals, f.amount)
+    return _Grouped(
+        cohorts,
+        stays,
+        actual,
+        won_by(conn, spec, currency, prev.start, prev.end, known_at, by=by),
+        won_by(conn, spec, currency, period.start, period.end, known_at, upto=as_of, by=by),
+    )
+
+
+def plans_per(
+    conn: Connection,
+    policies: Mapping[str, FunnelPolicy],
+    *,
+    per: Per,
+    policy: str,
+    targets: Mapping[str | None, SubjectTarget],
+    period: Period,
+    as_of: datetime,
+    known_at: datetime | None = None,
+    currency: str | None = None,
+    ideal_from: IdealFrom = "own",
+    given: Decimal | None = None,
+    subject: str | None = None,
+) -> list[SubjectPlan]:
+    """Each subject's plan. ``given``: the target of every subject; without it, each
+    subject's entry in ``targets`` (its remaining quota, or why it has none). Subjects:
+    every group found in the figures and every key of ``targets``; ``subject`` keeps one."""
+    if policy not in policies:
+        raise ValueError(f"no policy '{policy}'")
+    spec = policies[policy]
+    cur = currency or spec.currency
+    own = _figures(conn, policies, spec, cur, period, as_of, known_at, per)
+    pooled = _figures(conn, policies, spec, cur, period, as_of, known_at, None)
+    ideal = own if ideal_from == "own" else pooled
+    found = {g for g, rows in own.actual.items() if _open(rows)}
+    found |= {g for g, rows in own.cohorts.items() if any(c for c, _ in rows.values())}
+    found |= set(own.won_before) | set(own.won_now) | set(targets)
+    plans = []
+    for who in sorted(found, key=lambda g: (g is None, g or "")):
+        if subject is not None and who != subject:
+            continue
+        key = who if ideal_from == "own" else None
+        if given is not None:
+            target = SubjectTarget(given, "given")
+        else:
+            target = targets.get(who) or SubjectTarget(
+                None, "none", f"{per} {who or '(none)'} has no quota for {period.name}"
+            )
+        figures = PlanFigures(
+            cohorts=ideal.cohorts.get(key, {}),
+            stays=ideal.stays.get(key, {}),
+            actual=own.actual.get(who, {}),
+            won_before=ideal.won_before.get(key, (0, Decimal(0))),
+            won_now=own.won_now.get(who, (0, Decimal(0))),
+        )
+        extra = () if target.reason is None else (target.reason,)
+        built = plan_from(
+            figures, spec, currency=cur, target=target.amount, period=period, as_of=as_of,
+            known_at=known_at, more_problems=extra,
+        )  # fmt: skip
+        plans.append(SubjectPlan(who, target.source, built))
+    return plans
+
+
+def _open(rows: Mapping[str, tuple[int, Decimal]]) -> bool:
+    return any(deals for stage, (deals, _) in rows.items() if stage not in OUTCOMES)
