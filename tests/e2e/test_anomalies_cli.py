@@ -7,6 +7,7 @@ from typing import Any
 
 from tests.support.cli_inputs import OPENING, iso
 from tests.support.cli_runner import CLI, write_jsonl
+from tests.support.policy_files import GOOD, write
 
 CONTACTED = ("decision_makers_identified", "key_needs_confirmed", "meetings_recorded")
 QUALIFIED = ("needs_agreed", "solution_defined", "financial_capability_confirmed", "delivery_plan")
@@ -97,3 +98,24 @@ def test_bad_anomalies_options_are_named_and_change_nothing(cli: CLI, tmp_path: 
     assert run.code == 2 and "--policy" in run.err
     missing = cli("anomalies", db_url=str(tmp_path / "none.db"))
     assert missing.code == 2 and not (tmp_path / "none.db").exists()
+
+
+def test_policy_show_gives_the_grade_days_cadence_and_visit_target(
+    cli: CLI, tmp_path: Path
+) -> None:
+    shipped = cli("policy", "show", "five-level")
+    assert "grades (days to the expected close): A <= 31, B <= 92, C <= 183" in shipped.out
+    assert "contact cadence (days): A 7, B 14, C 30, D 90; visit target 12 a week" in shipped.out
+    directory = tmp_path / "policies"
+    directory.mkdir()
+    write(
+        directory,
+        "grade_days = { A = 10, B = 40, C = 100 }\ncontact_cadence_days = { D = 60 }\n" + GOOD,
+    )
+    own = cli("--policies", str(directory), "policy", "show", "mini", "--json").json()
+    assert own["grade_days"] == {"A": 10, "B": 40, "C": 100}
+    assert own["contact_cadence_days"] == {"A": 7, "B": 14, "C": 30, "D": 60}
+    write(directory, "grade_days = { A = 50, B = 40 }\n" + GOOD)
+    refused = cli("--policies", str(directory), "policy", "show", "mini")
+    assert refused.code != 0
+    assert "field 'grade_days'" in refused.err and "B (40) is not above A (50)" in refused.err

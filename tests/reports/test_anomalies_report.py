@@ -36,7 +36,7 @@ from tests.support.timelines import any_histories
 PROPERTY = store_property(examples(40))
 
 # The command that makes each event (docs/metrics.md, "Anomalies"), written out here.
-COMMANDS = {
+COMMANDS: dict[type, str] = {
     Deal.Opened: "open", Deal.FactRecorded: "fact", Deal.FactRetracted: "retract",
     Deal.StageAdvanced: "advance", Deal.StageRegressed: "regress", Deal.VisitLogged: "visit",
     Deal.NextStepSet: "next_step", Deal.NextStepCompleted: "done", Deal.AmountChanged: "amount",
@@ -174,7 +174,12 @@ def lapsing_histories(draw: st.DrawFn) -> list[Step]:
             if facts:
                 later = c["at"] + timedelta(hours=draw(st.sampled_from([0, 1, 30])))
                 name = draw(st.sampled_from(facts))
-                retract = {"cmd": "retract", "deal": c["deal"], "name": name, "at": later}
+                retract: dict[str, Any] = {
+                    "cmd": "retract",
+                    "deal": c["deal"],
+                    "name": name,
+                    "at": later,
+                }
                 if draw(st.booleans()):
                     retract["reason"] = "no longer true"
                 out.append(Step(draw(st.sampled_from([0, 60, 1440 * 9])), retract))

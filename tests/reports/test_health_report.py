@@ -63,7 +63,7 @@ def own_values(
     data: st.DataObject, policies: Mapping[str, FunnelPolicy]
 ) -> dict[str, FunnelPolicy]:
     """The policies, some with grade days, contact cadences and a visit target of their own."""
-    drawn = {}
+    drawn: dict[str, FunnelPolicy] = {}
     for name, policy in policies.items():
         p = policy
         if data.draw(st.booleans()):

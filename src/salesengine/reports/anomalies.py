@@ -207,8 +207,8 @@ class _Fold:
     """What one pass over a deal's events (as of T, known at K) keeps for the rules."""
 
     state: DealState = field(default_factory=DealState)
-    # Per fact key: the last event that recorded or retracted it, and whether it held then.
-    facts: dict[str, tuple[DealEvent, bool]] = field(default_factory=dict)
+    # Per fact key: the last event that recorded or retracted it.
+    facts: dict[str, DealEvent] = field(default_factory=dict)
     # Since when the deal has been open without an open next step (None: it has one).
     without_next_step: datetime | None = None
     moves: list[DealEvent] = field(default_factory=list)  # advances and wins
@@ -225,10 +225,9 @@ def _fold(
         before = f.state
         f.state = state = e.evolve(before)
         if isinstance(e, Deal.Opened):
-            for name in e.facts:
-                f.facts[name] = (e, state.fact_holds(name))
+            f.facts.update(dict.fromkeys(e.facts, e))
         elif isinstance(e, Deal.FactRecorded | Deal.FactRetracted):
-            f.facts[e.name] = (e, state.fact_holds(e.name))
+            f.facts[e.name] = e
         elif isinstance(e, Deal.StageAdvanced | Deal.Won):
             f.moves.append(e)
         lacking = state.status is Status.OPEN and state.next_step is None
@@ -294,16 +293,15 @@ def _lapses(f: _Fold, spec: FunnelPolicy) -> list[tuple[datetime, dict[str, Any]
             if c.source != "fact" or c.key in seen:
                 continue
             seen.add(c.key)
-            last = f.facts.get(c.key)
-            if s.fact_holds(c.key) or last is None or isinstance(last[0], Deal.Opened):
+            e = f.facts.get(c.key)
+            if s.fact_holds(c.key) or e is None:
                 continue
-            e = last[0]
             event: dict[str, Any]
             if isinstance(e, Deal.FactRetracted):
                 event = {"event": "retract", "reason": e.reason}
             elif isinstance(e, Deal.FactRecorded):
                 event = {"event": "fact", "value": e.value}
-            else:  # pragma: no cover - only these record or retract a fact
+            else:  # the opening: the fact never held after it, so it lapsed nothing
                 continue
             evidence = {
                 "criterion": c.key,
