@@ -40,14 +40,17 @@ def count_visits(
     start: datetime,
     t: datetime,
     k: datetime | None,
+    kinds: tuple[str, ...] | None = None,
 ) -> None:
-    """The deal's visits per rep and week from ``start`` (logged, effective)."""
+    """The deal's visits per rep and week from ``start`` (logged, effective: logged so,
+    and of one of ``kinds`` if given)."""
     for e in deal.timeline:
         seen = k is None or e.timestamp <= k
         if isinstance(e, Deal.VisitLogged) and seen and start <= e.effective_at <= t:
             week = (e.effective_at - start) // timedelta(weeks=1)
             n, eff = visits.get((e.actor, week), (0, 0))
-            visits[(e.actor, week)] = (n + 1, eff + int(e.effective))
+            counts = e.effective and (kinds is None or e.kind in kinds)
+            visits[(e.actor, week)] = (n + 1, eff + int(counts))
 
 
 def grade_of(expected_close: date | None, today: date, own: FunnelPolicy) -> str:
@@ -76,6 +79,9 @@ def own_values(
                     "grade_days": GradeDays(A=a, B=b, C=c),
                     "contact_cadence_days": ContactCadence(**cadence),
                     "visit_target_per_week": data.draw(st.integers(1, 3)),
+                    "effective_visit_kinds": data.draw(
+                        st.sampled_from([None, ("face_to_face",), ("call", "seminar")])
+                    ),
                 }
             )
         drawn[name] = p
@@ -112,7 +118,7 @@ def replayed(
                 continue
             if only.owner not in (None, s.owner) or only.team not in (None, s.team):
                 continue
-        count_visits(visits, deal, start, t, k)
+        count_visits(visits, deal, start, t, k, graded[deal.state.policy].effective_visit_kinds)
         if s.status is not Status.OPEN:
             continue
         spec = graded[s.policy]  # the stages of POLICIES, perhaps with values of its own
@@ -384,6 +390,7 @@ def test_each_deal_is_graded_and_its_contacts_judged_by_its_own_policy(
             update={
                 "grade_days": GradeDays(A=10, B=30, C=60),
                 "contact_cadence_days": ContactCadence(A=3, B=20),
+                "effective_visit_kinds": ("face_to_face",),
             }
         ),
     }
@@ -399,15 +406,29 @@ def test_each_deal_is_graded_and_its_contacts_judged_by_its_own_policy(
             cmd(cmd="open", deal="Y", policy="funnel-list", at=T0, amount="200",
                 expected_close=close)
         )  # fmt: skip
+        # and visits logged effective by cy: face to face and by phone on V (five-level:
+        # face-to-face visits alone count), by phone on W (funnel-list)
+        engine.execute(
+            cmd(cmd="open", deal="V", policy="five-level", at=T0, facts=FIVE_LEVEL_OPENING)
+        )
+        engine.execute(cmd(cmd="open", deal="W", policy="funnel-list", at=T0))
+        for deal, how in (("V", "face_to_face"), ("V", "phone"), ("W", "phone")):
+            visit = {"deal": deal, "kind": how, "effective": True, "by": "cy"}
+            engine.execute(cmd(cmd="visit", at=t - timedelta(days=1), **visit))
         # When health is read with those policies, and with the defaults for both
         with catch_up().connect() as conn:
             mine = health(conn, own, as_of=t)
+            five = health(conn, own, as_of=t, policy="five-level")
             defaults = health(conn, POLICIES, as_of=t)
 
     # Then X is a B deal, not yet overdue for its 20 days; Y an A deal, overdue
-    assert {(g.grade, g.amount) for g in mine.grades if g.deals} == {
+    assert {(g.grade, g.amount) for g in mine.grades if g.amount} == {
         ("B", Decimal(100)), ("A", Decimal(200))
     }  # fmt: skip
     assert [(c.deal, c.grade, c.cadence_days) for c in mine.overdue_contacts] == [("Y", "A", 7)]
     # while with the defaults both are A deals, overdue after 7 days.
     assert {c.deal for c in defaults.overdue_contacts} == {"X", "Y"}
+    # The phone call on X does not count as effective under its policy; the one on Y does.
+    assert [(v.visits, v.effective) for v in mine.visits if v.partial] == [(3, 2)]
+    assert [(v.visits, v.effective) for v in five.visits if v.partial] == [(2, 1)]
+    assert [(v.visits, v.effective) for v in defaults.visits if v.partial] == [(3, 3)]

@@ -60,8 +60,13 @@ def test_writing_the_defaults_keeps_the_fingerprint_and_other_values_make_a_vers
     own = load_policy_file(
         write(tmp_path, "contact_cadence_days = { B = 10 }\n" + GOOD, "own.toml")
     )
+    kinds = load_policy_file(
+        write(tmp_path, 'effective_visit_kinds = ["face_to_face"]\n' + GOOD, "kinds.toml")
+    )
     assert defaults.fingerprint == plain.fingerprint
-    assert own.fingerprint != plain.fingerprint
+    assert plain.effective_visit_kinds is None
+    assert kinds.effective_visit_kinds == ("face_to_face",)
+    assert len({plain.fingerprint, own.fingerprint, kinds.fingerprint}) == 3
     assert own.contact_cadence_days.as_dict() == {"A": 7, "B": 10, "C": 30, "D": 90}
     # A store keeps the version with its values and reads it back as the same version.
     kept = KeptVersion.of(own, T).policy()
@@ -109,6 +114,13 @@ def test_a_policy_grades_by_its_own_days_and_health_reads_them(tmp_path: Path) -
         ('contact_cadence_days = { A = "7" }', "field 'contact_cadence_days.A'", "integer"),
         ("contact_cadence_days = 7", "field 'contact_cadence_days'", "valid dictionary"),
         ("visit_target_per_week = 0", "field 'visit_target_per_week'", "greater than 0"),
+        ("effective_visit_kinds = []", "field 'effective_visit_kinds'", "at least 1 item"),
+        (
+            'effective_visit_kinds = ["call", "call"]',
+            "field 'effective_visit_kinds'",
+            "repeat: call",
+        ),
+        ('effective_visit_kinds = ["Face"]', "field 'effective_visit_kinds[0]'", "pattern"),
     ],
 )
 def test_a_bad_grade_cadence_or_target_is_refused_naming_its_key(

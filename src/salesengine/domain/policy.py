@@ -183,6 +183,7 @@ class ContactCadence(_Strict):
 _LATER_FIELDS: dict[str, object] = {
     "grade_days": GradeDays(),
     "contact_cadence_days": ContactCadence(),
+    "effective_visit_kinds": None,
 }
 
 
@@ -202,12 +203,27 @@ class FunnelPolicy(_Strict):
     contact_cadence_days: ContactCadence = Field(
         default=ContactCadence(), description="days between contacts per grade before overdue"
     )
+    effective_visit_kinds: (
+        tuple[Annotated[str, Field(pattern=KEY_PATTERN, max_length=64)], ...] | None
+    ) = Field(
+        default=None,
+        min_length=1,
+        description="the visit kinds that may count as effective; None: every kind",
+    )
     size_bands: tuple[BandLimit, ...] = Field(
         default=DEFAULT_SIZE_BANDS,
         min_length=1,
         max_length=12,
         description="amounts where the deal-size bands of --by size end",
     )
+
+    @field_validator("effective_visit_kinds")
+    @classmethod
+    def _unique_kinds(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and len(set(value)) < len(value):
+            dupes = sorted({k for k in value if value.count(k) > 1})
+            raise ValueError(f"visit kinds repeat: {', '.join(dupes)}")
+        return value
 
     @field_validator("size_bands")
     @classmethod
@@ -298,6 +314,9 @@ class FunnelPolicy(_Strict):
             "visit_target_per_week": self.visit_target_per_week,
             "grade_days": dict(self.grade_days.limits),
             "contact_cadence_days": self.contact_cadence_days.as_dict(),
+            "effective_visit_kinds": (
+                None if self.effective_visit_kinds is None else list(self.effective_visit_kinds)
+            ),
             "size_bands": list(self.size_bands),
             "stages": [
                 {

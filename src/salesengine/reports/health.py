@@ -13,7 +13,19 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Unpack
 
-from sqlalchemy import Connection, Row, Select, case, func, null, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    and_,
+    case,
+    func,
+    null,
+    or_,
+    select,
+    true,
+)
 
 from salesengine.access.principal import Scope
 from salesengine.access.scope_sql import scoped
@@ -304,9 +316,10 @@ def visit_weeks(
         *((v.effective_at >= start, n) for n, start in reversed(list(enumerate(starts)))),
         else_=-1,
     )
-    inner = select(
-        v.actor, week.label("week"), case((v.effective == true(), 1), else_=0).label("hit")
-    ).where(v.effective_at >= starts[0], v.effective_at <= to_us(as_of))
+    hit = case((counts_as_effective(policies, policy), 1), else_=0)
+    inner = select(v.actor, week.label("week"), hit.label("hit")).where(
+        v.effective_at >= starts[0], v.effective_at <= to_us(as_of)
+    )
     if known_at is not None:
         inner = inner.where(v.recorded_at <= to_us(known_at))
     if policy is not None:
@@ -341,3 +354,34 @@ def visit_weeks(
                 )
             )
     return rows
+
+
+def counts_as_effective(
+    policies: Mapping[str, FunnelPolicy], policy: str | None
+) -> ColumnElement[bool]:
+    """A visit logged effective, of a kind its deal's policy lets count as effective (all
+    kinds, unless the policy names ``effective_visit_kinds``); with ``policy``, the visits
+    are that policy's."""
+    v, i = VISITS.c, INTERVALS.c
+    logged = v.effective == true()
+    chosen = policies if policy is None else {policy: policies[policy]}
+    limited = {
+        name: p.effective_visit_kinds
+        for name, p in chosen.items()
+        if p.effective_visit_kinds is not None
+    }
+    if not limited:
+        return logged
+    if policy is not None:
+        return and_(logged, v.kind.in_(limited[policy]))
+    # The deal's policy: one opening row per recording of it, all of the same policy.
+    deal_policy = (
+        select(func.max(i.policy))
+        .where(i.deal_id == v.deal_id, i.via == "opened")
+        .scalar_subquery()
+    )
+    allowed = or_(
+        deal_policy.not_in(list(limited)),
+        *(and_(deal_policy == name, v.kind.in_(kinds)) for name, kinds in limited.items()),
+    )
+    return and_(logged, allowed)

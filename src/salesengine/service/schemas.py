@@ -125,6 +125,9 @@ class Policy(Closed):
     visit_target_per_week: int
     grade_days: GradeDays
     contact_cadence_days: ContactCadence
+    effective_visit_kinds: list[str] | None = Field(
+        description="The visit kinds that may count as effective (null: every kind)."
+    )
     size_bands: list[DecimalText]
     stages: list[Stage]
     outcomes: list[Outcome]
