@@ -106,6 +106,7 @@ def test_policy_show_gives_the_grade_days_cadence_and_visit_target(
     shipped = cli("policy", "show", "five-level")
     assert "grades (days to the expected close): A <= 31, B <= 92, C <= 183" in shipped.out
     assert "contact cadence (days): A 7, B 14, C 30, D 90; visit target 12 a week" in shipped.out
+    assert "visits that may count as effective: every kind" in shipped.out
     directory = tmp_path / "policies"
     directory.mkdir()
     write(

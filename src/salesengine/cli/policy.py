@@ -137,6 +137,8 @@ def show(
     cadence = ", ".join(f"{g} {days}" for g, days in policy.contact_cadence_days.as_dict().items())
     say(f"grades (days to the expected close): {grades}, D beyond or without a date")
     say(f"contact cadence (days): {cadence}; visit target {policy.visit_target_per_week} a week")
+    kinds = policy.effective_visit_kinds
+    say(f"visits that may count as effective: {', '.join(kinds) if kinds else 'every kind'}")
 
 
 def _kept_version(current: FunnelPolicy, wanted: str) -> FunnelPolicy:
