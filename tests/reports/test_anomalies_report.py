@@ -207,7 +207,8 @@ def test_anomalies_as_of_t_known_at_k_equal_a_replay_of_the_raw_events(
         dues = sorted({e.due for d in deals for e in d.timeline if isinstance(e, Deal.NextStepSet)})
         for _ in range(3):
             t, k = moments(data, b)
-            if dues and data.draw(st.booleans()):
+            around_a_due = data.draw(st.booleans())
+            if dues and around_a_due:
                 t = data.draw(st.sampled_from(dues)) + timedelta(
                     minutes=data.draw(st.sampled_from([-1, 1]))
                 )
