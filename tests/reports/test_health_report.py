@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from salesengine.domain.deal import Deal
+from salesengine.domain.policy import ContactCadence, FunnelPolicy, GradeDays
 from salesengine.domain.values import Status
 from salesengine.reports.health import Health, health
 from salesengine.reports.open_deals import Only
@@ -27,7 +28,6 @@ from tests.support.stores import fresh_db, store_with_read_models
 from tests.support.timelines import group_rank
 
 PROPERTY = store_property(examples(40))
-CADENCE = {"A": 7, "B": 14, "C": 30, "D": 90}
 
 
 def days(delta: timedelta) -> float:
@@ -40,21 +40,52 @@ def count_visits(
     start: datetime,
     t: datetime,
     k: datetime | None,
+    kinds: tuple[str, ...] | None = None,
 ) -> None:
-    """The deal's visits per rep and week from ``start`` (logged, effective)."""
+    """The deal's visits per rep and week from ``start`` (logged, effective: logged so,
+    and of one of ``kinds`` if given)."""
     for e in deal.timeline:
         seen = k is None or e.timestamp <= k
         if isinstance(e, Deal.VisitLogged) and seen and start <= e.effective_at <= t:
             week = (e.effective_at - start) // timedelta(weeks=1)
             n, eff = visits.get((e.actor, week), (0, 0))
-            visits[(e.actor, week)] = (n + 1, eff + int(e.effective))
+            counts = e.effective and (kinds is None or e.kind in kinds)
+            visits[(e.actor, week)] = (n + 1, eff + int(counts))
 
 
-def grade_of(expected_close: date | None, today: date) -> str:
+def grade_of(expected_close: date | None, today: date, own: FunnelPolicy) -> str:
+    """A, B, C up to the policy's days to the expected close; D beyond, or without one."""
+    limits = own.grade_days
     to_close = None if expected_close is None else (expected_close - today).days
-    if to_close is None or to_close > 183:
+    if to_close is None or to_close > limits.C:
         return "D"
-    return "A" if to_close <= 31 else "B" if to_close <= 92 else "C"
+    return "A" if to_close <= limits.A else "B" if to_close <= limits.B else "C"
+
+
+def own_values(
+    data: st.DataObject, policies: Mapping[str, FunnelPolicy]
+) -> dict[str, FunnelPolicy]:
+    """The policies, some with grade days, contact cadences and a visit target of their own."""
+    drawn: dict[str, FunnelPolicy] = {}
+    for name, policy in policies.items():
+        p = policy
+        if data.draw(st.booleans()):
+            a = data.draw(st.integers(0, 40))
+            b = a + data.draw(st.integers(1, 60))
+            c = b + data.draw(st.integers(1, 120))
+            cadence = {g: data.draw(st.sampled_from([1, 7, 14, 30, 45, 90])) for g in "ABCD"}
+            p = p.model_copy(
+                update={
+                    "grade_days": GradeDays(A=a, B=b, C=c),
+                    "contact_cadence_days": ContactCadence(**cadence),
+                    "visit_target_per_week": data.draw(st.integers(1, 3)),
+                    "effective_visit_kinds": data.draw(
+                        st.sampled_from([None, ("face_to_face",), ("call", "seminar")])
+                    ),
+                }
+            )
+        drawn[name] = p
+    return drawn
 
 
 def replayed(
@@ -65,8 +96,10 @@ def replayed(
     by: str | None = None,
     only: Only | None = None,
     banding: Banding | None = None,
+    graded: Mapping[str, FunnelPolicy] = POLICIES,
 ) -> dict[str, Any]:
-    """Every part of the health report, from Deal.state_at and the deals' timelines."""
+    """Every part of the health report, from Deal.state_at and the deals' timelines;
+    ``graded``: the policies whose grade days and cadences apply."""
     today = t.astimezone(UTC).date()
     only = only or Only()
     grades: dict[tuple[str, str, Any], tuple[int, Decimal]] = {}
@@ -85,11 +118,11 @@ def replayed(
                 continue
             if only.owner not in (None, s.owner) or only.team not in (None, s.team):
                 continue
-        count_visits(visits, deal, start, t, k)
+        count_visits(visits, deal, start, t, k, graded[deal.state.policy].effective_visit_kinds)
         if s.status is not Status.OPEN:
             continue
-        spec = POLICIES[s.policy]
-        g = grade_of(s.expected_close, today)
+        spec = graded[s.policy]  # the stages of POLICIES, perhaps with values of its own
+        g = grade_of(s.expected_close, today, spec)
         if by == "size":
             group: str | None = (banding or Banding(POLICIES)).band(s.policy, s.amount)
         else:
@@ -119,7 +152,7 @@ def replayed(
                 counts[2 + n] += reason in reasons
 
         last = max(s.opened_at, s.last_visit_at or s.opened_at)
-        if t - last > timedelta(days=CADENCE[g]):
+        if t - last > timedelta(days=getattr(spec.contact_cadence_days, g)):
             contacts[s.key] = (g, last, group, days(t - last))
             counts[5] += 1
     reps = sorted({rep for rep, _ in visits})
@@ -180,9 +213,11 @@ def test_health_as_of_t_known_at_k_equals_a_replay_of_the_raw_events(
         deals = b.deals()
         for _ in range(3):
             query = instant_query(data, b, owners=(*OWNERS, *REPS))
-            t, k, policy, by, only, _, given, banding = query
+            query = query._replace(policies=own_values(data, query.policies))
+            t, k, policy, by, only, policies, given, banding = query
             h = instant_report(health, b.sql, query)
-            got, expected = reported(h), replayed(deals, t, k, policy, by, only, banding)
+            got = reported(h)
+            expected = replayed(deals, t, k, policy, by, only, banding, policies)
             where = f"T={t} K={k} policy={policy} by={by} {only} bands={given}"
             assert got["grades"] == expected["grades"], where
             assert close(got["stale"], expected["stale"]), where
@@ -207,9 +242,14 @@ def test_health_as_of_t_known_at_k_equals_a_replay_of_the_raw_events(
             assert beyond == sorted(beyond, reverse=True)
             groups = [r.group for r in h.summary]
             assert groups == sorted(groups, key=group_rank(by or "owner", banding))
+            target = (
+                policies[policy].visit_target_per_week
+                if policy is not None
+                else max(p.visit_target_per_week for p in policies.values())
+            )
             for n, v in enumerate(h.visits):
                 assert v.partial == (n % 4 == 3)
-                assert v.target == 12 and v.met == (v.effective >= 12)
+                assert v.target == target and v.met == (v.effective >= target)
             if h.visits:
                 today = t.astimezone(UTC).date()
                 assert h.visits[3].starts <= today < h.visits[3].starts + timedelta(days=7)
@@ -337,3 +377,58 @@ def test_grades_stale_deals_overdue_contacts_and_weekly_visits(kind: str, tmp_pa
     assert [v.rep for v in then.visits if v.week == "2026-W15" and v.visits] == ["anna", "cy"]
     # With the policy's own target of 2, anna met it in W14.
     assert [(v.rep, v.week) for v in strict.visits if v.met] == [("anna", "2026-W14")]
+
+
+def test_each_deal_is_graded_and_its_contacts_judged_by_its_own_policy(
+    kind: str, tmp_path: Path
+) -> None:
+    # Given five-level with grades of its own (A: 10 days, B: 30) and a contact every 20
+    # days for B, and funnel-list with the defaults (A: 31 days, every 7 days)
+    own = {
+        **POLICIES,
+        "five-level": POLICIES["five-level"].model_copy(
+            update={
+                "grade_days": GradeDays(A=10, B=30, C=60),
+                "contact_cadence_days": ContactCadence(A=3, B=20),
+                "effective_visit_kinds": ("face_to_face",),
+            }
+        ),
+    }
+    t = T0 + timedelta(days=10)
+    close = (t + timedelta(days=20)).date().isoformat()
+    with store_with_read_models(kind, tmp_path) as (engine, _, catch_up):
+        # and a deal of each, opened 10 days before T, closing 20 days after it
+        engine.execute(
+            cmd(cmd="open", deal="X", policy="five-level", at=T0, facts=FIVE_LEVEL_OPENING,
+                amount="100", expected_close=close)
+        )  # fmt: skip
+        engine.execute(
+            cmd(cmd="open", deal="Y", policy="funnel-list", at=T0, amount="200",
+                expected_close=close)
+        )  # fmt: skip
+        # and visits logged effective by cy: face to face and by phone on V (five-level:
+        # face-to-face visits alone count), by phone on W (funnel-list)
+        engine.execute(
+            cmd(cmd="open", deal="V", policy="five-level", at=T0, facts=FIVE_LEVEL_OPENING)
+        )
+        engine.execute(cmd(cmd="open", deal="W", policy="funnel-list", at=T0))
+        for deal, how in (("V", "face_to_face"), ("V", "phone"), ("W", "phone")):
+            visit = {"deal": deal, "kind": how, "effective": True, "by": "cy"}
+            engine.execute(cmd(cmd="visit", at=t - timedelta(days=1), **visit))
+        # When health is read with those policies, and with the defaults for both
+        with catch_up().connect() as conn:
+            mine = health(conn, own, as_of=t)
+            five = health(conn, own, as_of=t, policy="five-level")
+            defaults = health(conn, POLICIES, as_of=t)
+
+    # Then X is a B deal, not yet overdue for its 20 days; Y an A deal, overdue
+    assert {(g.grade, g.amount) for g in mine.grades if g.amount} == {
+        ("B", Decimal(100)), ("A", Decimal(200))
+    }  # fmt: skip
+    assert [(c.deal, c.grade, c.cadence_days) for c in mine.overdue_contacts] == [("Y", "A", 7)]
+    # while with the defaults both are A deals, overdue after 7 days.
+    assert {c.deal for c in defaults.overdue_contacts} == {"X", "Y"}
+    # The phone call on X does not count as effective under its policy; the one on Y does.
+    assert [(v.visits, v.effective) for v in mine.visits if v.partial] == [(3, 2)]
+    assert [(v.visits, v.effective) for v in five.visits if v.partial] == [(2, 1)]
+    assert [(v.visits, v.effective) for v in defaults.visits if v.partial] == [(3, 3)]

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from salesengine.application.json_form import jsonable
+from salesengine.cli import anomalies as anomalies_cli
 from salesengine.cli import deal as deal_cli
 from salesengine.cli import demo as demo_cli
 from salesengine.cli import export as export_cli
@@ -65,6 +66,7 @@ app.command("cycle-time")(window_cli.cycle_time_command)
 app.command("forecast")(forecast_cli.forecast_command)
 app.command("health")(health_cli.health_command)
 app.command("vvalue")(vvalue_cli.vvalue_command)
+app.command("anomalies")(anomalies_cli.anomalies_command)
 # History out, for process mining and BI.
 app.command("export")(export_cli.export_command)
 app.command("relay")(relay_cli.relay_command)

@@ -133,6 +133,12 @@ def show(
 
     bands = ", ".join(SizeBands(policy.size_bands).labels)
     say(f"size bands (--by size, in the deal's currency): {bands}")
+    grades = ", ".join(f"{g} <= {days}" for g, days in policy.grade_days.limits)
+    cadence = ", ".join(f"{g} {days}" for g, days in policy.contact_cadence_days.as_dict().items())
+    say(f"grades (days to the expected close): {grades}, D beyond or without a date")
+    say(f"contact cadence (days): {cadence}; visit target {policy.visit_target_per_week} a week")
+    kinds = policy.effective_visit_kinds
+    say(f"visits that may count as effective: {', '.join(kinds) if kinds else 'every kind'}")
 
 
 def _kept_version(current: FunnelPolicy, wanted: str) -> FunnelPolicy:

@@ -128,6 +128,65 @@ class Fallback(_Strict):
     reason: str = "no_next_step"
 
 
+class GradeDays(_Strict):
+    """The highest days from T to a deal's expected close of grades A, B and C; D is the
+    rest, and the deals without a date (docs/metrics.md, "Grades and health")."""
+
+    A: int = Field(default=31, ge=0, strict=True)
+    B: int = Field(default=92, ge=0, strict=True)
+    C: int = Field(default=183, ge=0, strict=True)
+
+    @model_validator(mode="after")
+    def _rising(self) -> GradeDays:
+        for (low, a), (high, b) in itertools.pairwise(self.limits):
+            if b <= a:
+                raise ValueError(
+                    f"the grades' days must increase: {high} ({b}) is not above {low} ({a})"
+                )
+        return self
+
+    @property
+    def limits(self) -> tuple[tuple[str, int], ...]:
+        """(grade, highest days) of A, B and C, in that order."""
+        return (("A", self.A), ("B", self.B), ("C", self.C))
+
+    def grade(self, days: int | None) -> str:
+        """The grade of a deal ``days`` from its expected close (None: it has none)."""
+        if days is not None:
+            for name, limit in self.limits:
+                if days <= limit:
+                    return name
+        return "D"
+
+
+class ContactCadence(_Strict):
+    """Days a deal of each grade may go without a contact (养单) before it is overdue.
+
+    The seeds name a cadence per grade without its days: these defaults are the
+    project's assumption (docs/policies.md, "Grades and contact cadence")."""
+
+    A: int = Field(default=7, gt=0, strict=True)
+    B: int = Field(default=14, gt=0, strict=True)
+    C: int = Field(default=30, gt=0, strict=True)
+    D: int = Field(default=90, gt=0, strict=True)
+
+    def days(self, grade: str) -> int:
+        return int(getattr(self, grade))
+
+    def as_dict(self) -> dict[str, int]:
+        return {"A": self.A, "B": self.B, "C": self.C, "D": self.D}
+
+
+# Fields added after policy versions were first fingerprinted, with their defaults. A
+# policy that leaves one at its default has the fingerprint it had before the field
+# existed, so that the versions stores keep, and record on every deal, stay the same.
+_LATER_FIELDS: dict[str, object] = {
+    "grade_days": GradeDays(),
+    "contact_cadence_days": ContactCadence(),
+    "effective_visit_kinds": None,
+}
+
+
 class FunnelPolicy(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]*$", max_length=64)
     title: str = Field(min_length=1)
@@ -138,12 +197,33 @@ class FunnelPolicy(_Strict):
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", description="default currency")
     fallback: Fallback | None = None
     visit_target_per_week: int = Field(default=12, gt=0, strict=True)
+    grade_days: GradeDays = Field(
+        default=GradeDays(), description="highest days to the expected close of grades A-C"
+    )
+    contact_cadence_days: ContactCadence = Field(
+        default=ContactCadence(), description="days between contacts per grade before overdue"
+    )
+    effective_visit_kinds: (
+        tuple[Annotated[str, Field(pattern=KEY_PATTERN, max_length=64)], ...] | None
+    ) = Field(
+        default=None,
+        min_length=1,
+        description="the visit kinds that may count as effective; None: every kind",
+    )
     size_bands: tuple[BandLimit, ...] = Field(
         default=DEFAULT_SIZE_BANDS,
         min_length=1,
         max_length=12,
         description="amounts where the deal-size bands of --by size end",
     )
+
+    @field_validator("effective_visit_kinds")
+    @classmethod
+    def _unique_kinds(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and len(set(value)) < len(value):
+            dupes = sorted({k for k in value if value.count(k) > 1})
+            raise ValueError(f"visit kinds repeat: {', '.join(dupes)}")
+        return value
 
     @field_validator("size_bands")
     @classmethod
@@ -180,8 +260,20 @@ class FunnelPolicy(_Strict):
         and every stage change it decides.
 
         The size bands are left out: they say how reports group deals, not how a deal
-        runs, so changing them makes no new version of the policy's rules."""
-        return fingerprint_of(self.model_dump_json(exclude={"size_bands"}))
+        runs, so changing them makes no new version of the policy's rules. The grades'
+        days and the contact cadence are left out while at their defaults: a file that
+        does not set them keeps the fingerprint it had before they could be set."""
+        left_out = {"size_bands"}
+        left_out.update(k for k, default in _LATER_FIELDS.items() if getattr(self, k) == default)
+        return fingerprint_of(self.model_dump_json(exclude=left_out))
+
+    def grade(self, days: int | None) -> str:
+        """The grade of a deal ``days`` from its expected close (None: without one)."""
+        return self.grade_days.grade(days)
+
+    def cadence_days(self, grade: str) -> int:
+        """Days a deal of ``grade`` may go without a contact before it is overdue."""
+        return self.contact_cadence_days.days(grade)
 
     @property
     def stage_keys(self) -> tuple[str, ...]:
@@ -220,6 +312,11 @@ class FunnelPolicy(_Strict):
             "currency": self.currency,
             "fallback": None if self.fallback is None else self.fallback.model_dump(),
             "visit_target_per_week": self.visit_target_per_week,
+            "grade_days": dict(self.grade_days.limits),
+            "contact_cadence_days": self.contact_cadence_days.as_dict(),
+            "effective_visit_kinds": (
+                None if self.effective_visit_kinds is None else list(self.effective_visit_kinds)
+            ),
             "size_bands": list(self.size_bands),
             "stages": [
                 {

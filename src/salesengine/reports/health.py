@@ -10,13 +10,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, Unpack
 
-from sqlalchemy import Connection, Row, Select, case, func, null, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    and_,
+    case,
+    func,
+    null,
+    or_,
+    select,
+    true,
+)
 
 from salesengine.access.principal import Scope
 from salesengine.access.scope_sql import scoped
-from salesengine.domain.policy import FunnelPolicy
+from salesengine.domain.policy import ContactCadence, FunnelPolicy, GradeDays
 from salesengine.projections import visits as visits_model
 from salesengine.projections.base import from_units, from_us, to_us
 from salesengine.reports.common import group_order, group_sql
@@ -32,12 +45,16 @@ from salesengine.reports.open_deals import (
 )
 from salesengine.reports.slicing import Sliced, Slicing, check_policy
 
+# The defaults of a policy that sets none of its own (policies.md, "Grades and contact
+# cadence"); each deal is graded and its contacts judged by its own policy's.
+_DEFAULT_GRADES = GradeDays()
+_DEFAULT_CADENCE = ContactCadence()
 # Highest days to the expected close per grade; D is the rest, and deals without a date.
-GRADE_LIMITS: tuple[tuple[str, int], ...] = (("A", 31), ("B", 92), ("C", 183))
+GRADE_LIMITS: tuple[tuple[str, int], ...] = _DEFAULT_GRADES.limits
 GRADES: tuple[str, ...] = ("A", "B", "C", "D")
 # Contact cadence (养单) per grade, in days.
-CADENCE_DAYS: Mapping[str, int] = {"A": 7, "B": 14, "C": 30, "D": 90}
-DEFAULT_VISIT_TARGET = 12
+CADENCE_DAYS: Mapping[str, int] = MappingProxyType(_DEFAULT_CADENCE.as_dict())
+DEFAULT_VISIT_TARGET: int = FunnelPolicy.model_fields["visit_target_per_week"].default
 VISIT_WEEKS = 4
 DAY_US = 86_400_000_000
 VISITS = visits_model.table
@@ -48,14 +65,15 @@ OVER_STAGE_LIMIT = "over_stage_limit"
 REASONS = (NO_NEXT_STEP, NEXT_STEP_OVERDUE, OVER_STAGE_LIMIT)
 
 
-def grade(expected_close: date | None, at: datetime) -> str:
-    if expected_close is None:
-        return "D"
-    days = (expected_close - utc_day(at)).days
-    for name, limit in GRADE_LIMITS:
-        if days <= limit:
-            return name
-    return "D"
+def grade(expected_close: date | None, at: datetime, policy: FunnelPolicy | None = None) -> str:
+    """The grade at ``at`` of a deal of ``policy`` (None: the default grades' days)."""
+    days = None if expected_close is None else (expected_close - utc_day(at)).days
+    return (policy.grade_days if policy is not None else _DEFAULT_GRADES).grade(days)
+
+
+def cadence_days(grade: str, policy: FunnelPolicy | None = None) -> int:
+    """The contact cadence of ``grade`` in ``policy`` (None: the default cadence)."""
+    return (policy.contact_cadence_days if policy is not None else _DEFAULT_CADENCE).days(grade)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +175,7 @@ def health(
         spec = policies[d.policy]
         group = None if by is None else d.grp
         close = None if d.expected_close is None else date.fromisoformat(d.expected_close)
-        g = grade(close, as_of)
+        g = grade(close, as_of, spec)
         key = (g, d.currency or spec.currency, group)
         deals, amount = grades.get(key, (0, Decimal(0)))
         grades[key] = (deals + 1, amount + from_units(int(d.amount or 0)))
@@ -168,7 +186,7 @@ def health(
             counts[1] += 1
             for n, reason in enumerate(REASONS, 2):
                 counts[n] += reason in s.reasons
-        if (c := _overdue_contact(d, g, now, group)) is not None:
+        if (c := _overdue_contact(d, g, cadence_days(g, spec), now, group)) is not None:
             overdue.append(c)
             counts[5] += 1
 
@@ -193,26 +211,38 @@ def health(
     )
 
 
+def stale_reasons(
+    spec: FunnelPolicy, stage: str, entered_at: int, next_due: int | None, now: int
+) -> tuple[str, ...]:
+    """Why an open deal is stale at ``now`` (none: it is not), in REASONS' order: from
+    its stage, the instant it entered it and its next step's due instant (None: it has
+    no open next step), each in microseconds (docs/metrics.md, "Grades and health")."""
+    limit = spec.stage(stage).time_rules.max_days if spec.has_stage(stage) else None
+    reasons = []
+    if next_due is None:
+        reasons.append(NO_NEXT_STEP)
+    elif next_due < now:
+        reasons.append(NEXT_STEP_OVERDUE)
+    if limit is not None and now - entered_at > limit * DAY_US:
+        reasons.append(OVER_STAGE_LIMIT)
+    return tuple(reasons)
+
+
 def _stale(d: Row[Any], spec: FunnelPolicy, now: int, group: str | None) -> StaleDeal | None:
     in_stage = now - int(d.entered_at)
-    limit = spec.stage(d.stage).time_rules.max_days if spec.has_stage(d.stage) else None
-    reasons = []
-    if d.next_due is None:
-        reasons.append(NO_NEXT_STEP)
-    elif int(d.next_due) < now:
-        reasons.append(NEXT_STEP_OVERDUE)
-    if limit is not None and in_stage > limit * DAY_US:
-        reasons.append(OVER_STAGE_LIMIT)
+    next_due = None if d.next_due is None else int(d.next_due)
+    reasons = stale_reasons(spec, d.stage, int(d.entered_at), next_due, now)
     if not reasons:
         return None
     due = None if d.next_due is None else from_us(int(d.next_due))
     days = in_stage / DAY_US
-    return StaleDeal(d.deal, d.policy, d.owner, d.stage, tuple(reasons), days, due, group)
+    return StaleDeal(d.deal, d.policy, d.owner, d.stage, reasons, days, due, group)
 
 
-def _overdue_contact(d: Row[Any], grade: str, now: int, group: str | None) -> OverdueContact | None:
+def _overdue_contact(
+    d: Row[Any], grade: str, cadence: int, now: int, group: str | None
+) -> OverdueContact | None:
     last = max(int(d.opened_at), int(d.last_visit or d.opened_at))
-    cadence = CADENCE_DAYS[grade]
     if now - last <= cadence * DAY_US:
         return None
     since = (now - last) / DAY_US
@@ -286,9 +316,10 @@ def visit_weeks(
         *((v.effective_at >= start, n) for n, start in reversed(list(enumerate(starts)))),
         else_=-1,
     )
-    inner = select(
-        v.actor, week.label("week"), case((v.effective == true(), 1), else_=0).label("hit")
-    ).where(v.effective_at >= starts[0], v.effective_at <= to_us(as_of))
+    hit = case((counts_as_effective(policies, policy), 1), else_=0)
+    inner = select(v.actor, week.label("week"), hit.label("hit")).where(
+        v.effective_at >= starts[0], v.effective_at <= to_us(as_of)
+    )
     if known_at is not None:
         inner = inner.where(v.recorded_at <= to_us(known_at))
     if policy is not None:
@@ -323,3 +354,34 @@ def visit_weeks(
                 )
             )
     return rows
+
+
+def counts_as_effective(
+    policies: Mapping[str, FunnelPolicy], policy: str | None
+) -> ColumnElement[bool]:
+    """A visit logged effective, of a kind its deal's policy lets count as effective (all
+    kinds, unless the policy names ``effective_visit_kinds``); with ``policy``, the visits
+    are that policy's."""
+    v, i = VISITS.c, INTERVALS.c
+    logged = v.effective == true()
+    chosen = policies if policy is None else {policy: policies[policy]}
+    limited = {
+        name: p.effective_visit_kinds
+        for name, p in chosen.items()
+        if p.effective_visit_kinds is not None
+    }
+    if not limited:
+        return logged
+    if policy is not None:
+        return and_(logged, v.kind.in_(limited[policy]))
+    # The deal's policy: one opening row per recording of it, all of the same policy.
+    deal_policy = (
+        select(func.max(i.policy))
+        .where(i.deal_id == v.deal_id, i.via == "opened")
+        .scalar_subquery()
+    )
+    allowed = or_(
+        deal_policy.not_in(list(limited)),
+        *(and_(deal_policy == name, v.kind.in_(kinds)) for name, kinds in limited.items()),
+    )
+    return and_(logged, allowed)

@@ -98,6 +98,23 @@ class Fallback(Closed):
     reason: str
 
 
+class GradeDays(Closed):
+    """The highest days to the expected close of grades A, B and C (D: the rest)."""
+
+    A: int
+    B: int
+    C: int
+
+
+class ContactCadence(Closed):
+    """Days a deal of each grade may go without a contact before it is overdue."""
+
+    A: int
+    B: int
+    C: int
+    D: int
+
+
 class Policy(Closed):
     name: str
     version: str = Field(description="The fingerprint of this version of the policy.")
@@ -106,6 +123,11 @@ class Policy(Closed):
     currency: str
     fallback: Fallback | None
     visit_target_per_week: int
+    grade_days: GradeDays
+    contact_cadence_days: ContactCadence
+    effective_visit_kinds: list[str] | None = Field(
+        description="The visit kinds that may count as effective (null: every kind)."
+    )
     size_bands: list[DecimalText]
     stages: list[Stage]
     outcomes: list[Outcome]
