@@ -19,6 +19,7 @@ from salesengine.cli import health as health_cli
 from salesengine.cli import import_command as import_cli
 from salesengine.cli import plan as plan_cli
 from salesengine.cli import policy as policy_cli
+from salesengine.cli import portfolio as portfolio_cli
 from salesengine.cli import projection_commands as projection_cli
 from salesengine.cli import relay as relay_cli
 from salesengine.cli import serve as serve_cli
@@ -61,6 +62,7 @@ app.command("conversion")(window_cli.conversion_command)
 app.command("cycle-time")(window_cli.cycle_time_command)
 app.command("forecast")(forecast_cli.forecast_command)
 app.command("health")(health_cli.health_command)
+app.add_typer(portfolio_cli.app, name="portfolio")
 # History out, for process mining and BI.
 app.command("export")(export_cli.export_command)
 app.command("relay")(relay_cli.relay_command)
