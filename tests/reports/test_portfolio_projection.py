@@ -92,7 +92,10 @@ def test_the_stage_exits_equal_a_replay_of_the_stage_timelines(
                 count, exits, still = expected[s.stage]
                 where = f"{s.stage} T={t} K={k} window={window}"
                 assert s.observed == count, where
-                assert Counter(zip((round(d, 9) for d in s.days), s.destinations)) == exits
+                assert (
+                    Counter(zip((round(d, 9) for d in s.days), s.destinations, strict=True))
+                    == exits
+                )
                 assert list(s.days) == sorted(s.days)
                 # The survival after each exit is the textbook estimate at its days.
                 values = [d for (d, _), n in exits.items() for _ in range(n)]
@@ -114,14 +117,10 @@ def exits_of(stage: str, exits: list[tuple[float, str]], still: list[float]) -> 
     return stage_exits(POLICIES["five-level"], stage, observations)
 
 
-def test_given_exits_and_a_deal_still_in_the_stage_then_the_survival_is_the_product_limit() -> (
-    None
-):
+def test_given_exits_and_a_deal_still_in_the_stage_then_the_survival_is_the_product_limit() -> None:
     # Exits after 1 day (advanced) and two after 2 days (one lost, one advanced); one deal
     # still in the stage after 1.5 days.
-    s = exits_of(
-        "identified", [(1, "contacted"), (2, "lost"), (2, "contacted")], still=[1.5]
-    )
+    s = exits_of("identified", [(1, "contacted"), (2, "lost"), (2, "contacted")], still=[1.5])
     assert (s.observed, s.exits) == (4, 3)
     assert s.survival_at(0.5) == 1.0
     assert s.survival_at(1) == pytest.approx(3 / 4)

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +98,7 @@ def replayed(
             for g in groups_of(s.owner, s.team):
                 add(stages, g, s.stage, s.amount or Decimal(0))
         opening = opened_event(deal.timeline)
-        if k is not None and opening.timestamp > k or opening.effective_at > t:
+        if (k is not None and opening.timestamp > k) or opening.effective_at > t:
             continue
         name = period_name(opening.effective_at, unit)
         at_opening = deal.state_at(opening.effective_at, k)
@@ -141,9 +142,7 @@ def test_the_shape_and_new_deals_equal_a_replay_of_the_raw_events(
             unit = data.draw(st.sampled_from(["week", "month", "quarter"]))
             count = data.draw(st.integers(1, 4))
             with b.sql.connect() as conn:
-                got = shape(
-                    conn, POLICIES, chosen, as_of=t, known_at=k, every=unit, periods=count
-                )
+                got = shape(conn, POLICIES, chosen, as_of=t, known_at=k, every=unit, periods=count)
             where = f"T={t} K={k} {chosen} {unit} x{count}"
             assert reported(got) == replayed(deals, t, k, chosen, unit, count), where
             assert [p.name for p in got.periods] == month_names(t, unit, count), where
@@ -153,7 +152,7 @@ def test_the_shape_and_new_deals_equal_a_replay_of_the_raw_events(
                 assert [s.stage for s in g.stages] == list(keys)
                 assert [n.period for n in g.new] == [p.name for p in got.periods]
                 # The pyramid, recomputed from the plan's conversions, stage by stage.
-                for s, after in zip(g.stages, g.stages[1:], strict=False):
+                for s, after in pairwise(g.stages):
                     rate = got.conversions[s.stage]
                     expected = after.deals if not rate else math.ceil(after.deals / rate)
                     assert s.least == expected, where
@@ -246,5 +245,5 @@ def test_the_periods_end_with_the_one_holding_t(unit: str) -> None:
     t = datetime(2026, 1, 2, 12, tzinfo=UTC)  # a Friday of ISO week 2026-W01
     found = periods_to(t, unit, 3)
     assert found[-1].start <= t < found[-1].end
-    assert all(a.end == b.start for a, b in zip(found, found[1:], strict=False))
+    assert all(a.end == b.start for a, b in pairwise(found))
     assert [p.name for p in found] == month_names(t, unit, 3)
