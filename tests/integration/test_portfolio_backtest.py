@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -78,13 +79,15 @@ def test_the_backtests_actual_outcomes_are_the_deals_replayed_at_t_plus_the_hori
     for point in result.points:
         end = point.end
         expected: dict[Any, Counter[str]] = {}
-        won_amount: Counter[Any] = Counter()
+        won_amount: dict[Any, Decimal] = {}
         for deal in point.projection.deals:
             state = engine.deal_events(deal.key).state_at(end)
             figure = {Status.OPEN: "open", Status.WON: "won"}.get(state.status, "lost")
             expected.setdefault(deal.owner, Counter())[figure] += 1
             if figure == "won":
-                won_amount[deal.owner] += state.amount or 0
+                won_amount[deal.owner] = won_amount.get(deal.owner, Decimal(0)) + (
+                    state.amount or Decimal(0)
+                )
         for g in point.projection.groups:
             if g.group.level != "rep":
                 continue
@@ -93,7 +96,9 @@ def test_the_backtests_actual_outcomes_are_the_deals_replayed_at_t_plus_the_hori
             assert (actual["open"], actual["won"], actual["lost"]) == (
                 counts["open"], counts["won"], counts["lost"]
             )  # fmt: skip
-            assert actual["won_amount"] == pytest.approx(float(won_amount[g.group.name]))
+            assert actual["won_amount"] == pytest.approx(
+                float(won_amount.get(g.group.name, Decimal(0)))
+            )
             assert g.open_now == sum(counts.values())
 
 

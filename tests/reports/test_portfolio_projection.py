@@ -165,8 +165,8 @@ def test_given_one_stage_that_always_wins_then_all_are_won_within_the_horizon(
 ) -> None:
     # One stage, every deal observed left it for won: conversion 1. Deals at T are in it
     # for less than the longest stay; the horizon is the longest stay.
-    longest = max(durations)
     stage = exits_of("committed", [(d, "won") for d in durations], still=[])
+    longest = max(stage.days)  # as stored: to the microsecond
     deals = [("committed", s * longest) for s in shares]
     outcomes = simulate({"committed": stage}, deals, horizon=longest, runs=20, seed=seed)
     assert (outcomes == WON_CODE).all()

@@ -171,8 +171,10 @@ def model(
         if stage not in observed or not f <= entered < t:
             continue
         tie = f"{deal}:{entered}"
-        if exited is not None and exited <= t:
-            following = rows[n + 1]  # the deal's next interval, entered when this one ended
+        # The deal's next interval was entered when this one ended (at or before T), so
+        # the query holds it too, right after this one.
+        following = rows[n + 1] if n + 1 < len(rows) else None
+        if exited is not None and exited <= t and following is not None and following[0] == deal:
             observed[stage].append((exited - entered, following[3], tie))
         else:
             observed[stage].append((t - entered, None, tie))
