@@ -22,7 +22,7 @@ from salesengine.cli.read_models import (
     recording_start,
     store_policies,
 )
-from salesengine.cli.render import print_json
+from salesengine.cli.render import print_json, say
 from salesengine.cli.report_options import (
     JSON,
     KNOWN_AT,
@@ -360,6 +360,10 @@ def reps_command(
         print_json(result.as_dict() | {"earliest_recorded": earliest})
         return
     print_reps(result)
+    if result.plan.previous_in_progress:
+        from salesengine.cli.plan import in_progress
+
+        say(f"note: {in_progress(result.plan, datetime.now(UTC))}")
 
 
 def _target(text: str | None) -> Decimal | None:
