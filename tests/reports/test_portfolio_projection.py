@@ -56,7 +56,7 @@ def replayed_exits(
                 days = (following.at - entry.at).total_seconds() / DAY
                 exits[(round(days, 9), following.position)] += 1
             else:
-                still.append((t - entry.at).total_seconds() / DAY)
+                still.append(round((t - entry.at).total_seconds() / DAY, 9))
             found[entry.position] = (count + 1, exits, still)
     return found
 
@@ -99,8 +99,8 @@ def test_the_stage_exits_equal_a_replay_of_the_stage_timelines(
                 assert list(s.days) == sorted(s.days)
                 # The survival after each exit is the textbook estimate at its days.
                 values = [d for (d, _), n in exits.items() for _ in range(n)]
-                for d in sorted(set(values)):
-                    expected_survival = product_limit(values, still, d)
+                for d in sorted(set(s.days)):
+                    expected_survival = product_limit(values, still, round(d, 9))
                     assert s.survival_at(d) == pytest.approx(expected_survival, abs=1e-9), where
                 shares = s.share("advanced") + s.share("dropped") + s.share("regressed")
                 assert shares + s.stays == pytest.approx(1.0)
@@ -244,8 +244,10 @@ def test_a_projection_on_a_store_is_reproducible_and_counts_every_open_deal(
     total = whole["open"]["mean"] + whole["won"]["mean"] + whole["lost"]["mean"]
     assert total == pytest.approx(whole["open_now"])
     for g in groups.values():
-        for figure in ("open", "won", "lost", "won_amount"):
-            assert g[figure]["p10"] <= g[figure]["mean"] <= g[figure]["p90"]
+        for figure in ("open", "won", "lost"):
+            # (The mean may lie outside the band: a deal lost in 5% of the runs.)
+            assert 0 <= g[figure]["p10"] <= g[figure]["p90"] <= g["open_now"]
+        assert 0 <= g["won_amount"]["p10"] <= g["won_amount"]["p90"] <= g["amount_now"]
 
 
 def test_kept_to_one_owner_the_projection_holds_only_their_deals(tmp_path: Path) -> None:
