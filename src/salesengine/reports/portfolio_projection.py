@@ -140,7 +140,7 @@ def simulate(
     tables = []
     for name in names:
         e = exits[name]
-        dest = [
+        codes = [
             TO_WON if d == WON else TO_LOST if d in DROPPED else code.get(d, TO_ELSEWHERE)
             for d in e.destinations
         ]
@@ -148,7 +148,7 @@ def simulate(
             (
                 np.array(e.days, dtype=float),
                 np.array(e.survival, dtype=float),
-                np.array(dest, dtype=np.int64),
+                np.array(codes, dtype=np.int64),
             )
         )
     n = len(deals)
