@@ -167,6 +167,9 @@ def evaluate_reps(
     (docs/access.md); None: every deal."""
     if target is not None and not target > 0:
         raise ValueError("the target must be a positive amount")
+    for rep, goal in (targets or {}).items():
+        if not goal > 0:
+            raise ValueError(f"{rep}'s target must be a positive amount")
     chosen_period = period or period_of(as_of, "quarter")
     prev = chosen_period.previous()
     currency = chosen.currency_of(policies)
@@ -199,7 +202,11 @@ def evaluate_reps(
         scope=scope,
     )
     won_before = won_per_rep(conn, policies, chosen, prev.start, prev.end, known_at, scope=scope)
-    assigned = dict(targets or {})
+    assigned = {
+        rep: goal
+        for rep, goal in (targets or {}).items()
+        if chosen.only.owner in (None, rep)  # a rep kept out stays out
+    }
     reps = sorted({*held, *won_now, *won_before, *assigned}, key=by_name)
     rows = []
     for rep in reps:
