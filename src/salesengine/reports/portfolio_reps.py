@@ -167,9 +167,9 @@ def evaluate_reps(
     (docs/access.md); None: every deal."""
     if target is not None and not target > 0:
         raise ValueError("the target must be a positive amount")
-    for rep, goal in (targets or {}).items():
-        if not goal > 0:
-            raise ValueError(f"{rep}'s target must be a positive amount")
+    for name, amount in (targets or {}).items():
+        if not amount > 0:
+            raise ValueError(f"{name}'s target must be a positive amount")
     chosen_period = period or period_of(as_of, "quarter")
     prev = chosen_period.previous()
     currency = chosen.currency_of(policies)
@@ -203,9 +203,9 @@ def evaluate_reps(
     )
     won_before = won_per_rep(conn, policies, chosen, prev.start, prev.end, known_at, scope=scope)
     assigned = {
-        rep: goal
-        for rep, goal in (targets or {}).items()
-        if chosen.only.owner in (None, rep)  # a rep kept out stays out
+        name: amount
+        for name, amount in (targets or {}).items()
+        if chosen.only.owner in (None, name)  # a rep kept out stays out
     }
     reps = sorted({*held, *won_now, *won_before, *assigned}, key=by_name)
     rows = []
