@@ -20,6 +20,7 @@ from salesengine.cli import health as health_cli
 from salesengine.cli import import_command as import_cli
 from salesengine.cli import plan as plan_cli
 from salesengine.cli import policy as policy_cli
+from salesengine.cli import portfolio as portfolio_cli
 from salesengine.cli import projection_commands as projection_cli
 from salesengine.cli import quota as quota_cli
 from salesengine.cli import relay as relay_cli
@@ -67,6 +68,7 @@ app.command("forecast")(forecast_cli.forecast_command)
 app.command("health")(health_cli.health_command)
 app.command("vvalue")(vvalue_cli.vvalue_command)
 app.command("anomalies")(anomalies_cli.anomalies_command)
+app.add_typer(portfolio_cli.app, name="portfolio")
 # History out, for process mining and BI.
 app.command("export")(export_cli.export_command)
 app.command("relay")(relay_cli.relay_command)
