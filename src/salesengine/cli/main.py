@@ -186,6 +186,10 @@ def history(
             f"amount {money(s['amount'])} {s['currency'] or ''}, "
             f"owner {s['owner'] or '-'}, facts {facts}"
         )
+        if s["key_info"]:
+            say("key info: " + ", ".join(
+                f"{topic} (by {info['actor']})" for topic, info in s["key_info"].items()
+            ))  # fmt: skip
     if h.later_events:
         say(f"({h.later_events} later event(s) known but effective after {when(h.as_of)})")
 
@@ -202,6 +206,11 @@ def summarise(data: dict[str, Any]) -> str:
             continue
         if key == "facts":
             parts.append("facts: " + ", ".join(f"{k}={v}" for k, v in value.items()))
+            continue
+        if key == "details":  # key information's fields, lists joined
+            parts.extend(
+                f"{k}={', '.join(v) if isinstance(v, list) else v}" for k, v in value.items()
+            )
             continue
         plain = jsonable(value)
         parts.append(
