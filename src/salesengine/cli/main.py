@@ -21,6 +21,7 @@ from salesengine.cli import plan as plan_cli
 from salesengine.cli import policy as policy_cli
 from salesengine.cli import projection_commands as projection_cli
 from salesengine.cli import relay as relay_cli
+from salesengine.cli import review as review_cli
 from salesengine.cli import serve as serve_cli
 from salesengine.cli import tokens as tokens_cli
 from salesengine.cli import webhook as webhook_cli
@@ -61,6 +62,7 @@ app.command("conversion")(window_cli.conversion_command)
 app.command("cycle-time")(window_cli.cycle_time_command)
 app.command("forecast")(forecast_cli.forecast_command)
 app.command("health")(health_cli.health_command)
+app.command("review")(review_cli.review_command)
 # History out, for process mining and BI.
 app.command("export")(export_cli.export_command)
 app.command("relay")(relay_cli.relay_command)
