@@ -284,9 +284,7 @@ def key_info(
     deal: Recorder,
     topic: Annotated[
         str,
-        typer.Argument(
-            help="schedule, budget, requirement, decision, competition or evaluation."
-        ),
+        typer.Argument(help="schedule, budget, requirement, decision, competition or evaluation."),
     ],
     set_: Annotated[
         list[str] | None,
@@ -296,9 +294,7 @@ def key_info(
             "--set modules=CRM). Fields per topic: docs/review.md.",
         ),
     ] = None,
-    evidence: Annotated[
-        str | None, typer.Option(help="What the information rests on.")
-    ] = None,
+    evidence: Annotated[str | None, typer.Option(help="What the information rests on.")] = None,
 ) -> None:
     """Record one topic of the case review's key information, stated whole (it replaces
     the topic's earlier record)."""

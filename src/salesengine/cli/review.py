@@ -43,8 +43,7 @@ def review_command(
         str,
         typer.Option(
             "--period",
-            help=f"The period of the prospecting figures, the one holding T: "
-            f"{', '.join(PERIODS)}.",
+            help=f"The period of the prospecting figures, the one holding T: {', '.join(PERIODS)}.",
         ),
     ] = "week",
     sample: Annotated[
@@ -64,7 +63,9 @@ def review_command(
     """The case review as of T (known at K): A deals in full, B deals and what they wait
     on, sampled C and D deals, overdue contacts and new deals this period."""
     if period not in PERIODS:
-        raise typer.BadParameter(f"{period!r} is not one of {', '.join(PERIODS)}", param_hint="--period")
+        raise typer.BadParameter(
+            f"{period!r} is not one of {', '.join(PERIODS)}", param_hint="--period"
+        )
     t, k = instants(as_of, known_at)
     from salesengine.cli.options import STATE
     from salesengine.reports.open_deals import Only
@@ -116,7 +117,8 @@ def print_review(result: Review, title: str) -> None:
             d.owner or "",
             d.stage,
             _day(d.expected_close),
-            "none" if d.next_step is None
+            "none"
+            if d.next_step is None
             else f"{d.next_step.action} ({short_time(d.next_step.due)})",
             short_time(d.last_contact),
             _waiting(d),
@@ -153,7 +155,8 @@ def print_review(result: Review, title: str) -> None:
         )  # fmt: skip
     contacts.print()
     p = result.period
-    say(f"Prospecting, {p.name} (from {short_time(p.start)} to T): {len(result.new_deals)} new deal(s)")
+    new = len(result.new_deals)
+    say(f"Prospecting, {p.name} (from {short_time(p.start)} to T): {new} new deal(s)")
     for n in result.new_deals:
         say(f"  {n.deal}  opened {short_time(n.opened_at)}  {n.owner or '-'}  ({n.policy})")
     accounts = result.accounts
@@ -171,8 +174,8 @@ def _print_in_full(d: ReviewDeal) -> None:
         f"{_day(d.expected_close) or '-'}  owner {d.owner or '-'}"
         + (f"  account {d.account}" if d.account else "")
     )
-    source = "recorded directly" if not d.source else ", ".join(
-        f"{k} {v}" for k, v in d.source.items()
+    source = (
+        "recorded directly" if not d.source else ", ".join(f"{k} {v}" for k, v in d.source.items())
     )
     say(f"  came: opened {short_time(d.opened_at)} by {d.opened_by} in {d.opened_in}; {source}")
     for info in d.key_info:
@@ -180,7 +183,9 @@ def _print_in_full(d: ReviewDeal) -> None:
             f"{k} {', '.join(v) if isinstance(v, list) else v}" for k, v in info.details.items()
         )
         evidence = f" (evidence: {info.evidence})" if info.evidence else " (no evidence)"
-        say(f"  {info.topic}: {details}{evidence}; by {info.actor}, {short_time(info.effective_at)}")
+        say(
+            f"  {info.topic}: {details}{evidence}; by {info.actor}, {short_time(info.effective_at)}"
+        )
     say(f"  missing: {', '.join(d.missing) or 'nothing'} (expected at this stage: "
         f"{', '.join(d.expected) or 'none'})")  # fmt: skip
     step = d.next_step

@@ -415,9 +415,7 @@ class Deal(Aggregate):
         if problem is not None:
             raise CommandRefused(problem)
         plain = {k: list(v) if isinstance(v, list) else v for k, v in details.items()}
-        self._trigger(
-            Deal.KeyInfoRecorded, stamp, topic=topic, details=plain, evidence=evidence
-        )
+        self._trigger(Deal.KeyInfoRecorded, stamp, topic=topic, details=plain, evidence=evidence)
 
     def retract_key_info(self, topic: str, reason: str | None, stamp: Stamp) -> None:
         self._check_time(stamp)
@@ -432,8 +430,7 @@ class Deal(Aggregate):
                 and e.effective_at > stamp.effective_at
             ]
             hint = (
-                f"it is recorded from {later[0].isoformat()}: retract it effective at or "
-                "after then"
+                f"it is recorded from {later[0].isoformat()}: retract it effective at or after then"
                 if later
                 else f"topics recorded then: {held}"
             )

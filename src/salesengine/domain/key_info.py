@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -67,9 +68,7 @@ FIELDS: Mapping[Topic, Mapping[str, FieldKind]] = MappingProxyType(
                 "outside_roles": "text",
             }
         ),
-        "competition": MappingProxyType(
-            {"competitors": "list", "leader": "text", "why": "text"}
-        ),
+        "competition": MappingProxyType({"competitors": "list", "leader": "text", "why": "text"}),
         "evaluation": MappingProxyType({"items": "list"}),
     }
 )
@@ -116,12 +115,9 @@ def details_problem(topic: str, details: Mapping[str, Any]) -> str | None:
         return f"unknown key information topic '{topic}' (one of {', '.join(TOPICS)})"
     unknown = sorted(set(details) - set(fields))
     if unknown:
-        return (
-            f"{topic} has no field {', '.join(unknown)} "
-            f"(its fields: {', '.join(fields)})"
-        )
+        return f"{topic} has no field {', '.join(unknown)} (its fields: {', '.join(fields)})"
     if not any(_given(v) for v in details.values()):
-        return f"a {topic} record needs at least one of: {', '.join(fields)}"
+        return f"a record of {topic} needs at least one of: {', '.join(fields)}"
     if topic == "schedule":
         return schedule_problem(details)
     return None
@@ -130,7 +126,7 @@ def details_problem(topic: str, details: Mapping[str, Any]) -> str | None:
 def schedule_problem(details: Mapping[str, Any]) -> str | None:
     """Dates of a schedule that run backwards along SCHEDULE_ORDER, if any do."""
     dated = [(name, details[name]) for name in SCHEDULE_ORDER if details.get(name)]
-    for (first, a), (then, b) in zip(dated, dated[1:], strict=False):
+    for (first, a), (then, b) in pairwise(dated):
         if str(b) < str(a):  # ISO dates compare as text
             return f"the schedule's {then} ({b}) is before its {first} ({a})"
     return None

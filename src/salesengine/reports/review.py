@@ -61,7 +61,9 @@ class AccountFigures:
 
 # The accounts' figures for a review: the read models' connection, T, K, the owner or
 # team kept, and the review's period. Wired by the caller where accounts exist.
-AccountFiguresSource = Callable[[Connection, datetime, datetime | None, Only, Period], AccountFigures]
+AccountFiguresSource = Callable[
+    [Connection, datetime, datetime | None, Only, Period], AccountFigures
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +207,9 @@ def review(
     drawn_with = default_seed(as_of) if seed is None else seed
     by_grade: dict[str, list[str]] = {g: [] for g in GRADES}
     a = ATTRIBUTES.c
-    query = open_deals(a.deal, a.expected_close, at=as_of, known_at=known_at, only=only, scope=scope)
+    query = open_deals(
+        a.deal, a.expected_close, at=as_of, known_at=known_at, only=only, scope=scope
+    )
     for key, close in conn.execute(query):
         day = None if close is None else date.fromisoformat(close)
         by_grade[grade(day, as_of)].append(key)
@@ -214,9 +218,7 @@ def review(
     for g in GRADES:
         keys = by_grade[g]
         listed = sorted(keys) if g in IN_FULL else sample_keys(keys, sample, drawn_with, g)
-        deals = [
-            _review_deal(load(key), g, policies, guards, as_of, known_at) for key in listed
-        ]
+        deals = [_review_deal(load(key), g, policies, guards, as_of, known_at) for key in listed]
         deals.sort(key=lambda d: (d.expected_close or date.max, d.deal))
         lists.append(GradeList(g, len(keys), g not in IN_FULL, deals))
     contacts = health(conn, policies, as_of=as_of, known_at=known_at, only=only, scope=scope)
@@ -278,7 +280,10 @@ def _review_deal(
     state = events.state_at(at, known_at)
     opening = events.timeline[0]
     assert isinstance(opening, Deal.Opened), "a deal's timeline starts with its opening"
-    assert state.status is Status.OPEN and state.opened_at and state.stage_entered_at
+    # The read models listed it as open at T known at K: its own events agree.
+    assert state.status is Status.OPEN
+    assert state.opened_at is not None
+    assert state.stage_entered_at is not None
     spec = policies.get(state.policy)
     next_stage, waiting = _waiting_on(state, spec, guards, at)
     held = state.key_info
