@@ -31,7 +31,7 @@ from salesengine.application.json_form import grouped_json, jsonable
 from salesengine.application.results import DealEvents
 from salesengine.domain.deal import Deal
 from salesengine.domain.guard import StageGuard
-from salesengine.domain.key_info import KeyInfo, expected_topics
+from salesengine.domain.key_info import TOPICS, KeyInfo, expected_topics
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.domain.state import DealState
 from salesengine.domain.values import Status
@@ -310,10 +310,10 @@ def _review_deal(
         next_contact=None if step is None else step.due,
         next_stage=next_stage,
         waiting_on=tuple(waiting),
-        key_info=tuple(held.values()),
+        key_info=tuple(held[t] for t in TOPICS if t in held),
         expected=expected,
         missing=tuple(t for t in expected if t not in held),
-        unevidenced=tuple(t for t, info in held.items() if not info.evidence),
+        unevidenced=tuple(t for t in TOPICS if t in held and not held[t].evidence),
     )
 
 
