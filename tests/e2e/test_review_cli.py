@@ -187,7 +187,7 @@ def test_the_review_as_of_an_earlier_instant_and_known_at_k(seeded: CLI, tmp_pat
     now = seeded("review", "--json").json()
     a_now = next(g for g in now["grades"] if g["grade"] == "A")["deals"][0]
     assert [i["topic"] for i in a_now["key_info"]] == ["budget", "requirement"]
-    earlier = timedelta(seconds=1)
+    earlier = timedelta(microseconds=1)
     k = (datetime.fromisoformat(recorded) - earlier).isoformat()
     a_then = next(g for g in seeded("review", "--known-at", k, "--json").json()["grades"]
                   if g["grade"] == "A")["deals"][0]  # fmt: skip

@@ -300,7 +300,7 @@ def key_info(
     the topic's earlier record)."""
     from salesengine.domain.key_info import FIELDS
 
-    kinds = FIELDS.get(topic, {})  # type: ignore[call-overload]
+    kinds = FIELDS.get(topic, {})
     info: dict[str, Any] = {"topic": topic}
     for item in set_ or []:
         name, sep, value = item.partition("=")

@@ -37,7 +37,7 @@ TOPICS: tuple[Topic, ...] = (
 # 4217 code, free text, or a list of names or texts.
 FieldKind = Literal["day", "amount", "currency", "text", "list"]
 
-FIELDS: Mapping[Topic, Mapping[str, FieldKind]] = MappingProxyType(
+FIELDS: Mapping[str, Mapping[str, FieldKind]] = MappingProxyType(
     {
         "schedule": MappingProxyType(
             {
@@ -89,7 +89,7 @@ SCHEDULE_ORDER: tuple[str, ...] = (
 # schedule at the Funnel List's 50% class and the decision-chain path at its 25%; the
 # requirement is known from the first stage; competitors and the customer's key
 # evaluation items are what a deal at 50% and 75% respectively must know to be won.
-EXPECTED_FROM: Mapping[Topic, int] = MappingProxyType(
+EXPECTED_FROM: Mapping[str, int] = MappingProxyType(
     {
         "requirement": 0,
         "decision": 25,
@@ -110,7 +110,7 @@ def expected_topics(probability: int) -> tuple[Topic, ...]:
 
 def details_problem(topic: str, details: Mapping[str, Any]) -> str | None:
     """Why these details cannot be the topic's record (None when they can)."""
-    fields = FIELDS.get(topic)  # type: ignore[call-overload]
+    fields = FIELDS.get(topic)
     if fields is None:
         return f"unknown key information topic '{topic}' (one of {', '.join(TOPICS)})"
     unknown = sorted(set(details) - set(fields))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -106,8 +106,8 @@ class ReviewDeal:
 
     def as_dict(self) -> dict[str, Any]:
         found: dict[str, Any] = {}
-        for name in self.__slots__:
-            value = getattr(self, name)
+        for f in fields(self):
+            name, value = f.name, getattr(self, f.name)
             if name == "key_info":
                 value = [info.as_dict() for info in value]
             elif isinstance(value, tuple):
