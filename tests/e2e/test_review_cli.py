@@ -228,3 +228,22 @@ def test_the_review_runs_the_same_on_postgresql(cli: CLI, tmp_path: Path, pg_sch
     on_sqlite = cli("review", "--seed", "w", "--sample", "2", "--json").json()
     assert listed(on_postgres) == listed(on_sqlite)
     assert listed(on_postgres)[0] == ("A", 1, [("A-1", ["budget"])])
+
+
+def test_a_json_lines_key_information_line_is_refused_by_its_line_and_field(
+    cli: CLI, tmp_path: Path
+) -> None:
+    lines = [
+        {"cmd": "open", "deal": "K-1", "policy": "funnel-list", "at": iso(0)},
+        {"cmd": "key_info", "deal": "K-1", "at": iso(1), "info": {"topic": "weather"}},
+        {"cmd": "key_info", "deal": "K-1", "at": iso(1), "info": {"topic": "budget"}},
+        {"cmd": "key_info", "deal": "K-1", "at": iso(1),
+         "info": {"topic": "evaluation", "items": ["uptime"]}},
+    ]  # fmt: skip
+    result = cli("import", str(write_jsonl(tmp_path / "k.jsonl", lines)))
+    assert result.code == 1
+    assert ":2: refused: field 'info.topic': unknown topic 'weather'" in result.err
+    assert ":3: refused: field 'info.amount': Field required" in result.err
+    assert "2 applied" in result.out
+    state = cli("history", "K-1", "--json").json()["state"]
+    assert list(state["key_info"]) == ["evaluation"]
