@@ -263,8 +263,8 @@ def new_deals(
     )
     query = only.where(scoped(query, scope, i.deal_id))
     rows = [
-        NewDeal(deal, policy, from_us(int(entered)), owner, team)
-        for deal, policy, entered, owner, team in conn.execute(query)
+        NewDeal(r.deal, r.policy, from_us(int(r.entered_at)), r.owner, r.team)
+        for r in conn.execute(query)
     ]
     return sorted(rows, key=lambda n: (n.opened_at, n.deal))
 
