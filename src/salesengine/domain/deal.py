@@ -421,7 +421,7 @@ class Deal(Aggregate):
         self._check_time(stamp)
         state = self.state_at(stamp.effective_at)
         if topic not in state.key_info:
-            held = ", ".join(state.key_info) or "none"
+            held = ", ".join(state.key_info)
             later = [
                 e.effective_at
                 for e in self.timeline
@@ -429,11 +429,15 @@ class Deal(Aggregate):
                 and e.topic == topic
                 and e.effective_at > stamp.effective_at
             ]
-            hint = (
-                f"it is recorded from {later[0].isoformat()}: retract it effective at or after then"
-                if later
-                else f"topics recorded then: {held}"
-            )
+            if later:
+                hint = (
+                    f"it is recorded from {later[0].isoformat()}: retract it effective at "
+                    "or after then"
+                )
+            elif held:
+                hint = f"topics recorded then: {held} (retract one of those)"
+            else:
+                hint = "the deal holds no key information then (key_info records a topic)"
             raise UnknownKeyInfo(
                 f"key information '{topic}' is not recorded on deal '{self.state.key}' at "
                 f"{stamp.effective_at.isoformat()}; {hint}"
@@ -448,7 +452,8 @@ class Deal(Aggregate):
                 raise UnknownKeyInfo(
                     f"key information '{topic}' of deal '{self.state.key}' is retracted "
                     f"at {event.effective_at.isoformat()} already; a retraction before "
-                    "then would leave that one nothing to retract"
+                    "then would leave that one nothing to retract (its reason can say when "
+                    "it really happened)"
                 )
         self._trigger(Deal.KeyInfoRetracted, stamp, topic=topic, reason=reason)
 
