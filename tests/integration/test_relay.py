@@ -406,6 +406,8 @@ def test_the_asyncapi_document_names_every_event_channel() -> None:
             "expected_close_changed",
             "fact_recorded",
             "fact_retracted",
+            "key_info_recorded",
+            "key_info_retracted",
             "won",
             "lost",
             "abandoned",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from salesengine.service import schemas
 from tests.service.conftest import Api
 from tests.support.commands import FIVE_LEVEL_OPENING
 
@@ -239,3 +240,28 @@ def test_json_nested_too_deep_is_malformed_input(api: Api) -> None:
     )
     assert body["errors"][0]["field"] == "body"
     assert versions(api) == before
+
+
+def test_key_information_posted_is_in_the_deals_history_and_state(api: Api) -> None:
+    budget = {
+        "cmd": "key_info",
+        "deal": "N-1",
+        "at": "2026-03-20T10:00:00+00:00",
+        "info": {"topic": "budget", "amount": "80000", "currency": "CNY"},
+        "evidence": "CFO's email",
+    }
+    answer = api.post("ana", "/api/v1/commands", budget)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["results"][0]["event"] == "KeyInfoRecorded"
+    history = api.get("auditor", "/api/v1/deals/N-1/history").json()
+    schemas.DealHistory.model_validate(history)  # the answer is the documented one
+    last = history["events"][-1]
+    assert last["type"] == "KeyInfoRecorded" and last["actor"] == "ana"
+    assert last["data"]["details"] == {"amount": "80000", "currency": "CNY"}
+    held = history["state"]["key_info"]["budget"]
+    assert (held["evidence"], held["actor"]) == ("CFO's email", "ana")
+    deal = api.get("auditor", "/api/v1/deals/N-1").json()
+    schemas.Deal.model_validate(deal)
+    assert list(deal["key_info"]) == ["budget"]
+    bad = api.post("ana", "/api/v1/commands", budget | {"info": {"topic": "weather"}})
+    assert problem(bad, 422, "invalid_request")["errors"][0]["field"].startswith("body.info")

@@ -100,6 +100,8 @@ def test_every_command_of_the_language_parses() -> None:
         "lost": {"reason": "price", "competitor": "Acme"},
         "abandon": {"reason": "budget frozen"},
         "reopen": {"to": "identified"},
+        "key_info": {"info": {"topic": "budget", "amount": "1200000"}, "evidence": "CFO"},
+        "retract_key_info": {"topic": "budget", "reason": "frozen"},
     }
     assert set(samples) == set(COMMAND_NAMES)
     for name, fields in samples.items():

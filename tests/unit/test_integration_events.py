@@ -18,6 +18,8 @@ from salesengine.integration.contract import (
     DealExpectedCloseChangedV1,
     DealFactRecordedV1,
     DealFactRetractedV1,
+    DealKeyInfoRecordedV1,
+    DealKeyInfoRetractedV1,
     DealLostV1,
     DealNextStepCompletedV1,
     DealOpenedV1,
@@ -195,4 +197,28 @@ def test_corrections_and_facts_are_published_as_they_were_recorded(
     assert (retracted.name, retracted.reason) == ("budget", "typo")
     assert isinstance(done, DealNextStepCompletedV1) and done.note == "called"
     for message in messages:
+        assert parse(message.model_dump_json()) == message
+
+
+def test_key_information_is_published_as_recorded_and_parses_back(
+    memory_engine: SalesEngine,
+) -> None:
+    run = memory_engine.execute
+    day = timedelta(days=1)
+    for command in (
+        cmd(cmd="open", deal="D-3", policy="five-level", at=T0, facts=FIVE_LEVEL_OPENING),
+        cmd(cmd="key_info", deal="D-3", at=T0 + day, by="ann", evidence="minutes",
+            info={"topic": "competition", "competitors": ["Acme", "用友"], "leader": "us"}),
+        cmd(cmd="retract_key_info", deal="D-3", at=T0 + 2 * day, topic="competition",
+            reason="wrong meeting"),
+    ):  # fmt: skip
+        assert run(command).status == "applied"
+    _, recorded, retracted = translated(memory_engine)
+    assert isinstance(recorded, DealKeyInfoRecordedV1)
+    assert recorded.subject == "salesengine.deal.five-level.key_info_recorded"
+    assert (recorded.topic, recorded.evidence, recorded.actor) == ("competition", "minutes", "ann")
+    assert recorded.details == {"competitors": ["Acme", "用友"], "leader": "us"}
+    assert isinstance(retracted, DealKeyInfoRetractedV1)
+    assert (retracted.topic, retracted.reason) == ("competition", "wrong meeting")
+    for message in (recorded, retracted):
         assert parse(message.model_dump_json()) == message

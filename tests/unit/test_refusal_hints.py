@@ -345,6 +345,38 @@ CASES = [
         [*facts(("budget",), 3), {"cmd": "retract", "deal": "D", "name": "budget", "at": at(3)}],
     ),
     Case(
+        "retract key information never recorded",
+        [open_five()],
+        {"cmd": "retract_key_info", "deal": "D", "topic": "budget", "at": at(2)},
+        "unknown_key_info",
+        ("key_info records a topic",),
+        [
+            {
+                "cmd": "key_info",
+                "deal": "D",
+                "info": {"topic": "budget", "amount": "5"},
+                "at": at(2),
+            },
+            {"cmd": "retract_key_info", "deal": "D", "topic": "budget", "at": at(2)},
+        ],
+    ),
+    Case(
+        "retract key information before it was recorded",
+        [
+            open_five(),
+            {
+                "cmd": "key_info",
+                "deal": "D",
+                "info": {"topic": "budget", "amount": "5"},
+                "at": at(5),
+            },
+        ],
+        {"cmd": "retract_key_info", "deal": "D", "topic": "budget", "at": at(2)},
+        "unknown_key_info",
+        (at(5),),
+        [{"cmd": "retract_key_info", "deal": "D", "topic": "budget", "at": at(5)}],
+    ),
+    Case(
         "an id reused",
         [open_five(), {**facts(("budget",), 1)[0], "id": "c-1"}],
         {**facts(("schedule",), 1)[0], "id": "c-1"},

@@ -27,9 +27,11 @@ from pydantic import (
     StrictInt,
     StringConstraints,
     TypeAdapter,
+    model_validator,
 )
 
 from salesengine.application.names import NAME_MAX, clean_name, unicode_text
+from salesengine.domain.key_info import Topic, details_problem
 from salesengine.domain.policy import KEY_PATTERN
 from salesengine.domain.values import ISO_START, outside_years
 
@@ -259,6 +261,127 @@ class Reopen(_Command):
     )
 
 
+# The case review's key information (domain/key_info.py): one model per topic, each
+# with its own typed fields; the command names the topic in its ``info``.
+
+KeyInfoList = Annotated[list[Name], Field(max_length=100)]
+KeyInfoTexts = Annotated[list[Text], Field(max_length=100)]
+
+
+class _Info(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    def details(self) -> dict[str, str | list[str]]:
+        """The topic's fields as the event keeps them: plain JSON, the unset left out."""
+        found: dict[str, str | list[str]] = {}
+        for name, value in self.__dict__.items():
+            if name == "topic" or value is None or value == []:
+                continue
+            if isinstance(value, list):
+                found[name] = [str(v) for v in value]
+            elif isinstance(value, date):
+                found[name] = value.isoformat()
+            else:
+                found[name] = str(value)
+        return found
+
+    @model_validator(mode="after")
+    def _whole(self) -> _Info:
+        problem = details_problem(self.__dict__["topic"], self.details())
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+
+class ScheduleInfo(_Info):
+    """The customer's timetable (时间表) and how it was derived."""
+
+    topic: Literal["schedule"]
+    selection_start: Day | None = None
+    selection_end: Day | None = None
+    vendor_decision: Day | None = None
+    signing: Day | None = None
+    implementation_start: Day | None = None
+    go_live: Day | None = None
+    derived_from: Text | None = Field(
+        default=None, description="How the dates were derived (who said so, from what)."
+    )
+
+
+class BudgetInfo(_Info):
+    """The expected contract amount (预算)."""
+
+    topic: Literal["budget"]
+    amount: Amount
+    currency: Currency | None = Field(
+        default=None, description="ISO 4217; defaults to the deal's currency then."
+    )
+
+
+class RequirementInfo(_Info):
+    """What the customer needs (需求)."""
+
+    topic: Literal["requirement"]
+    motivation: Text | None = None
+    problems: Text | None = Field(default=None, description="The problems to solve.")
+    scope: Text | None = None
+    modules: KeyInfoList = Field(default_factory=list)
+    services: KeyInfoList = Field(default_factory=list)
+
+
+class DecisionInfo(_Info):
+    """How the customer decides (决策): the process and the selection criteria."""
+
+    topic: Literal["decision"]
+    process: Text | None = None
+    criteria: KeyInfoTexts = Field(default_factory=list, description="Selection criteria.")
+    contacts: KeyInfoList = Field(
+        default_factory=list,
+        description="The people of the decision chain, by their contact key or name.",
+    )
+    outside_roles: Text | None = Field(
+        default=None, description="The role of a parent company, HQ or outside consultants."
+    )
+
+
+class CompetitionInfo(_Info):
+    """Who competes (竞争), who leads and why."""
+
+    topic: Literal["competition"]
+    competitors: KeyInfoList = Field(default_factory=list)
+    leader: Name | None = Field(default=None, description="Who leads (us, or a competitor).")
+    why: Text | None = None
+
+
+class EvaluationInfo(_Info):
+    """The customer's key evaluation items (客户兴奋点)."""
+
+    topic: Literal["evaluation"]
+    items: KeyInfoTexts = Field(default_factory=list)
+
+
+KeyInfoIn = Annotated[
+    ScheduleInfo | BudgetInfo | RequirementInfo | DecisionInfo | CompetitionInfo | EvaluationInfo,
+    Field(discriminator="topic"),
+]
+
+
+class RecordKeyInfo(_Command):
+    cmd: Literal["key_info"]
+    info: KeyInfoIn = Field(
+        description="One topic, stated whole: it replaces the topic's earlier record."
+    )
+    evidence: Text | None = Field(
+        default=None, description="What the information rests on (a document, a meeting)."
+    )
+
+
+class RetractKeyInfo(_Command):
+    cmd: Literal["retract_key_info"]
+    topic: Topic
+    reason: Text | None = None
+
+
 Command = Annotated[
     OpenDeal
     | RecordFact
@@ -274,7 +397,9 @@ Command = Annotated[
     | MarkWon
     | MarkLost
     | Abandon
-    | Reopen,
+    | Reopen
+    | RecordKeyInfo
+    | RetractKeyInfo,
     Field(discriminator="cmd"),
 ]
 
@@ -299,6 +424,8 @@ COMMAND_NAMES: tuple[str, ...] = (
     "lost",
     "abandon",
     "reopen",
+    "key_info",
+    "retract_key_info",
 )
 
 

@@ -50,9 +50,11 @@ from salesengine.application.commands import (
     MarkWon,
     OpenDeal,
     RecordFact,
+    RecordKeyInfo,
     Regress,
     Reopen,
     RetractFact,
+    RetractKeyInfo,
     SetNextStep,
     command_digest,
 )
@@ -411,6 +413,15 @@ class SalesEngine(Application[UUID]):
                     )
                 )
                 deal.reopen(self.catalog.guard(state.policy), to, reason, stamp, brought)
+            case RecordKeyInfo(info=info, evidence=evidence):
+                details = info.details()
+                if info.topic == "budget" and "currency" not in details:
+                    # As an amount: the currency the deal had at the record's own date.
+                    stood = deal.state_at(stamp.effective_at).currency
+                    details["currency"] = stood or self.catalog.get(state.policy).currency
+                deal.record_key_info(info.topic, details, evidence, stamp)
+            case RetractKeyInfo(topic=topic, reason=reason):
+                deal.retract_key_info(topic, reason, stamp)
             case _:  # pragma: no cover - the union is exhaustive
                 raise CommandRefused(f"unsupported command {command.cmd}")
 

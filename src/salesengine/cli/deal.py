@@ -277,3 +277,45 @@ def reopen(
     """Reopen a lost or abandoned deal at a stage whose criteria still hold."""
     step = None if next_action is None else {"action": next_action, "due": next_due}
     deal.record("reopen", to=to, reason=reason, next_step=step)
+
+
+@verb("key-info")
+def key_info(
+    deal: Recorder,
+    topic: Annotated[
+        str,
+        typer.Argument(help="schedule, budget, requirement, decision, competition or evaluation."),
+    ],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="FIELD=VALUE; repeat a list's field for each item (--set modules=ERP "
+            "--set modules=CRM). Fields per topic: docs/review.md.",
+        ),
+    ] = None,
+    evidence: Annotated[str | None, typer.Option(help="What the information rests on.")] = None,
+) -> None:
+    """Record one topic of the case review's key information, stated whole (it replaces
+    the topic's earlier record)."""
+    from salesengine.domain.key_info import FIELDS
+
+    kinds = FIELDS.get(topic, {})
+    info: dict[str, Any] = {"topic": topic}
+    for item in set_ or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"{item!r}: give FIELD=VALUE", param_hint="--set")
+        if kinds.get(name) == "list":
+            info.setdefault(name, []).append(value)
+        else:
+            info[name] = value
+    deal.record("key_info", info=info, evidence=evidence)
+
+
+@verb("retract-key-info")
+def retract_key_info(
+    deal: Recorder, topic: Annotated[str, typer.Argument()], reason: Reason = None
+) -> None:
+    """Withdraw a topic of the key information (the record stays in the history)."""
+    deal.record("retract_key_info", topic=topic, reason=reason)

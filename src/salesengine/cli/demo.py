@@ -78,7 +78,8 @@ def demo_command(
         _funnel_table(f"Funnel {label} ({when(instant)})", rows)
     say(
         "Next: salesengine funnel --by team, forecast, health, conversion and cycle-time "
-        "read the same store (see README)."
+        'read the same store (see README); salesengine review --owner "Li Wei" is a rep\'s '
+        "case review (docs/review.md)."
     )
     say(
         "Dashboard: make serve, then open http://127.0.0.1:8000/ with a token from "

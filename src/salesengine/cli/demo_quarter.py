@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from salesengine.application.commands import Command, parse_command
+from salesengine.domain.key_info import EXPECTED_FROM, TOPICS
 from salesengine.domain.policy import FunnelPolicy
 
 TEAMS: dict[str, tuple[str, list[str]]] = {
@@ -40,6 +41,11 @@ ACCOUNTS = [
     "Qilu Chemicals",
 ]
 VISIT_KINDS = ["face_to_face", "face_to_face", "face_to_face", "phone", "online"]
+COMPETITORS = ["Acme Cloud", "Dragon Soft", "Orient IT"]
+MODULES = ["finance", "supply chain", "HR", "CRM", "manufacturing"]
+# How often a rep records a topic of key information when the deal's stage calls for it
+# (docs/review.md): the rest show up as missing in the case review.
+KEY_INFO_SHARE = 0.7
 QUARTER_DAYS = 91
 CARRY_OVER_DAYS = 35
 
@@ -62,6 +68,8 @@ def demo_anchor(today: date) -> datetime:
 def build_demo(policy: FunnelPolicy, today: date, seed: int = 7) -> DemoPlan:
     """Commands for one quarter ending at the start of ``today`` (UTC), in time order."""
     rng = random.Random(seed)
+    # Key information draws from its own stream, so the quarter's deals stay the same.
+    info = random.Random(f"{seed}/key-info")
     anchor = demo_anchor(today)
     prefix = f"demo-{today.isoformat()}-s{seed}"
     plan = DemoPlan(anchor=anchor, prefix=prefix)
@@ -86,7 +94,7 @@ def build_demo(policy: FunnelPolicy, today: date, seed: int = 7) -> DemoPlan:
                 deal_no += 1
                 key = f"{prefix}-{deal_no:04d}"
                 closed_at = _one_deal(
-                    rng, emit, policy, stages, key, rep, team, region, opened_at, anchor
+                    rng, emit, policy, stages, key, rep, team, region, opened_at, anchor, info
                 )
                 open_deals.append((key, opened_at, closed_at))
                 opened_at += timedelta(days=rng.expovariate(1 / 6.5))
@@ -108,9 +116,20 @@ def _one_deal(
     region: str,
     opened_at: datetime,
     anchor: datetime,
+    info: random.Random,
 ) -> datetime:
     amount = Decimal(round(rng.lognormvariate(13.0, 0.8), -3))
     close_in = timedelta(days=rng.randint(30, 150))
+    close = (opened_at + close_in).date()
+
+    def key_info(at: datetime, before: int, after: int) -> None:
+        """The topics a move from a stage of ``before``% to one of ``after``% calls for."""
+        for topic in TOPICS:
+            if before < EXPECTED_FROM[topic] <= after and info.random() < KEY_INFO_SHARE:
+                details, evidence = _key_info(info, topic, amount, close)
+                command = {"cmd": "key_info", "deal": key, "by": rep, "info": details}
+                emit(at, command | ({"evidence": evidence} if evidence else {}))
+
     first = {c.key: True for c in stages[0].criteria}
     emit(
         opened_at,
@@ -129,6 +148,7 @@ def _one_deal(
             "facts": first,
         },
     )
+    key_info(opened_at, -1, stages[0].probability)
     at = opened_at
     for index in range(1, len(stages)):
         at += timedelta(days=rng.expovariate(1 / 9), hours=rng.uniform(1, 8))
@@ -165,6 +185,7 @@ def _one_deal(
             emit(at, {"cmd": "fact", "deal": key, "by": rep, "name": name, "value": True})
             at += timedelta(minutes=rng.randint(5, 90))
         emit(at, {"cmd": "advance", "deal": key, "by": rep, "to": stages[index].key})
+        key_info(at, stages[index - 1].probability, stages[index].probability)
         if rng.random() < 0.2:
             emit(
                 at + timedelta(hours=1),
@@ -175,6 +196,41 @@ def _one_deal(
         return anchor
     emit(at, {"cmd": "won", "deal": key, "by": rep})
     return at
+
+
+def _key_info(
+    info: random.Random, topic: str, amount: Decimal, close: date
+) -> tuple[dict[str, Any], str | None]:
+    """One topic's record as a rep would give it, and its evidence (None: none given)."""
+    evidence = info.choice(["meeting minutes", "customer's email", "project plan", None])
+    details: dict[str, Any]
+    if topic == "schedule":
+        go_live = close + timedelta(days=info.choice([60, 90, 120]))
+        details = {
+            "signing": close.isoformat(),
+            "go_live": go_live.isoformat(),
+            "derived_from": info.choice(["the CIO's project plan", "tender notice"]),
+        }
+    elif topic == "budget":
+        share = Decimal(info.choice(["0.9", "1.0", "1.2"]))
+        details = {"amount": str((amount * share).quantize(Decimal(1)))}
+    elif topic == "requirement":
+        details = {
+            "motivation": info.choice(["replace an ageing ERP", "one finance platform"]),
+            "modules": info.sample(MODULES, info.randint(1, 3)),
+        }
+    elif topic == "decision":
+        details = {
+            "process": "selection team, then the CIO, then the board",
+            "criteria": info.sample(["price", "references", "local service"], 2),
+            "contacts": ["CIO", "CFO"],
+        }
+    elif topic == "competition":
+        rivals = info.sample(COMPETITORS, info.randint(1, 2))
+        details = {"competitors": rivals, "leader": info.choice([*rivals, "us"])}
+    else:
+        details = {"items": info.sample(["total cost", "go-live date", "mobile access"], 2)}
+    return {"topic": topic, **details}, evidence
 
 
 def _visits(

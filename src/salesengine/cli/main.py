@@ -24,6 +24,7 @@ from salesengine.cli import portfolio as portfolio_cli
 from salesengine.cli import projection_commands as projection_cli
 from salesengine.cli import quota as quota_cli
 from salesengine.cli import relay as relay_cli
+from salesengine.cli import review as review_cli
 from salesengine.cli import serve as serve_cli
 from salesengine.cli import tokens as tokens_cli
 from salesengine.cli import vvalue as vvalue_cli
@@ -69,6 +70,7 @@ app.command("health")(health_cli.health_command)
 app.command("vvalue")(vvalue_cli.vvalue_command)
 app.command("anomalies")(anomalies_cli.anomalies_command)
 app.add_typer(portfolio_cli.app, name="portfolio")
+app.command("review")(review_cli.review_command)
 # History out, for process mining and BI.
 app.command("export")(export_cli.export_command)
 app.command("relay")(relay_cli.relay_command)
@@ -194,6 +196,10 @@ def history(
             f"amount {money(s['amount'])} {s['currency'] or ''}, "
             f"owner {s['owner'] or '-'}, facts {facts}"
         )
+        if s["key_info"]:
+            say("key info: " + ", ".join(
+                f"{topic} (by {info['actor']})" for topic, info in s["key_info"].items()
+            ))  # fmt: skip
     if h.later_events:
         say(f"({h.later_events} later event(s) known but effective after {when(h.as_of)})")
 
@@ -210,6 +216,11 @@ def summarise(data: dict[str, Any]) -> str:
             continue
         if key == "facts":
             parts.append("facts: " + ", ".join(f"{k}={v}" for k, v in value.items()))
+            continue
+        if key == "details":  # key information's fields, lists joined
+            parts.extend(
+                f"{k}={', '.join(v) if isinstance(v, list) else v}" for k, v in value.items()
+            )
             continue
         plain = jsonable(value)
         parts.append(

@@ -32,6 +32,7 @@ from salesengine.domain.errors import (
     NoOpenNextStep,
     UnderminesLaterMove,
     UnknownFact,
+    UnknownKeyInfo,
 )
 from salesengine.domain.eventsourcing_seam import (
     append_new_event,
@@ -39,6 +40,7 @@ from salesengine.domain.eventsourcing_seam import (
     create_aggregate,
 )
 from salesengine.domain.guard import GuardLookup, StageGuard, Trigger
+from salesengine.domain.key_info import KeyInfo, details_problem
 from salesengine.domain.state import DealState
 from salesengine.domain.values import CLOCK_SKEW, FactValue, NextStep, Stamp, Status
 
@@ -279,6 +281,32 @@ class Deal(Aggregate):
                 self.next_action, self.next_due, self.next_owner or "", self.effective_at
             )
 
+    class KeyInfoRecorded(Event):
+        """A topic of the case review's key information, stated whole with its evidence
+        (domain/key_info.py); it replaces the topic's earlier record."""
+
+        topic: str
+        details: dict[str, str | list[str]]
+        evidence: str | None
+
+        def evolve(self, state: DealState) -> DealState:
+            info = KeyInfo(
+                self.topic,
+                MappingProxyType(dict(self.details)),
+                self.evidence,
+                self.actor,
+                self.effective_at,
+                self.timestamp,
+            )
+            return state.with_key_info(info)
+
+    class KeyInfoRetracted(Event):
+        topic: str
+        reason: str | None
+
+        def evolve(self, state: DealState) -> DealState:
+            return state.without_key_info(self.topic)
+
     def __init__(self) -> None:
         self.state = DealState()
         self.timeline: list[DealEvent] = []
@@ -371,6 +399,63 @@ class Deal(Aggregate):
             )
         doing = f"retract fact '{name}'"
         self._trigger(Deal.FactRetracted, stamp, (doing, guards), name=name, reason=reason)
+
+    # Key information is no evidence the guard judges moves by (facts are): it may be
+    # recorded, backdated or retracted at any time after the opening, closed deals too.
+
+    def record_key_info(
+        self,
+        topic: str,
+        details: Mapping[str, str | list[str]],
+        evidence: str | None,
+        stamp: Stamp,
+    ) -> None:
+        self._check_time(stamp)
+        problem = details_problem(topic, details)
+        if problem is not None:
+            raise CommandRefused(problem)
+        plain = {k: list(v) if isinstance(v, list) else v for k, v in details.items()}
+        self._trigger(Deal.KeyInfoRecorded, stamp, topic=topic, details=plain, evidence=evidence)
+
+    def retract_key_info(self, topic: str, reason: str | None, stamp: Stamp) -> None:
+        self._check_time(stamp)
+        state = self.state_at(stamp.effective_at)
+        if topic not in state.key_info:
+            held = ", ".join(state.key_info)
+            later = [
+                e.effective_at
+                for e in self.timeline
+                if isinstance(e, Deal.KeyInfoRecorded)
+                and e.topic == topic
+                and e.effective_at > stamp.effective_at
+            ]
+            if later:
+                hint = (
+                    f"it is recorded from {later[0].isoformat()}: retract it effective at "
+                    "or after then"
+                )
+            elif held:
+                hint = f"topics recorded then: {held} (retract one of those)"
+            else:
+                hint = "the deal holds no key information then (key_info records a topic)"
+            raise UnknownKeyInfo(
+                f"key information '{topic}' is not recorded on deal '{self.state.key}' at "
+                f"{stamp.effective_at.isoformat()}; {hint}"
+            )
+        for event in self.timeline:
+            # A backdated retraction must leave a later one something to retract.
+            if event.effective_at <= stamp.effective_at:
+                continue
+            if isinstance(event, Deal.KeyInfoRecorded) and event.topic == topic:
+                break
+            if isinstance(event, Deal.KeyInfoRetracted) and event.topic == topic:
+                raise UnknownKeyInfo(
+                    f"key information '{topic}' of deal '{self.state.key}' is retracted "
+                    f"at {event.effective_at.isoformat()} already; a retraction before "
+                    "then would leave that one nothing to retract (its reason can say when "
+                    "it really happened)"
+                )
+        self._trigger(Deal.KeyInfoRetracted, stamp, topic=topic, reason=reason)
 
     def advance(self, guard: StageGuard, to: str, stamp: Stamp) -> None:
         state = self._check_move(guard, "advance", to, stamp)

@@ -64,6 +64,12 @@ class UnknownFact(CommandRefused):
     code = "unknown_fact"
 
 
+class UnknownKeyInfo(CommandRefused):
+    """A retraction of a key information topic the deal does not hold at that time."""
+
+    code = "unknown_key_info"
+
+
 class UnderminesLaterMove(CommandRefused):
     """A backdated change to a deal's evidence would leave a later guarded move (a stage
     entry, a retraction, a completion) without what it was decided on."""

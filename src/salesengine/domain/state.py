@@ -12,9 +12,11 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
+from salesengine.domain.key_info import TOPICS, KeyInfo
 from salesengine.domain.values import FactValue, NextStep, Status
 
 _EMPTY: MappingProxyType[str, FactValue] = MappingProxyType({})
+_NO_KEY_INFO: MappingProxyType[str, KeyInfo] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class DealState:
     outcome_reason: str | None = None
     competitor: str | None = None
     closed_at: datetime | None = None
+    # The case review's key information by topic (domain/key_info.py).
+    key_info: MappingProxyType[str, KeyInfo] = field(default_factory=lambda: _NO_KEY_INFO)
 
     def evolve(self, **changes: Any) -> DealState:
         # A shallow copy of the instance dict: several times cheaper than
@@ -64,6 +68,16 @@ class DealState:
         facts = dict(self.facts)
         facts.pop(name, None)
         return self.evolve(facts=MappingProxyType(facts))
+
+    def with_key_info(self, info: KeyInfo) -> DealState:
+        topics = dict(self.key_info)
+        topics[info.topic] = info
+        return self.evolve(key_info=MappingProxyType(topics))
+
+    def without_key_info(self, topic: str) -> DealState:
+        topics = dict(self.key_info)
+        topics.pop(topic, None)
+        return self.evolve(key_info=MappingProxyType(topics))
 
     @property
     def position(self) -> str:
@@ -109,4 +123,5 @@ class DealState:
             "outcome_reason": self.outcome_reason,
             "competitor": self.competitor,
             "closed_at": self.closed_at,
+            "key_info": {t: self.key_info[t].as_dict() for t in TOPICS if t in self.key_info},
         }

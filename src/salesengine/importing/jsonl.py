@@ -133,7 +133,10 @@ def _may_have_lost_digits(raw: dict[str, Any]) -> bool:
     if type(raw.get("value")) is float or type(raw.get("amount")) is float:
         return True
     facts = raw.get("facts")
-    return type(facts) is dict and any(type(v) is float for v in facts.values())
+    if type(facts) is dict and any(type(v) is float for v in facts.values()):
+        return True
+    info = raw.get("info")  # key information: a budget's amount
+    return type(info) is dict and type(info.get("amount")) is float
 
 
 # The end of a JSON object key: its closing quote and the colon. Inside string values

@@ -179,6 +179,27 @@ class DealFactRetractedV1(DealFactV1):
     reason: str | None
 
 
+class DealKeyInfoRecordedV1(IntegrationEvent):
+    """A topic of the case review's key information was recorded on the deal, stated
+    whole: it replaces the topic's earlier record (docs/review.md)."""
+
+    type: Literal["deal.key_info_recorded"] = "deal.key_info_recorded"
+    topic: Literal["schedule", "budget", "requirement", "decision", "competition", "evaluation"]
+    details: dict[str, str | list[str]] = Field(
+        description="the topic's fields: dates as YYYY-MM-DD, amounts as decimal strings, "
+        "lists of names or texts"
+    )
+    evidence: str | None
+
+
+class DealKeyInfoRetractedV1(IntegrationEvent):
+    """A topic of the deal's key information was withdrawn."""
+
+    type: Literal["deal.key_info_retracted"] = "deal.key_info_retracted"
+    topic: str
+    reason: str | None
+
+
 class DealClosedV1(IntegrationEvent):
     """What every outcome holds."""
 
@@ -220,6 +241,8 @@ MODELS: dict[str, type[IntegrationEvent]] = {
     "deal.expected_close_changed": DealExpectedCloseChangedV1,
     "deal.fact_recorded": DealFactRecordedV1,
     "deal.fact_retracted": DealFactRetractedV1,
+    "deal.key_info_recorded": DealKeyInfoRecordedV1,
+    "deal.key_info_retracted": DealKeyInfoRetractedV1,
     "deal.won": DealWonV1,
     "deal.lost": DealLostV1,
     "deal.abandoned": DealAbandonedV1,

@@ -29,6 +29,8 @@ from salesengine.integration.contract import (
     DealExpectedCloseChangedV1,
     DealFactRecordedV1,
     DealFactRetractedV1,
+    DealKeyInfoRecordedV1,
+    DealKeyInfoRetractedV1,
     DealLostV1,
     DealNextStepCompletedV1,
     DealNextStepSetV1,
@@ -54,6 +56,8 @@ PUBLISHED = (
     "ExpectedCloseChanged",
     "FactRecorded",
     "FactRetracted",
+    "KeyInfoRecorded",
+    "KeyInfoRetracted",
     "Won",
     "Lost",
     "Abandoned",
@@ -81,6 +85,8 @@ COPIED: dict[type[DealEvent], tuple[type[IntegrationEvent], tuple[str, ...]]] = 
     Deal.ExpectedCloseChanged: (DealExpectedCloseChangedV1, ("expected_close",)),
     Deal.FactRecorded: (DealFactRecordedV1, ("name", "value")),
     Deal.FactRetracted: (DealFactRetractedV1, ("name", "reason")),
+    Deal.KeyInfoRecorded: (DealKeyInfoRecordedV1, ("topic", "details", "evidence")),
+    Deal.KeyInfoRetracted: (DealKeyInfoRetractedV1, ("topic", "reason")),
 }
 
 

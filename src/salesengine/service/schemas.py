@@ -410,6 +410,15 @@ class NextStep(Closed):
     set_at: datetime
 
 
+class KeyInfo(Closed):
+    topic: Literal["schedule", "budget", "requirement", "decision", "competition", "evaluation"]
+    details: dict[str, str | list[str]]
+    evidence: str | None
+    actor: str = Field(description="Who recorded it.")
+    effective_at: datetime
+    recorded_at: datetime
+
+
 class DealState(Closed):
     deal: str
     policy: str
@@ -433,6 +442,9 @@ class DealState(Closed):
     outcome_reason: str | None
     competitor: str | None
     closed_at: datetime | None
+    key_info: dict[str, KeyInfo] = Field(
+        description="The case review's key information by topic (docs/review.md)."
+    )
 
 
 class Deal(DealState):

@@ -7,6 +7,7 @@ from decimal import Decimal
 from pydantic import TypeAdapter, ValidationError
 
 from salesengine.application.commands import COMMAND_NAMES, Amount
+from salesengine.domain.key_info import TOPICS
 
 _AMOUNT: TypeAdapter[Decimal] = TypeAdapter(Amount)
 
@@ -20,9 +21,18 @@ def describe_validation(error: ValidationError) -> str:
         # The discriminated union puts the command name first; it is not a field.
         if len(loc) > 1 and err["type"] not in ("union_tag_invalid", "union_tag_not_found"):
             loc = loc[1:]
+        if len(loc) > 1 and loc[0] == "info" and loc[1] in TOPICS:
+            loc = [loc[0], *loc[2:]]  # key information: the topic's tag is no field either
         where = ".".join(loc) if loc else "line"
         message = err["msg"]
-        if err["type"] == "union_tag_invalid":
+        nested = err.get("ctx", {}).get("discriminator") == "'topic'"
+        if nested and err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            where = "info.topic"
+            message = f"{'unknown' if err['type'] == 'union_tag_invalid' else 'missing'} topic"
+            tag = err.get("ctx", {}).get("tag")
+            message += f" {tag!r}" if tag is not None else ""
+            message += f" (one of {', '.join(TOPICS)})"
+        elif err["type"] == "union_tag_invalid":
             where = "cmd"
             tag = err.get("ctx", {}).get("tag")
             message = f"unknown command {tag!r} (one of {', '.join(COMMAND_NAMES)})"

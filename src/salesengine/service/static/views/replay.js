@@ -27,12 +27,18 @@ function provenance(p) {
   return `${esc(source ?? "")}${more ? ` <span class="meta">${esc(more)}</span>` : ""}`;
 }
 
+/** Key information's fields, one "name: value" each (lists joined), in the record's order. */
+function details(d) {
+  return Object.entries(d || {}).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(", ") : v}`).join(" · ");
+}
+
 function summary(e) {
-  const { deal: _deal, facts, ...rest } = e.data || {};
+  const { deal: _deal, facts, details: info, ...rest } = e.data || {};
   const parts = Object.entries(rest)
     .filter(([, v]) => v !== null && v !== undefined && v !== "")
     .map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`);
   if (facts && Object.keys(facts).length) parts.push(`facts: ${Object.keys(facts).join(", ")}`);
+  if (info && Object.keys(info).length) parts.push(details(info));
   const text = parts.join(" · ");
   return text.length > 160 ? `${text.slice(0, 157)}…` : text;
 }
@@ -58,6 +64,7 @@ function stateGrid(state) {
     ["next step", state.next_step ? `${state.next_step.action} (due ${instant(state.next_step.due)})` : "none"],
     ["visits", `${state.visits ?? 0} (${state.effective_visits ?? 0} effective)`],
     ["policy", `${state.policy} ${state.policy_version ?? ""}`],
+    ["key info", Object.keys(state.key_info || {}).join(", ") || "none"],
   ];
   return `<dl class="state-grid" data-testid="replay-state">${rows.map(([k, v]) => `<dt>${esc(k)}</dt><dd data-field="${esc(k)}">${esc(v ?? "")}</dd>`).join("")}</dl>`;
 }
