@@ -121,18 +121,49 @@ def test_list_filters_and_coverage(acme: CLI) -> None:
         (("account", "sow", "ACME", "120"), "field 'percent'"),
         (("account", "bp", "ACME", "lots", "--currency", "CNY"), "field 'amount'"),
         (("account", "grade", "ACME", "E"), "field 'grade'"),
-        (("account", "contact", "add", "ACME", "x", "--name", "X", "--role", "boss"),
-         "field 'role'"),
-        (("account", "contact", "add", "ACME", "x", "--name", "X", "--role", "end_user",
-          "--support", "5"), "field 'support'"),
-        (("account", "contact", "add", "ACME", "x", "--name", "X", "--role", "end_user",
-          "--reports-to", "nobody"), "'nobody', who is not a contact"),
-        (("account", "contact", "change", "ACME", "wang", "--reports-to", "li"),
-         "would loop"),
-        (("account", "contact", "change", "ACME", "ghost", "--support", "1"),
-         "not a contact of account 'ACME'"),
+        (
+            ("account", "contact", "add", "ACME", "x", "--name", "X", "--role", "boss"),
+            "field 'role'",
+        ),
+        (
+            (
+                "account",
+                "contact",
+                "add",
+                "ACME",
+                "x",
+                "--name",
+                "X",
+                "--role",
+                "end_user",
+                "--support",
+                "5",
+            ),
+            "field 'support'",
+        ),
+        (
+            (
+                "account",
+                "contact",
+                "add",
+                "ACME",
+                "x",
+                "--name",
+                "X",
+                "--role",
+                "end_user",
+                "--reports-to",
+                "nobody",
+            ),
+            "'nobody', who is not a contact",
+        ),
+        (("account", "contact", "change", "ACME", "wang", "--reports-to", "li"), "would loop"),
+        (
+            ("account", "contact", "change", "ACME", "ghost", "--support", "1"),
+            "not a contact of account 'ACME'",
+        ),
         (("account", "grade", "NOPE", "A"), "unknown account 'NOPE'"),
-    ],  # fmt: skip
+    ],
 )
 def test_bad_input_is_refused_by_name_and_stores_nothing(
     acme: CLI, args: tuple[str, ...], named: str
@@ -156,7 +187,9 @@ def test_a_repeated_id_is_applied_once(acme: CLI) -> None:
     assert "different content" in reused.err
 
 
-def test_a_store_of_deals_alone_shows_its_accounts_and_adopts_them(cli: CLI, tmp_path: Path) -> None:
+def test_a_store_of_deals_alone_shows_its_accounts_and_adopts_them(
+    cli: CLI, tmp_path: Path
+) -> None:
     """Deals with account strings and no account event: a store written before accounts
     existed (the deal commands write exactly what they did then)."""
     ok(cli("deal", "open", "D1", "--policy", "funnel-list", "--account", "老客户", "--owner", "ann",

@@ -29,9 +29,7 @@ def test_accounts_written_by_one_engine_are_read_by_another(make_engine: StoreFa
     writer, reader = Accounts(make_engine()), Accounts(make_engine())
     writer.execute(command(cmd="account_open", account="ACME", owner="ann", at=T0.isoformat()))
     writer.execute(command(cmd="share_of_wallet", account="ACME", percent="55"))
-    writer.execute(
-        command(cmd="buying_power", account="ACME", amount="750000.50", currency="EUR")
-    )
+    writer.execute(command(cmd="buying_power", account="ACME", amount="750000.50", currency="EUR"))
     state = reader.state("ACME")
     assert (state.owner, state.rad, state.bp_currency) == ("ann", "R2", "EUR")
     assert list(reader.keys()) == ["ACME"]

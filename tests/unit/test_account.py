@@ -232,9 +232,7 @@ def test_commands_are_idempotent_by_id(acme: Accounts) -> None:
     with pytest.raises(CommandIdReused):
         run(acme, cmd="grade", account="ACME", grade="B", id="g-1", at=at(1))
     opened = run(acme, cmd="account_open", account="NEW", owner="x", id="o-1")
-    assert run(acme, cmd="account_open", account="NEW", owner="x", id="o-1").status == (
-        "duplicate"
-    )
+    assert run(acme, cmd="account_open", account="NEW", owner="x", id="o-1").status == ("duplicate")
     assert opened.status == "applied"
 
 
@@ -258,12 +256,14 @@ def test_a_change_keeps_the_fields_it_does_not_name(acme: Accounts) -> None:
         ({"cmd": "buying_power", "amount": "5", "currency": "cny"}, "currency"),
         ({"cmd": "grade", "grade": "E"}, "grade"),
         ({"cmd": "contact_add", "contact": "w", "name": "W", "role": "boss"}, "role"),
-        ({"cmd": "contact_add", "contact": "w", "name": "W", "role": "end_user", "support": 3},
-         "support"),
+        (
+            {"cmd": "contact_add", "contact": "w", "name": "W", "role": "end_user", "support": 3},
+            "support",
+        ),
         ({"cmd": "account_open", "customer": "old", "owner": "a"}, "customer"),
         ({"cmd": "account_open"}, "owner"),
         ({"cmd": "activity", "kind": "a kind with spaces"}, "kind"),
-    ],  # fmt: skip
+    ],
 )
 def test_bad_values_are_refused_naming_the_field(fields: dict[str, Any], named: str) -> None:
     with pytest.raises(ValidationError) as caught:

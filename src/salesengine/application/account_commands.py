@@ -66,9 +66,7 @@ class ChangeAccount(_AccountCommand):
     def _changes_something(self) -> ChangeAccount:
         fields = (self.name, self.owner, self.team, self.region, self.industry, self.customer)
         if all(v is None for v in fields):
-            raise ValueError(
-                "give at least one of name, owner, team, region, industry, customer"
-            )
+            raise ValueError("give at least one of name, owner, team, region, industry, customer")
         return self
 
 

@@ -105,8 +105,7 @@ class Accounts:
                 continue
             return result
         raise ConcurrencyConflict(
-            f"account '{command.account}' kept changing under {WRITE_RETRIES} attempts; "
-            "try again"
+            f"account '{command.account}' kept changing under {WRITE_RETRIES} attempts; try again"
         )
 
     def decide(
@@ -200,9 +199,7 @@ class Accounts:
         start = 1
         while True:
             try:
-                found = recorder.select_notifications(
-                    start, page, topics=[ACCOUNT_OPENED_TOPIC]
-                )
+                found = recorder.select_notifications(start, page, topics=[ACCOUNT_OPENED_TOPIC])
             except PersistenceError as e:
                 raise StoreUnavailable(f"cannot read the event store: {e}") from None
             for n in found:

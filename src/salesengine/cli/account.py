@@ -43,9 +43,7 @@ KnownAt = Annotated[
 ]
 Role = Annotated[
     str | None,
-    typer.Option(
-        "--role", help="initiator, decision_maker, influencer, end_user or policy_maker."
-    ),
+    typer.Option("--role", help="initiator, decision_maker, influencer, end_user or policy_maker."),
 ]
 Support = Annotated[
     int | None,
@@ -280,9 +278,7 @@ def activity(
     note: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Log a nurturing activity (养单) on the account."""
-    account.record(
-        "activity", kind=kind, effective=effective, attendees=attendee or [], note=note
-    )
+    account.record("activity", kind=kind, effective=effective, attendees=attendee or [], note=note)
 
 
 # Reads as of T, known at K, and the adoption of the accounts deals name.

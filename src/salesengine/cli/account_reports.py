@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from salesengine.cli.options import STATE
-from salesengine.cli.render import money, print_json, say, short_time, when
+from salesengine.cli.render import fail, money, print_json, say, short_time, when
 from salesengine.cli.report_options import instants
 from salesengine.cli.tables import Grid, key, number, text
 
@@ -36,7 +36,9 @@ GRADE_SOURCES = {"set": "set", "deals": "from its open deals", "no_open_deals": 
 
 
 def _run(
-    as_of: str | None, known_at: str | None, query: Callable[["Connection", datetime, datetime | None], R]
+    as_of: str | None,
+    known_at: str | None,
+    query: Callable[["Connection", datetime, datetime | None], R],
 ) -> tuple[R, datetime, datetime | None, datetime | None]:
     """``query`` on the read models (caught up first) at T, K; with T, K and the store's
     earliest recorded instant."""
@@ -72,7 +74,9 @@ def show(
     view, t, k, earliest = _run(
         as_of,
         known_at,
-        lambda conn, t, k: account_view(conn, Accounts(STATE.engine()), account, as_of=t, known_at=k),
+        lambda conn, t, k: account_view(
+            conn, Accounts(STATE.engine()), account, as_of=t, known_at=k
+        ),
     )
     if as_json:
         print_json({**_header(t, k, earliest), "account": view})
@@ -309,8 +313,11 @@ def adopt(
     """Record every account the deals name that no account event records yet (an
     implicit account), as the reads show it now: its owner, team and region those of
     the earliest opened of its deals with an owner, effective when that deal opened."""
-    from salesengine.application.account_commands import OpenAccount
+    from pydantic import ValidationError
+
+    from salesengine.application.account_commands import parse_account_command
     from salesengine.application.accounts import Accounts
+    from salesengine.importing.common.validation import describe_validation
     from salesengine.reports.accounts import account_views
 
     # The engine is the one the read models were caught up from (the store must exist).
@@ -331,15 +338,12 @@ def adopt(
             skipped.append({"account": v.account, "reason": reason})
             continue
         first = next((d for d in v.deals if d.owner is not None), v.deals[0])
-        command = OpenAccount(
-            cmd="account_open",
-            account=v.account,
-            owner=chosen,
-            team=v.team,
-            region=v.region,
-            adopted_from=first.deal,
-            at=v.opened_at,
-        )
+        raw = {"cmd": "account_open", "account": v.account, "owner": chosen, "team": v.team,
+               "region": v.region, "adopted_from": first.deal, "at": v.opened_at}  # fmt: skip
+        try:
+            command = parse_account_command({k: x for k, x in raw.items() if x is not None})
+        except ValidationError as e:
+            fail(f"account '{v.account}': {describe_validation(e)}")
         result = service.execute(command)
         adopted.append({"account": v.account, "owner": chosen, "from_deal": first.deal,
                         "effective_at": v.opened_at, "status": result.status})  # fmt: skip

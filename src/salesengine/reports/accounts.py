@@ -168,7 +168,7 @@ def account_view(
 
 def _one(accounts: Accounts, key: str) -> list[AccountEvents]:
     found = accounts.find(key)
-    return [] if found is None else [accounts.events(key)]
+    return [] if found is None else [AccountEvents(key, found.version, tuple(found.timeline))]
 
 
 def _view(
@@ -319,7 +319,9 @@ def _visits(
         query = query.where(a.account == only)
     found: dict[str, list[ActivityView]] = {}
     for r in conn.execute(query):
-        visit = ActivityView(from_us(int(r.effective_at)), r.kind, bool(r.effective), r.actor, r.deal)
+        visit = ActivityView(
+            from_us(int(r.effective_at)), r.kind, bool(r.effective), r.actor, r.deal
+        )
         found.setdefault(r.account, []).append(visit)
     return found
 
@@ -401,7 +403,9 @@ class Coverage:
     overdue: list[UncoveredAccount]  # contacted, but not within the grade's cadence
 
 
-def coverage(views: Iterable[AccountView], *, as_of: datetime, known_at: datetime | None) -> Coverage:
+def coverage(
+    views: Iterable[AccountView], *, as_of: datetime, known_at: datetime | None
+) -> Coverage:
     """SOA per owner and grade (docs/metrics.md, "Coverage (SOA)")."""
     counts: dict[tuple[str | None, str], list[int]] = {}
     never: list[UncoveredAccount] = []
