@@ -3,6 +3,7 @@ the decision chain, coverage, bad input, and a store written before accounts exi
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -188,10 +189,12 @@ def test_a_repeated_id_is_applied_once(acme: CLI) -> None:
 
 
 def test_a_store_of_deals_alone_shows_its_accounts_and_adopts_them(
-    cli: CLI, tmp_path: Path
+    cli: CLI, store_url: str
 ) -> None:
     """Deals with account strings and no account event: a store written before accounts
-    existed (the deal commands write exactly what they did then)."""
+    existed (the deal commands write exactly what they did then). On SQLite and
+    PostgreSQL."""
+    cli = functools.partial(cli, db_url=store_url)
     ok(cli("deal", "open", "D1", "--policy", "funnel-list", "--account", "老客户", "--owner", "ann",
            "--team", "North", "--at", days_ago(40)))  # fmt: skip
     ok(cli("deal", "open", "D2", "--policy", "funnel-list", "--account", "老客户", "--owner", "bob",
