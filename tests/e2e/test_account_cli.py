@@ -239,7 +239,7 @@ def test_an_unknown_account_is_refused_on_show(cli: CLI) -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [("show", "ACME"), ("list",), ("chain", "ACME"), ("coverage",), ("adopt",)],
+    [("show", "ACME"), ("list",), ("chain", "ACME"), ("coverage",), ("history", "A"), ("adopt",)],
     ids=lambda a: a[0],
 )
 def test_account_reads_of_a_missing_store_create_nothing(
@@ -250,3 +250,19 @@ def test_account_reads_of_a_missing_store_create_nothing(
     assert run.code == 2, run
     assert f"no event store at {typo}" in run.err
     assert not typo.exists()
+
+
+def test_history_lists_every_event_with_both_clocks(acme: CLI) -> None:
+    before = datetime.now(UTC).isoformat()
+    ok(acme("account", "grade", "ACME", "C", "--at", days_ago(28)))
+    events = ok(acme("account", "history", "ACME", "--json")).json()["events"]
+    assert [e["type"] for e in events] == [
+        "Opened", "GradeSet", "BuyingPowerSet", "ShareOfWalletSet", "ContactAdded",
+        "ContactAdded", "ActivityLogged",
+    ]  # fmt: skip
+    assert events[1]["data"] == {"grade": "C"}
+    assert events[1]["recorded_at"] > events[2]["recorded_at"]  # backdated
+    known = ok(acme("account", "history", "ACME", "--known-at", before, "--json")).json()
+    assert "GradeSet" not in [e["type"] for e in known["events"]]
+    early = ok(acme("account", "history", "ACME", "--as-of", days_ago(25), "--json")).json()
+    assert [e["after_t"] for e in early["events"]] == [False, False] + [True] * 5

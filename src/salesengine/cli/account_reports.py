@@ -355,3 +355,65 @@ def adopt(
     for s in skipped:
         say(f"{s['account']}: skipped: {s['reason']}")
     say(f"{len(adopted)} account(s) adopted, {len(skipped)} skipped")
+
+
+def history(
+    account: Key, as_of: AsOf = None, known_at: KnownAt = None, as_json: AsJson = False
+) -> None:
+    """The auditor's replay of an account: every event recorded by K in timeline order
+    (effective time, then version), with both clocks; those effective after T marked."""
+    from salesengine.application.accounts import Accounts
+    from salesengine.application.json_form import jsonable
+
+    t, k = instants(as_of, known_at)
+    events = Accounts(STATE.engine(create=False)).events(account)
+    shown = [e for e in events.timeline if k is None or e.timestamp <= k]
+    rows = []
+    for e in shown:
+        data = {
+            name: value
+            for name, value in vars(e).items()
+            if name not in _ENVELOPE and value not in (None, [], {})
+        }
+        rows.append(
+            {
+                "version": e.originator_version,
+                "type": type(e).__name__,
+                "effective_at": e.effective_at,
+                "recorded_at": e.timestamp,
+                "actor": e.actor,
+                "command_id": e.command_id,
+                "after_t": e.effective_at > t,
+                "data": jsonable(data),
+            }
+        )
+    if as_json:
+        print_json({"account": account, "as_of": t, "known_at": k, "events": rows})
+        return
+    say(f"{account}: {len(rows)} event(s) {_title(t, k)} (times in UTC)")
+    for r in rows:
+        later = "  (after T)" if r["after_t"] else ""
+        details = "; ".join(f"{name}={value}" for name, value in r["data"].items())
+        say(
+            f"v{r['version']}  {short_time(r['effective_at'])}  {r['type']}  by {r['actor']}, "
+            f"recorded {short_time(r['recorded_at'])}{later}"
+        )
+        if details:
+            say(f"    {details}")
+
+
+# What every event carries, shown in the line's own columns.
+_ENVELOPE = frozenset(
+    {
+        "originator_id",
+        "originator_version",
+        "originator_topic",
+        "timestamp",
+        "effective_at",
+        "actor",
+        "command_id",
+        "provenance",
+        "command_digest",
+        "account",
+    }
+)
