@@ -27,7 +27,7 @@ from tests.support.clock import T0
 from tests.support.properties import examples, store_property
 from tests.support.stores import store_with_read_models
 
-PROPERTY = store_property(examples(40))
+PROPERTY = store_property(examples(100))
 ACCOUNTS = ("ACME", "北方")
 DEALS = ("D1", "D2", "D3")
 CONTACTS = ("wang", "li", "zhao")
@@ -136,9 +136,54 @@ def deal_commands() -> st.SearchStrategy[dict[str, Any]]:
 
 
 def histories(with_deals: bool) -> st.SearchStrategy[list[Step]]:
-    commands = account_commands() | deal_commands() if with_deals else account_commands()
+    """Openings first (each account's left out at times when deals come along, for
+    implicit accounts), at random early times, then random changes, backdated or not."""
+    commands = account_commands()
+    if with_deals:
+        # A third each: account changes, deal changes, and visits (the accounts' contacts).
+        visits = st.builds(lambda d: {"cmd": "visit", "deal": d}, st.sampled_from(DEALS))
+        chosen = {"account": commands, "deal": deal_commands(), "visit": visits}
+        commands = st.sampled_from(sorted(chosen)).flatmap(chosen.__getitem__)
     step = st.tuples(st.floats(0, 40), st.sampled_from([0.0, 1.0, 30.0]), commands)
-    return st.lists(step, min_size=1, max_size=25)
+    opening = [
+        st.tuples(
+            st.floats(0, 15),
+            st.just(0.0),
+            st.builds(
+                lambda o, a=a: {"cmd": "account_open", "account": a, "owner": o},
+                st.sampled_from(OWNERS),
+            ),
+        )
+        for a in ACCOUNTS
+    ]
+    if with_deals:
+        opening = [st.none() | o for o in opening]
+        opening += [
+            st.tuples(
+                st.floats(0, 15),
+                st.just(0.0),
+                st.builds(
+                    lambda a, o, c, d=d: {
+                        "cmd": "open",
+                        "deal": d,
+                        "policy": "funnel-list",
+                        "account": a,
+                        "owner": o,
+                        **({"expected_close": c} if c else {}),
+                    },
+                    st.sampled_from(ACCOUNTS),
+                    st.none() | st.sampled_from(OWNERS),
+                    st.none()
+                    | st.integers(0, 300).map(lambda n: (T0.date() + timedelta(n)).isoformat()),
+                ),
+            )
+            for d in DEALS
+        ]
+    return st.builds(
+        lambda first, rest: [s for s in first if s is not None] + rest,
+        st.tuples(*opening),
+        st.lists(step, min_size=3, max_size=30),
+    )
 
 
 @dataclass
