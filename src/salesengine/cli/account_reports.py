@@ -66,8 +66,10 @@ def show(
     ] = 10,
     as_json: AsJson = False,
 ) -> None:
-    """One account as of T, known at K: its fields, RAD, grade and cadence, contacts as an
-    org chart, recent activities and its deals."""
+    """One account as of T, known at K.
+
+    Its fields, RAD cell, grade and cadence, contacts as an org chart, recent activities
+    and its deals."""
     from salesengine.application.accounts import Accounts
     from salesengine.reports.accounts import account_view, decision_chain
 
@@ -204,8 +206,10 @@ def _summary(v: "AccountView") -> dict[str, Any]:
 def chain(
     account: Key, as_of: AsOf = None, known_at: KnownAt = None, as_json: AsJson = False
 ) -> None:
-    """The decision chain as of T, known at K: who we thought decided, influenced, used,
-    set policy and started it, their support, and the reporting lines."""
+    """The decision chain as of T, known at K.
+
+    Who we thought decided, influenced, used, set policy and started it, their support,
+    and the reporting lines."""
     from salesengine.application.accounts import Accounts
     from salesengine.reports.accounts import account_view, decision_chain
 
@@ -241,8 +245,10 @@ def coverage(
     region: Region = None,
     as_json: AsJson = False,
 ) -> None:
-    """Coverage (SOA) as of T, known at K: accounts per rep and grade with a named owner
-    and a contact within the grade's cadence; accounts never contacted, and overdue."""
+    """Coverage (SOA) as of T, known at K, per rep and grade.
+
+    Accounts with a named owner and a contact within the grade's cadence; accounts never
+    contacted, and those contacted but not within the cadence."""
     from salesengine.application.accounts import Accounts
     from salesengine.reports.accounts import AccountFilter, account_views
     from salesengine.reports.accounts import coverage as soa
@@ -310,9 +316,11 @@ def adopt(
     ] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Record every account the deals name that no account event records yet (an
-    implicit account), as the reads show it now: its owner, team and region those of
-    the earliest opened of its deals with an owner, effective when that deal opened."""
+    """Record the accounts deals name that no account event records yet.
+
+    Each such implicit account is recorded as the reads show it now: its owner, team and
+    region those of the earliest opened of its deals with an owner, effective when that
+    deal opened."""
     from pydantic import ValidationError
 
     from salesengine.application.account_commands import parse_account_command
@@ -360,8 +368,10 @@ def adopt(
 def history(
     account: Key, as_of: AsOf = None, known_at: KnownAt = None, as_json: AsJson = False
 ) -> None:
-    """The auditor's replay of an account: every event recorded by K in timeline order
-    (effective time, then version), with both clocks; those effective after T marked."""
+    """Every event of an account, with both clocks.
+
+    The events recorded by K in timeline order (effective time, then version); those
+    effective after T marked."""
     from salesengine.application.accounts import Accounts
     from salesengine.application.json_form import jsonable
 
