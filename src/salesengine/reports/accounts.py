@@ -11,7 +11,7 @@ but no account event records is an implicit account (``recorded`` false) until
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -135,9 +135,10 @@ def account_views(
     as_of: datetime,
     known_at: datetime | None,
     only: str | None = None,
+    cadence_days: Mapping[str, int] = CADENCE_DAYS,
 ) -> list[AccountView]:
     """Every account open at T as known at K, recorded or implicit, by key (``only``: that
-    key's alone)."""
+    key's alone); ``cadence_days``: the contact cadence per grade (health's by default)."""
     recorded: dict[str, AccountState] = {}
     for events in accounts.all_events() if only is None else _one(accounts, only):
         state = events.state_at(as_of, known_at)
@@ -147,7 +148,7 @@ def account_views(
     visits = _visits(conn, as_of, known_at, only)
     keys = sorted(set(recorded) | set(deals))
     return [
-        _view(key, recorded.get(key), deals.get(key, []), visits.get(key, []), as_of)
+        _view(key, recorded.get(key), deals.get(key, []), visits.get(key, []), as_of, cadence_days)
         for key in keys
     ]
 
@@ -177,6 +178,7 @@ def _view(
     deals: list[AccountDeal],
     visits: list[ActivityView],
     as_of: datetime,
+    cadence_days: Mapping[str, int],
 ) -> AccountView:
     deals = sorted(deals, key=lambda d: (d.opened_at, d.deal))
     open_grades = [d.grade for d in deals if d.grade is not None]
@@ -189,7 +191,7 @@ def _view(
     own = [] if state is None else [_activity(a) for a in state.activities]
     activities = sorted([*own, *visits], key=lambda a: (a.at, a.on, a.kind), reverse=True)
     last = activities[0].at if activities else None
-    cadence = CADENCE_DAYS[chosen]
+    cadence = cadence_days[chosen]
     since = None if last is None else (as_of - last).total_seconds() / DAY_SECONDS
     in_cadence = since is not None and since <= cadence
     s = state
@@ -408,10 +410,12 @@ def coverage(
 ) -> Coverage:
     """SOA per owner and grade (docs/metrics.md, "Coverage (SOA)")."""
     counts: dict[tuple[str | None, str], list[int]] = {}
+    cadences: dict[str, int] = {}  # per grade, as the views read it
     never: list[UncoveredAccount] = []
     overdue: list[UncoveredAccount] = []
     for v in views:
         c = counts.setdefault((v.owner, v.grade), [0, 0, 0, 0, 0])
+        cadences[v.grade] = v.cadence_days
         named = bool(v.owner)
         c[0] += 1
         c[1] += named
@@ -426,7 +430,7 @@ def coverage(
         elif not v.in_cadence:
             overdue.append(miss)
     rows = [
-        _row(owner, g, counts[(owner, g)])
+        _row(owner, g, cadences[g], counts[(owner, g)])
         for owner, g in sorted(counts, key=lambda k: (k[0] is None, k[0] or "", GRADES.index(k[1])))
     ]
     totals = [sum(c[n] for c in counts.values()) for n in range(5)]
@@ -434,13 +438,12 @@ def coverage(
         as_of,
         known_at,
         rows,
-        _row(None, "all", totals),
+        _row(None, "all", 0, totals),
         sorted(never, key=lambda u: (GRADES.index(u.grade), u.account)),
         sorted(overdue, key=lambda u: (-(u.days_since_contact or 0) / u.cadence_days, u.account)),
     )
 
 
-def _row(owner: str | None, g: str, c: list[int]) -> CoverageRow:
-    cadence = CADENCE_DAYS.get(g, 0)
+def _row(owner: str | None, g: str, cadence: int, c: list[int]) -> CoverageRow:
     share = None if c[0] == 0 else c[3] / c[0]
     return CoverageRow(owner, g, cadence, c[0], c[1], c[2], c[3], c[4], share)
