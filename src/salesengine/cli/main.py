@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from salesengine.application.json_form import jsonable
+from salesengine.cli import account as account_cli
 from salesengine.cli import anomalies as anomalies_cli
 from salesengine.cli import deal as deal_cli
 from salesengine.cli import demo as demo_cli
@@ -55,6 +56,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(deal_cli.app, name="deal")
+app.add_typer(account_cli.app, name="account")
 app.add_typer(policy_cli.app, name="policy")
 app.add_typer(tokens_cli.app, name="token")
 app.add_typer(quota_cli.app, name="quota")
