@@ -18,7 +18,6 @@ from sqlalchemy import Connection, and_, func, select
 from salesengine.projections.base import to_us
 from salesengine.projections.funnel_points import DAY_US, BlockSums, blocks, keys, points
 from salesengine.reports.connection_memo import memo
-from salesengine.reports.open_points import open_points
 
 # A block's row but its sums: which block, and the shape of its sums.
 _BLOCK_HEAD = tuple(
@@ -56,27 +55,21 @@ def funnel_sums(
     p = points.c
     # Points effective on T's day up to T, within the sealed prefix.
     strips: list[Any] = [and_(p.seq <= sealed, p.e >= today * DAY_US, p.e <= t)]
-    # The points after the last sealed block come from the connection (open_points.py);
-    # the database is asked only for those between the chosen block and the last one.
-    # "e + 0" keeps SQLite from scanning the effective-time index over the whole log.
+    # In the strips after the prefix the key range is what narrows; "e + 0" keeps
+    # SQLite from scanning the effective-time index over the whole log instead.
     effective = p.e + 0 <= t
-    kept = open_points(conn)
-    last = kept.after
     if k is None:
-        if last > sealed:  # a block sealed between the two reads
-            strips.append(and_(p.seq > sealed, p.seq <= last, effective))
+        strips.append(and_(p.seq > sealed, effective))
     else:
         # Points after the prefix recorded by K: only the blocks holding a point recorded
-        # by K can add any. A plain range of the key, reading a block or two at most.
+        # by K, and the unsealed tail, can add any. Two plain ranges of the key, so each
+        # reads a block or two, never the log's rest.
         b = blocks.c
         reach = conn.execute(select(func.max(b.last_seq)).where(b.min_r <= k)).scalar() or 0
-        upto = min(int(reach), last)
-        if upto > sealed:
-            strips.append(and_(p.seq > sealed, p.seq <= upto, effective, p.r <= k))
-    for key_id, (n, units) in kept.sums(beyond=max(sealed, last), t=t, k=k).items():
-        cell = totals.setdefault(key_id, [0, 0])
-        cell[0] += n
-        cell[1] += units
+        tail = conn.execute(select(func.max(b.last_seq))).scalar() or 0
+        if reach > sealed:
+            strips.append(and_(p.seq > sealed, p.seq <= reach, effective, p.r <= k))
+        strips.append(and_(p.seq > max(sealed, tail), effective, p.r <= k))
     for where in strips:
         query = select(p.key_id, func.sum(p.dn), func.sum(p.da)).where(where).group_by(p.key_id)
         for key_id, n, units in conn.execute(query):
