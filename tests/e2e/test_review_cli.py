@@ -158,7 +158,10 @@ def test_the_review_shows_a_deals_in_full_b_deals_and_a_reproducible_sample(seed
     assert grades["B"]["deals"][0]["deal"] == "B-1"
     again = seeded("review", "--owner", "Li Wei", "--sample", "2", "--seed", "w", "--json").json()
     assert again["grades"] == doc["grades"]
-    assert (doc["seed"], doc["sample"], doc["accounts"]) == ("w", 2, None)
+    assert (doc["seed"], doc["sample"]) == ("w", 2)
+    # The account A-1 names, only implicit, graded by its A deal and opened with it 10
+    # days ago; not new this week.
+    assert doc["accounts"] == {"per_grade": {"A": 1, "B": 0, "C": 0, "D": 0}, "new_accounts": 0}
     monday = NOW.date() - timedelta(days=NOW.weekday())
     week_start = datetime(monday.year, monday.month, monday.day, tzinfo=UTC)
     openings = {"A-1": 0, "B-1": 1} | {f"C-{n}": 2 for n in range(6)}
@@ -176,9 +179,23 @@ def test_the_review_shows_a_deals_in_full_b_deals_and_a_reproducible_sample(seed
         "B deals (1)",
         "C deals: 3 of 6 sampled (seed w)",
         "Overdue contacts",
-        "Accounts per grade and new accounts: not available",
+        "Accounts per grade: A 1, B 0, C 0, D 0; new accounts: 0",
     ):
         assert part in text.out, part
+
+
+def test_the_reviews_account_figures_count_the_reps_accounts_by_grade(seeded: CLI) -> None:
+    opened = seeded("account", "open", "ACME", "--owner", "Li Wei", "--team", "North")
+    assert opened.code == 0, opened.err
+    assert seeded("account", "grade", "ACME", "C").code == 0
+    assert seeded("account", "open", "OTHER", "--owner", "Zhou Min").code == 0
+    mine = seeded("review", "--owner", "Li Wei", "--json").json()["accounts"]
+    assert mine == {"per_grade": {"A": 1, "B": 0, "C": 1, "D": 0}, "new_accounts": 1}
+    listed = seeded("account", "list", "--owner", "Li Wei", "--json").json()
+    rows = listed["accounts"] if isinstance(listed, dict) else listed
+    assert sorted(r["grade"] for r in rows) == ["A", "C"]
+    everyone = seeded("review", "--json").json()["accounts"]
+    assert everyone == {"per_grade": {"A": 1, "B": 0, "C": 1, "D": 1}, "new_accounts": 2}
 
 
 def test_the_review_as_of_an_earlier_instant_and_known_at_k(seeded: CLI, tmp_path: Path) -> None:
@@ -247,3 +264,34 @@ def test_a_json_lines_key_information_line_is_refused_by_its_line_and_field(
     assert "2 applied" in result.out
     state = cli("history", "K-1", "--json").json()["state"]
     assert list(state["key_info"]) == ["evaluation"]
+
+
+def test_deals_and_accounts_are_graded_and_judged_by_their_own_policy(
+    cli: CLI, tmp_path: Path
+) -> None:
+    from tests.support.policy_files import GOOD, write
+
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    write(
+        policies,
+        "grade_days = { A = 100, B = 150, C = 200 }\n"
+        "contact_cadence_days = { A = 1, B = 2, C = 3, D = 4 }\n" + GOOD,
+    )
+    lines = [
+        {"cmd": "open", "deal": "M-1", "policy": "mini", "at": iso(0), "owner": "Li Wei",
+         "account": "ACME", "expected_close": day(70)},
+        {"cmd": "visit", "deal": "M-1", "at": iso(1)},
+    ]  # fmt: skip
+    imported = cli(
+        "--policies", str(policies), "import", str(write_jsonl(tmp_path / "m.jsonl", lines))
+    )
+    assert imported.code == 0, imported.err
+    # 60 days to the expected close: A by the policy's days (B by the defaults).
+    doc = cli("--policies", str(policies), "review", "--json").json()
+    assert {g["grade"]: g["total"] for g in doc["grades"]}["A"] == 1
+    assert doc["accounts"]["per_grade"]["A"] == 1
+    listed = cli("--policies", str(policies), "account", "show", "ACME", "--json").json()
+    account = listed["account"]
+    # The policy's cadence for A is one day: the visit nine days ago is overdue.
+    assert (account["grade"], account["cadence_days"], account["in_cadence"]) == ("A", 1, False)

@@ -71,13 +71,14 @@ def show(
     Its fields, RAD cell, grade and cadence, contacts as an org chart, recent activities
     and its deals."""
     from salesengine.application.accounts import Accounts
+    from salesengine.cli.read_models import all_policies
     from salesengine.reports.accounts import account_view, decision_chain
 
     view, t, k, earliest = _run(
         as_of,
         known_at,
         lambda conn, t, k: account_view(
-            conn, Accounts(STATE.engine()), account, as_of=t, known_at=k
+            conn, Accounts(STATE.engine()), account, as_of=t, known_at=k, policies=all_policies()
         ),
     )
     if as_json:
@@ -159,6 +160,7 @@ def list_(
 ) -> None:
     """Accounts as of T, known at K, with their owner, grade, RAD cell and last contact."""
     from salesengine.application.accounts import Accounts
+    from salesengine.cli.read_models import all_policies
     from salesengine.reports.accounts import AccountFilter, account_views
 
     if grade is not None and grade not in ("A", "B", "C", "D"):
@@ -170,7 +172,9 @@ def list_(
     views, t, k, earliest = _run(
         as_of,
         known_at,
-        lambda conn, t, k: account_views(conn, Accounts(STATE.engine()), as_of=t, known_at=k),
+        lambda conn, t, k: account_views(
+            conn, Accounts(STATE.engine()), as_of=t, known_at=k, policies=all_policies()
+        ),
     )
     kept = [v for v in views if keep.keeps(v)]
     if as_json:
@@ -211,13 +215,23 @@ def chain(
     Who we thought decided, influenced, used, set policy and started it, their support,
     and the reporting lines."""
     from salesengine.application.accounts import Accounts
+    from salesengine.cli.read_models import all_policies
     from salesengine.reports.accounts import account_view, decision_chain
 
     result, t, k, earliest = _run(
         as_of,
         known_at,
         lambda conn, t, k: decision_chain(
-            account_view(conn, Accounts(STATE.engine()), account, as_of=t, known_at=k), k, t
+            account_view(
+                conn,
+                Accounts(STATE.engine()),
+                account,
+                as_of=t,
+                known_at=k,
+                policies=all_policies(),
+            ),
+            k,
+            t,
         ),
     )
     if as_json:
@@ -250,6 +264,7 @@ def coverage(
     Accounts with a named owner and a contact within the grade's cadence; accounts never
     contacted, and those contacted but not within the cadence."""
     from salesengine.application.accounts import Accounts
+    from salesengine.cli.read_models import all_policies
     from salesengine.reports.accounts import AccountFilter, account_views
     from salesengine.reports.accounts import coverage as soa
 
@@ -260,7 +275,9 @@ def coverage(
         lambda conn, t, k: soa(
             [
                 v
-                for v in account_views(conn, Accounts(STATE.engine()), as_of=t, known_at=k)
+                for v in account_views(
+                    conn, Accounts(STATE.engine()), as_of=t, known_at=k, policies=all_policies()
+                )
                 if keep.keeps(v)
             ],
             as_of=t,
@@ -325,6 +342,7 @@ def adopt(
 
     from salesengine.application.account_commands import parse_account_command
     from salesengine.application.accounts import Accounts
+    from salesengine.cli.read_models import all_policies
     from salesengine.importing.common.validation import describe_validation
     from salesengine.reports.accounts import account_views
 
@@ -332,7 +350,9 @@ def adopt(
     views, _, _, _ = _run(
         None,
         None,
-        lambda conn, t, k: account_views(conn, Accounts(STATE.engine()), as_of=t, known_at=k),
+        lambda conn, t, k: account_views(
+            conn, Accounts(STATE.engine()), as_of=t, known_at=k, policies=all_policies()
+        ),
     )
     service = Accounts(STATE.engine())
     adopted: list[dict[str, Any]] = []

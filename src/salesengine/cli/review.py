@@ -22,16 +22,12 @@ from salesengine.cli.report_output import as_of_label, chosen
 from salesengine.cli.tables import Grid, key, number, text
 
 if TYPE_CHECKING:
-    from salesengine.reports.review import AccountFiguresSource, Review, ReviewDeal
+    from salesengine.reports.review import Review, ReviewDeal
 
 # Copies of the report's own (tests/e2e/test_review_cli.py holds them equal): the
 # report loads sqlalchemy, imported when the command runs, not at start-up.
 PERIODS = ("week", "month", "quarter")
 DEFAULT_SAMPLE = 3
-
-# The account figures of the review (accounts per grade, new accounts): None until the
-# accounts' module provides a reports.review.AccountFiguresSource to wire here.
-ACCOUNT_FIGURES: AccountFiguresSource | None = None
 
 
 def review_command(
@@ -67,7 +63,9 @@ def review_command(
             f"{period!r} is not one of {', '.join(PERIODS)}", param_hint="--period"
         )
     t, k = instants(as_of, known_at)
+    from salesengine.application.accounts import Accounts
     from salesengine.cli.options import STATE
+    from salesengine.reports.accounts_review import review_account_figures
     from salesengine.reports.open_deals import Only
     from salesengine.reports.review import review, review_document
 
@@ -85,7 +83,7 @@ def review_command(
             period=period,
             sample=sample,
             seed=seed,
-            account_figures=ACCOUNT_FIGURES,
+            account_figures=review_account_figures(Accounts(STATE.engine(create=False)), policies),
         ),
     )
     if as_json:

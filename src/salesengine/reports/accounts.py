@@ -21,6 +21,7 @@ from sqlalchemy import Connection, func, select
 from salesengine.application.accounts import AccountEvents, Accounts
 from salesengine.domain.account import UnknownAccount
 from salesengine.domain.account_state import SUPPORT_NAMES, AccountState, Activity
+from salesengine.domain.policy import FunnelPolicy
 from salesengine.domain.values import OUTCOMES
 from salesengine.projections import visits as visits_model
 from salesengine.projections.base import from_units, from_us, to_us
@@ -44,7 +45,8 @@ class AccountDeal:
     currency: str | None
     expected_close: date | None
     opened_at: datetime
-    grade: str | None  # METRICS.md's grade at T, for an open deal
+    grade: str | None  # METRICS.md's grade at T by its policy's days, for an open deal
+    policy: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,28 +138,62 @@ def account_views(
     known_at: datetime | None,
     only: str | None = None,
     cadence_days: Mapping[str, int] = CADENCE_DAYS,
+    policies: Mapping[str, FunnelPolicy] | None = None,
 ) -> list[AccountView]:
     """Every account open at T as known at K, recorded or implicit, by key (``only``: that
-    key's alone); ``cadence_days``: the contact cadence per grade (health's by default)."""
+    key's alone). Its deals are graded by their own policy's days (``policies``), and its
+    cadence is the tightest its grade has in the policies of its open deals;
+    ``cadence_days`` when it has none, or without ``policies``."""
     recorded: dict[str, AccountState] = {}
     for events in accounts.all_events() if only is None else _one(accounts, only):
         state = events.state_at(as_of, known_at)
         if state.exists:
             recorded[state.key] = state
-    deals = _deals(conn, as_of, known_at, only)
+    known_policies = policies or {}
+    deals = _deals(conn, as_of, known_at, only, known_policies)
     visits = _visits(conn, as_of, known_at, only)
     keys = sorted(set(recorded) | set(deals))
     return [
-        _view(key, recorded.get(key), deals.get(key, []), visits.get(key, []), as_of, cadence_days)
+        _view(
+            key,
+            recorded.get(key),
+            deals.get(key, []),
+            visits.get(key, []),
+            as_of,
+            _cadence(deals.get(key, []), known_policies, cadence_days),
+        )
         for key in keys
     ]
 
 
+def _cadence(
+    deals: list[AccountDeal], policies: Mapping[str, FunnelPolicy], default: Mapping[str, int]
+) -> Mapping[str, int]:
+    """Days per grade an account may go without a contact: for each grade, the tightest
+    among the policies of its open deals; ``default`` without any."""
+    chosen = [
+        policies[d.policy]
+        for d in deals
+        if d.open and d.policy is not None and d.policy in policies
+    ]
+    if not chosen:
+        return default
+    return {g: min(p.cadence_days(g) for p in chosen) for g in GRADES}
+
+
 def account_view(
-    conn: Connection, accounts: Accounts, key: str, *, as_of: datetime, known_at: datetime | None
+    conn: Connection,
+    accounts: Accounts,
+    key: str,
+    *,
+    as_of: datetime,
+    known_at: datetime | None,
+    policies: Mapping[str, FunnelPolicy] | None = None,
 ) -> AccountView:
     """One account at T known at K; refused if neither its events nor a deal name it then."""
-    views = account_views(conn, accounts, as_of=as_of, known_at=known_at, only=key)
+    views = account_views(
+        conn, accounts, as_of=as_of, known_at=known_at, only=key, policies=policies
+    )
     if not views:
         raise UnknownAccount(
             f"no account '{key}' as of {as_of.isoformat()}"
@@ -252,7 +288,11 @@ def _activity(a: Activity) -> ActivityView:
 
 
 def _deals(
-    conn: Connection, as_of: datetime, known_at: datetime | None, only: str | None
+    conn: Connection,
+    as_of: datetime,
+    known_at: datetime | None,
+    only: str | None,
+    policies: Mapping[str, FunnelPolicy],
 ) -> dict[str, list[AccountDeal]]:
     """The deals naming an account, opened at T as known at K, by account key."""
     i, a = INTERVALS.c, ATTRIBUTES.c
@@ -266,6 +306,7 @@ def _deals(
         a.account,
         a.deal,
         i.stage,
+        i.policy,
         a.owner,
         a.team,
         a.region,
@@ -294,7 +335,8 @@ def _deals(
                 r.currency,
                 close,
                 from_us(int(r.opened_at)),
-                grade(close, as_of) if is_open else None,
+                grade(close, as_of, policies.get(r.policy)) if is_open else None,
+                r.policy,
             )
         )
     return found

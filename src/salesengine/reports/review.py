@@ -208,11 +208,17 @@ def review(
     by_grade: dict[str, list[str]] = {g: [] for g in GRADES}
     a = ATTRIBUTES.c
     query = open_deals(
-        a.deal, a.expected_close, at=as_of, known_at=known_at, only=only, scope=scope
+        a.deal,
+        a.expected_close,
+        INTERVALS.c.policy,
+        at=as_of,
+        known_at=known_at,
+        only=only,
+        scope=scope,
     )
-    for key, close in conn.execute(query):
+    for key, close, policy in conn.execute(query):
         day = None if close is None else date.fromisoformat(close)
-        by_grade[grade(day, as_of)].append(key)
+        by_grade[grade(day, as_of, policies.get(policy))].append(key)
     guards: dict[str, StageGuard] = {}
     lists = []
     for g in GRADES:
