@@ -5,6 +5,10 @@ the domain decides; it loads the deal, stamps the command with the engine's cloc
 lets the aggregate (and through it the policy's stage guard) accept or refuse it,
 and saves the new events atomically. Its batch path lives in ``batch.py`` (driving the
 engine through ``DealWriter``), the fall-back sweep in ``sweep.py``.
+
+Past 500 lines because the write paths (one command, a batch all or nothing, the
+import's batches) share their retry, scope and dispatch code here, on the one class the
+eventsourcing library builds; the batch runner already lives apart.
 """
 
 from __future__ import annotations
