@@ -31,10 +31,10 @@ from salesengine.domain.account_state import (
 from salesengine.domain.errors import CommandRefused, InvalidTime
 from salesengine.domain.eventsourcing_seam import (
     append_new_event,
-    blank_event,
     create_aggregate,
 )
-from salesengine.domain.values import CLOCK_SKEW, Stamp
+from salesengine.domain.stamping import check_not_future, stamped_event
+from salesengine.domain.values import Stamp
 
 # Account ids derive from the writer's key, in a namespace of their own: an account and
 # a deal under the same key are different streams.
@@ -438,17 +438,7 @@ class Account(Aggregate):
 
     def _trigger(self, event_class: type[Account.Event], stamp: Stamp, **fields: Any) -> None:
         """The next event in sequence, built as ``Deal._trigger`` builds its own."""
-        event = blank_event(event_class)
-        attributes = event.__dict__
-        attributes["originator_id"] = self.id
-        attributes["originator_version"] = self.version + 1
-        attributes["timestamp"] = stamp.recorded_at
-        attributes["effective_at"] = stamp.effective_at
-        attributes["actor"] = stamp.actor
-        attributes["command_id"] = stamp.command_id
-        attributes["provenance"] = stamp.provenance
-        attributes["command_digest"] = stamp.command_digest
-        attributes.update(fields)
+        event = stamped_event(event_class, self.id, self.version + 1, stamp, fields)
         if isinstance(event, Account.ContactAdded | Account.ContactChanged):
             self._check_org_chart(event)
         self._absorb(event)
@@ -484,9 +474,4 @@ def fold(events: Iterable[AccountEvent]) -> AccountState:
 
 
 def _check_not_future(stamp: Stamp) -> None:
-    if stamp.effective_at > stamp.recorded_at + CLOCK_SKEW:
-        raise InvalidTime(
-            f"effective time {stamp.effective_at.isoformat()} is in the future "
-            f"(now {stamp.recorded_at.isoformat()}; allowance "
-            f"{int(CLOCK_SKEW.total_seconds())}s); record it once it has happened"
-        )
+    check_not_future(stamp, "record it once it has happened")

@@ -36,13 +36,13 @@ from salesengine.domain.errors import (
 )
 from salesengine.domain.eventsourcing_seam import (
     append_new_event,
-    blank_event,
     create_aggregate,
 )
 from salesengine.domain.guard import GuardLookup, StageGuard, Trigger
 from salesengine.domain.key_info import KeyInfo, details_problem
+from salesengine.domain.stamping import check_not_future, stamped_event
 from salesengine.domain.state import DealState
-from salesengine.domain.values import CLOCK_SKEW, FactValue, NextStep, Stamp, Status
+from salesengine.domain.values import FactValue, NextStep, Stamp, Status
 
 
 def _without_digest(state: dict[str, Any]) -> None:
@@ -733,25 +733,11 @@ class Deal(Aggregate):
         judged: tuple[str, GuardLookup] | None = None,
         **fields: Any,
     ) -> None:
-        """The library's ``trigger_event`` and ``mutate``, for the next event in sequence.
-
-        Building the frozen event through its generated ``__init__`` sets each field with
-        ``object.__setattr__``; on a bulk import that cost as much as deciding. The event
-        gets the same attributes directly, as the codec does when it reads events back
-        (both through ``eventsourcing_seam``). ``judged``: for a change of evidence, what
+        """The library's ``trigger_event`` and ``mutate``, for the next event in sequence
+        (built by ``stamping.stamped_event``). ``judged``: for a change of evidence, what
         it does and the guards to check the deal's later moves with.
         """
-        event = blank_event(event_class)
-        attributes = event.__dict__
-        attributes["originator_id"] = self.id
-        attributes["originator_version"] = self.version + 1
-        attributes["timestamp"] = stamp.recorded_at
-        attributes["effective_at"] = stamp.effective_at
-        attributes["actor"] = stamp.actor
-        attributes["command_id"] = stamp.command_id
-        attributes["provenance"] = stamp.provenance
-        attributes["command_digest"] = stamp.command_digest
-        attributes.update(fields)
+        event = stamped_event(event_class, self.id, self.version + 1, stamp, fields)
         if judged is not None:
             self._check_later_moves(event, *judged)
         self._absorb(event)  # what the event's apply() does; it raises before any change
@@ -886,12 +872,7 @@ def _closed(
 
 
 def _check_not_future(stamp: Stamp) -> None:
-    if stamp.effective_at > stamp.recorded_at + CLOCK_SKEW:
-        raise InvalidTime(
-            f"effective time {stamp.effective_at.isoformat()} is in the future "
-            f"(now {stamp.recorded_at.isoformat()}; allowance {int(CLOCK_SKEW.total_seconds())}s); "
-            "record it once it has happened, effective now or earlier"
-        )
+    check_not_future(stamp, "record it once it has happened, effective now or earlier")
 
 
 def _stamp_fields(stamp: Stamp) -> dict[str, Any]:

@@ -35,9 +35,10 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from salesengine.domain.errors import CommandRefused, InvalidTime
-from salesengine.domain.eventsourcing_seam import append_new_event, blank_event, create_aggregate
-from salesengine.domain.values import CLOCK_SKEW, Stamp
+from salesengine.domain.errors import CommandRefused
+from salesengine.domain.eventsourcing_seam import append_new_event, create_aggregate
+from salesengine.domain.stamping import check_not_future, stamped_event
+from salesengine.domain.values import Stamp
 
 SubjectKind = Literal["rep", "team"]
 SUBJECT_KINDS: tuple[SubjectKind, ...] = ("rep", "team")
@@ -384,17 +385,7 @@ class Quota(Aggregate):
 
     def _trigger(self, event_class: type[Quota.Event], stamp: Stamp, **fields: Any) -> None:
         """The next event in sequence, built as ``Deal._trigger`` builds its own."""
-        event = blank_event(event_class)
-        attributes = event.__dict__
-        attributes["originator_id"] = self.id
-        attributes["originator_version"] = self.version + 1
-        attributes["timestamp"] = stamp.recorded_at
-        attributes["effective_at"] = stamp.effective_at
-        attributes["actor"] = stamp.actor
-        attributes["command_id"] = stamp.command_id
-        attributes["provenance"] = stamp.provenance
-        attributes["command_digest"] = stamp.command_digest
-        attributes.update(fields)
+        event = stamped_event(event_class, self.id, self.version + 1, stamp, fields)
         self._absorb(event)
         append_new_event(self, event, stamp.recorded_at)
 
@@ -423,9 +414,6 @@ def fold(events: Iterable[QuotaEvent]) -> QuotaState:
 
 
 def _check_not_future(stamp: Stamp) -> None:
-    if stamp.effective_at > stamp.recorded_at + CLOCK_SKEW:
-        raise InvalidTime(
-            f"effective time {stamp.effective_at.isoformat()} is in the future "
-            f"(now {stamp.recorded_at.isoformat()}; allowance {int(CLOCK_SKEW.total_seconds())}s); "
-            "record the quota effective now or earlier (backdate it to when it took effect)"
-        )
+    check_not_future(
+        stamp, "record the quota effective now or earlier (backdate it to when it took effect)"
+    )
