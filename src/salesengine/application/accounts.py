@@ -9,8 +9,6 @@ accounts, one query over the log's account openings).
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,8 +31,8 @@ from salesengine.application.account_commands import (
     SetShareOfWallet,
     account_command_digest,
 )
-from salesengine.application.batch import BACKOFF_CAP_SECONDS, WRITE_RETRIES
 from salesengine.application.engine import SalesEngine
+from salesengine.application.retries import retry_on_conflict
 from salesengine.domain.account import (
     Account,
     AccountAlreadyExists,
@@ -93,20 +91,14 @@ class Accounts:
         self, command: AccountCommand, *, provenance: dict[str, str] | None = None
     ) -> AccountResult:
         """Apply one command; a concurrent writer's change is retried against fresh state."""
-        for attempt in range(WRITE_RETRIES):
-            if attempt:
-                time.sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, 0.002 * 2**attempt)))
+
+        def once() -> AccountResult:
             account, result = self.decide(command, self.find(command.account), provenance)
-            if result.status == "duplicate":
-                return result
-            try:
+            if result.status != "duplicate":
                 self.commit(account)
-            except ConcurrencyConflict:
-                continue
             return result
-        raise ConcurrencyConflict(
-            f"account '{command.account}' kept changing under {WRITE_RETRIES} attempts; try again"
-        )
+
+        return retry_on_conflict(once, f"account '{command.account}'")
 
     def decide(
         self,

@@ -9,8 +9,6 @@ and listing them reads only their openings (one indexed query by topic).
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +18,6 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError
 from eventsourcing.utils import get_topic
 
-from salesengine.application.batch import BACKOFF_CAP_SECONDS, WRITE_RETRIES
 from salesengine.application.engine import SalesEngine
 from salesengine.application.quota_commands import (
     ClearQuota,
@@ -34,6 +31,7 @@ from salesengine.application.quota_figures import (
     quota_figures,
     quota_view,
 )
+from salesengine.application.retries import retry_on_conflict
 from salesengine.domain.errors import (
     CommandIdReused,
     CommandRefused,
@@ -94,9 +92,8 @@ class Quotas:
     ) -> QuotaResult:
         """Apply one quota command; a concurrent writer's change is retried against fresh
         state. Refusals raise ``CommandRefused`` and store nothing."""
-        for attempt in range(WRITE_RETRIES):
-            if attempt:
-                time.sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, 0.002 * 2**attempt)))
+
+        def once() -> QuotaResult:
             period = command.quota_period
             quota = self.find(command.kind, command.subject, period.year)
             quota, result = self._decide(command, quota, provenance)
@@ -105,14 +102,13 @@ class Quotas:
             try:
                 self.engine.save(quota)
             except IntegrityError:
-                continue  # another writer changed the stream first: decide again
+                # Another writer changed the stream first: decide again.
+                raise ConcurrencyConflict(f"{command.stream} changed") from None
             except OperationalError as e:
                 raise StoreUnavailable(f"the event store refused the write: {e}") from None
             return result
-        raise ConcurrencyConflict(
-            f"the quotas of {command.stream} kept changing under {WRITE_RETRIES} attempts; "
-            "try again"
-        )
+
+        return retry_on_conflict(once, f"the quotas of {command.stream}")
 
     def _decide(
         self, command: QuotaCommand, quota: Quota | None, provenance: dict[str, str] | None
