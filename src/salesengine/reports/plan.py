@@ -30,6 +30,7 @@ from salesengine.reports.common import known
 from salesengine.reports.conversion import conversion
 from salesengine.reports.cycle_time import cycle_time
 from salesengine.reports.funnel import funnel
+from salesengine.reports.open_deals import Only
 from salesengine.reports.periods import Period
 from salesengine.reports.window import attributes_at
 
@@ -343,9 +344,11 @@ def won_by(
     upto: datetime | None = None,
     scope: Scope | None = None,
     by: str | None = None,
+    only: Only | None = None,
 ) -> dict[str | None, tuple[int, Decimal]]:
     """``won``'s deals per ``by`` group (owner or team) at the win: {group: (deals,
-    amount)}; without ``by``, one entry under None."""
+    amount)}; without ``by``, one entry under None. ``only``: of that owner or team at
+    the win."""
     i, a = INTERVALS.c, ATTRIBUTES.c
     last = min(to_us(end) - 1, to_us(upto)) if upto is not None else to_us(end) - 1
     winning = select(i.deal_id, func.max(i.entered_at).label("won_at")).where(
@@ -364,6 +367,8 @@ def won_by(
     )
     if by is not None:
         query = query.group_by(group)
+    if only is not None:
+        query = only.where(query)
     found: dict[str | None, tuple[int, Decimal]] = {}
     for grp, count, units in conn.execute(query):
         if by is None and not count:

@@ -15,20 +15,16 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
 from salesengine.access.principal import Scope
-from salesengine.access.scope_sql import scoped
 from salesengine.domain.policy import FunnelPolicy
-from salesengine.projections.base import from_units, to_us
-from salesengine.reports.common import by_name, known
-from salesengine.reports.funnel import ATTRIBUTES, INTERVALS
+from salesengine.reports.common import by_name
 from salesengine.reports.periods import Period
-from salesengine.reports.plan import Plan, needed, plan
+from salesengine.reports.plan import Plan, needed, plan, won_by
 from salesengine.reports.portfolio_deals import Selection, open_at
 from salesengine.reports.portfolio_exits import WON
 from salesengine.reports.portfolio_shape import period_of
-from salesengine.reports.window import attributes_at
 
 # Where a rep's target came from.
 GIVEN, FROM_CALLER, PREVIOUS = "given", "assigned", "previous period"
@@ -129,24 +125,18 @@ def won_per_rep(
 ) -> dict[str | None, tuple[int, Decimal]]:
     """(deals, amount) won in [start, end) (and by ``upto``) per owner at the win: the
     plan's won deals (each at its last win, with an amount in the currency), per rep."""
-    i, a = INTERVALS.c, ATTRIBUTES.c
-    last = min(to_us(end) - 1, to_us(upto)) if upto is not None else to_us(end) - 1
-    winning = select(i.deal_id, func.max(i.entered_at).label("won_at")).where(
-        known(INTERVALS, known_at),
-        i.policy == chosen.policy,
-        i.stage == WON,
-        i.entered_at >= to_us(start),
-        i.entered_at <= last,
+    return won_by(
+        conn,
+        policies[chosen.policy],
+        chosen.currency_of(policies),
+        start,
+        end,
+        known_at,
+        upto=upto,
+        scope=scope,
+        by="owner",
+        only=chosen.only,
     )
-    wins = scoped(winning, scope, i.deal_id).group_by(i.deal_id).subquery("wins")
-    query = (
-        select(a.owner, func.count(), func.sum(a.amount))
-        .select_from(wins.join(ATTRIBUTES, attributes_at(wins.c.deal_id, wins.c.won_at, known_at)))
-        .where(a.amount.is_not(None), chosen.in_currency(policies))
-        .group_by(a.owner)
-    )
-    query = chosen.only.where(query)
-    return {r[0]: (int(r[1]), from_units(int(r[2] or 0))) for r in conn.execute(query)}
 
 
 def evaluate_reps(
