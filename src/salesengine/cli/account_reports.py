@@ -72,7 +72,8 @@ def show(
     and its deals."""
     from salesengine.application.accounts import Accounts
     from salesengine.cli.read_models import all_policies
-    from salesengine.reports.accounts import account_view, decision_chain
+    from salesengine.reports.accounts import account_view
+    from salesengine.reports.decision_chain import decision_chain
 
     view, t, k, earliest = _run(
         as_of,
@@ -178,7 +179,9 @@ def list_(
     )
     kept = [v for v in views if keep.keeps(v)]
     if as_json:
-        rows = [_summary(v) for v in kept]
+        from salesengine.reports.account_documents import account_summary
+
+        rows = [account_summary(v) for v in kept]
         print_json({**_header(t, k, earliest), "accounts": rows})
         return
     grid = Grid(
@@ -195,18 +198,6 @@ def list_(
     grid.print()
 
 
-def _summary(v: "AccountView") -> dict[str, Any]:
-    """An account's row of the list: its view less contacts, activities and deals."""
-    from salesengine.application.json_form import jsonable
-
-    row: dict[str, Any] = jsonable(v)
-    for name in ("contacts", "activities", "deals"):
-        row.pop(name)
-    row["open_deals"] = v.open_deals
-    row["present_contacts"] = sum(c.left_at is None for c in v.contacts)
-    return row
-
-
 def chain(
     account: Key, as_of: AsOf = None, known_at: KnownAt = None, as_json: AsJson = False
 ) -> None:
@@ -216,7 +207,8 @@ def chain(
     and the reporting lines."""
     from salesengine.application.accounts import Accounts
     from salesengine.cli.read_models import all_policies
-    from salesengine.reports.accounts import account_view, decision_chain
+    from salesengine.reports.accounts import account_view
+    from salesengine.reports.decision_chain import decision_chain
 
     result, t, k, earliest = _run(
         as_of,
@@ -393,30 +385,10 @@ def history(
     The events recorded by K in timeline order (effective time, then version); those
     effective after T marked."""
     from salesengine.application.accounts import Accounts
-    from salesengine.application.json_form import jsonable
+    from salesengine.reports.account_documents import history_rows
 
     t, k = instants(as_of, known_at)
-    events = Accounts(STATE.engine(create=False)).events(account)
-    shown = [e for e in events.timeline if k is None or e.timestamp <= k]
-    rows = []
-    for e in shown:
-        data = {
-            name: value
-            for name, value in vars(e).items()
-            if name not in _ENVELOPE and value not in (None, [], {})
-        }
-        rows.append(
-            {
-                "version": e.originator_version,
-                "type": type(e).__name__,
-                "effective_at": e.effective_at,
-                "recorded_at": e.timestamp,
-                "actor": e.actor,
-                "command_id": e.command_id,
-                "after_t": e.effective_at > t,
-                "data": jsonable(data),
-            }
-        )
+    rows = history_rows(Accounts(STATE.engine(create=False)).events(account), t, k)
     if as_json:
         print_json({"account": account, "as_of": t, "known_at": k, "events": rows})
         return
@@ -430,20 +402,3 @@ def history(
         )
         if details:
             say(f"    {details}")
-
-
-# What every event carries, shown in the line's own columns.
-_ENVELOPE = frozenset(
-    {
-        "originator_id",
-        "originator_version",
-        "originator_topic",
-        "timestamp",
-        "effective_at",
-        "actor",
-        "command_id",
-        "provenance",
-        "command_digest",
-        "account",
-    }
-)

@@ -11,13 +11,15 @@ but no account event records is an implicit account (``recorded`` false) until
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import Connection, func, select
 
+from salesengine.access.principal import Scope
+from salesengine.access.scope_sql import scoped
 from salesengine.application.accounts import AccountEvents, Accounts
 from salesengine.domain.account import UnknownAccount
 from salesengine.domain.account_state import SUPPORT_NAMES, AccountState, Activity
@@ -139,20 +141,33 @@ def account_views(
     only: str | None = None,
     cadence_days: Mapping[str, int] = CADENCE_DAYS,
     policies: Mapping[str, FunnelPolicy] | None = None,
+    keys: Collection[str] | None = None,
+    scope: Scope | None = None,
 ) -> list[AccountView]:
     """Every account open at T as known at K, recorded or implicit, by key (``only``: that
     key's alone). Its deals are graded by their own policy's days (``policies``), and its
     cadence is the tightest its grade has in the policies of its open deals;
-    ``cadence_days`` when it has none, or without ``policies``."""
+    ``cadence_days`` when it has none, or without ``policies``.
+
+    ``keys``: only these accounts, and only their events are folded (a principal's, from
+    ``account_scope.reachable_accounts``); ``scope``: only the deals (and their visits) it
+    reaches are read, so an account shows, and is graded by, the caller's deals alone."""
+    if only is not None:
+        streams = [] if keys is not None and only not in keys else _one(accounts, only)
+    elif keys is not None:
+        streams = [s for key in sorted(keys) for s in _one(accounts, key)]
+    else:
+        streams = accounts.all_events()
     recorded: dict[str, AccountState] = {}
-    for events in accounts.all_events() if only is None else _one(accounts, only):
+    for events in streams:
         state = events.state_at(as_of, known_at)
         if state.exists:
             recorded[state.key] = state
     known_policies = policies or {}
-    deals = _deals(conn, as_of, known_at, only, known_policies)
-    visits = _visits(conn, as_of, known_at, only)
-    keys = sorted(set(recorded) | set(deals))
+    deals = _deals(conn, as_of, known_at, only, known_policies, scope)
+    visits = _visits(conn, as_of, known_at, only, scope)
+    named = set(recorded) | set(deals)
+    listed = sorted(named if keys is None else named & set(keys))
     return [
         _view(
             key,
@@ -162,7 +177,7 @@ def account_views(
             as_of,
             _cadence(deals.get(key, []), known_policies, cadence_days),
         )
-        for key in keys
+        for key in listed
     ]
 
 
@@ -189,10 +204,20 @@ def account_view(
     as_of: datetime,
     known_at: datetime | None,
     policies: Mapping[str, FunnelPolicy] | None = None,
+    keys: Collection[str] | None = None,
+    scope: Scope | None = None,
 ) -> AccountView:
-    """One account at T known at K; refused if neither its events nor a deal name it then."""
+    """One account at T known at K; refused if neither its events nor a deal name it then
+    (or, with ``keys``, if it is not one of them)."""
     views = account_views(
-        conn, accounts, as_of=as_of, known_at=known_at, only=key, policies=policies
+        conn,
+        accounts,
+        as_of=as_of,
+        known_at=known_at,
+        only=key,
+        policies=policies,
+        keys=keys,
+        scope=scope,
     )
     if not views:
         raise UnknownAccount(
@@ -293,6 +318,7 @@ def _deals(
     known_at: datetime | None,
     only: str | None,
     policies: Mapping[str, FunnelPolicy],
+    scope: Scope | None = None,
 ) -> dict[str, list[AccountDeal]]:
     """The deals naming an account, opened at T as known at K, by account key."""
     i, a = INTERVALS.c, ATTRIBUTES.c
@@ -319,6 +345,7 @@ def _deals(
     ).where(a.account.is_not(None))
     if only is not None:
         query = query.where(a.account == only)
+    query = scoped(query, scope, i.deal_id)
     found: dict[str, list[AccountDeal]] = {}
     for r in conn.execute(query):
         is_open = r.stage not in OUTCOMES
@@ -343,7 +370,11 @@ def _deals(
 
 
 def _visits(
-    conn: Connection, as_of: datetime, known_at: datetime | None, only: str | None
+    conn: Connection,
+    as_of: datetime,
+    known_at: datetime | None,
+    only: str | None,
+    scope: Scope | None = None,
 ) -> dict[str, list[ActivityView]]:
     """The visits logged on each account's deals, effective at or before T, known at K."""
     v, a = VISITS.c, ATTRIBUTES.c
@@ -361,6 +392,7 @@ def _visits(
         query = query.where(v.recorded_at <= to_us(known_at))
     if only is not None:
         query = query.where(a.account == only)
+    query = scoped(query, scope, v.deal_id)
     found: dict[str, list[ActivityView]] = {}
     for r in conn.execute(query):
         visit = ActivityView(
@@ -368,47 +400,6 @@ def _visits(
         )
         found.setdefault(r.account, []).append(visit)
     return found
-
-
-# ------------------------------------------------------------------ decision chain
-
-
-@dataclass(frozen=True, slots=True)
-class ChainNode:
-    contact: ContactView
-    depth: int  # 0 for someone who reports to no present contact
-
-
-@dataclass(frozen=True, slots=True)
-class DecisionChain:
-    account: str
-    as_of: datetime
-    known_at: datetime | None
-    nodes: list[ChainNode]  # the org chart, depth first, each superior before their reports
-    by_role: dict[str, list[str]]  # role -> the present contacts in it
-    left: list[ContactView]  # contacts who had left by T
-
-
-def decision_chain(view: AccountView, known_at: datetime | None, as_of: datetime) -> DecisionChain:
-    """The account's present contacts as an org chart, and who plays each role, at T."""
-    present = {c.contact: c for c in view.contacts if c.left_at is None}
-    reports: dict[str | None, list[ContactView]] = {}
-    for c in present.values():
-        boss = c.reports_to if c.reports_to in present else None
-        reports.setdefault(boss, []).append(c)
-    nodes: list[ChainNode] = []
-
-    def walk(boss: str | None, depth: int) -> None:
-        for c in sorted(reports.get(boss, []), key=lambda c: c.contact):
-            nodes.append(ChainNode(c, depth))
-            walk(c.contact, depth + 1)
-
-    walk(None, 0)
-    by_role: dict[str, list[str]] = {}
-    for c in sorted(present.values(), key=lambda c: c.contact):
-        by_role.setdefault(c.role, []).append(c.contact)
-    left = [c for c in view.contacts if c.left_at is not None]
-    return DecisionChain(view.account, as_of, known_at, nodes, by_role, left)
 
 
 # ------------------------------------------------------------------ coverage (SOA)

@@ -8,8 +8,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
+from salesengine.access.principal import Scope
 from salesengine.application.accounts import Accounts
 from salesengine.domain.policy import FunnelPolicy
+from salesengine.reports.account_scope import reachable_accounts
 from salesengine.reports.accounts import account_views
 from salesengine.reports.health import GRADES
 from salesengine.reports.open_deals import Only
@@ -18,17 +20,25 @@ from salesengine.reports.review import AccountFigures, AccountFiguresSource
 
 
 def review_account_figures(
-    accounts: Accounts, policies: Mapping[str, FunnelPolicy]
+    accounts: Accounts, policies: Mapping[str, FunnelPolicy], scope: Scope | None = None
 ) -> AccountFiguresSource:
-    """The review's ``account_figures`` over the store's accounts."""
+    """The review's ``account_figures`` over the store's accounts (``scope``: those it
+    reaches, graded by the deals it reaches, as the service's account list shows them)."""
 
     def figures(
         conn: Connection, as_of: datetime, known_at: datetime | None, only: Only, period: Period
     ) -> AccountFigures:
+        keys = None if scope is None else reachable_accounts(conn, accounts.engine, scope)
         views = [
             v
             for v in account_views(
-                conn, accounts, as_of=as_of, known_at=known_at, policies=policies
+                conn,
+                accounts,
+                as_of=as_of,
+                known_at=known_at,
+                policies=policies,
+                keys=keys,
+                scope=scope,
             )
             if (only.owner is None or v.owner == only.owner)
             and (only.team is None or v.team == only.team)

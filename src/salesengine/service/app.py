@@ -11,6 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from salesengine.service import (
+    accounts_api,
     commands_api,
     dashboard,
     deals_api,
@@ -19,6 +20,7 @@ from salesengine.service import (
     meta_api,
     openapi,
     reports_api,
+    review_api,
 )
 from salesengine.service.context import ServiceContext, ServiceSettings
 from salesengine.service.limits import BodyLimits
@@ -58,6 +60,10 @@ def create_app(settings: ServiceSettings, *, context: ServiceContext | None = No
     app.add_middleware(BodyLimits, max_body=settings.max_body)
     for module in (meta_api, commands_api, deals_api, reports_api, export_api, feed_api):
         app.include_router(module.router)
+    # The key-account method's reads: accounts, their coverage, the case review.
+    app.include_router(accounts_api.router)
+    app.include_router(accounts_api.reports)
+    app.include_router(review_api.router)
     dashboard.install(app)
     openapi.install(app)
     return app

@@ -5,6 +5,8 @@
 import { ApiError, AuthError, clearToken, freshness, get, setToken, token } from "./api.js";
 import * as controls from "./controls.js";
 import { escapeHtml as esc, iso } from "./format.js";
+import * as account from "./views/account.js";
+import * as accounts from "./views/accounts.js";
 import * as compare from "./views/compare.js";
 import * as conversion from "./views/conversion.js";
 import * as cycle from "./views/cycle.js";
@@ -13,10 +15,14 @@ import * as forecast from "./views/forecast.js";
 import * as funnel from "./views/funnel.js";
 import * as health from "./views/health.js";
 import * as replay from "./views/replay.js";
+import * as review from "./views/review.js";
 
 const VIEWS = {
   funnel, compare, conversion, "cycle-time": cycle, forecast, health, deals, deal: replay,
+  accounts, account, review,
 };
+// The views that show one thing named in the path (#/deal/KEY, #/account/KEY).
+const KEYED = ["deal", "account"];
 // What a role must be allowed (GET /api/v1/me "actions") to see each view.
 const NEEDS = { deal: "read_history" };
 const POLL_MS = 2000;
@@ -36,9 +42,11 @@ function notice(message, kind = "error") {
 }
 
 function query(params) {
-  const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "" && k !== "key") q.set(k, v);
-  const text = q.toString();
+  // Encoded as parseHash decodes (a space as %20, not "+"), so a bookmarked owner
+  // "Li Wei" reads back as written.
+  const text = Object.entries(params)
+    .filter(([k, v]) => v !== undefined && v !== null && v !== "" && k !== "key")
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join("&");
   return text ? `?${text}` : "";
 }
 
@@ -53,15 +61,17 @@ function parseHash() {
     params[decodeURIComponent(name)] = decodeURIComponent(value);
   }
   let route = path || defaultRoute();
-  if (route.startsWith("deal/")) {
-    params.key = decodeURIComponent(route.slice(5));
-    route = "deal";
+  for (const keyed of KEYED) {
+    if (route.startsWith(`${keyed}/`)) {
+      params.key = decodeURIComponent(route.slice(keyed.length + 1));
+      route = keyed;
+    }
   }
   return { route, params };
 }
 
 function hashOf(route, params) {
-  const base = route === "deal" && params.key ? `deal/${encodeURIComponent(params.key)}` : route;
+  const base = KEYED.includes(route) && params.key ? `${route}/${encodeURIComponent(params.key)}` : route;
   return `#/${base}${query(params)}`;
 }
 
@@ -90,14 +100,17 @@ function withDefaults(route, params) {
 function renderNav() {
   const nav = $("nav");
   const items = [["funnel", "Funnel"], ["compare", "Compare"], ["conversion", "Conversion"], ["cycle-time", "Cycle time"],
-    ["forecast", "Forecast"], ["health", "Health"], ["deals", "Deals"], ["deal", "Deal replay"]];
+    ["forecast", "Forecast"], ["health", "Health"], ["deals", "Deals"], ["deal", "Deal replay"],
+    ["accounts", "Accounts"], ["review", "Review"]];
   nav.innerHTML = items.filter(([r]) => allowed(r))
     .map(([r, label]) => `<a href="#/${r}" data-route="${r}" data-testid="nav-${r}">${esc(label)}</a>`).join("");
   nav.hidden = false;
 }
 
 function markNav() {
-  for (const a of $("nav").querySelectorAll("a")) a.classList.toggle("active", a.dataset.route === state.route);
+  // An account's page is reached from the accounts list: that item stays marked.
+  const current = state.route === "account" ? "accounts" : state.route;
+  for (const a of $("nav").querySelectorAll("a")) a.classList.toggle("active", a.dataset.route === current);
 }
 
 function renderControls() {
@@ -111,7 +124,7 @@ function renderControls() {
 function apply(params, opts = {}) {
   const clean = Object.fromEntries(Object.entries(params).filter(([, v]) => v !== "" && v !== undefined && v !== null));
   if (!opts.keepCursor) delete clean.cursor;
-  if (state.route === "deal" && params.key) clean.key = params.key;
+  if (KEYED.includes(state.route) && params.key) clean.key = params.key;
   state.params = clean;
   history.replaceState(null, "", hashOf(state.route, clean));
   if (opts.rerenderControls) renderControls();
