@@ -125,6 +125,12 @@ ANSWERED: list[tuple[str, dict[str, str], dict[str, str]]] = [
     ("/api/v1/deals/{key}", {"key": "N-1"}, {}),
     ("/api/v1/deals/{key}/history", {"key": "N-1"}, {}),
     ("/api/v1/deals/{key}/history", {"key": "N-1"}, {"as_of": "2026-03-01"}),
+    # The accounts the deals name (implicit: no account event records them).
+    ("/api/v1/accounts", {}, {"as_of": "2026-03-20"}),
+    ("/api/v1/accounts/{key}", {"key": "Account N-1"}, {"as_of": "2026-03-20"}),
+    ("/api/v1/accounts/{key}/chain", {"key": "Account N-1"}, {}),
+    ("/api/v1/reports/coverage", {}, {"as_of": "2026-03-20"}),
+    ("/api/v1/reports/review", {}, {"as_of": "2026-03-20", "sample": "5"}),
     *(
         (f"/api/v1/reports/{report}", {}, query | ({"by": by} if by else {}))
         for by in GROUPINGS

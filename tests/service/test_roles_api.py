@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from salesengine.access.roles import PERMISSIONS, Action, Role
+from tests.service.accounts_seed import seed_accounts
 from tests.service.conftest import Api
 
 WHO = {
@@ -43,6 +44,13 @@ ENDPOINTS: list[tuple[str, str, Action | None]] = [
     ("GET", "/api/v1/export?as_of=2026-04-01", Action.EXPORT),
     ("GET", "/api/v1/feed?after=0", Action.READ_FEED),
     ("GET", "/api/v1/feed/stream", Action.READ_FEED),
+    # The key-account method's reads, over the accounts of tests/service/accounts_seed.py.
+    ("GET", "/api/v1/accounts?as_of=2026-03-20", Action.READ_DEALS),
+    ("GET", "/api/v1/accounts/Account%20N-1?as_of=2026-03-20", Action.READ_DEALS),
+    ("GET", "/api/v1/accounts/Account%20N-1/chain?as_of=2026-03-20", Action.READ_DEALS),
+    ("GET", "/api/v1/accounts/Account%20N-1/history", Action.READ_HISTORY),
+    ("GET", "/api/v1/reports/coverage?as_of=2026-03-20", Action.READ_DEALS),
+    ("GET", "/api/v1/reports/review?as_of=2026-03-20", Action.READ_DEALS),
 ]
 # An endless stream: the test client reads a response whole, so the roles that may read
 # it are tested on a real server (test_feed_api.py); the others' 403 here.
@@ -61,6 +69,8 @@ def request(api: Api, who: str, method: str, path: str) -> Any:
 def test_each_role_gets_what_its_permissions_give(
     api: Api, method: str, path: str, action: Action | None
 ) -> None:
+    if path.startswith("/api/v1/accounts/"):
+        seed_accounts(api)  # an account's history needs its events
     for who, role in WHO.items():
         allowed = action is None or action in PERMISSIONS[role]
         if allowed and path == ENDLESS:
