@@ -92,6 +92,8 @@ def test_an_account_page_draws_the_chain_as_reporting_lines(
     he = page.locator("[data-testid=chain-person][data-contact=he]")
     assert he.locator("[data-testid=chain-role]").inner_text() == "end user"
     assert he.locator("[data-testid=chain-support]").inner_text() == "opponent (-2)"
+    roles = page.inner_text("[data-testid=chain-roles]")
+    assert roles == "policy maker: Gao Jun 高军 · end user: He Ping · decision maker: Ma Li"
     activities = table_rows(page, "account-activities")
     assert [(a["kind"], a["effective"], a["on"]) for a in activities] == [
         ("seminar", "yes", "account")

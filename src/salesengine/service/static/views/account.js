@@ -66,7 +66,9 @@ export function render(doc, params) {
   if (!doc) return `<h2>Account</h2>${keyForm("")}<p class="empty">Enter an account's key, or open one from the accounts list.</p>`;
   const a = doc.account;
   const chain = doc.chain;
-  const roles = Object.entries(chain.by_role).map(([role, people]) => `${role.replaceAll("_", " ")}: ${people.join(", ")}`).join(" · ");
+  const names = Object.fromEntries(chain.nodes.map((n) => [n.contact.contact, n.contact.name]));
+  const roles = Object.entries(chain.by_role)
+    .map(([role, people]) => `${role.replaceAll("_", " ")}: ${people.map((p) => names[p] ?? p).join(", ")}`).join(" · ");
   let html = `<h2><a href="#/accounts">Accounts</a> › <span data-testid="account-title">${esc(a.account)}</span></h2>${meta(doc)}${keyForm(params.key)}`;
   html += `<div class="cols"><div class="card"><h3>Account</h3>${fields(a)}</div>`;
   html += `<div class="card"><h3>Decision chain (${chain.nodes.length} present, ${chain.left.length} left)</h3>${tree(chain.nodes)}
