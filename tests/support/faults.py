@@ -4,12 +4,10 @@ the disk under them, and what their acknowledgements promise of the store afterw
 from __future__ import annotations
 
 import os
-import resource
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import text
@@ -23,38 +21,30 @@ ROOT = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 60.0
 
 
-def file_size_limit(limit: int) -> Callable[[], None]:
-    """For ``preexec_fn``: no file of the process may grow past ``limit`` bytes, and a
-    write past it fails with EFBIG (as on a full disk) instead of killing the process."""
-
-    def apply() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    return apply
-
-
 def start(
     args: Sequence[str],
     env: dict[str, str] | None = None,
     limit: int | None = None,
     cwd: Path | None = None,
 ) -> subprocess.Popen[str]:
-    """``python ARGS`` in the repository, its output piped, optionally size-limited."""
+    """``python ARGS`` in the repository, its output piped; with ``limit``, no file of
+    the process may grow past that many bytes (tests/support/size_limited.py)."""
+    limited = [] if limit is None else ["-m", "tests.support.size_limited", str(limit)]
+    if limited and args[0] == "-m":
+        args = args[1:]  # size_limited runs the module itself
     return subprocess.Popen(
-        [sys.executable, *args],
+        [sys.executable, *limited, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=cwd or ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200", **(env or {})},
-        preexec_fn=None if limit is None else file_size_limit(limit),
     )
 
 
-def start_writer(url: str, first: int = 0, last: int = 10**6, limit: int | None = None) -> (
-    subprocess.Popen[str]
-):
+def start_writer(
+    url: str, first: int = 0, last: int = 10**6, limit: int | None = None
+) -> subprocess.Popen[str]:
     return start(["-m", "tests.support.fault_writer", url, str(first), str(last)], limit=limit)
 
 

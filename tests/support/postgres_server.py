@@ -99,7 +99,7 @@ class PostgresServer(PrivateServer):
             "synchronous_commit=on",
         ]
 
-    def _hello(self, s: socket.socket) -> bytes:
+    def _hello(self, s: socket.socket) -> bytes:  # noqa: ARG002 - asks through a client
         try:
             with psycopg.connect(self.url, connect_timeout=2) as conn:
                 conn.execute("SELECT 1")

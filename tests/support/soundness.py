@@ -98,9 +98,9 @@ def assert_store_sound(url: str) -> Sound:
         result = engine.execute(cmd(deal=probe, cmd="open", policy="funnel-list", owner="x"))
         assert result.status == "applied", result
         runner.catch_up()
-        assert any(
-            row for row in read_model_rows(sql)["deal_attributes"] if probe in row
-        ), "the read models did not take the probe deal"
+        assert any(row for row in read_model_rows(sql)["deal_attributes"] if probe in row), (
+            "the read models did not take the probe deal"
+        )
         # Here: the audit chain's verification, once the hash chain lands.
         return Sound(events, head, commands, replayed)
     finally:

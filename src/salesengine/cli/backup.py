@@ -4,8 +4,8 @@ whole store, taken while writers run, and the store put back from one (docs/oper
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer

@@ -19,72 +19,28 @@ Restoring refuses a target that holds anything unless forced, and names what is 
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from contextlib import closing, suppress
-from dataclasses import dataclass
 from pathlib import Path
 
-from salesengine.domain.errors import SalesEngineError, StoreMissing
+from salesengine.domain.errors import StoreMissing
+from salesengine.store.backup_shared import (
+    BackupError,
+    BadBackupInput,
+    Contents,
+    Copied,
+    TargetNotEmpty,
+    partial_path,
+    publish,
+)
 from salesengine.store.settings import EVENTS_TABLE, StoreSettings, store_absence
+
+__all__ = ["BackupError", "BadBackupInput", "Contents", "Copied", "TargetNotEmpty"]
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PG_DUMP_MAGIC = b"PGDMP"
 LOCK_SECONDS = 30.0  # as the store's own connections wait for a writer
-
-
-class BackupError(SalesEngineError):
-    """The backup or restore could not be made; nothing was changed."""
-
-    code = "backup_failed"
-
-
-class BadBackupInput(BackupError):
-    """A path or file given to backup or restore is not usable (malformed input)."""
-
-    code = "bad_backup_input"
-
-
-class TargetNotEmpty(BackupError):
-    """The target holds data that a restore (or a backup file that exists) would replace."""
-
-    code = "target_not_empty"
-
-
-@dataclass(frozen=True, slots=True)
-class Contents:
-    """What a store's database holds: its events (count and log head) and tables."""
-
-    events: int
-    position: int
-    tables: tuple[str, ...]
-
-    def describe(self) -> str:
-        others = [t for t in self.tables if t not in EVENTS_TABLE.values()]
-        held = (
-            f"an event store ({self.events:,} events, up to position {self.position:,})"
-            if len(others) < len(self.tables)
-            else "no event store"
-        )
-        extra = f" and {len(others)} other tables ({', '.join(others[:6])}" + (
-            ", ...)" if len(others) > 6 else ")"
-        )
-        return held + (extra if others else "")
-
-
-@dataclass(frozen=True, slots=True)
-class Copied:
-    """A finished backup or restore: from where, to where, and up to which position."""
-
-    kind: str
-    source: str
-    target: str
-    events: int
-    position: int
-    bytes: int
-    seconds: float
-    replaced: Contents | None = None  # what a forced restore overwrote
 
 
 def backup(settings: StoreSettings, target: Path, *, force: bool = False) -> Copied:
@@ -145,9 +101,23 @@ def backup_kind(path: Path) -> str:
 def _check_source(settings: StoreSettings) -> None:
     if settings.kind == "sqlite" and _in_memory(settings):
         raise BadBackupInput("an in-memory store cannot be backed up: name a file with --db")
-    absence = store_absence(settings)
+    try:
+        absence = store_absence(settings)
+    except _open_errors(settings.kind) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise BackupError(f"{settings.display}: cannot open the event store: {reason}") from None
     if absence is not None:
         raise StoreMissing(absence)
+
+
+def _open_errors(kind: str) -> tuple[type[Exception], ...]:
+    """The errors of a store that cannot be opened at all; psycopg's only for PostgreSQL
+    (an SQLite run does not import it)."""
+    if kind == "postgresql":
+        import psycopg
+
+        return sqlite3.Error, OSError, psycopg.Error
+    return sqlite3.Error, OSError
 
 
 def _in_memory(settings: StoreSettings) -> bool:
@@ -165,24 +135,6 @@ def _check_backup_target(target: Path, force: bool) -> None:
             f"backup file {target} exists ({target.stat().st_size:,} bytes): "
             "choose another name, or --force to replace it"
         )
-
-
-def partial_path(target: Path) -> Path:
-    """Where a backup is written before it is complete: beside the target, so the final
-    rename is atomic, under a name no one mistakes for a backup."""
-    return target.with_name(f".{target.name}.partial-{os.getpid()}")
-
-
-def publish(partial: Path, target: Path) -> None:
-    """Make the finished copy durable, then give it its name (atomically)."""
-    with partial.open("rb") as f:
-        os.fsync(f.fileno())
-    os.replace(partial, target)
-    directory = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 # ---------------------------------------------------------------------------- SQLite

@@ -26,7 +26,7 @@ from typing import Any
 
 import psycopg
 
-from salesengine.store.backup import (
+from salesengine.store.backup_shared import (
     BackupError,
     BadBackupInput,
     Contents,
@@ -109,26 +109,30 @@ def pg_contents(conn: psycopg.Connection[Any], schema: str) -> Contents:
     )
     events = position = 0
     if EVENTS_TABLE["postgresql"] in tables:
-        count, head = conn.execute(
-            f'SELECT count(*), coalesce(max(notification_id), 0) FROM "{schema}".'
-            f"{EVENTS_TABLE['postgresql']}"
+        row = conn.execute(
+            f"SELECT count(*), coalesce(max(notification_id), 0) "
+            f"FROM {_ident(schema)}.{EVENTS_TABLE['postgresql']}"
         ).fetchone()
-        events, position = int(count), int(head)
+        assert row is not None  # an aggregate always answers one row
+        events, position = int(row[0]), int(row[1])
     return Contents(events, position, tables)
 
 
 def dump(settings: StoreSettings, target: Path) -> Copied:
     schema = schema_of(settings)
-    command = (
-        f"pg_dump --format=custom --schema={schema} --file={target} '{settings.display}'"
-    )
+    command = f"pg_dump --format=custom --schema={schema} --file={target} '{settings.display}'"
     pg_dump = _tool("pg_dump", command)
     partial = partial_path(target)
     started = time.perf_counter()
     try:
         with _connect(settings) as conn:
-            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+            # One snapshot for the count below and for pg_dump: the transaction that
+            # psycopg begins at the first statement is REPEATABLE READ.
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
+            exported = conn.execute("SELECT pg_export_snapshot()").fetchone()
+            assert exported is not None
+            snapshot = exported[0]
             held = pg_contents(conn, schema)
             # pg_dump imports the snapshot; this transaction must stay open until it has.
             done = subprocess.run(
@@ -237,9 +241,7 @@ def pg_restore(backup_file: Path, settings: StoreSettings, *, force: bool) -> Co
 
 
 def _schema_exists(conn: psycopg.Connection[Any], schema: str) -> bool:
-    found = conn.execute(
-        "SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)
-    ).fetchone()
+    found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
     return found is not None
 
 
