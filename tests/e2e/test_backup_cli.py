@@ -39,9 +39,10 @@ def test_a_store_backed_up_and_restored_has_the_same_history(cli: CLI, tmp_path:
     put = cli("restore", str(file), "--json", db_url=str(target))
     assert put.code == 0, put.err
     assert put.json()["events"] == 3 and put.json()["replaced"] is None
-    assert json.loads(cli("history", "D-1", "--json").out)["events"] == json.loads(
-        cli("history", "D-1", "--json", db_url=str(target)).out
-    )["events"]
+    assert (
+        json.loads(cli("history", "D-1", "--json").out)["events"]
+        == json.loads(cli("history", "D-1", "--json", db_url=str(target)).out)["events"]
+    )
     at = "2026-12-31T00:00:00Z"
     funnel = [cli("funnel", "--as-of", at, "--json", db_url=str(db)).out for db in (source, target)]
     assert funnel[0] == funnel[1]
@@ -103,9 +104,7 @@ def test_bad_paths_and_urls_are_refused_clearly_and_change_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
-def test_a_backup_that_meets_a_full_disk_fails_and_leaves_no_file(
-    cli: CLI, tmp_path: Path
-) -> None:
+def test_a_backup_that_meets_a_full_disk_fails_and_leaves_no_file(cli: CLI, tmp_path: Path) -> None:
     seed(tmp_path / "store.db", 400)
     size = (tmp_path / "store.db").stat().st_size
     assert size > 200_000
