@@ -158,14 +158,34 @@ def test_a_damaged_backup_is_refused_and_the_target_is_unchanged(stores: Stores)
     assert not list(stores.file.parent.glob(".*partial*"))
 
 
-def test_a_backup_restores_only_into_its_own_kind(tmp_path: Path, pg_schema: str) -> None:
+def test_a_backup_restores_only_into_its_own_kind(tmp_path: Path) -> None:
     sqlite_store = str(tmp_path / "s.db")
     write_some(sqlite_store, 1)
     backup(settings(sqlite_store), tmp_path / "b")
     with pytest.raises(BadBackupInput, match="restores into a store of its own kind"):
-        restore(tmp_path / "b", settings(f"{PG_URL}?schema={pg_schema}"))
+        restore(tmp_path / "b", settings("postgresql://postgres@127.0.0.1:1/x"))
 
 
+@pytest.mark.postgres
+def test_a_restore_beside_its_own_schema_is_refused_naming_it(
+    tmp_path: Path, pg_schema: str
+) -> None:
+    """The archive creates the backed-up schema before it is renamed: in the database
+    that still holds it, the restore cannot pass through it."""
+    if pg_backup.find_tool("pg_dump") is None:
+        service_unavailable("pg_dump", "not installed (the PostgreSQL client)")
+    url = f"{PG_URL}?schema={pg_schema}"
+    write_some(url, 1)
+    backup(settings(url), tmp_path / "b")
+    other = f"o_{uuid.uuid4().hex[:12]}"
+    with pytest.raises(BadBackupInput) as refused:
+        restore(tmp_path / "b", settings(f"{PG_URL}?schema={other}"))
+    assert f"the backup's schema '{pg_schema}' exists in that database too" in (
+        refused.value.message
+    )
+
+
+@pytest.mark.postgres
 def test_without_pg_dump_the_error_says_what_to_run(
     tmp_path: Path, pg_schema: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -29,6 +29,8 @@ from tests.support.postgres_server import PostgresServer
 from tests.support.services import service_unavailable
 from tests.support.soundness import assert_store_sound, log_of
 
+pytestmark = pytest.mark.slow  # the whole matrix: about 35 s of CPU (docs/operations.md)
+
 ROWS = 2_000  # source rows of the import: enough that it is stopped part way
 
 

@@ -50,7 +50,11 @@ class PostgresServer(PrivateServer):
         self.user = "postgres" if os.geteuid() == 0 else None
         base = Path(tempfile.mkdtemp(prefix="salesengine-pg-"))
         if self.user is not None:
-            account = pwd.getpwnam(self.user)
+            try:
+                account = pwd.getpwnam(self.user)
+            except KeyError:
+                base.rmdir()
+                raise ServerUnavailable("no 'postgres' account to run a server as") from None
             os.chown(base, account.pw_uid, account.pw_gid)
         super().__init__(pg_binary("postgres"), base, port or free_port())
         self.pgdata = base / "data"

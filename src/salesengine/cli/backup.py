@@ -35,7 +35,7 @@ def backup_command(
         print_json(_as_dict(done))
         return
     say(
-        f"backed up {done.source} to {done.target}: {done.events:,} events up to position "
+        f"backed up {done.source} to {done.target}: {_events(done.events)} up to position "
         f"{done.position:,}, {done.bytes:,} bytes in {done.seconds:.1f} s"
     )
 
@@ -59,7 +59,7 @@ def restore_command(
     if done.replaced is not None:
         say(f"replaced {done.target}, which held {done.replaced.describe()}")
     say(
-        f"restored {done.source} into {done.target}: {done.events:,} events up to position "
+        f"restored {done.source} into {done.target}: {_events(done.events)} up to position "
         f"{done.position:,} in {done.seconds:.1f} s, read models as they were backed up"
     )
 
@@ -77,6 +77,10 @@ def _run(step: Callable[[], Copied]) -> Copied:
     except BackupError as e:
         error(e.message)
         sys.exit(1)
+
+
+def _events(count: int) -> str:
+    return f"{count:,} event{'' if count == 1 else 's'}"
 
 
 def _as_dict(done: Copied) -> dict[str, object]:

@@ -40,7 +40,8 @@ class Contents:
     def describe(self) -> str:
         others = [t for t in self.tables if t not in EVENTS_TABLE.values()]
         held = (
-            f"an event store ({self.events:,} events, up to position {self.position:,})"
+            f"an event store ({self.events:,} event{'' if self.events == 1 else 's'}, "
+            f"up to position {self.position:,})"
             if len(others) < len(self.tables)
             else "no event store"
         )
