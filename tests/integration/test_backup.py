@@ -38,29 +38,41 @@ class Stores(NamedTuple):
     file: Path  # where the backup goes
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
-    """A source store and an empty target of the same kind (on PostgreSQL, a schema of
-    the shared server and a new database beside it)."""
-    if request.param == "sqlite":
-        yield Stores(str(tmp_path / "source.db"), str(tmp_path / "restored.db"), tmp_path / "b")
-        return
+@pytest.fixture(scope="module")
+def restore_database() -> Iterator[str]:
+    """A database beside the shared test database, for restores: the backed-up schemas
+    are not in it. One per module: dropping a database makes the server checkpoint."""
     for tool in ("pg_dump", "pg_restore", "psql"):
         if pg_backup.find_tool(tool) is None:
             service_unavailable(tool, "not installed (the PostgreSQL client)")
-    schema = request.getfixturevalue("pg_schema")
     database = f"r_{uuid.uuid4().hex[:12]}"
     try:
         pg_admin(f"CREATE DATABASE {database} TEMPLATE template0")
     except psycopg.OperationalError as e:
         service_unavailable("PostgreSQL", e)
-    target = urlsplit(PG_URL)._replace(path=f"/{database}", query="schema=restored").geturl()
-    with psycopg.connect(target.split("?")[0], autocommit=True) as conn:
-        conn.execute("CREATE SCHEMA restored")  # as an operator makes a store's schema
     try:
-        yield Stores(f"{PG_URL}?schema={schema}", target, tmp_path / "b")
+        yield urlsplit(PG_URL)._replace(path=f"/{database}").geturl()
     finally:
         pg_admin(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
+    """A source store and an empty target of the same kind (on PostgreSQL, a schema of
+    the shared test database and one of another database)."""
+    if request.param == "sqlite":
+        yield Stores(str(tmp_path / "source.db"), str(tmp_path / "restored.db"), tmp_path / "b")
+        return
+    source = request.getfixturevalue("pg_schema")
+    database = request.getfixturevalue("restore_database")
+    target = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {target}")  # as an operator makes a store's schema
+    try:
+        yield Stores(f"{PG_URL}?schema={source}", f"{database}?schema={target}", tmp_path / "b")
+    finally:
+        with psycopg.connect(database, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {target} CASCADE")
 
 
 def settings(url: str) -> Any:
