@@ -172,3 +172,7 @@ def test_anomalies_list_the_few_late_visits_not_the_whole_quarter(demo: Path) ->
     late = [r for r in anomalies["rows"] if r["kind"] == "backdated"]
     assert all(8 <= r["evidence"]["delay_days"] <= 21 for r in late)
     assert counts["over_stage_limit"] > 0 and counts["next_step_overdue"] > 0
+    # A few deals lost a piece of the evidence their stage asked for.
+    assert counts["criteria_lapsed"] > 0
+    lapsed = next(r for r in anomalies["rows"] if r["kind"] == "criteria_lapsed")
+    assert lapsed["position"] in ("contacted", "qualified", "developed", "committed")

@@ -78,7 +78,7 @@ def demo_command(
     say(
         f"Quotas for {plan.anchor.year}: {money(YEARLY)} CNY per rep and "
         f"{money(TEAM_YEARLY)} per team, in quarters; {RAISED_REP}'s raised to "
-        f"{money(RAISED_TO)} three weeks ago ({quota_tally.applied} set, "
+        f"{money(RAISED_TO)} three weeks before the end ({quota_tally.applied} set, "
         f"{quota_tally.duplicates} already present): salesengine quota list [--known-at], "
         f"vvalue, plan --per rep --period {quarter}."
     )

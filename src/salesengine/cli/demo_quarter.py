@@ -1,7 +1,9 @@
 """The demo's quarter for a small sales organisation, generated from a fixed seed.
 
 Three teams, twelve reps, the five-level policy, about twelve visits per rep a week,
-and some moves that the stage guard refuses because evidence is missing.
+and some moves that the stage guard refuses because evidence is missing. Each deal is
+for an account of its owner's book (``demo_accounts``); a few visits are logged late and
+a few deals lose a piece of their evidence, for ``anomalies`` (docs/demo.md).
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ CARRY_OVER_DAYS = 35
 # recorded the evening it happened (``demo_recording``).
 LATE_SHARE = 0.01
 LATE_DAYS = (8, 20)
+# About one open deal in eight past its first stage loses a piece of its evidence.
+LAPSE_ONE_IN = 8
+LAPSE_REASONS = ["budget frozen", "sponsor left the company", "scope under review"]
 
 
 @dataclass(slots=True)
@@ -110,6 +115,7 @@ def build_demo(policy: FunnelPolicy, today: date, seed: int = 7) -> DemoPlan:
                 opened_at += timedelta(days=rng.expovariate(1 / 6.5))
             _visits(rng, late, emit, rep, open_deals, start, anchor)
     raw.sort(key=lambda r: (r[0], r[1]))
+    raw = _lapses(raw, policy, anchor, random.Random(f"{seed}/lapses"))
     for _, n, cmd in raw:
         ref = plan.add(cmd)
         if n in lags:
@@ -207,6 +213,38 @@ def _one_deal(
         return anchor
     emit(at, {"cmd": "won", "deal": key, "by": rep})
     return at
+
+
+def _lapses(
+    raw: list[tuple[datetime, int, dict[str, Any]]],
+    policy: FunnelPolicy,
+    anchor: datetime,
+    rng: random.Random,
+) -> list[tuple[datetime, int, dict[str, Any]]]:
+    """The commands with a few pieces of evidence withdrawn after the stage was entered
+    (about one deal in LAPSE_ONE_IN of those still open past their first stage): what
+    ``anomalies`` lists as lapsed criteria. Drawn from their own stream, after the
+    quarter's other commands, so those stay the same."""
+    # deal -> when it entered its stage, the stage (None: not advanced), closed, its rep
+    last: dict[str, tuple[datetime, str | None, bool, str]] = {}
+    for at, _, cmd in raw:
+        entered, stage, closed, rep = last.get(cmd["deal"], (at, None, False, cmd["by"]))
+        if cmd["cmd"] == "advance":
+            entered, stage = at, cmd["to"]
+        closed = closed or cmd["cmd"] in ("won", "lost", "abandon")
+        last[cmd["deal"]] = (entered, stage, closed, rep)
+    extra: list[tuple[datetime, int, dict[str, Any]]] = []
+    for deal, (entered, stage, closed, rep) in sorted(last.items()):
+        if closed or stage is None or rng.randrange(LAPSE_ONE_IN):
+            continue
+        facts = [c.key for c in policy.stage(stage).criteria if c.source == "fact"]
+        when = entered + (anchor - entered) * rng.uniform(0.2, 0.9)
+        if not facts:
+            continue
+        withdrawn = {"cmd": "retract", "deal": deal, "by": rep, "name": rng.choice(facts)}
+        withdrawn |= {"reason": rng.choice(LAPSE_REASONS), "at": when.isoformat()}
+        extra.append((when, len(raw) + len(extra) + 1, withdrawn))
+    return sorted([*raw, *extra], key=lambda r: (r[0], r[1]))
 
 
 def _key_info(
