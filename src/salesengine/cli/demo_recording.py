@@ -53,9 +53,10 @@ class Tally:
 
 
 def evening(at: datetime, now: datetime) -> datetime:
-    """When an entry effective at ``at`` is recorded: 23:59 UTC that day (never after now)."""
+    """When an entry effective at ``at`` is recorded: 23:59 UTC that day, or at once if it
+    happened later than that; never after now."""
     day = datetime(at.year, at.month, at.day, tzinfo=UTC)
-    return min(day + timedelta(hours=23, minutes=59), now)
+    return min(max(day + timedelta(hours=23, minutes=59), at), now)
 
 
 def pending(
