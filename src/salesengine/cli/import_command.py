@@ -132,7 +132,8 @@ def import_command(
             say(summary)
     if report.interrupted:
         stopped_between_rows(file, done, interrupt)
-    if report.refused:
+    accounts = getattr(report, "accounts", None)
+    if report.refused or (accounts is not None and accounts.refused):
         raise typer.Exit(1)
 
 
@@ -183,6 +184,14 @@ def _told(
         f"{file}: {rows}; commands: {report.applied} applied, {report.duplicates} "
         "already applied" + (f"; {len(report.notes)} notes" if report.notes else "")
     )
+    accounts = report.accounts
+    if accounts is not None:
+        problems += [f"{accounts.file}: {p.where}: refused: {p.message}" for p in accounts.refused]
+        problems += [f"{accounts.file}: {line}" for line in skip_summary(accounts.skipped)]
+        summary += (
+            f"; accounts: {accounts.recorded} recorded, {accounts.unchanged} already "
+            f"recorded, {len(accounts.refused)} refused, {len(accounts.skipped)} skipped"
+        )
     return problems, summary, f"{report.rows:,} rows ({rows})"
 
 
