@@ -66,4 +66,5 @@ def scoped_figures(
     chosen = QuotaPeriod.parse(period)
     views = scoped_views(quotas, scope, as_of, known_at, year=chosen.year)
     figures = quota_figures(views, chosen.name)
-    return [f for f in figures if admits(scope, f.kind, f.subject, f.subject)]
+    # The reps' figures are of the views kept; a team's must be in scope itself.
+    return [f for f in figures if f.kind == "rep" or admits(scope, "team", f.subject, None)]

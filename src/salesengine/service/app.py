@@ -11,6 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from salesengine.service import (
+    anomalies_api,
     commands_api,
     dashboard,
     deals_api,
@@ -18,6 +19,8 @@ from salesengine.service import (
     feed_api,
     meta_api,
     openapi,
+    portfolio_api,
+    quotas_api,
     reports_api,
 )
 from salesengine.service.context import ServiceContext, ServiceSettings
@@ -58,6 +61,9 @@ def create_app(settings: ServiceSettings, *, context: ServiceContext | None = No
     app.add_middleware(BodyLimits, max_body=settings.max_body)
     for module in (meta_api, commands_api, deals_api, reports_api, export_api, feed_api):
         app.include_router(module.router)
+    # The key-account method's answers: quotas, the V value, the portfolio, anomalies.
+    for router in (quotas_api.router, portfolio_api.router, anomalies_api.router):
+        app.include_router(router)
     dashboard.install(app)
     openapi.install(app)
     return app

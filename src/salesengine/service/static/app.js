@@ -5,6 +5,7 @@
 import { ApiError, AuthError, clearToken, freshness, get, setToken, token } from "./api.js";
 import * as controls from "./controls.js";
 import { escapeHtml as esc, iso } from "./format.js";
+import * as anomalies from "./views/anomalies.js";
 import * as compare from "./views/compare.js";
 import * as conversion from "./views/conversion.js";
 import * as cycle from "./views/cycle.js";
@@ -12,10 +13,13 @@ import * as deals from "./views/deals.js";
 import * as forecast from "./views/forecast.js";
 import * as funnel from "./views/funnel.js";
 import * as health from "./views/health.js";
+import * as portfolio from "./views/portfolio.js";
+import * as quotas from "./views/quotas.js";
 import * as replay from "./views/replay.js";
 
 const VIEWS = {
   funnel, compare, conversion, "cycle-time": cycle, forecast, health, deals, deal: replay,
+  quotas, portfolio, anomalies,
 };
 // What a role must be allowed (GET /api/v1/me "actions") to see each view.
 const NEEDS = { deal: "read_history" };
@@ -90,7 +94,8 @@ function withDefaults(route, params) {
 function renderNav() {
   const nav = $("nav");
   const items = [["funnel", "Funnel"], ["compare", "Compare"], ["conversion", "Conversion"], ["cycle-time", "Cycle time"],
-    ["forecast", "Forecast"], ["health", "Health"], ["deals", "Deals"], ["deal", "Deal replay"]];
+    ["forecast", "Forecast"], ["health", "Health"], ["quotas", "Quotas & V"], ["portfolio", "Portfolio"],
+    ["anomalies", "Anomalies"], ["deals", "Deals"], ["deal", "Deal replay"]];
   nav.innerHTML = items.filter(([r]) => allowed(r))
     .map(([r, label]) => `<a href="#/${r}" data-route="${r}" data-testid="nav-${r}">${esc(label)}</a>`).join("");
   nav.hidden = false;
