@@ -66,14 +66,13 @@ def _reports(
     currency = POLICIES[policy].currency
     v = vvalue(conn, POLICIES, asked["quotas"], period=period, as_of=at, known_at=known_at,
                scope=scope)  # fmt: skip
-    plans = {
-        per: plans_per(
+    plans = {}
+    for per in ("rep", "team"):
+        plans[per] = plans_per(
             conn, POLICIES, per="owner" if per == "rep" else "team", policy=policy,
             targets=remaining_targets(v, currency, per), period=period, as_of=at,
             known_at=known_at, ideal_from=asked["ideal_from"], scope=scope,
         )  # fmt: skip
-        for per in ("rep", "team")
-    }
     keys = scoped_deal_keys(conn, scope)
     found = anomalies(POLICIES, (engine.deal_events(k) for k in keys), as_of=at, known_at=known_at)
     return {"vvalue": v, "plans": plans, "anomalies": found.rows}
