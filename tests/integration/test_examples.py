@@ -57,9 +57,14 @@ def churn(db: Path) -> int:
         now = datetime.now(UTC)
         for n, key in enumerate(sorted(engine.deal_keys())):
             state = engine.deal_state(key)
-            stages = engine.catalog.get(state.policy).stage_keys
+            policy = engine.catalog.get(state.policy)
+            stages = policy.stage_keys
             commands = []
-            if state.status is Status.OPEN and state.stage != stages[0]:
+            # A deal whose stage's evidence was withdrawn since (the demo withdraws some)
+            # could not enter it again: it is left as it is.
+            criteria = policy.stage(state.stage).criteria if state.stage in stages else []
+            evidenced = all(state.facts.get(c.key) for c in criteria if c.source == "fact")
+            if state.status is Status.OPEN and state.stage != stages[0] and evidenced:
                 back = stages[stages.index(state.stage) - 1]
                 commands += [
                     cmd(deal=key, cmd="regress", to=back, reason="re-qualify"),

@@ -48,6 +48,7 @@ class PrivateServer:
     """One broker process on 127.0.0.1:port, restartable, killed at the latest on close."""
 
     name = "server"
+    user: str | None = None  # the account the server runs as (None: this process's)
 
     def __init__(self, binary: str, data_dir: Path, port: int | None = None) -> None:
         self.binary = find_binary(binary)
@@ -84,7 +85,11 @@ class PrivateServer:
             log.write(f"--- start {self.starts}\n".encode())
             log.flush()
             self.process = subprocess.Popen(
-                self.command(), stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.data_dir,
+                user=self.user,
             )
         try:
             self._wait_ready()

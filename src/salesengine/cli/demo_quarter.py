@@ -1,7 +1,9 @@
 """The demo's quarter for a small sales organisation, generated from a fixed seed.
 
 Three teams, twelve reps, the five-level policy, about twelve visits per rep a week,
-and some moves that the stage guard refuses because evidence is missing.
+and some moves that the stage guard refuses because evidence is missing. Each deal is
+for an account of its owner's book (``demo_accounts``); a few visits are logged late and
+a few deals lose a piece of their evidence, for ``anomalies`` (docs/demo.md).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from salesengine.application.commands import Command, parse_command
+from salesengine.cli.demo_accounts import book
 from salesengine.domain.key_info import EXPECTED_FROM, TOPICS
 from salesengine.domain.policy import FunnelPolicy
 
@@ -22,24 +25,10 @@ TEAMS: dict[str, tuple[str, list[str]]] = {
     "East 华东": ("Shanghai", ["Chen Jing", "Yang Tao", "Zhao Lei", "Huang Li"]),
     "South 华南": ("Guangzhou", ["Zhou Qiang", "Wu Xia", "Xu Gang", "Sun Ning"]),
 }
-ACCOUNTS = [
-    "Huaxin Steel",
-    "Jinling Pharma",
-    "Pearl River Logistics",
-    "Northwind Power",
-    "Taihu Textiles",
-    "Yangtze Shipping",
-    "Kunlun Mining",
-    "Lotus Retail Group",
-    "Red Cliff Cement",
-    "Silver Bay Hospital",
-    "Eastern Grid",
-    "Great Wall Auto Parts",
-    "Minjiang Foods",
-    "Xiangjiang Bank",
-    "Tianfu Telecom",
-    "Qilu Chemicals",
-]
+# A deal's account is drawn from this many slots, as many as the demo once had accounts:
+# the draw takes as much of the seed's stream as it did, so the quarter's deals stay the
+# same; the slot picks one of the rep's own accounts (demo_accounts.book).
+ACCOUNT_SLOTS = 16
 VISIT_KINDS = ["face_to_face", "face_to_face", "face_to_face", "phone", "online"]
 COMPETITORS = ["Acme Cloud", "Dragon Soft", "Orient IT"]
 MODULES = ["finance", "supply chain", "HR", "CRM", "manufacturing"]
@@ -48,6 +37,14 @@ MODULES = ["finance", "supply chain", "HR", "CRM", "manufacturing"]
 KEY_INFO_SHARE = 0.7
 QUARTER_DAYS = 91
 CARRY_OVER_DAYS = 35
+# About one visit in a hundred is logged late, 8 to 20 days after it happened (a rep
+# catching up on the visit log): what `anomalies` lists as backdated. Everything else is
+# recorded the evening it happened (``demo_recording``).
+LATE_SHARE = 0.01
+LATE_DAYS = (8, 20)
+# About one open deal in eight past its first stage loses a piece of its evidence.
+LAPSE_ONE_IN = 8
+LAPSE_REASONS = ["budget frozen", "sponsor left the company", "scope under review"]
 
 
 @dataclass(slots=True)
@@ -55,10 +52,13 @@ class DemoPlan:
     anchor: datetime
     prefix: str
     commands: list[tuple[str, Command]] = field(default_factory=list)
+    # The commands logged late (by ref): how long after their effective time.
+    late: dict[str, timedelta] = field(default_factory=dict)
 
-    def add(self, raw: dict[str, Any]) -> None:
+    def add(self, raw: dict[str, Any]) -> str:
         raw["id"] = f"{self.prefix}:{len(self.commands):05d}"
         self.commands.append((raw["id"], parse_command(raw)))
+        return str(raw["id"])
 
 
 def demo_anchor(today: date) -> datetime:
@@ -70,22 +70,29 @@ def build_demo(policy: FunnelPolicy, today: date, seed: int = 7) -> DemoPlan:
     rng = random.Random(seed)
     # Key information draws from its own stream, so the quarter's deals stay the same.
     info = random.Random(f"{seed}/key-info")
+    late = random.Random(f"{seed}/late")
     anchor = demo_anchor(today)
     prefix = f"demo-{today.isoformat()}-s{seed}"
     plan = DemoPlan(anchor=anchor, prefix=prefix)
     start = anchor - timedelta(days=QUARTER_DAYS)
     raw: list[tuple[datetime, int, dict[str, Any]]] = []
+    lags: dict[int, timedelta] = {}
     seq = 0
 
-    def emit(at: datetime, cmd: dict[str, Any]) -> None:
+    def emit(at: datetime, cmd: dict[str, Any], lag: timedelta | None = None) -> None:
         nonlocal seq
         seq += 1
         raw.append((at, seq, {**cmd, "at": at.isoformat()}))
+        if lag is not None:
+            lags[seq] = lag
 
     deal_no = 0
     stages = policy.stages
+    rep_index = -1
     for team, (region, reps) in TEAMS.items():
         for rep in reps:
+            rep_index += 1
+            accounts = book(rep_index)
             open_deals: list[tuple[str, datetime, datetime]] = []  # key, opened, closed
             opened_at = (
                 start - timedelta(days=CARRY_OVER_DAYS) + timedelta(hours=rng.uniform(0, 72))
@@ -94,14 +101,25 @@ def build_demo(policy: FunnelPolicy, today: date, seed: int = 7) -> DemoPlan:
                 deal_no += 1
                 key = f"{prefix}-{deal_no:04d}"
                 closed_at = _one_deal(
-                    rng, emit, policy, stages, key, rep, team, region, opened_at, anchor, info
+                    rng,
+                    emit,
+                    policy,
+                    stages,
+                    key,
+                    (rep, team, region, accounts),
+                    opened_at,
+                    anchor,
+                    info,
                 )
                 open_deals.append((key, opened_at, closed_at))
                 opened_at += timedelta(days=rng.expovariate(1 / 6.5))
-            _visits(rng, emit, rep, open_deals, start, anchor)
+            _visits(rng, late, emit, rep, open_deals, start, anchor)
     raw.sort(key=lambda r: (r[0], r[1]))
-    for _, _, cmd in raw:
-        plan.add(cmd)
+    raw = _lapses(raw, policy, anchor, random.Random(f"{seed}/lapses"))
+    for _, n, cmd in raw:
+        ref = plan.add(cmd)
+        if n in lags:
+            plan.late[ref] = lags[n]
     return plan
 
 
@@ -111,13 +129,12 @@ def _one_deal(
     policy: FunnelPolicy,
     stages: Any,
     key: str,
-    rep: str,
-    team: str,
-    region: str,
+    who: tuple[str, str, str, list[str]],
     opened_at: datetime,
     anchor: datetime,
     info: random.Random,
 ) -> datetime:
+    rep, team, region, accounts = who
     amount = Decimal(round(rng.lognormvariate(13.0, 0.8), -3))
     close_in = timedelta(days=rng.randint(30, 150))
     close = (opened_at + close_in).date()
@@ -141,7 +158,7 @@ def _one_deal(
             "owner": rep,
             "team": team,
             "region": region,
-            "account": rng.choice(ACCOUNTS),
+            "account": accounts[rng.randrange(ACCOUNT_SLOTS) % len(accounts)],
             "amount": str(amount),
             "currency": policy.currency,
             "expected_close": (opened_at + close_in).date().isoformat(),
@@ -198,6 +215,38 @@ def _one_deal(
     return at
 
 
+def _lapses(
+    raw: list[tuple[datetime, int, dict[str, Any]]],
+    policy: FunnelPolicy,
+    anchor: datetime,
+    rng: random.Random,
+) -> list[tuple[datetime, int, dict[str, Any]]]:
+    """The commands with a few pieces of evidence withdrawn after the stage was entered
+    (about one deal in LAPSE_ONE_IN of those still open past their first stage): what
+    ``anomalies`` lists as lapsed criteria. Drawn from their own stream, after the
+    quarter's other commands, so those stay the same."""
+    # deal -> when it entered its stage, the stage (None: not advanced), closed, its rep
+    last: dict[str, tuple[datetime, str | None, bool, str]] = {}
+    for at, _, cmd in raw:
+        entered, stage, closed, rep = last.get(cmd["deal"], (at, None, False, cmd["by"]))
+        if cmd["cmd"] == "advance":
+            entered, stage = at, cmd["to"]
+        closed = closed or cmd["cmd"] in ("won", "lost", "abandon")
+        last[cmd["deal"]] = (entered, stage, closed, rep)
+    extra: list[tuple[datetime, int, dict[str, Any]]] = []
+    for deal, (entered, stage, closed, rep) in sorted(last.items()):
+        if closed or stage is None or rng.randrange(LAPSE_ONE_IN):
+            continue
+        facts = [c.key for c in policy.stage(stage).criteria if c.source == "fact"]
+        when = entered + (anchor - entered) * rng.uniform(0.2, 0.9)
+        if not facts:
+            continue
+        withdrawn = {"cmd": "retract", "deal": deal, "by": rep, "name": rng.choice(facts)}
+        withdrawn |= {"reason": rng.choice(LAPSE_REASONS), "at": when.isoformat()}
+        extra.append((when, len(raw) + len(extra) + 1, withdrawn))
+    return sorted([*raw, *extra], key=lambda r: (r[0], r[1]))
+
+
 def _key_info(
     info: random.Random, topic: str, amount: Decimal, close: date
 ) -> tuple[dict[str, Any], str | None]:
@@ -235,6 +284,7 @@ def _key_info(
 
 def _visits(
     rng: random.Random,
+    late: random.Random,
     emit: Any,
     rep: str,
     deals: list[tuple[str, datetime, datetime]],
@@ -252,6 +302,9 @@ def _visits(
                 at = day + timedelta(hours=rng.uniform(9, 17))
                 kind = rng.choice(VISIT_KINDS)
                 effective = kind == "face_to_face" and rng.random() < 0.8
+                lag = timedelta(days=late.uniform(*LATE_DAYS))
+                closed = next(d[2] for d in live if d[0] == key)
+                logged_late = late.random() < LATE_SHARE and at + lag < min(closed, anchor)
                 emit(
                     at,
                     {
@@ -262,6 +315,7 @@ def _visits(
                         "effective": effective,
                         "attendees": [rep],
                     },
+                    lag if logged_late else None,
                 )
                 emit(
                     at + timedelta(minutes=30),

@@ -78,6 +78,7 @@ def import_command(
     Each deal's commands are applied in file order. With several workers, different
     deals' commands may reach the store in another order than the file's.
     """
+    from salesengine.domain.errors import StoreUnavailable
     from salesengine.importing.common.errors import SourceError
     from salesengine.importing.run import ImportOptions, plan_import, run_import
 
@@ -109,6 +110,16 @@ def import_command(
             )
     except SourceError as e:
         fail(str(e))
+    except StoreUnavailable as e:
+        # The store went away under the import (a restarted server, a full disk): each
+        # batch commits whole, so what is there is whole rows, and the ids make a rerun
+        # add only the rest.
+        reason = e.message.strip().splitlines()[0]
+        fail(
+            f"{file}: the import stopped: {reason}; the rows it committed stay, and "
+            "importing the same file again completes it",
+            1,
+        )
     except KeyboardInterrupt:
         stopped_at_once(file, interrupt)
     problems, summary, done = _told(file, report, plan.lines)
@@ -121,7 +132,8 @@ def import_command(
             say(summary)
     if report.interrupted:
         stopped_between_rows(file, done, interrupt)
-    if report.refused:
+    accounts = getattr(report, "accounts", None)
+    if report.refused or (accounts is not None and accounts.refused):
         raise typer.Exit(1)
 
 
@@ -172,6 +184,14 @@ def _told(
         f"{file}: {rows}; commands: {report.applied} applied, {report.duplicates} "
         "already applied" + (f"; {len(report.notes)} notes" if report.notes else "")
     )
+    accounts = report.accounts
+    if accounts is not None:
+        problems += [f"{accounts.file}: {p.where}: refused: {p.message}" for p in accounts.refused]
+        problems += [f"{accounts.file}: {line}" for line in skip_summary(accounts.skipped)]
+        summary += (
+            f"; accounts: {accounts.recorded} recorded, {accounts.unchanged} already "
+            f"recorded, {len(accounts.refused)} refused, {len(accounts.skipped)} skipped"
+        )
     return problems, summary, f"{report.rows:,} rows ({rows})"
 
 

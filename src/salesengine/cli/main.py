@@ -12,6 +12,7 @@ import typer
 from salesengine.application.json_form import jsonable
 from salesengine.cli import account as account_cli
 from salesengine.cli import anomalies as anomalies_cli
+from salesengine.cli import backup as backup_cli
 from salesengine.cli import deal as deal_cli
 from salesengine.cli import demo as demo_cli
 from salesengine.cli import export as export_cli
@@ -82,6 +83,9 @@ app.command("demo")(demo_cli.demo_command)
 # History in: command files, CRM exports and event logs.
 app.command("import")(import_cli.import_command)
 app.command("serve")(serve_cli.serve_command)
+# Operations: a consistent copy of the store, and the store put back from one.
+app.command("backup")(backup_cli.backup_command)
+app.command("restore")(backup_cli.restore_command)
 
 
 @app.callback()

@@ -37,7 +37,7 @@ from salesengine.importing.crm_csv_mapping import CsvMapping, Lookup, Step, load
 from salesengine.policies.catalog import PolicyCatalog
 
 
-def _find_file(name: str, mapping_path: Path, data_path: Path) -> Path:
+def find_file(name: str, mapping_path: Path, data_path: Path) -> Path:
     candidate = Path(name)
     if candidate.is_absolute():
         return candidate
@@ -53,7 +53,7 @@ def _load_lookup(
     """The lookup file's name, header and rows by key. A row cut off or shifted, or a
     key given twice, stops the import: the join would take a value nothing vouches for."""
     encoding, delimiter = spec.encoding, spec.delimiter
-    path = _find_file(lookup.file, mapping_path, data_path)
+    path = find_file(lookup.file, mapping_path, data_path)
     if not path.is_file():
         raise MappingError(
             f"{mapping_path}: field 'lookups.{index}.file': {lookup.file} is neither next "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -64,6 +65,29 @@ class Attributes(Strict):
     expected_close: str | None = None
 
 
+class BuyingPowerFrom(Strict):
+    """How a lookup column gives an account's buying power (a yearly purchase volume):
+    the column's number times ``unit`` (what one of its numbers is worth: 1000000 for a
+    column in millions) times ``share`` (the part of it taken as spent on what we sell:
+    an assumption the mapping states, docs/importing.md), in ``currency``."""
+
+    column: str = Field(min_length=1)
+    unit: Decimal = Field(default=Decimal(1), gt=0, allow_inf_nan=False)
+    share: Decimal = Field(default=Decimal(1), gt=0, le=1, allow_inf_nan=False)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+
+
+class AccountsFrom(Strict):
+    """The lookup file whose rows are the accounts the deals name, and which of its
+    columns give each account's fields; ``notes`` are quoted in the buying power's note."""
+
+    file: str = Field(min_length=1, description="one of the lookups' files")
+    industry: str | None = None
+    region: str | None = None
+    buying_power: BuyingPowerFrom | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
 class CsvMapping(Strict):
     policy: str | None = Field(default=None, min_length=1)
     id: str = Field(min_length=1, description="column with the row's id, also the deal key")
@@ -85,8 +109,21 @@ class CsvMapping(Strict):
         "rows are skipped",
     )
     lookups: list[Lookup] = Field(default_factory=list)
+    accounts: AccountsFrom | None = Field(
+        default=None, description="record an account for each account the deals name"
+    )
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     encoding: str = "utf-8-sig"
+
+    @model_validator(mode="after")
+    def _accounts_are_a_lookup(self) -> CsvMapping:
+        if self.accounts is None:
+            return self
+        if self.attributes.account is None:
+            raise ValueError("accounts: needs the deals' account (attributes.account)")
+        if all(lookup.file != self.accounts.file for lookup in self.lookups):
+            raise ValueError(f"accounts.file: {self.accounts.file!r} is none of the lookups' files")
+        return self
 
     @cached_property
     def opening_columns(self) -> dict[str, str]:

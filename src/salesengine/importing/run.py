@@ -20,6 +20,7 @@ from salesengine.importing.common.file_size import estimated_rows
 from salesengine.importing.common.formats import FORMATS, SHAREABLE
 from salesengine.importing.common.mapping_files import read_mapping
 from salesengine.importing.common.stopping import Stopped
+from salesengine.importing.crm_accounts import CsvAccounts
 from salesengine.importing.jsonl import ImportReport, import_file
 from salesengine.importing.parallel import (
     auto_workers,
@@ -198,8 +199,12 @@ def run_import(
     # The file and its mapping are checked before the store is opened: a refused file
     # leaves no new, empty store behind.
     items = reader(fmt)(file, mapping, policy, catalog=target.catalog())
+    # A CRM export's accounts file is read and checked before anything is written too.
+    accounts = CsvAccounts.read(file, mapping) if fmt == "csv" else None
+    if accounts is not None:
+        items = accounts.watch(items)
     with writing():
-        return import_source(
+        report = import_source(
             target.engine(),
             file,
             fmt,
@@ -208,6 +213,9 @@ def run_import(
             batch_size=batch_size,
             stopped=stopped,
         )
+        if accounts is not None and not report.interrupted:
+            report.accounts = accounts.apply(target.engine())
+        return report
 
 
 def guess_format(path: Path, mapping: str | None = None) -> str:

@@ -42,6 +42,18 @@ class Problem:
 
 
 @dataclass(slots=True)
+class AccountsReport:
+    """What an import did with its accounts file (crm_accounts): accounts recorded,
+    already recorded, refused and skipped (each with why)."""
+
+    file: str
+    recorded: int = 0
+    unchanged: int = 0
+    refused: list[Problem] = field(default_factory=list)
+    skipped: list[Problem] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class SourceReport:
     path: str
     format: str
@@ -61,6 +73,8 @@ class SourceReport:
     skipped_rows: int = 0
     # Stopped before the end (an interrupt): the rows counted are all committed.
     interrupted: bool = False
+    # The accounts the mapping records beside the deals (None: it records none).
+    accounts: AccountsReport | None = None
 
 
 # A row's command ids come from its place in the source, so a row imported before and

@@ -1,0 +1,257 @@
+"""Backing a store up and restoring it: one consistent copy of the whole database.
+
+A backup holds everything the store's database holds at one instant: the events, the
+read models and their positions, the relay's positions, the kept policy versions, the
+tokens and the store's id. So a restored store is the source as it stood at that
+instant, read models included, and never half of a write.
+
+- SQLite: the sqlite3 online backup API copies the file in one step under one read
+  snapshot; in WAL mode writers go on meanwhile and none of their later commits is in
+  the copy. The copy is written beside the target, checked and renamed into place, so a
+  failed backup (a full disk) leaves no file that looks like a backup. A backup is an
+  SQLite store itself (``--db backup.db`` reads it).
+- PostgreSQL: ``pg_dump`` of the store's schema in its custom format, taken in a
+  snapshot this module exports so that the position it reports is the dump's
+  (``store/pg_backup.py``).
+
+Restoring refuses a target that holds anything unless forced, and names what is there.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from contextlib import closing, suppress
+from pathlib import Path
+
+from salesengine.domain.errors import StoreMissing
+from salesengine.store.backup_shared import (
+    BackupError,
+    BadBackupInput,
+    Contents,
+    Copied,
+    TargetNotEmpty,
+    partial_path,
+    publish,
+)
+from salesengine.store.settings import EVENTS_TABLE, StoreSettings, store_absence
+
+__all__ = ["BackupError", "BadBackupInput", "Contents", "Copied", "TargetNotEmpty"]
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+PG_DUMP_MAGIC = b"PGDMP"
+LOCK_SECONDS = 30.0  # as the store's own connections wait for a writer
+
+
+def backup(settings: StoreSettings, target: Path, *, force: bool = False) -> Copied:
+    """Copy the store to the file ``target`` (refused if it exists, unless ``force``)."""
+    _check_source(settings)
+    target = target.expanduser()
+    _check_backup_target(target, force)
+    if settings.kind == "postgresql":
+        from salesengine.store.pg_backup import dump
+
+        return dump(settings, target)
+    return _sqlite_backup(settings, target)
+
+
+def restore(backup_file: Path, settings: StoreSettings, *, force: bool = False) -> Copied:
+    """Replace the store at ``settings`` by the backup; a target that holds anything is
+    refused unless ``force``."""
+    backup_file = backup_file.expanduser()
+    kind = backup_kind(backup_file)
+    if kind != settings.kind:
+        raise BadBackupInput(
+            f"{backup_file} is a backup of {_KIND_NAME[kind]} store and {settings.display} "
+            f"is {_KIND_NAME[settings.kind]} one: a backup restores into a store of its own "
+            "kind (to move between kinds, export and import)"
+        )
+    if settings.kind == "postgresql":
+        from salesengine.store.pg_backup import pg_restore
+
+        return pg_restore(backup_file, settings, force=force)
+    return _sqlite_restore(backup_file, settings, force)
+
+
+_KIND_NAME = {"sqlite": "an SQLite", "postgresql": "a PostgreSQL"}
+
+
+def backup_kind(path: Path) -> str:
+    """Which store a backup file is of, told by its first bytes; a clear error for a
+    path that is not there or not a backup."""
+    if not path.exists():
+        raise BadBackupInput(f"backup file {path}: no such file")
+    if not path.is_file():
+        raise BadBackupInput(f"backup file {path}: not a file")
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(SQLITE_MAGIC))
+    except OSError as e:
+        raise BadBackupInput(f"backup file {path}: cannot read it: {e.strerror}") from None
+    if head.startswith(SQLITE_MAGIC):
+        return "sqlite"
+    if head.startswith(PG_DUMP_MAGIC):
+        return "postgresql"
+    raise BadBackupInput(
+        f"backup file {path}: not a salesengine backup (neither an SQLite database nor a "
+        "pg_dump custom-format archive)"
+    )
+
+
+def _check_source(settings: StoreSettings) -> None:
+    if settings.kind == "sqlite" and _in_memory(settings):
+        raise BadBackupInput("an in-memory store cannot be backed up: name a file with --db")
+    try:
+        absence = store_absence(settings)
+    except _open_errors(settings.kind) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise BackupError(f"{settings.display}: cannot open the event store: {reason}") from None
+    if absence is not None:
+        raise StoreMissing(absence)
+
+
+def _open_errors(kind: str) -> tuple[type[Exception], ...]:
+    """The errors of a store that cannot be opened at all; psycopg's only for PostgreSQL
+    (an SQLite run does not import it)."""
+    if kind == "postgresql":
+        import psycopg
+
+        return sqlite3.Error, OSError, psycopg.Error
+    return sqlite3.Error, OSError
+
+
+def _in_memory(settings: StoreSettings) -> bool:
+    name = settings.env["SQLITE_DBNAME"]
+    return name == ":memory:" or name.startswith("file:")
+
+
+def _check_backup_target(target: Path, force: bool) -> None:
+    if not target.parent.is_dir():
+        raise BadBackupInput(f"cannot write backup {target}: {target.parent} is not a directory")
+    if target.is_dir():
+        raise BadBackupInput(f"cannot write backup {target}: it is a directory")
+    if target.exists() and not force:
+        raise TargetNotEmpty(
+            f"backup file {target} exists ({target.stat().st_size:,} bytes): "
+            "choose another name, or --force to replace it"
+        )
+
+
+# ---------------------------------------------------------------------------- SQLite
+
+
+def sqlite_contents(conn: sqlite3.Connection) -> Contents:
+    tables = tuple(
+        name
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' "
+            "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        )
+    )
+    events = position = 0
+    if EVENTS_TABLE["sqlite"] in tables:
+        count, head = conn.execute(
+            f"SELECT count(*), coalesce(max(rowid), 0) FROM {EVENTS_TABLE['sqlite']}"
+        ).fetchone()
+        events, position = int(count), int(head)
+    return Contents(events, position, tables)
+
+
+def _sqlite_backup(settings: StoreSettings, target: Path) -> Copied:
+    source = settings.env["SQLITE_DBNAME"]
+    partial = partial_path(target)
+    started = time.perf_counter()
+    try:
+        with (
+            closing(sqlite3.connect(source, timeout=LOCK_SECONDS)) as src,
+            closing(sqlite3.connect(partial)) as dst,
+        ):
+            # One step (pages=-1): the whole copy is read in one snapshot. Copying in
+            # several steps would start over after every commit of a busy writer.
+            src.backup(dst)
+            # One self-contained file, with no write-ahead log beside it.
+            dst.execute("PRAGMA journal_mode=DELETE")
+            _check_integrity(dst, f"the copy of {source}")
+            held = sqlite_contents(dst)
+        publish(partial, target)
+    except (sqlite3.Error, OSError) as e:
+        raise BackupError(f"cannot back up {source} to {target}: {_reason(e)}") from None
+    finally:
+        with suppress(OSError):
+            partial.unlink(missing_ok=True)
+    return Copied(
+        "sqlite",
+        source,
+        str(target),
+        held.events,
+        held.position,
+        target.stat().st_size,
+        time.perf_counter() - started,
+    )
+
+
+def _sqlite_restore(backup_file: Path, settings: StoreSettings, force: bool) -> Copied:
+    if _in_memory(settings):
+        raise BadBackupInput("cannot restore into an in-memory store: name a file with --db")
+    target = Path(settings.env["SQLITE_DBNAME"])
+    if not target.parent.is_dir():
+        raise BadBackupInput(f"cannot restore into {target}: {target.parent} does not exist")
+    if target.is_dir():
+        raise BadBackupInput(f"cannot restore into {target}: it is a directory")
+    started = time.perf_counter()
+    try:
+        with closing(sqlite3.connect(backup_file)) as src:
+            _check_integrity(src, f"backup file {backup_file}")
+            held = sqlite_contents(src)
+            if EVENTS_TABLE["sqlite"] not in held.tables:
+                raise BadBackupInput(f"backup file {backup_file}: holds no event store")
+            replaced = _sqlite_target_contents(target)
+            if replaced is not None and replaced.tables and not force:
+                raise TargetNotEmpty(
+                    f"{target} is not empty: it holds {replaced.describe()}; restore "
+                    "--force replaces all of it"
+                )
+            with closing(sqlite3.connect(target, timeout=LOCK_SECONDS)) as dst:
+                # The copy is one write transaction on the target: it lands whole or,
+                # failing (a full disk), leaves the target as it was.
+                src.backup(dst)
+                dst.execute("PRAGMA journal_mode=WAL")
+    except (sqlite3.Error, OSError) as e:
+        raise BackupError(
+            f"cannot restore {backup_file} into {target}: {_reason(e)}; the target is unchanged"
+        ) from None
+    return Copied(
+        "sqlite",
+        str(backup_file),
+        str(target),
+        held.events,
+        held.position,
+        backup_file.stat().st_size,
+        time.perf_counter() - started,
+        replaced if replaced is not None and replaced.tables else None,
+    )
+
+
+def _sqlite_target_contents(target: Path) -> Contents | None:
+    if not target.exists():
+        return None
+    try:
+        with closing(sqlite3.connect(target, timeout=LOCK_SECONDS)) as conn:
+            return sqlite_contents(conn)
+    except sqlite3.DatabaseError as e:
+        raise BadBackupInput(
+            f"cannot restore into {target}: it is not an SQLite database ({e}); "
+            "move it away or name another --db"
+        ) from None
+
+
+def _check_integrity(conn: sqlite3.Connection, what: str) -> None:
+    found = [row[0] for row in conn.execute("PRAGMA quick_check")]
+    if found != ["ok"]:
+        raise BadBackupInput(f"{what} is damaged: {'; '.join(found[:3])}")
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error)
