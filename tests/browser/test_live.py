@@ -39,6 +39,7 @@ def test_new_events_show_without_reloading(page: Page, demo: DemoStore) -> None:
 
 
 VIEWS = ["funnel", "compare", "conversion", "cycle-time", "forecast", "health", "deals", "deal"]
+VIEWS += ["quotas", "portfolio", "anomalies"]
 
 
 @pytest.mark.parametrize("view", VIEWS)

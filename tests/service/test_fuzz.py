@@ -143,7 +143,16 @@ ANSWERED: list[tuple[str, dict[str, str], dict[str, str]]] = [
             ("health", {"as_of": "2026-04-15"}),
         ]
     ),
-]
+    ("/api/v1/quotas", {}, {"as_of": "2026-03-31"}),
+    ("/api/v1/quotas", {}, {"as_of": "2026-03-31", "period": "2026-Q1"}),
+    ("/api/v1/reports/vvalue", {}, {"as_of": "2026-03-31"}),
+    ("/api/v1/reports/plan", {}, {"period": "2026-Q2", "policy": "five-level", "per": "rep",
+                                  "target": "5000", "as_of": "2026-04-15"}),
+    ("/api/v1/reports/portfolio/shape", {}, {"as_of": "2026-03-31"}),
+    ("/api/v1/reports/portfolio/projection", {}, {"as_of": "2026-03-31", "horizon": "30"}),
+    ("/api/v1/reports/portfolio/reps", {}, {"as_of": "2026-03-31", "target": "5000"}),
+    ("/api/v1/reports/anomalies", {}, {"as_of": "2026-04-20"}),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(

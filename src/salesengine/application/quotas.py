@@ -9,7 +9,7 @@ and listing them reads only their openings (one indexed query by topic).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -198,13 +198,19 @@ class Quotas:
             start = found[-1].id + 1
 
     def views(
-        self, as_of: datetime, known_at: datetime | None = None, *, year: int | None = None
+        self,
+        as_of: datetime,
+        known_at: datetime | None = None,
+        *,
+        year: int | None = None,
+        keep: Callable[[SubjectKind, str], bool] | None = None,
     ) -> list[QuotaView]:
         """Each subject-year's quotas as of T, known at K (reps, then teams, by name);
-        those with nothing in force then are left out."""
+        those with nothing in force then are left out. ``keep``: read only the streams
+        of the subjects it keeps (a principal's, access/quota_scope.py)."""
         found = []
         for kind, subject, y in sorted(set(self.streams()), key=_stream_order):
-            if year is not None and y != year:
+            if (year is not None and y != year) or (keep is not None and not keep(kind, subject)):
                 continue
             quota = self.find(kind, subject, y)
             if quota is None:  # pragma: no cover - listed streams exist

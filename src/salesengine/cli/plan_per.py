@@ -31,7 +31,6 @@ from salesengine.cli.report_options import instants
 if TYPE_CHECKING:
     from salesengine.reports.periods import Period
     from salesengine.reports.plan_per import SubjectTarget
-    from salesengine.reports.vvalue import VValue
 
 PERS = {"rep": "owner", "team": "team"}
 
@@ -96,6 +95,7 @@ def plan_per(
     from salesengine.application.quotas import Quotas
     from salesengine.cli.options import STATE
     from salesengine.reports.plan_per import plans_per
+    from salesengine.reports.plan_targets import plan_per_document, remaining_targets
     from salesengine.reports.vvalue import vvalue
 
     check_currency(currency)
@@ -124,12 +124,11 @@ def plan_per(
         )  # fmt: skip
     if as_json:
         print_json(
-            {
-                "per": asked.per, "ideal_from": asked.ideal_from, "policy": planned,
-                "currency": cur, "target": asked.target, "period": asked.period.as_dict(),
-                "as_of": t, "known_at": k, "plans": [p.as_dict() for p in plans],
-                "earliest_recorded": earliest,
-            }
+            plan_per_document(
+                per=asked.per, ideal_from=asked.ideal_from, policy=planned, currency=cur,
+                target=asked.target, period=asked.period, as_of=t, known_at=k, plans=plans,
+                earliest=earliest,
+            )
         )  # fmt: skip
         return
     if not plans:
@@ -141,26 +140,3 @@ def plan_per(
         from datetime import UTC, datetime
 
         say(f"note: {in_progress(plans[0].plan, datetime.now(UTC))}")
-
-
-def remaining_targets(v: VValue, currency: str, per: str) -> dict[str | None, SubjectTarget]:
-    """Each subject's remaining quota in the plan's currency, or why it has no target."""
-    from salesengine.reports.plan_per import SubjectTarget
-
-    found: dict[str | None, SubjectTarget] = {}
-    for r in v.rows:
-        who = f"{per} {r.subject or '(none)'}"
-        if r.quota is None:
-            if r.subject not in found and r.currency == currency:
-                reason = f"{who} has no quota for {v.period.name} in {currency}"
-                found[r.subject] = SubjectTarget(None, "none", reason)
-            continue
-        if r.currency != currency:
-            reason = f"{who}'s quota for {v.period.name} is in {r.currency}, the plan in {currency}"
-            found[r.subject] = SubjectTarget(None, "none", reason)
-        elif r.met:
-            reason = f"{who} has met the quota for {v.period.name}: nothing remains to plan for"
-            found[r.subject] = SubjectTarget(None, "none", reason)
-        else:
-            found[r.subject] = SubjectTarget(r.remaining, "remaining quota")
-    return found

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection
 
+from salesengine.access.principal import Scope
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.domain.values import OUTCOMES
 from salesengine.reports.conversion import conversion
@@ -68,27 +69,33 @@ def _figures(
     as_of: datetime,
     known_at: datetime | None,
     by: Per | None,
+    scope: Scope | None = None,
 ) -> _Grouped:
-    """The plan's figures per group (one group, None, without ``by``)."""
+    """The plan's figures per group (one group, None, without ``by``), over the deals
+    ``scope`` reaches."""
     prev = period.previous()
     cohorts: dict[Any, dict[str, tuple[int, int]]] = {}
     for r in conversion(conn, policies, start=prev.start, end=prev.end, known_at=known_at,
-                        policy=spec.name, by=by):  # fmt: skip
+                        policy=spec.name, by=by, scope=scope):  # fmt: skip
         cohorts.setdefault(r.group, {})[r.stage] = (r.cohort, r.advanced)
     stays: dict[Any, dict[str, float | None]] = {}
     for c in cycle_time(conn, policies, start=prev.start, end=prev.end, known_at=known_at,
-                        policy=spec.name, by=by):  # fmt: skip
+                        policy=spec.name, by=by, scope=scope):  # fmt: skip
         stays.setdefault(c.group, {})[c.stage] = c.mean_days
     actual: dict[Any, dict[str, tuple[int, Decimal]]] = {}
-    for f in funnel(conn, policies, as_of=as_of, known_at=known_at, policy=spec.name, by=by):
+    for f in funnel(
+        conn, policies, as_of=as_of, known_at=known_at, policy=spec.name, by=by, scope=scope
+    ):
         if f.currency == currency:
             actual.setdefault(f.group, {})[f.stage] = (f.deals, f.amount)
     return _Grouped(
         cohorts,
         stays,
         actual,
-        won_by(conn, spec, currency, prev.start, prev.end, known_at, by=by),
-        won_by(conn, spec, currency, period.start, period.end, known_at, upto=as_of, by=by),
+        won_by(conn, spec, currency, prev.start, prev.end, known_at, by=by, scope=scope),
+        won_by(
+            conn, spec, currency, period.start, period.end, known_at, upto=as_of, by=by, scope=scope
+        ),
     )
 
 
@@ -106,16 +113,18 @@ def plans_per(
     ideal_from: IdealFrom = "own",
     given: Decimal | None = None,
     subject: str | None = None,
+    scope: Scope | None = None,
 ) -> list[SubjectPlan]:
     """Each subject's plan. ``given``: the target of every subject; without it, each
     subject's entry in ``targets`` (its remaining quota, or why it has none). Subjects:
-    every group found in the figures and every key of ``targets``; ``subject`` keeps one."""
+    every group found in the figures and every key of ``targets``; ``subject`` keeps one.
+    ``scope``: planned from, and against, only the deals a principal reaches."""
     if policy not in policies:
         raise ValueError(f"no policy '{policy}'")
     spec = policies[policy]
     cur = currency or spec.currency
-    own = _figures(conn, policies, spec, cur, period, as_of, known_at, per)
-    pooled = _figures(conn, policies, spec, cur, period, as_of, known_at, None)
+    own = _figures(conn, policies, spec, cur, period, as_of, known_at, per, scope)
+    pooled = _figures(conn, policies, spec, cur, period, as_of, known_at, None, scope)
     ideal = own if ideal_from == "own" else pooled
     found = {g for g, rows in own.actual.items() if _open(rows)}
     found |= {g for g, rows in own.cohorts.items() if any(c for c, _ in rows.values())}

@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, and_, or_
 
+from salesengine.access.principal import Scope
+from salesengine.access.scope_sql import scoped
 from salesengine.application.quota_figures import QuotaFigure
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.projections.base import from_units, to_us
@@ -123,8 +125,10 @@ def deals_in(
     period: Period,
     as_of: datetime,
     known_at: datetime | None,
+    scope: Scope | None = None,
 ) -> list[DealAtT]:
-    """The open deals at T and those won in the period, known at K."""
+    """The open deals at T and those won in the period, known at K; ``scope``: only
+    the deals a principal reaches (docs/access.md), None: every deal."""
     i, a = INTERVALS.c, ATTRIBUTES.c
     outcomes = (WON, "lost", "abandoned")
     query = deals_at(
@@ -140,6 +144,7 @@ def deals_in(
             ),
         )
     )  # fmt: skip
+    query = scoped(query, scope, i.deal_id)
     weigh = weights(conn, policies).weight
     found = []
     for name, stage, version, owner, team, units, currency, close in conn.execute(query):
@@ -169,11 +174,14 @@ def vvalue(
     known_at: datetime | None = None,
     kind: Kind | None = None,
     subject: str | None = None,
+    scope: Scope | None = None,
 ) -> VValue:
     """Each rep's and team's V value for the period (``kind`` and ``subject`` keep one
     kind, or one subject of it). ``quotas``: the subjects' quotas for the period as of
-    T known at K (``Quotas.figures``)."""
-    return v_from(deals_in(conn, policies, period, as_of, known_at), quotas, period=period,
+    T known at K (``Quotas.figures``; for a scope, those it reaches). ``scope``: only
+    the deals a principal reaches."""
+    deals = deals_in(conn, policies, period, as_of, known_at, scope)
+    return v_from(deals, quotas, period=period,
                   as_of=as_of, known_at=known_at, kind=kind, subject=subject)  # fmt: skip
 
 

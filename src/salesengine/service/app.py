@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from salesengine.service import (
     accounts_api,
+    anomalies_api,
     commands_api,
     dashboard,
     deals_api,
@@ -19,6 +20,8 @@ from salesengine.service import (
     feed_api,
     meta_api,
     openapi,
+    portfolio_api,
+    quotas_api,
     reports_api,
     review_api,
 )
@@ -64,6 +67,9 @@ def create_app(settings: ServiceSettings, *, context: ServiceContext | None = No
     app.include_router(accounts_api.router)
     app.include_router(accounts_api.reports)
     app.include_router(review_api.router)
+    # The key-account method's answers: quotas, the V value, the portfolio, anomalies.
+    for router in (quotas_api.router, portfolio_api.router, anomalies_api.router):
+        app.include_router(router)
     dashboard.install(app)
     openapi.install(app)
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
@@ -32,6 +32,7 @@ from salesengine.service.params import (
     required_instant,
     size_bands,
 )
+from salesengine.service.quota_schemas import PlanPer
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"], dependencies=[KnownQuery])
 
@@ -315,33 +316,54 @@ def health(
 
 @router.get(
     "/plan",
-    summary="The deals each stage must hold to reach a target",
-    response_model=schemas.Plan,
+    summary="The deals each stage must hold to reach a target (per rep or team)",
+    response_model=schemas.Plan | PlanPer,
     responses=ANSWERS,
 )
 def plan(
     ctx: Context,
     who: Reader,
-    target: Annotated[str, Query(description="Revenue target for the period, e.g. 1500000.")],
     period: Annotated[str, Query(description="The period: 2026-Q2, 2026-05, 2026 (UTC).")],
     policy: Annotated[str, Query(description="The policy to plan.")],
+    target: Annotated[
+        str | None,
+        Query(
+            description="Revenue target for the period, e.g. 1500000 (with per: each "
+            "subject's; default their remaining quota)."
+        ),
+    ] = None,
     currency: Annotated[
         str | None,
         Query(pattern="^[A-Za-z]{3}$", description="Currency of the target; default the policy's."),
     ] = None,
     as_of: AsOfQuery = None,
     known_at: KnownAtQuery = None,
+    per: Annotated[
+        Literal["rep", "team"] | None,
+        Query(description="A plan per rep (deal owner) or per team (`plan --per`)."),
+    ] = None,
+    ideal_from: Annotated[
+        Literal["own", "team"] | None,
+        Query(
+            description="With per: plan each from their own previous period (own, the "
+            "default) or the pooled one of every deal (team)."
+        ),
+    ] = None,
+    rep: Annotated[str | None, Query(description="With per=rep: only this rep.")] = None,
+    team: Annotated[str | None, Query(description="With per=team: only this team.")] = None,
 ) -> JSONResponse:
     """From the last period's conversion and pace, over the caller's deals
-    (`salesengine plan --json`)."""
+    (`salesengine plan --json`; with per, `plan --per --json` over the quotas the
+    caller reaches)."""
     from salesengine.reports.periods import parse_period
     from salesengine.reports.plan import parse_target
     from salesengine.reports.plan import plan as report
+    from salesengine.service.plan_per_api import PerAsked, plan_per_answer
 
     if policy not in ctx.policies:
         raise invalid("policy", f"no policy {policy!r} (one of {', '.join(sorted(ctx.policies))})")
     try:
-        amount = parse_target(target)
+        amount = None if target is None else parse_target(target)
     except ValueError as e:
         raise invalid("target", str(e)) from None
     try:
@@ -349,6 +371,14 @@ def plan(
     except ValueError as e:
         raise invalid("period", str(e)) from None
     t, k = now_or(instant(as_of, "as_of")), instant(known_at, "known_at")
+    if per is not None or ideal_from is not None or rep is not None or team is not None:
+        asked = PerAsked.checked(per, ideal_from, rep, team, amount, chosen)
+        return plan_per_answer(
+            ctx, who, asked, policy=policy, currency=currency, as_of=t, known_at=k
+        )
+    if amount is None:
+        raise invalid("target", "give the target (or per=rep|team to plan from each one's "
+                      "remaining quota)")  # fmt: skip
 
     def document(conn: Connection) -> object:
         result = report(

@@ -7,6 +7,7 @@ import * as controls from "./controls.js";
 import { escapeHtml as esc, iso } from "./format.js";
 import * as account from "./views/account.js";
 import * as accounts from "./views/accounts.js";
+import * as anomalies from "./views/anomalies.js";
 import * as compare from "./views/compare.js";
 import * as conversion from "./views/conversion.js";
 import * as cycle from "./views/cycle.js";
@@ -14,12 +15,15 @@ import * as deals from "./views/deals.js";
 import * as forecast from "./views/forecast.js";
 import * as funnel from "./views/funnel.js";
 import * as health from "./views/health.js";
+import * as portfolio from "./views/portfolio.js";
+import * as quotas from "./views/quotas.js";
 import * as replay from "./views/replay.js";
 import * as review from "./views/review.js";
 
 const VIEWS = {
   funnel, compare, conversion, "cycle-time": cycle, forecast, health, deals, deal: replay,
   accounts, account, review,
+  quotas, portfolio, anomalies,
 };
 // The views that show one thing named in the path (#/deal/KEY, #/account/KEY).
 const KEYED = ["deal", "account"];
@@ -101,7 +105,8 @@ function renderNav() {
   const nav = $("nav");
   const items = [["funnel", "Funnel"], ["compare", "Compare"], ["conversion", "Conversion"], ["cycle-time", "Cycle time"],
     ["forecast", "Forecast"], ["health", "Health"], ["deals", "Deals"], ["deal", "Deal replay"],
-    ["accounts", "Accounts"], ["review", "Review"]];
+    ["accounts", "Accounts"], ["review", "Review"], ["quotas", "Quotas & V"], ["portfolio", "Portfolio"],
+    ["anomalies", "Anomalies"]];
   nav.innerHTML = items.filter(([r]) => allowed(r))
     .map(([r, label]) => `<a href="#/${r}" data-route="${r}" data-testid="nav-${r}">${esc(label)}</a>`).join("");
   nav.hidden = false;

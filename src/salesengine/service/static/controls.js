@@ -6,6 +6,8 @@ import { escapeHtml as esc, iso, parseInstant } from "./format.js";
 
 const HOUR = 3600 * 1000;
 export const WINDOWS = [7, 30, 90, 180, 365, 730];
+// The anomalies report's kinds, in its order (docs/metrics.md, "Anomalies").
+const ANOMALY_KINDS = ["criteria_lapsed", "probability_jump", "backdated", "over_stage_limit", "no_next_step", "next_step_overdue"];
 
 /** The slider's right end: now, rounded up to the hour, so every step is a whole hour. */
 export function anchor() {
@@ -60,6 +62,8 @@ export function render(names, params, ctx) {
     if (name === "status") parts.push(select("status", "Status", [["", "any"], ["open", "open"], ["won", "won"], ["lost", "lost"], ["abandoned", "abandoned"]], params.status));
     for (const f of ["owner", "team", "account"]) if (name === f) parts.push(textField(f, f[0].toUpperCase() + f.slice(1), params[f]));
     if (name === "q") parts.push(textField("q", "Search", params.q, "key, account, …"));
+    if (name === "period") parts.push(textField("period", "Period", params.period, "T's quarter"));
+    if (name === "kind") parts.push(select("kind", "Kind", [["", "every kind"], ...ANOMALY_KINDS.map((k) => [k, k.replaceAll("_", " ")])], params.kind));
   }
   parts.push(`<span class="hint" data-testid="control-error" role="alert"></span>`);
   return parts.join("");
