@@ -210,7 +210,7 @@ class SalesEngine(Application[UUID]):
             now = self.clock()
             for index, command in enumerate(commands):
                 try:
-                    deal, result = self._decide_within(command, deals, provenance, now, admits)
+                    deal, result = self.decide_within(command, deals, provenance, now, admits)
                 except SalesEngineError as e:
                     raise RefusedAt(e, index) from None
                 deals[command.deal] = deal
@@ -227,7 +227,7 @@ class SalesEngine(Application[UUID]):
             f"the deals of this batch kept changing under {WRITE_RETRIES} attempts; try again"
         )
 
-    def _decide_within(
+    def decide_within(
         self,
         command: Command,
         deals: dict[str, Deal | None],
@@ -235,7 +235,9 @@ class SalesEngine(Application[UUID]):
         now: datetime,
         admits: Reach | None,
     ) -> tuple[Deal, CommandResult]:
-        """One command of ``execute_together``, on the batch's deals so far."""
+        """One command of a batch applied all or nothing, on the batch's deals so far
+        (``deals``, by key; the command's deal is added to it): judged against the writer's
+        reach as ``execute_together`` says; nothing is saved here."""
         # An opening is judged on the command before its key is looked up: one out of
         # the writer's reach then says nothing of whether that key exists.
         if (

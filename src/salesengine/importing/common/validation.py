@@ -6,7 +6,8 @@ from decimal import Decimal
 
 from pydantic import TypeAdapter, ValidationError
 
-from salesengine.application.commands import COMMAND_NAMES, Amount
+from salesengine.application.command_language import ALL_COMMAND_NAMES
+from salesengine.application.commands import Amount
 from salesengine.domain.key_info import TOPICS
 
 _AMOUNT: TypeAdapter[Decimal] = TypeAdapter(Amount)
@@ -35,10 +36,10 @@ def describe_validation(error: ValidationError) -> str:
         elif err["type"] == "union_tag_invalid":
             where = "cmd"
             tag = err.get("ctx", {}).get("tag")
-            message = f"unknown command {tag!r} (one of {', '.join(COMMAND_NAMES)})"
+            message = f"unknown command {tag!r} (one of {', '.join(ALL_COMMAND_NAMES)})"
         elif err["type"] == "union_tag_not_found":
             where = "cmd"
-            message = f"missing (one of {', '.join(COMMAND_NAMES)})"
+            message = f"missing (one of {', '.join(ALL_COMMAND_NAMES)})"
         given = err.get("input")
         if isinstance(given, str) and len(given) <= 60 and err["type"] != "missing":
             message += f" (given: {given!r})"  # the bad value, to find it in the source
