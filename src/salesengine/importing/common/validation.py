@@ -20,7 +20,9 @@ def describe_validation(error: ValidationError) -> str:
         # Union members show up in the location as validator names; they are not fields.
         loc = [str(p) for p in err["loc"] if "[" not in str(p)]
         # The discriminated union puts the command name first; it is not a field.
-        if len(loc) > 1 and err["type"] not in ("union_tag_invalid", "union_tag_not_found"):
+        # (Alone, it is a check of the whole command, as an account change naming nothing.)
+        tagged = len(loc) > 1 or (len(loc) == 1 and loc[0] in ALL_COMMAND_NAMES)
+        if tagged and err["type"] not in ("union_tag_invalid", "union_tag_not_found"):
             loc = loc[1:]
         if len(loc) > 1 and loc[0] == "info" and loc[1] in TOPICS:
             loc = [loc[0], *loc[2:]]  # key information: the topic's tag is no field either
