@@ -307,6 +307,16 @@ def test_given_a_mixed_batch_when_its_last_command_is_refused_then_nothing_is_wr
         "N-1",
     ]
     assert written(api) == before + 4  # the team's quota stream: its opening and its target
+    # One transaction, one recorded time: known at K, the batch is there whole or not at all.
+    engine = api.context.engine
+    deal = engine.find("N-1")
+    assert deal is not None
+    recorded = {
+        Accounts(engine).events(ACME).timeline[0].timestamp,
+        *(c.recorded_at for c in Quotas(engine).changes("team", "north", 2026)),
+        deal.modified_on,
+    }
+    assert len(recorded) == 1
 
 
 def test_given_an_id_when_the_same_command_is_sent_again_then_nothing_is_written_twice(
