@@ -14,8 +14,14 @@ def test_every_role_has_its_permissions_and_only_admin_manages() -> None:
     assert set(PERMISSIONS) == set(Role)
     table = {role: {a for a in Action if may(role, a)} for role in Role}
     assert table[Role.REP] == {Action.READ_DEALS, Action.READ_HISTORY, Action.WRITE_COMMANDS}
-    assert table[Role.MANAGER] == table[Role.REP] | {Action.EXPORT}
+    assert table[Role.MANAGER] == table[Role.REP] | {Action.EXPORT, Action.WRITE_QUOTAS}
     assert Action.WRITE_COMMANDS not in table[Role.AUDITOR]
+    assert Action.WRITE_QUOTAS not in table[Role.AUDITOR]
+    assert [r for r in Role if Action.WRITE_QUOTAS in table[r]] == [
+        Role.MANAGER,
+        Role.INTEGRATION,
+        Role.ADMIN,
+    ]
     assert {Action.READ_DEALS, Action.READ_HISTORY, Action.EXPORT} <= table[Role.AUDITOR]
     assert {Action.WRITE_COMMANDS, Action.READ_FEED} <= table[Role.INTEGRATION]
     assert table[Role.ADMIN] == set(Action)

@@ -1,6 +1,6 @@
 """A writer for fault tests, run as its own process: ``python -m tests.support.fault_writer
 URL FIRST LAST``. It applies batch after batch, each all or nothing
-(``execute_together``), prints ``ack N`` once batch N is committed and projects the read
+(``execute_all``), prints ``ack N`` once batch N is committed and projects the read
 models every few batches, until LAST or until something kills it. Whatever it printed
 as acknowledged must be in the store afterwards, and no batch may be there in part.
 
@@ -39,6 +39,7 @@ def batch_ids(n: int) -> set[str]:
 
 
 def main(url: str, first: int, last: int) -> int:
+    from salesengine.application.all_or_nothing import execute_all
     from salesengine.bootstrap import build_engine
     from salesengine.projections.runner import ProjectionRunner
     from salesengine.store.settings import store_settings
@@ -48,7 +49,7 @@ def main(url: str, first: int, last: int) -> int:
     runner = ProjectionRunner(engine, sql_engine(store_settings(url)))
     for n in range(first, last):
         try:
-            engine.execute_together(batch(n))
+            execute_all(engine, batch(n))
         except Exception as e:  # the fault: say so and stop, as a crashed writer would
             print(f"failed {n} {type(e).__name__}: {e}", flush=True)
             return 3

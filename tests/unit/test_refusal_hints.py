@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from salesengine.application.all_or_nothing import execute_all
 from salesengine.application.engine import SalesEngine
 from salesengine.domain import errors
 from salesengine.domain.errors import CommandRefused, SalesEngineError
@@ -471,7 +472,7 @@ def test_a_write_out_of_the_writers_reach_names_the_scope(memory_engine: SalesEn
 
     handed = cmd(cmd="owner", deal="D", owner="someone else", at=at(2))
     with pytest.raises(RefusedAt) as refused:
-        memory_engine.execute_together([handed], admits=admits)
+        execute_all(memory_engine, [handed], admits=admits)
     assert refused.value.index == 0
     assert refused.value.error.code == "out_of_scope"
     assert "within your scope" in refused.value.error.message

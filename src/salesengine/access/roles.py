@@ -25,7 +25,8 @@ class Action(StrEnum):
     READ_HISTORY = "read_history"  # a deal's events: the auditor's replay
     EXPORT = "export"  # whole histories out (XES, tables)
     READ_FEED = "read_feed"  # the change feed of deal events
-    WRITE_COMMANDS = "write_commands"  # the command language, one or a batch
+    WRITE_COMMANDS = "write_commands"  # the command language: deals and accounts
+    WRITE_QUOTAS = "write_quotas"  # its quota commands too: set and clear targets
     MANAGE_TOKENS = "manage_tokens"
     MANAGE_POLICIES = "manage_policies"
 
@@ -34,15 +35,20 @@ _READ = frozenset({Action.READ_DEALS, Action.READ_HISTORY})
 
 PERMISSIONS: Mapping[Role, frozenset[Action]] = MappingProxyType(
     {
-        # Reads and writes the deals they own, history included; no bulk export.
+        # Reads and writes the deals and accounts they own, history included; no bulk
+        # export; their own quota is set for them, not by them.
         Role.REP: _READ | {Action.WRITE_COMMANDS},
-        # Reads and writes the team's deals, and may export them.
-        Role.MANAGER: _READ | {Action.WRITE_COMMANDS, Action.EXPORT},
+        # Reads and writes the team's deals and accounts, sets the quotas of the team
+        # and its reps, and may export them.
+        Role.MANAGER: _READ | {Action.WRITE_COMMANDS, Action.WRITE_QUOTAS, Action.EXPORT},
         # Reads everything, history, exports and feed included; writes nothing.
         Role.AUDITOR: _READ | {Action.EXPORT, Action.READ_FEED},
-        # A system, not a person: writes commands and follows the feed of its deals; it
-        # reads those deals too, to know where a deal stands before it writes.
-        Role.INTEGRATION: frozenset({Action.WRITE_COMMANDS, Action.READ_FEED, Action.READ_DEALS}),
+        # A system, not a person: writes commands (a planning system's quotas among them)
+        # and follows the feed of its deals; it reads those deals too, to know where a
+        # deal stands before it writes.
+        Role.INTEGRATION: frozenset(
+            {Action.WRITE_COMMANDS, Action.WRITE_QUOTAS, Action.READ_FEED, Action.READ_DEALS}
+        ),
         # The only role that manages tokens and policies; it may do all the rest too.
         Role.ADMIN: frozenset(Action),
     }

@@ -105,9 +105,11 @@ class Accounts:
         command: AccountCommand,
         account: Account | None,
         provenance: dict[str, str] | None = None,
+        now: datetime | None = None,
     ) -> tuple[Account, AccountResult]:
-        """Let the aggregate accept or refuse the command; nothing is saved here."""
-        now = self.engine.clock()
+        """Let the aggregate accept or refuse the command; nothing is saved here.
+        ``now``: the recorded time of the transaction the command is saved in."""
+        now = now or self.engine.clock()
         if account is not None and account.modified_on > now:
             now = account.modified_on  # recorded times never run backwards in a stream
         at = command.at if command.at is not None else now
@@ -126,10 +128,7 @@ class Accounts:
             return account, AccountResult(command.account, "duplicate", None, account.version)
         if isinstance(command, OpenAccount):
             if account is not None:
-                raise AccountAlreadyExists(
-                    f"account '{command.account}' already exists: record what changed with "
-                    "account change (or bp, sow, grade, contact, activity)"
-                )
+                raise account_taken(command.account)
             account = Account.open(
                 key=command.account,
                 stamp=stamp,
@@ -143,7 +142,7 @@ class Accounts:
             )
         else:
             if account is None:
-                raise _unknown(command.account)
+                raise unknown_account(command.account)
             _dispatch(account, command, stamp)
         event = type(account.pending_events[-1]).__name__
         return account, AccountResult(command.account, "applied", event, account.version)
@@ -176,7 +175,7 @@ class Accounts:
         """The account's events in timeline order; an unknown key is refused."""
         account = self.find(key)
         if account is None:
-            raise _unknown(key)
+            raise unknown_account(key)
         return AccountEvents(key, account.version, tuple(account.timeline))
 
     def state(
@@ -207,7 +206,14 @@ class Accounts:
         return [self.events(key) for key in self.keys()]
 
 
-def _unknown(key: str) -> UnknownAccount:
+def account_taken(key: str) -> AccountAlreadyExists:
+    return AccountAlreadyExists(
+        f"account '{key}' already exists: record what changed with account change (or "
+        "bp, sow, grade, contact, activity)"
+    )
+
+
+def unknown_account(key: str) -> UnknownAccount:
     return UnknownAccount(
         f"unknown account '{key}': open it with account open (or record the accounts "
         "your deals name with account adopt)"

@@ -1,7 +1,8 @@
 """The command language: one pydantic model per command, discriminated by ``cmd``.
 
 These models are the public contract of writers (CLI, JSON Lines import, Python API);
-``command_schema()`` publishes them as JSON Schema.
+``command_language`` joins them with the account and quota commands and publishes the
+whole language as JSON Schema.
 """
 
 from __future__ import annotations
@@ -451,10 +452,3 @@ def _plain(value: Any) -> Any:
 def parse_command(data: Any) -> Command:
     """Validate a decoded JSON object as a command (raises pydantic's ValidationError)."""
     return _VALIDATE(data)
-
-
-def command_schema() -> dict[str, Any]:
-    schema = COMMAND_ADAPTER.json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "salesengine command (one JSON object per line)"
-    return schema

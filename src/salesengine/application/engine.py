@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
@@ -70,7 +70,6 @@ from salesengine.application.results import (
     DealEvents,
     DealHistory,
     Outcome,
-    RefusedAt,
     SweepReport,
 )
 from salesengine.application.sweep import sweep
@@ -81,7 +80,6 @@ from salesengine.domain.errors import (
     ConcurrencyConflict,
     DealAlreadyExists,
     OutOfScope,
-    SalesEngineError,
     StoreUnavailable,
     UnknownDeal,
 )
@@ -185,49 +183,7 @@ class SalesEngine(Application[UUID]):
             f"deal '{command.deal}' kept changing under {WRITE_RETRIES} attempts; try again"
         )
 
-    def execute_together(
-        self,
-        commands: Sequence[Command],
-        *,
-        provenance: dict[str, str] | None = None,
-        admits: Reach | None = None,
-    ) -> list[CommandResult]:
-        """Apply ``commands`` in order, all of them or none: the first refusal is raised
-        (``RefusedAt``, with its index) and nothing is stored; otherwise every changed
-        deal is saved in one transaction.
-
-        ``admits``: whether the writer reaches a deal of this owner, team and policy
-        (its scope, ``Scope.admits``). A stored deal it does
-        not reach is refused exactly as an unknown one, so the refusal tells nothing of
-        it; a deal that would leave its reach by the write (opened for, or handed to,
-        someone outside it) is refused with ``OutOfScope``. A concurrent writer's change
-        replays the whole batch against fresh state."""
-        for attempt in range(WRITE_RETRIES):
-            if attempt:
-                time.sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, 0.002 * 2**attempt)))
-            deals: dict[str, Deal | None] = {}
-            results: list[CommandResult] = []
-            now = self.clock()
-            for index, command in enumerate(commands):
-                try:
-                    deal, result = self._decide_within(command, deals, provenance, now, admits)
-                except SalesEngineError as e:
-                    raise RefusedAt(e, index) from None
-                deals[command.deal] = deal
-                results.append(result)
-            changed = [d for d in deals.values() if d is not None and d.pending_events]
-            if not changed:
-                return results
-            try:
-                self.commit(*changed)
-            except ConcurrencyConflict:
-                continue
-            return results
-        raise ConcurrencyConflict(
-            f"the deals of this batch kept changing under {WRITE_RETRIES} attempts; try again"
-        )
-
-    def _decide_within(
+    def decide_within(
         self,
         command: Command,
         deals: dict[str, Deal | None],
@@ -235,7 +191,14 @@ class SalesEngine(Application[UUID]):
         now: datetime,
         admits: Reach | None,
     ) -> tuple[Deal, CommandResult]:
-        """One command of ``execute_together``, on the batch's deals so far."""
+        """One command of a batch applied all or nothing (``all_or_nothing.execute_all``),
+        on the batch's deals so far (``deals``, by key); nothing is saved here.
+
+        ``admits``: whether the writer reaches a deal of this owner, team and policy
+        (its scope, ``Scope.admits``). A stored deal it does not reach is refused exactly
+        as an unknown one, so the refusal tells nothing of it; a deal that would leave its
+        reach by the write (opened for, or handed to, someone outside it) is refused with
+        ``OutOfScope``."""
         # An opening is judged on the command before its key is looked up: one out of
         # the writer's reach then says nothing of whether that key exists.
         if (

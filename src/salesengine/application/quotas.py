@@ -96,7 +96,7 @@ class Quotas:
         def once() -> QuotaResult:
             period = command.quota_period
             quota = self.find(command.kind, command.subject, period.year)
-            quota, result = self._decide(command, quota, provenance)
+            quota, result = self.decide(command, quota, provenance)
             if result.status == "duplicate":
                 return result
             try:
@@ -110,10 +110,16 @@ class Quotas:
 
         return retry_on_conflict(once, f"the quotas of {command.stream}")
 
-    def _decide(
-        self, command: QuotaCommand, quota: Quota | None, provenance: dict[str, str] | None
+    def decide(
+        self,
+        command: QuotaCommand,
+        quota: Quota | None,
+        provenance: dict[str, str] | None,
+        now: datetime | None = None,
     ) -> tuple[Quota, QuotaResult]:
-        now = self.engine.clock()
+        """Let the subject-year's stream accept or refuse the command; nothing is saved
+        here. ``now``: the recorded time of the transaction the command is saved in."""
+        now = now or self.engine.clock()
         if quota is not None and quota.modified_on > now:
             now = quota.modified_on  # recorded times never run backwards in a stream
         at = command.at if command.at is not None else now
@@ -148,9 +154,7 @@ class Quotas:
         else:
             assert isinstance(command, ClearQuota)
             if quota is None:
-                raise CommandRefused(
-                    f"{command.stream} has no quotas: nothing to clear for {period.name}"
-                )
+                raise no_quotas(command)
             quota.clear_target(period, command.reason, stamp)
         return quota, self._result(command, quota, "applied")
 
@@ -246,6 +250,10 @@ class Quotas:
         chosen = QuotaPeriod.parse(period)
         views = self.views(as_of, known_at, year=chosen.year)
         return quota_figures(views, chosen.name)
+
+
+def no_quotas(command: QuotaCommand) -> CommandRefused:
+    return CommandRefused(f"{command.stream} has no quotas: nothing to clear for {command.period}")
 
 
 def _stream_order(stream: tuple[SubjectKind, str, int]) -> tuple[int, str, int]:

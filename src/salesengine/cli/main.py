@@ -237,10 +237,10 @@ def summarise(data: dict[str, Any]) -> str:
 
 @app.command()
 def schema() -> None:
-    """Print the JSON Schema of the command language."""
-    from salesengine.application.commands import command_schema
+    """Print the JSON Schema of the command language: deal, account and quota commands."""
+    from salesengine.application.command_language import language_schema
 
-    print(json.dumps(command_schema(), ensure_ascii=False, indent=2))
+    print(json.dumps(language_schema(), ensure_ascii=False, indent=2))
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -2,6 +2,9 @@
 
 A line without an ``id`` gets one derived from its content (and which repetition of
 that content it is), so re-importing a file, or a file that grew, writes nothing twice.
+A line may be a command of any family (``command_language``): deals' lines are applied
+a batch at a time (``SalesEngine.execute_many``), an account's or quota's one by one
+through its own service, each line whole or not at all and in file order.
 """
 
 from __future__ import annotations
@@ -11,17 +14,27 @@ import json
 import re
 import unicodedata
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
 
-from salesengine.application.commands import Command, parse_command
+from salesengine.application.accounts import Accounts
+from salesengine.application.command_language import (
+    AnyCommand,
+    is_account_command,
+    is_deal_command,
+    is_quota_command,
+    parse_any_command,
+)
 from salesengine.application.engine import SalesEngine
-from salesengine.application.results import CommandResult, Refused
+from salesengine.application.quotas import Quotas
+from salesengine.application.results import Outcome, Refused
+from salesengine.domain.errors import SalesEngineError
 from salesengine.importing.common.allocation import bulk_allocation
 from salesengine.importing.common.stopping import Stopped, until_stopped
 from salesengine.importing.common.validation import describe_validation
@@ -192,7 +205,7 @@ def _decode(text: str) -> Any:
 
 def read_commands(
     path: Path, report: ImportReport, partition: Partition | None = None
-) -> Iterator[tuple[int, Command, dict[str, str]]]:
+) -> Iterator[tuple[int, AnyCommand, dict[str, str]]]:
     """Yield (line number, command, provenance); bad lines go to the report.
 
     With a ``partition``, only the lines of that part's deals are yielded; lines that
@@ -248,7 +261,7 @@ def read_commands(
                     continue
                 raw["id"] = implicit_id(content, seen)
             try:
-                command = parse_command(raw)
+                command = parse_any_command(raw)
             except ValidationError as e:
                 report.refused.append(LineError(number, describe_validation(e)))
                 continue
@@ -275,10 +288,10 @@ def import_file(
         read_commands(path, report, partition), stopped, lambda item: item[0], interrupted
     )
     with bulk_allocation():
-        for number, outcome in engine.execute_many(items, batch_size=batch_size):
+        for number, outcome in _applied(engine, items, batch_size):
             if isinstance(outcome, Refused):
                 report.refused.append(LineError(number, outcome.message))
-            elif isinstance(outcome, CommandResult) and outcome.status == "duplicate":
+            elif outcome == "duplicate":
                 report.duplicates += 1
             else:
                 report.applied += 1
@@ -288,3 +301,37 @@ def import_file(
     if report.interrupted:
         report.lines = report.done  # not the line read last, which was left undone
     return report
+
+
+Item = tuple[int, AnyCommand, dict[str, str]]
+
+
+def _applied(
+    engine: SalesEngine, items: Iterable[Item], batch_size: int
+) -> Iterator[tuple[int, Refused | str]]:
+    """Each line's outcome, in file order: the refusal, or applied or duplicate. A run of
+    deal lines goes through the batch path; the lines of the other families between them
+    are applied one at a time (they are few, and each is one small stream)."""
+    accounts, quotas = Accounts(engine), Quotas(engine)
+    for deals, run in groupby(items, key=lambda item: is_deal_command(item[1])):
+        if deals:
+            commands = ((n, c, p) for n, c, p in run if is_deal_command(c))
+            for number, outcome in engine.execute_many(commands, batch_size=batch_size):
+                yield number, _status(outcome)
+            continue
+        for number, command, provenance in run:
+            status: str
+            try:
+                if is_account_command(command):
+                    status = accounts.execute(command, provenance=provenance).status
+                else:
+                    assert is_quota_command(command)  # the language's last family
+                    status = quotas.execute(command, provenance=provenance).status
+            except SalesEngineError as e:
+                yield number, Refused(e)
+                continue
+            yield number, status
+
+
+def _status(outcome: Outcome) -> Refused | str:
+    return outcome if isinstance(outcome, Refused) else outcome.status

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from salesengine.domain.account import AccountAlreadyExists, UnknownAccount
 from salesengine.domain.errors import (
     CommandIdReused,
     ConcurrencyConflict,
@@ -30,8 +31,10 @@ MEDIA_TYPE = "application/problem+json"
 # (a guard's, a closed deal, a bad time) is 422, with its own code.
 STATUS_OF: tuple[tuple[type[SalesEngineError], int], ...] = (
     (UnknownDeal, 404),
+    (UnknownAccount, 404),
     (OutOfScope, 403),
     (DealAlreadyExists, 409),
+    (AccountAlreadyExists, 409),
     (ConcurrencyConflict, 409),
     (CommandIdReused, 409),
     (StoreUnavailable, 503),

@@ -6,7 +6,8 @@ from decimal import Decimal
 
 from pydantic import TypeAdapter, ValidationError
 
-from salesengine.application.commands import COMMAND_NAMES, Amount
+from salesengine.application.command_language import ALL_COMMAND_NAMES
+from salesengine.application.commands import Amount
 from salesengine.domain.key_info import TOPICS
 
 _AMOUNT: TypeAdapter[Decimal] = TypeAdapter(Amount)
@@ -19,7 +20,9 @@ def describe_validation(error: ValidationError) -> str:
         # Union members show up in the location as validator names; they are not fields.
         loc = [str(p) for p in err["loc"] if "[" not in str(p)]
         # The discriminated union puts the command name first; it is not a field.
-        if len(loc) > 1 and err["type"] not in ("union_tag_invalid", "union_tag_not_found"):
+        # (Alone, it is a check of the whole command, as an account change naming nothing.)
+        tagged = len(loc) > 1 or (len(loc) == 1 and loc[0] in ALL_COMMAND_NAMES)
+        if tagged and err["type"] not in ("union_tag_invalid", "union_tag_not_found"):
             loc = loc[1:]
         if len(loc) > 1 and loc[0] == "info" and loc[1] in TOPICS:
             loc = [loc[0], *loc[2:]]  # key information: the topic's tag is no field either
@@ -35,10 +38,10 @@ def describe_validation(error: ValidationError) -> str:
         elif err["type"] == "union_tag_invalid":
             where = "cmd"
             tag = err.get("ctx", {}).get("tag")
-            message = f"unknown command {tag!r} (one of {', '.join(COMMAND_NAMES)})"
+            message = f"unknown command {tag!r} (one of {', '.join(ALL_COMMAND_NAMES)})"
         elif err["type"] == "union_tag_not_found":
             where = "cmd"
-            message = f"missing (one of {', '.join(COMMAND_NAMES)})"
+            message = f"missing (one of {', '.join(ALL_COMMAND_NAMES)})"
         given = err.get("input")
         if isinstance(given, str) and len(given) <= 60 and err["type"] != "missing":
             message += f" (given: {given!r})"  # the bad value, to find it in the source
