@@ -133,6 +133,10 @@ class PostgresRecorder(PostgresApplicationRecorder):
 
     def create_table(self) -> None:
         super().create_table()
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._meta, (META_ROW,))
+            if curs.fetchone() is not None:
+                return
         with self.datastore.transaction(commit=True) as curs:
             self._chain_existing(curs)
 

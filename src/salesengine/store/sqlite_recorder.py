@@ -56,6 +56,7 @@ class BatchSQLiteRecorder(SQLiteApplicationRecorder):
         )
         self._lock = f"UPDATE {META_TABLE} SET name = name WHERE name = '{META_ROW}'"
         self._top = f"SELECT max(rowid) FROM {table}"
+        self._chained = f"SELECT 1 FROM {META_TABLE} WHERE name = ?"
         self._head = f"SELECT seq, position, log_hash FROM {CHAIN_TABLE} ORDER BY seq DESC LIMIT 1"
         self._previous = (
             f"SELECT c.event_hash FROM {table} e JOIN {CHAIN_TABLE} c ON c.position = e.rowid "
@@ -77,15 +78,21 @@ class BatchSQLiteRecorder(SQLiteApplicationRecorder):
             *sqlite_statements(),
         ]
 
-    def _create_table(self, c: SQLiteCursor) -> None:
-        super()._create_table(c)
-        self._chain_existing(c)
+    def create_table(self) -> None:
+        super().create_table()
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._chained, (META_ROW,))
+            if c.fetchone() is not None:
+                return
+        with self.datastore.transaction(commit=True) as c:
+            self._chain_existing(c)
 
     def _chain_existing(self, c: SQLiteCursor) -> None:
         """Chain the events of a store written before chaining began, once: the first
-        open of such a store (a new store records that chaining began with it)."""
+        open of such a store (a new store records that chaining began with it). The
+        write comes first, so that the check after it holds the write lock."""
         c.execute(self._lock)
-        c.execute(f"SELECT 1 FROM {META_TABLE} WHERE name = ?", (META_ROW,))
+        c.execute(self._chained, (META_ROW,))
         if c.fetchone() is not None:
             return
 
