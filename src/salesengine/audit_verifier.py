@@ -126,7 +126,14 @@ class ChainWalk:
     entries: int = 0
     # aggregate -> [version, stored event hash, recomputed event hash]
     _last: dict[str, list[Any]] = field(default_factory=dict)
-    _seq_offset: int = 0
+    _prev_seq: int = 0
+    _alt_log: bytes | None = None
+
+    def resume(self, size: int, root: bytes, earlier: Callable[[str, int], bytes | None]) -> None:
+        """Go on from a checkpoint's size and root, the walk's earlier entries unread."""
+        self.seq = self._prev_seq = size
+        self.stored_log = self.true_log = root
+        self.earlier = earlier
 
     def feed(self, entries: Iterable[Entry]) -> None:
         for entry in entries:
@@ -143,31 +150,46 @@ class ChainWalk:
         seq, aggregate, version, _digest, stored_event, stored_log = link
         details: list[str] = []
         kind = "edited"
-        if seq - self.seq != self._seq_offset:
+        # Off the count and off its predecessor: an edited number, or the first link
+        # after links were removed (the ones after it follow it again: no finding).
+        if seq not in (self.seq, self._prev_seq + 1):
             details.append(f"its link is numbered {seq}, the log's entry {self.seq}")
-            self._seq_offset = seq - self.seq
             kind = "link"
+        self._prev_seq = seq
+        expected_log = log_hash(self.stored_log, position, stored_event)
+        log_holds = expected_log == stored_log or (
+            self._alt_log is not None
+            and log_hash(self._alt_log, position, stored_event) == stored_log
+        )
         last = self._previous(aggregate, version)
-        if last[0] + 1 != version:
-            kind = "removed"
-            gap = f"{last[0] + 1}" if last[0] + 2 == version else f"{last[0] + 1}-{version - 1}"
-            details.append(f"versions {gap} of its aggregate are missing before it")
-        log_holds = log_hash(self.stored_log, position, stored_event) == stored_log
+        continuous = last[0] + 1 == version
+        gap = f"{last[0] + 1}" if last[0] + 2 == version else f"{last[0] + 1}-{version - 1}"
         stored_as = None
+        hashed = stored_event  # what the aggregate's next event is chained to
         if event is None:
             kind = "removed"
+            true_event = last[2] = stored_event
             details.append(GONE)
-            true_event = stored_event
         else:
-            stored_as, true_event = self._check_event(event, link, last, log_holds, details)
-            if details and details[-1] == ALTERED:
-                kind, log_holds = "link", True
+            stored_as, true_event, local = self._check_event(
+                event, link, last, (continuous, log_holds), details
+            )
+            if ALTERED in details:
+                kind, log_holds, hashed = "link", True, local
+        if not continuous and stored_as is None:
+            kind = "removed"
+            details.append(f"versions {gap} of its aggregate are missing before it")
         if not log_holds:
             details.append("the log chain breaks here: its log hash is not the one computed")
             kind = "link" if kind == "edited" and len(details) == 1 else kind
-        last[0], last[1] = version, stored_event
-        if event is None:
-            last[2] = stored_event
+        # A broken link's successor may follow the log hash it should have had.
+        self._alt_log = None if log_holds else expected_log
+        if continuous or stored_as is None:
+            last[0], last[1] = version, hashed
+        else:  # the link's identity was altered, not the event's: follow the event's
+            e_last = self._previous(*stored_as)
+            if e_last[0] + 1 == stored_as[1]:
+                e_last[0], e_last[1] = stored_as[1], hashed
         self.stored_log = stored_log
         self.true_log = log_hash(self.true_log, position, true_event)
         if self.seq in self.wanted:
@@ -178,10 +200,16 @@ class ChainWalk:
             )
 
     def _check_event(
-        self, event: Event, link: Link, last: list[Any], log_holds: bool, details: list[str]
-    ) -> tuple[tuple[str, int] | None, bytes]:
+        self,
+        event: Event,
+        link: Link,
+        last: list[Any],
+        holds: tuple[bool, bool],
+        details: list[str],
+    ) -> tuple[tuple[str, int] | None, bytes, bytes]:
         """Compare the event with its link (adding to ``details``); the event's identity
-        when it is not the link's, and its hash recomputed from its content alone."""
+        when it is not the link's, its hash recomputed from its content alone, and its
+        hash chained to its aggregate's previous link."""
         _seq, aggregate, version, digest, stored_event, _log = link
         e_aggregate, e_version, topic, state = event
         found = state_digest(state)
@@ -194,12 +222,13 @@ class ChainWalk:
         if found != digest:
             details.append("state: differs from the state chained")
         local = event_hash(last[1], e_aggregate, e_version, topic, found)
-        if local != stored_event and not details:
+        continuous, log_holds = holds  # a gap before it: its chained predecessor is gone
+        if local != stored_event and not details and continuous:
             details.append("topic: differs from the topic chained" if log_holds else ALTERED)
         true_last = last if stored_as is None else self._previous(e_aggregate, e_version)
         true_event = event_hash(true_last[2], e_aggregate, e_version, topic, found)
         true_last[2] = true_event
-        return stored_as, true_event
+        return stored_as, true_event, local
 
     def _previous(self, aggregate: str, version: int) -> list[Any]:
         last = self._last.get(aggregate)
@@ -517,8 +546,9 @@ def _resume(
     else:
         why = f"the log holds fewer than the {since.size} entries it covers: truncated"
         findings.append(Finding("checkpoint", None, None, since.size, (why,)))
-    walk.seq, walk.stored_log, walk.true_log = since.size, since.root, since.root
-    walk.earlier = lambda a, v: earlier[a][1] if earlier.get(a, (0,))[0] == v else None
+    walk.resume(
+        since.size, since.root, lambda a, v: earlier[a][1] if earlier.get(a, (0,))[0] == v else None
+    )
     return entries
 
 

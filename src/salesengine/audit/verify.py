@@ -103,8 +103,7 @@ def _resume(
     if stored != since.root:
         why = "the log is not consistent with it: the log hash of its last entry differs"
         findings.append(Finding("checkpoint", position, None, since.size, (why,)))
-    walk.seq, walk.stored_log, walk.true_log = since.size, since.root, since.root
-    walk.earlier = lambda aggregate, version: rows.stored_hash(conn, aggregate, version)
+    walk.resume(since.size, since.root, lambda a, version: rows.stored_hash(conn, a, version))
     return position
 
 
