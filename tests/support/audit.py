@@ -19,6 +19,7 @@ from salesengine.application.quotas import Quotas
 from salesengine.audit.export import export_log
 from salesengine.audit.verify import StoreReport, verify_store
 from salesengine.audit_verifier import Report, VerifierKey, verify_export
+from salesengine.store.chain_table import CHAIN_COLUMNS, EMPTY, chain_rows
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
 from tests.support.commands import FIVE_LEVEL_OPENING, cmd
@@ -117,3 +118,23 @@ def export_text(url: str) -> str:
         return out.getvalue()
     finally:
         sql.dispose()
+
+
+def rechain(tables: StoreTables) -> None:
+    """Recompute the whole chain table from the events as they now are: what someone
+    who edits the history and knows the chain's definition, but not the key, can do."""
+    events = [
+        (p, a if isinstance(a, str) else a.hex, v, t, bytes(s))
+        for p, a, v, t, s in tables.rows(
+            f"SELECT {tables.position}, originator_id, originator_version, topic, state "
+            f"FROM {tables.events} ORDER BY {tables.position}"
+        )
+    ]
+    rows = chain_rows(EMPTY, events, {})
+    tables.run(f"DELETE FROM {tables.chain}")
+    with tables.connect() as conn:
+        statement = f"INSERT INTO {tables.chain} ({CHAIN_COLUMNS}) VALUES (?,?,?,?,?,?,?)"
+        if tables.sqlite:
+            conn.executemany(statement, rows)
+        else:
+            conn.cursor().executemany(statement.replace("?", "%s"), rows)
