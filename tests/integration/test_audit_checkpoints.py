@@ -3,6 +3,7 @@ a store written before chaining began, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 
 import pytest
@@ -48,6 +49,7 @@ def test_a_checkpoint_signs_the_log_size_and_root_in_the_signed_note_format(
     made = checkpoint(store)
     origin, size, root, blank, signature, end = made.note.split("\n")
     assert origin.startswith("salesengine/") and (size, blank, end) == ("13", "", "")
+    assert base64.b64decode(root) == made.root and len(made.root) == 32
     assert signature.startswith("\u2014 auditor ")
     assert made.signed_by(KEY.verifier())
     assert not made.signed_by(SignerKey.generate("auditor").verifier())
