@@ -127,6 +127,8 @@ class ChainWalk:
     # aggregate -> [version, stored event hash, recomputed event hash]
     _last: dict[str, list[Any]] = field(default_factory=dict)
     _prev_seq: int = 0
+    _position: int = -(2**63)
+    _renumbered: dict[tuple[int, int], int] = field(default_factory=dict)
     _alt_log: bytes | None = None
 
     def resume(self, size: int, root: bytes, earlier: Callable[[str, int], bytes | None]) -> None:
@@ -141,6 +143,7 @@ class ChainWalk:
 
     def add(self, position: int, event: Event | None, link: Link | None) -> None:
         self.entries += 1
+        self._check_order(position, event, link)
         if link is None:
             if event is not None:
                 why = "no chain link covers it"
@@ -149,13 +152,7 @@ class ChainWalk:
         self.seq += 1
         seq, aggregate, version, _digest, stored_event, stored_log = link
         details: list[str] = []
-        kind = "edited"
-        # Off the count and off its predecessor: an edited number, or the first link
-        # after links were removed (the ones after it follow it again: no finding).
-        if seq not in (self.seq, self._prev_seq + 1):
-            details.append(f"its link is numbered {seq}, the log's entry {self.seq}")
-            kind = "link"
-        self._prev_seq = seq
+        kind = self._check_number(seq, details)
         expected_log = log_hash(self.stored_log, position, stored_event)
         log_holds = expected_log == stored_log or (
             self._alt_log is not None
@@ -198,6 +195,26 @@ class ChainWalk:
             self.findings.append(
                 Finding(kind, position, aggregate, version, tuple(details), stored_as)
             )
+
+    def _check_order(self, position: int, event: Event | None, link: Link | None) -> None:
+        if position <= self._position:  # an export's lines out of order
+            why = f"out of log order: it comes after position {self._position}"
+            aggregate, version = (
+                (link[1], link[2]) if link else (event[0], event[1]) if event else ("", 0)
+            )
+            self.findings.append(Finding("reordered", position, aggregate, version, (why,)))
+        self._position = position
+
+    def _check_number(self, seq: int, details: list[str]) -> str:
+        """The link's number against the count: off both the count and its predecessor
+        is an edited number, or the first link after links were removed (the ones after
+        it follow it again: no finding for them)."""
+        self._prev_seq, previous = seq, self._prev_seq
+        if seq in (self.seq, previous + 1):
+            return "edited"
+        details.append(f"its link is numbered {seq}, the log's entry {self.seq}")
+        self._renumbered[(seq, self.seq)] = len(self.findings)
+        return "link"
 
     def _check_event(
         self,
@@ -245,8 +262,19 @@ class ChainWalk:
         """The findings, with two positions holding each other's events, or an event
         gone from one position and found at another, named as the reordering they are."""
         chained_at = {(f.aggregate, f.version): f for f in self.findings if f.position}
+        swapped = {
+            i
+            for (numbered, entry), i in self._renumbered.items()
+            if (entry, numbered) in self._renumbered
+        }
         out = []
-        for f in self.findings:
+        for i, f in enumerate(self.findings):
+            if i in swapped:  # two entries, links and all, in each other's place
+                why = "it holds the entry the chain numbers elsewhere: entries swapped"
+                out.append(
+                    Finding("reordered", f.position, f.aggregate, f.version, (why, *f.details))
+                )
+                continue
             other = chained_at.get(f.stored_as) if f.stored_as else None
             if other is not None and other.stored_as == (f.aggregate, f.version):
                 why = f"it holds the event chained at position {other.position}, and that one its"

@@ -155,7 +155,7 @@ def test_given_an_event_inserted_then_it_is_named_inserted(tables: StoreTables) 
     )
     findings, _ = verdicts(t)
     ((kind, position),) = named(findings)
-    assert kind == "inserted" and position > 13
+    assert kind == "inserted" and position is not None and position > 13
     assert findings[0].version == 50
 
 
