@@ -201,6 +201,7 @@ class IdsHookedRecorder(PostgresApplicationRecorder):
 
     def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Any, **kwargs: Any) -> Any:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        assert ids is not None
         with curs.connection.cursor() as other:
             # The rows are there, in this transaction, at the ids it returns.
             other.execute(
