@@ -187,8 +187,11 @@ class ChainWalk:
             e_last = self._previous(*stored_as)
             if e_last[0] + 1 == stored_as[1]:
                 e_last[0], e_last[1] = stored_as[1], hashed
+        if self.true_log == self.stored_log and true_event == stored_event:
+            self.true_log = expected_log
+        else:
+            self.true_log = log_hash(self.true_log, position, true_event)
         self.stored_log = stored_log
-        self.true_log = log_hash(self.true_log, position, true_event)
         if self.seq in self.wanted:
             self.roots[self.seq] = self.true_log
         if details:
@@ -243,7 +246,11 @@ class ChainWalk:
         if local != stored_event and not details and continuous:
             details.append("topic: differs from the topic chained" if log_holds else ALTERED)
         true_last = last if stored_as is None else self._previous(e_aggregate, e_version)
-        true_event = event_hash(true_last[2], e_aggregate, e_version, topic, found)
+        # Where the stored chain and the content agree so far, one hash serves both.
+        if true_last is last and last[2] == last[1]:
+            true_event = local
+        else:
+            true_event = event_hash(true_last[2], e_aggregate, e_version, topic, found)
         true_last[2] = true_event
         return stored_as, true_event, local
 

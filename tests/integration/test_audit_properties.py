@@ -69,10 +69,11 @@ def test_any_history_verifies_and_any_one_edit_is_found_by_both_verifiers(
         finally:
             engine.close()
         in_store, standalone = both_verdicts(url)
-        count = 4 + sum(len(b) for b in batches)
+        tables = StoreTables(url)
+        count = len(tables.events_at())  # a repeated visit id or amount records nothing
+        assert count >= len(DEALS)  # the openings at least
         assert in_store.report.holds and standalone.holds
         assert (in_store.report.size, in_store.report.root) == (count, standalone.root)
-        tables = StoreTables(url)
         position = tables.events_at()[target % count][0]
         change, params = ("topic || 'x'", ()) if column == "topic" else ("state || ?", (b" ",))
         tables.run(

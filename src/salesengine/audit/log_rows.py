@@ -82,7 +82,7 @@ class LogRows:
             f"FROM {self.events} WHERE {self.position} > {self.p} "
             f"ORDER BY {self.position} LIMIT {PAGE}"
         )
-        while rows := conn.exec_driver_sql(statement, (after,)).all():
+        while rows := _fetch(conn, statement, (after,)):
             for position, originator_id, version, topic, state in rows:
                 yield position, (_hex(originator_id), _int(version), topic or "", _bytes(state))
             after = rows[-1][0]
@@ -92,7 +92,7 @@ class LogRows:
             f"SELECT position, seq, aggregate, version, state_digest, event_hash, log_hash "
             f"FROM {self.chain} WHERE position > {self.p} ORDER BY position LIMIT {PAGE}"
         )
-        while rows := conn.exec_driver_sql(statement, (after,)).all():
+        while rows := _fetch(conn, statement, (after,)):
             for position, seq, aggregate, version, digest, hashed, log in rows:
                 yield position, (seq, aggregate, version, bytes(digest), bytes(hashed), bytes(log))
             after = rows[-1][0]
@@ -141,6 +141,17 @@ class LogRows:
             (first, last),
         ).all()
         return [(r[0], (r[1], r[2], r[3], bytes(r[4]), bytes(r[5]), bytes(r[6]))) for r in rows]
+
+
+def _fetch(conn: Connection, statement: str, params: tuple[Any, ...]) -> list[Any]:
+    """Plain tuples from the driver, in the connection's transaction: SQLAlchemy's rows
+    cost as much as the hashing on a log this size."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(statement, params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 # A tampered row may hold what the engine never writes (a NULL, text in SQLite's state
