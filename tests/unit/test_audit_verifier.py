@@ -225,3 +225,18 @@ def test_the_verifier_module_runs_alone_from_a_copy_with_only_cryptography(tmp_p
 def test_main_reports_unreadable_input_with_exit_2(tmp_path: Path) -> None:
     out = io.StringIO()
     assert audit_verifier.main([str(tmp_path / "missing.jsonl")], out) == 2
+
+
+def test_the_recorders_inlined_hashing_is_the_verifiers_definition() -> None:
+    events = history(7)
+    rows = chain_rows(EMPTY, events, {AGGREGATES[0]: b"\x07" * 32})
+    prev: dict[str, bytes] = {AGGREGATES[0]: b"\x07" * 32}
+    log = audit_verifier.GENESIS
+    for (position, aggregate, version, topic, state), row in zip(events, rows, strict=True):
+        digest = audit_verifier.state_digest(state)
+        hashed = audit_verifier.event_hash(
+            prev.get(aggregate, audit_verifier.GENESIS), aggregate, version, topic, digest
+        )
+        prev[aggregate] = hashed
+        log = audit_verifier.log_hash(log, position, hashed)
+        assert row[4:] == (digest, hashed, log)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from salesengine.audit.checkpoints import keep, kept
 from salesengine.audit.keys import SignerKey
@@ -86,13 +86,10 @@ def verify_store(
 
 
 def _resume(
-    rows: LogRows, conn: object, walk: ChainWalk, since: Checkpoint, findings: list[Finding]
+    rows: LogRows, conn: Connection, walk: ChainWalk, since: Checkpoint, findings: list[Finding]
 ) -> int | None:
     """Set the walk where ``since`` left the log; the position to read on from (None:
     the log no longer reaches it)."""
-    from sqlalchemy import Connection
-
-    assert isinstance(conn, Connection)
     link = rows.link_at(conn, since.size)
     if link is None:
         why = f"the log holds fewer than the {since.size} entries it covers: truncated"
