@@ -87,17 +87,21 @@ def chain_rows(
     last = dict(previous)
     rows: list[ChainRow] = []
     append = rows.append
-    sha256, u64, u32 = hashlib.sha256, _U64.pack, _U32.pack
+    sha256, u64, join = hashlib.sha256, _U64.pack, b"".join
+    topics: dict[str, bytes] = {}  # each topic's length-prefixed bytes, made once
     for position, aggregate, version, topic, state in events:
         digest = sha256(state).digest()
-        t = topic.encode()
+        framed = topics.get(topic)
+        if framed is None:
+            t = topic.encode()
+            framed = topics[topic] = _U32.pack(len(t)) + t
+        prev = last.get(aggregate, GENESIS)
         hashed = sha256(
-            EVENT_TAG + last.get(aggregate, GENESIS) + aggregate.encode() + u64(version)
-            + u32(len(t)) + t + digest
-        ).digest()  # fmt: skip
+            join((EVENT_TAG, prev, aggregate.encode(), u64(version), framed, digest))
+        ).digest()
         last[aggregate] = hashed
         seq += 1
-        log = sha256(LOG_TAG + log + u64(position) + hashed).digest()
+        log = sha256(join((LOG_TAG, log, u64(position), hashed))).digest()
         append((position, seq, aggregate, version, digest, hashed, log))
     return rows
 
