@@ -58,6 +58,9 @@ def test_an_auditor_signs_verifies_and_exports_then_catches_an_edit(
     assert resumed.code == 0 and resumed.out.startswith("0 positions read, log size 3")
     refused = cli("audit", "checkpoint", "--key", "audit.key")
     assert refused.code == 1 and "nothing signed" in refused.err
+    # incremental: what the last checkpoint covers is trusted, so it signs its root again
+    again = cli("audit", "checkpoint", "--key", "audit.key", "--incremental", "--json")
+    assert again.code == 0 and again.json()["root"] in signed.out
     # the export taken before the edit still holds offline; a fresh one does not
     assert (
         cli("audit", "verify", "--export", "log.jsonl", "--public-key", "audit.key.pub").code == 0

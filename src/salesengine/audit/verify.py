@@ -114,12 +114,12 @@ def latest_signed_by(sql: Engine, key: VerifierKey) -> Checkpoint | None:
 
 
 def make_checkpoint(
-    settings: StoreSettings, sql: Engine, signer: SignerKey
+    settings: StoreSettings, sql: Engine, signer: SignerKey, *, incremental: bool = False
 ) -> tuple[Checkpoint | None, StoreReport]:
-    """Verify the log from the latest checkpoint this key signed (all of it if none) and,
-    when it holds, sign and keep a checkpoint of the log as verified."""
+    """Verify the whole log (``incremental``: only what came after the latest checkpoint
+    this key signed) and, when it holds, sign and keep a checkpoint of it as verified."""
     key = signer.verifier()
-    since = latest_signed_by(sql, key)
+    since = latest_signed_by(sql, key) if incremental else None
     verified = verify_store(settings, sql, [key], since, signed_by=signer.name)
     report = verified.report
     if not report.holds:

@@ -97,17 +97,24 @@ def checkpoint(
     out: Annotated[
         Path | None, typer.Option("--out", help="Also write the signed note to this file.")
     ] = None,
+    incremental: Annotated[
+        bool,
+        typer.Option(
+            "--incremental",
+            help="Verify only what came after this key's latest checkpoint, not the whole log.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Verify the log since this key's last checkpoint and, if it holds, sign and keep a
-    checkpoint of its size and root (exit 1, nothing signed, if it does not)."""
+    """Verify the log and, if it holds, sign and keep a checkpoint of its size and root
+    (exit 1, nothing signed, if it does not)."""
     from salesengine.audit.keys import load_signer
     from salesengine.audit.verify import make_checkpoint
 
     with audit_input():
         signer = load_signer(key)
     with store() as (settings, sql):
-        made, verified = make_checkpoint(settings, sql, signer)
+        made, verified = make_checkpoint(settings, sql, signer, incremental=incremental)
     if made is None:
         _show(verified.report, as_json, verified)
         err.print("nothing signed: the log does not hold")
