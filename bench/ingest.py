@@ -31,6 +31,7 @@ from time import perf_counter, time
 from typing import Any
 from uuid import UUID
 
+from audit_cost import audit_cost
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import ApplicationRecorder
@@ -558,6 +559,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--keep", action="store_true", help=f"keep the command file and SQLite stores in {DATA_DIR}"
     )
+    parser.add_argument(
+        "--no-audit",
+        action="store_true",
+        help="skip the audit chain's cost (chained against unchained import, verify rate)",
+    )
     return parser.parse_args(argv)
 
 
@@ -601,6 +607,13 @@ def main(argv: list[str] | None = None) -> int:
         print()
         for line in verdict(rows):
             print(line)
+        if not args.no_audit:  # bench/audit_cost.py; docs/benchmarks.md, "Audit chain"
+            print()
+            for store in stores:
+                target = workdir if store == "sqlite" else args.pg_url
+                cost = audit_cost(store, target, workload.path, args.batch_size, args.repeat)
+                for line in cost.lines():
+                    print(line)
     return 0
 
 

@@ -193,6 +193,61 @@ def test_the_postgresql_insert_hook_runs_in_the_events_transaction(pg_schema: st
         app.close()
 
 
+class IdsHookedRecorder(PostgresApplicationRecorder):
+    """The library's PostgreSQL recorder with the hook the audit chain overrides."""
+
+    seen: list[tuple[list[int], list[int]]] = []  # noqa: RUF012 - shared with the test
+    fail = False
+
+    def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Any, **kwargs: Any) -> Any:
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        assert ids is not None
+        with curs.connection.cursor() as other:
+            # The rows are there, in this transaction, at the ids it returns.
+            other.execute(
+                f"SELECT notification_id FROM {self.datastore.schema}.{self.events_table_name} "
+                "WHERE notification_id = ANY(%s)",
+                (list(ids),),
+            )
+            visible = sorted(r["notification_id"] for r in other.fetchall())
+            IdsHookedRecorder.seen.append(
+                (list(ids), [e.originator_version for e in stored_events])
+            )
+            assert visible == sorted(ids)
+            if IdsHookedRecorder.fail:
+                other.execute("SELECT 1 / 0")
+        return ids
+
+
+@pytest.mark.postgres
+def test_the_postgresql_ids_hook_sees_the_events_ids_in_their_order_and_transaction(
+    pg_schema: str,
+) -> None:
+    env = dict(store_settings(f"{PG_URL}?schema={pg_schema}").env)
+    env["APPLICATION_RECORDER_TOPIC"] = get_topic(IdsHookedRecorder)
+    app = Application[UUID](env=env)
+    IdsHookedRecorder.seen.clear()
+    try:
+        note = Note("a")
+        note.edit("b")
+        note.edit("c")
+        app.save(note)
+        ((ids, versions),) = IdsHookedRecorder.seen
+        # one id per event, in the events' order: the audit chain pairs them by index
+        assert versions == [1, 2, 3] and ids == sorted(ids) and len(set(ids)) == 3
+        stored = app.recorder.select_notifications(ids[0], limit=3)
+        assert [n.originator_version for n in stored] == versions
+        assert [n.id for n in stored] == ids
+        IdsHookedRecorder.fail = True
+        later = Note("d")
+        with pytest.raises(Exception, match="division by zero"):
+            app.save(later)
+        assert list(app.recorder.select_events(later.id)) == []
+    finally:
+        IdsHookedRecorder.fail = False
+        app.close()
+
+
 def test_the_seam_leaves_the_deals_clock_fields_as_the_library_keeps_them() -> None:
     guard = PolicyCatalog().guard("five-level")
     opened_at, recorded = T0, datetime(2026, 5, 1, tzinfo=UTC)

@@ -12,6 +12,7 @@ import typer
 from salesengine.application.json_form import jsonable
 from salesengine.cli import account as account_cli
 from salesengine.cli import anomalies as anomalies_cli
+from salesengine.cli import audit as audit_cli
 from salesengine.cli import backup as backup_cli
 from salesengine.cli import deal as deal_cli
 from salesengine.cli import demo as demo_cli
@@ -79,6 +80,8 @@ app.command("export")(export_cli.export_command)
 app.command("relay")(relay_cli.relay_command)
 app.add_typer(relay_cli.contract_app, name="contract")
 app.add_typer(webhook_cli.app, name="webhook")
+# The tamper-evident history: verification, signed checkpoints, the auditor's export.
+app.add_typer(audit_cli.app, name="audit")
 app.command("demo")(demo_cli.demo_command)
 # History in: command files, CRM exports and event logs.
 app.command("import")(import_cli.import_command)

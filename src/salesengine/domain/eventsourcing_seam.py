@@ -15,10 +15,12 @@ import or a read-model rebuild (docs/architecture.md, "Persistence"):
 - ``save_aggregates``: ``Application.save`` without its per-object protocol checks,
   through the private ``_record``, ``_take_snapshots`` and ``_notify``.
 
-One more lives where it must, in a subclass: ``salesengine.store.postgres_recorder``
+Two more live where they must, in a subclass: ``salesengine.store.postgres_recorder``
 overrides the recorder hook ``_insert_stored_events`` to keep policy versions in the
-events' transaction. tests/unit/test_eventsourcing_seam.py pins every one of them, so
-an upgrade of the library fails there first (see the pin in pyproject.toml).
+events' transaction, and ``_fetch_ids_after_insert_events`` to write the audit chain's
+rows there, under the library's lock, once the events' positions are known (one per
+event, in the events' order). tests/unit/test_eventsourcing_seam.py pins every one of
+them, so an upgrade of the library fails there first (see the pin in pyproject.toml).
 
 The per-event ones cost no more than writing them out: ``blank_event`` is the builtin
 itself, and ``append_new_event`` sets the attributes its two property setters would.

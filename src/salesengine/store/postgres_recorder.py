@@ -1,11 +1,12 @@
-"""The PostgreSQL recorder: the library's, keeping the policy versions beside the events.
+"""The PostgreSQL recorder: the library's, keeping the policy versions beside the events
+and chaining every event it writes (the audit chain, ``store.chain_table``).
 
 Named by its topic in the store settings, so that an SQLite run never imports psycopg.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
@@ -15,6 +16,22 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from salesengine.domain.policy import KeptVersion
+from salesengine.store.chain_table import (
+    CHAIN_COLUMNS,
+    CHAIN_TABLE,
+    EMPTY,
+    META_ROW,
+    META_TABLE,
+    UPGRADE_PAGE,
+    ChainRow,
+    Head,
+    ToChain,
+    chain_existing,
+    chain_rows,
+    continued,
+    now,
+    postgres_statements,
+)
 from salesengine.store.kept_versions import POLICY_VERSIONS_TABLE, kept_order
 
 
@@ -40,6 +57,29 @@ class PostgresRecorder(PostgresApplicationRecorder):
         self._kept_statement = SQL(
             "SELECT policy, fingerprint, document, recorded_at, source FROM {0}.{1}"
         ).format(*table)
+        schema = Identifier(datastore.schema).as_string()
+        events = f"{schema}.{Identifier(self.events_table_name).as_string()}"
+        chain, meta = f"{schema}.{CHAIN_TABLE}", f"{schema}.{META_TABLE}"
+        self.sql_create_statements.extend(SQL(s).format() for s in postgres_statements(schema))
+        self._head = f"SELECT seq, position, log_hash FROM {chain} ORDER BY seq DESC LIMIT 1"
+        self._previous = (
+            f"SELECT e.originator_id, c.event_hash FROM {events} e "
+            f"JOIN {chain} c ON c.position = e.notification_id "
+            "WHERE (e.originator_id, e.originator_version) IN "
+            "(SELECT * FROM unnest(%s::uuid[], %s::bigint[]))"
+        )
+        self._insert_links = (
+            f"INSERT INTO {chain} ({CHAIN_COLUMNS}) SELECT * FROM unnest(%s::bigint[], "
+            "%s::bigint[], %s::text[], %s::bigint[], %s::bytea[], %s::bytea[], %s::bytea[])"
+        )
+        self._lock_events = f"LOCK TABLE {events} IN EXCLUSIVE MODE"
+        self._meta = f"SELECT 1 FROM {meta} WHERE name = %s"
+        self._insert_meta = f"INSERT INTO {meta} VALUES (%s, %s, %s, %s)"
+        self._page = (
+            f"SELECT notification_id, originator_id, originator_version, topic, state "
+            f"FROM {events} WHERE notification_id > %s ORDER BY notification_id "
+            f"LIMIT {UPGRADE_PAGE}"
+        )
 
     def _insert_stored_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -54,6 +94,71 @@ class PostgresRecorder(PostgresApplicationRecorder):
         if versions:
             with curs.connection.cursor() as other:
                 self._keep(other, versions)
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        # The library's private hook (listed in domain/eventsourcing_seam.py, pinned by
+        # tests/unit/test_eventsourcing_seam.py): it reads the events' positions once the
+        # insert ran, still in its transaction and under its lock on the events table,
+        # which is where the chain's head is read and its rows written.
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        if ids:
+            with curs.connection.cursor() as other:
+                self._chain(other, ids, stored_events)
+        return ids
+
+    def _chain(
+        self, curs: Cursor[DictRow], ids: Sequence[int], stored: Sequence[StoredEvent]
+    ) -> None:
+        curs.execute(self._head)
+        found = curs.fetchone()
+        head = Head(found["seq"], found["position"], found["log_hash"]) if found else EMPTY
+        events: list[ToChain] = [
+            (p, s.originator_id.hex, s.originator_version, s.topic, s.state)  # type: ignore[union-attr]
+            for p, s in zip(ids, stored, strict=True)
+        ]
+        wanted = continued([(e[1], e[2]) for e in events])
+        previous = {}
+        if wanted:
+            curs.execute(self._previous, ([a for a, _ in wanted], [v for _, v in wanted]))
+            previous = {r["originator_id"].hex: r["event_hash"] for r in curs.fetchall()}
+        self._write_links(curs)(chain_rows(head, events, previous))
+
+    def _write_links(self, curs: Cursor[DictRow]) -> Callable[[list[ChainRow]], None]:
+        def write(rows: list[ChainRow]) -> None:
+            curs.execute(self._insert_links, [list(column) for column in zip(*rows, strict=True)])
+
+        return write
+
+    def create_table(self) -> None:
+        super().create_table()
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._meta, (META_ROW,))
+            if curs.fetchone() is not None:
+                return
+        with self.datastore.transaction(commit=True) as curs:
+            self._chain_existing(curs)
+
+    def _chain_existing(self, curs: Cursor[DictRow]) -> None:
+        """Chain the events of a store written before chaining began, once: the first
+        open of such a store (a new store records that chaining began with it). Under
+        the writers' lock, so that no event is written meanwhile."""
+        curs.execute(self._lock_events)
+        curs.execute(self._meta, (META_ROW,))
+        if curs.fetchone() is not None:
+            return
+
+        def read_page(after: int) -> list[ToChain]:
+            curs.execute(self._page, (after,))
+            return [
+                (r["notification_id"], r["originator_id"].hex, r["originator_version"],
+                 r["topic"], bytes(r["state"]))
+                for r in curs.fetchall()
+            ]  # fmt: skip
+
+        count, through = chain_existing(EMPTY, read_page, self._write_links(curs))
+        curs.execute(self._insert_meta, (META_ROW, now(), through, count))
 
     def keep_policy_versions(self, versions: Sequence[KeptVersion]) -> None:
         """Keep versions on their own (the upgrade path: no event goes with them)."""

@@ -1,5 +1,6 @@
-"""The SQLite recorder: the library's, inserting a batch in one statement and keeping the
-policy versions beside the events."""
+"""The SQLite recorder: the library's, inserting a batch in one statement, keeping the
+policy versions beside the events and chaining every event it writes (the audit chain,
+``store.chain_table``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,22 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
 from salesengine.domain.policy import KeptVersion
+from salesengine.store.chain_table import (
+    CHAIN_COLUMNS,
+    CHAIN_TABLE,
+    EMPTY,
+    META_ROW,
+    META_TABLE,
+    UPGRADE_PAGE,
+    ChainRow,
+    Head,
+    ToChain,
+    chain_existing,
+    chain_rows,
+    continued,
+    now,
+    sqlite_statements,
+)
 from salesengine.store.kept_versions import POLICY_VERSIONS_TABLE, kept_order
 
 
@@ -23,7 +40,33 @@ class BatchSQLiteRecorder(SQLiteApplicationRecorder):
     engine never uses them (readers page the log by rowid), so the whole batch goes in
     one statement, in one transaction (as the library's, with the versions) and the
     same order.
+
+    The batch's positions are given, not left to SQLite: one past both the last event
+    and the last chained position, so that a position whose event was deleted is never
+    handed out again (the chain still names it). The transaction's first statement is a
+    write, so it holds the write lock before it reads where the log and chain end.
     """
+
+    def __init__(self, datastore: Any, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name)
+        table = self.events_table_name
+        self._insert_at = (
+            f"INSERT INTO {table} (rowid, originator_id, originator_version, topic, state) "
+            "VALUES (?,?,?,?,?)"
+        )
+        self._lock = f"UPDATE {META_TABLE} SET name = name WHERE name = '{META_ROW}'"
+        self._top = f"SELECT max(rowid) FROM {table}"
+        self._chained = f"SELECT 1 FROM {META_TABLE} WHERE name = ?"
+        self._head = f"SELECT seq, position, log_hash FROM {CHAIN_TABLE} ORDER BY seq DESC LIMIT 1"
+        self._previous = (
+            f"SELECT c.event_hash FROM {table} e JOIN {CHAIN_TABLE} c ON c.position = e.rowid "
+            "WHERE e.originator_id = ? AND e.originator_version = ?"
+        )
+        self._insert_links = f"INSERT INTO {CHAIN_TABLE} ({CHAIN_COLUMNS}) VALUES (?,?,?,?,?,?,?)"
+        self._page = (
+            f"SELECT rowid, originator_id, originator_version, topic, state FROM {table} "
+            f"WHERE rowid > ? ORDER BY rowid LIMIT {UPGRADE_PAGE}"
+        )
 
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -32,27 +75,74 @@ class BatchSQLiteRecorder(SQLiteApplicationRecorder):
             "policy TEXT NOT NULL, fingerprint TEXT NOT NULL, document TEXT NOT NULL, "
             "recorded_at TEXT NOT NULL, source TEXT NOT NULL, "
             "PRIMARY KEY (policy, fingerprint))",
+            *sqlite_statements(),
         ]
+
+    def create_table(self) -> None:
+        super().create_table()
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._chained, (META_ROW,))
+            if c.fetchone() is not None:
+                return
+        with self.datastore.transaction(commit=True) as c:
+            self._chain_existing(c)
+
+    def _chain_existing(self, c: SQLiteCursor) -> None:
+        """Chain the events of a store written before chaining began, once: the first
+        open of such a store (a new store records that chaining began with it). The
+        write comes first, so that the check after it holds the write lock."""
+        c.execute(self._lock)
+        c.execute(self._chained, (META_ROW,))
+        if c.fetchone() is not None:
+            return
+
+        def read_page(after: int) -> list[ToChain]:
+            c.execute(self._page, (after,))
+            return [(r[0], _hex(r[1]), r[2], r[3], bytes(r[4])) for r in c.fetchall()]
+
+        count, through = chain_existing(EMPTY, read_page, self._write_links(c))
+        c.execute(
+            f"INSERT INTO {META_TABLE} VALUES (?, ?, ?, ?)",
+            (META_ROW, now().isoformat(), through, count),
+        )
+
+    def _write_links(self, c: SQLiteCursor) -> Any:
+        def write(rows: list[ChainRow]) -> None:
+            c.executemany(self._insert_links, rows)
+
+        return write
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         with self.datastore.transaction(commit=True) as c:
+            c.execute(self._lock)
             self._keep(c, kwargs.get("policy_versions", ()))
-            c.executemany(
-                self.insert_events_statement,
-                [
-                    (
-                        s.originator_id.hex
-                        if isinstance(s.originator_id, UUID)
-                        else s.originator_id,
-                        s.originator_version,
-                        s.topic,
-                        s.state,
-                    )
-                    for s in stored_events
-                ],
-            )
+            if not stored_events:
+                return None
+            c.execute(self._head)
+            found = c.fetchone()
+            head = Head(found[0], found[1], bytes(found[2])) if found else EMPTY
+            c.execute(self._top)
+            first = max(c.fetchone()[0] or 0, head.position) + 1
+            events: list[ToChain] = [
+                (
+                    first + i,
+                    s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id,
+                    s.originator_version,
+                    s.topic,
+                    s.state,
+                )
+                for i, s in enumerate(stored_events)
+            ]
+            c.executemany(self._insert_at, events)
+            previous = {}
+            for aggregate, version in continued([(e[1], e[2]) for e in events]):
+                c.execute(self._previous, (aggregate, version))
+                row = c.fetchone()
+                if row is not None:
+                    previous[aggregate] = bytes(row[0])
+            c.executemany(self._insert_links, chain_rows(head, events, previous))
         return None
 
     def keep_policy_versions(self, versions: Sequence[KeptVersion]) -> None:
@@ -82,3 +172,7 @@ class BatchSQLiteRecorder(SQLiteApplicationRecorder):
             (KeptVersion(r[0], r[1], r[2], datetime.fromisoformat(r[3]), r[4]) for r in rows),
             key=kept_order,
         )
+
+
+def _hex(originator_id: Any) -> str:
+    return originator_id.hex if isinstance(originator_id, UUID) else str(originator_id)
