@@ -25,13 +25,13 @@ from salesengine.cli.read_models import (
     recording_start,
     store_policies,
 )
-from salesengine.cli.render import print_json, say
+from salesengine.cli.render import money, print_json, say
 from salesengine.cli.report_options import instants
 
 if TYPE_CHECKING:
     from salesengine.reports.periods import Period
+    from salesengine.reports.plan import Plan
     from salesengine.reports.plan_per import SubjectTarget
-    from salesengine.reports.vvalue import VValue
 
 PERS = {"rep": "owner", "team": "team"}
 
@@ -95,7 +95,7 @@ def plan_per(
 ) -> None:
     from salesengine.application.quotas import Quotas
     from salesengine.cli.options import STATE
-    from salesengine.reports.plan_per import plans_per
+    from salesengine.reports.plan_per import plans_per, remaining_targets
     from salesengine.reports.vvalue import vvalue
 
     check_currency(currency)
@@ -136,6 +136,8 @@ def plan_per(
         say(f"no {asked.per} to plan for {asked.period.name}")
     for p in plans:
         print_plan(p.plan, f"{asked.per} {p.subject or '(none)'} ({p.target_from}), ")
+        if p.quota is not None and p.won_toward_quota is not None:
+            say(toward_quota(p.quota, p.won_toward_quota, p.plan))
         say("")
     if plans and plans[0].plan.previous_in_progress:
         from datetime import UTC, datetime
@@ -143,24 +145,17 @@ def plan_per(
         say(f"note: {in_progress(plans[0].plan, datetime.now(UTC))}")
 
 
-def remaining_targets(v: VValue, currency: str, per: str) -> dict[str | None, SubjectTarget]:
-    """Each subject's remaining quota in the plan's currency, or why it has no target."""
-    from salesengine.reports.plan_per import SubjectTarget
-
-    found: dict[str | None, SubjectTarget] = {}
-    for r in v.rows:
-        who = f"{per} {r.subject or '(none)'}"
-        if r.quota is None:
-            if r.subject not in found and r.currency == currency:
-                reason = f"{who} has no quota for {v.period.name} in {currency}"
-                found[r.subject] = SubjectTarget(None, "none", reason)
-            continue
-        if r.currency != currency:
-            reason = f"{who}'s quota for {v.period.name} is in {r.currency}, the plan in {currency}"
-            found[r.subject] = SubjectTarget(None, "none", reason)
-        elif r.met:
-            reason = f"{who} has met the quota for {v.period.name}: nothing remains to plan for"
-            found[r.subject] = SubjectTarget(None, "none", reason)
-        else:
-            found[r.subject] = SubjectTarget(r.remaining, "remaining quota")
-    return found
+def toward_quota(quota: Decimal, won: tuple[int, Decimal], p: Plan) -> str:
+    """How the remaining quota was reached, and what the won row then counts."""
+    deals, amount = won
+    line = (
+        f"quota {money(quota)} {p.currency} for {p.period.name}: {money(amount)} won in "
+        f"{deals} deal{'' if deals == 1 else 's'} so far"
+    )
+    wins = p.rows[-1].needed
+    if p.target is None or wins is None:
+        return line + "."
+    return (
+        f"{line}, {money(p.target)} remaining; the won row needs those {deals} and "
+        f"{wins - deals} more (each win counted once)."
+    )
