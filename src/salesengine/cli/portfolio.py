@@ -390,12 +390,10 @@ def _quotas(
     quotas are not set for."""
     from salesengine.application.quotas import Quotas
     from salesengine.cli.options import STATE
-    from salesengine.domain.quota import QuotaPeriod
+    from salesengine.reports.portfolio_reps import no_quota_period
 
-    try:
-        QuotaPeriod.parse(period)
-    except ValueError:
-        why = f"{period} is no quota period (a year, quarter or month): no quota applies"
+    why = no_quota_period(period)
+    if why is not None:
         return [], (why,)
     return Quotas(STATE.engine(create=False)).figures(period, t, known_at), ()
 

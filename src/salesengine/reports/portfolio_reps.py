@@ -242,6 +242,18 @@ def rep_target(
     return (won, PREVIOUS) if won > 0 else (None, None)
 
 
+def no_quota_period(period: str) -> str | None:
+    """Why no quota applies to ``period`` (a week or a range of dates), or None for a
+    year, quarter or month, the periods quotas are set for."""
+    from salesengine.domain.quota import QuotaPeriod
+
+    try:
+        QuotaPeriod.parse(period)
+    except ValueError:
+        return f"{period} is no quota period (a year, quarter or month): no quota applies"
+    return None
+
+
 def quota_targets(
     figures: Sequence[QuotaFigure], currency: str
 ) -> tuple[dict[str, Decimal], tuple[str, ...]]:
