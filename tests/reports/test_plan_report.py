@@ -555,3 +555,21 @@ def test_an_explicit_range_may_use_instants_with_an_offset() -> None:
 def test_bad_periods_are_refused_with_the_reason(text: str) -> None:
     with pytest.raises(ValueError, match=r"'|period"):
         parse_period(text)
+
+
+def test_given_no_target_when_last_period_had_wins_then_no_note_says_they_total_zero() -> None:
+    from salesengine.reports.plan import PlanFigures, plan_from
+
+    figures = PlanFigures(
+        cohorts={"identified": (4, 3)}, stays={}, actual={},
+        won_before=(2, Decimal(534_000)), won_now=(0, Decimal(0)),
+    )  # fmt: skip
+    spec = POLICIES["five-level"]
+    asked = {"currency": "CNY", "period": parse_period("2026-Q4"), "as_of": at(3), "known_at": None}
+    without = plan_from(figures, spec, target=None, **asked)  # type: ignore[arg-type]
+    assert (without.won_deals, without.average_won) == (2, Decimal("267000.00"))
+    assert not any("nothing to plan from" in why for why in without.problems), without.problems
+    # With a target the same figures plan a won row: no such note either.
+    given = plan_from(figures, spec, target=Decimal(1_000_000), **asked)  # type: ignore[arg-type]
+    assert given.rows[-1].needed == 4
+    assert not any("nothing to plan from" in why for why in given.problems)

@@ -282,22 +282,28 @@ def plan_from(
         rows=tuple(rows),
         problems=(
             *more_problems,
-            *problems(spec.name, currency, period.previous().name, won_deals, rows),
+            *problems(spec.name, currency, period.previous().name, won_deals, rows, target),
         ),
     )
 
 
 def problems(
-    policy: str, currency: str, previous: str, won_deals: int, rows: list[PlanRow]
+    policy: str,
+    currency: str,
+    previous: str,
+    won_deals: int,
+    rows: list[PlanRow],
+    target: Decimal | None = None,
 ) -> tuple[str, ...]:
-    """Why figures are missing: the history the previous period lacks, stage by stage."""
+    """Why figures are missing: the history the previous period lacks, stage by stage.
+    Without a target nothing is needed, so no "needed" is missing for want of wins."""
     found = []
     if not won_deals:
         found.append(
             f"no {policy} deal with an amount in {currency} was won in {previous}: "
             "no average deal size to plan from"
         )
-    elif rows[-1].needed is None:
+    elif target is not None and rows[-1].needed is None:
         found.append(
             f"the {policy} deals won in {previous} total 0 {currency}: nothing to plan from"
         )
