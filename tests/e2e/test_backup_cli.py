@@ -118,3 +118,54 @@ def test_a_backup_that_meets_a_full_disk_fails_and_leaves_no_file(cli: CLI, tmp_
     assert f"cannot back up {tmp_path / 'store.db'} to {tmp_path / 'b.db'}" in run.stderr
     assert not (tmp_path / "b.db").exists()
     assert not list(tmp_path.glob(".b.db.partial*"))
+
+
+def test_a_restore_that_fails_into_a_missing_file_leaves_no_file(cli: CLI, tmp_path: Path) -> None:
+    seed(tmp_path / "store.db", 400)
+    backup(store_settings(str(tmp_path / "store.db")), tmp_path / "b.db")
+    assert (tmp_path / "b.db").stat().st_size > 200_000
+    run = subprocess.run(
+        [sys.executable, "-m", "tests.support.size_limited", "100000", "salesengine",
+         "restore", str(tmp_path / "b.db")],
+        check=False, capture_output=True, text=True, cwd=ROOT, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "SALESENGINE_DB": str(tmp_path / "new.db")},
+    )  # fmt: skip
+    assert run.returncode == 1, run.stderr
+    assert f"cannot restore {tmp_path / 'b.db'} into {tmp_path / 'new.db'}" in run.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.db", "store.db"]
+
+
+def test_a_forced_restore_says_how_many_revocations_it_kept(cli: CLI, tmp_path: Path) -> None:
+    source, target, file = tmp_path / "store.db", tmp_path / "other.db", tmp_path / "b.db"
+    seed(source, 1)
+    made = cli("token", "create", "--name", "Li Wei", "--role", "admin")
+    assert made.code == 0, made.err
+    assert cli("backup", str(file)).code == 0
+    assert cli("restore", str(file), db_url=str(target)).code == 0
+    token_id = made.out.strip().split("_")[1]
+    assert cli("token", "revoke", token_id, db_url=str(target)).code == 0
+    forced = cli("restore", str(file), "--force", db_url=str(target))
+    assert forced.code == 0, forced.err
+    assert "kept 1 token revoked that the backup holds live" in forced.out
+    listed = cli("token", "list", "--json", db_url=str(target))
+    assert [t["revoked_at"] is not None for t in listed.json()] == [True]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://app:s3cret@[::1/sales",
+        "postgresql://app:s3cret@db:port/sales",
+        "postgresql://app:s3cret@db/",
+        "postgresql://app:s3cret@db/sales?connect_timeout=soon",
+        "mysql://app:s3cret@db/sales",
+        "postgresql://app:s3cr@t/x@127.0.0.1:1/sales?connect_timeout=1",
+    ],
+)
+def test_a_store_url_in_an_error_never_shows_its_password(
+    cli: CLI, tmp_path: Path, url: str
+) -> None:
+    run = cli("backup", str(tmp_path / "b"), db_url=url)
+    assert run.code == 1
+    assert "app:***@" in run.err, run.err
+    assert "s3cr" not in run.err + run.out

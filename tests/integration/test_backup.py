@@ -7,16 +7,14 @@ a target that holds anything unless forced, and a bad file changes nothing.
 
 from __future__ import annotations
 
+import shlex
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
-from salesengine.bootstrap import build_engine
 from salesengine.store import pg_backup
 from salesengine.store.backup import (
     BackupError,
@@ -26,76 +24,10 @@ from salesengine.store.backup import (
     backup,
     restore,
 )
-from salesengine.store.settings import store_settings
+from tests.support.backup_stores import Stores, logged_rows, settings, write_some
 from tests.support.faults import Acks, assert_batches_whole, start_writer
-from tests.support.services import PG_URL, pg_admin, service_unavailable
+from tests.support.services import PG_URL, service_unavailable
 from tests.support.soundness import assert_store_sound, log_of
-
-
-class Stores(NamedTuple):
-    source: str
-    target: str
-    file: Path  # where the backup goes
-
-
-@pytest.fixture(scope="module")
-def restore_database() -> Iterator[str]:
-    """A database beside the shared test database, for restores: the backed-up schemas
-    are not in it. One per module: dropping a database makes the server checkpoint."""
-    for tool in ("pg_dump", "pg_restore", "psql"):
-        if pg_backup.find_tool(tool) is None:
-            service_unavailable(tool, "not installed (the PostgreSQL client)")
-    database = f"r_{uuid.uuid4().hex[:12]}"
-    try:
-        pg_admin(f"CREATE DATABASE {database} TEMPLATE template0")
-    except psycopg.OperationalError as e:
-        service_unavailable("PostgreSQL", e)
-    try:
-        yield urlsplit(PG_URL)._replace(path=f"/{database}").geturl()
-    finally:
-        pg_admin(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
-    """A source store and an empty target of the same kind (on PostgreSQL, a schema of
-    the shared test database and one of another database)."""
-    if request.param == "sqlite":
-        yield Stores(str(tmp_path / "source.db"), str(tmp_path / "restored.db"), tmp_path / "b")
-        return
-    source = request.getfixturevalue("pg_schema")
-    database = request.getfixturevalue("restore_database")
-    target = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(database, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {target}")  # as an operator makes a store's schema
-    try:
-        yield Stores(f"{PG_URL}?schema={source}", f"{database}?schema={target}", tmp_path / "b")
-    finally:
-        with psycopg.connect(database, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {target} CASCADE")
-
-
-def settings(url: str) -> Any:
-    return store_settings(url, creating=False)
-
-
-def logged_rows(url: str, stop: int | None = None) -> list[tuple[Any, ...]]:
-    """The log as stored, up to position ``stop``: every field of every event."""
-    engine = build_engine(url, actor="checker", create=False)
-    try:
-        found = engine.recorder.select_notifications(1, limit=10**9, stop=stop)
-        return [
-            (n.id, n.originator_id, n.originator_version, n.topic, bytes(n.state)) for n in found
-        ]
-    finally:
-        engine.close()
-
-
-def write_some(url: str, batches: int = 12) -> list[int]:
-    acks = Acks(start_writer(url, 0, batches))
-    acks.finish()
-    assert acks.proc.returncode == 0, acks.lines
-    return acks.acked
 
 
 def test_a_backup_taken_while_a_writer_runs_restores_the_source_at_one_position(
@@ -209,5 +141,15 @@ def test_without_pg_dump_the_error_says_what_to_run(
         backup(settings(url), tmp_path / "b")
     message = missing.value.message
     assert "pg_dump is not installed" in message
-    assert f"pg_dump --format=custom --schema={pg_schema} --file={tmp_path / 'b'}" in message
+    # The command shown runs as it is: the schema quoted as an exact name, and a URL
+    # that libpq takes (salesengine's ?schema= is not one of its parameters).
+    command = shlex.split(message.split("where it is, run: ", 1)[1])
+    assert command[:4] == [
+        "pg_dump",
+        "--format=custom",
+        f'--schema="{pg_schema}"',
+        f"--file={tmp_path / 'b'}",
+    ]
+    assert "schema=" not in command[4]
+    assert conninfo_to_dict(command[4])["dbname"] == urlsplit(PG_URL).path.lstrip("/")
     assert not (tmp_path / "b").exists()

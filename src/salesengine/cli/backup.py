@@ -48,7 +48,8 @@ def restore_command(
     as_json: JsonOption = False,
 ) -> None:
     """Put the store (--db) back from a backup. A target that holds anything is refused,
-    naming what it holds, unless --force; writers should be stopped first."""
+    naming what it holds, unless --force; tokens revoked in the replaced store stay
+    revoked. A store in use (the service, a writer) is refused: stop them first."""
     from salesengine.store.backup import restore
     from salesengine.store.settings import store_settings
 
@@ -58,6 +59,11 @@ def restore_command(
         return
     if done.replaced is not None:
         say(f"replaced {done.target}, which held {done.replaced.describe()}")
+    if done.kept_revoked:
+        say(
+            f"kept {done.kept_revoked:,} token{'' if done.kept_revoked == 1 else 's'} revoked "
+            "that the backup holds live: they were revoked in the replaced store"
+        )
     say(
         f"restored {done.source} into {done.target}: {_events(done.events)} up to position "
         f"{done.position:,} in {done.seconds:.1f} s, read models as they were backed up"
@@ -93,6 +99,7 @@ def _as_dict(done: Copied) -> dict[str, object]:
         "position": done.position,
         "bytes": done.bytes,
         "seconds": round(done.seconds, 3),
+        "kept_revoked": done.kept_revoked,
         "replaced": None
         if replaced is None
         else {"events": replaced.events, "position": replaced.position, "tables": replaced.tables},

@@ -14,11 +14,16 @@ instant, read models included, and never half of a write.
   snapshot this module exports so that the position it reports is the dump's
   (``store/pg_backup.py``).
 
-Restoring refuses a target that holds anything unless forced, and names what is there.
+Restoring refuses a target that holds anything unless forced, and names what is there;
+it refuses a store in use (SQLite: held by another process; PostgreSQL: another session
+on its database) rather than replace it under a running service; and it keeps the
+revocations of the store it replaces, so that an older copy never brings a revoked
+token back.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from contextlib import closing, suppress
@@ -26,21 +31,33 @@ from pathlib import Path
 
 from salesengine.domain.errors import StoreMissing
 from salesengine.store.backup_shared import (
+    TOKENS_TABLE,
     BackupError,
     BadBackupInput,
     Contents,
     Copied,
+    StoreInUse,
     TargetNotEmpty,
+    create_private,
     partial_path,
     publish,
 )
 from salesengine.store.settings import EVENTS_TABLE, StoreSettings, store_absence
 
-__all__ = ["BackupError", "BadBackupInput", "Contents", "Copied", "TargetNotEmpty"]
+__all__ = [
+    "BackupError",
+    "BadBackupInput",
+    "Contents",
+    "Copied",
+    "StoreInUse",
+    "TargetNotEmpty",
+]
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PG_DUMP_MAGIC = b"PGDMP"
 LOCK_SECONDS = 30.0  # as the store's own connections wait for a writer
+# A restore does not queue behind a store in use: it is refused after this long.
+BUSY_SECONDS = 2.0
 
 
 def backup(settings: StoreSettings, target: Path, *, force: bool = False) -> Copied:
@@ -164,7 +181,7 @@ def _sqlite_backup(settings: StoreSettings, target: Path) -> Copied:
     try:
         with (
             closing(sqlite3.connect(source, timeout=LOCK_SECONDS)) as src,
-            closing(sqlite3.connect(partial)) as dst,
+            closing(_private_database(partial)) as dst,
         ):
             # One step (pages=-1): the whole copy is read in one snapshot. Copying in
             # several steps would start over after every commit of a busy writer.
@@ -199,27 +216,34 @@ def _sqlite_restore(backup_file: Path, settings: StoreSettings, force: bool) -> 
     if target.is_dir():
         raise BadBackupInput(f"cannot restore into {target}: it is a directory")
     started = time.perf_counter()
+    existed = target.exists()
     try:
         with closing(sqlite3.connect(backup_file)) as src:
             _check_integrity(src, f"backup file {backup_file}")
             held = sqlite_contents(src)
             if EVENTS_TABLE["sqlite"] not in held.tables:
                 raise BadBackupInput(f"backup file {backup_file}: holds no event store")
-            replaced = _sqlite_target_contents(target)
-            if replaced is not None and replaced.tables and not force:
-                raise TargetNotEmpty(
-                    f"{target} is not empty: it holds {replaced.describe()}; restore "
-                    "--force replaces all of it"
-                )
-            with closing(sqlite3.connect(target, timeout=LOCK_SECONDS)) as dst:
+            with closing(_locked(target)) as dst:
+                replaced = sqlite_contents(dst)
+                if replaced.tables and not force:
+                    raise TargetNotEmpty(
+                        f"{target} is not empty: it holds {replaced.describe()}; restore "
+                        "--force replaces all of it"
+                    )
+                revoked = {t: when for t, when in _tokens(dst).items() if when is not None}
+                dst.execute("COMMIT")  # the lock stays: the connection's locking mode
                 # The copy is one write transaction on the target: it lands whole or,
                 # failing (a full disk), leaves the target as it was.
-                src.backup(dst)
+                kept = _copy_keeping(src, dst, revoked, target)
                 dst.execute("PRAGMA journal_mode=WAL")
-    except (sqlite3.Error, OSError) as e:
-        raise BackupError(
-            f"cannot restore {backup_file} into {target}: {_reason(e)}; the target is unchanged"
-        ) from None
+    except BaseException as e:
+        if not existed:  # no empty file left where there was none
+            _remove_database(target)
+        if isinstance(e, sqlite3.Error | OSError):
+            raise BackupError(
+                f"cannot restore {backup_file} into {target}: {_reason(e)}; the target is unchanged"
+            ) from None
+        raise
     return Copied(
         "sqlite",
         str(backup_file),
@@ -228,21 +252,86 @@ def _sqlite_restore(backup_file: Path, settings: StoreSettings, force: bool) -> 
         held.position,
         backup_file.stat().st_size,
         time.perf_counter() - started,
-        replaced if replaced is not None and replaced.tables else None,
+        replaced if replaced.tables else None,
+        kept,
     )
 
 
-def _sqlite_target_contents(target: Path) -> Contents | None:
-    if not target.exists():
-        return None
+def _locked(target: Path) -> sqlite3.Connection:
+    """A connection to the target that holds it exclusively until it is closed: no
+    other process reads or writes it meanwhile (in WAL mode, none may even hold it
+    open). A store another process holds is refused after BUSY_SECONDS."""
+    conn = sqlite3.connect(target, timeout=BUSY_SECONDS, isolation_level=None)
     try:
-        with closing(sqlite3.connect(target, timeout=LOCK_SECONDS)) as conn:
-            return sqlite_contents(conn)
+        conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+        conn.execute("BEGIN EXCLUSIVE")
+    except sqlite3.OperationalError as e:
+        conn.close()
+        if "locked" not in str(e) and "busy" not in str(e):
+            raise
+        raise StoreInUse(
+            f"cannot restore into {target}: another process uses it (the service, an "
+            "import, project --follow, a relay...); stop it, then restore again"
+        ) from None
     except sqlite3.DatabaseError as e:
+        conn.close()
         raise BadBackupInput(
             f"cannot restore into {target}: it is not an SQLite database ({e}); "
             "move it away or name another --db"
         ) from None
+    return conn
+
+
+def _copy_keeping(
+    src: sqlite3.Connection, dst: sqlite3.Connection, revoked: dict[str, object], target: Path
+) -> int:
+    """Copy the backup over the target, with the target's revocations kept on the
+    tokens the backup holds live; how many. Those are applied to a copy beside the
+    target first, so that the target is written once, revocations and all."""
+    live = {token for token, when in _tokens(src).items() if when is None} & revoked.keys()
+    if not live:
+        src.backup(dst)
+        return 0
+    stage = target.with_name(f".{target.name}.restore-{os.getpid()}")
+    try:
+        create_private(stage)
+        with closing(sqlite3.connect(stage)) as staged:
+            src.backup(staged)
+            with staged:
+                staged.executemany(
+                    f"UPDATE {TOKENS_TABLE} SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                    [(revoked[token], token) for token in sorted(live)],
+                )
+            staged.backup(dst)
+    finally:
+        _remove_database(stage)
+    return len(live)
+
+
+def _tokens(conn: sqlite3.Connection) -> dict[str, object]:
+    """Every token of a store: its id -> when it was revoked (as stored), or None."""
+    if (
+        conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TOKENS_TABLE,)
+        ).fetchone()
+        is None
+    ):
+        return {}
+    return {
+        str(token): when
+        for token, when in conn.execute(f"SELECT id, revoked_at FROM {TOKENS_TABLE}")
+    }
+
+
+def _remove_database(path: Path) -> None:
+    for name in (path, *(path.with_name(path.name + s) for s in ("-journal", "-wal", "-shm"))):
+        with suppress(OSError):
+            name.unlink(missing_ok=True)
+
+
+def _private_database(path: Path) -> sqlite3.Connection:
+    create_private(path)
+    return sqlite3.connect(path)
 
 
 def _check_integrity(conn: sqlite3.Connection, what: str) -> None:

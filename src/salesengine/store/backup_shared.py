@@ -23,6 +23,12 @@ class BadBackupInput(BackupError):
     code = "bad_backup_input"
 
 
+class StoreInUse(BackupError):
+    """Another process or session uses the store that a restore would replace."""
+
+    code = "store_in_use"
+
+
 class TargetNotEmpty(BackupError):
     """The target holds data that a restore (or a backup file that exists) would replace."""
 
@@ -63,12 +69,27 @@ class Copied:
     bytes: int
     seconds: float
     replaced: Contents | None = None  # what a forced restore overwrote
+    # Tokens the backup holds live that the replaced store had revoked: they stay revoked.
+    kept_revoked: int = 0
+
+
+# The tokens' table (access/tokens.py), read here by name: the store layer does not
+# import access. A restore keeps the revocations of the store it replaces.
+TOKENS_TABLE = "salesengine_tokens"
 
 
 def partial_path(target: Path) -> Path:
     """Where a backup is written before it is complete: beside the target, so the final
     rename is atomic, under a name no one mistakes for a backup."""
     return target.with_name(f".{target.name}.partial-{os.getpid()}")
+
+
+def create_private(path: Path) -> None:
+    """Create ``path`` empty, readable by its owner only (0o600, whatever the umask):
+    a backup holds the tokens' hashes and every deal, and the tools that fill the file
+    in keep the mode of a file that exists."""
+    path.unlink(missing_ok=True)  # one a killed run with this pid left
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def publish(partial: Path, target: Path) -> None:

@@ -6,9 +6,13 @@ transaction, exports its snapshot and has pg_dump read in that snapshot: the pos
 it reports is exactly the dump's, while writers go on.
 
 A restore replays the archive (``pg_restore`` to SQL) through ``psql`` in ONE
-transaction, between dropping the target schema and renaming the backup's schema to it
-when the names differ: it lands whole or the target stays as it was. When the tools
-are not installed, the error says which command to run where they are.
+transaction, between checking and dropping the target schema and renaming the backup's
+schema to it when the names differ (``store/pg_restore_script.py``): it lands whole or
+the target stays as it was. psql is the one beside pg_restore, of the same version.
+When the tools are not installed, the error says which command to run where they are.
+
+The archive's SQL is run as it is: restoring a file from someone untrusted runs their
+SQL as the restoring user (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -23,6 +28,7 @@ import time
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import psycopg
 
@@ -31,15 +37,27 @@ from salesengine.store.backup_shared import (
     BadBackupInput,
     Contents,
     Copied,
+    StoreInUse,
     TargetNotEmpty,
+    create_private,
     partial_path,
     publish,
 )
+from salesengine.store.pg_restore_script import (
+    NOT_EMPTY_MARK,
+    after_archive,
+    before_archive,
+    kept_count,
+)
 from salesengine.store.settings import EVENTS_TABLE, StoreSettings
+from salesengine.store.settings import quoted_ident as ident
 
 # Where Debian and Ubuntu put each installed major version's tools.
 _VERSIONED_BINDIRS = "/usr/lib/postgresql/*/bin"
 TOOL_SECONDS = 3600.0
+# How long a restore waits for other sessions on the target database to go (a client
+# that just disconnected leaves its backend for a moment) before it refuses.
+SESSIONS_GRACE_SECONDS = 3.0
 
 
 def find_tool(name: str) -> str | None:
@@ -66,6 +84,39 @@ def _tool(name: str, instead: str) -> str:
 
 def schema_of(settings: StoreSettings) -> str:
     return settings.env["POSTGRES_SCHEMA"] or "public"
+
+
+def schema_pattern(schema: str) -> str:
+    """pg_dump's ``--schema`` takes a pattern (folded to lower case, ``*?.``
+    special); double-quoted, it matches the name exactly."""
+    return ident(schema)
+
+
+def libpq_url(settings: StoreSettings) -> str:
+    """The store's URL as libpq takes it: without salesengine's own parameters
+    (``schema``), password masked. For commands shown to the user."""
+    parts = urlsplit(settings.display)
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "schema"]
+    return parts._replace(query=urlencode(kept)).geturl()
+
+
+def _command(*argv: str) -> str:
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+def run_tool(argv: list[str], what: str, **options: Any) -> subprocess.CompletedProcess[str]:
+    """Run a PostgreSQL tool; one that does not finish in time, or cannot be started,
+    is a ``BackupError`` saying so (the tool is killed)."""
+    try:
+        return subprocess.run(
+            argv, capture_output=True, text=True, timeout=TOOL_SECONDS, check=False, **options
+        )
+    except subprocess.TimeoutExpired:
+        raise BackupError(
+            f"{what}: {Path(argv[0]).name} did not finish within {TOOL_SECONDS:g} s and was stopped"
+        ) from None
+    except OSError as e:
+        raise BackupError(f"{what}: cannot run {argv[0]}: {e.strerror or e}") from None
 
 
 def libpq_env(settings: StoreSettings) -> dict[str, str]:
@@ -111,7 +162,7 @@ def pg_contents(conn: psycopg.Connection[Any], schema: str) -> Contents:
     if EVENTS_TABLE["postgresql"] in tables:
         row = conn.execute(
             f"SELECT count(*), coalesce(max(notification_id), 0) "
-            f"FROM {_ident(schema)}.{EVENTS_TABLE['postgresql']}"
+            f"FROM {ident(schema)}.{EVENTS_TABLE['postgresql']}"
         ).fetchone()
         assert row is not None  # an aggregate always answers one row
         events, position = int(row[0]), int(row[1])
@@ -120,11 +171,18 @@ def pg_contents(conn: psycopg.Connection[Any], schema: str) -> Contents:
 
 def dump(settings: StoreSettings, target: Path) -> Copied:
     schema = schema_of(settings)
-    command = f"pg_dump --format=custom --schema={schema} --file={target} '{settings.display}'"
+    command = _command(
+        "pg_dump",
+        "--format=custom",
+        f"--schema={schema_pattern(schema)}",
+        f"--file={target}",
+        libpq_url(settings),
+    )
     pg_dump = _tool("pg_dump", command)
     partial = partial_path(target)
     started = time.perf_counter()
     try:
+        create_private(partial)
         with _connect(settings) as conn:
             # One snapshot for the count below and for pg_dump: the transaction that
             # psycopg begins at the first statement is REPEATABLE READ.
@@ -135,19 +193,16 @@ def dump(settings: StoreSettings, target: Path) -> Copied:
             snapshot = exported[0]
             held = pg_contents(conn, schema)
             # pg_dump imports the snapshot; this transaction must stay open until it has.
-            done = subprocess.run(
+            done = run_tool(
                 [
                     pg_dump,
                     "--format=custom",
-                    f"--schema={schema}",
+                    f"--schema={schema_pattern(schema)}",
                     f"--snapshot={snapshot}",
                     f"--file={partial}",
                 ],
+                f"cannot back up {settings.display} to {target}",
                 env=libpq_env(settings),
-                capture_output=True,
-                text=True,
-                timeout=TOOL_SECONDS,
-                check=False,
             )
             conn.rollback()
         if done.returncode != 0:
@@ -175,12 +230,8 @@ def dump(settings: StoreSettings, target: Path) -> Copied:
 
 def archive_schema(pg_restore_bin: str, backup_file: Path) -> str:
     """The one schema the archive holds, and a check that it holds an event store."""
-    listed = subprocess.run(
-        [pg_restore_bin, "--list", str(backup_file)],
-        capture_output=True,
-        text=True,
-        timeout=TOOL_SECONDS,
-        check=False,
+    listed = run_tool(
+        [pg_restore_bin, "--list", str(backup_file)], f"cannot read backup file {backup_file}"
     )
     if listed.returncode != 0:
         raise BadBackupInput(f"backup file {backup_file}: pg_restore: {_first(listed.stderr)}")
@@ -202,10 +253,16 @@ def pg_restore(backup_file: Path, settings: StoreSettings, *, force: bool) -> Co
     schema = schema_of(settings)
     restore_bin = _tool(
         "pg_restore",
-        f"pg_restore --no-owner --no-privileges --single-transaction "
-        f"--dbname='{settings.display}' {backup_file}",
+        _command(
+            "pg_restore",
+            "--no-owner",
+            "--no-privileges",
+            "--single-transaction",
+            f"--dbname={libpq_url(settings)}",
+            str(backup_file),
+        ),
     )
-    psql = _tool("psql", "psql (from the same PostgreSQL client as pg_restore)")
+    psql = _psql_beside(restore_bin)
     source = archive_schema(restore_bin, backup_file)
     started = time.perf_counter()
     try:
@@ -214,7 +271,7 @@ def pg_restore(backup_file: Path, settings: StoreSettings, *, force: bool) -> Co
             if replaced.tables and not force:
                 raise TargetNotEmpty(
                     f"{settings.display}: schema {schema!r} is not empty: it holds "
-                    f"{replaced.describe()}; restore --force replaces all of it"
+                    f"{replaced.describe()}; {NOT_EMPTY_MARK}"
                 )
             if source != schema and _schema_exists(conn, source):
                 raise BadBackupInput(
@@ -223,7 +280,8 @@ def pg_restore(backup_file: Path, settings: StoreSettings, *, force: bool) -> Co
                     f"restore passes through it; restore into ?schema={source} or another "
                     "database"
                 )
-        _replay(restore_bin, psql, backup_file, settings, source, schema)
+            _refuse_other_sessions(conn, settings)
+        kept = _replay(restore_bin, psql, backup_file, settings, source, schema, force)
         with _connect(settings) as conn:
             held = pg_contents(conn, schema)
     except psycopg.Error as e:
@@ -237,16 +295,56 @@ def pg_restore(backup_file: Path, settings: StoreSettings, *, force: bool) -> Co
         backup_file.stat().st_size,
         time.perf_counter() - started,
         replaced if replaced.tables else None,
+        kept,
     )
+
+
+def _psql_beside(restore_bin: str) -> str:
+    """The psql of pg_restore's own installation: the SQL pg_restore writes is for
+    its own version's psql (a newer one's meta-commands are unknown to an older)."""
+    psql = Path(restore_bin).with_name("psql")
+    if not psql.is_file():
+        raise BackupError(
+            f"psql is not installed beside {restore_bin}: install the whole PostgreSQL "
+            "client (apt-get install postgresql-client)"
+        )
+    return str(psql)
+
+
+def _refuse_other_sessions(conn: psycopg.Connection[Any], settings: StoreSettings) -> None:
+    """A restore replaces the schema under whoever uses it. A session does not show
+    which schema it uses, so any other client session on the target database (the
+    service, a writer, a relay, or anyone else) refuses the restore; one that is just
+    going away is waited for a moment."""
+    deadline = time.monotonic() + SESSIONS_GRACE_SECONDS
+    while True:
+        others = conn.execute(
+            "SELECT pid, usename, application_name, client_addr FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend' ORDER BY pid"
+        ).fetchall()
+        conn.rollback()  # a fresh snapshot of the statistics at the next look
+        if not others or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    if others:
+        shown = "; ".join(
+            f"pid {pid} user {user}"
+            + (f" application {app!r}" if app else "")
+            + (f" from {addr}" if addr else "")
+            for pid, user, app, addr in others[:5]
+        ) + ("; ..." if len(others) > 5 else "")
+        raise StoreInUse(
+            f"cannot restore into {settings.display}: {len(others)} other session"
+            f"{'' if len(others) == 1 else 's'} connected to database "
+            f"{settings.env['POSTGRES_DBNAME']!r} ({shown}); stop the service and the "
+            "writers using it, then restore again"
+        )
 
 
 def _schema_exists(conn: psycopg.Connection[Any], schema: str) -> bool:
     found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
     return found is not None
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _replay(
@@ -256,37 +354,39 @@ def _replay(
     settings: StoreSettings,
     source: str,
     schema: str,
-) -> None:
-    """The archive as SQL, then that SQL in one transaction with the schema's swap."""
+    force: bool,
+) -> int:
+    """The archive as SQL, then that SQL in one transaction with the target's check,
+    drop and the schema's rename; how many revocations of the target were kept."""
     with tempfile.TemporaryDirectory(prefix="salesengine-restore-") as work:
         sql = Path(work) / "restore.sql"
-        made = subprocess.run(
+        made = run_tool(
             [restore_bin, "--no-owner", "--no-privileges", f"--file={sql}", str(backup_file)],
-            capture_output=True,
-            text=True,
-            timeout=TOOL_SECONDS,
-            check=False,
+            f"cannot read backup file {backup_file}",
         )
         if made.returncode != 0:
             raise BadBackupInput(f"backup file {backup_file}: pg_restore: {_first(made.stderr)}")
-        # The target schema goes first (it is empty or absent unless forced: checked
-        # above); the archive creates its own schema, renamed to the target's.
-        steps = ["-c", f"DROP SCHEMA IF EXISTS {_ident(schema)} CASCADE", "-f", str(sql)]
-        if source != schema:
-            steps += ["-c", f"ALTER SCHEMA {_ident(source)} RENAME TO {_ident(schema)}"]
-        ran = subprocess.run(
-            [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", *steps],
+        before, after = Path(work) / "before.sql", Path(work) / "after.sql"
+        before.write_text(before_archive(schema, force=force), encoding="utf-8")
+        after.write_text(after_archive(source, schema), encoding="utf-8")
+        ran = run_tool(
+            [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
+             "-f", str(before), "-f", str(sql), "-f", str(after)],
+            f"cannot restore {backup_file} into {settings.display} (the target is unchanged)",
             env=libpq_env(settings),
-            capture_output=True,
-            text=True,
-            timeout=TOOL_SECONDS,
-            check=False,
-        )
+        )  # fmt: skip
     if ran.returncode != 0:
+        reason = _first(ran.stderr)
+        if NOT_EMPTY_MARK in ran.stderr or "other objects depend on it" in ran.stderr:
+            held = reason.split("ERROR:", 1)[-1].strip()
+            if NOT_EMPTY_MARK not in held:  # made in the schema while the restore ran
+                held += f"; {NOT_EMPTY_MARK}"
+            raise TargetNotEmpty(f"{settings.display}: {held}")
         raise BackupError(
             f"cannot restore {backup_file} into {settings.display}: psql: "
-            f"{_first(ran.stderr)}; the target is unchanged"
+            f"{reason}; the target is unchanged"
         )
+    return kept_count(ran.stdout)
 
 
 def _first(text: str) -> str:

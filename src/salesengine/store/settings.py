@@ -8,6 +8,7 @@ than its SQLAlchemy adapter on this workload.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,13 +38,20 @@ class StoreSettings:
         return without_password(self.url)
 
 
+# user:password@ of a URL: everything from the user's colon to the last @ before the
+# query, so that a password holding "@" or "/" is masked whole, and a URL that does not
+# parse (an unclosed [, a bad port) is masked all the same.
+_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\[]*:)[^?#]*@")
+
+
 def without_password(url: str) -> str:
     """The URL with any password masked, for messages."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return parts._replace(netloc=netloc).geturl()
-    return url
+    return _PASSWORD.sub(r"\1***@", url, count=1)
+
+
+def quoted_ident(name: str) -> str:
+    """``name`` as an SQL identifier that matches it exactly (case, dots and all)."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def resolve_db(url: str | None) -> str:
@@ -56,16 +64,17 @@ def store_settings(url: str | None = None, *, creating: bool = True) -> StoreSet
     ``creating``: the store may be made here, so an SQLite file's directory must exist
     (a store only read is looked for by ``find_store``, which says what is missing)."""
     url = resolve_db(url)
+    shown = without_password(url)  # messages never show a password
     try:
         scheme = urlsplit(url).scheme if "://" in url else ""
     except ValueError as e:  # an unclosed [ of an IPv6 host
-        raise StoreUnavailable(f"database URL '{url}': {e}") from None
+        raise StoreUnavailable(f"database URL '{shown}': {e}") from None
     if scheme in ("postgresql", "postgres"):
         return _postgres(url)
     if scheme in ("", "sqlite"):
         return _sqlite(url, creating)
     raise StoreUnavailable(
-        f"unsupported database URL '{url}': use a file path, sqlite:///PATH or postgresql://..."
+        f"unsupported database URL '{shown}': use a file path, sqlite:///PATH or postgresql://..."
     )
 
 
@@ -90,18 +99,19 @@ def _sqlite(url: str, creating: bool = True) -> StoreSettings:
 
 
 def _postgres(url: str) -> StoreSettings:
+    shown = without_password(url)
     parts = urlsplit(url)
     query = parse_qs(parts.query)
     dbname = unquote(parts.path.lstrip("/"))
     if not dbname:
-        raise StoreUnavailable(f"database URL '{url}' names no database")
+        raise StoreUnavailable(f"database URL '{shown}' names no database")
     try:
         port = parts.port or 5432
     except ValueError:
-        raise StoreUnavailable(f"database URL '{url}': the port is not a number") from None
+        raise StoreUnavailable(f"database URL '{shown}': the port is not a number") from None
     timeout = query.get("connect_timeout", ["5"])[0]
     if not timeout.isdigit():
-        raise StoreUnavailable(f"database URL '{url}': connect_timeout must be whole seconds")
+        raise StoreUnavailable(f"database URL '{shown}': connect_timeout must be whole seconds")
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": dbname,

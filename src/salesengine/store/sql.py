@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import SQLAlchemyError
 
 from salesengine.domain.errors import StoreUnavailable
-from salesengine.store.settings import StoreSettings
+from salesengine.store.settings import StoreSettings, quoted_ident
 
 # SQLite page cache of the read models' connection, and the log size (in pages) at which
 # a commit copies the log into the database.
@@ -63,7 +63,10 @@ def sql_engine(settings: StoreSettings, *, reader: bool = False) -> Engine:
     )
     args: dict[str, Any] = {"connect_timeout": int(env["POSTGRES_CONNECT_TIMEOUT"])}
     if env.get("POSTGRES_SCHEMA"):
-        args["options"] = f"-csearch_path={env['POSTGRES_SCHEMA']}"
+        # Quoted, so that a schema named in capitals or with a dot is the one used;
+        # libpq's options take a backslash before a space or a backslash.
+        path = quoted_ident(env["POSTGRES_SCHEMA"]).replace("\\", "\\\\").replace(" ", "\\ ")
+        args["options"] = f"-csearch_path={path}"
     return create_engine(url, connect_args=args, pool_pre_ping=True)
 
 
