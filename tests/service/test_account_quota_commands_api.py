@@ -92,6 +92,9 @@ def test_given_a_rep_when_she_writes_every_account_command_on_her_account_then_i
 def test_given_a_manager_when_he_sets_and_clears_the_teams_and_reps_quotas_then_they_show(
     api: Api,
 ) -> None:
+    # An admin placed ana in north, with her quota of last year.
+    ana_2025 = {"cmd": "set_quota", "rep": "ana", "team": "north", "period": "2025"}
+    admin_writes(api, ana_2025 | {"amount": "300000", "currency": "CNY"})
     ana_q2 = {"cmd": "set_quota", "rep": "ana", "team": "north", "period": "2026-Q2"}
     ana_q2 |= {"amount": "90000", "currency": "CNY", "at": AT}
     results = applied(api.post("north", "/api/v1/commands", [NORTH_2026, ana_q2]))
@@ -227,6 +230,50 @@ def test_given_another_teams_quota_stream_then_a_manager_neither_clears_nor_take
     assert written(api) == before
     view = Quotas(api.context.engine).view("rep", "chen", 2026, api.context.engine.clock(), None)
     assert view is not None and view.team == "south"
+
+
+def test_given_a_rep_without_quotas_then_no_manager_claims_her_until_an_admin_places_her(
+    api: Api,
+) -> None:
+    api.tokens["south"] = api.context.tokens.create(
+        "south-lead", Role.MANAGER, teams=["south"]
+    ).text
+    chen = {"cmd": "set_quota", "rep": "chen 陈", "period": "2026", "amount": "70000"}
+    chen |= {"currency": "CNY"}
+    before = written(api)
+    # chen has no quota yet: the north manager cannot claim her for north, nor the
+    # south manager place her (her deals' team is no proof: a manager opens deals too).
+    for who, team in (("north", "north"), ("south", "south")):
+        body = problem(
+            api.post(who, "/api/v1/commands", chen | {"team": team}), 403, "out_of_scope"
+        )
+        assert "an admin places a rep in a team" in body["detail"]
+    assert written(api) == before
+
+    admin_writes(api, chen | {"team": "south", "period": "2025"})
+    # Placed in south by last year's quota: the south manager sets this year's, and the
+    # north manager still cannot claim her, in this year or the next.
+    applied(api.post("south", "/api/v1/commands", chen | {"team": "south"}))
+    before = written(api)
+    for period in ("2026-Q3", "2027"):
+        claim = chen | {"team": "north", "period": period}
+        problem(api.post("north", "/api/v1/commands", claim), 403, "out_of_scope")
+    assert written(api) == before
+    view = Quotas(api.context.engine).view("rep", "chen 陈", 2026, api.context.engine.clock(), None)
+    assert view is not None and view.team == "south" and view.targets["2026"].actor == "south-lead"
+
+
+def test_given_a_rep_placed_by_an_earlier_batch_command_then_the_manager_sets_her_next_year(
+    api: Api,
+) -> None:
+    bo = {"cmd": "set_quota", "rep": "bo", "team": "north", "amount": "5", "currency": "CNY"}
+    admin_writes(api, bo | {"period": "2025"})
+    # The batch's own 2026 quota places bo for its 2027 one, as a stored one would.
+    batch = [bo | {"period": "2026"}, bo | {"period": "2027"}]
+    assert [r["year"] for r in applied(api.post("north", "/api/v1/commands", batch))] == [
+        2026,
+        2027,
+    ]
 
 
 def test_given_a_team_scoped_integration_then_it_writes_its_teams_accounts_and_quotas(
