@@ -4,15 +4,21 @@ naming the field or the command, and all or nothing with the deals' commands."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from salesengine.access.roles import Role
+from salesengine.application.account_commands import parse_account_command
 from salesengine.application.accounts import Accounts
+from salesengine.application.batch import WRITE_RETRIES
+from salesengine.application.engine import SalesEngine
 from salesengine.application.quotas import Quotas
+from salesengine.bootstrap import build_engine
 from tests.service.conftest import Api
+from tests.support.commands import FIVE_LEVEL_OPENING
 
 AT = "2026-03-20T10:00:00+00:00"
 OPEN_ACME = {
@@ -381,3 +387,83 @@ def test_given_an_id_when_the_same_command_is_sent_again_then_nothing_is_written
         body = problem(api.post("north", "/api/v1/commands", changed), 409, "id_reused")
         assert changed["id"] in body["detail"]
     assert written(api) == after_first
+
+
+@pytest.fixture
+def other(api: Api) -> Iterator[SalesEngine]:
+    """Another writer: an engine of its own on the same store."""
+    engine = build_engine(api.db, actor="other-writer")
+    yield engine
+    engine.close()
+
+
+def stored(api: Api) -> int:
+    """How many events the store holds, counted: on PostgreSQL a transaction rolled
+    back leaves a gap in the log's positions."""
+    return len(api.context.engine.recorder.select_notifications(1, 100_000))
+
+
+def _another_writer_before_each_commit(
+    api: Api, other: SalesEngine, monkeypatch: pytest.MonkeyPatch, times: int
+) -> list[int]:
+    """Before each of the batch's first ``times`` commits, ``other`` changes ACME's share
+    of wallet, so that commit conflicts. The commits tried, by how many aggregates."""
+    engine = api.context.engine
+    real = engine.commit
+    tried: list[int] = []
+
+    def commit(*aggregates: Any) -> None:
+        tried.append(len(aggregates))
+        if len(tried) <= times:
+            raw = {"cmd": "share_of_wallet", "account": ACME, "percent": str(len(tried)), "at": AT}
+            Accounts(other).execute(parse_account_command(raw))
+        real(*aggregates)
+
+    monkeypatch.setattr(engine, "commit", commit)
+    return tried
+
+
+MIXED = [
+    {"cmd": "grade", "account": ACME, "grade": "A", "at": AT},
+    NORTH_2026,
+    {"cmd": "open", "deal": "N-9", "policy": "five-level", "owner": "ana", "team": "north",
+     "at": AT, "facts": FIVE_LEVEL_OPENING},
+]  # fmt: skip
+
+
+def test_given_a_concurrent_write_when_a_mixed_batch_commits_then_it_is_replayed_whole(
+    api: Api, other: SalesEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin_writes(api, OPEN_ACME)
+    before = stored(api)
+    tried = _another_writer_before_each_commit(api, other, monkeypatch, times=1)
+    results = applied(api.post("north", "/api/v1/commands", MIXED))
+    assert tried == [3, 3]  # the first commit conflicted; the batch was decided again
+    assert [r["event"] for r in results] == ["GradeSet", "TargetSet", "Opened"]
+    # Decided again on fresh state: the grade follows the other writer's change.
+    events = Accounts(api.context.engine).events(ACME).timeline
+    assert [(type(e).__name__, e.actor) for e in events[1:]] == [
+        ("ShareOfWalletSet", "other-writer"),
+        ("GradeSet", "north-lead"),
+    ]
+    assert results[0]["version"] == 3
+    # Nothing of the first attempt was stored: each aggregate holds the batch once.
+    assert stored(api) == before + 1 + 1 + 2 + 1  # other's; grade; quota open+set; deal
+    deal = api.context.engine.find("N-9")
+    assert deal is not None and deal.version == 1
+    changes = Quotas(api.context.engine).changes("team", "north", 2026)
+    assert [c.type for c in changes] == ["Opened", "TargetSet"]
+
+
+def test_given_a_write_conflicting_every_attempt_then_the_batch_is_refused_and_not_stored(
+    api: Api, other: SalesEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin_writes(api, OPEN_ACME)
+    before = stored(api)
+    tried = _another_writer_before_each_commit(api, other, monkeypatch, times=WRITE_RETRIES)
+    body = problem(api.post("north", "/api/v1/commands", MIXED), 409, "conflict")
+    assert "kept changing" in body["detail"]
+    assert len(tried) == WRITE_RETRIES
+    assert stored(api) == before + WRITE_RETRIES  # the other writer's changes alone
+    assert api.context.engine.find("N-9") is None
+    assert Quotas(api.context.engine).find("team", "north", 2026) is None
