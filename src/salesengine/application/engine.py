@@ -173,8 +173,9 @@ class SalesEngine(Application[UUID]):
         on the batch's deals so far (``deals``, by key); nothing is saved here.
 
         ``admits``: whether the writer reaches a deal of this owner, team and policy
-        (its scope, ``Scope.admits``). A stored deal it does not reach is refused exactly
-        as an unknown one, so the refusal tells nothing of it; a deal that would leave its
+        (its scope, ``Scope.admits``). A stored deal it does not reach is refused as an
+        unknown one (an opening under its key as a taken key: keys are one namespace), so
+        the refusal tells nothing more of it; a deal that would leave its
         reach by the write (opened for, or handed to, someone outside it) is refused with
         ``OutOfScope``."""
         # An opening is judged on the command before its key is looked up: one out of
