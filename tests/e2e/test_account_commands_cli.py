@@ -66,7 +66,11 @@ def test_given_a_file_of_account_and_quota_lines_when_imported_then_show_reads_t
 def test_given_commands_posted_by_a_manager_then_show_reads_them_with_him_as_actor(
     cli: CLI, store_url: str
 ) -> None:
+    placed = {"cmd": "set_quota", "rep": "ana", "team": "north", "period": "2025"}
+    placed |= {"amount": "100000", "currency": "CNY"}
     for api in make_api(store_url):
+        # An admin placed ana in north (her last year's quota): her manager sets this year's.
+        assert api.post("admin", "/api/v1/commands", placed).status_code == 200
         answer = api.post("north", "/api/v1/commands", LINES)
         assert answer.status_code == 200, answer.text
         shown(cli, store_url, "north-lead")

@@ -4,15 +4,21 @@ naming the field or the command, and all or nothing with the deals' commands."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from salesengine.access.roles import Role
+from salesengine.application.account_commands import parse_account_command
 from salesengine.application.accounts import Accounts
+from salesengine.application.batch import WRITE_RETRIES
+from salesengine.application.engine import SalesEngine
 from salesengine.application.quotas import Quotas
+from salesengine.bootstrap import build_engine
 from tests.service.conftest import Api
+from tests.support.commands import FIVE_LEVEL_OPENING
 
 AT = "2026-03-20T10:00:00+00:00"
 OPEN_ACME = {
@@ -92,6 +98,9 @@ def test_given_a_rep_when_she_writes_every_account_command_on_her_account_then_i
 def test_given_a_manager_when_he_sets_and_clears_the_teams_and_reps_quotas_then_they_show(
     api: Api,
 ) -> None:
+    # An admin placed ana in north, with her quota of last year.
+    ana_2025 = {"cmd": "set_quota", "rep": "ana", "team": "north", "period": "2025"}
+    admin_writes(api, ana_2025 | {"amount": "300000", "currency": "CNY"})
     ana_q2 = {"cmd": "set_quota", "rep": "ana", "team": "north", "period": "2026-Q2"}
     ana_q2 |= {"amount": "90000", "currency": "CNY", "at": AT}
     results = applied(api.post("north", "/api/v1/commands", [NORTH_2026, ana_q2]))
@@ -229,6 +238,50 @@ def test_given_another_teams_quota_stream_then_a_manager_neither_clears_nor_take
     assert view is not None and view.team == "south"
 
 
+def test_given_a_rep_without_quotas_then_no_manager_claims_her_until_an_admin_places_her(
+    api: Api,
+) -> None:
+    api.tokens["south"] = api.context.tokens.create(
+        "south-lead", Role.MANAGER, teams=["south"]
+    ).text
+    chen = {"cmd": "set_quota", "rep": "chen 陈", "period": "2026", "amount": "70000"}
+    chen |= {"currency": "CNY"}
+    before = written(api)
+    # chen has no quota yet: the north manager cannot claim her for north, nor the
+    # south manager place her (her deals' team is no proof: a manager opens deals too).
+    for who, team in (("north", "north"), ("south", "south")):
+        body = problem(
+            api.post(who, "/api/v1/commands", chen | {"team": team}), 403, "out_of_scope"
+        )
+        assert "an admin places a rep in a team" in body["detail"]
+    assert written(api) == before
+
+    admin_writes(api, chen | {"team": "south", "period": "2025"})
+    # Placed in south by last year's quota: the south manager sets this year's, and the
+    # north manager still cannot claim her, in this year or the next.
+    applied(api.post("south", "/api/v1/commands", chen | {"team": "south"}))
+    before = written(api)
+    for period in ("2026-Q3", "2027"):
+        claim = chen | {"team": "north", "period": period}
+        problem(api.post("north", "/api/v1/commands", claim), 403, "out_of_scope")
+    assert written(api) == before
+    view = Quotas(api.context.engine).view("rep", "chen 陈", 2026, api.context.engine.clock(), None)
+    assert view is not None and view.team == "south" and view.targets["2026"].actor == "south-lead"
+
+
+def test_given_a_rep_placed_by_an_earlier_batch_command_then_the_manager_sets_her_next_year(
+    api: Api,
+) -> None:
+    bo = {"cmd": "set_quota", "rep": "bo", "team": "north", "amount": "5", "currency": "CNY"}
+    admin_writes(api, bo | {"period": "2025"})
+    # The batch's own 2026 quota places bo for its 2027 one, as a stored one would.
+    batch = [bo | {"period": "2026"}, bo | {"period": "2027"}]
+    assert [r["year"] for r in applied(api.post("north", "/api/v1/commands", batch))] == [
+        2026,
+        2027,
+    ]
+
+
 def test_given_a_team_scoped_integration_then_it_writes_its_teams_accounts_and_quotas(
     api: Api,
 ) -> None:
@@ -334,3 +387,83 @@ def test_given_an_id_when_the_same_command_is_sent_again_then_nothing_is_written
         body = problem(api.post("north", "/api/v1/commands", changed), 409, "id_reused")
         assert changed["id"] in body["detail"]
     assert written(api) == after_first
+
+
+@pytest.fixture
+def other(api: Api) -> Iterator[SalesEngine]:
+    """Another writer: an engine of its own on the same store."""
+    engine = build_engine(api.db, actor="other-writer")
+    yield engine
+    engine.close()
+
+
+def stored(api: Api) -> int:
+    """How many events the store holds, counted: on PostgreSQL a transaction rolled
+    back leaves a gap in the log's positions."""
+    return len(api.context.engine.recorder.select_notifications(1, 100_000))
+
+
+def _another_writer_before_each_commit(
+    api: Api, other: SalesEngine, monkeypatch: pytest.MonkeyPatch, times: int
+) -> list[int]:
+    """Before each of the batch's first ``times`` commits, ``other`` changes ACME's share
+    of wallet, so that commit conflicts. The commits tried, by how many aggregates."""
+    engine = api.context.engine
+    real = engine.commit
+    tried: list[int] = []
+
+    def commit(*aggregates: Any) -> None:
+        tried.append(len(aggregates))
+        if len(tried) <= times:
+            raw = {"cmd": "share_of_wallet", "account": ACME, "percent": str(len(tried)), "at": AT}
+            Accounts(other).execute(parse_account_command(raw))
+        real(*aggregates)
+
+    monkeypatch.setattr(engine, "commit", commit)
+    return tried
+
+
+MIXED = [
+    {"cmd": "grade", "account": ACME, "grade": "A", "at": AT},
+    NORTH_2026,
+    {"cmd": "open", "deal": "N-9", "policy": "five-level", "owner": "ana", "team": "north",
+     "at": AT, "facts": FIVE_LEVEL_OPENING},
+]  # fmt: skip
+
+
+def test_given_a_concurrent_write_when_a_mixed_batch_commits_then_it_is_replayed_whole(
+    api: Api, other: SalesEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin_writes(api, OPEN_ACME)
+    before = stored(api)
+    tried = _another_writer_before_each_commit(api, other, monkeypatch, times=1)
+    results = applied(api.post("north", "/api/v1/commands", MIXED))
+    assert tried == [3, 3]  # the first commit conflicted; the batch was decided again
+    assert [r["event"] for r in results] == ["GradeSet", "TargetSet", "Opened"]
+    # Decided again on fresh state: the grade follows the other writer's change.
+    events = Accounts(api.context.engine).events(ACME).timeline
+    assert [(type(e).__name__, e.actor) for e in events[1:]] == [
+        ("ShareOfWalletSet", "other-writer"),
+        ("GradeSet", "north-lead"),
+    ]
+    assert results[0]["version"] == 3
+    # Nothing of the first attempt was stored: each aggregate holds the batch once.
+    assert stored(api) == before + 1 + 1 + 2 + 1  # other's; grade; quota open+set; deal
+    deal = api.context.engine.find("N-9")
+    assert deal is not None and deal.version == 1
+    changes = Quotas(api.context.engine).changes("team", "north", 2026)
+    assert [c.type for c in changes] == ["Opened", "TargetSet"]
+
+
+def test_given_a_write_conflicting_every_attempt_then_the_batch_is_refused_and_not_stored(
+    api: Api, other: SalesEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin_writes(api, OPEN_ACME)
+    before = stored(api)
+    tried = _another_writer_before_each_commit(api, other, monkeypatch, times=WRITE_RETRIES)
+    body = problem(api.post("north", "/api/v1/commands", MIXED), 409, "conflict")
+    assert "kept changing" in body["detail"]
+    assert len(tried) == WRITE_RETRIES
+    assert stored(api) == before + WRITE_RETRIES  # the other writer's changes alone
+    assert api.context.engine.find("N-9") is None
+    assert Quotas(api.context.engine).find("team", "north", 2026) is None

@@ -23,6 +23,7 @@ from salesengine.service.account_schemas import (
 from tests.service.accounts_seed import AS_OF, seed_accounts
 from tests.service.conftest import Api
 from tests.support.cli_runner import salesengine
+from tests.support.commands import FIVE_LEVEL_OPENING
 
 
 @pytest.fixture
@@ -211,3 +212,50 @@ def test_a_key_with_a_slash_and_unicode_is_found(accounts: Api) -> None:
     assert accounts.get("ana", path, as_of=AS_OF).json()["account"]["account"] == "华北/客户 1"
     assert accounts.get("ana", f"{path}/chain", as_of=AS_OF).json()["chain"]["nodes"] == []
     assert accounts.get("bo", path, as_of=AS_OF).status_code == 404
+
+
+@pytest.mark.parametrize("key", ["华北/合同/history", "华北/合同/chain", "客户/甲"])
+def test_a_key_is_one_encoded_segment_even_ending_in_a_documents_name(
+    accounts: Api, key: str
+) -> None:
+    # The account and a deal of crm's policy naming it: ana owns it, crm reaches it.
+    opened = {"cmd": "account_open", "account": key, "owner": "ana", "team": "north",
+              "at": "2026-02-01T00:00:00+00:00"}  # fmt: skip
+    deal = {"cmd": "open", "deal": f"D {key}", "policy": "five-level", "account": key,
+            "owner": "ana", "team": "north", "at": "2026-03-02T09:00:00+00:00",
+            "facts": FIVE_LEVEL_OPENING}  # fmt: skip
+    answer = accounts.post("admin", "/api/v1/commands", [opened, deal])
+    assert answer.status_code == 200, answer.text
+    accounts.caught_up()
+    path = f"/api/v1/accounts/{quote(key, safe='')}"
+    for who in ("ana", "crm"):  # the integration reads the account, not a history: no 403
+        shown = accounts.get(who, path, as_of=AS_OF)
+        assert shown.status_code == 200, (who, shown.text)
+        assert shown.json()["account"]["account"] == key
+        chain = accounts.get(who, f"{path}/chain", as_of=AS_OF)
+        assert chain.status_code == 200 and chain.json()["chain"]["nodes"] == []
+    history = accounts.get("ana", f"{path}/history", as_of=AS_OF)
+    assert history.status_code == 200 and history.json()["account"] == key
+    assert accounts.get("crm", f"{path}/history").status_code == 403  # that one is a history
+    # Its slashes sent as they are, the key is still found unless it ends in a document's
+    # name: that document of the key before it is read then (here, an unknown account).
+    answer = accounts.get("ana", f"/api/v1/accounts/{quote(key)}", as_of=AS_OF)
+    if key == "客户/甲":
+        assert answer.status_code == 200 and answer.json()["account"]["account"] == key
+    else:
+        assert answer.status_code == 404 and "'华北/合同'" in answer.json()["detail"]
+    assert accounts.get("bo", path, as_of=AS_OF).status_code == 404  # out of bo's scope
+
+
+def test_a_deal_whose_key_ends_in_history_is_read_with_its_slash_encoded(api: Api) -> None:
+    deal = {"cmd": "open", "deal": "ACME/history", "policy": "five-level", "owner": "ana",
+            "team": "north", "at": "2026-03-02T09:00:00+00:00",
+            "facts": FIVE_LEVEL_OPENING}  # fmt: skip
+    assert api.post("admin", "/api/v1/commands", deal).status_code == 200
+    api.caught_up()
+    shown = api.get("crm", "/api/v1/deals/ACME%2Fhistory")
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["deal"] == "ACME/history"
+    replay = api.get("auditor", "/api/v1/deals/ACME%2Fhistory/history")
+    assert replay.status_code == 200, replay.text
+    assert api.get("crm", "/api/v1/deals/ACME/history").status_code == 403  # ACME's history

@@ -254,3 +254,32 @@ def test_bad_parameters_are_refused_naming_them(api: Api) -> None:
         assert answer.status_code == 422, (path, query, answer.text)
         assert answer.headers["content-type"] == "application/problem+json"
         assert [e["field"] for e in answer.json()["errors"]] == [field], (path, answer.json())
+
+
+def test_the_portfolio_never_names_nor_chooses_by_a_policy_of_deals_out_of_scope(
+    api: Api,
+) -> None:
+    # A deal of another policy, which neither ana (a rep) nor crm (an integration for
+    # five-level) reaches.
+    hidden = {"cmd": "open", "deal": "X-1", "policy": "funnel-list", "owner": "bo",
+              "team": "south", "at": "2026-03-04T09:00:00+00:00"}  # fmt: skip
+    answer = api.post("admin", "/api/v1/commands", [hidden])
+    assert answer.status_code == 200, answer.text
+    api.caught_up()
+    shape = "/api/v1/reports/portfolio/shape"
+    everything = api.get("admin", shape, as_of=T)
+    assert everything.status_code == 422 and "funnel-list" in everything.text  # the admin's
+    for who in ("ana", "crm"):
+        chosen = api.get(who, shape, as_of=T)  # their deals follow one policy: that one
+        assert chosen.status_code == 200, (who, chosen.text)
+        named = api.get(who, shape, as_of=T, policy="five-level")
+        assert chosen.json() == named.json()
+        hidden_policy = api.get(who, shape, as_of=T, policy="funnel-list")
+        never_used = api.get(who, shape, as_of=T, policy="seven-stage")
+        for refused in (hidden_policy, never_used):
+            assert refused.status_code == 422, refused.text
+        detail = hidden_policy.json()["errors"][0]["message"]
+        assert detail == never_used.json()["errors"][0]["message"].replace(
+            "seven-stage", "funnel-list"
+        )
+        assert "five-level" in detail

@@ -4,12 +4,10 @@ field types of the deal commands (``application.commands``). docs/accounts.md li
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from salesengine.application.commands import Amount, Currency, Instant, Key, Name, Text
@@ -176,15 +174,3 @@ _VALIDATE: Callable[[Any], AccountCommand] = ACCOUNT_COMMAND_ADAPTER.validate_py
 def parse_account_command(data: Any) -> AccountCommand:
     """Validate a decoded JSON object as an account command (pydantic's ValidationError)."""
     return _VALIDATE(data)
-
-
-def account_command_digest(command: AccountCommand) -> str:
-    """What the command says, in 64 bits, as ``commands.command_digest`` for deals."""
-    data = orjson.dumps(command.__dict__, default=_plain, option=orjson.OPT_SORT_KEYS)
-    return hashlib.blake2b(data, digest_size=8).hexdigest()
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"no digest for {type(value).__name__}")  # pragma: no cover

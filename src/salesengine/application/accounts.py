@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Literal
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError
+from eventsourcing.persistence import PersistenceError
 from eventsourcing.utils import get_topic
 
 from salesengine.application.account_commands import (
@@ -29,8 +29,8 @@ from salesengine.application.account_commands import (
     SetBuyingPower,
     SetGrade,
     SetShareOfWallet,
-    account_command_digest,
 )
+from salesengine.application.commands import command_digest
 from salesengine.application.engine import SalesEngine
 from salesengine.application.retries import retry_on_conflict
 from salesengine.domain.account import (
@@ -45,7 +45,6 @@ from salesengine.domain.account_state import AccountState
 from salesengine.domain.errors import (
     CommandIdReused,
     CommandRefused,
-    ConcurrencyConflict,
     StoreUnavailable,
 )
 from salesengine.domain.values import Stamp
@@ -113,7 +112,7 @@ class Accounts:
         if account is not None and account.modified_on > now:
             now = account.modified_on  # recorded times never run backwards in a stream
         at = command.at if command.at is not None else now
-        digest = None if command.id is None else account_command_digest(command)
+        digest = None if command.id is None else command_digest(command)
         stamp = Stamp(
             at, now, command.by or self.engine.default_actor, command.id, provenance, digest
         )
@@ -148,16 +147,8 @@ class Accounts:
         return account, AccountResult(command.account, "applied", event, account.version)
 
     def commit(self, *accounts: Account) -> None:
-        """Save the accounts' new events atomically; a stale one raises ConcurrencyConflict."""
-        try:
-            self.engine.save(*accounts)
-        except IntegrityError:
-            keys = ", ".join(f"'{a.state.key}'" for a in accounts[:5])
-            raise ConcurrencyConflict(
-                f"another writer changed {keys} first; nothing of this write was stored"
-            ) from None
-        except OperationalError as e:
-            raise StoreUnavailable(f"the event store refused the write: {e}") from None
+        """Save the accounts' new events atomically (``SalesEngine.commit``)."""
+        self.engine.commit(*accounts)
 
     # ----------------------------------------------------------------- reads
 

@@ -9,19 +9,19 @@ quota and opens a deal on it lands whole or not at all.
 ``admits`` is the writer's reach (``Scope.admits``: owner, team, policy) and is applied
 to each family the way docs/access.md says: a deal by its owner, team and policy; an
 account by its owner and team (it has no policy); a rep's quota by the rep and the team
-it adds up to, a team's by the team. A stored aggregate out of reach is refused exactly
-as a missing one, so the refusal tells nothing of it; a write that would leave the
-writer's reach is refused with ``OutOfScope``.
+it adds up to, a team's by the team. A stored aggregate out of reach is refused as
+docs/access.md says, each refusal telling no more than keys being one namespace does: a
+deal or account as an unknown one, but an opening under its key as a taken key
+(``deal_exists``, ``account_exists``); a quota stream's clearing as a subject with no
+quotas, its setting as ``OutOfScope``. A write that would leave the writer's reach is
+refused with ``OutOfScope``, and so is a writer short of everything placing a rep in a
+team their quotas never named (``placement``).
 """
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Sequence
 from datetime import datetime
-
-from eventsourcing.persistence import IntegrityError, OperationalError
 
 from salesengine.application.account_commands import AccountCommand, OpenAccount
 from salesengine.application.accounts import (
@@ -30,7 +30,6 @@ from salesengine.application.accounts import (
     account_taken,
     unknown_account,
 )
-from salesengine.application.batch import BACKOFF_CAP_SECONDS, WRITE_RETRIES
 from salesengine.application.command_language import (
     AnyCommand,
     is_account_command,
@@ -38,16 +37,15 @@ from salesengine.application.command_language import (
     is_quota_command,
 )
 from salesengine.application.engine import Reach, SalesEngine
-from salesengine.application.quota_commands import ClearQuota, QuotaCommand
+from salesengine.application.quota_commands import ClearQuota, QuotaCommand, SetQuota
 from salesengine.application.quotas import QuotaResult, Quotas, no_quotas
 from salesengine.application.results import CommandResult, RefusedAt
+from salesengine.application.retries import retry_on_conflict
 from salesengine.domain.account import Account
 from salesengine.domain.deal import Deal
 from salesengine.domain.errors import (
-    ConcurrencyConflict,
     OutOfScope,
     SalesEngineError,
-    StoreUnavailable,
 )
 from salesengine.domain.quota import Quota, SubjectKind
 
@@ -77,9 +75,8 @@ def execute_all(
     """Apply ``commands`` in order, all or none: the first refusal is raised
     (``RefusedAt``, with its index) and nothing is stored. A concurrent writer's change
     replays the whole batch against fresh state."""
-    for attempt in range(WRITE_RETRIES):
-        if attempt:
-            time.sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, 0.002 * 2**attempt)))
+
+    def once() -> list[AnyResult]:
         batch = _Batch(engine, provenance, admits)
         results: list[AnyResult] = []
         for index, command in enumerate(commands):
@@ -87,14 +84,10 @@ def execute_all(
                 results.append(batch.decide(command))
             except SalesEngineError as e:
                 raise RefusedAt(e, index) from None
-        try:
-            batch.commit()
-        except ConcurrencyConflict:
-            continue
+        batch.commit()
         return results
-    raise ConcurrencyConflict(
-        f"what this batch writes kept changing under {WRITE_RETRIES} attempts; try again"
-    )
+
+    return retry_on_conflict(once, "what this batch writes")
 
 
 class _Batch:
@@ -108,7 +101,9 @@ class _Batch:
         self.admits = admits
         self.accounts_service = Accounts(engine)
         self.quotas_service = Quotas(engine)
-        # One recorded time for the transaction: "known at K" shows all of it or none.
+        # The recorded time of the transaction's events: one for the batch, unless the
+        # clock is behind an aggregate's last event: that aggregate's events then take its
+        # time (each family's ``decide``), as recorded times never run backwards in a stream.
         self.now: datetime = engine.clock()
         self.deals: dict[str, Deal | None] = {}
         self.accounts: dict[str, Account | None] = {}
@@ -116,6 +111,23 @@ class _Batch:
 
     def reaches(self, triple: Triple) -> bool:
         return self.admits is None or self.admits(*triple)
+
+    def reaches_everything(self) -> bool:
+        # Only a scope over everything admits an aggregate of no owner, team or policy.
+        return self.reaches((None, None, None))
+
+    def team_by_quotas(self, rep: str, year: int) -> str | None:
+        """The team the rep's quotas put them in: that of the latest year they have
+        quotas for but ``year`` (stored, or set earlier in the batch); None without one."""
+        years = {y for k, s, y in self.quotas_service.streams() if k == "rep" and s == rep}
+        years |= {y for (k, s, y), q in self.quotas.items() if (k, s) == ("rep", rep) and q}
+        years.discard(year)
+        if not years:
+            return None
+        latest: Stream = ("rep", rep, max(years))
+        # Read, not kept in ``self.quotas``: a stream kept there skips the reach check.
+        quota = self.quotas[latest] if latest in self.quotas else self.quotas_service.find(*latest)
+        return None if quota is None else quota.state.team
 
     def decide(self, command: AnyCommand) -> AnyResult:
         if is_deal_command(command):
@@ -132,10 +144,8 @@ class _Batch:
     def account(self, command: AccountCommand) -> AccountResult:
         key = command.account
         # An opening is judged on the command before its key is looked up, as a deal's.
-        opening = isinstance(command, OpenAccount)
-        if isinstance(command, OpenAccount) and not self.reaches(
-            (command.owner, command.team, None)
-        ):
+        opening = command if isinstance(command, OpenAccount) else None
+        if opening is not None and not self.reaches((opening.owner, opening.team, None)):
             raise OutOfScope(
                 f"account '{key}' would be out of your reach: open it with an owner and "
                 "team within your scope"
@@ -143,7 +153,7 @@ class _Batch:
         if key not in self.accounts:
             found = self.accounts_service.find(key)
             if found is not None and not self.reaches(account_reach(found)):
-                raise account_taken(key) if opening else unknown_account(key)
+                raise account_taken(key) if opening is not None else unknown_account(key)
             self.accounts[key] = found
         account, result = self.accounts_service.decide(
             command, self.accounts[key], self.provenance, self.now
@@ -175,6 +185,22 @@ class _Batch:
                 # keeps can only be refused as out of reach.
                 raise OutOfScope(f"the quotas of {command.stream} are out of your reach")
             self.quotas[stream] = found
+        if (
+            isinstance(command, SetQuota)
+            and kind == "rep"
+            and command.team is not None  # without one, refused below: give the team
+            and self.quotas[stream] is None
+            and not self.reaches_everything()
+        ):
+            # A rep's first quota of a year: a manager could otherwise claim another
+            # team's rep. Placing a rep in a team is an admin's decision (docs/access.md).
+            team = self.team_by_quotas(subject, stream[2])
+            if team is None or not self.reaches((subject, team, None)):
+                raise OutOfScope(
+                    f"rep '{subject}' is in no team within your reach by their quotas (their "
+                    "latest year's): an admin places a rep in a team, with a quota naming it; "
+                    "then the team's managers set the rep's quotas"
+                )
         quota, result = self.quotas_service.decide(
             command, self.quotas[stream], self.provenance, self.now
         )
@@ -188,25 +214,11 @@ class _Batch:
 
     def commit(self) -> None:
         """Save every changed aggregate of the batch in one transaction."""
-        deals = [d for d in self.deals.values() if d is not None and d.pending_events]
-        others: list[Account | Quota] = [
-            a for a in self.accounts.values() if a is not None and a.pending_events
+        changed: list[Deal | Account | Quota] = [
+            a
+            for family in (self.deals, self.accounts, self.quotas)
+            for a in family.values()
+            if a is not None and a.pending_events
         ]
-        others += [q for q in self.quotas.values() if q is not None and q.pending_events]
-        if not others:
-            if deals:
-                self.engine.commit(*deals)
-            return
-        versions = self.engine.versions.to_keep(deals)
-        try:
-            if versions:
-                self.engine.save(*deals, *others, policy_versions=versions)
-                self.engine.versions.saved(versions)
-            else:
-                self.engine.save(*deals, *others)
-        except IntegrityError:
-            raise ConcurrencyConflict(
-                "another writer changed what this batch writes first; nothing of it was stored"
-            ) from None
-        except OperationalError as e:
-            raise StoreUnavailable(f"the event store refused the write: {e}") from None
+        if changed:
+            self.engine.commit(*changed)

@@ -430,10 +430,11 @@ COMMAND_NAMES: tuple[str, ...] = (
 )
 
 
-def command_digest(command: Command) -> str:
-    """What the command says, in 64 bits: every field as validated (instants in UTC,
-    amounts positional), object keys sorted. A retry under the same id has the same
-    digest; another command under that id almost surely not.
+def command_digest(command: BaseModel) -> str:
+    """What a command of any family (deal, account, quota) says, in 64 bits: every field
+    as validated (instants in UTC, amounts positional), object keys sorted. A retry
+    under the same id has the same digest; another command under that id almost surely
+    not.
 
     orjson over the fields, rather than pydantic's serializer: it is computed for every
     command with an id, and took half the time."""

@@ -4,11 +4,8 @@
 the domain decides; it loads the deal, stamps the command with the engine's clock,
 lets the aggregate (and through it the policy's stage guard) accept or refuse it,
 and saves the new events atomically. Its batch path lives in ``batch.py`` (driving the
-engine through ``DealWriter``), the fall-back sweep in ``sweep.py``.
-
-Past 500 lines because the write paths (one command, a batch all or nothing, the
-import's batches) share their retry, scope and dispatch code here, on the one class the
-eventsourcing library builds; the batch runner already lives apart.
+engine through ``DealWriter``), the fall-back sweep in ``sweep.py``, and how each
+command lands on a deal in ``deal_dispatch.py``.
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -41,27 +38,8 @@ from salesengine.application.batch import (
     Ref,
     chunks,
 )
-from salesengine.application.commands import (
-    Abandon,
-    Advance,
-    ChangeAmount,
-    ChangeExpectedClose,
-    ChangeOwner,
-    Command,
-    CompleteNextStep,
-    LogVisit,
-    MarkLost,
-    MarkWon,
-    OpenDeal,
-    RecordFact,
-    RecordKeyInfo,
-    Regress,
-    Reopen,
-    RetractFact,
-    RetractKeyInfo,
-    SetNextStep,
-    command_digest,
-)
+from salesengine.application.commands import Command, OpenDeal, command_digest
+from salesengine.application.deal_dispatch import dispatch, open_deal
 from salesengine.application.history import build_history
 from salesengine.application.policy_versions import PolicyVersions
 from salesengine.application.ports import ExistenceIndex, PolicySource, PositionIndex
@@ -73,6 +51,7 @@ from salesengine.application.results import (
     SweepReport,
 )
 from salesengine.application.sweep import sweep
+from salesengine.domain.account import Account
 from salesengine.domain.deal import Deal
 from salesengine.domain.errors import (
     CommandIdReused,
@@ -86,13 +65,12 @@ from salesengine.domain.errors import (
 from salesengine.domain.eventsourcing_seam import save_aggregates
 from salesengine.domain.guard import StageGuard
 from salesengine.domain.policy import FunnelPolicy, KeptVersion
+from salesengine.domain.quota import Quota
 from salesengine.domain.state import DealState
 from salesengine.domain.values import (
-    NextStep,
     Stamp,
     Status,
     deal_id,
-    end_of_day,
 )
 
 Clock = Callable[[], datetime]
@@ -195,8 +173,9 @@ class SalesEngine(Application[UUID]):
         on the batch's deals so far (``deals``, by key); nothing is saved here.
 
         ``admits``: whether the writer reaches a deal of this owner, team and policy
-        (its scope, ``Scope.admits``). A stored deal it does not reach is refused exactly
-        as an unknown one, so the refusal tells nothing of it; a deal that would leave its
+        (its scope, ``Scope.admits``). A stored deal it does not reach is refused as an
+        unknown one (an opening under its key as a taken key: keys are one namespace), so
+        the refusal tells nothing more of it; a deal that would leave its
         reach by the write (opened for, or handed to, someone outside it) is refused with
         ``OutOfScope``."""
         # An opening is judged on the command before its key is looked up: one out of
@@ -299,98 +278,15 @@ class SalesEngine(Application[UUID]):
         if isinstance(command, OpenDeal):
             if deal is not None:
                 raise _taken(command.deal)
-            deal = self._open(command, stamp)
+            deal = open_deal(self.catalog, command, stamp)
         else:
             if deal is None:
                 raise UnknownDeal(f"unknown deal '{command.deal}': open it first")
             before = deal.version
-            self._dispatch(deal, command, stamp)
+            dispatch(deal, command, stamp, self.catalog, self.guard_of_version)
             if deal.version == before:  # pragma: no cover - every handler records an event
                 raise CommandRefused("command recorded nothing")
         return deal, _result(deal, "applied", type(deal.pending_events[-1]).__name__)
-
-    def _open(self, command: OpenDeal, stamp: Stamp) -> Deal:
-        guard = self.catalog.guard(command.policy)
-        currency = command.currency or (
-            guard.policy.currency if command.amount is not None else None
-        )
-        return Deal.open(
-            id=deal_id(command.deal),
-            key=command.deal,
-            guard=guard,
-            stamp=stamp,
-            facts=command.facts,
-            account=command.account,
-            owner=command.owner,
-            team=command.team,
-            region=command.region,
-            amount=command.amount,
-            currency=currency,
-            expected_close=command.expected_close,
-        )
-
-    def _dispatch(self, deal: Deal, command: Command, stamp: Stamp) -> None:
-        state = deal.state
-        match command:
-            case RecordFact(name=name, value=value):
-                deal.record_fact(name, value, stamp, guards=self.guard_of_version)
-            case RetractFact(name=name, reason=reason):
-                deal.retract_fact(name, reason, stamp, guards=self.guard_of_version)
-            case Advance(to=to):
-                deal.advance(self.catalog.guard(state.policy), to, stamp)
-            case Regress(to=to, reason=reason):
-                deal.regress(self.catalog.guard(state.policy), to, reason, stamp)
-            case LogVisit():
-                deal.log_visit(
-                    command.kind, command.effective, command.attendees, command.note, stamp
-                )
-            case SetNextStep(action=action, due=due, owner=owner):
-                step = _next_step(action, due, owner, deal.state_at(stamp.effective_at), stamp)
-                deal.set_next_step(
-                    step.action, step.due, step.owner, stamp, guards=self.guard_of_version
-                )
-            case CompleteNextStep(note=note):
-                deal.complete_next_step(note, stamp, guards=self.guard_of_version)
-            case ChangeAmount(amount=amount, currency=currency):
-                if currency is None:
-                    # A backdated amount keeps the currency the deal had at its own date.
-                    stood = deal.state_at(stamp.effective_at).currency
-                    currency = stood or self.catalog.get(state.policy).currency
-                deal.change_amount(amount, currency, stamp)
-            case ChangeExpectedClose(expected_close=expected_close):
-                deal.change_expected_close(expected_close, stamp)
-            case ChangeOwner(owner=owner, team=team, region=region):
-                deal.change_owner(owner, team, region, stamp)
-            case MarkWon():
-                deal.win(self.catalog.guard(state.policy), stamp)
-            case MarkLost(reason=reason, competitor=competitor):
-                deal.lose(self.catalog.guard(state.policy), reason, competitor, stamp)
-            case Abandon(reason=reason):
-                deal.abandon(self.catalog.guard(state.policy), reason, stamp)
-            case Reopen(to=to, reason=reason, next_step=given):
-                brought = (
-                    None
-                    if given is None
-                    else _next_step(
-                        given.action,
-                        given.due,
-                        given.owner,
-                        deal.state_at(stamp.effective_at),
-                        stamp,
-                    )
-                )
-                deal.reopen(self.catalog.guard(state.policy), to, reason, stamp, brought)
-            case RecordKeyInfo(info=info, evidence=evidence):
-                details = info.details()
-                if info.topic == "budget" and "currency" not in details:
-                    # As an amount: the currency the deal had at the record's own date.
-                    stood = deal.state_at(stamp.effective_at).currency
-                    details["currency"] = stood or self.catalog.get(state.policy).currency
-                deal.record_key_info(info.topic, details, evidence, stamp)
-            case RetractKeyInfo(topic=topic, reason=reason):
-                deal.retract_key_info(topic, reason, stamp)
-            case _:  # pragma: no cover - the union is exhaustive
-                raise CommandRefused(f"unsupported command {command.cmd}")
 
     def find(self, key: str) -> Deal | None:
         """The stored deal, or None if there is none."""
@@ -414,24 +310,25 @@ class SalesEngine(Application[UUID]):
             return super().save(*objs, **kwargs)
         return save_aggregates(self, objs, **kwargs)
 
-    def commit(self, *deals: Deal) -> None:
-        """Save the deals' new events atomically; a stale deal raises ConcurrencyConflict.
+    def commit(self, *aggregates: Deal | Account | Quota) -> None:
+        """Save the aggregates' new events (deals, accounts and quotas alike) in one
+        transaction; a stale one raises ConcurrencyConflict and nothing is stored.
 
-        A policy version the events were decided under that the store may not keep yet
-        is kept in the same transaction."""
+        A policy version the deals' events were decided under that the store may not
+        keep yet is kept in the same transaction."""
+        deals = [a for a in aggregates if isinstance(a, Deal)]
         versions = self.versions.to_keep(deals)
         try:
             if versions:
-                self.save(*deals, policy_versions=versions)
+                self.save(*aggregates, policy_versions=versions)
                 self.versions.saved(versions)
             else:
-                self.save(*deals)
+                self.save(*aggregates)
         except IntegrityError:
+            named = ", ".join(_named(a) for a in aggregates[:5])
+            more = " and others" if len(aggregates) > 5 else ""
             raise ConcurrencyConflict(
-                "another writer changed "
-                + ", ".join(f"'{d.state.key}'" for d in deals[:5])
-                + (" and others" if len(deals) > 5 else "")
-                + " first; nothing of this write was stored"
+                f"another writer changed {named}{more} first; nothing of this write was stored"
             ) from None
         except OperationalError as e:
             raise StoreUnavailable(f"the event store refused the write: {e}") from None
@@ -517,19 +414,20 @@ def _taken(key: str) -> DealAlreadyExists:
     )
 
 
+def _named(aggregate: Deal | Account | Quota) -> str:
+    """An aggregate as a conflict names it: a deal by its key, as before accounts."""
+    if isinstance(aggregate, Deal):
+        return f"'{aggregate.state.key}'"
+    if isinstance(aggregate, Account):
+        return f"account '{aggregate.state.key}'"
+    s = aggregate.state
+    return f"the quotas of {s.kind} '{s.subject}' {s.year}"
+
+
 def _reach(deal: Deal) -> tuple[str | None, str | None, str | None]:
     """What a writer's scope is judged on: the deal's current owner, team and policy."""
     s = deal.state
     return s.owner, s.team, s.policy
-
-
-def _next_step(
-    action: str, due: date | datetime, owner: str | None, state: DealState, stamp: Stamp
-) -> NextStep:
-    """A date-only due means the end of that day; the owner defaults to the deal's owner
-    (as the deal stood at the step's effective time), then the actor."""
-    due_at = due if isinstance(due, datetime) else end_of_day(due)
-    return NextStep(action, due_at, owner or state.owner or stamp.actor, stamp.effective_at)
 
 
 def _result(deal: Deal, status: str, event: str | None) -> CommandResult:

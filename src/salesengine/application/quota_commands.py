@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -160,15 +158,3 @@ _VALIDATE: Callable[[Any], QuotaCommand] = QUOTA_ADAPTER.validate_python
 def parse_quota_command(data: Any) -> QuotaCommand:
     """Validate a decoded JSON object as a quota command (pydantic's ValidationError)."""
     return _VALIDATE(data)
-
-
-def quota_digest(command: SetQuota | ClearQuota) -> str:
-    """What the command says, in 64 bits, as ``commands.command_digest`` for deals."""
-    data = orjson.dumps(command.__dict__, default=_plain, option=orjson.OPT_SORT_KEYS)
-    return hashlib.blake2b(data, digest_size=8).hexdigest()
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"no digest for {type(value).__name__}")  # pragma: no cover

@@ -15,16 +15,12 @@ from datetime import datetime
 from decimal import Decimal
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError
+from eventsourcing.persistence import PersistenceError
 from eventsourcing.utils import get_topic
 
+from salesengine.application.commands import command_digest
 from salesengine.application.engine import SalesEngine
-from salesengine.application.quota_commands import (
-    ClearQuota,
-    QuotaCommand,
-    SetQuota,
-    quota_digest,
-)
+from salesengine.application.quota_commands import ClearQuota, QuotaCommand, SetQuota
 from salesengine.application.quota_figures import (
     QuotaFigure,
     QuotaView,
@@ -35,7 +31,6 @@ from salesengine.application.retries import retry_on_conflict
 from salesengine.domain.errors import (
     CommandIdReused,
     CommandRefused,
-    ConcurrencyConflict,
     StoreUnavailable,
 )
 from salesengine.domain.quota import (
@@ -99,13 +94,7 @@ class Quotas:
             quota, result = self.decide(command, quota, provenance)
             if result.status == "duplicate":
                 return result
-            try:
-                self.engine.save(quota)
-            except IntegrityError:
-                # Another writer changed the stream first: decide again.
-                raise ConcurrencyConflict(f"{command.stream} changed") from None
-            except OperationalError as e:
-                raise StoreUnavailable(f"the event store refused the write: {e}") from None
+            self.engine.commit(quota)  # another writer first: decided again
             return result
 
         return retry_on_conflict(once, f"the quotas of {command.stream}")
@@ -123,7 +112,7 @@ class Quotas:
         if quota is not None and quota.modified_on > now:
             now = quota.modified_on  # recorded times never run backwards in a stream
         at = command.at if command.at is not None else now
-        digest = None if command.id is None else quota_digest(command)
+        digest = None if command.id is None else command_digest(command)
         stamp = Stamp(
             at, now, command.by or self.engine.default_actor, command.id, provenance, digest
         )

@@ -24,18 +24,25 @@ from salesengine.service import account_schemas as schemas
 from salesengine.service.answers import fresh
 from salesengine.service.auth import Context, HistoryReader, Reader
 from salesengine.service.context import ServiceContext
+from salesengine.service.key_routes import KeyRoute
 from salesengine.service.openapi import FRESHNESS, problems
 from salesengine.service.params import AsOfQuery, KnownAtQuery, KnownQuery, instant, now_or
 from salesengine.service.problems import Problem
 
-router = APIRouter(prefix="/api/v1/accounts", tags=["accounts"], dependencies=[KnownQuery])
+router = APIRouter(
+    prefix="/api/v1/accounts", tags=["accounts"], dependencies=[KnownQuery], route_class=KeyRoute
+)
 reports = APIRouter(prefix="/api/v1/reports", tags=["reports"], dependencies=[KnownQuery])
 
 ANSWERS = FRESHNESS | problems(401, 403, 422, 503)
 ONE = FRESHNESS | problems(401, 403, 404, 422, 503)
 
-# A key may hold "/" (as a deal's may): the chain's and history's routes come first.
-AccountKey = Annotated[str, Path(min_length=1, max_length=400, description="The account's key.")]
+# A key may hold "/" (as a deal's may): one URL-encoded segment, matched on the raw path
+# (key_routes.py), so a key ending in "/history" or "/chain" is read with "%2F" for "/".
+AccountKey = Annotated[
+    str,
+    Path(min_length=1, max_length=400, description="The account's key, URL-encoded (/ as %2F)."),
+]
 Filter = Annotated[str | None, Query(max_length=200)]
 OwnerQuery = Annotated[
     str | None, Query(max_length=200, description="Only accounts this rep owns at T.")

@@ -18,16 +18,21 @@ from salesengine.service import schemas
 from salesengine.service.answers import fresh
 from salesengine.service.auth import Context, HistoryReader, Reader
 from salesengine.service.context import ServiceContext
+from salesengine.service.key_routes import KeyRoute
 from salesengine.service.openapi import FRESHNESS, problems
 from salesengine.service.params import AsOfQuery, KnownAtQuery, KnownQuery, instant, invalid
 from salesengine.service.problems import Problem
 
-router = APIRouter(prefix="/api/v1/deals", tags=["deals"], dependencies=[KnownQuery])
+router = APIRouter(
+    prefix="/api/v1/deals", tags=["deals"], dependencies=[KnownQuery], route_class=KeyRoute
+)
 
-# A key may hold "/" (the command language allows it): the routes take the rest of the
-# path, the history's first, so a key is never cut at its slashes. A key that itself ends
-# in "/history" is read by the history route: ask for such a deal through the list.
-DealKey = Annotated[str, Path(min_length=1, max_length=400, description="The deal's key.")]
+# A key may hold "/" (the command language allows it): one URL-encoded segment, matched
+# on the raw path (key_routes.py), so a key ending in "/history" is read as "...%2Fhistory".
+DealKey = Annotated[
+    str,
+    Path(min_length=1, max_length=400, description="The deal's key, URL-encoded (/ as %2F)."),
+]
 
 HistoryKnownAt = Annotated[
     str | None,

@@ -15,6 +15,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection, select
 
+from salesengine.access.principal import Scope
+from salesengine.access.scope_sql import scoped
+from salesengine.projections import deal_attributes
 from salesengine.reports.recorded import earliest_recorded
 from salesengine.service import portfolio_schemas
 from salesengine.service.answers import fresh
@@ -57,21 +60,25 @@ PeriodQuery = Annotated[
 ]
 
 
-def _policy_of(conn: Connection, given: str | None) -> str:
-    """The policy given, which the store must hold deals of, else the one policy of the
-    store's deals (as ``salesengine portfolio`` chooses it)."""
-    from salesengine.projections.funnel_points import keys
-
-    held = sorted(set(conn.execute(select(keys.c.policy).distinct()).scalars()))
+def _policy_of(conn: Connection, given: str | None, scope: Scope) -> str:
+    """The policy given, which the caller's deals must follow, else the one policy of the
+    caller's deals (as ``salesengine portfolio`` chooses it over the store's). Only the
+    deals in scope are read: a refusal never names, nor a default depends on, a policy
+    of deals the caller does not reach."""
+    a = deal_attributes.table.c
+    query = scoped(select(a.policy).distinct(), scope, a.deal_id)
+    held = sorted({str(p) for p in conn.execute(query).scalars()})
     if given is not None:
         if given not in held:
-            holds = f"it holds deals of {', '.join(held)}" if held else "it holds no deals"
-            raise invalid("policy", f"the store holds no deals of policy {given!r} ({holds})")
+            yours = f"yours follow {', '.join(held)}" if held else "you reach no deals"
+            raise invalid(
+                "policy", f"none of the deals you reach follow policy {given!r} ({yours})"
+            )
         return given
     if len(held) != 1:
-        holds = f"deals of {', '.join(held)}: name one" if held else "no deals"
-        raise invalid("policy", f"the store holds {holds}")
-    return str(held[0])
+        yours = f"follow {', '.join(held)}: name one" if held else "are none"
+        raise invalid("policy", f"the deals you reach {yours}")
+    return held[0]
 
 
 def _answer(
@@ -82,6 +89,7 @@ def _answer(
     currency: str | None,
     owner: str | None,
     team: str | None,
+    scope: Scope,
     bad: str | None = None,
     notes: list[str] | None = None,
 ) -> JSONResponse:
@@ -92,7 +100,9 @@ def _answer(
 
     def document(conn: Connection) -> object:
         chosen = Selection(
-            _policy_of(conn, policy), currency.upper() if currency else None, Only(owner, team)
+            _policy_of(conn, policy, scope),
+            currency.upper() if currency else None,
+            Only(owner, team),
         )
         try:
             result = report(conn, chosen)
@@ -141,7 +151,7 @@ def shape(
             conn, ctx.policies, chosen, as_of=t, known_at=k, period=chosen_period, every=every,
             periods=periods, scope=who.scope,
         ),
-        policy=policy, currency=currency, owner=owner, team=team,
+        policy=policy, currency=currency, owner=owner, team=team, scope=who.scope,
     )  # fmt: skip
 
 
@@ -210,7 +220,8 @@ def projection(
             horizon_days=horizon, runs=runs, seed=seed, empty_share=empty_share,
             scope=who.scope,
         ),
-        policy=policy, currency=currency, owner=owner, team=team, bad="horizon",
+        policy=policy, currency=currency, owner=owner, team=team, scope=who.scope,
+        bad="horizon",
     )  # fmt: skip
 
 
@@ -268,5 +279,5 @@ def reps(
 
     return _answer(
         ctx, evaluate, policy=policy, currency=currency, owner=owner, team=team,
-        bad="target", notes=notes,
+        scope=who.scope, bad="target", notes=notes,
     )  # fmt: skip
