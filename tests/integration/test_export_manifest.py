@@ -5,6 +5,7 @@ not hold (the file, the checkpoint, the chain rows) once anything is tampered wi
 from __future__ import annotations
 
 import base64
+import csv
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -107,6 +108,36 @@ def test_given_a_signed_log_when_exported_then_its_manifest_ties_the_file_to_the
     assert report.holds, lines(report)
     assert (report.rows, report.checkpoint_size) == (13, 13)
     assert verdict(manifest).holds  # named by the manifest itself too
+    if fmt == "csv":  # the positions listed are those of the exported rows
+        with (target / "events.csv").open(newline="") as f:
+            assert sorted(int(row["position"]) for row in csv.DictReader(f)) == found["positions"]
+
+
+def test_every_single_altered_field_of_every_chain_row_is_named_at_its_position(
+    engine: SalesEngine, store: tuple[StoreSettings, Engine], tmp_path: Path
+) -> None:
+    signed(store)
+    _, manifest, _ = exported(engine, store, tmp_path, "xes")
+    original = json.loads(manifest.read_text())
+    for index, row in enumerate(original["chain"]):
+        for name, altered in (
+            ("event_hash", "ee" * 32),
+            ("log_hash", "11" * 32),
+            ("position", row["position"] + 100),
+            ("seq", row["seq"] + 7),
+        ):
+            forged = json.loads(json.dumps(original))
+            forged["chain"][index][name] = altered
+            manifest.write_text(json.dumps(forged))
+            report = verdict(manifest)
+            assert not report.holds, (index, name)
+            subjects = {f.subject for f in report.findings}
+            named = {f"position {forged['chain'][index]['position']}"}
+            if name == "seq" and index + 1 < len(original["chain"]):
+                # the numbering is not hashed: it breaks at this row or the next
+                named.add(f"position {original['chain'][index + 1]['position']}")
+            at_root = "size 13" in subjects and index == len(original["chain"]) - 1
+            assert named & subjects or at_root, (index, name, lines(report))
 
 
 def test_a_later_export_range_runs_on_to_the_checkpoint_and_starts_from_its_previous_hash(

@@ -11,6 +11,8 @@ checkpoint covering them, which a verifier links hash by hash to the checkpoint'
 from __future__ import annotations
 
 import json
+import os
+import secrets
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,9 +48,13 @@ def write_manifest(
     return its path. ``about`` adds what the export was (format, as of, known at)."""
     target = manifest_path(export)
     manifest = build_manifest(settings, sql, files, positions, about)
-    temp = target.with_name(f".{target.name}.part")
-    temp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-    temp.replace(target)
+    temp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+    try:
+        temp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+        temp.replace(target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
     return target
 
 
