@@ -662,7 +662,10 @@ def verify_manifest(path: Path, keys: list[VerifierKey]) -> ManifestReport:
     the manifest's previous log hash to the checkpoint's root, and that every exported
     position has a row. ValueError (OSError) when the manifest cannot be read at all."""
     found = manifest_path(path)
-    m = json.loads(found.read_text(encoding="utf-8"))
+    try:
+        m = json.loads(found.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise ValueError(f"{found}: not JSON: {e}") from None
     if not isinstance(m, dict) or m.get("format") != MANIFEST_FORMAT:
         raise ValueError(f"{found}: not a {MANIFEST_FORMAT}")
     try:

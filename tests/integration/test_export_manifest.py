@@ -252,3 +252,19 @@ def test_an_export_with_no_checkpoint_does_not_hold_and_says_why(
     assert lines(verdict(manifest)) == [
         "checkpoint: none: the manifest carries none: no signature ties the export to the log"
     ]
+
+
+def test_a_manifest_that_is_not_one_or_lacks_a_field_is_refused_naming_it(
+    engine: SalesEngine, store: tuple[StoreSettings, Engine], tmp_path: Path
+) -> None:
+    signed(store)
+    target, manifest, _ = exported(engine, store, tmp_path, "xes")
+    edit(manifest, lambda m: m.pop("previous_log_hash"))
+    with pytest.raises(ValueError, match="'previous_log_hash'"):
+        verdict(target)
+    edit(manifest, lambda m: m.update(format="something-else"))
+    with pytest.raises(ValueError, match="not a salesengine-export-manifest"):
+        verdict(target)
+    manifest.write_text("{not json")
+    with pytest.raises(ValueError, match="manifest.json: not JSON"):
+        verdict(target)

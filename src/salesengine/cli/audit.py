@@ -226,7 +226,7 @@ def verify_export_command(
     except OSError as e:
         fail(f"{manifest_path(export)}: cannot read the manifest: {e.strerror}")
     except ValueError as e:
-        fail(f"{export}: {e}")
+        fail(str(e))  # it names the manifest
     write_manifest_report(report, as_json, sys.stdout)
     if not report.holds:
         raise typer.Exit(1)
