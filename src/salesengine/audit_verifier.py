@@ -3,6 +3,9 @@
 An auditor copies this one file and runs it with Python 3.11+ and ``cryptography``:
 
     python audit_verifier.py EXPORT.jsonl --public-key KEY.pub [--from-checkpoint C] [--json]
+    python audit_verifier.py verify-export FILE --public-key KEY.pub [--json]
+
+(the second checks an XES, CSV or Parquet export against the manifest written beside it)
 
 It imports nothing of the engine, so the engine writes its chain with these very
 functions (``state_digest``, ``event_hash``, ``log_hash``) and checks its store with the
@@ -590,7 +593,220 @@ def _resume(
     return entries
 
 
+# --- The manifest beside an XES, CSV or Parquet export -------------------------------------
+
+MANIFEST_FORMAT = "salesengine-export-manifest"
+MANIFEST_SUFFIX = ".manifest.json"  # log.xes -> log.xes.manifest.json
+MANIFEST_IN_DIRECTORY = "manifest.json"  # CSV and Parquet: one per export directory
+
+
+def manifest_path(path: Path) -> Path:
+    """The manifest of an export named by its file, its directory or the manifest itself."""
+    if path.is_dir():
+        return path / MANIFEST_IN_DIRECTORY
+    if path.name == MANIFEST_IN_DIRECTORY or path.name.endswith(MANIFEST_SUFFIX):
+        return path
+    return path.with_name(path.name + MANIFEST_SUFFIX)
+
+
+def file_sha256(path: Path) -> str:
+    digest = _sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ManifestFinding:
+    """What does not hold of an export against its manifest: ``kind`` is file (the
+    exported file's bytes), checkpoint, chain (the manifest's chain rows) or position (an
+    exported event the rows do not cover); ``subject`` names the file or position."""
+
+    kind: str
+    subject: str
+    why: str
+
+    def line(self) -> str:
+        return f"{self.kind}: {self.subject}: {self.why}"
+
+
+@dataclass
+class ManifestReport:
+    manifest: Path
+    files: int
+    rows: int
+    checkpoint_size: int | None
+    findings: list[ManifestFinding]
+
+    @property
+    def holds(self) -> bool:
+        return not self.findings
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "holds": self.holds,
+            "manifest": str(self.manifest),
+            "files": self.files,
+            "rows": self.rows,
+            "checkpoint_size": self.checkpoint_size,
+            "findings": [
+                {"kind": f.kind, "subject": f.subject, "why": f.why} for f in self.findings
+            ],
+        }
+
+
+def verify_manifest(path: Path, keys: list[VerifierKey]) -> ManifestReport:
+    """Check an export (its file, directory or manifest) against its manifest: each
+    file's SHA-256, the checkpoint's origin and signature, that the chain rows link from
+    the manifest's previous log hash to the checkpoint's root, and that every exported
+    position has a row. ValueError (OSError) when the manifest cannot be read at all."""
+    found = manifest_path(path)
+    try:
+        m = json.loads(found.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise ValueError(f"{found}: not JSON: {e}") from None
+    if not isinstance(m, dict) or m.get("format") != MANIFEST_FORMAT:
+        raise ValueError(f"{found}: not a {MANIFEST_FORMAT}")
+    try:
+        files = [(str(f["name"]), str(f["sha256"])) for f in m["files"]]
+        rows = [
+            (
+                int(r["position"]),
+                int(r["seq"]),
+                bytes.fromhex(r["event_hash"]),
+                bytes.fromhex(r["log_hash"]),
+            )
+            for r in m["chain"]
+        ]
+        previous = bytes.fromhex(m["previous_log_hash"])
+        exported = [int(p) for p in m["positions"]]
+        note = m["checkpoint"]
+        origin = str(m["origin"])
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ValueError(f"{found}: a field is missing or malformed: {e!r}") from None
+    findings = _check_files(found.parent, files)
+    checkpoint, more = _check_manifest_checkpoint(note, origin, keys)
+    findings += more
+    # An export with no events has no rows to tie to the checkpoint.
+    findings += _check_rows(rows, previous, checkpoint if rows or exported else None)
+    covered = {position for position, *_ in rows}
+    for position in exported:
+        if position not in covered:
+            why = "an exported event the manifest's chain rows do not cover"
+            findings.append(ManifestFinding("position", str(position), why))
+    size = checkpoint.size if checkpoint else None
+    return ManifestReport(found, len(files), len(rows), size, findings)
+
+
+def _check_files(base: Path, files: list[tuple[str, str]]) -> list[ManifestFinding]:
+    findings = []
+    for name, wanted in files:
+        if Path(name).name != name:
+            findings.append(ManifestFinding("file", name, "not a name beside the manifest"))
+            continue
+        try:
+            got = file_sha256(base / name)
+        except OSError as e:
+            findings.append(ManifestFinding("file", name, f"cannot be read: {e.strerror}"))
+            continue
+        if got != wanted.lower():
+            why = f"its SHA-256 is {got}, the manifest says {wanted}: altered since the export"
+            findings.append(ManifestFinding("file", name, why))
+    return findings
+
+
+def _check_manifest_checkpoint(
+    note: Any, origin: str, keys: list[VerifierKey]
+) -> tuple[Checkpoint | None, list[ManifestFinding]]:
+    if note is None:
+        why = "the manifest carries none: no signature ties the export to the log"
+        return None, [ManifestFinding("checkpoint", "none", why)]
+    try:
+        checkpoint = Checkpoint.parse(str(note))
+    except ValueError as e:
+        return None, [ManifestFinding("checkpoint", "note", f"malformed: {e}")]
+    subject = f"size {checkpoint.size}"
+    findings = []
+    if checkpoint.origin != origin:
+        why = f"it is for origin {checkpoint.origin!r}, the manifest names {origin!r}"
+        findings.append(ManifestFinding("checkpoint", subject, why))
+    if not keys:
+        why = "no public key was given to check its signature"
+        findings.append(ManifestFinding("checkpoint", subject, why))
+    elif not any(checkpoint.signed_by(k) for k in keys):
+        why = "no valid signature by the given public key"
+        findings.append(ManifestFinding("checkpoint", subject, why))
+    return checkpoint, findings
+
+
+def _check_rows(
+    rows: list[tuple[int, int, bytes, bytes]], previous: bytes, checkpoint: Checkpoint | None
+) -> list[ManifestFinding]:
+    """The rows' log hashes recomputed from the previous one: a row whose event hash or
+    log hash was edited breaks the link there; the last must be the checkpoint's root."""
+    findings = []
+    seq = None
+    for position, number, hashed, log in rows:
+        subject = f"position {position}"
+        if seq is not None and number != seq + 1:
+            why = f"entry {number} follows entry {seq}: rows are missing or reordered"
+            findings.append(ManifestFinding("chain", subject, why))
+        if log_hash(previous, position, hashed) != log:
+            why = "its log hash is not recomputed from the previous one and its event hash"
+            findings.append(ManifestFinding("chain", subject, why))
+        previous, seq = log, number
+    if checkpoint is not None:
+        if seq is None or seq < checkpoint.size:
+            why = f"the rows end at entry {seq or 0}, before its size: not tied to its root"
+            findings.append(ManifestFinding("checkpoint", f"size {checkpoint.size}", why))
+        elif seq > checkpoint.size:
+            why = f"the rows run to entry {seq}, past what it signs"
+            findings.append(ManifestFinding("checkpoint", f"size {checkpoint.size}", why))
+        elif previous != checkpoint.root:
+            why = "the last row's log hash is not its root"
+            findings.append(ManifestFinding("checkpoint", f"size {checkpoint.size}", why))
+    return findings
+
+
+def manifest_main(argv: list[str], out: TextIO) -> int:
+    parser = argparse.ArgumentParser(
+        prog="audit_verifier.py verify-export",
+        description="Verify an XES, CSV or Parquet export against its manifest.",
+    )
+    parser.add_argument("export", type=Path, help="the export file, its directory or manifest")
+    parser.add_argument("--public-key", type=Path, action="append", default=[])
+    parser.add_argument("--json", action="store_true", help="the report as JSON")
+    args = parser.parse_args(argv)
+    try:
+        keys = [VerifierKey.parse(p.read_text(encoding="utf-8")) for p in args.public_key]
+        report = verify_manifest(args.export, keys)
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    write_manifest_report(report, args.json, out)
+    return 0 if report.holds else 1
+
+
+def write_manifest_report(report: ManifestReport, as_json: bool, out: TextIO) -> None:
+    if as_json:
+        out.write(json.dumps(report.as_json(), indent=2) + "\n")
+        return
+    for f in report.findings:
+        out.write(f.line() + "\n")
+    verdict = "holds" if report.holds else f"does NOT hold ({len(report.findings)} findings)"
+    signed = (
+        f"checkpoint of size {report.checkpoint_size}"
+        if report.checkpoint_size
+        else "no checkpoint"
+    )
+    out.write(f"{report.files} files, {report.rows} chain rows, {signed}: {verdict}\n")
+
+
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["verify-export"]:
+        return manifest_main(argv[1:], out)
     parser = argparse.ArgumentParser(description="Verify a salesengine audit export offline.")
     parser.add_argument(
         "export", type=Path, help="the JSON Lines file `salesengine audit export` wrote"

@@ -111,6 +111,8 @@ def export_command(
             fail(f"{output}: cannot write the export: {e.strerror or e}")
         except (ValueError, ArithmeticError) as e:  # pyarrow's errors derive from these
             fail(f"{output}: cannot write the export: {e}")
+        if target is not None:
+            summary.files.append(_manifest(target, fmt, summary, effective, recorded))
     seconds = time.perf_counter() - started
     # On standard output the log is the output: the summary goes to standard error.
     tell = err_say if target is None else say
@@ -171,6 +173,25 @@ def terminated_like_interrupted() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def _manifest(
+    target: Path, fmt: str, summary: ExportSummary, as_of: datetime, known_at: datetime
+) -> Path:
+    """Write the audit manifest beside the export (docs/audit.md, "Export manifests")."""
+    from salesengine.audit.manifest import write_manifest
+    from salesengine.store.settings import store_settings
+    from salesengine.store.sql import sql_engine
+
+    settings = store_settings(STATE.db, creating=False)
+    sql = sql_engine(settings, reader=True)
+    about = {"export_format": fmt, "as_of": as_of.isoformat(), "known_at": known_at.isoformat()}
+    try:
+        return write_manifest(settings, sql, target, summary.files, summary.positions, about)
+    except OSError as e:
+        fail(f"{target}: the export is written, its manifest is not: {e.strerror or e}")
+    finally:
+        sql.dispose()
 
 
 def err_say(message: str) -> None:

@@ -64,6 +64,8 @@ class ExportSummary:
     events: int = 0
     intervals: int = 0
     files: list[Path] = field(default_factory=list)
+    # The log positions of the exported events, for the audit manifest (docs/audit.md).
+    positions: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,10 @@ def chosen_keys(
         return in_scope
     reached = set(in_scope)
     return (key for key in keys if key in reached)
+
+
+def known_positions(entries: Iterable[HistoryEntry]) -> Iterator[int]:
+    return (entry.position for entry in entries if entry.position is not None)
 
 
 def activity(entry: HistoryEntry) -> str:
@@ -392,6 +398,7 @@ def export_tables(
         for view in deal_views(engine, chosen, as_of, known_at):
             deal = view.history.deal
             events.write(event_row(deal, entry) for entry in view.history.events)
+            summary.positions.extend(known_positions(view.history.events))
             intervals.write(interval_rows(deal, view.events))
             summary.deals += 1
         for s in sinks:

@@ -41,6 +41,7 @@ from salesengine.exporting.tables import (
     as_text,
     chosen_keys,
     deal_views,
+    known_positions,
     temp_path,
 )
 
@@ -196,6 +197,7 @@ def write_xes(
             out.write(_trace(view.history))
             summary.deals += 1
             summary.events += len(view.history.events)
+            summary.positions.extend(known_positions(view.history.events))
         out.write("</log>\n")
     return summary
 

@@ -1,7 +1,11 @@
 """``GET /api/v1/export``: every deal the caller reaches, its events and stage
 intervals, as ``salesengine export`` writes them: one XES log, or the CSV or Parquet
 tables in a zip. Built in a temporary directory first, so a failed export sends
-nothing, then streamed from disk, so a large one does not sit in memory."""
+nothing, then streamed from disk, so a large one does not sit in memory.
+
+No audit manifest comes with it: a manifest's chain rows span every log position of a
+range, the caller's scope or not, and in-scope rows alone cannot be linked to a signed
+root (docs/audit.md, "Export manifests"). The summary's positions are not used here."""
 
 from __future__ import annotations
 
