@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from salesengine.application.command_language import parse_any_command
-from salesengine.application.commands import parse_command
+from salesengine.application.commands import SetNextStep, parse_command
 from salesengine.application.instants import parse_instant
 from salesengine.importing.common.validation import describe_validation
 
@@ -44,4 +44,4 @@ def test_given_a_time_without_offset_or_an_impossible_date_then_it_is_refused() 
 
 def test_given_a_due_date_then_it_stays_a_date() -> None:
     step = parse_command({"cmd": "next_step", "deal": "D", "action": "call", "due": "2020-01-01"})
-    assert getattr(step, "due") == date(2020, 1, 1)
+    assert isinstance(step, SetNextStep) and step.due == date(2020, 1, 1)

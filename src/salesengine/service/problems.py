@@ -190,7 +190,9 @@ def validation_errors(raw: Sequence[Any]) -> list[dict[str, str]]:
     located = [(tuple(e["loc"]), e) for e in raw]
     branches = {b for loc, _ in located if (b := _branch(loc)) is not None}
     mismatched = {
-        b for loc, e in located if len(loc) == 2 and e["type"] in _SHAPE_ONLY and (b := _branch(loc))
+        b
+        for loc, e in located
+        if len(loc) == 2 and e["type"] in _SHAPE_ONLY and (b := _branch(loc)) is not None
     }
     errors = []
     if branches and branches <= mismatched:
