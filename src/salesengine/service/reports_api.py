@@ -362,8 +362,8 @@ def plan(
     from salesengine.reports.plan import parse_target
     from salesengine.reports.plan import plan as report
     from salesengine.service.plan_per_api import PerAsked, plan_per_answer
-
     from salesengine.service.plan_policy import planned_policy
+
     try:
         amount = None if target is None else parse_target(target)
     except ValueError as e:
