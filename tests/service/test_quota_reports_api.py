@@ -133,12 +133,17 @@ def test_a_rep_reads_their_own_quota_and_figures_only(api: Api) -> None:
     assert mine[("rep", "ana")]["quota"] == "10000.00"
     assert mine[("rep", "ana")]["pipeline_deals"] == 1  # N-1; N-2 is due in June
     assert mine[("rep", "ana")]["later"] == 1
-    # Her team's row holds her deals alone, and no team quota (not even her own summed).
-    assert set(mine) == {("rep", "ana"), ("team", "north")}
-    assert mine[("team", "north")]["quota"] is None
-    assert mine[("team", "north")]["pipeline_deals"] == 1
+    # No team row: one of her deals alone would read as her team's figure (it once
+    # did, with no quota and her pipeline as the team's).
+    assert set(mine) == {("rep", "ana")}
+    assert _v(api, "ana", team="north") == {}
     assert everyone[("team", "north")]["quota"] == "18000.00"
     assert everyone[("team", "north")]["pipeline_deals"] == 2
+    plans = api.get("ana", "/api/v1/reports/plan", as_of=T, period="2026-Q1", per="team")
+    assert plans.status_code == 200, plans.text
+    assert plans.json()["plans"] == []
+    managers = api.get("north", "/api/v1/reports/plan", as_of=T, period="2026-Q1", per="team")
+    assert [p["subject"] for p in managers.json()["plans"]] == ["north"]
 
 
 def test_a_manager_reads_the_teams_quota_and_its_reps_quotas(api: Api) -> None:
@@ -167,6 +172,7 @@ def test_a_policy_restricted_integration_reads_its_deals_but_no_quota(api: Api) 
     rows = _v(api, "crm")
     everyone = _v(api, "auditor")
     assert all(r["quota"] is None and r["v"] is None for r in rows.values())
+    assert {k for k, _ in rows} == {"rep"}  # it reaches no team's quota, so no team row
     # Its deals are every seeded deal (all five-level): the same won and pipeline.
     for key, row in rows.items():
         assert (row["won"], row["pipeline"]) == (everyone[key]["won"], everyone[key]["pipeline"])

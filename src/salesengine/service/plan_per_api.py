@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Connection
 
 from salesengine.access.principal import Principal
-from salesengine.access.quota_scope import scoped_figures
+from salesengine.access.quota_scope import reaches_team, scoped_figures
 from salesengine.application.quotas import Quotas
 from salesengine.reports.periods import Period
 from salesengine.reports.recorded import earliest_recorded
@@ -93,6 +93,8 @@ def plan_per_answer(
             ideal_from=asked.ideal_from, given=asked.target, subject=asked.subject,
             scope=who.scope,
         )  # fmt: skip
+        if asked.per == "team":  # a team out of reach is left out, not shown partial
+            plans = [p for p in plans if reaches_team(who.scope, p.subject)]
         return plan_per_document(
             per=asked.per, ideal_from=asked.ideal_from, policy=policy, currency=cur,
             target=asked.target, period=asked.period, as_of=t, known_at=k, plans=plans,
