@@ -96,6 +96,7 @@ def plan_per(
     from salesengine.cli.options import STATE
     from salesengine.reports.plan_per import plans_per
     from salesengine.reports.plan_targets import plan_per_document, remaining_targets
+    from salesengine.reports.recorded import QUOTAS
     from salesengine.reports.vvalue import vvalue
 
     check_currency(currency)
@@ -110,7 +111,7 @@ def plan_per(
         planned = planned_policy(store_policies(conn), policy)
         check_policies_known(conn, planned)
         note_unknown_versions(conn, planned)
-        earliest = recording_start(conn, k)
+        earliest = recording_start(conn, k, QUOTAS)
         cur = currency.upper() if currency else policies[planned].currency
         targets: dict[str | None, SubjectTarget] = {}
         if asked.target is None:

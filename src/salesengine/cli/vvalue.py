@@ -42,6 +42,7 @@ def vvalue_command(
     """V value per rep and team: remaining weighted pipeline / remaining quota."""
     from salesengine.application.quotas import Quotas
     from salesengine.cli.options import STATE
+    from salesengine.reports.recorded import QUOTAS
     from salesengine.reports.vvalue import vvalue
 
     if rep is not None and team is not None:
@@ -60,6 +61,7 @@ def vvalue_command(
             conn, policies, figures, period=chosen, as_of=t, known_at=k, kind=kind,
             subject=rep if rep is not None else team,
         ),
+        QUOTAS,
     )  # fmt: skip
     if as_json:
         print_json(result.as_dict() | {"earliest_recorded": earliest})

@@ -19,7 +19,7 @@ from salesengine.application.names import checked_name
 from salesengine.domain.account import UnknownAccount
 from salesengine.reports.account_scope import reachable_accounts
 from salesengine.reports.accounts import AccountFilter, AccountView, account_view, account_views
-from salesengine.reports.recorded import earliest_recorded
+from salesengine.reports.recorded import ACCOUNTS, earliest_recorded
 from salesengine.service import account_schemas as schemas
 from salesengine.service.answers import fresh
 from salesengine.service.auth import Context, HistoryReader, Reader
@@ -61,8 +61,11 @@ def _key(key: str) -> str:
         raise unknown(key) from None
 
 
-def _header(conn: Connection, t: datetime, k: datetime | None) -> dict[str, Any]:
-    return {"as_of": t, "known_at": k, "earliest_recorded": earliest_recorded(conn)}
+def _header(
+    ctx: ServiceContext, conn: Connection, t: datetime, k: datetime | None
+) -> dict[str, Any]:
+    earliest = earliest_recorded(conn, ctx.engine, ACCOUNTS)  # the accounts' events too
+    return {"as_of": t, "known_at": k, "earliest_recorded": earliest}
 
 
 def views(
@@ -124,7 +127,7 @@ def accounts(
 
     def document(conn: Connection) -> object:
         rows = [account_summary(v) for v in views(ctx, who, conn, t, k) if keep.keeps(v)]
-        return _header(conn, t, k) | {"accounts": rows}
+        return _header(ctx, conn, t, k) | {"accounts": rows}
 
     return fresh(ctx, document)
 
@@ -154,7 +157,7 @@ def coverage(
 
     def document(conn: Connection) -> object:
         kept = [v for v in views(ctx, who, conn, t, k) if keep.keeps(v)]
-        return _header(conn, t, k) | {"coverage": soa(kept, as_of=t, known_at=k)}
+        return _header(ctx, conn, t, k) | {"coverage": soa(kept, as_of=t, known_at=k)}
 
     return fresh(ctx, document)
 
@@ -171,7 +174,7 @@ def _one_document(
     name = _key(key)
 
     def document(conn: Connection) -> object:
-        return _header(conn, t, k) | shape(one(ctx, who, conn, name, t, k), t, k)
+        return _header(ctx, conn, t, k) | shape(one(ctx, who, conn, name, t, k), t, k)
 
     return fresh(ctx, document)
 

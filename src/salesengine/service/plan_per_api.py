@@ -16,7 +16,7 @@ from salesengine.access.principal import Principal
 from salesengine.access.quota_scope import reaches_team, scoped_figures
 from salesengine.application.quotas import Quotas
 from salesengine.reports.periods import Period
-from salesengine.reports.recorded import earliest_recorded
+from salesengine.reports.recorded import QUOTAS, earliest_recorded
 from salesengine.service.answers import fresh
 from salesengine.service.context import ServiceContext
 from salesengine.service.params import invalid
@@ -98,7 +98,7 @@ def plan_per_answer(
         return plan_per_document(
             per=asked.per, ideal_from=asked.ideal_from, policy=policy, currency=cur,
             target=asked.target, period=asked.period, as_of=t, known_at=k, plans=plans,
-            earliest=earliest_recorded(conn),
+            earliest=earliest_recorded(conn, ctx.engine, QUOTAS),
         )  # fmt: skip
 
     return fresh(ctx, document)

@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 
 from salesengine.access.quota_scope import reaches_team, scoped_figures, scoped_views
 from salesengine.application.quotas import Quotas
-from salesengine.reports.recorded import earliest_recorded
+from salesengine.reports.recorded import QUOTAS, earliest_recorded
 from salesengine.service import quota_schemas
 from salesengine.service.answers import fresh
 from salesengine.service.auth import Context, Reader
@@ -128,6 +128,7 @@ def vvalue(
             r for r in result.rows if r.kind == "rep" or reaches_team(who.scope, r.subject)
         )
         result = replace(result, rows=rows)
-        return result.as_dict() | {"earliest_recorded": earliest_recorded(conn)}
+        earliest = earliest_recorded(conn, ctx.engine, QUOTAS)
+        return result.as_dict() | {"earliest_recorded": earliest}
 
     return fresh(ctx, document)
