@@ -211,3 +211,12 @@ def test_a_key_with_a_slash_and_unicode_is_found(accounts: Api) -> None:
     assert accounts.get("ana", path, as_of=AS_OF).json()["account"]["account"] == "华北/客户 1"
     assert accounts.get("ana", f"{path}/chain", as_of=AS_OF).json()["chain"]["nodes"] == []
     assert accounts.get("bo", path, as_of=AS_OF).status_code == 404
+
+
+def test_a_bad_rad_cell_is_named_in_the_command_lines_words(accounts: Api) -> None:
+    # Once the pattern itself was the message: "String should match pattern '^[RDA][123]$'".
+    answer = accounts.get("auditor", "/api/v1/accounts", rad="r1")
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"] == [
+        {"field": "query.rad", "message": "'r1' is not a RAD cell (R1 .. A3)"}
+    ]

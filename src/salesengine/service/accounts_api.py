@@ -25,7 +25,7 @@ from salesengine.service.answers import fresh
 from salesengine.service.auth import Context, HistoryReader, Reader
 from salesengine.service.context import ServiceContext
 from salesengine.service.openapi import FRESHNESS, problems
-from salesengine.service.params import AsOfQuery, KnownAtQuery, KnownQuery, instant, now_or
+from salesengine.service.params import AsOfQuery, KnownAtQuery, KnownQuery, instant, invalid, now_or
 from salesengine.service.problems import Problem
 
 router = APIRouter(prefix="/api/v1/accounts", tags=["accounts"], dependencies=[KnownQuery])
@@ -116,12 +116,14 @@ def accounts(
         Literal["A", "B", "C", "D"] | None, Query(description="Only this grade.")
     ] = None,
     rad: Annotated[
-        str | None, Query(pattern="^[RDA][123]$", description="Only this RAD cell, R1 .. A3.")
+        str | None, Query(description="Only this RAD cell, R1 .. A3.", max_length=64)
     ] = None,
 ) -> JSONResponse:
     """The accounts the caller reaches (`salesengine account list --json`)."""
     from salesengine.reports.account_documents import account_summary
 
+    if rad is not None and rad not in [f"{s}{b}" for s in "RDA" for b in "123"]:
+        raise invalid("rad", f"{rad!r} is not a RAD cell (R1 .. A3)")  # the CLI's words
     t, k = now_or(instant(as_of, "as_of")), instant(known_at, "known_at")
     keep = AccountFilter(owner, team, region, grade, rad)
 
