@@ -149,7 +149,7 @@ def test_a_rep_reads_their_own_quota_and_figures_only(api: Api) -> None:
 def test_a_manager_reads_the_teams_quota_and_its_reps_quotas(api: Api) -> None:
     assert _quotas(api, "north", period="2026-Q1") == [
         ("rep", "ana", "2026-Q1", "10000.00"),
-        ("rep", "bo", "2026-Q1", "8000"),
+        ("rep", "bo", "2026-Q1", "8000.00"),
         ("team", "north", "2026-Q1", "18000.00"),
     ]
     mine, everyone = _v(api, "north"), _v(api, "auditor")
@@ -163,7 +163,7 @@ def test_an_auditor_reads_every_quota(api: Api) -> None:
     subjects = {(k, s) for k, s, _, _ in _quotas(api, "auditor", period="2026-Q1")}
     assert subjects == {("rep", "ana"), ("rep", "bo"), ("rep", "chen 陈"),
                         ("team", "north"), ("team", "south")}  # fmt: skip
-    assert _v(api, "auditor")[("team", "south")]["quota"] == "30000"
+    assert _v(api, "auditor")[("team", "south")]["quota"] == "30000.00"
 
 
 def test_a_policy_restricted_integration_reads_its_deals_but_no_quota(api: Api) -> None:
