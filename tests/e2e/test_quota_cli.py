@@ -165,3 +165,22 @@ def test_mixed_currencies_are_refused_with_the_currency_to_use(cli: CLI) -> None
 def test_a_plan_per_rep_needs_its_own_options_in_their_place(cli: CLI) -> None:
     result = cli("plan", "--team", "east", "--period", "2026-Q2")
     assert result.code == 2 and "--per" in result.err
+
+
+def test_a_name_with_no_deal_or_quota_is_said_to_be_unknown(cli: CLI, tmp_path: Path) -> None:
+    # Once each of these printed nothing (or an empty document) and exited 0.
+    assert cli("import", str(deals(tmp_path))).code == 0
+    assert cli("quota", "set", "--rep", "Li", "--team", "east", "--period", "2026",
+               "--amount", "1000000", "--currency", "CNY").code == 0  # fmt: skip
+    asked = [
+        ("vvalue", "--rep", "Nobody", "--period", "2026-Q2"),
+        ("quota", "show", "--rep", "Nobody", "--year", "2026"),
+        ("plan", "--per", "rep", "--rep", "Nobody", "--period", "2026-Q2", "--target", "100",
+         "--policy", "five-level"),
+    ]  # fmt: skip
+    for args in asked:
+        run = cli(*args)
+        assert run.code == 1, (args, run.err)
+        assert "no rep named 'Nobody' has" in run.err, args
+    assert cli("quota", "show", "--rep", "Li", "--year", "2026").code == 0
+    assert cli("vvalue", "--rep", "Li", "--period", "2026-Q2").code == 0

@@ -25,7 +25,7 @@ from salesengine.cli.read_models import (
     recording_start,
     store_policies,
 )
-from salesengine.cli.render import print_json, say
+from salesengine.cli.render import fail, print_json, say
 from salesengine.cli.report_options import instants
 
 if TYPE_CHECKING:
@@ -123,6 +123,9 @@ def plan_per(
             targets=targets, period=asked.period, as_of=t, known_at=k, currency=cur,
             ideal_from=asked.ideal_from, given=asked.target, subject=asked.subject,
         )  # fmt: skip
+    if asked.subject is not None and not plans:  # a name mistyped, not a subject idle
+        fail(f"no {asked.per} named {asked.subject!r} has deals or quotas in "
+             f"{asked.period.name}", 1)  # fmt: skip
     if as_json:
         print_json(
             plan_per_document(

@@ -169,6 +169,9 @@ def show_command(
     service = quotas(create=False)
     view = service.view(kind, subject, y, t, k)
     changes = service.changes(kind, subject, y, k)
+    if not changes and not any(s[:2] == (kind, subject) for s in service.streams()):
+        # No quota in any year: a name mistyped, not a subject without quotas this year.
+        fail(f"no {kind} named {subject!r} has quotas (quota list shows those there are)", 1)
     if as_json:
         print_json(
             {
