@@ -136,7 +136,8 @@ def test_a_rep_reads_their_own_quota_and_figures_only(api: Api) -> None:
     # No team row: one of her deals alone would read as her team's figure (it once
     # did, with no quota and her pipeline as the team's).
     assert set(mine) == {("rep", "ana")}
-    assert _v(api, "ana", team="north") == {}
+    asked = api.get("ana", "/api/v1/reports/vvalue", as_of=T, team="north")
+    assert asked.status_code == 422 and asked.json()["errors"][0]["field"] == "query.team"
     assert everyone[("team", "north")]["quota"] == "18000.00"
     assert everyone[("team", "north")]["pipeline_deals"] == 2
     plans = api.get("ana", "/api/v1/reports/plan", as_of=T, period="2026-Q1", per="team")
@@ -260,3 +261,18 @@ def test_bad_parameters_are_refused_naming_them(api: Api) -> None:
         assert answer.status_code == 422, (path, query, answer.text)
         assert answer.headers["content-type"] == "application/problem+json"
         assert [e["field"] for e in answer.json()["errors"]] == [field], (path, answer.json())
+
+
+def test_a_name_no_deal_or_quota_in_reach_names_is_refused_as_unknown(api: Api) -> None:
+    # Once an empty document: a mistyped name read as a rep with nothing.
+    for who, rep in (("ana", "Nobody"), ("ana", "bo"), ("auditor", "Nobody")):
+        answer = api.get(who, "/api/v1/reports/vvalue", as_of=T, period="2026-Q1", rep=rep)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["errors"] == [
+            {"field": "query.rep",
+             "message": f"no rep named {rep!r} has deals or quotas in 2026-Q1"}
+        ]  # fmt: skip
+        plan = api.get(who, "/api/v1/reports/plan", as_of=T, period="2026-Q1", per="rep", rep=rep)
+        assert plan.status_code == 422, plan.text
+        assert plan.json()["errors"][0]["field"] == "query.rep"
+    assert _v(api, "auditor", period="2026-Q1", rep="bo")  # one in reach is read

@@ -95,6 +95,9 @@ def plan_per_answer(
         )  # fmt: skip
         if asked.per == "team":  # a team out of reach is left out, not shown partial
             plans = [p for p in plans if reaches_team(who.scope, p.subject)]
+        if asked.subject is not None and not plans:  # out of scope reads as unknown
+            raise invalid(asked.per, f"no {asked.per} named {asked.subject!r} has deals or "
+                          f"quotas in {asked.period.name}")  # fmt: skip
         return plan_per_document(
             per=asked.per, ideal_from=asked.ideal_from, policy=policy, currency=cur,
             target=asked.target, period=asked.period, as_of=t, known_at=k, plans=plans,

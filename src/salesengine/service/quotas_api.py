@@ -128,6 +128,9 @@ def vvalue(
             r for r in result.rows if r.kind == "rep" or reaches_team(who.scope, r.subject)
         )
         result = replace(result, rows=rows)
+        if kind is not None and not rows:  # out of scope reads as unknown
+            raise invalid(kind, f"no {kind} named {rep or team!r} has deals or quotas in "
+                          f"{chosen.name}")  # fmt: skip
         earliest = earliest_recorded(conn, ctx.engine, QUOTAS)
         return result.as_dict() | {"earliest_recorded": earliest}
 
