@@ -23,8 +23,7 @@ from salesengine.application.engine import SalesEngine
 from salesengine.application.quota_figures import QuotaFigure
 from salesengine.reports.anomalies import anomalies
 from salesengine.reports.periods import Period, parse_period
-from salesengine.reports.plan_per import plans_per
-from salesengine.reports.plan_targets import remaining_targets
+from salesengine.reports.plan_per import plans_per, remaining_targets
 from salesengine.reports.vvalue import vvalue
 from tests.support.histories import OWNERS, POLICIES, TEAMS, Step, built, instants
 from tests.support.properties import examples, store_property

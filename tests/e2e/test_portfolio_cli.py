@@ -93,6 +93,27 @@ def test_each_rep_is_held_against_the_ideal_funnel(demo: CLI) -> None:
     assert "fill" in text.out
 
 
+def test_given_quotas_each_rep_is_held_to_their_quota_and_the_output_says_so(demo: CLI) -> None:
+    quotas = demo("quota", "list", "--period", "2026-Q2", "--as-of", END, "--json").json()
+    quota = {q["subject"]: q["amount"] for q in quotas["quotas"] if q["kind"] == "rep"}
+    assert len(quota) == REPS
+    result = demo("portfolio", "reps", "--as-of", END, "--json")
+    assert result.code == 0, result.err
+    found = result.json()
+    assert {r["rep"]: (r["target"], r["target_from"]) for r in found["reps"]} == {
+        rep: (amount, "quota") for rep, amount in quota.items()
+    }
+    assert found["notes"] == []
+    text = demo("portfolio", "reps", "--as-of", END)
+    assert "quota (the rep's quota for 2026-Q2)" in text.out
+    # A week has no quota: each rep is held to the previous week, and the note says why.
+    weekly = demo("portfolio", "reps", "--as-of", END, "--period", "2026-W26", "--json").json()
+    assert {r["target_from"] for r in weekly["reps"]} <= {"previous period", None}
+    assert weekly["notes"] == [
+        "2026-W26 is no quota period (a year, quarter or month): no quota applies"
+    ]
+
+
 @pytest.mark.parametrize(
     ("args", "option"),
     [

@@ -89,6 +89,28 @@ def test_key_information_from_the_command_line_with_a_list_and_its_evidence(seed
     assert len(seeded("history", "B-1", "--json").json()["events"]) == 2  # nothing more stored
 
 
+def test_given_a_field_set_twice_when_it_holds_one_value_then_it_is_refused_naming_it(
+    seeded: CLI,
+) -> None:
+    twice = seeded(
+        "deal", "key-info", "B-1", "budget", "--set", "amount=1", "--set", "amount=2",
+    )  # fmt: skip
+    assert twice.code == 2, twice.out
+    assert "--set" in twice.err and "amount is given twice ('1', '2')" in twice.err
+    assert "holds one value" in twice.err
+    topic = seeded("deal", "key-info", "B-1", "budget", "--set", "topic=schedule")
+    assert topic.code == 2 and "topic is the command's TOPIC argument" in topic.err
+    assert len(seeded("history", "B-1", "--json").json()["events"]) == 1  # nothing stored
+    # A list's field repeats, one item each.
+    listed = seeded(
+        "deal", "key-info", "B-1", "competition", "--set", "competitors=Acme",
+        "--set", "competitors=Oracle", "--set", "leader=Acme",
+    )  # fmt: skip
+    assert listed.code == 0, listed.err
+    held = seeded("history", "B-1", "--json").json()["state"]["key_info"]["competition"]
+    assert held["details"] == {"competitors": ["Acme", "Oracle"], "leader": "Acme"}
+
+
 def test_history_lists_the_key_information_events_and_the_topics_held(seeded: CLI) -> None:
     h = seeded("history", "A-1", "--json").json()
     kinds = [e["type"] for e in h["events"]]

@@ -137,6 +137,51 @@ def test_criteria_that_no_longer_hold_are_named_with_the_event_that_lapsed_them(
     ]
 
 
+def test_given_a_lapsed_criterion_recorded_again_then_it_lapses_no_more_from_that_instant(
+    kind: str, tmp_path: Path
+) -> None:
+    def lapsed(result: Anomalies) -> list[tuple[str, datetime]]:
+        return [(d, since) for d, since, e in rows(result, "criteria_lapsed")]
+
+    with store(kind, tmp_path) as (s, _):
+        # Given A's sales plan retracted on day 5 and recorded again on day 7;
+        s.to_p25("A", 1)
+        s.run(5, cmd="retract", deal="A", name="sales_plan")
+        s.run(7, cmd="fact", deal="A", name="sales_plan")
+        # B's retracted and recorded again at the same instant, day 5;
+        s.to_p25("B", 1)
+        s.run(5, cmd="retract", deal="B", name="sales_plan")
+        s.run(5, cmd="fact", deal="B", name="sales_plan")
+        # C's retracted on day 5, then recorded on day 12 as effective on day 6 (backdated);
+        s.to_p25("C", 1)
+        s.run(5, cmd="retract", deal="C", name="sales_plan")
+        before_c = s.clock.now
+        s.run(6, recorded=12, cmd="fact", deal="C", name="sales_plan")
+        # D's retracted on day 5, recorded again on day 7 and retracted again on day 9.
+        s.to_p25("D", 1)
+        s.run(5, cmd="retract", deal="D", name="sales_plan")
+        s.run(7, cmd="fact", deal="D", name="sales_plan")
+        s.run(9, cmd="retract", deal="D", name="sales_plan")
+
+        # When read between the retractions and the recordings, at them and after them
+        between = s.report(5.5)
+        at_seven = s.report(7)
+        just_before = s.report(7 - 1e-6)
+        later = s.report(8)
+        last = s.report(10)
+        known_before_c = s.report(8, before_c)
+
+    # Then a criterion lapses from its retraction until it is recorded again, that very
+    # instant included, and lapses again from a later retraction;
+    assert lapsed(between) == [("A", day(5)), ("C", day(5)), ("D", day(5))]
+    assert lapsed(just_before) == [("A", day(5)), ("D", day(5))]
+    assert lapsed(at_seven) == []
+    assert lapsed(later) == []
+    assert lapsed(last) == [("D", day(9))]
+    # and a recording backdated before T clears it only as known once it was recorded.
+    assert lapsed(known_before_c) == [("C", day(5))]
+
+
 def test_a_move_that_skips_stages_is_a_probability_jump(kind: str, tmp_path: Path) -> None:
     with store(kind, tmp_path) as (s, _):
         # Given G advanced from identified to qualified on day 2 and won on day 3, and H

@@ -28,6 +28,7 @@ from tests.support.stores import fresh_db
 
 PROPERTY = store_property(examples(30))
 OUTCOME_EVENTS = {"Won": "won", "Lost": "lost", "Abandoned": "abandoned"}
+EVERYONE = "(every owner)"  # no owner is named so: the histories' owners are OWNERS
 
 
 # ------------------------------------------------------------------ the oracle
@@ -55,8 +56,10 @@ def won_in(
     window: Period,
     known_at: datetime | None,
     upto: datetime | None,
+    owner: str | None = EVERYONE,
 ) -> tuple[Decimal | None, str | None] | None:
-    """(amount, currency) at the deal's last win in the window (by ``upto``), if it won."""
+    """(amount, currency) at the deal's last win in the window (by ``upto``), if it won
+    (and was ``owner``'s then)."""
     wins = [
         at for at, stage in timeline
         if stage == "won" and window.start <= at < window.end and (upto is None or at <= upto)
@@ -64,6 +67,8 @@ def won_in(
     if not wins:
         return None
     state = deal.state_at(max(wins), known_at)
+    if owner not in (EVERYONE, state.owner):
+        return None
     return state.amount, state.currency
 
 
@@ -71,12 +76,23 @@ def replayed_plan(
     deals: list[Deal],
     name: str,
     currency: str,
-    target: Decimal,
+    target: Decimal | None,
     period: Period,
     as_of: datetime,
     known_at: datetime | None,
+    *,
+    ideal_of: str | None = EVERYONE,
+    actual_of: str | None = EVERYONE,
 ) -> dict[str, Any]:
-    """The plan from the raw events, following docs/metrics.md word by word."""
+    """The plan from the raw events, following docs/metrics.md word by word. A plan per
+    rep ("Plan per rep and per team"): ``ideal_of`` the owner whose previous period it
+    is planned from, each deal placed by its owner at the stage's first entry, at the
+    stay's exit, at the win; ``actual_of`` the owner whose funnel at T and wins so far
+    it is measured against."""
+
+    def owned(deal: Deal, at: datetime, who: str | None) -> bool:
+        return who == EVERYONE or deal.state_at(at, known_at).owner == who
+
     spec = POLICIES[name]
     keys = spec.stage_keys
     prev = period.previous()
@@ -93,15 +109,20 @@ def replayed_plan(
             first = next((n for n, (_, s) in enumerate(timeline) if s == stage), None)
             if first is None or not prev.start <= timeline[first][0] < prev.end:
                 continue
+            if not owned(deal, timeline[first][0], ideal_of):
+                continue
             cohort[stage] += 1
             later = [s for _, s in timeline[first + 1 :]]
             if any(s == "won" or (s in keys and keys.index(s) > keys.index(stage)) for s in later):
                 advanced[stage] += 1
         for (entered, stage), (left, _) in pairwise(timeline):
-            if stage in keys and prev.start <= left < prev.end:
+            if stage in keys and prev.start <= left < prev.end and owned(deal, left, ideal_of):
                 stays[stage].append((left - entered).total_seconds() / 86400)
-        for window, bucket, upto in ((prev, won_before, None), (period, won_now, as_of)):
-            found = won_in(deal, timeline, window, known_at, upto)
+        for window, bucket, upto, who in (
+            (prev, won_before, None, ideal_of),
+            (period, won_now, as_of, actual_of),
+        ):
+            found = won_in(deal, timeline, window, known_at, upto, who)
             if (
                 found is not None
                 and found[0] is not None
@@ -111,13 +132,14 @@ def replayed_plan(
     average = Fraction(sum(won_before)) / len(won_before) if sum(won_before) else None
 
     def needed(rate: Fraction | None) -> int | None:
-        if average is None or not rate:
+        if target is None or average is None or not rate:
             return None
         return math.ceil(Fraction(target) / (average * rate))
 
+    theirs = [d for d in deals if owned(d, as_of, actual_of)]
     actual = {
         r.stage: (r.deals, r.amount)
-        for r in funnel_by_replay(deals, POLICIES, as_of, known_at)
+        for r in funnel_by_replay(theirs, POLICIES, as_of, known_at)
         if r.policy == name and r.currency == currency
     }
     rows = []
@@ -533,3 +555,21 @@ def test_an_explicit_range_may_use_instants_with_an_offset() -> None:
 def test_bad_periods_are_refused_with_the_reason(text: str) -> None:
     with pytest.raises(ValueError, match=r"'|period"):
         parse_period(text)
+
+
+def test_given_no_target_when_last_period_had_wins_then_no_note_says_they_total_zero() -> None:
+    from salesengine.reports.plan import PlanFigures, plan_from
+
+    figures = PlanFigures(
+        cohorts={"identified": (4, 3)}, stays={}, actual={},
+        won_before=(2, Decimal(534_000)), won_now=(0, Decimal(0)),
+    )  # fmt: skip
+    spec = POLICIES["five-level"]
+    asked = {"currency": "CNY", "period": parse_period("2026-Q4"), "as_of": at(3), "known_at": None}
+    without = plan_from(figures, spec, target=None, **asked)  # type: ignore[arg-type]
+    assert (without.won_deals, without.average_won) == (2, Decimal("267000.00"))
+    assert not any("nothing to plan from" in why for why in without.problems), without.problems
+    # With a target the same figures plan a won row: no such note either.
+    given = plan_from(figures, spec, target=Decimal(1_000_000), **asked)  # type: ignore[arg-type]
+    assert given.rows[-1].needed == 4
+    assert not any("nothing to plan from" in why for why in given.problems)

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from salesengine.application.quota_figures import QuotaFigure
 from salesengine.reports.open_deals import Only
 from salesengine.reports.periods import parse_period
 from salesengine.reports.portfolio_deals import Selection
-from salesengine.reports.portfolio_reps import RepsReport, evaluate_reps
+from salesengine.reports.portfolio_reps import RepsReport, evaluate_reps, quota_targets
 from tests.support.histories import POLICIES, Built, Step, built
 from tests.support.stores import fresh_db
 
@@ -110,8 +111,46 @@ def test_given_one_target_for_all_then_each_rep_needs_the_plans_funnel(store: Bu
 def test_targets_given_per_rep_come_first_and_a_rep_kept_out_is_not_listed(store: Built) -> None:
     result = evaluate(store, targets={"Bo": Decimal(400_000)}, selection={"only": Only(owner="Bo")})
     (bo,) = result.reps
-    assert (bo.rep, bo.target, bo.target_from) == ("Bo", Decimal(400_000), "assigned")
+    assert (bo.rep, bo.target, bo.target_from) == ("Bo", Decimal(400_000), "quota")
     assert [s.needed for s in bo.stages] == [2, 2, 1, 1, 1, 1]
+
+
+def test_given_quotas_then_each_rep_with_one_is_held_to_it_and_the_others_to_last_period(
+    store: Built,
+) -> None:
+    # Given Q2 quotas: Bo 800k in CNY, Cy 400k (no deals at all), Ann's in USD; and a team's.
+    figures = [
+        QuotaFigure("rep", "Bo", "2026-Q2", "CNY", Decimal(800_000), "own"),
+        QuotaFigure("rep", "Cy", "2026-Q2", "CNY", Decimal(400_000), "own"),
+        QuotaFigure("rep", "Ann", "2026-Q2", "USD", Decimal(50_000), "own"),
+        QuotaFigure("rep", "Di", "2026-Q2", "CNY", None, "none"),
+        QuotaFigure("team", "east", "2026-Q2", "CNY", Decimal(9_000_000), "own"),
+    ]
+    targets, notes = quota_targets(figures, "CNY")
+    assert targets == {"Bo": Decimal(800_000), "Cy": Decimal(400_000)}
+    assert notes == ("rep Ann's quota for 2026-Q2 is in USD, the evaluation in CNY: judged on "
+                     "the previous period instead",)  # fmt: skip
+    # When the reps are evaluated against them
+    ann, bo, cy = evaluate(store, targets=targets).reps
+    # Then Bo's ideal is his quota's: 800k / (400k x 1/2) = 4 at identified, 3 at
+    # contacted, 2 after, 2 wins; F (won in Q2) is one of them.
+    assert (bo.target, bo.target_from) == (Decimal(800_000), "quota")
+    assert [(s.deals, s.needed) for s in bo.stages] == [(1, 4), (0, 3), (0, 2), (0, 2), (0, 2),
+                                                       (1, 2)]  # fmt: skip
+    # Cy, with a quota and an empty funnel, is listed short of all of it (400k: 2, 2,
+    # then 1 a stage);
+    assert (cy.target_from, cy.fill, cy.short) == ("quota", 0.0, 2 + 2 + 1 + 1 + 1)
+    # Ann, without a quota in CNY, is held to repeating her previous quarter.
+    assert (ann.target, ann.target_from) == (Decimal(300_000), "previous period")
+    # Under a team, the reps are the team's deals' (Cy has none).
+    assert [
+        r.rep for r in evaluate(store, targets=targets, selection={"only": Only(team="east")}).reps
+    ] == ["Ann", "Bo"]
+    # A quota of 0 asks for nothing: no deal needed, no score.
+    (zero,) = evaluate(store, targets={"Bo": Decimal(0)},
+                       selection={"only": Only(owner="Bo")}).reps  # fmt: skip
+    assert zero.target_from == "quota" and {s.needed for s in zero.stages} == {0}
+    assert zero.fill is None
 
 
 def test_a_rep_without_a_target_has_no_ideal_and_no_score(store: Built) -> None:

@@ -271,6 +271,30 @@ def test_bad_values_are_refused_naming_the_field(fields: dict[str, Any], named: 
     assert f"field '{named}'" in describe_validation(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("fields", "shown"),
+    [
+        ({"cmd": "contact_add", "contact": "w", "name": "W", "role": "end_user", "support": 3},
+         "field 'support': Input should be less than or equal to 2 (given: 3)"),
+        ({"cmd": "contact_change", "contact": "w", "support": -5},
+         "field 'support': Input should be greater than or equal to -2 (given: -5)"),
+        ({"cmd": "contact_add", "contact": "w", "name": "W", "role": "end_user", "support": 1.5},
+         "(given: 1.5)"),
+        ({"cmd": "contact_add", "contact": "w", "name": "W", "role": "end_user", "support": True},
+         "(given: true)"),
+        ({"cmd": "share_of_wallet", "percent": 101}, "(given: 101)"),
+        ({"cmd": "buying_power", "amount": -5, "currency": "CNY"}, "(given: -5)"),
+        ({"cmd": "share_of_wallet", "percent": "101"}, "(given: '101')"),
+    ],
+)  # fmt: skip
+def test_given_a_value_out_of_range_when_refused_then_the_refusal_names_the_value_given(
+    fields: dict[str, Any], shown: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse_account_command({"account": "ACME", **fields})
+    assert shown in describe_validation(caught.value)
+
+
 def test_a_change_of_nothing_is_refused() -> None:
     with pytest.raises(ValidationError, match="at least one of"):
         parse_account_command({"cmd": "account_change", "account": "ACME"})

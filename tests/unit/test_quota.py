@@ -232,3 +232,74 @@ def test_bad_input_names_the_field(fields: dict[str, Any], field: str) -> None:
     with pytest.raises(ValidationError) as refused:
         parse_quota_command({"cmd": "set_quota", **fields})
     assert f"field '{field}" in describe_validation(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("fields", "refusal"),
+    [
+        ({"currency": "ZZ", "split": ["1", "2", "x", "4"]},
+         "field 'currency': String should match pattern '^[A-Z]{3}$' (given: 'ZZ')"),
+        ({"currency": "ZZ", "split": "weekly"},
+         "field 'currency': String should match pattern '^[A-Z]{3}$' (given: 'ZZ')"),
+        ({"amount": "lots", "split": ["1", "2"]},
+         "field 'amount': Input should be a valid decimal (given: 'lots')"),
+        ({"period": "2026-Q5", "split": "fortnightly"},
+         "field 'period': Value error, '2026-Q5' is not a quota period (YYYY, YYYY-Qn or "
+         "YYYY-MM) (given: '2026-Q5')"),
+    ],
+)  # fmt: skip
+def test_given_a_bad_amount_currency_or_period_then_the_split_is_not_judged_before_it(
+    fields: dict[str, Any], refusal: str
+) -> None:
+    command = {"cmd": "set_quota", "rep": "Li", "period": "2026", "amount": "100"} | fields
+    with pytest.raises(ValidationError) as refused:
+        parse_quota_command(command)
+    assert describe_validation(refused.value) == refusal  # that refusal alone
+
+
+@pytest.mark.parametrize(
+    ("split", "refusal"),
+    [
+        ("weekly", "field 'split': Value error, none, quarterly or monthly, or the parts' "
+                   "amounts in order (given: 'weekly')"),
+        (["25", "25", "x", "50"], "field 'split': Value error, part 3 ('x') is not an amount: "
+                                  "Input should be a valid decimal"),
+        (["25", "-1"], "field 'split': Value error, part 2 ('-1') is not an amount: "
+                       "Input should be greater than or equal to 0"),
+        (7, "field 'split': Value error, none, quarterly or monthly, or the parts' amounts "
+            "in order (given: 7)"),
+    ],
+)  # fmt: skip
+def test_given_a_bad_split_then_one_refusal_says_what_a_split_is(
+    split: object, refusal: str
+) -> None:
+    command = {"cmd": "set_quota", "rep": "Li", "period": "2026", "amount": "100", "split": split}
+    with pytest.raises(ValidationError) as refused:
+        parse_quota_command(command)
+    assert describe_validation(refused.value) == refusal
+
+
+def test_given_another_currency_and_a_bad_breakdown_then_the_currency_is_refused_first(
+    quotas: Quotas,
+) -> None:
+    quotas.execute(quota(rep="Li", period="2026-Q1", amount="100", currency="CNY", at=JAN))
+    with pytest.raises(MixedCurrency, match="quotas are in CNY"):
+        quotas.execute(
+            quota(rep="Li", period="2026", amount="100", currency="USD", split=["1", "2"], at=JAN)
+        )
+    with pytest.raises(CommandRefused, match="needs its currency"):
+        quotas.execute(quota(rep="bo", period="2026", amount="100", split=["1", "2"], at=JAN))
+    assert len(quotas.changes("rep", "Li", 2026)) == 2 and quotas.find("rep", "bo", 2026) is None
+
+
+@pytest.mark.parametrize(
+    ("amount", "shown"),
+    [(-1, "(given: -1)"), (1.5e30, "(given: 1.5e+30)"), ("-1", "(given: '-1')")],
+)
+def test_given_a_bad_amount_written_as_a_number_then_the_refusal_names_it(
+    amount: object, shown: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        parse_quota_command({"cmd": "set_quota", "rep": "Li", "period": "2026", "amount": amount})
+    assert "field 'amount'" in describe_validation(refused.value)
+    assert shown in describe_validation(refused.value)

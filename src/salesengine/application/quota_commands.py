@@ -16,7 +16,9 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
+    ValidationError,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
     field_validator,
 )
 
@@ -105,12 +107,43 @@ class SetQuota(_QuotaCommand):
         "order, summing to the amount. Default: quarterly for a year, none otherwise.",
     )
 
+    @field_validator("split", mode="wrap")
+    @classmethod
+    def _split_last(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Any:
+        # A split is judged only once the period, amount and currency it divides are
+        # valid (info.data lacks a field that failed): a refusal then names the field at
+        # fault instead of a split that merely could not be read beside it.
+        if not {"period", "amount", "currency"} <= info.data.keys():
+            return None  # the model is refused for the other fields' errors
+        try:
+            return handler(value)
+        except ValidationError:
+            raise ValueError(_split_problem(value)) from None
+
     def chosen_split(self) -> Literal["none", "quarterly", "monthly"] | tuple[Decimal, ...]:
         if self.split is None:
             return "quarterly" if self.quota_period.unit == "year" else "none"
         if isinstance(self.split, list):
             return tuple(self.split)
         return self.split
+
+
+_AMOUNT: TypeAdapter[Decimal] = TypeAdapter(Amount)
+SPLIT_FORMS = "none, quarterly or monthly, or the parts' amounts in order"
+
+
+def _split_problem(value: Any) -> str:
+    """Why a split cannot be read: the first part that is no amount, or what a split is
+    (a union's error would list each form it is not)."""
+    if isinstance(value, list):
+        for n, part in enumerate(value, start=1):
+            try:
+                _AMOUNT.validate_python(part)
+            except ValidationError as e:
+                return f"part {n} ({part!r}) is not an amount: {e.errors()[0]['msg']}"
+    return SPLIT_FORMS
 
 
 class ClearQuota(_QuotaCommand):

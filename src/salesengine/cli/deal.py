@@ -301,16 +301,28 @@ def key_info(
     from salesengine.domain.key_info import FIELDS
 
     kinds = FIELDS.get(topic, {})
-    info: dict[str, Any] = {"topic": topic}
+    details: dict[str, Any] = {}
     for item in set_ or []:
         name, sep, value = item.partition("=")
         if not sep:
             raise typer.BadParameter(f"{item!r}: give FIELD=VALUE", param_hint="--set")
+        if name == "topic":
+            raise typer.BadParameter(
+                f"{item!r}: topic is the command's TOPIC argument, not a field",
+                param_hint="--set",
+            )
         if kinds.get(name) == "list":
-            info.setdefault(name, []).append(value)
+            details.setdefault(name, []).append(value)
+        elif name in details:
+            # A later value would silently replace the first: say which field, and why.
+            raise typer.BadParameter(
+                f"{name} is given twice ({details[name]!r}, {value!r}): it holds one "
+                "value; only a list's field repeats, one item each",
+                param_hint="--set",
+            )
         else:
-            info[name] = value
-    deal.record("key_info", info=info, evidence=evidence)
+            details[name] = value
+    deal.record("key_info", info={"topic": topic, **details}, evidence=evidence)
 
 
 @verb("retract-key-info")

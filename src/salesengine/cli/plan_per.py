@@ -25,11 +25,12 @@ from salesengine.cli.read_models import (
     recording_start,
     store_policies,
 )
-from salesengine.cli.render import fail, print_json, say
+from salesengine.cli.render import fail, money, print_json, say
 from salesengine.cli.report_options import instants
 
 if TYPE_CHECKING:
     from salesengine.reports.periods import Period
+    from salesengine.reports.plan import Plan
     from salesengine.reports.plan_per import SubjectTarget
 
 PERS = {"rep": "owner", "team": "team"}
@@ -94,8 +95,8 @@ def plan_per(
 ) -> None:
     from salesengine.application.quotas import Quotas
     from salesengine.cli.options import STATE
-    from salesengine.reports.plan_per import plans_per
-    from salesengine.reports.plan_targets import plan_per_document, remaining_targets
+    from salesengine.reports.plan_per import plans_per, remaining_targets
+    from salesengine.reports.plan_targets import plan_per_document
     from salesengine.reports.recorded import QUOTAS
     from salesengine.reports.vvalue import vvalue
 
@@ -139,8 +140,26 @@ def plan_per(
         say(f"no {asked.per} to plan for {asked.period.name}")
     for p in plans:
         print_plan(p.plan, f"{asked.per} {p.subject or '(none)'} ({p.target_from}), ")
+        if p.quota is not None and p.won_toward_quota is not None:
+            say(toward_quota(p.quota, p.won_toward_quota, p.plan))
         say("")
     if plans and plans[0].plan.previous_in_progress:
         from datetime import UTC, datetime
 
         say(f"note: {in_progress(plans[0].plan, datetime.now(UTC))}")
+
+
+def toward_quota(quota: Decimal, won: tuple[int, Decimal], p: Plan) -> str:
+    """How the remaining quota was reached, and what the won row then counts."""
+    deals, amount = won
+    line = (
+        f"quota {money(quota)} {p.currency} for {p.period.name}: {money(amount)} won in "
+        f"{deals} deal{'' if deals == 1 else 's'} so far"
+    )
+    wins = p.rows[-1].needed
+    if p.target is None or wins is None:
+        return line + "."
+    return (
+        f"{line}, {money(p.target)} remaining; the won row needs those {deals} and "
+        f"{wins - deals} more (each win counted once)."
+    )

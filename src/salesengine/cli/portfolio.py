@@ -36,8 +36,10 @@ from salesengine.cli.report_options import (
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
+    from salesengine.application.quota_figures import QuotaFigure
     from salesengine.domain.policy import FunnelPolicy
     from salesengine.reports.portfolio_deals import Selection
+    from salesengine.reports.portfolio_reps import RepsReport
 
 # The reports load sqlalchemy and numpy: each command imports them when it runs.
 # Copied from reports.portfolio_shape.UNITS (tests/e2e/test_portfolio_cli.py holds them equal).
@@ -331,39 +333,69 @@ def reps_command(
         str | None,
         typer.Option(
             "--target",
-            help="Every rep's target for the period, in the currency; default each rep's own "
-            "won amount in the previous period.",
+            help="Every rep's target for the period, in the currency; default each rep's "
+            "quota for the period, else the rep's own won amount in the previous period.",
             show_default=False,
         ),
     ] = None,
 ) -> None:
     """Each rep's actual funnel as of T against the ideal funnel the plan reverse-calculates
-    from the rep's target, with the funnel-fill score."""
+    from the rep's target (the rep's quota, else last period's wins), with the funnel-fill
+    score."""
     goal = _target(target)
     chosen_period = _period(period)
     t, _ = instants(as_of, None)
     from salesengine.cli.portfolio_tables import print_reps
-    from salesengine.reports.portfolio_reps import evaluate_reps
+    from salesengine.reports.portfolio_reps import evaluate_reps, quota_targets
+    from salesengine.reports.portfolio_shape import period_of
 
-    result, earliest = asked.run(
-        lambda conn, policies, chosen: evaluate_reps(
+    planned = chosen_period or period_of(t, "quarter")
+    figures, notes = ([], ()) if goal is not None else _quotas(planned.name, t, asked.known_at)
+    found: list[tuple[str, ...]] = []
+
+    def evaluate(
+        conn: Connection, policies: dict[str, FunnelPolicy], chosen: Selection
+    ) -> RepsReport:
+        targets, other_currency = quota_targets(figures, chosen.currency_of(policies))
+        found.append(other_currency)
+        return evaluate_reps(
             conn,
             policies,
             chosen,
             as_of=t,
             known_at=asked.known_at,
-            period=chosen_period,
+            period=planned,
             target=goal,
+            targets=targets,
         )
-    )
+
+    result, earliest = asked.run(evaluate)
+    notes = (*notes, *found[0])
     if asked.as_json:
-        print_json(result.as_dict() | {"earliest_recorded": earliest})
+        print_json(result.as_dict() | {"notes": list(notes), "earliest_recorded": earliest})
         return
     print_reps(result)
+    for note in notes:
+        say(f"note: {note}")
     if result.plan.previous_in_progress:
         from salesengine.cli.plan_shared import in_progress
 
         say(f"note: {in_progress(result.plan, datetime.now(UTC))}")
+
+
+def _quotas(
+    period: str, t: datetime, known_at: datetime | None
+) -> tuple[list[QuotaFigure], tuple[str, ...]]:
+    """The reps' quotas for the period as of T, known at K; none (and why) for a period
+    quotas are not set for."""
+    from salesengine.application.quotas import Quotas
+    from salesengine.cli.options import STATE
+    from salesengine.reports.portfolio_reps import no_quota_period
+
+    why = no_quota_period(period)
+    if why is not None:
+        return [], (why,)
+    return Quotas(STATE.engine(create=False)).figures(period, t, known_at), ()
 
 
 def _target(text: str | None) -> Decimal | None:

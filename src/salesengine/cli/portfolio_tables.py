@@ -156,5 +156,9 @@ def print_reps(r: RepsReport) -> None:
         f"won in {p.period.name} so far. fill: mean share of each stage's ideal held (each "
         "at most 1); short: deals missing from the ideal."
     )
+    say(
+        f"from: the target's basis: quota (the rep's quota for {p.period.name}), previous "
+        f"period (what the rep won in {p.previous.name}) or given (--target)."
+    )
     for problem in p.problems:
         say(f"note: {problem}")

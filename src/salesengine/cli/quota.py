@@ -99,8 +99,10 @@ def set_command(
     as_json: JsonOption = False,
 ) -> None:
     """Set a rep's or team's quota for a period (a year is broken into quarters)."""
+    # Amounts are listed with commas; anything else is a word (none, quarterly,
+    # monthly), refused as such when it is none of them.
     parts: str | list[str] | None = split
-    if split is not None and split.strip().lower() not in ("none", "quarterly", "monthly"):
+    if split is not None and "," in split:
         parts = [p.strip() for p in split.split(",")]
     elif split is not None:
         parts = split.strip().lower()

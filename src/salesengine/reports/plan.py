@@ -220,8 +220,12 @@ def plan_from(
     as_of: datetime,
     known_at: datetime | None,
     more_problems: tuple[str, ...] = (),
+    net_of_won: bool = False,
 ) -> Plan:
-    """The plan from its figures (``target`` None: nothing to plan for, no deals needed)."""
+    """The plan from its figures (``target`` None: nothing to plan for, no deals needed).
+    ``net_of_won``: the target is what remains after the period's wins so far (a
+    remaining quota), so those wins are not needed again: the won row needs them and the
+    wins the target still asks for, and falls short by these alone."""
     won_deals, won_amount = figures.won_before
     average = None if not won_amount else Fraction(won_amount) / won_deals
     rows: list[PlanRow] = []
@@ -249,13 +253,16 @@ def plan_from(
         )
     rows.reverse()
     won_so_far, won_so_far_amount = figures.won_now
+    wins = needed(target, average, Fraction(1))
+    if net_of_won and wins is not None:
+        wins += won_so_far
     rows.append(
         PlanRow(
             stage=WON,
             cohort=None,
             conversion=None,
             win_rate=Fraction(1),
-            needed=needed(target, average, Fraction(1)),
+            needed=wins,
             deals=won_so_far,
             amount=won_so_far_amount,
             mean_days=None,
@@ -275,22 +282,28 @@ def plan_from(
         rows=tuple(rows),
         problems=(
             *more_problems,
-            *problems(spec.name, currency, period.previous().name, won_deals, rows),
+            *problems(spec.name, currency, period.previous().name, won_deals, rows, target),
         ),
     )
 
 
 def problems(
-    policy: str, currency: str, previous: str, won_deals: int, rows: list[PlanRow]
+    policy: str,
+    currency: str,
+    previous: str,
+    won_deals: int,
+    rows: list[PlanRow],
+    target: Decimal | None = None,
 ) -> tuple[str, ...]:
-    """Why figures are missing: the history the previous period lacks, stage by stage."""
+    """Why figures are missing: the history the previous period lacks, stage by stage.
+    Without a target nothing is needed, so no "needed" is missing for want of wins."""
     found = []
     if not won_deals:
         found.append(
             f"no {policy} deal with an amount in {currency} was won in {previous}: "
             "no average deal size to plan from"
         )
-    elif rows[-1].needed is None:
+    elif target is not None and rows[-1].needed is None:
         found.append(
             f"the {policy} deals won in {previous} total 0 {currency}: nothing to plan from"
         )

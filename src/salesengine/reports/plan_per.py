@@ -26,6 +26,7 @@ from salesengine.reports.cycle_time import cycle_time
 from salesengine.reports.funnel import funnel
 from salesengine.reports.periods import Period
 from salesengine.reports.plan import Plan, PlanFigures, plan_from, won_by
+from salesengine.reports.vvalue import VValue
 
 Per = Literal["owner", "team"]
 IdealFrom = Literal["own", "team"]
@@ -34,11 +35,15 @@ IdealFrom = Literal["own", "team"]
 @dataclass(frozen=True, slots=True)
 class SubjectTarget:
     """A subject's target: an amount (given, or its remaining quota) or the reason it
-    has none."""
+    has none. A subject with a quota in the plan's currency carries it, and the wins
+    (deals, amount) the V value reduced it by: the period's won row is those wins, so
+    that each counts once, in what remains."""
 
     amount: Decimal | None
     source: str  # "given", "remaining quota" or "none"
     reason: str | None = None
+    quota: Decimal | None = None
+    won: tuple[int, Decimal] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +51,17 @@ class SubjectPlan:
     subject: str | None
     target_from: str
     plan: Plan
+    quota: Decimal | None = None  # the quota the remaining target is left of
+    won_toward_quota: tuple[int, Decimal] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"subject": self.subject, "target_from": self.target_from} | self.plan.as_dict()
+        won = self.won_toward_quota
+        return {
+            "subject": self.subject,
+            "target_from": self.target_from,
+            "quota": self.quota,
+            "won_toward_quota": None if won is None else {"deals": won[0], "amount": won[1]},
+        } | self.plan.as_dict()
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,21 +153,47 @@ def plans_per(
             target = targets.get(who) or SubjectTarget(
                 None, "none", f"{per} {who or '(none)'} has no quota for {period.name}"
             )
+        # A remaining quota is already net of the wins the V value counted: they are the
+        # won row, never wins needed again (nor the plan's own count of them beside).
+        won_now = target.won if target.won is not None else own.won_now.get(who)
         figures = PlanFigures(
             cohorts=ideal.cohorts.get(key, {}),
             stays=ideal.stays.get(key, {}),
             actual=own.actual.get(who, {}),
             won_before=ideal.won_before.get(key, (0, Decimal(0))),
-            won_now=own.won_now.get(who, (0, Decimal(0))),
+            won_now=won_now or (0, Decimal(0)),
         )
         extra = () if target.reason is None else (target.reason,)
         built = plan_from(
             figures, spec, currency=cur, target=target.amount, period=period, as_of=as_of,
-            known_at=known_at, more_problems=extra,
+            known_at=known_at, more_problems=extra, net_of_won=target.won is not None,
         )  # fmt: skip
-        plans.append(SubjectPlan(who, target.source, built))
+        plans.append(SubjectPlan(who, target.source, built, target.quota, target.won))
     return plans
 
 
 def _open(rows: Mapping[str, tuple[int, Decimal]]) -> bool:
     return any(deals for stage, (deals, _) in rows.items() if stage not in OUTCOMES)
+
+
+def remaining_targets(v: VValue, currency: str, per: str) -> dict[str | None, SubjectTarget]:
+    """Each subject's remaining quota in the plan's currency, or why it has no target."""
+    found: dict[str | None, SubjectTarget] = {}
+    for r in v.rows:
+        who = f"{per} {r.subject or '(none)'}"
+        if r.quota is None:
+            if r.subject not in found and r.currency == currency:
+                reason = f"{who} has no quota for {v.period.name} in {currency}"
+                found[r.subject] = SubjectTarget(None, "none", reason)
+            continue
+        if r.currency != currency:
+            reason = f"{who}'s quota for {v.period.name} is in {r.currency}, the plan in {currency}"
+            found[r.subject] = SubjectTarget(None, "none", reason)
+            continue
+        won = (r.won_deals, r.won)
+        if r.met:
+            reason = f"{who} has met the quota for {v.period.name}: nothing remains to plan for"
+            found[r.subject] = SubjectTarget(None, "none", reason, r.quota, won)
+        else:
+            found[r.subject] = SubjectTarget(r.remaining, "remaining quota", None, r.quota, won)
+    return found

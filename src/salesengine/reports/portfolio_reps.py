@@ -3,12 +3,13 @@ rep's actual funnel at T against the ideal funnel the plan reverse-calculates fr
 rep's target, not only what the rep closed.
 
 The ideal is the plan's (reports/plan.py): its win rates and average won deal for the
-period, and its own ``needed`` for each rep's target.
+period, and its own ``needed`` for each rep's target: the rep's quota for the period
+where there is one (``quota_targets``), else what the rep won in the previous period.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -18,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from salesengine.access.principal import Scope
+from salesengine.application.quota_figures import QuotaFigure
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.reports.common import by_name
 from salesengine.reports.periods import Period
@@ -26,8 +28,10 @@ from salesengine.reports.portfolio_deals import Selection, open_at
 from salesengine.reports.portfolio_exits import WON
 from salesengine.reports.portfolio_shape import period_of
 
-# Where a rep's target came from.
-GIVEN, FROM_CALLER, PREVIOUS = "given", "assigned", "previous period"
+# Where a rep's target came from: one given for every rep, the rep's quota for the
+# period (or another target per rep given to ``evaluate_reps(targets=...)``), or what
+# the rep won in the previous period.
+GIVEN, QUOTA, PREVIOUS = "given", "quota", "previous period"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +59,7 @@ class RepStage:
 class RepEvaluation:
     rep: str | None
     target: Decimal | None
-    target_from: str | None  # GIVEN, FROM_CALLER, PREVIOUS; None without a target
+    target_from: str | None  # GIVEN, QUOTA, PREVIOUS; None without a target
     stages: tuple[RepStage, ...]  # the policy's stages, then won
 
     @property
@@ -152,14 +156,14 @@ def evaluate_reps(
     scope: Scope | None = None,
 ) -> RepsReport:
     """Each rep's actual funnel against the ideal for the rep's target: ``targets`` per
-    rep where given (quotas), else ``target`` for every rep, else the rep's own won
-    amount in the previous period. ``scope``: only the deals a principal reaches
-    (docs/access.md); None: every deal."""
+    rep where given (quotas, ``quota_targets``), else ``target`` for every rep, else the
+    rep's own won amount in the previous period. ``scope``: only the deals a principal
+    reaches (docs/access.md); None: every deal."""
     if target is not None and not target > 0:
         raise ValueError("the target must be a positive amount")
     for name, amount in (targets or {}).items():
-        if not amount > 0:
-            raise ValueError(f"{name}'s target must be a positive amount")
+        if amount < 0:  # a quota of 0 asks for nothing
+            raise ValueError(f"{name}'s target must not be negative")
     chosen_period = period or period_of(as_of, "quarter")
     prev = chosen_period.previous()
     currency = chosen.currency_of(policies)
@@ -197,9 +201,13 @@ def evaluate_reps(
         for name, amount in (targets or {}).items()
         if chosen.only.owner in (None, name)  # a rep kept out stays out
     }
-    reps = sorted({*held, *won_now, *won_before, *assigned}, key=by_name)
+    # A target per rep lists its rep, funnel empty or not; under a team the reps are
+    # those of the team's deals (a quota need not name the rep's team).
+    reps = {*held, *won_now, *won_before}
+    if chosen.only.team is None:
+        reps |= set(assigned)
     rows = []
-    for rep in reps:
+    for rep in sorted(reps, key=by_name):
         goal, source = rep_target(rep, assigned, target, won_before)
         stages = [
             RepStage(
@@ -227,8 +235,42 @@ def rep_target(
     won_before: Mapping[str | None, tuple[int, Decimal]],
 ) -> tuple[Decimal | None, str | None]:
     if rep is not None and rep in assigned:
-        return assigned[rep], FROM_CALLER
+        return assigned[rep], QUOTA
     if target is not None:
         return target, GIVEN
     won = won_before.get(rep, (0, Decimal(0)))[1]
     return (won, PREVIOUS) if won > 0 else (None, None)
+
+
+def no_quota_period(period: str) -> str | None:
+    """Why no quota applies to ``period`` (a week or a range of dates), or None for a
+    year, quarter or month, the periods quotas are set for."""
+    from salesengine.domain.quota import QuotaPeriod
+
+    try:
+        QuotaPeriod.parse(period)
+    except ValueError:
+        return f"{period} is no quota period (a year, quarter or month): no quota applies"
+    return None
+
+
+def quota_targets(
+    figures: Sequence[QuotaFigure], currency: str
+) -> tuple[dict[str, Decimal], tuple[str, ...]]:
+    """Each rep's quota for the period (``Quotas.figures``) in the evaluation's currency,
+    as ``evaluate_reps``'s targets; and why a rep's quota cannot be one (another
+    currency: amounts are never converted), for the rep to be judged on its previous
+    period instead."""
+    targets: dict[str, Decimal] = {}
+    notes = []
+    for f in figures:
+        if f.kind != "rep" or f.amount is None:
+            continue
+        if f.currency == currency:
+            targets[f.subject] = f.amount
+        else:
+            notes.append(
+                f"rep {f.subject}'s quota for {f.period} is in {f.currency}, the evaluation "
+                f"in {currency}: judged on the previous period instead"
+            )
+    return targets, tuple(notes)

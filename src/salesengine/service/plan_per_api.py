@@ -71,8 +71,8 @@ def plan_per_answer(
     as_of: datetime,
     known_at: datetime | None,
 ) -> JSONResponse:
-    from salesengine.reports.plan_per import SubjectTarget, plans_per
-    from salesengine.reports.plan_targets import plan_per_document, remaining_targets
+    from salesengine.reports.plan_per import SubjectTarget, plans_per, remaining_targets
+    from salesengine.reports.plan_targets import plan_per_document
     from salesengine.reports.vvalue import vvalue
 
     t, k = as_of, known_at

@@ -83,6 +83,7 @@ def _answer(
     owner: str | None,
     team: str | None,
     bad: str | None = None,
+    notes: list[str] | None = None,
 ) -> JSONResponse:
     """The report over the chosen deals of the caller's scope; a ValueError it raises is
     a 422 naming ``bad``."""
@@ -99,7 +100,8 @@ def _answer(
             if bad is None:
                 raise
             raise invalid(bad, str(e)) from None
-        return result.as_dict() | {"earliest_recorded": earliest_recorded(conn)}
+        extra = {} if notes is None else {"notes": list(notes)}
+        return result.as_dict() | extra | {"earliest_recorded": earliest_recorded(conn)}
 
     return fresh(ctx, document)
 
@@ -237,17 +239,34 @@ def reps(
         ),
     ] = None,
 ) -> JSONResponse:
-    """Rep evaluation as of T (`salesengine portfolio reps --json`)."""
-    from salesengine.reports.portfolio_reps import evaluate_reps
+    """Rep evaluation as of T (`salesengine portfolio reps --json`): each rep held to
+    their quota for the period where the caller reaches it (docs/access.md, "Quotas"),
+    else to last period's wins."""
+    from salesengine.access.quota_scope import scoped_figures
+    from salesengine.application.quotas import Quotas
+    from salesengine.reports.portfolio_deals import Selection
+    from salesengine.reports.portfolio_reps import evaluate_reps, no_quota_period, quota_targets
+    from salesengine.reports.portfolio_shape import period_of
 
     t, k = now_or(instant(as_of, "as_of")), instant(known_at, "known_at")
-    chosen_period = period(period_)
+    planned = period(period_) or period_of(t, "quarter")
     goal = target(target_)
+    why = None if goal is not None else no_quota_period(planned.name)
+    figures = (
+        [] if goal is not None or why is not None
+        else scoped_figures(Quotas(ctx.engine), who.scope, planned.name, t, k)
+    )  # fmt: skip
+    notes: list[str] = []
+
+    def evaluate(conn: Connection, chosen: Selection) -> Report:
+        targets, other_currency = quota_targets(figures, chosen.currency_of(ctx.policies))
+        notes[:] = [*([] if why is None else [why]), *other_currency]
+        return evaluate_reps(
+            conn, ctx.policies, chosen, as_of=t, known_at=k, period=planned, target=goal,
+            targets=targets, scope=who.scope,
+        )  # fmt: skip
+
     return _answer(
-        ctx,
-        lambda conn, chosen: evaluate_reps(
-            conn, ctx.policies, chosen, as_of=t, known_at=k, period=chosen_period, target=goal,
-            scope=who.scope,
-        ),
-        policy=policy, currency=currency, owner=owner, team=team, bad="target",
+        ctx, evaluate, policy=policy, currency=currency, owner=owner, team=team,
+        bad="target", notes=notes,
     )  # fmt: skip

@@ -137,6 +137,10 @@ class Reps(Closed):
     win_rates: dict[str, float | None]
     problems: list[str]
     reps: list[RepEvaluation]
+    notes: list[str] = Field(
+        description="Why a rep's quota could not be their target (another currency, a "
+        "period quotas are not set for)."
+    )
     earliest_recorded: datetime | None
 
 

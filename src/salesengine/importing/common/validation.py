@@ -42,11 +42,24 @@ def describe_validation(error: ValidationError) -> str:
         elif err["type"] == "union_tag_not_found":
             where = "cmd"
             message = f"missing (one of {', '.join(ALL_COMMAND_NAMES)})"
-        given = err.get("input")
-        if isinstance(given, str) and len(given) <= 60 and err["type"] != "missing":
-            message += f" (given: {given!r})"  # the bad value, to find it in the source
+        shown = _shown(err.get("input"))
+        if shown is not None and err["type"] != "missing":
+            message += f" (given: {shown})"  # the bad value, to find it in the source
         problems.append(f"field '{where}': {message}")
     return "; ".join(problems)
+
+
+def _shown(given: object) -> str | None:
+    """The bad value as its writer wrote it: text quoted, a number or a JSON true/false
+    as is (a support level of 3 is an int); None for what is too long or no scalar."""
+    if isinstance(given, bool):
+        return "true" if given else "false"
+    if isinstance(given, str):
+        return repr(given) if len(given) <= 60 else None
+    if isinstance(given, int | float | Decimal):
+        text = str(given)
+        return text if len(text) <= 60 else None
+    return None
 
 
 def read_amount(text: str) -> Decimal | None:
