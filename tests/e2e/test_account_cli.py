@@ -121,6 +121,12 @@ def test_list_filters_and_coverage(acme: CLI) -> None:
     [
         (("account", "sow", "ACME", "120"), "field 'percent'"),
         (("account", "bp", "ACME", "lots", "--currency", "CNY"), "field 'amount'"),
+        # Once "No such option: -1": a negative amount is refused as one.
+        (
+            ("account", "bp", "ACME", "-1", "--currency", "CNY"),
+            "field 'amount': Input should be greater than or equal to 0 (given: '-1')",
+        ),
+        (("account", "sow", "ACME", "-5"), "field 'percent'"),
         (("account", "grade", "ACME", "E"), "field 'grade'"),
         (
             ("account", "contact", "add", "ACME", "x", "--name", "X", "--role", "boss"),

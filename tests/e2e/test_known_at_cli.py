@@ -90,3 +90,29 @@ def test_history_names_when_the_deal_was_first_recorded(two_imports: CLI) -> Non
     assert f"its first event was recorded at {opened}" in run.err
     shown = two_imports("history", "C", "--known-at", EARLY, "--json").json()
     assert shown["events"] == [] and shown["first_recorded"] == opened
+
+
+def test_account_and_quota_reports_count_their_own_streams_as_recorded(
+    cli: CLI, tmp_path: Path
+) -> None:
+    # Once only the deals counted: accounts opened before any deal were listed under a
+    # warning that nothing was known at K, and a quota list before any quota warned of
+    # nothing.
+    first = [
+        {"cmd": "account_open", "account": "ACME", "owner": "li", "team": "east"},
+        {"cmd": "set_quota", "rep": "li", "team": "east", "period": "2026", "amount": "100",
+         "currency": "CNY"},
+    ]  # fmt: skip
+    assert cli("import", str(write_jsonl(tmp_path / "first.jsonl", first))).code == 0
+    opened = cli("account", "history", "ACME", "--json").json()["events"][0]["recorded_at"]
+    later = [{"cmd": "open", "deal": "C", "policy": "funnel-list", "account": "ACME"}]
+    assert cli("import", str(write_jsonl(tmp_path / "later.jsonl", later))).code == 0
+    listed = cli("account", "list", "--known-at", opened, "--json")
+    assert listed.code == 0, listed.err
+    assert "warning" not in listed.err
+    assert listed.json()["earliest_recorded"] == opened
+    assert [a["account"] for a in listed.json()["accounts"]] == ["ACME"]
+    early = cli("quota", "list", "--known-at", EARLY)
+    assert "is before anything was recorded" in early.err
+    after_quota = cli("history", "C", "--json").json()["events"][0]["recorded_at"]
+    assert "warning" not in cli("quota", "list", "--known-at", after_quota).err

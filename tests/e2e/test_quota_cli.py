@@ -51,8 +51,9 @@ def test_quotas_are_set_read_back_and_the_old_one_stays_visible_known_at_k(cli: 
     shown = cli("quota", "show", "--rep", "Li", "--year", "2026", "--as-of", "2026-06-01",
                 "--json").json()  # fmt: skip
     amounts = {q["period"]: q["amount"] for q in shown["quotas"]}
-    assert amounts["2026"] == "1000000" and amounts["2026-Q1"] == "250000.00"
-    assert amounts["2026-Q2"] == "400000" and amounts["2026-04"] == "133333.34"
+    # One form for the amounts set and their parts (the set ones were once "1000000").
+    assert amounts["2026"] == "1000000.00" and amounts["2026-Q1"] == "250000.00"
+    assert amounts["2026-Q2"] == "400000.00" and amounts["2026-04"] == "133333.34"
     assert shown["team"] == "east" and shown["currency"] == "CNY"
     assert [c["type"] for c in shown["changes"]] == ["Opened", "TargetSet", "TargetSet"]
 
@@ -64,8 +65,8 @@ def test_quotas_are_set_read_back_and_the_old_one_stays_visible_known_at_k(cli: 
 
     listed = cli("quota", "list", "--period", "2026-Q2", "--as-of", "2026-06-01", "--json").json()
     assert [(q["kind"], q["subject"], q["amount"], q["source"]) for q in listed["quotas"]] == [
-        ("rep", "Li", "400000", "own"),
-        ("team", "east", "400000", "reps"),
+        ("rep", "Li", "400000.00", "own"),
+        ("team", "east", "400000.00", "reps"),
     ]
     table = cli("quota", "list", "--year", "2026", "--as-of", "2026-06-01")
     assert table.code == 0 and "2026-Q3" in table.out and "250,000.00" in table.out
@@ -82,10 +83,10 @@ def test_the_v_value_per_rep_and_team(cli: CLI, tmp_path: Path) -> None:
     rows = {(r["kind"], r["subject"]): r for r in result.json()["rows"]}
     li = rows["rep", "Li"]
     # A was won in Q1: nothing won in Q2 yet; B weighs 10% of 500k.
-    assert (li["quota"], li["won"], li["remaining_quota"]) == ("1000000", "0", "1000000")
+    assert (li["quota"], li["won"], li["remaining_quota"]) == ("1000000.00", "0", "1000000.00")
     assert (li["pipeline"], li["v"]) == ("50000.0", "0.0500")
     east = rows["team", "east"]
-    assert (east["quota"], east["quota_source"], east["v"]) == ("1100000", "reps", "0.0545")
+    assert (east["quota"], east["quota_source"], east["v"]) == ("1100000.00", "reps", "0.0545")
     # The default period is the quarter containing T; one rep may be asked for.
     one = cli("vvalue", "--rep", "anna", "--as-of", "2026-04-15", "--json").json()
     assert one["period"]["name"] == "2026-Q2"
@@ -107,7 +108,7 @@ def test_the_plan_per_rep_reverse_calculates_from_each_remaining_quota(
     plans = {p["subject"]: p for p in document["plans"]}
     assert set(plans) == {"Li", "anna"}
     li = plans["Li"]
-    assert (li["target_from"], li["target"]) == ("remaining quota", "600000")
+    assert (li["target_from"], li["target"]) == ("remaining quota", "600000.00")
     # From the team's Q1: one deal won, 200k on average: 600k needs 3 wins.
     assert li["rows"][-1]["needed"] == 3
     assert {r["stage"]: r["deals"] for r in li["rows"]}["identified"] == 1  # B
@@ -164,3 +165,22 @@ def test_mixed_currencies_are_refused_with_the_currency_to_use(cli: CLI) -> None
 def test_a_plan_per_rep_needs_its_own_options_in_their_place(cli: CLI) -> None:
     result = cli("plan", "--team", "east", "--period", "2026-Q2")
     assert result.code == 2 and "--per" in result.err
+
+
+def test_a_name_with_no_deal_or_quota_is_said_to_be_unknown(cli: CLI, tmp_path: Path) -> None:
+    # Once each of these printed nothing (or an empty document) and exited 0.
+    assert cli("import", str(deals(tmp_path))).code == 0
+    assert cli("quota", "set", "--rep", "Li", "--team", "east", "--period", "2026",
+               "--amount", "1000000", "--currency", "CNY").code == 0  # fmt: skip
+    asked = [
+        ("vvalue", "--rep", "Nobody", "--period", "2026-Q2"),
+        ("quota", "show", "--rep", "Nobody", "--year", "2026"),
+        ("plan", "--per", "rep", "--rep", "Nobody", "--period", "2026-Q2", "--target", "100",
+         "--policy", "five-level"),
+    ]  # fmt: skip
+    for args in asked:
+        run = cli(*args)
+        assert run.code == 1, (args, run.err)
+        assert "no rep named 'Nobody' has" in run.err, args
+    assert cli("quota", "show", "--rep", "Li", "--year", "2026").code == 0
+    assert cli("vvalue", "--rep", "Li", "--period", "2026-Q2").code == 0

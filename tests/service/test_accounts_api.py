@@ -259,3 +259,12 @@ def test_a_deal_whose_key_ends_in_history_is_read_with_its_slash_encoded(api: Ap
     replay = api.get("auditor", "/api/v1/deals/ACME%2Fhistory/history")
     assert replay.status_code == 200, replay.text
     assert api.get("crm", "/api/v1/deals/ACME/history").status_code == 403  # ACME's history
+
+
+def test_a_bad_rad_cell_is_named_in_the_command_lines_words(accounts: Api) -> None:
+    # Once the pattern itself was the message: "String should match pattern '^[RDA][123]$'".
+    answer = accounts.get("auditor", "/api/v1/accounts", rad="r1")
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"] == [
+        {"field": "query.rad", "message": "'r1' is not a RAD cell (R1 .. A3)"}
+    ]

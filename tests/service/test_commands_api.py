@@ -118,7 +118,8 @@ def test_a_write_that_takes_a_deal_out_of_scope_is_refused(api: Api) -> None:
 
 def test_an_auditor_writes_nothing(api: Api) -> None:
     before = versions(api)
-    problem(api.post("auditor", "/api/v1/commands", VISIT), 403, "forbidden")
+    refused = problem(api.post("auditor", "/api/v1/commands", VISIT), 403, "forbidden")
+    assert refused["detail"].startswith("an auditor may not write commands")
     assert versions(api) == before
 
 
@@ -265,3 +266,42 @@ def test_key_information_posted_is_in_the_deals_history_and_state(api: Api) -> N
     assert list(deal["key_info"]) == ["budget"]
     bad = api.post("ana", "/api/v1/commands", budget | {"info": {"topic": "weather"}})
     assert problem(bad, 422, "invalid_request")["errors"][0]["field"].startswith("body.info")
+
+
+def test_given_one_malformed_command_then_only_its_own_fields_are_named(api: Api) -> None:
+    # Once the body was also tried as a list: "body: Input should be a valid list" came
+    # with every error, and a list where an object belongs read "send a command object".
+    opening = {"cmd": "open", "deal": "X-2", "policy": "five-level", "owner": "ana",
+               "team": "north", "facts": [FIVE_LEVEL_OPENING]}  # fmt: skip
+    body = problem(api.post("ana", "/api/v1/commands", opening), 422, "invalid_request")
+    assert body["errors"] == [{"field": "body.facts", "message": "must be an object, not a list"}]
+    assert body["detail"] == "body.facts: must be an object, not a list"
+    bad_time = problem(
+        api.post("ana", "/api/v1/commands", VISIT | {"at": "yesterday"}), 422, "invalid_request"
+    )
+    assert [e["field"] for e in bad_time["errors"]] == ["body.at"]
+    in_list = problem(
+        api.post("ana", "/api/v1/commands", [VISIT, VISIT | {"at": "yesterday"}, 5]),
+        422,
+        "invalid_request",
+    )
+    assert in_list["errors"] == [
+        {"field": "body[1].at", "message": in_list["errors"][0]["message"]},
+        {"field": "body[2]", "message": "must be an object, not a number"},
+    ]
+    neither = problem(api.post("ana", "/api/v1/commands", "visit"), 422, "invalid_request")
+    assert neither["errors"] == [
+        {"field": "body", "message": "send a command object, or a list of them"}
+    ]
+    assert api.context.engine.find("X-2") is None
+
+
+def test_given_a_plain_date_at_then_the_command_is_effective_at_that_days_start(
+    api: Api,
+) -> None:
+    answer = api.post("ana", "/api/v1/commands", VISIT | {"at": "2026-03-21"})
+    assert answer.status_code == 200, answer.text
+    history = api.get("ana", "/api/v1/deals/N-1/history").json()
+    assert history["events"][-1]["effective_at"].startswith("2026-03-21T00:00:00")
+    naive = api.post("ana", "/api/v1/commands", VISIT | {"at": "2026-03-21T10:00:00"})
+    assert problem(naive, 422, "invalid_request")["errors"][0]["field"] == "body.at"

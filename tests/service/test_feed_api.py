@@ -233,7 +233,7 @@ def test_only_roles_that_read_the_feed_may(feed_api: Api, who: str) -> None:
     for refused in (answer, streamed):
         assert refused.status_code == 403
         assert refused.json()["code"] == "forbidden"
-        assert refused.json()["detail"].startswith(f"a {role} may not read feed")
+        assert refused.json()["detail"].startswith(f"{role.named} may not read feed")
 
 
 def test_no_token_no_feed(feed_api: Api) -> None:

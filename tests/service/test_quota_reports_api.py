@@ -133,18 +133,24 @@ def test_a_rep_reads_their_own_quota_and_figures_only(api: Api) -> None:
     assert mine[("rep", "ana")]["quota"] == "10000.00"
     assert mine[("rep", "ana")]["pipeline_deals"] == 1  # N-1; N-2 is due in June
     assert mine[("rep", "ana")]["later"] == 1
-    # Her team's row holds her deals alone, and no team quota (not even her own summed).
-    assert set(mine) == {("rep", "ana"), ("team", "north")}
-    assert mine[("team", "north")]["quota"] is None
-    assert mine[("team", "north")]["pipeline_deals"] == 1
+    # No team row: one of her deals alone would read as her team's figure (it once
+    # did, with no quota and her pipeline as the team's).
+    assert set(mine) == {("rep", "ana")}
+    asked = api.get("ana", "/api/v1/reports/vvalue", as_of=T, team="north")
+    assert asked.status_code == 422 and asked.json()["errors"][0]["field"] == "query.team"
     assert everyone[("team", "north")]["quota"] == "18000.00"
     assert everyone[("team", "north")]["pipeline_deals"] == 2
+    plans = api.get("ana", "/api/v1/reports/plan", as_of=T, period="2026-Q1", per="team")
+    assert plans.status_code == 200, plans.text
+    assert plans.json()["plans"] == []
+    managers = api.get("north", "/api/v1/reports/plan", as_of=T, period="2026-Q1", per="team")
+    assert [p["subject"] for p in managers.json()["plans"]] == ["north"]
 
 
 def test_a_manager_reads_the_teams_quota_and_its_reps_quotas(api: Api) -> None:
     assert _quotas(api, "north", period="2026-Q1") == [
         ("rep", "ana", "2026-Q1", "10000.00"),
-        ("rep", "bo", "2026-Q1", "8000"),
+        ("rep", "bo", "2026-Q1", "8000.00"),
         ("team", "north", "2026-Q1", "18000.00"),
     ]
     mine, everyone = _v(api, "north"), _v(api, "auditor")
@@ -158,7 +164,7 @@ def test_an_auditor_reads_every_quota(api: Api) -> None:
     subjects = {(k, s) for k, s, _, _ in _quotas(api, "auditor", period="2026-Q1")}
     assert subjects == {("rep", "ana"), ("rep", "bo"), ("rep", "chen 陈"),
                         ("team", "north"), ("team", "south")}  # fmt: skip
-    assert _v(api, "auditor")[("team", "south")]["quota"] == "30000"
+    assert _v(api, "auditor")[("team", "south")]["quota"] == "30000.00"
 
 
 def test_a_policy_restricted_integration_reads_its_deals_but_no_quota(api: Api) -> None:
@@ -167,6 +173,7 @@ def test_a_policy_restricted_integration_reads_its_deals_but_no_quota(api: Api) 
     rows = _v(api, "crm")
     everyone = _v(api, "auditor")
     assert all(r["quota"] is None and r["v"] is None for r in rows.values())
+    assert {k for k, _ in rows} == {"rep"}  # it reaches no team's quota, so no team row
     # Its deals are every seeded deal (all five-level): the same won and pipeline.
     for key, row in rows.items():
         assert (row["won"], row["pipeline"]) == (everyone[key]["won"], everyone[key]["pipeline"])
@@ -283,3 +290,18 @@ def test_the_portfolio_never_names_nor_chooses_by_a_policy_of_deals_out_of_scope
             "seven-stage", "funnel-list"
         )
         assert "five-level" in detail
+
+
+def test_a_name_no_deal_or_quota_in_reach_names_is_refused_as_unknown(api: Api) -> None:
+    # Once an empty document: a mistyped name read as a rep with nothing.
+    for who, rep in (("ana", "Nobody"), ("ana", "bo"), ("auditor", "Nobody")):
+        answer = api.get(who, "/api/v1/reports/vvalue", as_of=T, period="2026-Q1", rep=rep)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["errors"] == [
+            {"field": "query.rep",
+             "message": f"no rep named {rep!r} has deals or quotas in 2026-Q1"}
+        ]  # fmt: skip
+        plan = api.get(who, "/api/v1/reports/plan", as_of=T, period="2026-Q1", per="rep", rep=rep)
+        assert plan.status_code == 422, plan.text
+        assert plan.json()["errors"][0]["field"] == "query.rep"
+    assert _v(api, "auditor", period="2026-Q1", rep="bo")  # one in reach is read

@@ -114,7 +114,7 @@ def scope_for(
     for name, present in given.items():
         if present and name not in takes[role]:
             reach = "every deal" if not takes[role] else "deals by " + " and ".join(takes[role])
-            raise ScopeError(name, f"a {role} reaches {reach}: it takes no {name}")
+            raise ScopeError(name, f"{role.named} reaches {reach}: it takes no {name}")
     if role is Role.REP and owner is None:
         raise ScopeError("owner", "a rep needs the owner whose deals it reaches")
     if role is Role.MANAGER and not team_set:

@@ -68,3 +68,13 @@ def scoped_figures(
     figures = quota_figures(views, chosen.name)
     # The reps' figures are of the views kept; a team's must be in scope itself.
     return [f for f in figures if f.kind == "rep" or admits(scope, "team", f.subject, None)]
+
+
+def reaches_team(scope: Scope, team: str | None) -> bool:
+    """Whether ``scope`` reaches a team's figures (its V value, its plan) whole: a scope
+    over everything, or a manager's (or team integration's) of that team. A rep's own
+    deals in a team are not the team's figure, and shown as a team row they would read
+    as one, so a scope that reaches no team's quota reaches no team row either."""
+    if scope.everything:
+        return True
+    return team is not None and admits(scope, "team", team, None)

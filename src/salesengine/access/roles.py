@@ -19,6 +19,11 @@ class Role(StrEnum):
     INTEGRATION = "integration"
     ADMIN = "admin"
 
+    @property
+    def named(self) -> str:
+        """The role with its article, as a sentence says it: "an auditor", "a rep"."""
+        return f"{'an' if self.value[0] in 'aeiou' else 'a'} {self.value}"
+
 
 class Action(StrEnum):
     READ_DEALS = "read_deals"  # deal lists, one deal, every report

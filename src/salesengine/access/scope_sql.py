@@ -82,3 +82,9 @@ def scoped_deal_keys(conn: Connection, scope: Scope | None) -> list[str]:
     query = select(a.deal).join(opened, opened.c.deal_id == a.deal_id)
     query = _current_in_scope(query, scope or EVERYTHING).order_by(opened.c.opened)
     return [str(r[0]) for r in conn.execute(query)]
+
+
+def scoped_policies(scope: Scope) -> Select[Any]:
+    """The policies (``policy``) of the deals in scope, each once: a default policy is
+    chosen among these, so that it says nothing of the deals out of scope."""
+    return _current_in_scope(select(CURRENT.c.policy).distinct(), scope)

@@ -32,7 +32,8 @@ class _AccountCommand(BaseModel):
     account: Name = Field(description="The account's key, chosen by the writer.")
     at: Instant | None = Field(
         default=None,
-        description="Effective time (ISO 8601 with UTC offset); defaults to now. "
+        description="Effective time: ISO 8601 with UTC offset, or a date YYYY-MM-DD (the "
+        "start of that day in UTC); defaults to now. "
         "May be backdated; at most 5 minutes in the future.",
     )
     by: Name | None = Field(default=None, description="The actor; defaults to the writer.")

@@ -28,6 +28,7 @@ from pydantic import (
     StrictInt,
     StringConstraints,
     TypeAdapter,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -69,7 +70,26 @@ def _in_years(value: date) -> date:
     return value
 
 
-Instant = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_to_utc)]
+def _day_start(value: Any) -> Any:
+    # A plain date is the start of that day in UTC, as on the command line and in the
+    # service's query parameters (docs/rules.md, "Instants"); a time without an offset
+    # stays refused: whose clock it was cannot be told.
+    value = _iso_text(value)
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        day = date.fromisoformat(value)
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return value
+
+
+# An instant written out in full, with its offset: a next step's due date means the end
+# of its day (``Day``), and an XES timestamp is an ``xs:dateTime``.
+OffsetInstant = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_to_utc)]
+Instant = Annotated[
+    AwareDatetime,
+    BeforeValidator(_day_start),
+    AfterValidator(_to_utc),
+    WithJsonSchema({"type": "string", "anyOf": [{"format": "date-time"}, {"format": "date"}]}),
+]
 
 
 def _iso_day(value: Any) -> Any:
@@ -141,7 +161,8 @@ class _Command(BaseModel):
     deal: Name = Field(description="The deal's key, chosen by the writer.")
     at: Instant | None = Field(
         default=None,
-        description="Effective time (ISO 8601 with UTC offset); defaults to now. "
+        description="Effective time: ISO 8601 with UTC offset, or a date YYYY-MM-DD (the "
+        "start of that day in UTC); defaults to now. "
         "May be backdated; at most 5 minutes in the future.",
     )
     by: Name | None = Field(default=None, description="The actor; defaults to the writer.")
@@ -200,7 +221,7 @@ class LogVisit(_Command):
 class SetNextStep(_Command):
     cmd: Literal["next_step"]
     action: Text
-    due: Instant | Day = Field(
+    due: OffsetInstant | Day = Field(
         union_mode="left_to_right",
         description="A date means by the end of that day (UTC); a time needs an offset.",
     )
@@ -249,7 +270,7 @@ class NextStepIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
     action: Text
-    due: Instant | Day = Field(union_mode="left_to_right")
+    due: OffsetInstant | Day = Field(union_mode="left_to_right")
     owner: Name | None = None
 
 

@@ -53,7 +53,8 @@ class _QuotaCommand(BaseModel):
     period: PeriodName = Field(description="YYYY (a year), YYYY-Qn (a quarter) or YYYY-MM.")
     at: Instant | None = Field(
         default=None,
-        description="Effective time: when the quota took effect (ISO 8601 with offset); "
+        description="Effective time: when the quota took effect (ISO 8601 with offset, or a "
+        "date YYYY-MM-DD: the start of that day in UTC); "
         "defaults to now. May be backdated.",
     )
     by: Name | None = Field(default=None, description="The actor; defaults to the writer.")

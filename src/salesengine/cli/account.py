@@ -110,10 +110,16 @@ _every_verb = option_group(
 )
 
 
-def verb(name: str, on: typer.Typer = app) -> Callable[[Command], Command]:
+def verb(
+    name: str, on: typer.Typer = app, *, negatives: bool = False
+) -> Callable[[Command], Command]:
+    """``negatives``: a number argument may be written negative, and is then refused for
+    what it is (an amount below 0), not taken for an unknown option ``-1``."""
+    settings = {"ignore_unknown_options": True} if negatives else {}
+
     def register(function: Command) -> Command:
         command = _every_verb(function)
-        on.command(name)(command)
+        on.command(name, context_settings=settings)(command)
         return command
 
     return register
@@ -163,7 +169,7 @@ def change(
     )
 
 
-@verb("bp")
+@verb("bp", negatives=True)
 def bp(
     account: Recorder,
     amount: Annotated[str, typer.Argument(help="Yearly purchase volume.")],
@@ -174,7 +180,7 @@ def bp(
     account.record("buying_power", amount=amount, currency=currency, note=note)
 
 
-@verb("sow")
+@verb("sow", negatives=True)
 def sow(
     account: Recorder,
     percent: Annotated[str, typer.Argument(help="Our share of its purchases, 0-100.")],

@@ -43,9 +43,10 @@ def _run(
     """``query`` on the read models (caught up first) at T, K; with T, K and the store's
     earliest recorded instant."""
     from salesengine.cli.read_models import run_report
+    from salesengine.reports.recorded import ACCOUNTS
 
     t, k = instants(as_of, known_at)
-    result, earliest = run_report(None, k, lambda conn: query(conn, t, k))
+    result, earliest = run_report(None, k, lambda conn: query(conn, t, k), ACCOUNTS)
     return result, t, k, earliest
 
 

@@ -25,7 +25,7 @@ from salesengine.cli.read_models import (
     recording_start,
     store_policies,
 )
-from salesengine.cli.render import money, print_json, say
+from salesengine.cli.render import fail, money, print_json, say
 from salesengine.cli.report_options import instants
 
 if TYPE_CHECKING:
@@ -97,6 +97,7 @@ def plan_per(
     from salesengine.cli.options import STATE
     from salesengine.reports.plan_per import plans_per, remaining_targets
     from salesengine.reports.plan_targets import plan_per_document
+    from salesengine.reports.recorded import QUOTAS
     from salesengine.reports.vvalue import vvalue
 
     check_currency(currency)
@@ -111,7 +112,7 @@ def plan_per(
         planned = planned_policy(store_policies(conn), policy)
         check_policies_known(conn, planned)
         note_unknown_versions(conn, planned)
-        earliest = recording_start(conn, k)
+        earliest = recording_start(conn, k, QUOTAS)
         cur = currency.upper() if currency else policies[planned].currency
         targets: dict[str | None, SubjectTarget] = {}
         if asked.target is None:
@@ -123,6 +124,9 @@ def plan_per(
             targets=targets, period=asked.period, as_of=t, known_at=k, currency=cur,
             ideal_from=asked.ideal_from, given=asked.target, subject=asked.subject,
         )  # fmt: skip
+    if asked.subject is not None and not plans:  # a name mistyped, not a subject idle
+        fail(f"no {asked.per} named {asked.subject!r} has deals or quotas in "
+             f"{asked.period.name}", 1)  # fmt: skip
     if as_json:
         print_json(
             plan_per_document(

@@ -8,6 +8,7 @@ import typer
 
 from salesengine.application.instants import DAY
 from salesengine.cli.options import STATE, parse_time
+from salesengine.cli.read_models import quotas_recording_start
 from salesengine.cli.render import fail, money, print_json, say, short_time, when
 from salesengine.cli.report_options import AsOfOption, JsonOption, KnownAtOption, instants
 from salesengine.cli.report_output import known_label
@@ -162,6 +163,7 @@ def show_command(
     if (rep is None) == (team is None):
         raise typer.BadParameter("give one of --rep or --team", param_hint="--rep")
     t, k = instants(as_of, known_at)
+    quotas_recording_start(k)
     y = _year(year, t)
     kind: SubjectKind = "rep" if rep is not None else "team"
     subject = rep if rep is not None else team
@@ -169,6 +171,9 @@ def show_command(
     service = quotas(create=False)
     view = service.view(kind, subject, y, t, k)
     changes = service.changes(kind, subject, y, k)
+    if not changes and not any(s[:2] == (kind, subject) for s in service.streams()):
+        # No quota in any year: a name mistyped, not a subject without quotas this year.
+        fail(f"no {kind} named {subject!r} has quotas (quota list shows those there are)", 1)
     if as_json:
         print_json(
             {
@@ -232,6 +237,7 @@ def list_command(
     from salesengine.domain.quota import QuotaPeriod
 
     t, k = instants(as_of, known_at)
+    quotas_recording_start(k)
     if period is not None:
         try:
             chosen = QuotaPeriod.parse(period).name

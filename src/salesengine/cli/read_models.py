@@ -3,7 +3,7 @@ against the policy files that weigh them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
@@ -88,12 +88,16 @@ def read_models(policy: str | None = None) -> Iterator[Connection]:
 
 
 def run_report(
-    policy: str | None, known_at: datetime | None, query: Callable[[Connection], R]
+    policy: str | None,
+    known_at: datetime | None,
+    query: Callable[[Connection], R],
+    openings: Sequence[str] = (),
 ) -> tuple[R, datetime | None]:
     """``query`` run on the read models of ``policy`` (or of every policy), caught up
-    and checked; with it, the store's earliest recorded instant (``recording_start``)."""
+    and checked; with it, the earliest recorded instant of what it reads
+    (``recording_start``)."""
     with read_models(policy) as conn:
-        earliest = recording_start(conn, known_at)
+        earliest = recording_start(conn, known_at, openings)
         return query(conn), earliest
 
 
@@ -162,14 +166,23 @@ def all_policies() -> dict[str, FunnelPolicy]:
     return {name: catalog.get(name) for name in catalog.names()}
 
 
-def recording_start(conn: Connection, known_at: datetime | None) -> datetime | None:
-    """The store's earliest recorded instant (None: it holds no event), said on stderr
-    when ``--known-at`` falls before it: the report is then empty because nothing was
-    known yet, not because nothing happened, and the user needs the instant to choose
-    another K. The reports give it in ``--json`` as ``earliest_recorded``."""
+def recording_start(
+    conn: Connection,
+    known_at: datetime | None,
+    openings: Sequence[str] = (),
+    *,
+    deals: bool = True,
+) -> datetime | None:
+    """The earliest recorded instant of what a report reads (None: it holds no event):
+    the deals' (unless ``deals`` is false) and the streams opened by ``openings``
+    (``reports.recorded.ACCOUNTS``, ``QUOTAS``). Said on stderr when ``--known-at``
+    falls before it: the report is then empty because nothing was known yet, not because
+    nothing happened, and the user needs the instant to choose another K. The reports
+    give it in ``--json`` as ``earliest_recorded``."""
     from salesengine.reports.recorded import earliest_recorded
 
-    earliest = earliest_recorded(conn)
+    store = STATE.engine(create=False) if openings else None
+    earliest = earliest_recorded(conn, store, openings, deals=deals)
     if known_at is not None:
         if earliest is None:
             warn("--known-at: the store holds no events yet; nothing was known at any K")
@@ -179,3 +192,20 @@ def recording_start(conn: Connection, known_at: datetime | None) -> datetime | N
                 f"earliest record is at {earliest.isoformat()}; nothing was known at K"
             )
     return earliest
+
+
+def quotas_recording_start(known_at: datetime | None) -> datetime | None:
+    """``recording_start`` of a report of quotas alone: when the first quota stream was
+    opened, read from the store (no read model is needed, none is caught up)."""
+    if known_at is None:
+        return None
+    from salesengine.reports.recorded import QUOTAS
+    from salesengine.store.settings import store_settings
+    from salesengine.store.sql import sql_engine
+
+    sql = sql_engine(store_settings(STATE.db))
+    try:
+        with sql.connect() as conn:
+            return recording_start(conn, known_at, QUOTAS, deals=False)
+    finally:
+        sql.dispose()

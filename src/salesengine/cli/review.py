@@ -67,6 +67,7 @@ def review_command(
     from salesengine.cli.options import STATE
     from salesengine.reports.accounts_review import review_account_figures
     from salesengine.reports.open_deals import Only
+    from salesengine.reports.recorded import ACCOUNTS
     from salesengine.reports.review import review, review_document
 
     policies = all_policies()
@@ -85,6 +86,7 @@ def review_command(
             seed=seed,
             account_figures=review_account_figures(Accounts(STATE.engine(create=False)), policies),
         ),
+        ACCOUNTS,
     )
     if as_json:
         from salesengine.cli.render import print_json

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from salesengine.cli.read_models import all_policies, run_report
-from salesengine.cli.render import print_json, say, when
+from salesengine.cli.render import fail, print_json, say, when
 from salesengine.cli.report_options import AsOfOption, JsonOption, KnownAtOption, instants
 from salesengine.cli.report_output import known_label
 from salesengine.cli.tables import Grid, key, number
@@ -42,6 +42,7 @@ def vvalue_command(
     """V value per rep and team: remaining weighted pipeline / remaining quota."""
     from salesengine.application.quotas import Quotas
     from salesengine.cli.options import STATE
+    from salesengine.reports.recorded import QUOTAS
     from salesengine.reports.vvalue import vvalue
 
     if rep is not None and team is not None:
@@ -60,7 +61,10 @@ def vvalue_command(
             conn, policies, figures, period=chosen, as_of=t, known_at=k, kind=kind,
             subject=rep if rep is not None else team,
         ),
+        QUOTAS,
     )  # fmt: skip
+    if kind is not None and not result.rows:  # a name mistyped is not a rep with nothing
+        fail(f"no {kind} named {rep or team!r} has deals or quotas in {chosen.name}", 1)
     if as_json:
         print_json(result.as_dict() | {"earliest_recorded": earliest})
         return

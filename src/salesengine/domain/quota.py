@@ -138,6 +138,13 @@ def _unit_of(amount: Decimal) -> Decimal:
     return Decimal("0.01") if exponent >= -2 else Decimal("0.0001")
 
 
+def in_cents(amount: Decimal) -> Decimal:
+    """The amount written to the cent (``13000000`` as ``13000000.00``), as its parts are
+    and as the reports' money is, so that one document shows one form; an amount given in
+    ten-thousandths keeps them."""
+    return amount.quantize(_unit_of(amount))
+
+
 def even_parts(amount: Decimal, count: int) -> list[Decimal]:
     """``amount`` in ``count`` parts as even as its unit allows, the remainder one unit
     each to the earliest parts: they sum exactly to ``amount``."""
@@ -259,7 +266,7 @@ class Quota(Aggregate):
             amounts = {self.period: self.amount} | {p: Decimal(a) for p, a in self.parts.items()}
             for name, amount in amounts.items():
                 targets[name] = Target(
-                    amount, self.effective_at, self.timestamp, self.actor, self.period
+                    in_cents(amount), self.effective_at, self.timestamp, self.actor, self.period
                 )
             return replace(
                 state,

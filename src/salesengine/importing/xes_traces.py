@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from salesengine.application.commands import Instant
+from salesengine.application.commands import OffsetInstant
 from salesengine.domain.values import outside_years
 from salesengine.importing.common.items import Rejected, Skipped, SourceCommand, SourceItem
 from salesengine.importing.common.validation import read_amount
@@ -26,7 +26,7 @@ from salesengine.importing.xes_parser import Event, Trace
 # The command language's own instant (and amount, ``read_amount``): an event's time and
 # a trace's amount are judged by the rules its commands will be, before the deal's
 # opening relies on them.
-_INSTANT: TypeAdapter[datetime] = TypeAdapter(Instant)
+_INSTANT: TypeAdapter[datetime] = TypeAdapter(OffsetInstant)
 # An ISO 8601 time with its offset, in the extended form every XES writer uses.
 _PLAIN_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:[+-]\d{2}:\d{2}|Z)")
 # Longer values are cut when quoted in a refusal.

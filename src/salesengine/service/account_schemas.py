@@ -19,7 +19,7 @@ class Asked(Closed):
     as_of: datetime
     known_at: datetime | None
     earliest_recorded: datetime | None = Field(
-        description="The store's first recording instant; null for an empty store."
+        description="When the first deal or account event was recorded; null for none."
     )
 
 

@@ -19,14 +19,14 @@ from salesengine.application.names import checked_name
 from salesengine.domain.account import UnknownAccount
 from salesengine.reports.account_scope import reachable_accounts
 from salesengine.reports.accounts import AccountFilter, AccountView, account_view, account_views
-from salesengine.reports.recorded import earliest_recorded
+from salesengine.reports.recorded import ACCOUNTS, earliest_recorded
 from salesengine.service import account_schemas as schemas
 from salesengine.service.answers import fresh
 from salesengine.service.auth import Context, HistoryReader, Reader
 from salesengine.service.context import ServiceContext
 from salesengine.service.key_routes import KeyRoute
 from salesengine.service.openapi import FRESHNESS, problems
-from salesengine.service.params import AsOfQuery, KnownAtQuery, KnownQuery, instant, now_or
+from salesengine.service.params import AsOfQuery, KnownAtQuery, KnownQuery, instant, invalid, now_or
 from salesengine.service.problems import Problem
 
 router = APIRouter(
@@ -68,8 +68,11 @@ def _key(key: str) -> str:
         raise unknown(key) from None
 
 
-def _header(conn: Connection, t: datetime, k: datetime | None) -> dict[str, Any]:
-    return {"as_of": t, "known_at": k, "earliest_recorded": earliest_recorded(conn)}
+def _header(
+    ctx: ServiceContext, conn: Connection, t: datetime, k: datetime | None
+) -> dict[str, Any]:
+    earliest = earliest_recorded(conn, ctx.engine, ACCOUNTS)  # the accounts' events too
+    return {"as_of": t, "known_at": k, "earliest_recorded": earliest}
 
 
 def views(
@@ -120,18 +123,20 @@ def accounts(
         Literal["A", "B", "C", "D"] | None, Query(description="Only this grade.")
     ] = None,
     rad: Annotated[
-        str | None, Query(pattern="^[RDA][123]$", description="Only this RAD cell, R1 .. A3.")
+        str | None, Query(description="Only this RAD cell, R1 .. A3.", max_length=64)
     ] = None,
 ) -> JSONResponse:
     """The accounts the caller reaches (`salesengine account list --json`)."""
     from salesengine.reports.account_documents import account_summary
 
+    if rad is not None and rad not in [f"{s}{b}" for s in "RDA" for b in "123"]:
+        raise invalid("rad", f"{rad!r} is not a RAD cell (R1 .. A3)")  # the CLI's words
     t, k = now_or(instant(as_of, "as_of")), instant(known_at, "known_at")
     keep = AccountFilter(owner, team, region, grade, rad)
 
     def document(conn: Connection) -> object:
         rows = [account_summary(v) for v in views(ctx, who, conn, t, k) if keep.keeps(v)]
-        return _header(conn, t, k) | {"accounts": rows}
+        return _header(ctx, conn, t, k) | {"accounts": rows}
 
     return fresh(ctx, document)
 
@@ -161,7 +166,7 @@ def coverage(
 
     def document(conn: Connection) -> object:
         kept = [v for v in views(ctx, who, conn, t, k) if keep.keeps(v)]
-        return _header(conn, t, k) | {"coverage": soa(kept, as_of=t, known_at=k)}
+        return _header(ctx, conn, t, k) | {"coverage": soa(kept, as_of=t, known_at=k)}
 
     return fresh(ctx, document)
 
@@ -178,7 +183,7 @@ def _one_document(
     name = _key(key)
 
     def document(conn: Connection) -> object:
-        return _header(conn, t, k) | shape(one(ctx, who, conn, name, t, k), t, k)
+        return _header(ctx, conn, t, k) | shape(one(ctx, who, conn, name, t, k), t, k)
 
     return fresh(ctx, document)
 

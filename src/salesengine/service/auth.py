@@ -61,7 +61,7 @@ def allowed(action: Action) -> Callable[[Principal], Principal]:
             raise Problem(
                 403,
                 "forbidden",
-                f"a {who.role} may not {action.value.replace('_', ' ')} (docs/access.md)",
+                f"{who.role.named} may not {action.value.replace('_', ' ')} (docs/access.md)",
             )
         return who
 

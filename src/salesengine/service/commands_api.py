@@ -105,7 +105,7 @@ def commands(
         at = index if isinstance(body, list) else None
         if is_quota_command(command) and not who.may(Action.WRITE_QUOTAS):
             # Before anything is looked up: the role alone decides it.
-            detail = f"a {who.role} may not write quotas (docs/access.md)"
+            detail = f"{who.role.named} may not write quotas (docs/access.md)"
             if at is None:
                 raise Problem(403, "forbidden", detail)
             raise Problem(403, "forbidden", detail, index=at)

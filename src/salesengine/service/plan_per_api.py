@@ -13,10 +13,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Connection
 
 from salesengine.access.principal import Principal
-from salesengine.access.quota_scope import scoped_figures
+from salesengine.access.quota_scope import reaches_team, scoped_figures
 from salesengine.application.quotas import Quotas
 from salesengine.reports.periods import Period
-from salesengine.reports.recorded import earliest_recorded
+from salesengine.reports.recorded import QUOTAS, earliest_recorded
 from salesengine.service.answers import fresh
 from salesengine.service.context import ServiceContext
 from salesengine.service.params import invalid
@@ -93,10 +93,15 @@ def plan_per_answer(
             ideal_from=asked.ideal_from, given=asked.target, subject=asked.subject,
             scope=who.scope,
         )  # fmt: skip
+        if asked.per == "team":  # a team out of reach is left out, not shown partial
+            plans = [p for p in plans if reaches_team(who.scope, p.subject)]
+        if asked.subject is not None and not plans:  # out of scope reads as unknown
+            raise invalid(asked.per, f"no {asked.per} named {asked.subject!r} has deals or "
+                          f"quotas in {asked.period.name}")  # fmt: skip
         return plan_per_document(
             per=asked.per, ideal_from=asked.ideal_from, policy=policy, currency=cur,
             target=asked.target, period=asked.period, as_of=t, known_at=k, plans=plans,
-            earliest=earliest_recorded(conn),
+            earliest=earliest_recorded(conn, ctx.engine, QUOTAS),
         )  # fmt: skip
 
     return fresh(ctx, document)

@@ -142,11 +142,12 @@ def field_name(location: tuple[int | str, ...]) -> str:
     name = ""
     skip_tag = False
     for part in location:
-        if skip_tag:
+        if skip_tag and isinstance(part, str):
             skip_tag = False
             continue
         if isinstance(part, str) and "[" in part:
-            skip_tag = part.startswith("tagged-union[")
+            # a list's tag follows the item's index: list[tagged-union[...]], 2, "visit"
+            skip_tag = "tagged-union[" in part
             continue
         if isinstance(part, int):
             name += f"[{part}]"
@@ -155,29 +156,55 @@ def field_name(location: tuple[int | str, ...]) -> str:
     return name
 
 
-# A body may be one command or a list of them: a list is not "a valid object" and an
-# object not "a valid list". Those two errors say only which shape was not sent.
+# A body may be one command or a list of them, and the validator tries it as both: of
+# the branch whose shape the body does not have ("Input should be a valid list" for an
+# object) only that says which shape was not sent, so the errors of the branch that
+# matches the body's shape are the ones answered.
 _SHAPE_ONLY = {"list_type", "model_attributes_type", "dict_type", "model_type"}
+_OBJECT_TYPES = {"model_attributes_type", "dict_type", "model_type"}
+_JSON_KINDS = ((bool, "true or false"), (str, "a string"), (int | float, "a number"))
+
+
+def _branch(location: tuple[int | str, ...]) -> str | None:
+    """Which shape of a one-or-many body an error was met in (None: not such a body)."""
+    if len(location) >= 2 and location[0] == "body" and isinstance(location[1], str):
+        return location[1] if "[" in location[1] else None
+    return None
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "null"
+    return next((name for kind, name in _JSON_KINDS if isinstance(value, kind)), "a value")
+
+
+def _message(e: dict[str, Any]) -> str:
+    if e["type"] in _OBJECT_TYPES:  # the framework's words name Python's types
+        return f"must be an object, not {_json_kind(e.get('input'))}"
+    return str(e["msg"])
 
 
 def validation_errors(raw: Sequence[Any]) -> list[dict[str, str]]:
+    located = [(tuple(e["loc"]), e) for e in raw]
+    branches = {b for loc, _ in located if (b := _branch(loc)) is not None}
+    mismatched = {
+        b
+        for loc, e in located
+        if len(loc) == 2 and e["type"] in _SHAPE_ONLY and (b := _branch(loc)) is not None
+    }
     errors = []
-    for e in raw:
-        field = field_name(tuple(e["loc"]))
+    if branches and branches <= mismatched:
+        errors.append({"field": "body", "message": "send a command object, or a list of them"})
+    for loc, e in located:
+        if _branch(loc) in mismatched:
+            continue
+        field = field_name(loc)
         if e["type"] == "union_tag_invalid" or e["type"] == "union_tag_not_found":
             field += ".cmd"
-        errors.append({"field": field, "message": str(e["msg"]), "type": e["type"]})
-    fields = {e["field"] for e in errors if e["type"] not in _SHAPE_ONLY}
-    kept = [e for e in errors if e["type"] not in _SHAPE_ONLY or e["field"] not in fields]
-    if len(kept) > 1 and all(e["type"] in _SHAPE_ONLY for e in kept):
-        kept = [
-            {
-                "field": kept[0]["field"],
-                "message": "send a command object, or a list of them",
-                "type": "",
-            }
-        ]
-    return [{"field": e["field"], "message": e["message"]} for e in kept]
+        errors.append({"field": field, "message": _message(e)})
+    return errors
 
 
 def install(app: FastAPI) -> None:

@@ -4,15 +4,16 @@ value, each answering the same document as the command line's ``--json`` (``quot
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection
 
-from salesengine.access.quota_scope import scoped_figures, scoped_views
+from salesengine.access.quota_scope import reaches_team, scoped_figures, scoped_views
 from salesengine.application.quotas import Quotas
-from salesengine.reports.recorded import earliest_recorded
+from salesengine.reports.recorded import QUOTAS, earliest_recorded
 from salesengine.service import quota_schemas
 from salesengine.service.answers import fresh
 from salesengine.service.auth import Context, Reader
@@ -122,6 +123,15 @@ def vvalue(
             conn, ctx.policies, figures, period=chosen, as_of=t, known_at=k, kind=kind,
             subject=rep if rep is not None else team, scope=who.scope,
         )  # fmt: skip
-        return result.as_dict() | {"earliest_recorded": earliest_recorded(conn)}
+        # A team row from the caller's deals alone would read as the team's figure.
+        rows = tuple(
+            r for r in result.rows if r.kind == "rep" or reaches_team(who.scope, r.subject)
+        )
+        result = replace(result, rows=rows)
+        if kind is not None and not rows:  # out of scope reads as unknown
+            raise invalid(kind, f"no {kind} named {rep or team!r} has deals or quotas in "
+                          f"{chosen.name}")  # fmt: skip
+        earliest = earliest_recorded(conn, ctx.engine, QUOTAS)
+        return result.as_dict() | {"earliest_recorded": earliest}
 
     return fresh(ctx, document)

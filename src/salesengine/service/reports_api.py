@@ -324,7 +324,10 @@ def plan(
     ctx: Context,
     who: Reader,
     period: Annotated[str, Query(description="The period: 2026-Q2, 2026-05, 2026 (UTC).")],
-    policy: Annotated[str, Query(description="The policy to plan.")],
+    policy: Annotated[
+        str | None,
+        Query(description="The policy to plan; default the one policy of the caller's deals."),
+    ] = None,
     target: Annotated[
         str | None,
         Query(
@@ -359,9 +362,8 @@ def plan(
     from salesengine.reports.plan import parse_target
     from salesengine.reports.plan import plan as report
     from salesengine.service.plan_per_api import PerAsked, plan_per_answer
+    from salesengine.service.plan_policy import planned_policy
 
-    if policy not in ctx.policies:
-        raise invalid("policy", f"no policy {policy!r} (one of {', '.join(sorted(ctx.policies))})")
     try:
         amount = None if target is None else parse_target(target)
     except ValueError as e:
@@ -371,6 +373,7 @@ def plan(
     except ValueError as e:
         raise invalid("period", str(e)) from None
     t, k = now_or(instant(as_of, "as_of")), instant(known_at, "known_at")
+    policy = planned_policy(ctx, who, policy)
     if per is not None or ideal_from is not None or rep is not None or team is not None:
         asked = PerAsked.checked(per, ideal_from, rep, team, amount, chosen)
         return plan_per_answer(

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Connection
 
 from salesengine.application.accounts import Accounts
-from salesengine.reports.recorded import earliest_recorded
+from salesengine.reports.recorded import ACCOUNTS, earliest_recorded
 from salesengine.service import account_schemas as schemas
 from salesengine.service.answers import fresh
 from salesengine.service.auth import Context, Reader
@@ -78,6 +78,6 @@ def review(
             scope=who.scope,
             account_figures=figures,
         )
-        return review_document(result, earliest_recorded(conn))
+        return review_document(result, earliest_recorded(conn, ctx.engine, ACCOUNTS))
 
     return fresh(ctx, document)
