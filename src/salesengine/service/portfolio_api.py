@@ -13,11 +13,10 @@ from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from salesengine.access.principal import Scope
-from salesengine.access.scope_sql import scoped
-from salesengine.projections import deal_attributes
+from salesengine.access.scope_sql import scoped_policies
 from salesengine.reports.recorded import earliest_recorded
 from salesengine.service import portfolio_schemas
 from salesengine.service.answers import fresh
@@ -65,9 +64,7 @@ def _policy_of(conn: Connection, given: str | None, scope: Scope) -> str:
     caller's deals (as ``salesengine portfolio`` chooses it over the store's). Only the
     deals in scope are read: a refusal never names, nor a default depends on, a policy
     of deals the caller does not reach."""
-    a = deal_attributes.table.c
-    query = scoped(select(a.policy).distinct(), scope, a.deal_id)
-    held = sorted({str(p) for p in conn.execute(query).scalars()})
+    held = sorted({str(p) for p in conn.execute(scoped_policies(scope)).scalars()})
     if given is not None:
         if given not in held:
             yours = f"yours follow {', '.join(held)}" if held else "you reach no deals"
