@@ -42,7 +42,7 @@ def shown(cli: CLI, db: str, by: str) -> None:
     quota = ok(cli("quota", "show", "--rep", "ana", "--year", "2026", "--json", db_url=db)).json()
     assert quota["team"] == "north" and quota["currency"] == "CNY"
     amounts = {q["period"]: q["amount"] for q in quota["quotas"]}
-    assert amounts["2026"] == "120000" and amounts["2026-Q3"] == "30000.00"
+    assert amounts["2026"] == "120000.00" and amounts["2026-Q3"] == "30000.00"
     assert {c["actor"] for c in quota["changes"]} == {by}
 
 
