@@ -86,9 +86,18 @@ class VValue(Closed):
     earliest_recorded: datetime | None
 
 
+class WonTowardQuota(Closed):
+    deals: int
+    amount: DecimalText
+
+
 class SubjectPlan(Closed):
     subject: str | None
     target_from: Literal["given", "remaining quota", "none"]
+    quota: DecimalText | None = Field(description="The quota planned against; null: none.")
+    won_toward_quota: WonTowardQuota | None = Field(
+        description="The period's wins the quota was reduced by (the won row needs these)."
+    )
     policy: str
     currency: str
     target: DecimalText | None
