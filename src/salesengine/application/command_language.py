@@ -12,7 +12,7 @@ which is also why it is not ``commands.py``: the account and quota models import
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, TypeGuard
+from typing import Annotated, Any, TypeGuard, get_args
 
 from pydantic import Field, TypeAdapter
 
@@ -91,36 +91,15 @@ AnyCommand = Annotated[
 
 ALL_COMMAND_NAMES: tuple[str, ...] = COMMAND_NAMES + ACCOUNT_COMMAND_NAMES + QUOTA_COMMAND_NAMES
 
-_DEAL_CLASSES = (
-    OpenDeal,
-    RecordFact,
-    RetractFact,
-    Advance,
-    Regress,
-    LogVisit,
-    SetNextStep,
-    CompleteNextStep,
-    ChangeAmount,
-    ChangeExpectedClose,
-    ChangeOwner,
-    MarkWon,
-    MarkLost,
-    Abandon,
-    Reopen,
-    RecordKeyInfo,
-    RetractKeyInfo,
-)
-_ACCOUNT_CLASSES = (
-    OpenAccount,
-    ChangeAccount,
-    SetBuyingPower,
-    SetShareOfWallet,
-    SetGrade,
-    AddContact,
-    ChangeContact,
-    ContactLeft,
-    LogActivity,
-)
+
+def _members(family: Any) -> tuple[type, ...]:
+    """The command classes of a family's discriminated union (``Annotated[A | B, ...]``)."""
+    return get_args(get_args(family)[0])
+
+
+# Read from each family's own union, so that a command added there is known here too.
+_DEAL_CLASSES = _members(Command)
+_ACCOUNT_CLASSES = _members(AccountCommand)
 
 LANGUAGE_ADAPTER: TypeAdapter[AnyCommand] = TypeAdapter(AnyCommand)
 # The core validator, as ``commands.parse_command`` calls it: the import's hot path.
