@@ -163,13 +163,14 @@ def list_(
     """Accounts as of T, known at K, with their owner, grade, RAD cell and last contact."""
     from salesengine.application.accounts import Accounts
     from salesengine.cli.read_models import all_policies
+    from salesengine.domain.account_state import rad_refusal
     from salesengine.reports.accounts import AccountFilter, account_views
 
     if grade is not None and grade not in ("A", "B", "C", "D"):
         raise typer.BadParameter(f"{grade!r} is not one of A, B, C, D", param_hint="--grade")
-    cells = [f"{s}{b}" for s in "RDA" for b in "123"]
-    if rad is not None and rad not in cells:
-        raise typer.BadParameter(f"{rad!r} is not a RAD cell (R1 .. A3)", param_hint="--rad")
+    why = None if rad is None else rad_refusal(rad)
+    if why is not None:
+        raise typer.BadParameter(why, param_hint="--rad")
     keep = AccountFilter(owner, team, region, grade, rad)
     views, t, k, earliest = _run(
         as_of,

@@ -75,6 +75,14 @@ def rad_cell(buying_power: Decimal | None, share: Decimal | None) -> str | None:
     return f"{sow_letter(share)}{bp_class(buying_power)}"
 
 
+RAD_CELLS: tuple[str, ...] = tuple(f"{s}{b}" for s in "RDA" for b in "123")
+
+
+def rad_refusal(text: str) -> str | None:
+    """Why ``text`` names no RAD cell (the words every reader of a filter shows), or None."""
+    return None if text in RAD_CELLS else f"{text!r} is not a RAD cell (R1 .. A3)"
+
+
 @dataclass(frozen=True, slots=True)
 class Contact:
     """A person at the account, as recorded: role and support are our reading of them."""

@@ -127,10 +127,12 @@ def accounts(
     ] = None,
 ) -> JSONResponse:
     """The accounts the caller reaches (`salesengine account list --json`)."""
+    from salesengine.domain.account_state import rad_refusal
     from salesengine.reports.account_documents import account_summary
 
-    if rad is not None and rad not in [f"{s}{b}" for s in "RDA" for b in "123"]:
-        raise invalid("rad", f"{rad!r} is not a RAD cell (R1 .. A3)")  # the CLI's words
+    why = None if rad is None else rad_refusal(rad)
+    if why is not None:
+        raise invalid("rad", why)
     t, k = now_or(instant(as_of, "as_of")), instant(known_at, "known_at")
     keep = AccountFilter(owner, team, region, grade, rad)
 
