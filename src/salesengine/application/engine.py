@@ -42,7 +42,12 @@ from salesengine.application.commands import Command, OpenDeal, command_digest
 from salesengine.application.deal_dispatch import dispatch, open_deal
 from salesengine.application.history import build_history
 from salesengine.application.policy_versions import PolicyVersions
-from salesengine.application.ports import ExistenceIndex, PolicySource, PositionIndex
+from salesengine.application.ports import (
+    ExistenceIndex,
+    PersonalKeys,
+    PolicySource,
+    PositionIndex,
+)
 from salesengine.application.results import (
     CommandResult,
     DealEvents,
@@ -111,6 +116,12 @@ class SalesEngine(Application[UUID]):
         # Opens (and creates) the store: the library's errors pass through, for the
         # composition root to retry a lost creation race and to name the store.
         super().__init__(env=env)
+        # Personal data is sealed under its subjects' keys, which the recorder keeps
+        # (application/erasure.py); a mapper that cannot seal leaves it None.
+        attach = getattr(self.mapper, "attach", None)
+        self.personal: PersonalKeys | None = attach(self.recorder) if attach else None
+        if self.personal is not None:
+            self.recorder.keyring = self.personal  # type: ignore[attr-defined]
         self._positions = positions(self.recorder) if positions is not None else None
         self._existing = existing(self.recorder) if existing is not None else None
         self.versions = PolicyVersions(self.recorder, lambda: self.catalog, self.clock)

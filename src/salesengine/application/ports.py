@@ -7,7 +7,7 @@ application imports none of them.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 from uuid import UUID
 
@@ -52,3 +52,13 @@ class KeepsPolicyVersions(Protocol):
     def keep_policy_versions(self, versions: Sequence[KeptVersion]) -> None: ...
 
     def kept_policy_versions(self) -> list[KeptVersion]: ...
+
+
+class PersonalKeys(Protocol):
+    """What the store's keyring offers the erasure (``store.personal_keys.Keyring``)."""
+
+    def subjects_of(
+        self, *, pairs: Sequence[tuple[str, str]] = (), label: str | None = None
+    ) -> list[str]: ...
+
+    def forget(self, subjects: Iterable[str]) -> None: ...

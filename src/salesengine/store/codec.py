@@ -33,6 +33,8 @@ from eventsourcing.persistence import Mapper as LibraryMapper
 from eventsourcing.utils import get_topic, resolve_topic
 
 from salesengine.domain.eventsourcing_seam import blank_event
+from salesengine.store.personal_fields import open_state, rules_of, seal_state
+from salesengine.store.personal_keys import Keyring, KeySource
 
 Convert = Callable[[Any], Any]
 _CONVERTERS: dict[type, Convert] = {
@@ -110,11 +112,25 @@ class _UnusedTranscoder(Transcoder):
 class OrjsonMapper(LibraryMapper[UUID]):
     def __init__(self, compressor: Compressor | None = None, cipher: Cipher | None = None) -> None:
         super().__init__(transcoder=_UnusedTranscoder(), compressor=compressor, cipher=cipher)
+        self.keyring: Keyring | None = None
+
+    def attach(self, source: KeySource) -> Keyring:
+        """Seal and open personal data with the keys ``source`` (the recorder) keeps."""
+        self.keyring = Keyring(source)
+        return self.keyring
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
         state = dict(vars(domain_event))
         originator_id = state.pop("originator_id")
         originator_version = state.pop("originator_version")
+        topic = _topic(type(domain_event))
+        keyring = self.keyring
+        if keyring is not None:
+            if originator_version == 1:
+                keyring.note_created(originator_id.hex)
+            rules = rules_of(topic)
+            if rules is not None:
+                seal_state(keyring, rules, originator_id.hex, state)
         class_version = getattr(type(domain_event), "class_version", 1)
         if class_version > 1:
             state["class_version"] = class_version
@@ -125,7 +141,7 @@ class OrjsonMapper(LibraryMapper[UUID]):
             data = self.cipher.encrypt(data)
         # originator_id, originator_version, topic, state (positional: binding keywords
         # cost measurably per event on a bulk import)
-        return StoredEvent(originator_id, originator_version, _topic(type(domain_event)), data)
+        return StoredEvent(originator_id, originator_version, topic, data)
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         originator_id = stored_event.originator_id
@@ -157,6 +173,9 @@ class OrjsonMapper(LibraryMapper[UUID]):
                 value = state.get(name)
                 if value.__class__ is str:
                     state[name] = convert(value)
+            rules = rules_of(topic)
+            if rules is not None:
+                open_state(self.keyring, rules, originator_id.hex, state)
         except (orjson.JSONDecodeError, ValueError, TypeError, ArithmeticError) as e:
             raise MapperDeserialisationError(
                 f"cannot read stored event {originator_id} v{originator_version} ({topic}): {e}"

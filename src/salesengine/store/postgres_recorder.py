@@ -33,9 +33,13 @@ from salesengine.store.chain_table import (
     postgres_statements,
 )
 from salesengine.store.kept_versions import POLICY_VERSIONS_TABLE, kept_order
+from salesengine.store.personal_keys import KEYS_TABLE, Keyring, KeyRow, Used, raced_error
+from salesengine.store.personal_keys import postgres_statements as key_statements
 
 
 class PostgresRecorder(PostgresApplicationRecorder):
+    keyring: Keyring | None = None
+
     def __init__(
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
     ) -> None:
@@ -61,6 +65,15 @@ class PostgresRecorder(PostgresApplicationRecorder):
         events = f"{schema}.{Identifier(self.events_table_name).as_string()}"
         chain, meta = f"{schema}.{CHAIN_TABLE}", f"{schema}.{META_TABLE}"
         self.sql_create_statements.extend(SQL(s).format() for s in postgres_statements(schema))
+        self.sql_create_statements.extend(SQL(s).format() for s in key_statements(schema))
+        keys = f"{schema}.{KEYS_TABLE}"
+        self._insert_keys = (
+            f"INSERT INTO {keys} SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], "
+            "%s::bytea[]) ON CONFLICT DO NOTHING RETURNING subject"
+        )
+        self._count_keys = f"SELECT count(*) AS n FROM {keys} WHERE subject = ANY(%s::text[])"
+        self._erase_keys = f"DELETE FROM {keys} WHERE subject = ANY(%s::text[])"
+        self._select_keys = f"SELECT subject, scope, label, key FROM {keys}"
         self._head = f"SELECT seq, position, log_hash FROM {chain} ORDER BY seq DESC LIMIT 1"
         self._previous = (
             f"SELECT e.originator_id, c.event_hash FROM {events} e "
@@ -95,6 +108,75 @@ class PostgresRecorder(PostgresApplicationRecorder):
             with curs.connection.cursor() as other:
                 self._keep(other, versions)
 
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        keyring = self.keyring
+        used = keyring.take_used() if keyring is not None else None
+        try:
+            ids: Sequence[int] | None = super().insert_events(
+                stored_events, personal=used, **kwargs
+            )
+        except BaseException as e:
+            if keyring is not None and used:
+                keyring.raced(used)
+                if used.raced:
+                    raise raced_error() from e
+            raise
+        if keyring is not None and used:
+            keyring.written(used)
+        return ids
+
+    def _personal_keys(
+        self, curs: Cursor[DictRow], used: Used | None, erase: Sequence[str]
+    ) -> None:
+        """As the SQLite recorder's: new keys stored, known ones still there, erased
+        ones deleted, all under the writers' lock."""
+        if used:
+            if used.new:
+                rows = list(used.new.values())
+                curs.execute(self._insert_keys, [list(c) for c in zip(*rows, strict=True)])
+                if len(curs.fetchall()) != len(rows):
+                    self._abort(curs, used)
+            if used.known:
+                curs.execute(self._count_keys, (sorted(used.known),))
+                found = curs.fetchone()
+                if found is None or found["n"] != len(used.known):
+                    self._abort(curs, used)
+        if erase:
+            curs.execute(self._erase_keys, (list(erase),))
+
+    @staticmethod
+    def _abort(curs: Cursor[DictRow], used: Used) -> None:
+        # The library's transaction commits unless the server failed it (it keeps an
+        # error raised here for after the commit), so the server is made to fail it;
+        # insert_events turns that into the conflict it is.
+        used.raced = True
+        curs.execute("SELECT 1 / 0")
+        curs.fetchall()
+
+    def personal_keys(
+        self,
+        *,
+        subjects: Sequence[str] | None = None,
+        pairs: Sequence[tuple[str, str]] | None = None,
+    ) -> list[KeyRow]:
+        with self.datastore.transaction(commit=False) as curs:
+            if subjects is not None:
+                curs.execute(
+                    f"{self._select_keys} WHERE subject = ANY(%s::text[])", (list(subjects),)
+                )
+            elif pairs is not None:
+                curs.execute(
+                    f"{self._select_keys} WHERE (scope, label) IN "
+                    "(SELECT * FROM unnest(%s::text[], %s::text[]))",
+                    ([p[0] for p in pairs], [p[1] for p in pairs]),
+                )
+            else:
+                curs.execute(self._select_keys)
+            rows = curs.fetchall()
+        return [(r["subject"], r["scope"], r["label"], bytes(r["key"])) for r in rows]
+
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
@@ -106,6 +188,7 @@ class PostgresRecorder(PostgresApplicationRecorder):
         if ids:
             with curs.connection.cursor() as other:
                 self._chain(other, ids, stored_events)
+                self._personal_keys(other, kwargs.get("personal"), kwargs.get("erase_subjects", ()))
         return ids
 
     def _chain(

@@ -30,6 +30,14 @@ from salesengine.store.chain_table import (
     sqlite_statements,
 )
 from salesengine.store.kept_versions import POLICY_VERSIONS_TABLE, kept_order
+from salesengine.store.personal_keys import (
+    KEYS_TABLE,
+    Keyring,
+    KeyRow,
+    Used,
+    raced_error,
+)
+from salesengine.store.personal_keys import sqlite_statements as key_statements
 
 
 class BatchSQLiteRecorder(SQLiteApplicationRecorder):
@@ -46,6 +54,8 @@ class BatchSQLiteRecorder(SQLiteApplicationRecorder):
     handed out again (the chain still names it). The transaction's first statement is a
     write, so it holds the write lock before it reads where the log and chain end.
     """
+
+    keyring: Keyring | None = None
 
     def __init__(self, datastore: Any, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name)
@@ -76,6 +86,7 @@ class BatchSQLiteRecorder(SQLiteApplicationRecorder):
             "recorded_at TEXT NOT NULL, source TEXT NOT NULL, "
             "PRIMARY KEY (policy, fingerprint))",
             *sqlite_statements(),
+            *key_statements(),
         ]
 
     def create_table(self) -> None:
@@ -115,11 +126,27 @@ class BatchSQLiteRecorder(SQLiteApplicationRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        keyring = self.keyring
+        used = keyring.take_used() if keyring is not None else None
+        try:
+            self._insert(stored_events, used, kwargs)
+        except BaseException:
+            if keyring is not None and used:
+                keyring.raced(used)
+            raise
+        if keyring is not None and used:
+            keyring.written(used)
+        return None
+
+    def _insert(
+        self, stored_events: Sequence[StoredEvent], used: Used | None, kwargs: dict[str, Any]
+    ) -> None:
         with self.datastore.transaction(commit=True) as c:
             c.execute(self._lock)
             self._keep(c, kwargs.get("policy_versions", ()))
+            self._personal_keys(c, used, kwargs.get("erase_subjects", ()))
             if not stored_events:
-                return None
+                return
             c.execute(self._head)
             found = c.fetchone()
             head = Head(found[0], found[1], bytes(found[2])) if found else EMPTY
@@ -143,7 +170,54 @@ class BatchSQLiteRecorder(SQLiteApplicationRecorder):
                 if row is not None:
                     previous[aggregate] = bytes(row[0])
             c.executemany(self._insert_links, chain_rows(head, events, previous))
-        return None
+
+    def _personal_keys(self, c: SQLiteCursor, used: Used | None, erase: Sequence[str]) -> None:
+        """Store the new keys the events were sealed with, check the known ones are
+        still stored, and delete the keys of the subjects erased (overwriting the freed
+        pages, so the key is not left on disk in them)."""
+        if used:
+            if used.new:
+                c.executemany(
+                    f"INSERT INTO {KEYS_TABLE} VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
+                    list(used.new.values()),
+                )
+            # A new key skipped as a conflict, or a known one erased meanwhile, is short.
+            wanted = sorted({*used.new, *used.known})
+            for at in range(0, len(wanted), 500):
+                some = wanted[at : at + 500]
+                c.execute(
+                    f"SELECT count(*) FROM {KEYS_TABLE} WHERE subject IN "
+                    f"({','.join('?' * len(some))})",
+                    some,
+                )
+                if c.fetchone()[0] != len(some):
+                    raise raced_error()
+        if erase:
+            c.execute("PRAGMA secure_delete = ON")
+            c.executemany(f"DELETE FROM {KEYS_TABLE} WHERE subject = ?", [(s,) for s in erase])
+
+    def personal_keys(
+        self,
+        *,
+        subjects: Sequence[str] | None = None,
+        pairs: Sequence[tuple[str, str]] | None = None,
+    ) -> list[KeyRow]:
+        query = f"SELECT subject, scope, label, key FROM {KEYS_TABLE}"
+        with self.datastore.transaction(commit=False) as c:
+            if subjects is not None:
+                rows = []
+                for subject in subjects:
+                    c.execute(f"{query} WHERE subject = ?", (subject,))
+                    rows.extend(c.fetchall())
+            elif pairs is not None:
+                rows = []
+                for scope, label in pairs:
+                    c.execute(f"{query} WHERE scope = ? AND label = ?", (scope, label))
+                    rows.extend(c.fetchall())
+            else:
+                c.execute(query)
+                rows = c.fetchall()
+        return [(r[0], r[1], r[2], bytes(r[3])) for r in rows]
 
     def keep_policy_versions(self, versions: Sequence[KeptVersion]) -> None:
         """Keep versions on their own (the upgrade path: no event goes with them)."""
