@@ -7,7 +7,7 @@ personal value is sealed with AES-256-GCM under its subjects' keys (one subject:
 key; several: an HKDF of all of them, so that erasing any one erases the value), bound
 to its event and field, and stored in the event as an envelope::
 
-    {"$p": [subject ids], "n": nonce, "c": ciphertext}   (nonce and ciphertext base64)
+    {"$p": [subject ids], "c": base64 of the 12-byte nonce and the ciphertext}
 
 The hash chain covers the stored envelope, so an erasure changes nothing it covers.
 
@@ -21,11 +21,12 @@ its write, so two threads never rely on each other's uncommitted keys.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import os
 import threading
 import time
 import uuid
+from binascii import a2b_base64, b2a_base64
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -240,11 +241,15 @@ class Keyring:
         return cipher
 
     def seal(self, value: Any, subjects: Sequence[tuple[str, bytes]], aad: bytes) -> dict[str, Any]:
-        ordered = sorted(subjects)
-        ids = tuple(s for s, _ in ordered)
+        if len(subjects) == 1:
+            ids: tuple[str, ...] = (subjects[0][0],)
+            keys = [subjects[0][1]]
+        else:
+            ordered = sorted(subjects)
+            ids, keys = tuple(s for s, _ in ordered), [k for _, k in ordered]
         nonce = os.urandom(12)
-        sealed = self._cipher(ids, [k for _, k in ordered]).encrypt(nonce, orjson.dumps(value), aad)
-        return {ENVELOPE: list(ids), "n": _b64(nonce), "c": _b64(sealed)}
+        sealed = self._cipher(ids, keys).encrypt(nonce, orjson.dumps(value), aad)
+        return {ENVELOPE: list(ids), "c": b2a_base64(nonce + sealed, newline=False).decode()}
 
     def open(self, envelope: dict[str, Any], aad: bytes, erased: Any = ERASED) -> Any:
         """The value, or ``erased`` when any of its subjects' keys is gone."""
@@ -256,10 +261,9 @@ class Keyring:
                 return erased
             keys.append(key)
         try:
-            plain = self._cipher(ids, keys).decrypt(
-                base64.b64decode(envelope["n"]), base64.b64decode(envelope["c"]), aad
-            )
-        except InvalidTag:
+            sealed = a2b_base64(envelope["c"])
+            plain = self._cipher(ids, keys).decrypt(sealed[:12], sealed[12:], aad)
+        except (InvalidTag, ValueError, binascii.Error):
             # Not a decryption error to the reader: the audit chain names an edited
             # event; here the value is simply not readable.
             return erased
@@ -268,10 +272,6 @@ class Keyring:
 
 def is_envelope(value: Any) -> bool:
     return value.__class__ is dict and ENVELOPE in value
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
 
 
 def record_subject(aggregate: str) -> Subject:
