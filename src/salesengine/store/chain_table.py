@@ -106,6 +106,41 @@ def chain_rows(
     return rows
 
 
+class LastLinks:
+    """The event hash of the last event each aggregate got from this writer, by
+    (aggregate, version): an event never changes, so a hash remembered for its version
+    is its hash for good, whoever writes the aggregate's next event. Saves the recorder
+    reading it back for an aggregate whose events span batches (a bulk import's deals).
+    Filled only after the write's commit; bounded (emptied when full)."""
+
+    LIMIT = 200_000
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[int, bytes]] = {}
+
+    def known(
+        self, wanted: Sequence[tuple[str, int]]
+    ) -> tuple[dict[str, bytes], list[tuple[str, int]]]:
+        """Of the (aggregate, version)s ``wanted``: the hashes remembered, and the rest."""
+        found: dict[str, bytes] = {}
+        rest: list[tuple[str, int]] = []
+        last = self._last
+        for aggregate, version in wanted:
+            kept = last.get(aggregate)
+            if kept is not None and kept[0] == version:
+                found[aggregate] = kept[1]
+            else:
+                rest.append((aggregate, version))
+        return found, rest
+
+    def committed(self, rows: Sequence[ChainRow]) -> None:
+        if len(self._last) + len(rows) > self.LIMIT:
+            self._last = {}
+        last = self._last
+        for row in rows:
+            last[row[2]] = (row[3], row[5])
+
+
 def continued(events: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
     """The (aggregate, version) of the stored event each aggregate of a batch continues:
     its version before its first in the batch, for those that do not start at 1."""

@@ -6,6 +6,7 @@ Named by its topic in the store settings, so that an SQLite run never imports ps
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ from salesengine.store.chain_table import (
     UPGRADE_PAGE,
     ChainRow,
     Head,
+    LastLinks,
     ToChain,
     chain_existing,
     chain_rows,
@@ -44,6 +46,8 @@ class PostgresRecorder(PostgresApplicationRecorder):
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
     ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
+        self._links = LastLinks()
+        self._written = threading.local()  # the chain rows of this thread's write
         table = Identifier(datastore.schema), Identifier(POLICY_VERSIONS_TABLE)
         self.sql_create_statements.append(
             SQL(
@@ -113,6 +117,7 @@ class PostgresRecorder(PostgresApplicationRecorder):
     ) -> Sequence[int] | None:
         keyring = self.keyring
         used = keyring.take_used() if keyring is not None else None
+        self._written.links = []
         try:
             ids: Sequence[int] | None = super().insert_events(
                 stored_events, personal=used, **kwargs
@@ -125,6 +130,7 @@ class PostgresRecorder(PostgresApplicationRecorder):
             raise
         if keyring is not None and used:
             keyring.written(used)
+        self._links.committed(self._written.links)
         return ids
 
     def _personal_keys(
@@ -201,12 +207,13 @@ class PostgresRecorder(PostgresApplicationRecorder):
             (p, s.originator_id.hex, s.originator_version, s.topic, s.state)  # type: ignore[union-attr]
             for p, s in zip(ids, stored, strict=True)
         ]
-        wanted = continued([(e[1], e[2]) for e in events])
-        previous = {}
+        previous, wanted = self._links.known(continued([(e[1], e[2]) for e in events]))
         if wanted:
             curs.execute(self._previous, ([a for a, _ in wanted], [v for _, v in wanted]))
-            previous = {r["originator_id"].hex: r["event_hash"] for r in curs.fetchall()}
-        self._write_links(curs)(chain_rows(head, events, previous))
+            previous.update((r["originator_id"].hex, r["event_hash"]) for r in curs.fetchall())
+        links = chain_rows(head, events, previous)
+        self._write_links(curs)(links)
+        self._written.links = links
 
     def _write_links(self, curs: Cursor[DictRow]) -> Callable[[list[ChainRow]], None]:
         def write(rows: list[ChainRow]) -> None:

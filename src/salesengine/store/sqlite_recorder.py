@@ -22,6 +22,7 @@ from salesengine.store.chain_table import (
     UPGRADE_PAGE,
     ChainRow,
     Head,
+    LastLinks,
     ToChain,
     chain_existing,
     chain_rows,
@@ -59,6 +60,7 @@ class BatchSQLiteRecorder(SQLiteApplicationRecorder):
 
     def __init__(self, datastore: Any, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name)
+        self._links = LastLinks()
         table = self.events_table_name
         self._insert_at = (
             f"INSERT INTO {table} (rowid, originator_id, originator_version, topic, state) "
@@ -129,24 +131,25 @@ class BatchSQLiteRecorder(SQLiteApplicationRecorder):
         keyring = self.keyring
         used = keyring.take_used() if keyring is not None else None
         try:
-            self._insert(stored_events, used, kwargs)
+            links = self._insert(stored_events, used, kwargs)
         except BaseException:
             if keyring is not None and used:
                 keyring.raced(used)
             raise
         if keyring is not None and used:
             keyring.written(used)
+        self._links.committed(links)
         return None
 
     def _insert(
         self, stored_events: Sequence[StoredEvent], used: Used | None, kwargs: dict[str, Any]
-    ) -> None:
+    ) -> list[ChainRow]:
         with self.datastore.transaction(commit=True) as c:
             c.execute(self._lock)
             self._keep(c, kwargs.get("policy_versions", ()))
             self._personal_keys(c, used, kwargs.get("erase_subjects", ()))
             if not stored_events:
-                return
+                return []
             c.execute(self._head)
             found = c.fetchone()
             head = Head(found[0], found[1], bytes(found[2])) if found else EMPTY
@@ -163,13 +166,15 @@ class BatchSQLiteRecorder(SQLiteApplicationRecorder):
                 for i, s in enumerate(stored_events)
             ]
             c.executemany(self._insert_at, events)
-            previous = {}
-            for aggregate, version in continued([(e[1], e[2]) for e in events]):
+            previous, unknown = self._links.known(continued([(e[1], e[2]) for e in events]))
+            for aggregate, version in unknown:
                 c.execute(self._previous, (aggregate, version))
                 row = c.fetchone()
                 if row is not None:
                     previous[aggregate] = bytes(row[0])
-            c.executemany(self._insert_links, chain_rows(head, events, previous))
+            links = chain_rows(head, events, previous)
+            c.executemany(self._insert_links, links)
+        return links
 
     def _personal_keys(self, c: SQLiteCursor, used: Used | None, erase: Sequence[str]) -> None:
         """Store the new keys the events were sealed with, check the known ones are
