@@ -48,7 +48,7 @@ tracking = Table(
 )
 
 # The advisory lock key that serialises runners on PostgreSQL (SQLite has BEGIN IMMEDIATE).
-_LOCK = 0x5A1E5E
+LOCK = 0x5A1E5E
 # Events applied since the read models' tables were last analyzed (PostgreSQL) after
 # which they are analyzed again: see ``_analyze``.
 ANALYZE_AFTER = 50_000
@@ -97,9 +97,13 @@ class ProjectionRunner:
         *,
         window: int = 5000,
         reads: Engine | None = None,
+        lock: int = LOCK,
     ) -> None:
         """``reads``: an engine for ``status`` that does not take the write lock (a
-        service's, asked on every request while a runner writes); default ``sql``."""
+        service's, asked on every request while a runner writes); default ``sql``.
+        ``lock``: the PostgreSQL advisory lock that serialises the runners of these
+        read models (a shadow build's runners take another: online_rebuild.py)."""
+        self._lock = lock
         self.engine = engine
         self.sql = sql
         self.reads = reads or sql
@@ -109,6 +113,7 @@ class ProjectionRunner:
         self.timelines = Timelines(self.log.history)
         self._ready = False
         self._unanalyzed = 0
+        self._seen: dict[str, int] | None = None  # the positions its last run left
 
     # ------------------------------------------------------------------ queries
 
@@ -126,6 +131,12 @@ class ProjectionRunner:
             ProjectionStatus(p.name, known.get(p.name, (0, 0))[0], head) for p in self.projections
         ]
 
+    def positions(self) -> dict[str, int]:
+        """Each read model's tracking position (none for one never built)."""
+        self.setup()
+        with self.sql.connect() as conn:
+            return {name: pos for name, (pos, _) in self._positions(conn).items()}
+
     # ------------------------------------------------------------------ commands
 
     def setup(self) -> None:
@@ -135,7 +146,7 @@ class ProjectionRunner:
             with self.sql.begin() as conn:
                 if conn.dialect.name == "postgresql":
                     # Two runners creating the tables at once would race on the catalog.
-                    conn.execute(text(f"SELECT pg_advisory_xact_lock({_LOCK})"))
+                    conn.execute(text(f"SELECT pg_advisory_xact_lock({self._lock})"))
                 metadata.create_all(conn)
         except SQLAlchemyError as e:
             raise StoreUnavailable(f"cannot create the read models: {db_reason(e)}") from None
@@ -199,6 +210,10 @@ class ProjectionRunner:
     def _run(self, report: CatchUpReport, on_progress: Progress | None) -> None:
         with self.sql.connect() as conn:
             positions = {name: pos for name, (pos, _) in self._positions(conn).items()}
+        if self._seen is not None and positions != self._seen:
+            # The positions moved since this runner's last run (another runner, or an
+            # online rebuild swapped other tables in): what it keeps of them is stale.
+            self._forget()
         start = min((positions.get(p.name, 0) for p in self.projections), default=0)
         total = max(0, report.head - start)
         while start < report.head:
@@ -237,6 +252,7 @@ class ProjectionRunner:
             start = stop
             if on_progress is not None:
                 on_progress(report.read, total)
+        self._seen = dict(positions)
 
     def _apply(
         self,
@@ -281,7 +297,7 @@ class ProjectionRunner:
         query = select(tracking.c.name, tracking.c.position, tracking.c.version)
         if lock and conn.dialect.name == "postgresql":
             # Held to the end of the transaction; it also covers views with no tracking row yet.
-            conn.execute(text(f"SELECT pg_advisory_xact_lock({_LOCK})"))
+            conn.execute(text(f"SELECT pg_advisory_xact_lock({self._lock})"))
         return {r.name: (int(r.position), int(r.version)) for r in conn.execute(query)}
 
     def _track(
@@ -336,7 +352,7 @@ class ProjectionRunner:
         try:
             with self.sql.begin() as conn:
                 if conn.dialect.name == "postgresql":
-                    conn.execute(text(f"SELECT pg_advisory_xact_lock({_LOCK})"))
+                    conn.execute(text(f"SELECT pg_advisory_xact_lock({self._lock})"))
                     found = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
                 else:
                     found = "SELECT name FROM sqlite_master WHERE type = 'index'"

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from salesengine.cli.options import STATE
 from salesengine.cli.read_models import catch_up, runner
 from salesengine.cli.render import print_json, say
 from salesengine.cli.report_options import JsonOption
@@ -65,15 +66,47 @@ def rebuild_command(
     name: Annotated[
         str | None, typer.Argument(help=f"One of: {', '.join(NAMES)}; default all.")
     ] = None,
+    online: Annotated[
+        bool,
+        typer.Option(
+            "--online",
+            help="Build every read model anew beside the old ones, which keep answering "
+            "(and keep being caught up), then swap them in at once; a build stopped "
+            "part way resumes on the next --online run.",
+        ),
+    ] = False,
 ) -> None:
     """Drop read models and replay them from the first event (events/s and ETA shown)."""
     if name is not None and name not in NAMES:
         raise typer.BadParameter(
             f"no read model {name!r} (one of {', '.join(NAMES)})", param_hint="NAME"
         )
+    if online:
+        if name is not None:
+            raise typer.BadParameter(
+                "--online rebuilds every read model together (they are swapped in at "
+                "once); leave NAME out",
+                param_hint="NAME",
+            )
+        rebuild_everything_online()
+        return
     r = runner()
     report = catch_up(r, label="rebuilding", rebuild=[name] if name else [])
     say(
         f"rebuilt {name or ', '.join(NAMES)}: {report.read:,} events in {report.seconds:.1f} s "
         f"({report.rate:,.0f} events/s)"
+    )
+
+
+def rebuild_everything_online() -> None:
+    from salesengine.projections.online_rebuild import rebuild_online
+    from salesengine.store.settings import store_settings
+
+    engine = STATE.engine(create=False)
+    result = rebuild_online(engine, store_settings(STATE.db))
+    resumed = f" (resumed at position {result.resumed_from:,})" if result.resumed_from else ""
+    say(
+        f"rebuilt every read model beside the old ones: {result.read:,} events in "
+        f"{result.build_seconds:.1f} s{resumed}; swapped in at position "
+        f"{result.position:,} in {result.swap_seconds:.2f} s"
     )
