@@ -98,12 +98,18 @@ class ProjectionRunner:
         window: int = 5000,
         reads: Engine | None = None,
         lock: int = LOCK,
+        reset_outdated: bool = True,
     ) -> None:
         """``reads``: an engine for ``status`` that does not take the write lock (a
         service's, asked on every request while a runner writes); default ``sql``.
         ``lock``: the PostgreSQL advisory lock that serialises the runners of these
-        read models (a shadow build's runners take another: online_rebuild.py)."""
+        read models (a shadow build's runners take another: online_rebuild.py).
+        ``reset_outdated=False``: a read model whose definition changed is left as it is
+        (and no longer caught up) for an online rebuild to replace, instead of being
+        emptied and replayed in place."""
         self._lock = lock
+        self._reset_outdated = reset_outdated
+        self._held: set[str] = set()  # outdated, left for an online rebuild
         self.engine = engine
         self.sql = sql
         self.reads = reads or sql
@@ -214,7 +220,7 @@ class ProjectionRunner:
             # The positions moved since this runner's last run (another runner, or an
             # online rebuild swapped other tables in): what it keeps of them is stale.
             self._forget()
-        start = min((positions.get(p.name, 0) for p in self.projections), default=0)
+        start = self._start(positions, report.head)
         total = max(0, report.head - start)
         while start < report.head:
             stop = min(start + self.window, report.head)
@@ -226,13 +232,13 @@ class ProjectionRunner:
                     if now != positions:
                         # Another runner moved on meanwhile: continue from where it stands.
                         positions = now
-                        start = min((now.get(p.name, 0) for p in self.projections), default=0)
+                        start = self._start(now, report.head)
                         self._forget()
                         continue
                     active = [
                         (p, positions.get(p.name, 0), p.topics)
                         for p in self.projections
-                        if positions.get(p.name, 0) < stop
+                        if positions.get(p.name, 0) < stop and p.name not in self._held
                     ]
                     self._apply(conn, batch, active)
                     for projection, _, _ in active:
@@ -246,13 +252,19 @@ class ProjectionRunner:
                 raise
             self.timelines.trim()
             for projection in self.projections:
-                positions[projection.name] = max(positions.get(projection.name, 0), stop)
+                if projection.name not in self._held:
+                    positions[projection.name] = max(positions.get(projection.name, 0), stop)
             report.read += stop - start
             report.applied += len(batch)
             start = stop
             if on_progress is not None:
                 on_progress(report.read, total)
         self._seen = dict(positions)
+
+    def _start(self, positions: dict[str, int], head: int) -> int:
+        """Where the next run reads from: the lowest position of the models it keeps."""
+        kept = [positions.get(p.name, 0) for p in self.projections if p.name not in self._held]
+        return min(kept, default=head)
 
     def _apply(
         self,
@@ -316,12 +328,20 @@ class ProjectionRunner:
                 )
             )
 
-    def _rebuild_outdated(self) -> list[str]:
+    def outdated(self) -> list[str]:
+        """The read models stored under another definition than this code's."""
+        self.setup()
         with self.sql.connect() as conn:
             known = self._positions(conn)
-        outdated = [
+        return [
             p.name for p in self.projections if p.name in known and known[p.name][1] != p.version
         ]
+
+    def _rebuild_outdated(self) -> list[str]:
+        outdated = self.outdated()
+        if not self._reset_outdated:
+            self._held = set(outdated)
+            return []
         if outdated:
             self._reset(outdated)
         return outdated

@@ -207,3 +207,34 @@ def test_the_command_line_rebuilds_online(tmp_path: Path) -> None:
     refused = CliRunner().invoke(app, ["--db", str(db), "rebuild", "visits", "--online"])
     assert refused.exit_code != 0
     assert "leave NAME out" in refused.output
+
+
+def test_the_service_serves_the_old_models_while_a_new_definition_is_built(
+    store: Any, store_url: str
+) -> None:
+    from salesengine.service.context import ServiceContext, ServiceSettings
+
+    engine, clock, sql, settings = store
+    some_history(engine, clock, deals=10)
+    ProjectionRunner(engine, sql).catch_up()
+    new = rows(sql)
+    # What another version left: other rows, under another definition of `visits`.
+    with sql.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM visits")
+        conn.exec_driver_sql("UPDATE projection_tracking SET version = version + 1000 "
+                             "WHERE name = 'visits'")  # fmt: skip
+    old = rows(sql)
+    context = ServiceContext.open(ServiceSettings(db=store_url, follow=False))
+    try:
+        assert context.runner.outdated() == ["visits"]
+        context.start()
+        with context.reads.connect() as conn:
+            served = snapshot(conn)
+        assert served["visits"] in (old["visits"], new["visits"]), "never a half-built table"
+        context.wait_for_rebuild(60)
+        assert context.runner.outdated() == []
+        context.runner.catch_up()
+        assert rows(sql) == new
+        assert positions(sql) == dict.fromkeys(NAMES, engine.recorder.max_notification_id())
+    finally:
+        context.stop()

@@ -14,6 +14,7 @@ from salesengine.access.tokens import TokenStore
 from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
 from salesengine.domain.policy import FunnelPolicy
+from salesengine.projections.online_rebuild import rebuild_online
 from salesengine.projections.runner import ProjectionRunner, ProjectionStatus
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine, store_errors
@@ -55,6 +56,7 @@ class ServiceContext:
     policies: dict[str, FunnelPolicy]
     _stop: threading.Event = field(default_factory=threading.Event)
     _follower: threading.Thread | None = None
+    _rebuilder: threading.Thread | None = None
 
     @classmethod
     def open(cls, settings: ServiceSettings) -> ServiceContext:
@@ -62,14 +64,28 @@ class ServiceContext:
         engine = build_engine(settings.db, policy_paths=settings.policy_dirs, create=False)
         where = store_settings(settings.db)
         sql, reads = sql_engine(where), sql_engine(where, reader=True)
-        runner = ProjectionRunner(engine, sql, reads=reads)
+        # A read model whose definition changed is rebuilt beside the old one, which
+        # keeps answering meanwhile (start), not emptied and replayed in place.
+        runner = ProjectionRunner(engine, sql, reads=reads, reset_outdated=False)
         catalog = engine.catalog
         policies = {name: catalog.get(name) for name in catalog.names()}
         tokens = TokenStore(reads, clock=engine.clock)
         return cls(settings, engine, sql, reads, runner, tokens, policies)
 
     def start(self) -> None:
-        """Catch the read models up, then keep them current in the background."""
+        """Catch the read models up, then keep them current in the background. Read
+        models stored under an older definition keep answering (and report how far
+        behind they fall) while the new ones are built online and swapped in."""
+        outdated = self.runner.outdated()
+        if outdated:
+            log.warning(
+                "read models %s were built by another version: rebuilding them online",
+                ", ".join(outdated),
+            )
+            self._rebuilder = threading.Thread(
+                target=self._rebuild, name="salesengine-rebuild", daemon=True
+            )
+            self._rebuilder.start()
         self.runner.catch_up()
         if self.settings.follow:
             self._follower = threading.Thread(
@@ -86,6 +102,23 @@ class ServiceContext:
                 # wait, and carry on; the responses' X-Read-Models-Behind shows the lag.
                 log.exception("read models: catching up failed; trying again")
                 self._stop.wait(max(self.settings.poll_seconds, 1.0))
+
+    def _rebuild(self) -> None:
+        try:
+            result = rebuild_online(self.engine, store_settings(self.settings.db))
+        except Exception:
+            # Kept in its shadow: the next start resumes it. The old models still answer.
+            log.exception("read models: the online rebuild stopped; it resumes on restart")
+            return
+        log.info(
+            "read models rebuilt online from position %s and swapped in at %s",
+            result.resumed_from,
+            result.position,
+        )
+
+    def wait_for_rebuild(self, timeout: float | None = None) -> None:
+        if self._rebuilder is not None:
+            self._rebuilder.join(timeout)
 
     def stop(self) -> None:
         self._stop.set()
