@@ -214,7 +214,7 @@ def test_the_service_serves_the_old_models_while_a_new_definition_is_built(
 ) -> None:
     from salesengine.service.context import ServiceContext, ServiceSettings
 
-    engine, clock, sql, settings = store
+    engine, clock, sql, _ = store
     some_history(engine, clock, deals=10)
     ProjectionRunner(engine, sql).catch_up()
     new = rows(sql)
