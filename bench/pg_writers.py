@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from harness import Schemas, parser_with_stores, postgres_version, remove_sqlite, status, work_dir
 from harness import with_schema as schema_url
@@ -60,11 +61,12 @@ def _writer(db: str, writer: int, seconds: float, shared: bool, start_at: float)
         while time.perf_counter() < deadline:
             deal = f"W{writer}-{n // 6}"
             step = n % 6
+            command: dict[str, Any]
             if shared and n % 10 == 9:
                 command = {"cmd": "visit", "deal": f"S{n % SHARED_DEALS}"}
             elif step == 0:
-                command = {"cmd": "open", "deal": deal, "policy": "seven-stage",
-                           "at": (at + timedelta(minutes=n)).isoformat(), "amount": "1000"}  # fmt: skip
+                opened = (at + timedelta(minutes=n)).isoformat()
+                command = {"cmd": "open", "deal": deal, "policy": "seven-stage", "at": opened}
             elif step <= 4:
                 command = {"cmd": "fact", "deal": deal, "name": FACTS[step - 1]}
             else:
