@@ -41,6 +41,7 @@ class LogRows:
         self.sqlite = settings.kind == "sqlite"
         schema = "" if self.sqlite else (settings.env["POSTGRES_SCHEMA"] or "public")
         prefix = f'"{schema}".' if schema else ""
+        self.prefix = prefix
         self.events = prefix + EVENTS_TABLE[settings.kind]
         self.chain = prefix + CHAIN_TABLE
         self.meta = prefix + META_TABLE
@@ -82,7 +83,7 @@ class LogRows:
             f"FROM {self.events} WHERE {self.position} > {self.p} "
             f"ORDER BY {self.position} LIMIT {PAGE}"
         )
-        while rows := _fetch(conn, statement, (after,)):
+        while rows := fetch(conn, statement, (after,)):
             for position, originator_id, version, topic, state in rows:
                 yield position, (_hex(originator_id), _int(version), topic or "", _bytes(state))
             after = rows[-1][0]
@@ -92,7 +93,7 @@ class LogRows:
             f"SELECT position, seq, aggregate, version, state_digest, event_hash, log_hash "
             f"FROM {self.chain} WHERE position > {self.p} ORDER BY position LIMIT {PAGE}"
         )
-        while rows := _fetch(conn, statement, (after,)):
+        while rows := fetch(conn, statement, (after,)):
             for position, seq, aggregate, version, digest, hashed, log in rows:
                 yield position, (seq, aggregate, version, bytes(digest), bytes(hashed), bytes(log))
             after = rows[-1][0]
@@ -143,7 +144,7 @@ class LogRows:
         return [(r[0], (r[1], r[2], r[3], bytes(r[4]), bytes(r[5]), bytes(r[6]))) for r in rows]
 
 
-def _fetch(conn: Connection, statement: str, params: tuple[Any, ...]) -> list[Any]:
+def fetch(conn: Connection, statement: str, params: tuple[Any, ...]) -> list[Any]:
     """Plain tuples from the driver, in the connection's transaction: SQLAlchemy's rows
     cost as much as the hashing on a log this size."""
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine
 
 from salesengine.audit.checkpoints import keep, kept
+from salesengine.audit.erasures import check_erasures
 from salesengine.audit.keys import SignerKey
 from salesengine.audit.log_rows import ChainStart, LogRows
 from salesengine.audit_verifier import (
@@ -37,6 +38,7 @@ class StoreReport:
     report: Report
     start: ChainStart
     origin: str
+    erasures: int = 0  # erasures the log records (each checked to have deleted its keys)
 
 
 def kept_checkpoints(sql: Engine) -> tuple[list[Checkpoint], list[Finding]]:
@@ -76,13 +78,15 @@ def verify_store(
             resumed_at = since.size
         if after is not None:
             walk.feed(rows.entries(conn, after))
+        erasures, erasure_findings = check_erasures(rows, conn)
     findings += walk.finish()
+    findings += erasure_findings
     given = [since] if since is not None else []
     findings += check_checkpoints(
         [*given, *checkpoints], walk, origin=origin, keys=keys, resumed_at=resumed_at
     )
     report = Report(walk.entries, walk.seq, walk.true_log, findings, len(checkpoints))
-    return StoreReport(report, start, origin)
+    return StoreReport(report, start, origin, erasures)
 
 
 def _resume(

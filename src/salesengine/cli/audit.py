@@ -286,6 +286,7 @@ def _show(report: Report, as_json: bool, verified: StoreReport | None) -> None:
             start = verified.start
             found["chained_since"] = start.chained_since
             found["upgraded_through"] = start.upgraded_through
+            found["erasures"] = verified.erasures
         print_json(found)
         return
     for f in report.findings:
@@ -293,6 +294,13 @@ def _show(report: Report, as_json: bool, verified: StoreReport | None) -> None:
     verdict = "holds" if report.holds else f"does NOT hold: {len(report.findings)} findings"
     root = base64.b64encode(report.root).decode()
     say(f"{report.entries} positions read, log size {report.size}, root {root}: {verdict}")
+    if verified is not None and verified.erasures:
+        erased = (
+            "every erased key is gone"
+            if not any(f.kind == "erasure" for f in report.findings)
+            else "an erased key is still stored"
+        )
+        say(f"{verified.erasures} erasure(s) recorded: {erased}")
 
 
 def _checkpoint_json(made: Checkpoint) -> dict[str, Any]:
