@@ -66,6 +66,15 @@ class UnchainedPostgresRecorder(PostgresRecorder):
     def create_table(self) -> None:
         PostgresApplicationRecorder.create_table(self)
 
+    def _insert_stored_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        PostgresApplicationRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
+        versions = kwargs.get("policy_versions", ())
+        if versions:
+            with curs.connection.cursor() as other:
+                self._keep(other, versions)
+
     def _fetch_ids_after_insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:

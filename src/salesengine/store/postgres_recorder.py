@@ -71,11 +71,14 @@ class PostgresRecorder(PostgresApplicationRecorder):
         self.sql_create_statements.extend(SQL(s).format() for s in postgres_statements(schema))
         self.sql_create_statements.extend(SQL(s).format() for s in key_statements(schema))
         keys = f"{schema}.{KEYS_TABLE}"
-        self._insert_keys = (
-            f"INSERT INTO {keys} SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], "
-            "%s::bytea[]) ON CONFLICT DO NOTHING RETURNING subject"
+        # The known ones are counted in the statement's snapshot, which the new rows are
+        # not in: the two counts never overlap.
+        self._check_keys = (
+            f"WITH new AS (INSERT INTO {keys} SELECT * FROM unnest(%s::text[], %s::text[], "
+            "%s::text[], %s::bytea[]) ON CONFLICT DO NOTHING RETURNING subject) "
+            "SELECT (SELECT count(*) FROM new) AS inserted, "
+            f"(SELECT count(*) FROM {keys} WHERE subject = ANY(%s::text[])) AS known"
         )
-        self._count_keys = f"SELECT count(*) AS n FROM {keys} WHERE subject = ANY(%s::text[])"
         self._erase_keys = f"DELETE FROM {keys} WHERE subject = ANY(%s::text[])"
         self._select_keys = f"SELECT subject, scope, label, key FROM {keys}"
         self._head = f"SELECT seq, position, log_hash FROM {chain} ORDER BY seq DESC LIMIT 1"
@@ -111,6 +114,20 @@ class PostgresRecorder(PostgresApplicationRecorder):
         if versions:
             with curs.connection.cursor() as other:
                 self._keep(other, versions)
+        # Queued in the library's pipeline with the insert, so that the answers come back
+        # in its one round trip (the sync before it reads the events' ids): the chain's
+        # head, and the check of the personal data keys. Read in the next hook.
+        conn = curs.connection
+        head = conn.cursor()
+        # Never prepared: a statement prepared in a pipeline whose insert then fails
+        # (a version conflict) is dropped by the server but kept in psycopg's cache.
+        head.execute(self._head, prepare=False)
+        keys = self._queue_keys(conn, kwargs.get("personal"))
+        erase = kwargs.get("erase_subjects", ())
+        if erase:
+            with conn.cursor() as other:
+                other.execute(self._erase_keys, (list(erase),), prepare=False)
+        self._written.queued = (head, keys)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -118,6 +135,7 @@ class PostgresRecorder(PostgresApplicationRecorder):
         keyring = self.keyring
         used = keyring.take_used() if keyring is not None else None
         self._written.links = []
+        self._written.queued = (None, None)
         try:
             ids: Sequence[int] | None = super().insert_events(
                 stored_events, personal=used, **kwargs
@@ -133,24 +151,26 @@ class PostgresRecorder(PostgresApplicationRecorder):
         self._links.committed(self._written.links)
         return ids
 
-    def _personal_keys(
-        self, curs: Cursor[DictRow], used: Used | None, erase: Sequence[str]
+    def _queue_keys(self, conn: Any, used: Used | None) -> Cursor[DictRow] | None:
+        """As the SQLite recorder's check, in one statement: the new keys stored (a
+        conflict skips one), and how many of the known ones are still stored."""
+        if not used:
+            return None
+        rows = list(used.new.values())
+        columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[], [], [], []]
+        keys: Cursor[DictRow] = conn.cursor()
+        keys.execute(self._check_keys, (*columns, sorted(used.known)), prepare=False)
+        return keys
+
+    def _check_queued_keys(
+        self, curs: Cursor[DictRow], keys: Cursor[DictRow] | None, used: Used | None
     ) -> None:
-        """As the SQLite recorder's: new keys stored, known ones still there, erased
-        ones deleted, all under the writers' lock."""
-        if used:
-            if used.new:
-                rows = list(used.new.values())
-                curs.execute(self._insert_keys, [list(c) for c in zip(*rows, strict=True)])
-                if len(curs.fetchall()) != len(rows):
-                    self._abort(curs, used)
-            if used.known:
-                curs.execute(self._count_keys, (sorted(used.known),))
-                found = curs.fetchone()
-                if found is None or found["n"] != len(used.known):
-                    self._abort(curs, used)
-        if erase:
-            curs.execute(self._erase_keys, (list(erase),))
+        if keys is None or not used:
+            return
+        found = keys.fetchone()
+        keys.close()
+        if found is None or (found["inserted"], found["known"]) != (len(used.new), len(used.known)):
+            self._abort(curs, used)
 
     @staticmethod
     def _abort(curs: Cursor[DictRow], used: Used) -> None:
@@ -191,17 +211,23 @@ class PostgresRecorder(PostgresApplicationRecorder):
         # insert ran, still in its transaction and under its lock on the events table,
         # which is where the chain's head is read and its rows written.
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        if ids:
-            with curs.connection.cursor() as other:
-                self._chain(other, ids, stored_events)
-                self._personal_keys(other, kwargs.get("personal"), kwargs.get("erase_subjects", ()))
+        head, keys = self._written.queued
+        self._written.queued = (None, None)
+        found = head.fetchone()
+        head.close()
+        with curs.connection.cursor() as other:
+            self._check_queued_keys(other, keys, kwargs.get("personal"))
+            if ids:
+                self._chain(other, ids, stored_events, found)
         return ids
 
     def _chain(
-        self, curs: Cursor[DictRow], ids: Sequence[int], stored: Sequence[StoredEvent]
+        self,
+        curs: Cursor[DictRow],
+        ids: Sequence[int],
+        stored: Sequence[StoredEvent],
+        found: DictRow | None,
     ) -> None:
-        curs.execute(self._head)
-        found = curs.fetchone()
         head = Head(found["seq"], found["position"], found["log_hash"]) if found else EMPTY
         events: list[ToChain] = [
             (p, s.originator_id.hex, s.originator_version, s.topic, s.state)  # type: ignore[union-attr]
@@ -260,6 +286,7 @@ class PostgresRecorder(PostgresApplicationRecorder):
             curs.execute(
                 self._keep_statement,
                 (v.name, v.fingerprint, v.document, v.recorded_at, v.source),
+                prepare=False,  # see _insert_stored_events
             )
 
     def kept_policy_versions(self) -> list[KeptVersion]:
