@@ -46,6 +46,8 @@ _KDF_INFO = b"salesengine personal data v1"
 # How long a process trusts what it read of the keys: an erasure made by another
 # process shows in this one's reads within this many seconds.
 KEY_CACHE_SECONDS = 2.0
+# Subjects a process's writers remember (emptied when full).
+WRITING_LIMIT = 200_000
 # Single lookups a process makes in one cache period before it reads all keys at once.
 _LOOKUPS_BEFORE_LOAD = 32
 
@@ -114,6 +116,9 @@ class Keyring:
         self._loaded = False
         self._local = threading.local()
         self._ciphers: dict[tuple[str, ...], AESGCM] = {}
+        # The writers' own map, kept past the readers' cache period: a subject's id and
+        # key never change, and one erased meanwhile fails the write's check (replayed).
+        self._writing: dict[Subject, tuple[str, bytes]] = {}
 
     # ----------------------------------------------------------------- the cache
 
@@ -125,9 +130,12 @@ class Keyring:
                 self._since, self._lookups, self._loaded = time.monotonic(), 0, False
 
     def _adopt(self, rows: Iterable[KeyRow]) -> None:
+        if len(self._writing) > WRITING_LIMIT:
+            self._writing = {}
         for subject, scope, label, key in rows:
             self._by_id[subject] = key
             self._by_pair[(scope, label)] = subject
+            self._writing[(scope, label)] = (subject, key)
             self._absent.discard(subject)
 
     def forget(self, subjects: Iterable[str]) -> None:
@@ -136,6 +144,7 @@ class Keyring:
             gone = set(subjects)
             self._by_id = {s: k for s, k in self._by_id.items() if s not in gone}
             self._by_pair = {p: s for p, s in self._by_pair.items() if s not in gone}
+            self._writing = {p: w for p, w in self._writing.items() if w[0] not in gone}
             self._ciphers = {ids: c for ids, c in self._ciphers.items() if gone.isdisjoint(ids)}
             self._absent |= gone
 
@@ -212,20 +221,19 @@ class Keyring:
         known = used.pairs.get(pair)
         if known is not None:
             return known
-        self._fresh()
-        subject = None if new else self._by_pair.get(pair)
-        if subject is None and not new:
+        found = None if new else self._writing.get(pair)
+        if found is None and not new:
+            rows = self._source.personal_keys(pairs=[pair])
             with self._lock:
-                self._adopt(self._source.personal_keys(pairs=[pair]))
-            subject = self._by_pair.get(pair)
-        key = None if subject is None else self._by_id.get(subject)
-        if subject is not None and key is not None:
-            used.known.add(subject)
+                self._adopt(rows)
+            found = next(((r[0], r[3]) for r in rows), None)
+        if found is not None:
+            used.known.add(found[0])
         else:
-            subject, key = uuid.uuid4().hex, os.urandom(32)
-            used.new[subject] = (subject, pair[0], pair[1], key)
-        used.pairs[pair] = (subject, key)
-        return subject, key
+            found = (uuid.uuid4().hex, os.urandom(32))
+            used.new[found[0]] = (found[0], pair[0], pair[1], found[1])
+        used.pairs[pair] = found
+        return found
 
     # ---------------------------------------------------------- seal and open
 
