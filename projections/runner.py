@@ -115,7 +115,10 @@ class ProjectionRunner:
         self.reads = reads or sql
         self.window = window
         self.projections: list[Projection] = build_projections()
-        self.log = LogReader(engine, {name for p in self.projections for name in p.topics})
+        # The read models hold no personal data: their events stay sealed.
+        self.log = LogReader(
+            engine, {name for p in self.projections for name in p.topics}, personal=False
+        )
         self.timelines = Timelines(self.log.history)
         self._ready = False
         self._unanalyzed = 0

@@ -153,9 +153,17 @@ class OrjsonMapper(LibraryMapper[UUID]):
         )
 
     def decode(
-        self, topic: str, originator_id: UUID, originator_version: int, data: bytes
+        self,
+        topic: str,
+        originator_id: UUID,
+        originator_version: int,
+        data: bytes,
+        *,
+        sealed: bool = False,
     ) -> DomainEventProtocol[UUID]:
-        """A domain event from the columns of its stored row."""
+        """A domain event from the columns of its stored row. ``sealed``: leave its
+        personal data sealed, for a reader that never reads it (the read models), which
+        then neither looks up keys nor decrypts."""
         cls = resolve_topic(topic)
         try:
             if self.cipher:
@@ -173,7 +181,7 @@ class OrjsonMapper(LibraryMapper[UUID]):
                 value = state.get(name)
                 if value.__class__ is str:
                     state[name] = convert(value)
-            rules = rules_of(topic)
+            rules = None if sealed else rules_of(topic)
             if rules is not None:
                 open_state(self.keyring, rules, originator_id.hex, state)
         except (orjson.JSONDecodeError, ValueError, TypeError, ArithmeticError) as e:

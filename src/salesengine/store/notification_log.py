@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Protocol, cast
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, Mapper, PersistenceError
+from eventsourcing.persistence import ApplicationRecorder, Mapper, PersistenceError, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import get_topic
 
@@ -31,8 +31,11 @@ class EventStore(Protocol):
 class LogReader:
     """Pages of the log, by position, holding only the given deal event classes."""
 
-    def __init__(self, engine: EventStore, kinds: Iterable[str]) -> None:
+    def __init__(self, engine: EventStore, kinds: Iterable[str], *, personal: bool = True) -> None:
+        """``personal=False``: events keep their personal data sealed (store.codec), for
+        readers that never read it."""
         self.engine = engine
+        self.sealed = not personal
         self.topics = sorted({get_topic(getattr(Deal, name)) for name in kinds})
         self._ids: dict[str, UUID] = {}  # deal ids as stored, to their UUIDs
 
@@ -57,9 +60,21 @@ class LogReader:
             raise StoreUnavailable(f"cannot read the event store: {e}") from None
         entries = []
         for n in notifications:
-            event = deal_event(mapper.to_domain_event(n))
+            event = deal_event(self._decode(mapper, n))
             entries.append((n.id, event.originator_id.hex, event))
         return entries
+
+    def _decode(self, mapper: Mapper[UUID], stored: StoredEvent) -> object:
+        if isinstance(mapper, OrjsonMapper):
+            originator_id = stored.originator_id
+            return mapper.decode(
+                stored.topic,
+                originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id)),
+                stored.originator_version,
+                stored.state,
+                sealed=self.sealed,
+            )
+        return mapper.to_domain_event(stored)
 
     def history(self, originator_id: UUID, version: int) -> list[DealEvent]:
         """One deal's events below the given version, in version order."""
@@ -67,7 +82,7 @@ class LogReader:
             stored = self.engine.recorder.select_events(originator_id, lte=version - 1)
         except (PersistenceError, sqlite3.Error) as e:
             raise StoreUnavailable(f"cannot read the event store: {e}") from None
-        return [deal_event(self.engine.mapper.to_domain_event(s)) for s in stored]
+        return [deal_event(self._decode(self.engine.mapper, s)) for s in stored]
 
     def _read_sqlite(
         self, recorder: SQLiteApplicationRecorder, mapper: OrjsonMapper, start: int, stop: int
@@ -86,13 +101,14 @@ class LogReader:
         if len(ids) > 100_000:
             ids.clear()
         decode = mapper.decode
+        sealed = self.sealed
         entries: list[Entry] = []
         for position, hex_id, version, topic, state in rows:
             originator_id = ids.get(hex_id)
             if originator_id is None:
                 originator_id = ids[hex_id] = UUID(hex_id)
             # The topics asked for are the deal's own event classes.
-            event = cast(DealEvent, decode(topic, originator_id, version, state))
+            event = cast(DealEvent, decode(topic, originator_id, version, state, sealed=sealed))
             entries.append((position, hex_id, event))
         return entries
 
