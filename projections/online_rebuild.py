@@ -84,7 +84,7 @@ def rebuild_online(
             if before_swap is not None:
                 before_swap()
             started = time.perf_counter()
-            result.position = _swap(live, built, settings, shadow)
+            result.position = _swap(live, settings, shadow)
             result.swap_seconds = time.perf_counter() - started
         finally:
             built.dispose()
@@ -123,11 +123,10 @@ def _build(
     resumed = min(positions) if positions and all(p > 0 for p in positions) else 0
     result = OnlineRebuild(resumed_from=resumed, tables=_tables())
     started = time.perf_counter()
-    report: CatchUpReport
-    if resumed:
-        report = runner.catch_up(on_progress)  # a version changed since: rebuilt there
-    else:
-        report = runner.rebuild(on_progress=on_progress)
+    # Resumed: a model whose definition changed since is rebuilt there by catch_up.
+    report: CatchUpReport = (
+        runner.catch_up(on_progress) if resumed else runner.rebuild(on_progress=on_progress)
+    )
     result.read = report.read
     # What was written while it built: a short tail, so the swapped-in models start close
     # to the head and the live runners have little to do after the swap.
@@ -137,7 +136,7 @@ def _build(
     return result
 
 
-def _swap(live: Engine, built: Engine, settings: StoreSettings, shadow: StoreSettings) -> int:
+def _swap(live: Engine, settings: StoreSettings, shadow: StoreSettings) -> int:
     if settings.kind == "sqlite":
         return _swap_sqlite(live, shadow)
     return _swap_postgres(live, settings, shadow)
