@@ -45,6 +45,7 @@ class Erased:
     subjects: list[str]
     erasure: str  # the erasure event's stream id
     recorded_at: datetime
+    scrubbed: bool = True  # no copy of the keys left in the store's own files (SQLite's log)
 
 
 def parse_subject(text: str) -> tuple[SubjectKind, str]:
@@ -75,7 +76,8 @@ def erase(engine: SalesEngine, subject: str, *, actor: str | None = None) -> Era
     erasure = Erasure.record(kind, found, stamp)
     engine.save(erasure, erase_subjects=found)
     keys.forget(found)
-    return Erased(subject, kind, sorted(found), erasure.id.hex, now)
+    scrubbed = keys.scrub()
+    return Erased(subject, kind, sorted(found), erasure.id.hex, now, scrubbed)
 
 
 def _label(kind: SubjectKind, name: str) -> str | None:

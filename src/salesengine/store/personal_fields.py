@@ -20,6 +20,7 @@ from salesengine.domain.personal import (
 )
 from salesengine.store.personal_keys import Keyring, is_envelope, record_subject
 
+DIGEST = "command_digest"
 Rules = tuple[tuple[tuple[str, Rule], ...], bool]  # (field, rule)s, on an account
 
 
@@ -48,6 +49,7 @@ def seal_state(keyring: Keyring, rules: Rules, aggregate: str, state: dict[str, 
     new_record = keyring.is_created(aggregate)
     record: list[tuple[str, bytes]] = []
     attendees: list[tuple[str, bytes]] = []
+    everyone: dict[str, bytes] = {}  # every subject a value was sealed under
 
     def the_record() -> list[tuple[str, bytes]]:
         if not record:
@@ -68,22 +70,35 @@ def seal_state(keyring: Keyring, rules: Rules, aggregate: str, state: dict[str, 
                 attendees.append(subject)
                 sealed.append(keyring.seal(entry, [subject], aad))
             state[name] = sealed
+            everyone.update(attendees)
         elif rule is Rule.CONTACT:
             subject = keyring.subject_key((aggregate, state["contact"]), new=False)
             state[name] = keyring.seal(value, [subject], aad)
+            everyone.update([subject])
         elif rule is Rule.MEETING_NOTE:
             subjects = dict([*attendees, *the_record()])
             state[name] = keyring.seal(value, list(subjects.items()), aad)
+            everyone.update(subjects)
         elif isinstance(value, dict):  # key information's details: each value
             state[name] = {k: keyring.seal(v, the_record(), aad) for k, v in value.items()}
+            everyone.update(record)
         else:
             state[name] = keyring.seal(value, the_record(), aad)
+            everyone.update(record)
+    digest = state.get(DIGEST)
+    if digest is not None and everyone:
+        # The command's digest hashes its personal fields too: left plain, it would
+        # confirm a guess at an erased value. Readable only while all of them are.
+        state[DIGEST] = keyring.seal(digest, list(everyone.items()), _aad(aggregate, DIGEST))
 
 
 def open_state(
     keyring: Keyring | None, rules: Rules, aggregate: str, state: dict[str, Any]
 ) -> None:
     """Replace the envelopes of ``state`` with their values, or ``ERASED``, in place."""
+    digest = state.get(DIGEST)
+    if digest is not None and is_envelope(digest):
+        state[DIGEST] = keyring.open(digest, _aad(aggregate, DIGEST)) if keyring else ERASED
     for name, _rule in rules[0]:
         value = state.get(name)
         if value is None:

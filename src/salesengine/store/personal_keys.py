@@ -80,6 +80,10 @@ class KeySource(Protocol):
         """Rows by subject id, by (scope, label), or all of them when given neither."""
         ...
 
+    def scrub_erased(self) -> bool:
+        """Leave no copy of deleted keys in the store's files it can reach."""
+        ...
+
 
 def raced_error() -> IntegrityError:
     """A key this write was sealed with is not the stored one (or is gone): the write
@@ -155,6 +159,10 @@ class Keyring:
         if label:
             rows += [r for r in self._source.personal_keys() if r[2] == label]
         return sorted({r[0] for r in rows})
+
+    def scrub(self) -> bool:
+        """After an erasure: no copy of the deleted keys left in the store's files."""
+        return self._source.scrub_erased()
 
     def forget_all(self) -> None:
         with self._lock:

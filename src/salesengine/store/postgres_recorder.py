@@ -81,6 +81,7 @@ class PostgresRecorder(PostgresApplicationRecorder):
         )
         self._erase_keys = f"DELETE FROM {keys} WHERE subject = ANY(%s::text[])"
         self._select_keys = f"SELECT subject, scope, label, key FROM {keys}"
+        self._vacuum_keys = f"VACUUM FULL {keys}"
         self._head = f"SELECT seq, position, log_hash FROM {chain} ORDER BY seq DESC LIMIT 1"
         self._previous = (
             f"SELECT e.originator_id, c.event_hash FROM {events} e "
@@ -180,6 +181,19 @@ class PostgresRecorder(PostgresApplicationRecorder):
         used.raced = True
         curs.execute("SELECT 1 / 0")
         curs.fetchall()
+
+    def scrub_erased(self) -> bool:
+        """After an erasure: rewrite the keys table, so that the deleted keys' row
+        versions are gone from its files (a plain VACUUM only marks them free). The
+        server's write-ahead log and archives keep them until they are recycled
+        (docs/privacy.md)."""
+        with self.datastore.get_connection() as conn:
+            conn.autocommit = True
+            try:
+                conn.execute(self._vacuum_keys)
+            finally:
+                conn.autocommit = False
+        return True
 
     def personal_keys(
         self,

@@ -4,6 +4,9 @@ policy versions beside the events and chaining every event it writes (the audit 
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -200,6 +203,22 @@ class BatchSQLiteRecorder(SQLiteApplicationRecorder):
         if erase:
             c.execute("PRAGMA secure_delete = ON")
             c.executemany(f"DELETE FROM {KEYS_TABLE} WHERE subject = ?", [(s,) for s in erase])
+
+    def scrub_erased(self) -> bool:
+        """After an erasure: copy the write-ahead log into the database and empty it,
+        so that no copy of the deleted keys stays in it (the database's freed pages
+        are overwritten already: secure_delete). False if a reader kept it from
+        emptying the log within a few seconds."""
+        pool = self.datastore.pool
+        if pool.is_sqlite_memory_mode:
+            return True
+        with contextlib.closing(sqlite3.connect(pool.db_name, timeout=5)) as db:
+            for _ in range(20):
+                busy, _log, _done = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                if not busy:
+                    return True
+                time.sleep(0.25)
+        return False
 
     def personal_keys(
         self,
