@@ -81,6 +81,9 @@ def test_erasing_a_contact_prints_its_receipt_and_every_reader_shows_erased(
     history = ok(acme("history", "D1", "--json")).json()
     visit = next(e for e in history["events"] if e["type"] == "VisitLogged")
     assert (visit["data"]["attendees"], visit["data"]["note"]) == (["Wang Wei"], NOTE)
+    # The chain covers the events as stored, encrypted: it holds, the erasure in it.
+    verified = ok(acme("audit", "verify", "--json")).json()
+    assert (verified["holds"], verified["size"]) == (True, events + 1)
 
 
 def test_erasing_a_person_prints_a_readable_receipt(acme: CLI) -> None:
