@@ -4,6 +4,7 @@ and each refusal: one line naming the subject, a non-zero exit, nothing changed.
 
 from __future__ import annotations
 
+import functools
 import os
 import pty
 import select
@@ -84,6 +85,25 @@ def test_erasing_a_contact_prints_its_receipt_and_every_reader_shows_erased(
     # The chain covers the events as stored, encrypted: it holds, the erasure in it.
     verified = ok(acme("audit", "verify", "--json")).json()
     assert (verified["holds"], verified["size"]) == (True, events + 1)
+
+
+def test_on_either_store_an_erased_contact_reads_erased_and_a_refusal_changes_nothing(
+    cli: CLI, store_url: str
+) -> None:
+    run = functools.partial(cli, db_url=store_url)
+    ok(run("account", "open", "ACME", "--owner", "zhou", "--at", "2026-01-05"))
+    ok(run("account", "contact", "add", "ACME", "wang", "--name", "Wang Wei",
+           "--role", "decision_maker", "--at", "2026-01-06"))  # fmt: skip
+    refused = run("erase", "contact:ACME/wang")  # no --yes, no terminal
+    assert refused.code == 2 and "pass --yes" in refused.err
+    assert contact_wang(run)["name"] == "Wang Wei"
+
+    done = ok(run("erase", "contact:ACME/wang", "--yes", "--json")).json()
+
+    assert (done["kind"], done["keys_deleted"], done["by"]) == ("contact", 1, "auditor-test")
+    assert contact_wang(run)["name"] == ERASED
+    again = run("erase", "contact:ACME/wang", "--yes")
+    assert again.code == 1 and "nothing is stored encrypted for contact:ACME/wang" in again.err
 
 
 def test_erasing_a_person_prints_a_readable_receipt(acme: CLI) -> None:

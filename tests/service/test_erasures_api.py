@@ -5,12 +5,16 @@ history reads "[erased]" where the personal data was; each refusal changes nothi
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime
 from typing import Any
 
 import pytest
 
+from salesengine.application.erasure import erase
+from salesengine.bootstrap import build_engine
 from salesengine.domain.personal import ERASED
+from salesengine.store.personal_keys import KEY_CACHE_SECONDS
 from tests.service.accounts_seed import seed_accounts
 from tests.service.conftest import Api
 
@@ -138,3 +142,21 @@ def test_a_body_that_is_not_one_subject_is_malformed(api: Api) -> None:
         answer = api.post("admin", PATH, body)
         assert answer.status_code == 422, (body, answer.text)
         assert answer.json()["code"] == "invalid_request"
+
+
+def test_an_erasure_made_elsewhere_shows_in_the_service_within_the_key_cache_time(
+    api: Api,
+) -> None:
+    visited(api)
+    assert last_visit(api)["note"] == VISIT["note"]  # the service now holds the key
+    elsewhere = build_engine(api.db, actor="dpo")  # another process's view of the store
+    try:
+        erase(elsewhere, "deal:N-1")
+    finally:
+        elsewhere.close()
+
+    deadline = time.monotonic() + KEY_CACHE_SECONDS + 1
+    while last_visit(api)["note"] != ERASED:
+        assert time.monotonic() < deadline, "the service still reads the erased note"
+        time.sleep(0.1)
+    assert last_visit(api)["attendees"] == ["Wang Wei"]  # another subject: not erased
