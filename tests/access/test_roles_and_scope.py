@@ -27,6 +27,8 @@ def test_every_role_has_its_permissions_and_only_admin_manages() -> None:
     assert table[Role.ADMIN] == set(Action)
     managing = {Action.MANAGE_TOKENS, Action.MANAGE_POLICIES}
     assert [r for r in Role if table[r] & managing] == [Role.ADMIN]
+    # Erasing personal data cannot be undone: the admin's alone.
+    assert [r for r in Role if Action.ERASE_PERSONAL_DATA in table[r]] == [Role.ADMIN]
 
 
 def test_a_principal_asks_its_roles_table() -> None:

@@ -185,3 +185,19 @@ def test_the_answers_to_commands_match_their_schemas(fuzzed: Api) -> None:
         assert answer.status_code == status, (body, answer.text)
         if body is advance:
             assert answer.json()["code"] == "criteria_not_met"
+
+
+def test_the_answers_to_erasures_match_their_schemas(fuzzed: Api) -> None:
+    named = {"cmd": "visit", "deal": "N-1", "attendees": ["Wang Wei"], "note": "met Wang"}
+    assert fuzzed.post("admin", "/api/v1/commands", named).status_code == 200
+    erasures = document["/api/v1/erasures"]["POST"]
+    expected: list[tuple[Any, int]] = [
+        ({"subject": "person:Wang Wei"}, 201),  # the receipt
+        ({"subject": "person:Wang Wei"}, 422),  # nothing left to erase
+        ({"subject": "Wang Wei"}, 422),  # no form of a subject
+        ({"subject": "deal:NO-SUCH"}, 404),
+    ]
+    for body, status in expected:
+        case = erasures.Case(body=body, media_type="application/json")
+        answer = case.call_and_validate(headers=fuzzed.auth("admin"), checks=CHECKS)
+        assert answer.status_code == status, (body, answer.text)

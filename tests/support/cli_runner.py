@@ -17,10 +17,12 @@ def salesengine(
     *args: str, env: Mapping[str, str], cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``salesengine ARGS`` with ``env`` over this process's environment; lines are
-    wide, so no message is wrapped."""
+    wide, so no message is wrapped. Standard input is empty, never the terminal the
+    tests may run in: a command that would ask there is run as in a script."""
     return subprocess.run(
         [sys.executable, "-m", "salesengine", *args],
         check=False,
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         encoding="utf-8",

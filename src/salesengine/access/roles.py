@@ -34,6 +34,7 @@ class Action(StrEnum):
     WRITE_QUOTAS = "write_quotas"  # its quota commands too: set and clear targets
     MANAGE_TOKENS = "manage_tokens"
     MANAGE_POLICIES = "manage_policies"
+    ERASE_PERSONAL_DATA = "erase_personal_data"  # crypto-shred a data subject (docs/privacy.md)
 
 
 _READ = frozenset({Action.READ_DEALS, Action.READ_HISTORY})
@@ -54,7 +55,8 @@ PERMISSIONS: Mapping[Role, frozenset[Action]] = MappingProxyType(
         Role.INTEGRATION: frozenset(
             {Action.WRITE_COMMANDS, Action.WRITE_QUOTAS, Action.READ_FEED, Action.READ_DEALS}
         ),
-        # The only role that manages tokens and policies; it may do all the rest too.
+        # The only role that manages tokens and policies and erases personal data (which
+        # cannot be undone); it may do all the rest too.
         Role.ADMIN: frozenset(Action),
     }
 )

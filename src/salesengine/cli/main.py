@@ -16,6 +16,7 @@ from salesengine.cli import audit as audit_cli
 from salesengine.cli import backup as backup_cli
 from salesengine.cli import deal as deal_cli
 from salesengine.cli import demo as demo_cli
+from salesengine.cli import erase as erase_cli
 from salesengine.cli import export as export_cli
 from salesengine.cli import forecast as forecast_cli
 from salesengine.cli import funnel_command as funnel_cli
@@ -89,6 +90,8 @@ app.command("serve")(serve_cli.serve_command)
 # Operations: a consistent copy of the store, and the store put back from one.
 app.command("backup")(backup_cli.backup_command)
 app.command("restore")(backup_cli.restore_command)
+# Personal data: a data subject's erased for good (docs/privacy.md).
+app.command("erase")(erase_cli.erase_command)
 
 
 @app.callback()

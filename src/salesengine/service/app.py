@@ -16,6 +16,7 @@ from salesengine.service import (
     commands_api,
     dashboard,
     deals_api,
+    erasures_api,
     export_api,
     feed_api,
     meta_api,
@@ -70,6 +71,8 @@ def create_app(settings: ServiceSettings, *, context: ServiceContext | None = No
     # The key-account method's answers: quotas, the V value, the portfolio, anomalies.
     for router in (quotas_api.router, portfolio_api.router, anomalies_api.router):
         app.include_router(router)
+    # Personal data erased for good, by an admin (docs/privacy.md).
+    app.include_router(erasures_api.router)
     dashboard.install(app)
     openapi.install(app)
     return app
