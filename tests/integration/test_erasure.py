@@ -1,0 +1,171 @@
+"""Erasing personal data (crypto-shredding), on SQLite and PostgreSQL: every figure and
+every chain the same before and after, the erasure in the chain with no personal data
+in it, and no erased value left anywhere in the store.
+
+The history (tests/support/personal_data.py) has personal values of every kind; the
+four erasures name a contact, a person, a deal's record and an account's record.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from salesengine.application.accounts import Accounts
+from salesengine.application.engine import SalesEngine
+from salesengine.application.erasure import NothingToErase, erase
+from salesengine.bootstrap import build_engine
+from tests.support.audit import both_verdicts, export_text
+from tests.support.clock import Clock
+from tests.support.personal_data import (
+    ALL_VALUES,
+    ERASED_VALUES,
+    ERASURES,
+    IGNATIUS,
+    KEPT_VALUES,
+    PLAIN_VALUES,
+    ZELDA,
+    erase_all,
+    event_states,
+    figures,
+    read_models,
+    sqlite_files,
+    store_bytes,
+    stored_keys,
+    where_found,
+    write_personal_history,
+)
+from tests.support.stores import StoreFactory
+
+ERASURE_TOPIC = "salesengine.domain.erasure:Erasure.Recorded"
+
+
+@pytest.fixture
+def engine(make_engine: StoreFactory) -> SalesEngine:
+    engine = make_engine()
+    write_personal_history(engine)
+    return engine
+
+
+def chain_entries(url: str) -> list[dict[str, object]]:
+    return [
+        line["event"]
+        for line in map(json.loads, export_text(url).splitlines())
+        if line["kind"] == "entry"
+    ]
+
+
+def test_erasure_leaves_every_figure_and_every_chain_as_it_was(
+    engine: SalesEngine, store_url: str
+) -> None:
+    with read_models(engine, store_url) as models:
+        before = figures(models.caught_up())
+        in_store, standalone = both_verdicts(store_url)
+        assert in_store.report.holds and standalone.holds
+        assert in_store.report.root == standalone.root
+        entries = in_store.report.entries
+
+        erased = erase_all(engine)
+
+        after = figures(models.caught_up())
+        rebuilt = figures(models.rebuilt())  # replayed from events whose values read erased
+    # The figures are not empty: the history moved deals through stages, won and lost.
+    assert any(row.deals for row in before["funnel None 8"])
+    assert any(row.cohort for row in before["conversion None 0"])
+    assert before["forecast None 8"].weighted_pipeline
+    assert after == before
+    assert rebuilt == before
+
+    in_store, standalone = both_verdicts(store_url)
+    assert in_store.report.holds and standalone.holds, (in_store, standalone)
+    assert in_store.report.root == standalone.root
+    assert in_store.report.entries == standalone.entries == entries + len(ERASURES)
+
+    # Each erasure is one event in the chain, naming its subjects by their opaque ids.
+    recorded = [e for e in chain_entries(store_url) if e["topic"] == ERASURE_TOPIC]
+    assert [e["aggregate"] for e in recorded] == [r.erasure for r in erased]
+    for event, done in zip(recorded, erased, strict=True):
+        state = json.loads(str(event["state"]))
+        assert state["kind"] == done.kind and state["actor"] == "dpo"
+        assert state["subjects"] == done.subjects and len(done.subjects) >= 1
+        assert where_found({"erasure": str(event["state"]).encode()}, ALL_VALUES) == {}
+    kinds = {r.kind for r in erased}
+    assert kinds == {"contact", "person", "deal", "account"}
+    # The person was named on an account's activity and on deals' visits: two subjects.
+    assert len(next(r for r in erased if r.kind == "person").subjects) == 2
+
+
+def test_personal_values_are_stored_sealed_and_the_rest_as_written(
+    engine: SalesEngine, store_url: str
+) -> None:
+    states = {f"event {n}": state for n, state in enumerate(event_states(store_url))}
+    assert where_found(states, ALL_VALUES) == {}
+    assert sorted(where_found(states, PLAIN_VALUES)) == sorted(PLAIN_VALUES)
+    # ...and read back as written, through the engine.
+    contact = Accounts(engine).state("ACME").contacts["c1"]
+    assert contact.name == ZELDA
+    visit = next(e for e in engine.history("D1").events if e.type == "VisitLogged")
+    assert visit.data["attendees"][0] == IGNATIUS
+
+
+def test_after_erasure_no_erased_value_nor_key_is_left_in_the_store(
+    engine: SalesEngine, store_url: str
+) -> None:
+    keys_before = stored_keys(engine)
+    erased = erase_all(engine)
+    gone = {s for r in erased for s in r.subjects}
+    assert gone <= set(keys_before)
+    found = store_bytes(store_url)
+    if "://" not in store_url:  # the database file itself; the WAL is its own test below
+        found = {store_url: found[store_url]}
+    assert where_found(found, ERASED_VALUES) == {}
+    for subject in gone:
+        key = keys_before[subject]
+        assert not any(key in data for data in found.values()), f"the key of {subject} is left"
+    # The values of the subjects not erased are still there, sealed, and read as written.
+    states = {f"event {n}": state for n, state in enumerate(event_states(store_url))}
+    assert where_found(states, KEPT_VALUES) == {}
+    remaining = set(stored_keys(engine))
+    assert remaining == set(keys_before) - gone and remaining
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="SQLite's write-ahead log keeps the pages an erasure deleted from: after a "
+    "checkpoint, while the store is open, the -wal file still holds the erased subjects' "
+    "keys and the erased person's name (the keys table's label) until the log is "
+    "overwritten or truncated (store/sqlite_recorder.py deletes with secure_delete, which "
+    "covers the database file only)",
+)
+def test_after_erasure_and_a_checkpoint_the_sqlite_wal_holds_no_erased_value_nor_key(
+    tmp_path: Path, clock: Clock
+) -> None:
+    store_url = str(tmp_path / "store.db")
+    engine = build_engine(store_url, clock=clock, actor="tester")
+    try:
+        write_personal_history(engine)
+        keys_before = stored_keys(engine)
+        erased = erase_all(engine)
+        # The store is open (a service, a relay): its write-ahead log is there. (Were
+        # it not, nothing would be found and this test would pass.)
+        files = sqlite_files(store_url)
+    finally:
+        engine.close()
+    wal = {name: data for name, data in files.items() if name.endswith("-wal")}
+    assert where_found(wal, ERASED_VALUES) == {}
+    for subject in {s for r in erased for s in r.subjects}:
+        assert not any(keys_before[subject] in data for data in wal.values())
+
+
+@pytest.mark.parametrize("subject", [*ERASURES, "person:Nobody Atall"])
+def test_erasing_a_subject_with_nothing_left_is_refused_and_records_nothing(
+    engine: SalesEngine, store_url: str, subject: str
+) -> None:
+    if subject in ERASURES:
+        erase(engine, subject, actor="dpo")
+    entries = len(chain_entries(store_url))
+    with pytest.raises(NothingToErase):
+        erase(engine, subject, actor="dpo")
+    assert len(chain_entries(store_url)) == entries
