@@ -283,6 +283,35 @@ def postgres_cells(url: str) -> dict[str, bytes]:
     return found
 
 
+def _bytes(value: object) -> bytes:
+    if isinstance(value, (bytes, memoryview)):
+        return bytes(value)
+    return str(value).encode()
+
+
+def table_cells(url: str) -> dict[str, dict[str, bytes]]:
+    """Every cell of every table of the store, by table and column (cells joined with
+    NUL bytes): what a query of the store's database can read."""
+    if "://" in url:
+        found: dict[str, dict[str, bytes]] = {}
+        for where, data in postgres_cells(url).items():
+            table, column = where.split(".", 1)
+            found.setdefault(table, {})[column] = data
+        return found
+    found = {}
+    with closing(sqlite3.connect(url)) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            columns = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
+            found[table] = {
+                column: b"\0".join(
+                    _bytes(v) for (v,) in conn.execute(f'SELECT "{column}" FROM "{table}"')
+                )
+                for column in columns
+            }
+    return found
+
+
 def store_bytes(url: str) -> dict[str, bytes]:
     """Everything the store keeps, by where: files (SQLite) or columns (PostgreSQL)."""
     return sqlite_files(url) if "://" not in url else postgres_cells(url)
