@@ -124,6 +124,26 @@ def test_the_history_commands_show_erased_values_as_erased(
     shows_erased(json.dumps(acme, ensure_ascii=False), ACME_KEPT)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("args", "kept"),
+    [
+        (("history", "D1"), (MARTA,)),
+        (("account", "show", "ACME", "--json"), (ORSON, ORSON_TITLE)),
+        (("account", "show", "ACME"), (ORSON,)),
+        (("account", "chain", "ACME", "--json"), (ORSON,)),
+        (("account", "history", "ACME"), (ORSON,)),
+    ],
+)
+def test_the_command_lines_readers_show_erased_values_as_erased(
+    engine: SalesEngine, store_url: str, args: tuple[str, ...], kept: tuple[str, ...]
+) -> None:
+    del engine
+    run = salesengine(*args, env={"SALESENGINE_DB": store_url, "SALESENGINE_ACTOR": "t"})
+    assert run.returncode == 0, run.stderr
+    shows_erased(run.stdout, kept)
+
+
 # -------------------------------------------------------------------------- exports
 
 
