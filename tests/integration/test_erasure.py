@@ -9,15 +9,19 @@ four erasures name a contact, a person, a deal's record and an account's record.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from salesengine import audit_verifier
 from salesengine.application.accounts import Accounts
 from salesengine.application.engine import SalesEngine
 from salesengine.application.erasure import NothingToErase, erase
 from salesengine.bootstrap import build_engine
 from tests.support.audit import both_verdicts, export_text
+from tests.support.cli_runner import salesengine
 from tests.support.clock import Clock
 from tests.support.personal_data import (
     ALL_VALUES,
@@ -175,3 +179,38 @@ def test_erasing_a_subject_with_nothing_left_is_refused_and_records_nothing(
     with pytest.raises(NothingToErase):
         erase(engine, subject, actor="dpo")
     assert len(chain_entries(store_url)) == entries
+
+
+@pytest.mark.slow
+def test_a_checkpoint_signed_before_erasure_still_verifies_after_it_in_the_store_and_alone(
+    engine: SalesEngine, store_url: str, tmp_path: Path
+) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {"SALESENGINE_DB": store_url, "SALESENGINE_ACTOR": "t"}
+        done = salesengine(*args, env=env, cwd=tmp_path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done
+
+    run("audit", "key", "generate", "--out", "audit.key", "--name", "auditor")
+    run("audit", "checkpoint", "--key", "audit.key", "--out", "before.txt")
+    erase_all(engine)
+    held = json.loads(run("audit", "verify", "--public-key", "audit.key.pub", "--json").stdout)
+    assert (held["holds"], held["checkpoints"]) == (True, 1)
+    run("audit", "export", "log.jsonl")
+    exported = (tmp_path / "log.jsonl").read_text(encoding="utf-8")
+    assert ERASURE_TOPIC in exported
+    assert where_found({"export": exported.encode()}, ALL_VALUES) == {}
+    # The standalone verifier, a lone copy of its file, on the export.
+    copy = tmp_path / "audit_verifier.py"
+    copy.write_text(Path(audit_verifier.__file__).read_text(encoding="utf-8"), encoding="utf-8")
+    runner = (
+        "import runpy, sys; sys.modules['salesengine'] = None; "
+        "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    command = [sys.executable, "-I", "-c", runner, str(copy), "log.jsonl"]
+    command += ["--public-key", "audit.key.pub", "--json"]
+    alone = subprocess.run(command, capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert alone.returncode == 0, alone.stdout + alone.stderr
+    verdict = json.loads(alone.stdout)
+    assert (verdict["holds"], verdict["checkpoints"]) == (True, 1)
+    assert (verdict["size"], verdict["root"]) == (held["size"], held["root"])
