@@ -13,6 +13,8 @@ attempt, including those that failed. The plan (JSON) holds, all optional:
   HTTP date ``retry_after`` seconds ahead;
 - ``stall``: positions whose first attempt gets no answer for ``stall_seconds``;
 - ``refuse``: positions always answered 400 with a JSON error body;
+- ``refuse_echo``: positions always answered 400 with an error that quotes the body
+  received, as many receivers' validation errors do;
 - ``redirect``: positions always answered 308 to the same URL (a moved receiver);
 - ``crash_after``: the process dies (``os._exit``), unanswered, on the first request
   from this one on that is not at one of the positions above;
@@ -71,7 +73,7 @@ class Handler(BaseHTTPRequestHandler):
         retry_after = float(plan.get("retry_after", 1))
         planned = {
             p
-            for name in ("refuse", "redirect", "too_many", "unavailable", "stall")
+            for name in ("refuse", "refuse_echo", "redirect", "too_many", "unavailable", "stall")
             for p in plan.get(name, ())
         }
         if number >= plan.get("crash_after", number + 1) and position not in planned:
@@ -79,6 +81,8 @@ class Handler(BaseHTTPRequestHandler):
             os._exit(1)
         if position in plan.get("refuse", ()):
             status, answer = 400, b'{"error": "this event is not wanted here"}'
+        elif position in plan.get("refuse_echo", ()):
+            status, answer = 400, b'{"error": "cannot take this event", "got": %s}' % body
         elif position in plan.get("redirect", ()):
             status, headers = 308, {"location": self.path}
         elif first and position in plan.get("too_many", ()):
