@@ -135,15 +135,6 @@ def test_after_erasure_no_erased_value_nor_key_is_left_in_the_store(
     assert remaining == set(keys_before) - gone and remaining
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="SQLite's write-ahead log keeps the pages an erasure deleted from: after a "
-    "checkpoint, while the store is open, the -wal file still holds the erased subjects' "
-    "keys and the erased person's name (the keys table's label) until the log is "
-    "overwritten or truncated (store/sqlite_recorder.py deletes with secure_delete, which "
-    "covers the database file only)",
-)
 def test_after_erasure_and_a_checkpoint_the_sqlite_wal_holds_no_erased_value_nor_key(
     tmp_path: Path, clock: Clock
 ) -> None:

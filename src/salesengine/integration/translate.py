@@ -22,6 +22,7 @@ from typing import Any, Literal
 from uuid import UUID, uuid5
 
 from salesengine.domain.deal import Deal, DealEvent
+from salesengine.domain.personal import DEAL_FIELDS
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.integration.contract import (
     DealAbandonedV1,
@@ -88,6 +89,18 @@ COPIED: dict[type[DealEvent], tuple[type[IntegrationEvent], tuple[str, ...]]] = 
     Deal.KeyInfoRecorded: (DealKeyInfoRecordedV1, ("topic", "details", "evidence")),
     Deal.KeyInfoRetracted: (DealKeyInfoRetractedV1, ("topic", "reason")),
 }
+
+
+def _personal_types() -> frozenset[str]:
+    """The message types that carry personal data (domain/personal.py)."""
+    return frozenset(
+        str(message.model_fields["type"].default)
+        for event, (message, _) in COPIED.items()
+        if event.__name__ in DEAL_FIELDS
+    )
+
+
+PERSONAL_TYPES = _personal_types()
 
 
 def published_deal_id(store_id: UUID, key: str) -> UUID:

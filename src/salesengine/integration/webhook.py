@@ -29,8 +29,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from salesengine.integration.translate import PERSONAL_TYPES
 from salesengine.integration.transports import JSON, BrokerUnavailable, Outgoing, Transport
-from salesengine.integration.webhook_failures import Failure, FailureLog, excerpt
+from salesengine.integration.webhook_failures import Failure, FailureLog, excerpt, withheld
 from salesengine.integration.webhook_retry import Outcome, RetryPolicy, outcome, retry_after
 from salesengine.integration.webhook_signing import signature
 from salesengine.store.settings import without_password
@@ -216,7 +217,9 @@ class WebhookTransport(Transport):
             deal_id=message.deal_id,
             url=self.url.display,
             status=response.status_code,
-            response=excerpt(response.content),
+            response=withheld(response.content)
+            if message.type in PERSONAL_TYPES
+            else excerpt(response.content),
             failed_at=datetime.now(UTC),
         )
         self.failures.record(failure)

@@ -69,6 +69,13 @@ def excerpt(body: bytes) -> str:
     return " ".join(text.split())[:EXCERPT_CHARS]
 
 
+def withheld(body: bytes) -> str:
+    """What is kept of the answer to an event that carries personal data: its length,
+    not its text. A receiver that quotes the event would otherwise leave the values
+    here in plain, where erasing their subject (docs/privacy.md) cannot reach them."""
+    return f"(answer of {len(body):,} bytes withheld: the event carries personal data)"
+
+
 class FailureLog:
     """Refused deliveries, in the table ``salesengine_webhook_failures``."""
 
