@@ -53,3 +53,28 @@ def test_an_erasure_keeps_the_chain_and_a_key_left_behind_is_named(
     assert finding.kind == "erasure"
     assert finding.aggregate == erased.erasure
     assert erased.subjects[0] in finding.details[0]
+
+
+def test_erasing_a_person_leaves_a_contact_whose_key_is_that_name(
+    make_engine: StoreFactory,
+) -> None:
+    from salesengine.application.commands import parse_command
+
+    engine = make_engine()
+    accounts = Accounts(engine)
+    for key in ("KEEP-CO", "MET-CO"):
+        accounts.execute(account(cmd="account_open", account=key, owner="ann", at=T0.isoformat()))
+    accounts.execute(account(cmd="contact_add", account="KEEP-CO", contact="gm", name="Jane Doe",
+                             role="decision_maker", support=1))  # fmt: skip
+    # "gm" written as a name where no contact is keyed so: that is the person erased.
+    accounts.execute(account(cmd="activity", account="MET-CO", kind="call", attendees=["gm"]))
+    engine.execute(parse_command({"cmd": "open", "deal": "GM-1", "policy": "funnel-list",
+                                  "at": T0.isoformat()}))  # fmt: skip
+    engine.execute(parse_command({"cmd": "visit", "deal": "GM-1", "attendees": ["gm"]}))
+
+    erased = erase(engine, "person:gm", actor="dpo")
+    assert len(erased.subjects) == 2, "the deal visit's and the other account's, not the contact"
+    assert accounts.state("KEEP-CO").contacts["gm"].name == "Jane Doe"
+    assert accounts.state("MET-CO").activities[-1].attendees == ("[erased]",)
+    visit = engine.deal_events("GM-1").timeline[-1]
+    assert visit.attendees == ["[erased]"]  # type: ignore[union-attr]

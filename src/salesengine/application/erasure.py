@@ -57,14 +57,22 @@ def parse_subject(text: str) -> tuple[SubjectKind, str]:
     return kind, rest
 
 
-def erase(engine: SalesEngine, subject: str, *, actor: str | None = None) -> Erased:
+def erase(
+    engine: SalesEngine,
+    subject: str,
+    *,
+    actor: str | None = None,
+    provenance: dict[str, str] | None = None,
+) -> Erased:
     """Erase ``subject``; refused (nothing changed) if it is unknown or has nothing
-    stored under a key."""
+    stored under a key. ``provenance``: where the request came from (the API's token),
+    recorded with the erasure as with any command."""
     keys = engine.personal
     if keys is None:
         raise NothingToErase("this store keeps no personal data keys")
     kind, name = parse_subject(subject)
-    found = keys.subjects_of(pairs=_pairs(engine, kind, name), label=_label(kind, name))
+    rows = keys.subjects_of(pairs=_pairs(engine, kind, name), label=_label(kind, name))
+    found = sorted({s for s, scope, label in rows if _is_of(engine, kind, scope, label)})
     if not found:
         raise NothingToErase(
             f"nothing is stored encrypted for {subject}: no personal data was recorded "
@@ -72,12 +80,29 @@ def erase(engine: SalesEngine, subject: str, *, actor: str | None = None) -> Era
             "encrypted and cannot be erased; docs/privacy.md)"
         )
     now = engine.clock()
-    stamp = Stamp(now, now, actor or engine.default_actor)
+    stamp = Stamp(now, now, actor or engine.default_actor, None, provenance)
     erasure = Erasure.record(kind, found, stamp)
     engine.save(erasure, erase_subjects=found)
     keys.forget(found)
     scrubbed = keys.scrub()
     return Erased(subject, kind, sorted(found), erasure.id.hex, now, scrubbed)
+
+
+def _is_of(engine: SalesEngine, kind: SubjectKind, scope: str, label: str) -> bool:
+    """Whether a subject found by its label is the person named: someone written among
+    an account's attendees under that name is, a contact whose key happens to be the
+    name is not (``contact:`` erases contacts)."""
+    if kind != "person" or scope == PEOPLE_SCOPE:
+        return True
+    from uuid import UUID
+
+    from salesengine.domain.account import Account
+
+    try:
+        found: object = engine.repository.get(UUID(scope))
+    except Exception:
+        return True
+    return not (isinstance(found, Account) and label in found.state.contacts)
 
 
 def _label(kind: SubjectKind, name: str) -> str | None:

@@ -59,7 +59,10 @@ class PersonalKeys(Protocol):
 
     def subjects_of(
         self, *, pairs: Sequence[tuple[str, str]] = (), label: str | None = None
-    ) -> list[str]: ...
+    ) -> list[tuple[str, str, str]]:
+        """(subject id, scope, label) of the stored subjects of ``pairs``, and of every
+        subject written under ``label``."""
+        ...
 
     def forget(self, subjects: Iterable[str]) -> None: ...
 

@@ -70,7 +70,8 @@ def erasures(ctx: Context, who: Eraser, body: ErasureRequest) -> ErasureReceipt:
     in one transaction. What was sealed under the key then reads as "[erased]"
     everywhere; figures and the audit chain are unchanged. It cannot be undone."""
     try:
-        erased = erase(ctx.engine, body.subject, actor=who.name)
+        provenance = {"source": "api"} | ({"token": who.token_id} if who.token_id else {})
+        erased = erase(ctx.engine, body.subject, actor=who.name, provenance=provenance)
     except BadSubject as e:
         raise Problem(
             422, e.code, e.message, errors=[{"field": "body.subject", "message": e.message}]

@@ -152,13 +152,16 @@ class Keyring:
             self._ciphers = {ids: c for ids, c in self._ciphers.items() if gone.isdisjoint(ids)}
             self._absent |= gone
 
-    def subjects_of(self, *, pairs: Sequence[Subject] = (), label: str | None = None) -> list[str]:
-        """The stored subjects of ``pairs``, and every subject whose label is ``label``
-        (a person named on deals' visits or on any account's activities)."""
+    def subjects_of(
+        self, *, pairs: Sequence[Subject] = (), label: str | None = None
+    ) -> list[tuple[str, str, str]]:
+        """(id, scope, label) of the stored subjects of ``pairs``, and of every subject
+        whose label is ``label`` (a person named on deals' visits or on any account's
+        activities; the caller tells a contact keyed so from a person)."""
         rows = self._source.personal_keys(pairs=list(pairs)) if pairs else []
         if label:
             rows += [r for r in self._source.personal_keys() if r[2] == label]
-        return sorted({r[0] for r in rows})
+        return sorted({(r[0], r[1], r[2]) for r in rows})
 
     def scrub(self) -> bool:
         """After an erasure: no copy of the deleted keys left in the store's files."""
