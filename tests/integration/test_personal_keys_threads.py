@@ -4,7 +4,9 @@ on it (store/personal_keys.py, ``Keyring``'s per-thread ``Used``)."""
 
 from __future__ import annotations
 
+import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import orjson
@@ -12,7 +14,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from salesengine.application.engine import SalesEngine
-from salesengine.store.personal_keys import ENVELOPE
+from salesengine.store.personal_keys import ENVELOPE, Keyring, Used
 from tests.support.audit import StoreTables
 from tests.support.clock import T0
 from tests.support.commands import FIVE_LEVEL_OPENING, cmd
@@ -116,3 +118,51 @@ def test_threads_of_one_engine_naming_the_same_people_at_once(
     reader = make_engine()
     for t in range(THREADS):
         assert visits(reader, f"T-{t}") == [([f"P{n}", f"Q{n}"], f"{t}/{n}") for n in range(PEOPLE)]
+
+
+def test_a_live_key_never_reads_as_erased_while_another_threads_write_is_refused(
+    store_url: str, make_engine: StoreFactory
+) -> None:
+    """A write refused as raced makes its engine forget the keys it used, so that the
+    replay reads them again; meanwhile another thread reading a value sealed under one
+    of them reads it (never "[erased]": the key is not erased), and neither thread
+    fails on the keyring's shared caches."""
+    engine = make_engine()
+    open_deal(engine, "D-1")
+    engine.execute(cmd(cmd="visit", deal="D-1", attendees=["Ann", "Bob"], note="both"))
+    keyring = engine.personal
+    assert isinstance(keyring, Keyring)
+    deal = engine.load("D-1")
+    state = orjson.loads(engine.recorder.select_events(deal.id)[-1].state)
+    sealed = [
+        (envelope, f"{deal.id.hex}/{name}".encode())
+        for name, envelopes in (("attendees", state["attendees"]), ("note", [state["note"]]))
+        for envelope in envelopes
+    ]
+    used = Used(known={s for envelope, _ in sealed for s in envelope[ENVELOPE]})
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def refuse_writes() -> None:  # what insert_events does on each write refused as raced
+        try:
+            while not stop.is_set():
+                keyring.raced(used)
+        except BaseException as e:
+            failures.append(e)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    racer = threading.Thread(target=refuse_writes)
+    racer.start()
+    read: list[object] = []
+    try:
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline and not failures:
+            read.extend(keyring.open(envelope, aad) for envelope, aad in sealed)
+    finally:
+        stop.set()
+        racer.join()
+        sys.setswitchinterval(interval)
+    assert failures == []
+    assert len(read) > 100
+    assert set(read) == {"Ann", "Bob", "both"}

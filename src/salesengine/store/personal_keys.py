@@ -130,13 +130,22 @@ class Keyring:
             self._absent.discard(subject)
 
     def forget(self, subjects: Iterable[str]) -> None:
-        """Drop subjects from this process's view (erased, or raced by another writer)."""
+        """Drop erased subjects from this process's view: they read as erased."""
+        self._drop(subjects, erased=True)
+
+    def _drop(self, subjects: Iterable[str], *, erased: bool) -> None:
+        """Drop subjects from the caches in one step under the lock: an erased one is
+        then known absent; any other (a write that used it was refused) is read again
+        when next needed, so no reader meanwhile takes a live key for an erased one."""
         with self._lock:
             gone = set(subjects)
             self._by_id = {s: k for s, k in self._by_id.items() if s not in gone}
             self._by_pair = {p: s for p, s in self._by_pair.items() if s not in gone}
             self._ciphers = {ids: c for ids, c in self._ciphers.items() if gone.isdisjoint(ids)}
-            self._absent |= gone
+            if erased:
+                self._absent |= gone
+            else:
+                self._absent -= gone
 
     def subjects_of(self, *, pairs: Sequence[Subject] = (), label: str | None = None) -> list[str]:
         """The stored subjects of ``pairs``, and every subject whose label is ``label``
@@ -193,9 +202,7 @@ class Keyring:
     def raced(self, used: Used) -> None:
         """The write that carried ``used`` found a key not stored: forget them all, so
         that its replay reads what is stored."""
-        self.forget([*used.new, *used.known])
-        with self._lock:
-            self._absent -= {*used.new, *used.known}
+        self._drop([*used.new, *used.known], erased=False)
 
     def note_created(self, aggregate: str) -> None:
         """The aggregate's first event is in this thread's next write."""
@@ -236,7 +243,9 @@ class Keyring:
             else:
                 kdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_KDF_INFO)
                 key = kdf.derive(b"".join(keys))
-            cipher = self._ciphers[ids] = AESGCM(key)
+            cipher = AESGCM(key)
+            with self._lock:  # _drop rebuilds the cache from its items under the lock
+                self._ciphers[ids] = cipher
         return cipher
 
     def seal(self, value: Any, subjects: Sequence[tuple[str, bytes]], aad: bytes) -> dict[str, Any]:
