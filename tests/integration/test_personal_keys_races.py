@@ -5,6 +5,7 @@ within KEY_CACHE_SECONDS (store/personal_keys.py)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -204,3 +205,55 @@ def test_writers_in_separate_processes_first_sealing_the_same_people(
     # The races happened (each person is first sealed by up to three writers at once):
     # reported, not asserted, as two cores may serialise the processes.
     print("raced writes:", [int(out) for out, _ in results])
+
+
+def test_importing_processes_naming_the_same_people_store_one_key_each(
+    store_url: str, make_engine: StoreFactory, tmp_path: Path
+) -> None:
+    """Imports write in batches (``execute_many``): a batch whose new key raced is
+    decided again and stored whole, with the key the store holds."""
+    deals, people = 12, 10
+    files = []
+    for part in ("a", "b"):
+        lines = [
+            {"cmd": "open", "deal": f"{part}-{d}", "policy": "funnel-list", "at": T0.isoformat()}
+            for d in range(deals)
+        ]
+        lines += [
+            {
+                "cmd": "visit",
+                "deal": f"{part}-{d}",
+                "id": f"v-{d}-{n}",
+                "attendees": [f"Guest {n}", f"Guest {n + 1}"],
+                "note": f"{part} {d} {n}",
+            }
+            for n in range(people)
+            for d in range(deals)
+        ]
+        path = tmp_path / f"{part}.jsonl"
+        path.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+        files.append(path)
+    env = {**os.environ, "SALESENGINE_DB": store_url}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "salesengine", "import", str(f), "--batch-size", "5"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for f in files
+    ]
+    results = [p.communicate(timeout=300) for p in procs]
+    for proc, (_out, err) in zip(procs, results, strict=True):
+        assert proc.returncode == 0, err
+    tables = StoreTables(store_url)
+    guests = sorted(label for _, _, label in key_rows(tables) if label.startswith("Guest "))
+    assert guests == sorted(f"Guest {n}" for n in range(people + 1))
+    assert unstored_seals(tables) == set()
+    reader = make_engine()
+    for part in ("a", "b"):
+        for d in range(deals):
+            assert visits(reader, f"{part}-{d}") == [
+                ([f"Guest {n}", f"Guest {n + 1}"], f"{part} {d} {n}") for n in range(people)
+            ]
