@@ -215,7 +215,7 @@ def test_importing_processes_naming_the_same_people_store_one_key_each(
     deals, people = 12, 10
     files = []
     for part in ("a", "b"):
-        lines = [
+        lines: list[dict[str, object]] = [
             {"cmd": "open", "deal": f"{part}-{d}", "policy": "funnel-list", "at": T0.isoformat()}
             for d in range(deals)
         ]
