@@ -257,3 +257,22 @@ def test_importing_processes_naming_the_same_people_store_one_key_each(
             assert visits(reader, f"{part}-{d}") == [
                 ([f"Guest {n}", f"Guest {n + 1}"], f"{part} {d} {n}") for n in range(people)
             ]
+
+
+def test_a_reader_that_loaded_every_key_sees_an_erasure_within_the_cache_period(
+    store_url: str, make_engine: StoreFactory
+) -> None:
+    """Past a few dozen lookups a reader loads all keys at once; an erasure elsewhere
+    still shows in its reads within KEY_CACHE_SECONDS."""
+    writer, reader = make_engine(), make_engine()
+    open_deal(writer, "D-1")
+    names = [f"Visitor {n}" for n in range(40)]
+    for name in names:
+        writer.execute(cmd(cmd="visit", deal="D-1", attendees=[name]))
+    assert [a for a, _ in visits(reader, "D-1")] == [[name] for name in names]
+    erase(make_engine(), "person:Visitor 7")
+    expected = [[ERASED] if name == "Visitor 7" else [name] for name in names]
+    deadline = time.monotonic() + KEY_CACHE_SECONDS + 1.0
+    while [a for a, _ in visits(reader, "D-1")] != expected:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
