@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import orjson
 import pytest
@@ -124,9 +125,9 @@ def test_a_live_key_never_reads_as_erased_while_another_threads_write_is_refused
     store_url: str, make_engine: StoreFactory
 ) -> None:
     """A write refused as raced makes its engine forget the keys it used, so that the
-    replay reads them again; meanwhile another thread reading a value sealed under one
-    of them reads it (never "[erased]": the key is not erased), and neither thread
-    fails on the keyring's shared caches."""
+    replay reads them again, and a new cache period forgets every key; meanwhile another
+    thread reading a value sealed under one of them reads it (never "[erased]": the key
+    is not erased), and neither thread fails on the keyring's shared caches."""
     engine = make_engine()
     open_deal(engine, "D-1")
     engine.execute(cmd(cmd="visit", deal="D-1", attendees=["Ann", "Bob"], note="both"))
@@ -143,10 +144,11 @@ def test_a_live_key_never_reads_as_erased_while_another_threads_write_is_refused
     stop = threading.Event()
     failures: list[BaseException] = []
 
-    def refuse_writes() -> None:  # what insert_events does on each write refused as raced
+    def refuse_writes() -> None:
         try:
             while not stop.is_set():
-                keyring.raced(used)
+                keyring.raced(used)  # what insert_events does on a write refused as raced
+                keyring.forget_all()  # a new cache period
         except BaseException as e:
             failures.append(e)
 
@@ -166,3 +168,30 @@ def test_a_live_key_never_reads_as_erased_while_another_threads_write_is_refused
     assert failures == []
     assert len(read) > 100
     assert set(read) == {"Ann", "Bob", "both"}
+
+
+def test_a_key_read_as_a_new_cache_period_begins_is_not_taken_for_erased(
+    store_url: str, make_engine: StoreFactory
+) -> None:
+    """One interleaving the test above finds by chance, made to happen: another thread
+    begins a new cache period right after this thread read the key from the store and
+    before it looks at its cache again; the key read is the key."""
+    writer, reader = make_engine(), make_engine()
+    open_deal(writer, "D-1")
+    writer.execute(cmd(cmd="visit", deal="D-1", attendees=["Ann"]))
+    keyring = reader.personal
+    assert isinstance(keyring, Keyring)
+    recorder: Any = reader.recorder
+    read_keys = recorder.personal_keys
+
+    def read_then_new_period(**which: Any) -> Any:
+        rows = read_keys(**which)
+        other = threading.Thread(target=keyring.forget_all)  # another thread, right now
+        other.start()
+        other.join(timeout=5)  # (a keyring that held its lock over the read waits here)
+        return rows
+
+    recorder.personal_keys = read_then_new_period
+    assert visits(reader, "D-1") == [(["Ann"], None)]
+    recorder.personal_keys = read_keys
+    assert visits(reader, "D-1") == [(["Ann"], None)]  # and not marked erased since

@@ -165,18 +165,21 @@ class Keyring:
         key = self._by_id.get(subject)
         if key is not None or subject in self._absent:
             return key
-        if not self._loaded and self._lookups >= _LOOKUPS_BEFORE_LOAD:
-            rows = self._source.personal_keys()
-            with self._lock:
-                self._adopt(rows)
-                self._loaded = True
-        else:
+        load = not self._loaded and self._lookups >= _LOOKUPS_BEFORE_LOAD
+        if not load:
             self._lookups += 1
-            with self._lock:
-                self._adopt(self._source.personal_keys(subjects=[subject]))
-        key = self._by_id.get(subject)
-        if key is None:
-            self._absent.add(subject)
+        # Read outside the lock; the key is taken from what was read, not from the
+        # cache, which another thread may have dropped it from meanwhile (a new cache
+        # period, a refused write): only a key the store does not hold is marked absent.
+        rows = (
+            self._source.personal_keys() if load else self._source.personal_keys(subjects=[subject])
+        )
+        key = next((row[3] for row in rows if row[0] == subject), None)
+        with self._lock:
+            self._adopt(rows)
+            self._loaded = self._loaded or load
+            if key is None:
+                self._absent.add(subject)
         return key
 
     # ------------------------------------------------------------ writing side
@@ -221,8 +224,9 @@ class Keyring:
         self._fresh()
         subject = None if new else self._by_pair.get(pair)
         if subject is None and not new:
+            rows = self._source.personal_keys(pairs=[pair])  # outside the lock
             with self._lock:
-                self._adopt(self._source.personal_keys(pairs=[pair]))
+                self._adopt(rows)
             subject = self._by_pair.get(pair)
         key = None if subject is None else self._by_id.get(subject)
         if subject is not None and key is not None:
