@@ -11,15 +11,17 @@ import subprocess
 import sys
 import textwrap
 import time
+from contextlib import suppress
 from pathlib import Path
 
+import orjson
 import pytest
 from eventsourcing.persistence import IntegrityError
 
 from salesengine.application.engine import SalesEngine
-from salesengine.application.erasure import erase
+from salesengine.application.erasure import NothingToErase, erase
 from salesengine.domain.personal import ERASED
-from salesengine.store.personal_keys import KEY_CACHE_SECONDS, Keyring, Used
+from salesengine.store.personal_keys import ENVELOPE, KEY_CACHE_SECONDS, Keyring, Used
 from tests.support.audit import StoreTables
 from tests.support.clock import T0
 from tests.support.commands import FIVE_LEVEL_OPENING, cmd
@@ -276,3 +278,73 @@ def test_a_reader_that_loaded_every_key_sees_an_erasure_within_the_cache_period(
     while [a for a, _ in visits(reader, "D-1")] != expected:
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+ERASED_WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from salesengine.bootstrap import build_engine
+    from tests.support.commands import cmd
+    url, part, start, visits = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+    engine = build_engine(url, actor="writer-" + part)
+    time.sleep(max(0.0, start - time.time()))
+    for n in range(visits):
+        engine.execute(
+            cmd(cmd="visit", deal=f"E-{part}", attendees=["Target", f"Other {n}"], note=str(n))
+        )
+        time.sleep(0.01)
+    engine.close()
+    """
+)
+
+
+def test_erasures_while_processes_keep_writing_about_the_same_person(
+    store_url: str, make_engine: StoreFactory
+) -> None:
+    """A person erased again and again while two processes keep naming them: no write is
+    lost, no event is sealed under a key that is neither stored nor erased, and each
+    value reads as written or as erased, per the key it was sealed under."""
+    eraser = make_engine()
+    parts, count = ("a", "b"), 30
+    for part in parts:
+        open_deal(eraser, f"E-{part}")
+    start = time.time() + 3.0
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", ERASED_WRITER, store_url, part, str(start), str(count)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for part in parts
+    ]
+    erased: set[str] = set()
+    time.sleep(max(0.0, start - time.time()))
+    while any(p.poll() is None for p in procs):
+        with suppress(NothingToErase):  # between an erasure and the next write
+            erased.update(erase(eraser, "person:Target").subjects)
+        time.sleep(0.05)
+    results = [p.communicate(timeout=300) for p in procs]
+    for proc, (_out, err) in zip(procs, results, strict=True):
+        assert proc.returncode == 0, err
+    assert len(erased) >= 2, "erasures did not interleave with the writes"
+    tables = StoreTables(store_url)
+    assert unstored_seals(tables) <= erased
+    stored = {s for s, _, _ in key_rows(tables)}
+    reader = make_engine()
+    for part in parts:
+        deal = reader.load(f"E-{part}")
+        raw = [
+            orjson.loads(e.state)
+            for e in reader.recorder.select_events(deal.id)
+            if e.topic.endswith("VisitLogged")
+        ]
+        read = visits(reader, f"E-{part}")
+        assert len(read) == count
+        for n, (state, (attendees, note)) in enumerate(zip(raw, read, strict=True)):
+            (target,) = state["attendees"][0][ENVELOPE]
+            live = target in stored
+            assert attendees == ["Target" if live else ERASED, f"Other {n}"]
+            assert note == (str(n) if live else ERASED)
