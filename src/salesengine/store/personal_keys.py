@@ -143,14 +143,23 @@ class Keyring:
             self._absent.discard(subject)
 
     def forget(self, subjects: Iterable[str]) -> None:
-        """Drop subjects from this process's view (erased, or raced by another writer)."""
+        """Drop erased subjects from this process's view: they read as erased."""
+        self._drop(subjects, erased=True)
+
+    def _drop(self, subjects: Iterable[str], *, erased: bool) -> None:
+        """Drop subjects from the caches in one step under the lock: an erased one is
+        then known absent; any other (a write that used it was refused) is read again
+        when next needed, so no reader meanwhile takes a live key for an erased one."""
         with self._lock:
             gone = set(subjects)
             self._by_id = {s: k for s, k in self._by_id.items() if s not in gone}
             self._by_pair = {p: s for p, s in self._by_pair.items() if s not in gone}
             self._writing = {p: w for p, w in self._writing.items() if w[0] not in gone}
             self._ciphers = {ids: c for ids, c in self._ciphers.items() if gone.isdisjoint(ids)}
-            self._absent |= gone
+            if erased:
+                self._absent |= gone
+            else:
+                self._absent -= gone
 
     def subjects_of(
         self, *, pairs: Sequence[Subject] = (), label: str | None = None
@@ -177,18 +186,21 @@ class Keyring:
         key = self._by_id.get(subject)
         if key is not None or subject in self._absent:
             return key
-        if not self._loaded and self._lookups >= _LOOKUPS_BEFORE_LOAD:
-            rows = self._source.personal_keys()
-            with self._lock:
-                self._adopt(rows)
-                self._loaded = True
-        else:
+        load = not self._loaded and self._lookups >= _LOOKUPS_BEFORE_LOAD
+        if not load:
             self._lookups += 1
-            with self._lock:
-                self._adopt(self._source.personal_keys(subjects=[subject]))
-        key = self._by_id.get(subject)
-        if key is None:
-            self._absent.add(subject)
+        # Read outside the lock; the key is taken from what was read, not from the
+        # cache, which another thread may have dropped it from meanwhile (a new cache
+        # period, a refused write): only a key the store does not hold is marked absent.
+        rows = (
+            self._source.personal_keys() if load else self._source.personal_keys(subjects=[subject])
+        )
+        key = next((row[3] for row in rows if row[0] == subject), None)
+        with self._lock:
+            self._adopt(rows)
+            self._loaded = self._loaded or load
+            if key is None:
+                self._absent.add(subject)
         return key
 
     # ------------------------------------------------------------ writing side
@@ -214,9 +226,7 @@ class Keyring:
     def raced(self, used: Used) -> None:
         """The write that carried ``used`` found a key not stored: forget them all, so
         that its replay reads what is stored."""
-        self.forget([*used.new, *used.known])
-        with self._lock:
-            self._absent -= {*used.new, *used.known}
+        self._drop([*used.new, *used.known], erased=False)
 
     def note_created(self, aggregate: str) -> None:
         """The aggregate's first event is in this thread's next write."""
@@ -256,7 +266,9 @@ class Keyring:
             else:
                 kdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_KDF_INFO)
                 key = kdf.derive(b"".join(keys))
-            cipher = self._ciphers[ids] = AESGCM(key)
+            cipher = AESGCM(key)
+            with self._lock:  # _drop rebuilds the cache from its items under the lock
+                self._ciphers[ids] = cipher
         return cipher
 
     def seal(self, value: Any, subjects: Sequence[tuple[str, bytes]], aad: bytes) -> dict[str, Any]:
