@@ -67,7 +67,9 @@ def test_an_admin_erases_a_person_and_the_deals_history_reads_erased(api: Api) -
         "erasure_id",
         "recorded_at",
         "by",
+        "scrubbed",
     }
+    assert receipt["scrubbed"] is True
     assert (receipt["subject"], receipt["kind"], receipt["by"]) == (
         "person:Wang Wei",
         "person",

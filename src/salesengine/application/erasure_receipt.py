@@ -20,6 +20,7 @@ def receipt(erased: Erased, by: str) -> dict[str, Any]:
         "erasure_id": erased.erasure,
         "recorded_at": erased.recorded_at,
         "by": by,
+        "scrubbed": erased.scrubbed,
     }
 
 

@@ -64,6 +64,12 @@ def restore_command(
             f"kept {done.kept_revoked:,} token{'' if done.kept_revoked == 1 else 's'} revoked "
             "that the backup holds live: they were revoked in the replaced store"
         )
+    if done.kept_erased:
+        say(
+            f"deleted {done.kept_erased:,} personal data key"
+            f"{'' if done.kept_erased == 1 else 's'} the backup holds of subjects the replaced "
+            "store had erased: they stay erased (docs/privacy.md)"
+        )
     say(
         f"restored {done.source} into {done.target}: {_events(done.events)} up to position "
         f"{done.position:,} in {done.seconds:.1f} s, read models as they were backed up"
@@ -100,6 +106,7 @@ def _as_dict(done: Copied) -> dict[str, object]:
         "bytes": done.bytes,
         "seconds": round(done.seconds, 3),
         "kept_revoked": done.kept_revoked,
+        "kept_erased": done.kept_erased,
         "replaced": None
         if replaced is None
         else {"events": replaced.events, "position": replaced.position, "tables": replaced.tables},

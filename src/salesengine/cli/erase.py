@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from salesengine.cli.options import STATE
-from salesengine.cli.render import error, fail, print_json, say, when
+from salesengine.cli.render import error, fail, print_json, say, warn, when
 
 if TYPE_CHECKING:
     from salesengine.domain.errors import SalesEngineError
@@ -90,3 +90,9 @@ def _show(done: dict[str, Any]) -> None:
     for key_id in done["key_ids"]:
         say(f"  key {key_id}")
     say(f"erasure {done['erasure_id']}, recorded {when(done['recorded_at'])} by {done['by']}")
+    if not done["scrubbed"]:
+        warn(
+            "another process kept the store's write-ahead log from being emptied: it may "
+            "still hold the deleted keys; run PRAGMA wal_checkpoint(TRUNCATE) once it is "
+            "idle (docs/privacy.md)"
+        )

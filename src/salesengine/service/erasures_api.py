@@ -46,6 +46,10 @@ class ErasureReceipt(Closed):
     erasure_id: str = Field(description="The id of the erasure event.")
     recorded_at: datetime = Field(description="When the erasure was recorded.")
     by: str = Field(description="Who erased: the token's principal.")
+    scrubbed: bool = Field(
+        description="No copy of the deleted keys is left in the store's own files (false: "
+        "SQLite's write-ahead log could not be emptied; docs/privacy.md)."
+    )
 
 
 @router.post(

@@ -23,6 +23,7 @@ token back.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
@@ -31,6 +32,7 @@ from pathlib import Path
 
 from salesengine.domain.errors import StoreMissing
 from salesengine.store.backup_shared import (
+    ERASURE_TOPIC,
     TOKENS_TABLE,
     BackupError,
     BadBackupInput,
@@ -42,6 +44,7 @@ from salesengine.store.backup_shared import (
     partial_path,
     publish,
 )
+from salesengine.store.personal_keys import KEYS_TABLE
 from salesengine.store.settings import EVENTS_TABLE, StoreSettings, store_absence
 
 __all__ = [
@@ -231,10 +234,11 @@ def _sqlite_restore(backup_file: Path, settings: StoreSettings, force: bool) -> 
                         "--force replaces all of it"
                     )
                 revoked = {t: when for t, when in _tokens(dst).items() if when is not None}
+                erased = _erased(dst)
                 dst.execute("COMMIT")  # the lock stays: the connection's locking mode
                 # The copy is one write transaction on the target: it lands whole or,
                 # failing (a full disk), leaves the target as it was.
-                kept = _copy_keeping(src, dst, revoked, target)
+                kept, kept_erased = _copy_keeping(src, dst, revoked, erased, target)
                 dst.execute("PRAGMA journal_mode=WAL")
     except BaseException as e:
         if not existed:  # no empty file left where there was none
@@ -254,6 +258,7 @@ def _sqlite_restore(backup_file: Path, settings: StoreSettings, force: bool) -> 
         time.perf_counter() - started,
         replaced if replaced.tables else None,
         kept,
+        kept_erased,
     )
 
 
@@ -283,29 +288,69 @@ def _locked(target: Path) -> sqlite3.Connection:
 
 
 def _copy_keeping(
-    src: sqlite3.Connection, dst: sqlite3.Connection, revoked: dict[str, object], target: Path
-) -> int:
+    src: sqlite3.Connection,
+    dst: sqlite3.Connection,
+    revoked: dict[str, object],
+    erased: set[str],
+    target: Path,
+) -> tuple[int, int]:
     """Copy the backup over the target, with the target's revocations kept on the
-    tokens the backup holds live; how many. Those are applied to a copy beside the
-    target first, so that the target is written once, revocations and all."""
+    tokens the backup holds live and its erasures on the keys the backup still holds;
+    how many of each. Those are applied to a copy beside the target first, so that the
+    target is written once, revocations, erasures and all."""
     live = {token for token, when in _tokens(src).items() if when is None} & revoked.keys()
-    if not live:
+    keys = _key_subjects(src) & erased
+    if not live and not keys:
         src.backup(dst)
-        return 0
+        return 0, 0
     stage = target.with_name(f".{target.name}.restore-{os.getpid()}")
     try:
         create_private(stage)
         with closing(sqlite3.connect(stage)) as staged:
             src.backup(staged)
             with staged:
-                staged.executemany(
-                    f"UPDATE {TOKENS_TABLE} SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                    [(revoked[token], token) for token in sorted(live)],
-                )
+                if live:
+                    staged.executemany(
+                        f"UPDATE {TOKENS_TABLE} SET revoked_at = ? "
+                        "WHERE id = ? AND revoked_at IS NULL",
+                        [(revoked[token], token) for token in sorted(live)],
+                    )
+                if keys:
+                    staged.execute("PRAGMA secure_delete = ON")
+                    staged.executemany(
+                        f"DELETE FROM {KEYS_TABLE} WHERE subject = ?",
+                        [(k,) for k in sorted(keys)],
+                    )
             staged.backup(dst)
     finally:
         _remove_database(stage)
-    return len(live)
+    return len(live), len(keys)
+
+
+def _erased(conn: sqlite3.Connection) -> set[str]:
+    """The subjects a store's erasure events name."""
+    if not _has_table(conn, EVENTS_TABLE["sqlite"]):
+        return set()
+    found: set[str] = set()
+    for (state,) in conn.execute(
+        f"SELECT state FROM {EVENTS_TABLE['sqlite']} WHERE topic = ?", (ERASURE_TOPIC,)
+    ):
+        with suppress(ValueError, TypeError, AttributeError):
+            found.update(str(s) for s in json.loads(bytes(state)).get("subjects", []))
+    return found
+
+
+def _key_subjects(conn: sqlite3.Connection) -> set[str]:
+    if not _has_table(conn, KEYS_TABLE):
+        return set()
+    return {str(r[0]) for r in conn.execute(f"SELECT subject FROM {KEYS_TABLE}")}
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    found = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+    ).fetchone()
+    return found is not None
 
 
 def _tokens(conn: sqlite3.Connection) -> dict[str, object]:

@@ -71,7 +71,13 @@ class Copied:
     replaced: Contents | None = None  # what a forced restore overwrote
     # Tokens the backup holds live that the replaced store had revoked: they stay revoked.
     kept_revoked: int = 0
+    # Keys the backup holds of subjects the replaced store had erased: deleted again.
+    kept_erased: int = 0
 
+
+# The erasure events' topic (domain/erasure.py): a restore keeps the replaced store's
+# erasures, as it keeps its revocations.
+ERASURE_TOPIC = "salesengine.domain.erasure:Erasure.Recorded"
 
 # The tokens' table (access/tokens.py), read here by name: the store layer does not
 # import access. A restore keeps the revocations of the store it replaces.

@@ -44,6 +44,7 @@ from salesengine.store.backup_shared import (
     publish,
 )
 from salesengine.store.pg_restore_script import (
+    ERASED_MARK,
     NOT_EMPTY_MARK,
     after_archive,
     before_archive,
@@ -281,7 +282,7 @@ def pg_restore(backup_file: Path, settings: StoreSettings, *, force: bool) -> Co
                     "database"
                 )
             _refuse_other_sessions(conn, settings)
-        kept = _replay(restore_bin, psql, backup_file, settings, source, schema, force)
+        kept, erased = _replay(restore_bin, psql, backup_file, settings, source, schema, force)
         with _connect(settings) as conn:
             held = pg_contents(conn, schema)
     except psycopg.Error as e:
@@ -296,6 +297,7 @@ def pg_restore(backup_file: Path, settings: StoreSettings, *, force: bool) -> Co
         time.perf_counter() - started,
         replaced if replaced.tables else None,
         kept,
+        erased,
     )
 
 
@@ -355,9 +357,10 @@ def _replay(
     source: str,
     schema: str,
     force: bool,
-) -> int:
+) -> tuple[int, int]:
     """The archive as SQL, then that SQL in one transaction with the target's check,
-    drop and the schema's rename; how many revocations of the target were kept."""
+    drop and the schema's rename; how many revocations and erasures of the target were
+    kept."""
     with tempfile.TemporaryDirectory(prefix="salesengine-restore-") as work:
         sql = Path(work) / "restore.sql"
         made = run_tool(
@@ -386,7 +389,7 @@ def _replay(
             f"cannot restore {backup_file} into {settings.display}: psql: "
             f"{reason}; the target is unchanged"
         )
-    return kept_count(ran.stdout)
+    return kept_count(ran.stdout), kept_count(ran.stdout, ERASED_MARK)
 
 
 def _first(text: str) -> str:

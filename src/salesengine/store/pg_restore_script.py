@@ -6,19 +6,25 @@ tables) unless the restore is forced, and it is dropped. The check is in the sam
 transaction as the drop, and the drop of a schema that is not forced is RESTRICT:
 whatever another session creates in it meanwhile makes the restore fail whole instead
 of being dropped. After the archive's SQL: the schema is renamed when the names differ,
-and the kept revocations are put back on the restored tokens.
+the kept revocations are put back on the restored tokens, and the keys of the subjects
+the replaced store had erased are deleted again (a backup older than an erasure holds
+them).
 """
 
 from __future__ import annotations
 
 import re
 
-from salesengine.store.backup_shared import TOKENS_TABLE
+from salesengine.store.backup_shared import ERASURE_TOPIC, TOKENS_TABLE
+from salesengine.store.personal_keys import KEYS_TABLE
+from salesengine.store.settings import EVENTS_TABLE
 from salesengine.store.settings import quoted_ident as ident
 
 KEPT = "pg_temp.salesengine_kept_revocations"
+ERASED = "pg_temp.salesengine_kept_erasures"
 # What the script prints at its end, for pg_backup to read back.
 KEPT_MARK = "salesengine-kept-revoked="
+ERASED_MARK = "salesengine-kept-erased="
 NOT_EMPTY_MARK = "restore --force replaces all of it"
 
 # Every kind of object a schema can hold that a DROP SCHEMA ... CASCADE would drop,
@@ -64,6 +70,7 @@ def before_archive(schema: str, *, force: bool) -> str:
     return f"""
 CREATE TEMP TABLE {KEPT.split(".")[1]} (id text PRIMARY KEY, revoked_at timestamptz NOT NULL)
   ON COMMIT DROP;
+CREATE TEMP TABLE {ERASED.split(".")[1]} (subject text PRIMARY KEY) ON COMMIT DROP;
 DO $salesengine_restore$
 DECLARE
   target text := {literal(schema)};
@@ -76,6 +83,12 @@ BEGIN
   IF to_regclass(format('%I.%I', target, {literal(TOKENS_TABLE)})) IS NOT NULL THEN
     EXECUTE format('INSERT INTO {KEPT} SELECT id, revoked_at FROM %I.%I '
                    'WHERE revoked_at IS NOT NULL', target, {literal(TOKENS_TABLE)});
+  END IF;
+  IF to_regclass(format('%I.%I', target, {literal(EVENTS_TABLE["postgresql"])})) IS NOT NULL THEN
+    EXECUTE format('INSERT INTO {ERASED} SELECT DISTINCT jsonb_array_elements_text('
+                   'convert_from(state, ''UTF8'')::jsonb -> ''subjects'') FROM %I.%I '
+                   'WHERE topic = %L', target, {literal(EVENTS_TABLE["postgresql"])},
+                   {literal(ERASURE_TOPIC)});
   END IF;{check}
 END
 $salesengine_restore$;
@@ -90,24 +103,32 @@ def after_archive(source: str, schema: str) -> str:
     if source != schema:
         rename = f"ALTER SCHEMA {ident(source)} RENAME TO {ident(schema)};\n"
     tokens = f"{ident(schema)}.{ident(TOKENS_TABLE)}"
+    keys = f"{ident(schema)}.{ident(KEYS_TABLE)}"
     return f"""{rename}
-CREATE TEMP TABLE salesengine_kept_count (n bigint NOT NULL) ON COMMIT DROP;
+CREATE TEMP TABLE salesengine_kept_count (n bigint NOT NULL, erased bigint NOT NULL)
+  ON COMMIT DROP;
 DO $salesengine_restore$
 DECLARE
   kept bigint := 0;
+  erased bigint := 0;
 BEGIN
   IF to_regclass({literal(tokens)}) IS NOT NULL THEN
     UPDATE {tokens} AS t SET revoked_at = k.revoked_at FROM {KEPT} AS k
       WHERE t.id = k.id AND t.revoked_at IS NULL;
     GET DIAGNOSTICS kept = ROW_COUNT;
   END IF;
-  INSERT INTO pg_temp.salesengine_kept_count VALUES (kept);
+  IF to_regclass({literal(keys)}) IS NOT NULL THEN
+    DELETE FROM {keys} WHERE subject IN (SELECT subject FROM {ERASED});
+    GET DIAGNOSTICS erased = ROW_COUNT;
+  END IF;
+  INSERT INTO pg_temp.salesengine_kept_count VALUES (kept, erased);
 END
 $salesengine_restore$;
-SELECT {literal(KEPT_MARK)} || n FROM pg_temp.salesengine_kept_count;
+SELECT {literal(KEPT_MARK)} || n || ' ' || {literal(ERASED_MARK)} || erased
+  FROM pg_temp.salesengine_kept_count;
 """
 
 
-def kept_count(output: str) -> int:
-    found = re.search(rf"{re.escape(KEPT_MARK)}(\d+)", output)
+def kept_count(output: str, mark: str = KEPT_MARK) -> int:
+    found = re.search(rf"{re.escape(mark)}(\d+)", output)
     return int(found.group(1)) if found else 0
