@@ -48,15 +48,18 @@ def shared(db: Path, path: Path, workers: int) -> SourceReport:
 
 
 def streams(db: Path) -> dict[UUID | str, list[tuple[int, str, dict[str, Any]]]]:
-    """Each deal's stored events: version, topic and state without the recording time."""
+    """Each deal's stored events: version, topic and state without the recording time,
+    as read (personal values are sealed under each store's own keys, with fresh nonces:
+    the stored bytes differ, what they say must not)."""
     engine = build_engine(str(db))
     try:
         found: dict[UUID | str, list[tuple[int, str, dict[str, Any]]]] = defaultdict(list)
         start = 1
         while page := engine.recorder.select_notifications(start, 10_000):
             for n in page:
-                state = json.loads(n.state)
-                del state["timestamp"]
+                state = dict(vars(engine.mapper.to_domain_event(n)))
+                for name in ("timestamp", "originator_id", "originator_version"):
+                    del state[name]
                 found[n.originator_id].append((n.originator_version, n.topic, state))
             start = page[-1].id + 1
         return dict(found)
