@@ -167,7 +167,9 @@ def _swap_postgres(live: Engine, settings: StoreSettings, shadow: StoreSettings)
                 for table in tables:
                     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {here}.{table} CASCADE")
                     conn.exec_driver_sql(f"ALTER TABLE {there}.{table} SET SCHEMA {here}")
-                return _move_positions(conn, f"{here}.{TRACKING}", f"{there}.{TRACKING}")
+                return _move_positions(
+                    conn.exec_driver_sql, f"{here}.{TRACKING}", f"{there}.{TRACKING}"
+                )
         except OperationalError as e:
             if "lock timeout" not in str(e.orig):
                 raise
@@ -221,18 +223,13 @@ def _copy_sqlite(db: Any) -> int:
     for kind, _name, _table, sql in schema:
         if kind == "index":
             db.execute(sql)
-    return _move_positions_sqlite(db)
+    return _move_positions(db.execute, f"main.{TRACKING}", f"rebuild.{TRACKING}")
 
 
-def _move_positions(conn: Any, here: str, there: str) -> int:
-    conn.exec_driver_sql(f"DELETE FROM {here}")
-    conn.exec_driver_sql(f"INSERT INTO {here} SELECT * FROM {there}")
-    row = conn.exec_driver_sql(f"SELECT min(position) FROM {here}").fetchone()
-    return int(row[0] or 0)
-
-
-def _move_positions_sqlite(db: Any) -> int:
-    db.execute(f"DELETE FROM main.{TRACKING}")
-    db.execute(f"INSERT INTO main.{TRACKING} SELECT * FROM rebuild.{TRACKING}")
-    row = db.execute(f"SELECT min(position) FROM main.{TRACKING}").fetchone()
+def _move_positions(run: Callable[[str], Any], here: str, there: str) -> int:
+    """The shadow's tracking positions in place of the store's, in the caller's
+    transaction (``run``: its connection's execute); the lowest of them."""
+    run(f"DELETE FROM {here}")
+    run(f"INSERT INTO {here} SELECT * FROM {there}")
+    row = run(f"SELECT min(position) FROM {here}").fetchone()
     return int(row[0] or 0)

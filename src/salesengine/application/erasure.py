@@ -17,8 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
+from uuid import UUID
 
-from salesengine.domain.account import UnknownAccount, UnknownContact, account_id
+from eventsourcing.application import AggregateNotFoundError
+
+from salesengine.application.accounts import Accounts
+from salesengine.domain.account import Account, UnknownAccount, UnknownContact, account_id
 from salesengine.domain.erasure import SUBJECT_KINDS, Erasure, SubjectKind
 from salesengine.domain.errors import CommandRefused, UnknownDeal
 from salesengine.domain.personal import PEOPLE_SCOPE, RECORD_LABEL
@@ -94,13 +98,9 @@ def _is_of(engine: SalesEngine, kind: SubjectKind, scope: str, label: str) -> bo
     name is not (``contact:`` erases contacts)."""
     if kind != "person" or scope == PEOPLE_SCOPE:
         return True
-    from uuid import UUID
-
-    from salesengine.domain.account import Account
-
     try:
         found: object = engine.repository.get(UUID(scope))
-    except Exception:
+    except (AggregateNotFoundError, ValueError):  # not an account's: nobody's contact
         return True
     return not (isinstance(found, Account) and label in found.state.contacts)
 
@@ -110,8 +110,6 @@ def _label(kind: SubjectKind, name: str) -> str | None:
 
 
 def _pairs(engine: SalesEngine, kind: SubjectKind, name: str) -> list[tuple[str, str]]:
-    from salesengine.application.accounts import Accounts
-
     if kind == "deal":
         if engine.find(name) is None:
             raise UnknownDeal(f"unknown deal '{name}'")

@@ -8,18 +8,12 @@ it, a consumer's copy of a relayed message) is listed in docs/privacy.md.
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
-from eventsourcing.utils import get_topic
 from sqlalchemy import Connection
 
 from salesengine.audit.log_rows import LogRows, fetch
 from salesengine.audit_verifier import Finding
-from salesengine.domain.erasure import Erasure
-from salesengine.store.personal_keys import KEYS_TABLE
-
-ERASURE_TOPIC = get_topic(Erasure.Recorded)
+from salesengine.domain.erasure import ERASURE_TOPIC
+from salesengine.store.personal_keys import KEYS_TABLE, erased_subjects
 
 
 def check_erasures(rows: LogRows, conn: Connection) -> tuple[int, list[Finding]]:
@@ -35,18 +29,10 @@ def check_erasures(rows: LogRows, conn: Connection) -> tuple[int, list[Finding]]
     stored = {r[0] for r in fetch(conn, f"SELECT subject FROM {rows.prefix}{KEYS_TABLE}", ())}
     findings = []
     for position, originator_id, state in recorded:
-        subjects = _subjects(state)
+        subjects = erased_subjects(state)
         left = sorted(set(subjects) & stored)
         if left:
             why = f"erased subjects whose key is still stored: {', '.join(left)}"
             aggregate = originator_id.hex if hasattr(originator_id, "hex") else str(originator_id)
             findings.append(Finding("erasure", int(position), aggregate, 1, (why,)))
     return len(recorded), findings
-
-
-def _subjects(state: Any) -> list[str]:
-    try:
-        found = orjson.loads(bytes(state) if not isinstance(state, str) else state.encode())
-        return [str(s) for s in found.get("subjects", [])]
-    except (orjson.JSONDecodeError, AttributeError, TypeError):
-        return []  # an edited event: the chain's own findings name it

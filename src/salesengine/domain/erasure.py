@@ -13,6 +13,7 @@ from typing import Literal
 from uuid import uuid4
 
 from eventsourcing.domain import Aggregate
+from eventsourcing.utils import get_topic
 
 from salesengine.domain.eventsourcing_seam import create_aggregate
 from salesengine.domain.values import Stamp
@@ -46,3 +47,7 @@ class Erasure(Aggregate):
             kind=kind,
             subjects=sorted(subjects),
         )
+
+
+# How erasure events are stored: what a restore and the audit look for in the log.
+ERASURE_TOPIC = get_topic(Erasure.Recorded)

@@ -23,16 +23,15 @@ token back.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import time
 from contextlib import closing, suppress
 from pathlib import Path
 
+from salesengine.domain.erasure import ERASURE_TOPIC
 from salesengine.domain.errors import StoreMissing
 from salesengine.store.backup_shared import (
-    ERASURE_TOPIC,
     TOKENS_TABLE,
     BackupError,
     BadBackupInput,
@@ -44,7 +43,7 @@ from salesengine.store.backup_shared import (
     partial_path,
     publish,
 )
-from salesengine.store.personal_keys import KEYS_TABLE
+from salesengine.store.personal_keys import KEYS_TABLE, erased_subjects
 from salesengine.store.settings import EVENTS_TABLE, StoreSettings, store_absence
 
 __all__ = [
@@ -335,8 +334,7 @@ def _erased(conn: sqlite3.Connection) -> set[str]:
     for (state,) in conn.execute(
         f"SELECT state FROM {EVENTS_TABLE['sqlite']} WHERE topic = ?", (ERASURE_TOPIC,)
     ):
-        with suppress(ValueError, TypeError, AttributeError):
-            found.update(str(s) for s in json.loads(bytes(state)).get("subjects", []))
+        found.update(erased_subjects(state))
     return found
 
 

@@ -75,10 +75,6 @@ class Copied:
     kept_erased: int = 0
 
 
-# The erasure events' topic (domain/erasure.py): a restore keeps the replaced store's
-# erasures, as it keeps its revocations.
-ERASURE_TOPIC = "salesengine.domain.erasure:Erasure.Recorded"
-
 # The tokens' table (access/tokens.py), read here by name: the store layer does not
 # import access. A restore keeps the revocations of the store it replaces.
 TOKENS_TABLE = "salesengine_tokens"

@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from binascii import a2b_base64, b2a_base64
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -113,7 +113,6 @@ class Keyring:
         self._source = source
         self._lock = threading.Lock()
         self._by_id: dict[str, bytes] = {}
-        self._by_pair: dict[Subject, str] = {}
         self._absent: set[str] = set()
         self._since = time.monotonic()
         self._lookups = 0
@@ -129,7 +128,7 @@ class Keyring:
     def _fresh(self) -> None:
         if time.monotonic() - self._since > KEY_CACHE_SECONDS:
             with self._lock:
-                self._by_id, self._by_pair, self._absent = {}, {}, set()
+                self._by_id, self._absent = {}, set()
                 self._ciphers = {}
                 self._since, self._lookups, self._loaded = time.monotonic(), 0, False
 
@@ -138,7 +137,6 @@ class Keyring:
             self._writing = {}
         for subject, scope, label, key in rows:
             self._by_id[subject] = key
-            self._by_pair[(scope, label)] = subject
             self._writing[(scope, label)] = (subject, key)
             self._absent.discard(subject)
 
@@ -153,7 +151,6 @@ class Keyring:
         with self._lock:
             gone = set(subjects)
             self._by_id = {s: k for s, k in self._by_id.items() if s not in gone}
-            self._by_pair = {p: s for p, s in self._by_pair.items() if s not in gone}
             self._writing = {p: w for p, w in self._writing.items() if w[0] not in gone}
             self._ciphers = {ids: c for ids, c in self._ciphers.items() if gone.isdisjoint(ids)}
             if erased:
@@ -309,4 +306,11 @@ def record_subject(aggregate: str) -> Subject:
     return (aggregate, RECORD_LABEL)
 
 
-Opener = Callable[[dict[str, Any], bytes], Any]
+def erased_subjects(state: object) -> list[str]:
+    """The subject ids an erasure event's stored state names (none if it does not
+    parse: an edited event, which the audit chain names)."""
+    try:
+        found = orjson.loads(state if isinstance(state, str) else bytes(state))  # type: ignore[call-overload]
+        return [str(s) for s in found.get("subjects", [])]
+    except (orjson.JSONDecodeError, AttributeError, TypeError):
+        return []

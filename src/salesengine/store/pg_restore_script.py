@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import re
 
-from salesengine.store.backup_shared import ERASURE_TOPIC, TOKENS_TABLE
+from salesengine.domain.erasure import ERASURE_TOPIC
+from salesengine.store.backup_shared import TOKENS_TABLE
 from salesengine.store.personal_keys import KEYS_TABLE
 from salesengine.store.settings import EVENTS_TABLE
 from salesengine.store.settings import quoted_ident as ident
