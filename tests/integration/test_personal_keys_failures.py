@@ -7,33 +7,20 @@ from __future__ import annotations
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from salesengine.application.engine import SalesEngine
 from salesengine.domain.personal import PEOPLE_SCOPE
 from salesengine.store.chain_table import CHAIN_TABLE
 from salesengine.store.personal_keys import KEYS_TABLE
 from tests.support.audit import StoreTables, both_verdicts
-from tests.support.clock import T0
-from tests.support.commands import FIVE_LEVEL_OPENING, cmd
-from tests.support.personal_keys import key_rows, subjects_of_label, unstored_seals, visits
+from tests.support.commands import cmd
+from tests.support.personal_keys import (
+    key_rows,
+    open_deal,
+    sealed_not_written,
+    subjects_of_label,
+    unstored_seals,
+    visits,
+)
 from tests.support.stores import StoreFactory
-
-
-def open_deal(engine: SalesEngine, key: str) -> None:
-    engine.execute(
-        cmd(
-            cmd="open",
-            deal=key,
-            policy="five-level",
-            amount="1000",
-            at=T0,
-            facts=FIVE_LEVEL_OPENING,
-        )
-    )
-
-
-def sealed_not_written(engine: SalesEngine, key: str, **visit: object) -> list[object]:
-    deal, _ = engine.decide(cmd(cmd="visit", deal=key, **visit), engine.find(key), None)
-    return [engine.mapper.to_stored_event(e) for e in deal.collect_events()]
 
 
 def counts(tables: StoreTables) -> tuple[int, int, int]:
@@ -61,7 +48,7 @@ def test_a_version_conflict_after_sealing_under_a_new_key_stores_no_key_and_repl
     second.execute(cmd(cmd="amount", deal="D-1", amount="2000"))  # the deal moves on
     before = counts(tables)
     with pytest.raises(IntegrityError):
-        first.recorder.insert_events(pending)  # type: ignore[arg-type]
+        first.recorder.insert_events(pending)
     assert counts(tables) == before
     assert subjects_of_label(tables, "Kim") == []
     assert_chain_holds(store_url)
@@ -89,7 +76,7 @@ def test_a_write_refused_for_a_raced_key_leaves_nothing_visible_and_the_chain_ho
     second.execute(cmd(cmd="visit", deal="D-2", attendees=["Mo"]))  # one of them raced
     before = counts(tables)
     with pytest.raises(IntegrityError):
-        first.recorder.insert_events(pending)  # type: ignore[arg-type]
+        first.recorder.insert_events(pending)
     assert counts(tables) == before
     assert subjects_of_label(tables, "Lee") == []  # the key that did not race is not kept
     assert_chain_holds(store_url)
@@ -117,7 +104,7 @@ def test_a_known_key_checked_alongside_a_raced_new_one(
     pending = sealed_not_written(first, "D-1", attendees=["Ann", "Bo"], note="both")
     second.execute(cmd(cmd="visit", deal="D-2", attendees=["Bo"]))
     with pytest.raises(IntegrityError):
-        first.recorder.insert_events(pending)  # type: ignore[arg-type]
+        first.recorder.insert_events(pending)
     assert subjects_of_label(tables, "Ann") == [ann]
     first.execute(cmd(cmd="visit", deal="D-1", attendees=["Ann", "Bo"], note="both"))
     assert unstored_seals(tables) == set()

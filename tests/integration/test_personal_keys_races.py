@@ -18,40 +18,23 @@ import orjson
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from salesengine.application.engine import SalesEngine
 from salesengine.application.erasure import NothingToErase, erase
 from salesengine.domain.personal import ERASED
 from salesengine.store.personal_keys import ENVELOPE, KEY_CACHE_SECONDS, Keyring, Used
 from tests.support.audit import StoreTables
+from tests.support.cli_runner import finish_together, run_together
 from tests.support.clock import T0
-from tests.support.commands import FIVE_LEVEL_OPENING, cmd
+from tests.support.commands import cmd
 from tests.support.personal_keys import (
     key_rows,
+    open_deal,
+    sealed_not_written,
     sealed_subjects,
     subjects_of_label,
     unstored_seals,
     visits,
 )
 from tests.support.stores import StoreFactory
-
-
-def open_deal(engine: SalesEngine, key: str) -> None:
-    engine.execute(
-        cmd(
-            cmd="open",
-            deal=key,
-            policy="five-level",
-            amount="1000",
-            at=T0,
-            facts=FIVE_LEVEL_OPENING,
-        )
-    )
-
-
-def sealed_not_written(engine: SalesEngine, key: str, **visit: object) -> list[object]:
-    """A visit decided and sealed by ``engine`` (as its save does), not yet written."""
-    deal, _ = engine.decide(cmd(cmd="visit", deal=key, **visit), engine.find(key), None)
-    return [engine.mapper.to_stored_event(e) for e in deal.collect_events()]
 
 
 def test_two_writers_first_sealing_one_person_store_one_key_and_the_loser_replays(
@@ -65,7 +48,7 @@ def test_two_writers_first_sealing_one_person_store_one_key_and_the_loser_replay
     pending = sealed_not_written(first, "D-1", attendees=["Zoe"], note="met Zoe")
     second.execute(cmd(cmd="visit", deal="D-2", attendees=["Zoe"], note="Zoe again"))
     with pytest.raises(IntegrityError):
-        first.recorder.insert_events(pending)  # type: ignore[arg-type]
+        first.recorder.insert_events(pending)
     # Nothing of the losing write is stored: not its event, not its key.
     assert first.load("D-1").version == 1
     assert len(subjects_of_label(tables, "Zoe")) == 1
@@ -91,7 +74,7 @@ def test_a_write_sealed_under_a_key_erased_meanwhile_is_refused_and_replayed_und
     pending = sealed_not_written(writer, "D-1", attendees=["Yan"], note="new")
     assert erase(eraser, "person:Yan").subjects == [old]
     with pytest.raises(IntegrityError):
-        writer.recorder.insert_events(pending)  # type: ignore[arg-type]
+        writer.recorder.insert_events(pending)
     assert writer.load("D-1").version == 2  # opened, visited, nothing more
     writer.execute(cmd(cmd="visit", deal="D-1", attendees=["Yan"], note="new"))
     (new,) = subjects_of_label(tables, "Yan")
@@ -181,19 +164,13 @@ def test_writers_in_separate_processes_first_sealing_the_same_people(
         open_deal(setup, f"P-{part}")
     start = time.time() + 3.0  # past every process's start-up
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", WRITER, store_url, part, str(start), str(PEOPLE)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for part in parts
-    ]
-    results = [p.communicate(timeout=300) for p in procs]
-    for proc, (_out, err) in zip(procs, results, strict=True):
-        assert proc.returncode == 0, err
+    outputs = run_together(
+        [
+            [sys.executable, "-c", WRITER, store_url, part, str(start), str(PEOPLE)]
+            for part in parts
+        ],
+        env,
+    )
     tables = StoreTables(store_url)
     rows = key_rows(tables)
     people = [label for _, _, label in rows if label.startswith("Person ")]
@@ -206,7 +183,7 @@ def test_writers_in_separate_processes_first_sealing_the_same_people(
         ]
     # The races happened (each person is first sealed by up to three writers at once):
     # reported, not asserted, as two cores may serialise the processes.
-    print("raced writes:", [int(out) for out, _ in results])
+    print("raced writes:", [int(out) for out in outputs])
 
 
 def test_importing_processes_naming_the_same_people_store_one_key_each(
@@ -236,19 +213,13 @@ def test_importing_processes_naming_the_same_people_store_one_key_each(
         path.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
         files.append(path)
     env = {**os.environ, "SALESENGINE_DB": store_url}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "salesengine", "import", str(f), "--batch-size", "5"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for f in files
-    ]
-    results = [p.communicate(timeout=300) for p in procs]
-    for proc, (_out, err) in zip(procs, results, strict=True):
-        assert proc.returncode == 0, err
+    run_together(
+        [
+            [sys.executable, "-m", "salesengine", "import", str(f), "--batch-size", "5"]
+            for f in files
+        ],
+        env,
+    )
     tables = StoreTables(store_url)
     guests = sorted(label for _, _, label in key_rows(tables) if label.startswith("Guest "))
     assert guests == sorted(f"Guest {n}" for n in range(people + 1))
@@ -326,9 +297,7 @@ def test_erasures_while_processes_keep_writing_about_the_same_person(
         with suppress(NothingToErase):  # between an erasure and the next write
             erased.update(erase(eraser, "person:Target").subjects)
         time.sleep(0.05)
-    results = [p.communicate(timeout=300) for p in procs]
-    for proc, (_out, err) in zip(procs, results, strict=True):
-        assert proc.returncode == 0, err
+    finish_together(procs)
     assert len(erased) >= 2, "erasures did not interleave with the writes"
     tables = StoreTables(store_url)
     assert unstored_seals(tables) <= erased

@@ -14,31 +14,18 @@ import orjson
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from salesengine.application.engine import SalesEngine
 from salesengine.store.personal_keys import ENVELOPE, Keyring, Used
 from tests.support.audit import StoreTables
-from tests.support.clock import T0
-from tests.support.commands import FIVE_LEVEL_OPENING, cmd
-from tests.support.personal_keys import key_rows, subjects_of_label, unstored_seals, visits
+from tests.support.commands import cmd
+from tests.support.personal_keys import (
+    key_rows,
+    open_deal,
+    sealed_not_written,
+    subjects_of_label,
+    unstored_seals,
+    visits,
+)
 from tests.support.stores import StoreFactory
-
-
-def open_deal(engine: SalesEngine, key: str) -> None:
-    engine.execute(
-        cmd(
-            cmd="open",
-            deal=key,
-            policy="five-level",
-            amount="1000",
-            at=T0,
-            facts=FIVE_LEVEL_OPENING,
-        )
-    )
-
-
-def sealed_not_written(engine: SalesEngine, key: str, **visit: object) -> list[StoredEvent]:
-    deal, _ = engine.decide(cmd(cmd="visit", deal=key, **visit), engine.find(key), None)
-    return [engine.mapper.to_stored_event(e) for e in deal.collect_events()]
 
 
 def attendee_subjects(stored: list[StoredEvent]) -> list[str]:

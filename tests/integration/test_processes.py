@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
 
 from salesengine.application.engine import SalesEngine
+from tests.support.cli_runner import run_together
 from tests.support.clock import T0
 from tests.support.stores import StoreFactory
 
@@ -51,19 +51,13 @@ def test_three_importing_processes_store_each_command_exactly_once(
         write_file(path, offset)
         files.append(path)
     env = {**os.environ, "SALESENGINE_DB": store_url}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "salesengine", "import", str(f), "--batch-size", "7"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for f in files
-    ]
-    results = [p.communicate(timeout=300) for p in procs]
-    for proc, (_out, err) in zip(procs, results, strict=True):
-        assert proc.returncode == 0, err
+    run_together(
+        [
+            [sys.executable, "-m", "salesengine", "import", str(f), "--batch-size", "7"]
+            for f in files
+        ],
+        env,
+    )
     engine: SalesEngine = make_engine()
     for n in range(DEALS):
         deal = engine.load(f"P-{n}")

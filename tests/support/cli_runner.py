@@ -32,6 +32,26 @@ def salesengine(
     )
 
 
+def run_together(commands: list[list[str]], env: Mapping[str, str]) -> list[str]:
+    """Each command in a process of its own, all at once (``env`` is their whole
+    environment); waits for them all and holds each to exit 0. Their outputs."""
+    procs = [
+        subprocess.Popen(
+            command, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for command in commands
+    ]
+    return finish_together(procs)
+
+
+def finish_together(procs: list[subprocess.Popen[str]]) -> list[str]:
+    """Wait for processes started together; each must exit 0. Their outputs."""
+    results = [p.communicate(timeout=300) for p in procs]
+    for proc, (_out, err) in zip(procs, results, strict=True):
+        assert proc.returncode == 0, err
+    return [out for out, _ in results]
+
+
 def run_cli(*args: str, db: Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """``salesengine ARGS`` on the store at ``db``."""
     return salesengine(*args, env={"SALESENGINE_DB": str(db), "SALESENGINE_ACTOR": "t"}, cwd=cwd)

@@ -6,11 +6,33 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from eventsourcing.persistence import StoredEvent
 
 from salesengine.application.engine import SalesEngine
 from salesengine.domain.deal import Deal
 from salesengine.store.personal_keys import ENVELOPE, KEYS_TABLE
 from tests.support.audit import StoreTables
+from tests.support.clock import T0
+from tests.support.commands import FIVE_LEVEL_OPENING, cmd
+
+
+def open_deal(engine: SalesEngine, key: str) -> None:
+    engine.execute(
+        cmd(
+            cmd="open",
+            deal=key,
+            policy="five-level",
+            amount="1000",
+            at=T0,
+            facts=FIVE_LEVEL_OPENING,
+        )
+    )
+
+
+def sealed_not_written(engine: SalesEngine, key: str, **visit: object) -> list[StoredEvent]:
+    """A visit decided and sealed by ``engine`` (as its save does), not yet written."""
+    deal, _ = engine.decide(cmd(cmd="visit", deal=key, **visit), engine.find(key), None)
+    return [engine.mapper.to_stored_event(e) for e in deal.collect_events()]
 
 
 def key_rows(tables: StoreTables) -> list[tuple[str, str, str]]:
