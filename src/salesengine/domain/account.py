@@ -33,7 +33,7 @@ from salesengine.domain.eventsourcing_seam import (
     append_new_event,
     create_aggregate,
 )
-from salesengine.domain.stamping import check_not_future, stamped_event
+from salesengine.domain.stamping import check_not_future, stamp_fields, stamped_event
 from salesengine.domain.values import Stamp
 
 # Account ids derive from the writer's key, in a namespace of their own: an account and
@@ -281,11 +281,7 @@ class Account(Aggregate):
             cls.Opened,
             id=account_id(key),
             timestamp=stamp.recorded_at,
-            effective_at=stamp.effective_at,
-            actor=stamp.actor,
-            command_id=stamp.command_id,
-            provenance=stamp.provenance,
-            command_digest=stamp.command_digest,
+            **stamp_fields(stamp),
             account=key,
             name=name,
             owner=owner,

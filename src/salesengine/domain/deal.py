@@ -40,7 +40,7 @@ from salesengine.domain.eventsourcing_seam import (
 )
 from salesengine.domain.guard import GuardLookup, StageGuard, Trigger
 from salesengine.domain.key_info import KeyInfo, details_problem
-from salesengine.domain.stamping import check_not_future, stamped_event
+from salesengine.domain.stamping import check_not_future, stamp_fields, stamped_event
 from salesengine.domain.state import DealState
 from salesengine.domain.values import FactValue, NextStep, Stamp, Status
 
@@ -362,7 +362,7 @@ class Deal(Aggregate):
             cls.Opened,
             id=id,
             timestamp=stamp.recorded_at,
-            **_stamp_fields(stamp),
+            **stamp_fields(stamp),
             deal=key,
             policy=guard.policy.name,
             policy_version=guard.policy.fingerprint,
@@ -873,13 +873,3 @@ def _closed(
 
 def _check_not_future(stamp: Stamp) -> None:
     check_not_future(stamp, "record it once it has happened, effective now or earlier")
-
-
-def _stamp_fields(stamp: Stamp) -> dict[str, Any]:
-    return {
-        "effective_at": stamp.effective_at,
-        "actor": stamp.actor,
-        "command_id": stamp.command_id,
-        "provenance": stamp.provenance,
-        "command_digest": stamp.command_digest,
-    }

@@ -16,6 +16,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
 from salesengine.domain.eventsourcing_seam import create_aggregate
+from salesengine.domain.stamping import stamp_fields
 from salesengine.domain.values import Stamp
 
 SubjectKind = Literal["contact", "person", "deal", "account"]
@@ -39,11 +40,7 @@ class Erasure(Aggregate):
             cls.Recorded,
             id=uuid4(),
             timestamp=stamp.recorded_at,
-            effective_at=stamp.effective_at,
-            actor=stamp.actor,
-            command_id=stamp.command_id,
-            provenance=stamp.provenance,
-            command_digest=stamp.command_digest,
+            **stamp_fields(stamp),
             kind=kind,
             subjects=sorted(subjects),
         )

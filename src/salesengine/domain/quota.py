@@ -37,7 +37,7 @@ from eventsourcing.domain import Aggregate
 
 from salesengine.domain.errors import CommandRefused
 from salesengine.domain.eventsourcing_seam import append_new_event, create_aggregate
-from salesengine.domain.stamping import check_not_future, stamped_event
+from salesengine.domain.stamping import check_not_future, stamp_fields, stamped_event
 from salesengine.domain.values import Stamp
 
 SubjectKind = Literal["rep", "team"]
@@ -329,11 +329,7 @@ class Quota(Aggregate):
             cls.Opened,
             id=quota_id(kind, subject, year),
             timestamp=stamp.recorded_at,
-            effective_at=stamp.effective_at,
-            actor=stamp.actor,
-            command_id=stamp.command_id,
-            provenance=stamp.provenance,
-            command_digest=stamp.command_digest,
+            **stamp_fields(stamp),
             kind=kind,
             subject=subject,
             year=year,

@@ -36,6 +36,18 @@ def stamped_event(
     return event
 
 
+def stamp_fields(stamp: Stamp) -> dict[str, Any]:
+    """The envelope's fields a created event takes from its stamp (its recorded time
+    goes as the library's ``timestamp``)."""
+    return {
+        "effective_at": stamp.effective_at,
+        "actor": stamp.actor,
+        "command_id": stamp.command_id,
+        "provenance": stamp.provenance,
+        "command_digest": stamp.command_digest,
+    }
+
+
 def check_not_future(stamp: Stamp, advice: str) -> None:
     """Refuse an effective time past the recording clock (beyond ``CLOCK_SKEW``), with
     ``advice`` on what to record instead."""
