@@ -9,7 +9,9 @@ here first; the pin in pyproject.toml moves only once this file passes.
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
@@ -151,6 +153,37 @@ def test_the_keywords_of_a_save_through_the_seam_reach_the_recorder() -> None:
     assert recorder.kept_policy_versions() == [kept]
     assert [e.originator_version for e in app.recorder.select_events(note.id)] == [1]
     app.close()
+
+
+def test_the_sqlite_pool_names_its_file_timeout_and_memory_mode(tmp_path: Path) -> None:
+    # The SQLite recorder puts a file in WAL mode before the pool opens it, reading
+    # these three from the pool; the pool itself then finds WAL and leaves it alone.
+    path = str(tmp_path / "events.db")
+    app = Application[UUID](
+        env={
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": path,
+            "SQLITE_LOCK_TIMEOUT": "7",
+            "APPLICATION_RECORDER_TOPIC": get_topic(BatchSQLiteRecorder),
+        }
+    )
+    recorder: Any = app.recorder
+    pool = recorder.datastore.pool
+    assert (pool.db_name, pool.lock_timeout, pool.is_sqlite_memory_mode) == (path, 7, False)
+    app.save(Note("a"))
+    assert pool.journal_mode_was_changed_to_wal is False
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    app.close()
+    memory: Any = Application[UUID](
+        env={
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": ":memory:",
+            "APPLICATION_RECORDER_TOPIC": get_topic(BatchSQLiteRecorder),
+        }
+    )
+    assert memory.recorder.datastore.pool.is_sqlite_memory_mode is True
+    memory.close()
 
 
 class HookedRecorder(PostgresApplicationRecorder):

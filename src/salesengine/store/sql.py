@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from salesengine.domain.errors import StoreUnavailable
 from salesengine.store.settings import StoreSettings, quoted_ident
+from salesengine.store.sqlite_wal import use_wal
 
 # SQLite page cache of the read models' connection, and the log size (in pages) at which
 # a commit copies the log into the database.
@@ -41,7 +42,7 @@ def sql_engine(settings: StoreSettings, *, reader: bool = False) -> Engine:
             dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
             # Read models can be rebuilt from the store, and their tracking commits with
             # their rows, so a lost tail after a power cut is simply processed again.
-            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            use_wal(dbapi_connection, float(env["SQLITE_LOCK_TIMEOUT"]))
             dbapi_connection.execute("PRAGMA synchronous=NORMAL")
             # A read model's rows land all over its tables (they are keyed by deal), so
             # a larger page cache, and checkpoints every ~80 MB of log rather than 4 MB,

@@ -42,6 +42,7 @@ from salesengine.store.personal_keys import (
     raced_error,
 )
 from salesengine.store.personal_keys import sqlite_statements as key_statements
+from salesengine.store.sqlite_wal import wal_before_opening
 
 
 class BatchSQLiteRecorder(SQLiteApplicationRecorder):
@@ -62,6 +63,9 @@ class BatchSQLiteRecorder(SQLiteApplicationRecorder):
     keyring: Keyring | None = None
 
     def __init__(self, datastore: Any, events_table_name: str = "stored_events") -> None:
+        pool = datastore.pool
+        if not pool.is_sqlite_memory_mode:
+            wal_before_opening(pool.db_name, pool.lock_timeout)
         super().__init__(datastore, events_table_name)
         self._links = LastLinks()
         table = self.events_table_name
