@@ -11,11 +11,9 @@ from __future__ import annotations
 from collections.abc import Hashable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import MetaData
-
-from salesengine.domain.deal import DealEvent
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # One row of a read model without its bookkeeping columns.
@@ -44,26 +42,46 @@ def from_units(value: int) -> Decimal:
     return Decimal(value) / AMOUNT_SCALE
 
 
+class Record(NamedTuple):
+    """One stored event as the read models see it, decoded from its stored JSON
+    (``stored_events``) and folded by ``stored_fold``.
+
+    ``stage``, ``reason`` and ``policy_version`` are a stage change's (``stage_fold.
+    entered``; an opening's stage); ``data`` is what the event says of the attributes:
+    Opened (key, policy, account, owner, team, region, amount, currency, expected close),
+    AmountChanged (amount, currency), ExpectedCloseChanged (expected close,),
+    OwnerChanged (owner, team, region), NextStepSet (action, due), Reopened (next
+    action, next due), VisitLogged (actor, kind, effective); empty for the others.
+    """
+
+    kind: str  # the event's class name
+    version: int
+    effective_us: int
+    recorded_us: int
+    stage: str | None
+    reason: str | None
+    policy_version: str | None
+    data: tuple[Any, ...]
+
+
 class Envelope(NamedTuple):
-    """A stored event with its place in the notification log, and what every read
-    model asks of it, worked out once."""
+    """A stored event (its ``stored_events`` record) with its place in the notification
+    log, and what every read model asks of it, worked out once."""
 
     position: int
-    event: DealEvent
+    record: Record
     deal_id: str  # the originator id as 32 hex digits
     kind: str  # the event's class name: a read model's topic
     recorded_us: int
 
     @classmethod
-    def of(cls, position: int, event: DealEvent) -> Envelope:
-        return cls(
-            position, event, event.originator_id.hex, type(event).__name__, to_us(event.timestamp)
-        )
+    def of(cls, position: int, deal_id: str, record: Record) -> Envelope:
+        return cls(position, record, deal_id, record.kind, record.recorded_us)
 
     @property
     def version(self) -> int:
-        return self.event.originator_version
+        return self.record.version
 
     @property
     def effective_us(self) -> int:
-        return to_us(self.event.effective_at)
+        return self.record.effective_us

@@ -30,10 +30,11 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from salesengine.domain.errors import StoreUnavailable
 from salesengine.domain.policy import KeptVersion
-from salesengine.projections.base import Envelope, metadata, to_us
+from salesengine.projections.base import Envelope, metadata
 from salesengine.projections.funnel_points import keys as funnel_keys
 from salesengine.projections.projection import Projection
 from salesengine.projections.registry import NAMES, build_projections
+from salesengine.projections.stored_events import StoredLog
 from salesengine.projections.timeline import TIMELINE_TOPICS, Timelines
 from salesengine.store.log_sql import log_head
 from salesengine.store.notification_log import EventStore, LogReader
@@ -115,11 +116,12 @@ class ProjectionRunner:
         self.reads = reads or sql
         self.window = window
         self.projections: list[Projection] = build_projections()
+        topics = {name for p in self.projections for name in p.topics}
         # The read models hold no personal data: their events stay sealed.
-        self.log = LogReader(
-            engine, {name for p in self.projections for name in p.topics}, personal=False
-        )
-        self.timelines = Timelines(self.log.history)
+        self.log = LogReader(engine, topics, personal=False)
+        # They read records of the stored events, not domain events (stored_events).
+        self.stored = StoredLog(engine, topics)
+        self.timelines = Timelines(self.stored.history)
         self._ready = False
         self._unanalyzed = 0
         self._seen: dict[str, int] | None = None  # the positions its last run left
@@ -300,10 +302,7 @@ class ProjectionRunner:
             self.engine.keep_versions_on_disk(used - kept)
 
     def _read(self, start: int, stop: int) -> list[Envelope]:
-        return [
-            Envelope(position, event, hex_id, type(event).__name__, to_us(event.timestamp))
-            for position, hex_id, event in self.log.read(start, stop)
-        ]
+        return self.stored.read(start, stop)
 
     def _head(self) -> int:
         return self.log.head()

@@ -14,15 +14,14 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, cast
-from uuid import UUID
 
-from salesengine.domain.deal import DealEvent
-from salesengine.projections.attribute_fold import ATTRIBUTE_TOPICS, AttributeFold
-from salesengine.projections.base import Envelope, to_us
-from salesengine.projections.stage_fold import VIA, StageFold
+from salesengine.projections.attribute_fold import ATTRIBUTE_TOPICS
+from salesengine.projections.base import Envelope, Record
+from salesengine.projections.stage_fold import VIA
+from salesengine.projections.stored_fold import RecordAttributeFold, RecordStageFold
 
-# The events of one deal with a version below the given one, in any order.
-HistoryLoader = Callable[[UUID, int], list[DealEvent]]
+# The records of one deal (by its id, 32 hex digits) below the given version, any order.
+HistoryLoader = Callable[[str, int], list[Record]]
 
 STAGE_TOPICS = frozenset(VIA)
 TIMELINE_TOPICS = STAGE_TOPICS | ATTRIBUTE_TOPICS
@@ -32,8 +31,8 @@ FunnelKey = tuple[str, str, str | None, str]
 Step = tuple[int, FunnelKey, int]  # from effective instant e: the funnel key, amount units
 
 
-def _order(event: DealEvent) -> tuple[Any, int]:
-    return (event.effective_at, event.originator_version)
+def _order(record: Record) -> tuple[int, int]:
+    return (record.effective_us, record.version)
 
 
 class DealTimeline:
@@ -41,8 +40,9 @@ class DealTimeline:
     rows, attribute rows and steps first differ from before it, and ``old_steps`` holds
     the steps from ``steps_from`` as they were.
 
-    The events themselves are not kept: a backdated event, the rare one that does not
-    come last in timeline order, has ``Timelines`` fold the deal again from the store.
+    It folds the events' records (``stored_events``) with ``stored_fold``'s folds, and
+    does not keep them: a backdated event, the rare one that does not come last in
+    timeline order, has ``Timelines`` fold the deal again from the store.
     """
 
     __slots__ = (
@@ -58,31 +58,31 @@ class DealTimeline:
         "version",
     )
 
-    def __init__(self, events: list[DealEvent], version: int) -> None:
+    def __init__(self, events: list[Record], version: int) -> None:
         self.version = version  # every event below it is folded in
         self.slots: dict[str, Any] = {}  # what each read model keeps per deal
-        self.stages = StageFold()
-        self.attributes = AttributeFold()
+        self.stages = RecordStageFold()
+        self.attributes = RecordAttributeFold()
         self.steps: list[Step] = []
-        self.last: tuple[Any, int] | None = None  # the order of the latest event folded
+        self.last: tuple[int, int] | None = None  # the order of the latest event folded
         for event in sorted(events, key=_order):
             self._fold(event)
         self.stages_from = self.attributes_from = self.steps_from = 0
         self.old_steps: list[Step] = []
 
-    def follows(self, event: DealEvent) -> bool:
+    def follows(self, event: Record) -> bool:
         """Whether the event comes after every event folded so far, in timeline order."""
         return self.last is None or _order(event) >= self.last
 
-    def push(self, event: DealEvent) -> bool:
+    def push(self, event: Record) -> bool:
         """Fold in the deal's next event (by version), which must follow the others in
         timeline order if it is of the timeline's topics; False if it was already in."""
-        version = event.originator_version
+        version = event.version
         if version < self.version:
             self._unchanged()
             return False
         self.version = version + 1
-        if type(event).__name__ not in TIMELINE_TOPICS:
+        if event.kind not in TIMELINE_TOPICS:
             self._unchanged()
             return True
         if not self.follows(event):
@@ -96,8 +96,8 @@ class DealTimeline:
         self.steps_from = len(self.steps)
         self.old_steps = []
 
-    def _fold(self, event: DealEvent) -> None:
-        name = type(event).__name__
+    def _fold(self, event: Record) -> None:
+        name = event.kind
         if name in STAGE_TOPICS:
             self.stages_from = self.stages.push(event)
         else:
@@ -109,7 +109,7 @@ class DealTimeline:
         self._step(event)
         self.last = _order(event)
 
-    def _step(self, event: DealEvent) -> None:
+    def _step(self, event: Record) -> None:
         """The funnel step function after an event at or after every other.
 
         Nothing before the event's instant changes (its stage interval and attributes
@@ -118,7 +118,7 @@ class DealTimeline:
         rows = self.stages.rows
         segments = self.attributes.segments
         steps = self.steps
-        at = to_us(event.effective_at)
+        at = event.effective_us
         keep = len(steps)
         while keep and steps[keep - 1][0] >= at:
             keep -= 1
@@ -138,9 +138,9 @@ class DealTimeline:
     def new_steps(self) -> list[Step]:
         return self.steps[self.steps_from :]
 
-    def push_would_fold(self, event: DealEvent) -> bool:
+    def push_would_fold(self, event: Record) -> bool:
         """Whether ``push`` would fold the event in: new, and of the timeline's topics."""
-        return event.originator_version >= self.version and type(event).__name__ in TIMELINE_TOPICS
+        return event.version >= self.version and event.kind in TIMELINE_TOPICS
 
 
 class Timelines:
@@ -154,7 +154,7 @@ class Timelines:
     def push(self, envelope: Envelope) -> DealTimeline:
         """The deal's timeline with the event folded in."""
         key = envelope.deal_id
-        event = envelope.event
+        event = envelope.record
         timeline = self._deals.get(key)
         if timeline is not None:
             self._deals.move_to_end(key)
@@ -162,10 +162,10 @@ class Timelines:
                 timeline.push(event)
                 return timeline
         # A deal not cached, or a backdated event: fold the deal's events from the store.
-        earlier: list[DealEvent] = []
+        earlier: list[Record] = []
         if envelope.version > 1:
-            found = self._history(event.originator_id, envelope.version)
-            earlier = [e for e in found if type(e).__name__ in TIMELINE_TOPICS]
+            found = self._history(key, envelope.version)
+            earlier = [e for e in found if e.kind in TIMELINE_TOPICS]
         before = timeline if timeline is not None else DealTimeline(earlier, envelope.version)
         if before.follows(event) or not before.push_would_fold(event):
             before.push(event)

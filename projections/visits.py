@@ -10,8 +10,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Column, Connection, Index, Integer, String, Table
 
-from salesengine.domain.deal import Deal
-from salesengine.projections.base import Envelope, metadata, to_us
+from salesengine.projections.base import Envelope, metadata
 from salesengine.projections.bitemporal import executemany
 from salesengine.projections.projection import Projection
 from salesengine.projections.timeline import DealTimeline
@@ -58,16 +57,16 @@ class Visits(Projection):
         envelope: Envelope,
         timeline: DealTimeline | None,  # noqa: ARG002 - a visit is not on the timeline
     ) -> None:
-        event = envelope.event
-        assert isinstance(event, Deal.VisitLogged)
+        record = envelope.record
+        actor, kind, effective = record.data  # stored_events: a visit's record
         self._rows.append(
             (
                 envelope.deal_id,
                 envelope.version,
-                event.actor,
-                event.kind,
-                event.effective,
-                to_us(event.effective_at),
+                actor,
+                kind,
+                effective,
+                record.effective_us,
                 envelope.recorded_us,
                 envelope.position,
             )

@@ -1,6 +1,9 @@
 """A deal's timeline, folded event by event, equals its read-model functions computed
 from scratch, whatever order the events arrive in (backdated ones included).
 
+The timeline folds the events' records (``stored_events``), made here from the domain
+events through their stored form; the oracles fold the domain events.
+
 The oracles below compute each function from the whole event list at once, the plain
 way: every interval, segment and funnel step re-derived from the sorted events.
 """
@@ -9,7 +12,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import cast
-from uuid import UUID
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,9 +20,10 @@ from salesengine.bootstrap import build_engine
 from salesengine.domain.deal import DealEvent, fold
 from salesengine.domain.state import DealState
 from salesengine.projections.attribute_fold import ATTRIBUTE_TOPICS, attributes
-from salesengine.projections.base import Envelope, Payload, to_us
+from salesengine.projections.base import Envelope, Payload, Record, to_us
 from salesengine.projections.funnel_points import differences
 from salesengine.projections.stage_fold import VIA, entered
+from salesengine.projections.stored_events import record_of_event
 from salesengine.projections.timeline import (
     TIMELINE_TOPICS,
     DealTimeline,
@@ -121,9 +124,10 @@ def test_a_timeline_folded_event_by_event_equals_the_functions_from_scratch(
     commands: list[Command], data: st.DataObject
 ) -> None:
     for history in deal_histories(commands):
+        records = [record_of_event(e) for e in history]
 
-        def earlier(_: UUID, version: int, history: list[DealEvent] = history) -> list[DealEvent]:
-            return [e for e in history if e.originator_version < version]
+        def earlier(_: str, version: int, records: list[Record] = records) -> list[Record]:
+            return [r for r in records if r.version < version]
 
         timelines = Timelines(earlier)
         relevant = [e for e in history if type(e).__name__ in TIMELINE_TOPICS]
@@ -135,7 +139,7 @@ def test_a_timeline_folded_event_by_event_equals_the_functions_from_scratch(
                 continue
             if data.draw(st.booleans()):
                 timelines.clear()  # evicted: the next event folds the deal from the store
-            timeline = timelines.push(Envelope.of(n, event))
+            timeline = timelines.push(Envelope.of(n, event.originator_id.hex, records[n - 1]))
             known = [e for e in relevant if e.originator_version <= n]
             # Given the events so far, in whatever order they came:
             assert timeline.stages.rows == oracle_stage_rows(known)
@@ -154,7 +158,8 @@ def test_a_timeline_folded_event_by_event_equals_the_functions_from_scratch(
             steps = list(timeline.steps)
         # Folding the same events again (already in) changes nothing.
         for n, event in enumerate(relevant, start=1):
-            timeline = timelines.push(Envelope.of(n, event))
+            record = record_of_event(event)
+            timeline = timelines.push(Envelope.of(n, event.originator_id.hex, record))
             assert differences(timeline.old_steps, timeline.new_steps()) == []
             assert timeline.stages.rows[timeline.stages_from :] == stages[timeline.stages_from :]
         assert (timeline.stages.rows, timeline.attributes.rows_from(0)) == (stages, attribute_rows)
@@ -175,8 +180,9 @@ def test_events_at_one_instant_leave_one_step_there_the_last_event_holding() -> 
     # When its events are folded one by one
     timeline = DealTimeline([], 1)
     for event in history:
-        assert timeline.follows(event)
-        timeline.push(event)
+        record = record_of_event(event)
+        assert timeline.follows(record)
+        timeline.push(record)
         # Then the funnel has one step at that instant: the latest key and amount
         assert len(timeline.steps) == 1
         assert timeline.steps == oracle_steps(history[: event.originator_version])
