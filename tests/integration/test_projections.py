@@ -22,6 +22,7 @@ from salesengine.bootstrap import build_engine
 from salesengine.projections.base import metadata
 from salesengine.projections.registry import NAMES
 from salesengine.projections.runner import ProjectionRunner, tracking
+from salesengine.store.codec import OrjsonMapper
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
 from tests.support.clock import T0, Clock
@@ -129,6 +130,27 @@ def test_deals_evicted_between_batches_are_reloaded_to_the_same_rows(store: Any)
     )
     ProjectionRunner(engine, sql, window=1000).rebuild()
     assert rows(sql) == evicting
+
+
+def test_a_rebuild_builds_no_domain_event_and_gives_the_same_rows(
+    store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, clock, sql, _ = store
+    some_history(engine, clock, deals=6)
+    ProjectionRunner(engine, sql, window=5).catch_up()
+    expected = rows(sql)
+    assert expected["visits"] and expected["funnel_points"], "the history reached every model"
+
+    def refused(*_: object, **__: object) -> None:
+        raise AssertionError("a domain event was built")
+
+    # Backdated amounts, and deals evicted between batches, included.
+    monkeypatch.setattr(OrjsonMapper, "decode", refused)
+    monkeypatch.setattr(OrjsonMapper, "to_domain_event", refused)
+    runner = ProjectionRunner(engine, sql, window=4)
+    runner.timelines.capacity = 1
+    runner.rebuild()
+    assert rows(sql) == expected
 
 
 def test_a_runner_with_nothing_new_reads_nothing_and_changes_nothing(store: Any) -> None:
