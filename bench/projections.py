@@ -1032,7 +1032,7 @@ def measure(
     reader: Callable[..., tuple[int, float]],
     reader_args: tuple[Any, ...],
     args: argparse.Namespace,
-) -> tuple[list[Phase], Latency, Rebuilt]:
+) -> tuple[list[Phase], Latency | None, Rebuilt]:
     status(f"{store}: raw read + orjson.loads of {info.events:,} events ...")
     (events, seconds), rss = isolated(reader, *reader_args)
     label = (
@@ -1059,6 +1059,8 @@ def measure(
     if store == "postgres" and not args.no_analyze:
         status("postgres: ANALYZE of the read models (autovacuum's job after a rebuild) ...")
         analyze(url)
+    if args.queries <= 0:
+        return [raw, built, floor], None, rebuilt  # the rebuild alone: no latency phase
     pairs = instants(info, args.queries, args.seed)
     status(f"{store}: funnel latency over {len(pairs)} (T, K) pairs ...")
     started = perf_counter()
@@ -1204,7 +1206,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--pg-deals", type=int, help=f"deals on PostgreSQL ({FULL_PG_DEALS:,}, at most --deals)"
     )
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_DEALS:,} deals everywhere")
-    parser.add_argument("--queries", type=int, default=200, help="random (T, K) pairs to time")
+    parser.add_argument(
+        "--queries", type=int, default=200, help="random (T, K) pairs to time (0: no latency phase)"
+    )
     parser.add_argument(
         "--query-timeout",
         type=float,
@@ -1264,7 +1268,7 @@ def main(argv: list[str] | None = None) -> int:
             "sqlite", info.path, info, read_sqlite, (info.path,), args
         )
         phases += found
-        latencies.append(latency)
+        latencies += [latency] if latency is not None else []
         models.append(f"sqlite: {rows_text(rebuilt)}")
     if "postgres" in infos:
         info = infos["postgres"]
@@ -1280,19 +1284,26 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             drop_schemas(args.pg_url, schema)
         phases += found
-        latencies.append(latency)
+        latencies += [latency] if latency is not None else []
         models.append(f"postgres: {rows_text(rebuilt)}")
     print("\n".join(lines))
     print()
     print("\n".join(phase_table(phases)))
     print("read models: " + "; ".join(models))
+    print_latencies(phases, latencies)
+    print(f"wall time of this run: {perf_counter() - began:,.0f} s")
+    return 0
+
+
+def print_latencies(phases: list[Phase], latencies: list[Latency]) -> None:
+    """The funnel's latencies and the verdicts, unless the run timed no query."""
+    if not latencies:
+        return
     print()
     print("funnel as of T, known at K (warm connection; a fifth of the pairs with K=None):")
     print("\n".join(latency_table(latencies)))
     print()
     print("\n".join(verdicts(phases, latencies)))
-    print(f"wall time of this run: {perf_counter() - began:,.0f} s")
-    return 0
 
 
 def rows_text(rebuilt: Rebuilt) -> str:
