@@ -1,8 +1,10 @@
-"""A deal's attributes over effective time as a function of its events: the fold behind
-the ``deal_attributes`` read model and the deal timelines.
+"""A deal's attributes over effective time as a function of its events: the definition
+of the ``deal_attributes`` read model.
 
 The values are the domain's own fold (``DealState``) after each event, in segments in
-which nothing reportable changed.
+which nothing reportable changed. The runner keeps the read model with
+``stored_fold.RecordAttributeFold``, the same fold over the stored events' records, which
+tests/unit/test_stored_fold.py proves equal to this one.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from salesengine.projections.registry import NAMES, build_projections
 from salesengine.projections.stored_events import StoredLog
 from salesengine.projections.timeline import TIMELINE_TOPICS, Timelines
 from salesengine.store.log_sql import log_head
-from salesengine.store.notification_log import EventStore, LogReader
+from salesengine.store.notification_log import EventStore
 from salesengine.store.sql import db_reason
 
 tracking = Table(
@@ -116,12 +116,10 @@ class ProjectionRunner:
         self.reads = reads or sql
         self.window = window
         self.projections: list[Projection] = build_projections()
-        topics = {name for p in self.projections for name in p.topics}
-        # The read models hold no personal data: their events stay sealed.
-        self.log = LogReader(engine, topics, personal=False)
-        # They read records of the stored events, not domain events (stored_events).
-        self.stored = StoredLog(engine, topics)
-        self.timelines = Timelines(self.stored.history)
+        # The read models read records of the stored events, not domain events, and no
+        # personal field: their events stay sealed (stored_events).
+        self.log = StoredLog(engine, {name for p in self.projections for name in p.topics})
+        self.timelines = Timelines(self.log.history)
         self._ready = False
         self._unanalyzed = 0
         self._seen: dict[str, int] | None = None  # the positions its last run left
@@ -302,7 +300,7 @@ class ProjectionRunner:
             self.engine.keep_versions_on_disk(used - kept)
 
     def _read(self, start: int, stop: int) -> list[Envelope]:
-        return self.stored.read(start, stop)
+        return self.log.read(start, stop)
 
     def _head(self) -> int:
         return self.log.head()

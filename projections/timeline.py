@@ -6,7 +6,9 @@ on every event, and each kept its own copy of the events. Here the events are fo
 once per deal and shared: an event that comes after the deal's others in timeline order
 (the usual case: stage changes may never be backdated past the latest one) costs
 constant work; a backdated one refolds the deal from its events. Either way the rows
-equal the from-scratch functions, ``stage_rows`` and ``attribute_rows``.
+equal the from-scratch functions, ``stage_rows`` and ``attribute_rows``. The events are
+folded as the records of their stored form (``stored_events``, ``stored_fold``), so
+neither a catch-up nor a rebuild builds a domain event.
 """
 
 from __future__ import annotations

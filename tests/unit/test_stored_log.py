@@ -96,5 +96,6 @@ def test_the_records_read_are_the_events_records_whatever_the_mapper(
     assert [e.position for e in envelopes] == list(range(1, len(events) + 1))
     assert {e.deal_id for e in envelopes} == {events[0].originator_id.hex}
     assert log.read(2, 4) == envelopes[2:4]
+    assert log.head() == len(events)
     # And one deal's records below a version are its earlier ones
     assert log.history(events[0].originator_id.hex, 4) == expected[:3]
