@@ -12,7 +12,6 @@ domain's fold (``DealState.evolve``, ``stage_fold``) over the same events decode
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -20,15 +19,13 @@ from typing import Any, cast
 from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import PersistenceError, StoredEvent
-from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
 from salesengine.domain.deal import Deal, DealEvent
-from salesengine.domain.errors import StoreUnavailable
 from salesengine.projections.base import AMOUNT_SCALE, Envelope, Record, to_us
 from salesengine.store.codec import OrjsonMapper
-from salesengine.store.notification_log import EventStore
+from salesengine.store.notification_log import EventStore, store_head, stored_history, stored_rows
 
 
 def instant_us(text: str) -> int:
@@ -112,34 +109,11 @@ class StoredLog:
 
     def head(self) -> int:
         """The position of the latest event in the log (0 for an empty store)."""
-        try:
-            return self.engine.recorder.max_notification_id() or 0
-        except (PersistenceError, sqlite3.Error) as e:
-            raise StoreUnavailable(f"cannot read the event store: {e}") from None
+        return store_head(self.engine)
 
     def read(self, start: int, stop: int) -> list[Envelope]:
         """The events after position ``start`` up to ``stop``, in log order."""
-        recorder = self.engine.recorder
-        try:
-            if isinstance(recorder, SQLiteApplicationRecorder):
-                # The table read directly: the library's read makes objects per row.
-                statement = (
-                    f"SELECT rowid, originator_id, originator_version, topic, state "
-                    f"FROM {recorder.events_table_name} WHERE rowid>? AND rowid<=? "
-                    f"AND topic IN ({','.join('?' * len(self.topics))}) ORDER BY rowid"
-                )
-                with recorder.datastore.transaction(commit=False) as c:
-                    c.execute(statement, [start, stop, *self.topics])
-                    rows: list[tuple[Any, ...]] = c.fetchall()
-            else:
-                found = recorder.select_notifications(
-                    start + 1, limit=stop - start, stop=stop, topics=self.topics
-                )
-                rows = [
-                    (n.id, n.originator_id, n.originator_version, n.topic, n.state) for n in found
-                ]
-        except (PersistenceError, sqlite3.Error) as e:
-            raise StoreUnavailable(f"cannot read the event store: {e}") from None
+        rows = stored_rows(self.engine, self.topics, start, stop)
         load = self._loader()
         kinds = self._kinds
         envelopes = []
@@ -151,10 +125,7 @@ class StoredLog:
 
     def history(self, deal_id: str, version: int) -> list[Record]:
         """One deal's records of these topics below the given version, in version order."""
-        try:
-            stored = self.engine.recorder.select_events(UUID(deal_id), lte=version - 1)
-        except (PersistenceError, sqlite3.Error) as e:
-            raise StoreUnavailable(f"cannot read the event store: {e}") from None
+        stored = stored_history(self.engine, UUID(deal_id), version)
         load = self._loader()
         kinds = self._kinds
         return [

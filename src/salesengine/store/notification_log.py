@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
-from typing import Protocol, cast
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol, cast
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper, PersistenceError, StoredEvent
@@ -28,6 +28,52 @@ class EventStore(Protocol):
     def mapper(self) -> Mapper[UUID]: ...
 
 
+# (position, originator id as stored, version, topic, state) of one stored event: the
+# id is 32 hex digits on SQLite, a UUID elsewhere.
+StoredRow = tuple[int, Any, int, str, bytes]
+
+
+def store_head(engine: EventStore) -> int:
+    """The position of the latest event in the log (0 for an empty store)."""
+    try:
+        return engine.recorder.max_notification_id() or 0
+    except (PersistenceError, sqlite3.Error) as e:
+        raise StoreUnavailable(f"cannot read the event store: {e}") from None
+
+
+def stored_rows(
+    engine: EventStore, topics: Sequence[str], start: int, stop: int
+) -> list[StoredRow]:
+    """The stored events of ``topics`` after position ``start`` up to ``stop``, in log
+    order, as rows. On SQLite the table is read directly: the library's read makes
+    objects per row, and the stored id is already the hex id readers key on."""
+    recorder = engine.recorder
+    try:
+        if isinstance(recorder, SQLiteApplicationRecorder):
+            statement = (
+                f"SELECT rowid, originator_id, originator_version, topic, state "
+                f"FROM {recorder.events_table_name} WHERE rowid>? AND rowid<=? "
+                f"AND topic IN ({','.join('?' * len(topics))}) ORDER BY rowid"
+            )
+            with recorder.datastore.transaction(commit=False) as c:
+                c.execute(statement, [start, stop, *topics])
+                return cast(list[StoredRow], c.fetchall())
+        found = recorder.select_notifications(
+            start + 1, limit=stop - start, stop=stop, topics=topics
+        )
+    except (PersistenceError, sqlite3.Error) as e:
+        raise StoreUnavailable(f"cannot read the event store: {e}") from None
+    return [(n.id, n.originator_id, n.originator_version, n.topic, n.state) for n in found]
+
+
+def stored_history(engine: EventStore, originator_id: UUID, version: int) -> list[StoredEvent]:
+    """One aggregate's stored events below the given version, in version order."""
+    try:
+        return list(engine.recorder.select_events(originator_id, lte=version - 1))
+    except (PersistenceError, sqlite3.Error) as e:
+        raise StoreUnavailable(f"cannot read the event store: {e}") from None
+
+
 class LogReader:
     """Pages of the log, by position, holding only the given deal event classes."""
 
@@ -37,31 +83,31 @@ class LogReader:
         self.engine = engine
         self.sealed = not personal
         self.topics = sorted({get_topic(getattr(Deal, name)) for name in kinds})
-        self._ids: dict[str, UUID] = {}  # deal ids as stored, to their UUIDs
+        self._ids: dict[str, UUID] = {}  # deal ids as hex, to their UUIDs
 
     def head(self) -> int:
         """The position of the latest event in the log (0 for an empty store)."""
-        try:
-            return self.engine.recorder.max_notification_id() or 0
-        except (PersistenceError, sqlite3.Error) as e:
-            raise StoreUnavailable(f"cannot read the event store: {e}") from None
+        return store_head(self.engine)
 
     def read(self, start: int, stop: int) -> list[Entry]:
         """The events after position ``start`` up to ``stop``, in log order."""
-        recorder = self.engine.recorder
+        rows = stored_rows(self.engine, self.topics, start, stop)
+        ids = self._ids
+        if len(ids) > 100_000:
+            ids.clear()
         mapper = self.engine.mapper
-        try:
-            if isinstance(recorder, SQLiteApplicationRecorder) and isinstance(mapper, OrjsonMapper):
-                return self._read_sqlite(recorder, mapper, start, stop)
-            notifications = recorder.select_notifications(
-                start + 1, limit=stop - start, stop=stop, topics=self.topics
-            )
-        except (PersistenceError, sqlite3.Error) as e:
-            raise StoreUnavailable(f"cannot read the event store: {e}") from None
-        entries = []
-        for n in notifications:
-            event = deal_event(self._decode(mapper, n))
-            entries.append((n.id, event.originator_id.hex, event))
+        sealed = self.sealed
+        entries: list[Entry] = []
+        for position, stored_id, version, topic, state in rows:
+            hex_id = stored_id.hex if isinstance(stored_id, UUID) else stored_id
+            originator_id = ids.get(hex_id)
+            if originator_id is None:
+                originator_id = ids[hex_id] = UUID(hex_id)
+            if isinstance(mapper, OrjsonMapper):
+                event = mapper.decode(topic, originator_id, version, state, sealed=sealed)
+            else:
+                event = mapper.to_domain_event(StoredEvent(originator_id, version, topic, state))
+            entries.append((position, hex_id, deal_event(event)))
         return entries
 
     def _decode(self, mapper: Mapper[UUID], stored: StoredEvent) -> object:
@@ -78,39 +124,8 @@ class LogReader:
 
     def history(self, originator_id: UUID, version: int) -> list[DealEvent]:
         """One deal's events below the given version, in version order."""
-        try:
-            stored = self.engine.recorder.select_events(originator_id, lte=version - 1)
-        except (PersistenceError, sqlite3.Error) as e:
-            raise StoreUnavailable(f"cannot read the event store: {e}") from None
+        stored = stored_history(self.engine, originator_id, version)
         return [deal_event(self._decode(self.engine.mapper, s)) for s in stored]
-
-    def _read_sqlite(
-        self, recorder: SQLiteApplicationRecorder, mapper: OrjsonMapper, start: int, stop: int
-    ) -> list[Entry]:
-        """The library's read, less its per-row objects: the stored originator id is
-        already the deal id readers key on, and its UUID is made once per deal."""
-        statement = (
-            f"SELECT rowid, originator_id, originator_version, topic, state "
-            f"FROM {recorder.events_table_name} WHERE rowid>? AND rowid<=? "
-            f"AND topic IN ({','.join('?' * len(self.topics))}) ORDER BY rowid"
-        )
-        with recorder.datastore.transaction(commit=False) as c:
-            c.execute(statement, [start, stop, *self.topics])
-            rows = c.fetchall()
-        ids = self._ids
-        if len(ids) > 100_000:
-            ids.clear()
-        decode = mapper.decode
-        sealed = self.sealed
-        entries: list[Entry] = []
-        for position, hex_id, version, topic, state in rows:
-            originator_id = ids.get(hex_id)
-            if originator_id is None:
-                originator_id = ids[hex_id] = UUID(hex_id)
-            # The topics asked for are the deal's own event classes.
-            event = cast(DealEvent, decode(topic, originator_id, version, state, sealed=sealed))
-            entries.append((position, hex_id, event))
-        return entries
 
 
 def deal_event(event: object) -> DealEvent:
