@@ -4,12 +4,16 @@ write replayed is stored whole (store/personal_keys.py, the recorders)."""
 
 from __future__ import annotations
 
+import time
+from typing import Any, cast
+
 import pytest
 from eventsourcing.persistence import IntegrityError
 
 from salesengine.domain.personal import PEOPLE_SCOPE
 from salesengine.store.chain_table import CHAIN_TABLE
 from salesengine.store.personal_keys import KEYS_TABLE
+from salesengine.store.postgres_recorder import PostgresRecorder
 from tests.support.audit import StoreTables, both_verdicts
 from tests.support.commands import cmd
 from tests.support.personal_keys import (
@@ -110,3 +114,32 @@ def test_a_known_key_checked_alongside_a_raced_new_one(
     assert unstored_seals(tables) == set()
     assert visits(make_engine(), "D-1") == [(["Ann"], None), (["Ann", "Bo"], "both")]
     assert_chain_holds(store_url)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+def test_a_conflict_whose_answer_arrives_while_the_checks_are_queued_is_a_conflict(
+    make_engine: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The insert's failure can come back while the recorder still queues its checks in
+    the same pipeline; the checks' answers owed then must not turn the conflict into
+    "pipeline aborted" (a 503 instead of a replay). A pause before the keys' check lets
+    the server answer the insert first, every time."""
+    first, second = make_engine(), make_engine()
+    open_deal(first, "D-1")
+    pending = sealed_not_written(first, "D-1", attendees=["Kim"], note="about Kim")
+    second.execute(cmd(cmd="amount", deal="D-1", amount="2000"))  # the deal moves on
+    recorder = cast(PostgresRecorder, first.recorder)
+    queue_keys = recorder._queue_keys
+
+    def late(conn: Any, used: Any) -> Any:
+        conn.cursor().execute("SELECT 1", prepare=False)  # one more answer owed after it
+        time.sleep(0.3)  # the insert's answer (its failure) is back by now
+        return queue_keys(conn, used)
+
+    monkeypatch.setattr(recorder, "_queue_keys", late)
+    with pytest.raises(IntegrityError):
+        recorder.insert_events(pending)
+    monkeypatch.undo()
+    first.execute(cmd(cmd="visit", deal="D-1", attendees=["Kim"], note="about Kim"))
+    assert visits(make_engine(), "D-1") == [(["Kim"], "about Kim")]

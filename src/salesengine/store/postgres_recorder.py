@@ -6,10 +6,12 @@ Named by its topic in the store settings, so that an SQLite run never imports ps
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import psycopg
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import Cursor
@@ -111,23 +113,32 @@ class PostgresRecorder(PostgresApplicationRecorder):
         # version rows while holding it. On a cursor of its own: the library reads the
         # events' ids from this one next.
         super()._insert_stored_events(curs, stored_events, **kwargs)
-        versions = kwargs.get("policy_versions", ())
-        if versions:
-            with curs.connection.cursor() as other:
-                self._keep(other, versions)
-        # Queued in the library's pipeline with the insert, so that the answers come back
-        # in its one round trip (the sync before it reads the events' ids): the chain's
-        # head, and the check of the personal data keys. Read in the next hook.
         conn = curs.connection
-        head = conn.cursor()
-        # Never prepared: a statement prepared in a pipeline whose insert then fails
-        # (a version conflict) is dropped by the server but kept in psycopg's cache.
-        head.execute(self._head, prepare=False)
-        keys = self._queue_keys(conn, kwargs.get("personal"))
-        erase = kwargs.get("erase_subjects", ())
-        if erase:
-            with conn.cursor() as other:
-                other.execute(self._erase_keys, (list(erase),), prepare=False)
+        try:
+            versions = kwargs.get("policy_versions", ())
+            if versions:
+                with conn.cursor() as other:
+                    self._keep(other, versions)
+            # Queued in the library's pipeline with the insert, so that the answers come
+            # back in its one round trip (the sync before it reads the events' ids): the
+            # chain's head, and the check of the personal data keys. Read in the next hook.
+            head = conn.cursor()
+            # Never prepared: a statement prepared in a pipeline whose insert then fails
+            # (a version conflict) is dropped by the server but kept in psycopg's cache.
+            head.execute(self._head, prepare=False)
+            keys = self._queue_keys(conn, kwargs.get("personal"))
+            erase = kwargs.get("erase_subjects", ())
+            if erase:
+                with conn.cursor() as other:
+                    other.execute(self._erase_keys, (list(erase),), prepare=False)
+        except psycopg.Error:
+            # The insert failed (a version conflict) and its answer came back while
+            # these were being queued. The answers still owed for them would fail the
+            # library's exit from the pipeline with "pipeline aborted", hiding the
+            # conflict: take them now, and raise the insert's own error.
+            with contextlib.suppress(psycopg.Error), conn.pipeline() as pipeline:
+                pipeline.sync()
+            raise
         self._written.queued = (head, keys)
 
     def insert_events(
