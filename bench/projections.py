@@ -91,8 +91,8 @@ FULL_DEALS = 1_000_000
 FULL_PG_DEALS = 100_000
 QUICK_DEALS = 20_000
 
-# Targets from issue 3.
-RATIO_TARGET = 0.5
+# Targets: the rebuild's ratio as issue 24 set it (issue 3 asked 0.5x), the rest issue 3's.
+RATIO_TARGET = 0.25
 REBUILD = "ProjectionRunner.rebuild()"
 FLOOR = "write floor: the rebuilt rows, inserted"
 FLOOR_CHUNK = 50_000
