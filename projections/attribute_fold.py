@@ -56,24 +56,18 @@ def attribute_rows(events: Sequence[DealEvent]) -> list[Payload]:
     return fold.rows_from(0)
 
 
-class AttributeFold:
-    """``attribute_rows`` one event at a time, for events pushed in timeline order.
+class Segments:
+    """A deal's attribute segments (valid_from, attributes) in which nothing reportable
+    changed, as events are pushed in timeline order: a push changes at most the last
+    segment and the one before it. Shared by the domain's fold and the records' fold."""
 
-    It keeps the domain's fold (``DealState``) after the last event and the segments
-    so far; a push changes at most the last segment and the one before it.
-    """
-
-    __slots__ = ("segments", "state")
+    __slots__ = ("segments",)
 
     def __init__(self) -> None:
-        self.state = DealState()
-        self.segments: list[tuple[int, Payload]] = []  # (valid_from, attributes)
+        self.segments: list[tuple[int, Payload]] = []
 
-    def push(self, event: DealEvent) -> int:
-        """Fold in the next event; the index of the first row that changed."""
-        self.state = event.evolve(self.state)
-        start = to_us(event.effective_at)
-        values = attributes(self.state)
+    def add(self, start: int, values: Payload) -> int:
+        """The attributes from ``start`` on; the index of the first row that changed."""
         segments = self.segments
         if segments and segments[-1][0] == start:
             segments.pop()  # superseded at the same instant: the later event holds
@@ -95,3 +89,19 @@ class AttributeFold:
             (start, segments[i + 1][0] if i < last else None, *values)
             for i, (start, values) in enumerate(segments[index:], index)
         ]
+
+
+class AttributeFold(Segments):
+    """``attribute_rows`` one event at a time, for events pushed in timeline order: the
+    domain's fold (``DealState``) after the last event, and the segments so far."""
+
+    __slots__ = ("state",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state = DealState()
+
+    def push(self, event: DealEvent) -> int:
+        """Fold in the next event; the index of the first row that changed."""
+        self.state = event.evolve(self.state)
+        return self.add(to_us(event.effective_at), attributes(self.state))

@@ -66,17 +66,20 @@ class Record(NamedTuple):
 
 class Envelope(NamedTuple):
     """A stored event (its ``stored_events`` record) with its place in the notification
-    log, and what every read model asks of it, worked out once."""
+    log and its deal."""
 
     position: int
     record: Record
     deal_id: str  # the originator id as 32 hex digits
-    kind: str  # the event's class name: a read model's topic
-    recorded_us: int
 
-    @classmethod
-    def of(cls, position: int, deal_id: str, record: Record) -> Envelope:
-        return cls(position, record, deal_id, record.kind, record.recorded_us)
+    @property
+    def kind(self) -> str:
+        """The event's class name: a read model's topic."""
+        return self.record.kind
+
+    @property
+    def recorded_us(self) -> int:
+        return self.record.recorded_us
 
     @property
     def version(self) -> int:

@@ -10,8 +10,7 @@ stored events' records, which tests/unit/test_stored_fold.py proves equal to thi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import cast
+from collections.abc import Hashable, Sequence
 
 from salesengine.domain.deal import Deal, DealEvent
 from salesengine.projections.base import Payload, to_us
@@ -55,15 +54,12 @@ def stage_rows(events: Sequence[DealEvent]) -> list[Payload]:
     return fold.rows
 
 
-class StageFold:
-    """``stage_rows`` one event at a time, for events pushed in timeline order.
-
-    Each push closes the open interval where the new one begins, so only the last row
-    changes and one is added: a read model kept from this fold does constant work per
-    event instead of recomputing the deal's whole timeline. Beside each row, the policy
-    version its interval was entered under (a stage change stored before they kept one
-    counts under the previous interval's).
-    """
+class StageRows:
+    """A deal's stage intervals as stage changes are pushed in timeline order: each
+    closes the open interval where the new one begins, so only the last row changes
+    and one is added. Beside each row, the policy version its interval was entered
+    under (a stage change stored before they kept one counts under the previous
+    interval's). Shared by the domain's fold and the records' fold."""
 
     __slots__ = ("rows", "versions")
 
@@ -71,24 +67,51 @@ class StageFold:
         self.rows: list[Payload] = []
         self.versions: list[str] = []
 
-    def push(self, event: DealEvent) -> int:
-        """Fold in the next event; the index of the first row that changed."""
+    def enter(
+        self,
+        policy: Hashable,
+        stage: str | None,
+        via: str,
+        reason: str | None,
+        version: int,
+        at: int,
+        policy_version: str | None,
+    ) -> int:
+        """The interval entered at ``at``; the index of the first row that changed."""
         rows = self.rows
-        if not rows:
-            if not isinstance(event, Deal.Opened):
-                return 0  # pragma: no cover - a deal's first event is always its opening
-            policy = event.policy
-        else:
-            policy = cast(str, rows[0][0])
-        stage, reason = entered(event)
-        at = to_us(event.effective_at)
         changed = len(rows)
         if rows:
             changed -= 1
             rows[-1] = (*rows[-1][:6], at)
-        rows.append(
-            (policy, stage, VIA[type(event).__name__], reason, event.originator_version, at, None)
-        )
-        version: str | None = getattr(event, "policy_version", None)  # an Opened or a Move
-        self.versions.append(version or (self.versions[-1] if self.versions else ""))
+        rows.append((policy, stage, via, reason, version, at, None))
+        versions = self.versions
+        versions.append(policy_version or (versions[-1] if versions else ""))
         return changed
+
+
+class StageFold(StageRows):
+    """``stage_rows`` one event at a time, for events pushed in timeline order: a read
+    model kept from this fold does constant work per event instead of recomputing the
+    deal's whole timeline."""
+
+    __slots__ = ()
+
+    def push(self, event: DealEvent) -> int:
+        """Fold in the next event; the index of the first row that changed."""
+        if not self.rows:
+            if not isinstance(event, Deal.Opened):
+                return 0  # pragma: no cover - a deal's first event is always its opening
+            policy: Hashable = event.policy
+        else:
+            policy = self.rows[0][0]
+        stage, reason = entered(event)
+        version: str | None = getattr(event, "policy_version", None)  # an Opened or a Move
+        return self.enter(
+            policy,
+            stage,
+            VIA[type(event).__name__],
+            reason,
+            event.originator_version,
+            to_us(event.effective_at),
+            version,
+        )

@@ -117,10 +117,10 @@ class StoredLog:
         load = self._loader()
         kinds = self._kinds
         envelopes = []
-        for position, stored_id, version, topic, state in rows:
-            deal_id = stored_id.hex if isinstance(stored_id, UUID) else str(stored_id)
-            record = load(kinds[topic], topic, stored_id, version, state)
-            envelopes.append(Envelope(position, record, deal_id, record.kind, record.recorded_us))
+        for position, deal_id, version, topic, state in rows:
+            envelopes.append(
+                Envelope(position, load(kinds[topic], topic, deal_id, version, state), deal_id)
+            )
         return envelopes
 
     def history(self, deal_id: str, version: int) -> list[Record]:

@@ -9,82 +9,56 @@ for generated histories (backdating, regressions, reopenings, outcomes, every po
 
 from __future__ import annotations
 
+from salesengine.projections.attribute_fold import Segments
 from salesengine.projections.base import Payload, Record
-from salesengine.projections.stage_fold import VIA
+from salesengine.projections.stage_fold import VIA, StageRows
 
 # The attributes a segment holds, in ``attribute_fold.attributes``'s order.
 KEY, POLICY, ACCOUNT, OWNER, TEAM, REGION, AMOUNT, CURRENCY, CLOSE, ACTION, DUE = range(11)
 _CLOSED = frozenset({"Won", "Lost", "Abandoned"})
 
 
-class RecordStageFold:
-    """``StageFold`` over records: (policy, stage, via, reason, entered_version,
-    entered_at, exited_at) per interval, and the policy version each was entered under."""
+class RecordStageFold(StageRows):
+    """``StageFold`` over records."""
 
-    __slots__ = ("rows", "versions")
-
-    def __init__(self) -> None:
-        self.rows: list[Payload] = []
-        self.versions: list[str] = []
+    __slots__ = ()
 
     def push(self, record: Record) -> int:
         """Fold in the next stage change; the index of the first row that changed."""
-        rows = self.rows
-        if not rows:
+        if not self.rows:
             if record.kind != "Opened":
                 return 0  # pragma: no cover - a deal's first event is always its opening
             policy = record.data[POLICY]
         else:
-            policy = rows[0][0]
-        at = record.effective_us
-        changed = len(rows)
-        if rows:
-            changed -= 1
-            rows[-1] = (*rows[-1][:6], at)
+            policy = self.rows[0][0]
         reason = None if record.kind in ("Opened", "StageAdvanced", "Won") else record.reason
-        rows.append((policy, record.stage, VIA[record.kind], reason, record.version, at, None))
-        versions = self.versions
-        versions.append(record.policy_version or (versions[-1] if versions else ""))
-        return changed
+        return self.enter(
+            policy,
+            record.stage,
+            VIA[record.kind],
+            reason,
+            record.version,
+            record.effective_us,
+            record.policy_version,
+        )
 
 
-class RecordAttributeFold:
-    """``AttributeFold`` over records: segments (valid_from, attributes) in which nothing
-    reportable changed. The attributes are all the state it needs."""
+class RecordAttributeFold(Segments):
+    """``AttributeFold`` over records. The attributes are all the state it needs."""
 
-    __slots__ = ("segments", "values")
+    __slots__ = ("values",)
 
     def __init__(self) -> None:
-        self.values: tuple[object, ...] = (None,) * 11
-        self.segments: list[tuple[int, Payload]] = []
+        super().__init__()
+        self.values: Payload = (None,) * 11
 
     def push(self, record: Record) -> int:
         """Fold in the next event; the index of the first row that changed."""
         self.values = values = evolve(self.values, record)
-        start = record.effective_us
-        segments = self.segments
-        if segments and segments[-1][0] == start:
-            segments.pop()  # superseded at the same instant: the later event holds
-        changed = max(0, len(segments) - 1)
-        if segments and segments[-1][1] == values:
-            return changed
-        segments.append((start, values))
-        return changed
-
-    @property
-    def size(self) -> int:
-        return len(self.segments)
-
-    def rows_from(self, index: int) -> list[Payload]:
-        segments = self.segments
-        last = len(segments) - 1
-        return [
-            (start, segments[i + 1][0] if i < last else None, *values)
-            for i, (start, values) in enumerate(segments[index:], index)
-        ]
+        return self.add(record.effective_us, values)
 
 
-def evolve(values: tuple[object, ...], record: Record) -> tuple[object, ...]:
+def evolve(values: Payload, record: Record) -> Payload:
     """The attributes after an event: what ``Deal.*.evolve`` does to the ``DealState``
     fields ``attribute_fold.attributes`` reads."""
     kind = record.kind

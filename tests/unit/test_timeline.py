@@ -139,7 +139,7 @@ def test_a_timeline_folded_event_by_event_equals_the_functions_from_scratch(
                 continue
             if data.draw(st.booleans()):
                 timelines.clear()  # evicted: the next event folds the deal from the store
-            timeline = timelines.push(Envelope.of(n, event.originator_id.hex, records[n - 1]))
+            timeline = timelines.push(Envelope(n, records[n - 1], event.originator_id.hex))
             known = [e for e in relevant if e.originator_version <= n]
             # Given the events so far, in whatever order they came:
             assert timeline.stages.rows == oracle_stage_rows(known)
@@ -159,7 +159,7 @@ def test_a_timeline_folded_event_by_event_equals_the_functions_from_scratch(
         # Folding the same events again (already in) changes nothing.
         for n, event in enumerate(relevant, start=1):
             record = record_of_event(event)
-            timeline = timelines.push(Envelope.of(n, event.originator_id.hex, record))
+            timeline = timelines.push(Envelope(n, record, event.originator_id.hex))
             assert differences(timeline.old_steps, timeline.new_steps()) == []
             assert timeline.stages.rows[timeline.stages_from :] == stages[timeline.stages_from :]
         assert (timeline.stages.rows, timeline.attributes.rows_from(0)) == (stages, attribute_rows)

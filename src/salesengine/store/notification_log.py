@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper, PersistenceError, StoredEvent
@@ -28,9 +28,8 @@ class EventStore(Protocol):
     def mapper(self) -> Mapper[UUID]: ...
 
 
-# (position, originator id as stored, version, topic, state) of one stored event: the
-# id is 32 hex digits on SQLite, a UUID elsewhere.
-StoredRow = tuple[int, Any, int, str, bytes]
+# (position, originator id as 32 hex digits, version, topic, state) of one stored event
+StoredRow = tuple[int, str, int, str, bytes]
 
 
 def store_head(engine: EventStore) -> int:
@@ -63,7 +62,11 @@ def stored_rows(
         )
     except (PersistenceError, sqlite3.Error) as e:
         raise StoreUnavailable(f"cannot read the event store: {e}") from None
-    return [(n.id, n.originator_id, n.originator_version, n.topic, n.state) for n in found]
+    return [(n.id, _hex(n.originator_id), n.originator_version, n.topic, n.state) for n in found]
+
+
+def _hex(originator_id: UUID | str) -> str:
+    return originator_id.hex if isinstance(originator_id, UUID) else str(originator_id)
 
 
 def stored_history(engine: EventStore, originator_id: UUID, version: int) -> list[StoredEvent]:
@@ -98,8 +101,7 @@ class LogReader:
         mapper = self.engine.mapper
         sealed = self.sealed
         entries: list[Entry] = []
-        for position, stored_id, version, topic, state in rows:
-            hex_id = stored_id.hex if isinstance(stored_id, UUID) else stored_id
+        for position, hex_id, version, topic, state in rows:
             originator_id = ids.get(hex_id)
             if originator_id is None:
                 originator_id = ids[hex_id] = UUID(hex_id)
