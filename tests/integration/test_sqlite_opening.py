@@ -5,39 +5,17 @@ tried again until the lock timeout, by the event store and by the read models al
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Callable
 from pathlib import Path
 from uuid import UUID
 
 from sqlalchemy import Engine
 
-from salesengine.bootstrap import build_engine
-from salesengine.store.identity import store_id
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
+from tests.support.stores import opened_store_id
+from tests.support.threads import at_once
 
 OPENERS = 4
-
-
-def at_once(work: Callable[[int], None]) -> list[BaseException]:
-    """``work(0)`` ... ``work(OPENERS - 1)`` started together on threads; their errors."""
-    start = threading.Barrier(OPENERS)
-    errors: list[BaseException] = []
-
-    def run(n: int) -> None:
-        try:
-            start.wait()
-            work(n)
-        except BaseException as e:
-            errors.append(e)
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(OPENERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return errors
 
 
 def test_processes_opening_a_new_sqlite_store_at_once_all_open_it(tmp_path: Path) -> None:
@@ -46,15 +24,9 @@ def test_processes_opening_a_new_sqlite_store_at_once_all_open_it(tmp_path: Path
         ids: list[UUID] = []
 
         def open_store(_: int, at: str = path, found: list[UUID] = ids) -> None:
-            engine = build_engine(at, actor="t")
-            sql = sql_engine(store_settings(at))
-            try:
-                found.append(store_id(sql))
-            finally:
-                sql.dispose()
-                engine.close()
+            found.append(opened_store_id(at))
 
-        assert at_once(open_store) == [], f"round {round_}"
+        assert at_once(open_store, OPENERS) == [], f"round {round_}"
         assert len(ids) == OPENERS and len(set(ids)) == 1
         with sqlite3.connect(path) as conn:
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -72,7 +44,7 @@ def test_read_model_connections_to_a_new_file_at_once_all_connect(tmp_path: Path
                 conn.exec_driver_sql("SELECT 1")
 
         try:
-            assert at_once(connect) == [], f"round {round_}"
+            assert at_once(connect, OPENERS) == [], f"round {round_}"
         finally:
             for engine in engines:
                 engine.dispose()

@@ -4,19 +4,18 @@ process created them first; any other error at once."""
 from __future__ import annotations
 
 import sqlite3
-import threading
 from uuid import UUID
 
 import psycopg
 import pytest
 from sqlalchemy.exc import SQLAlchemyError
 
-from salesengine.bootstrap import build_engine
-from salesengine.store.identity import store_id
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
 from salesengine.store.table_creation import ATTEMPTS, lost_creation_race, retry_creation
 from tests.support.services import PG_URL
+from tests.support.stores import opened_store_id
+from tests.support.threads import at_once
 
 pytestmark = pytest.mark.postgres
 
@@ -92,27 +91,6 @@ def test_a_step_that_lost_the_race_is_tried_again_and_no_other_is(pg_schema: str
 
 def test_processes_opening_a_new_store_at_once_all_open_the_same_store(pg_schema: str) -> None:
     url = f"{PG_URL}?schema={pg_schema}"
-    start = threading.Barrier(4)
     ids: list[UUID] = []
-    errors: list[BaseException] = []
-
-    def open_store() -> None:
-        try:
-            start.wait()
-            engine = build_engine(url, actor="t")
-            sql = sql_engine(store_settings(url))
-            try:
-                ids.append(store_id(sql))
-            finally:
-                sql.dispose()
-                engine.close()
-        except BaseException as e:
-            errors.append(e)
-
-    threads = [threading.Thread(target=open_store) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert at_once(lambda _: ids.append(opened_store_id(url)), 4) == []
     assert len(ids) == 4 and len(set(ids)) == 1

@@ -11,7 +11,7 @@ import atexit
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -136,14 +136,25 @@ def deal_commands(draw: st.DrawFn, key: str, start: datetime) -> list[dict[str, 
     return commands
 
 
+DealCommands = Callable[[str, datetime], st.SearchStrategy[list[dict[str, Any]]]]
+
+
+def several_deals(
+    draw: st.DrawFn, deal: DealCommands, max_deals: int, start_days: int
+) -> list[Step]:
+    """Up to ``max_deals`` deals drawn from ``deal``, each starting within ``start_days``
+    days of T0, their commands interleaved in recording order."""
+    queues = []
+    for n in range(draw(st.integers(1, max_deals))):
+        start = T0 + timedelta(days=draw(st.integers(0, start_days)))
+        queues.append(draw(deal(f"deal-{n}", start)))
+    return interleave(draw, queues)
+
+
 @st.composite
 def histories(draw: st.DrawFn, max_deals: int = 5) -> list[Step]:
     """Several deals under random policies, their commands interleaved in recording order."""
-    queues = []
-    for n in range(draw(st.integers(1, max_deals))):
-        start = T0 + timedelta(days=draw(st.integers(0, 120)))
-        queues.append(draw(deal_commands(f"deal-{n}", start)))
-    return interleave(draw, queues)
+    return several_deals(draw, deal_commands, max_deals, 120)
 
 
 def interleave(draw: st.DrawFn, queues: list[list[dict[str, Any]]]) -> list[Step]:

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from uuid import UUID
 
 import psycopg
 from sqlalchemy import Engine
@@ -13,6 +14,7 @@ from sqlalchemy import Engine
 from salesengine.application.engine import SalesEngine
 from salesengine.bootstrap import build_engine
 from salesengine.projections.runner import ProjectionRunner
+from salesengine.store.identity import store_id
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
 from tests.support.clock import Clock
@@ -66,3 +68,15 @@ def store_with_read_models(
         finally:
             sql.dispose()
             engine.close()
+
+
+def opened_store_id(url: str) -> UUID:
+    """Open the store at ``url`` as a process starting up does (the engine, then the
+    store's own id), close it, and give that id."""
+    engine = build_engine(url, actor="t")
+    sql = sql_engine(store_settings(url))
+    try:
+        return store_id(sql)
+    finally:
+        sql.dispose()
+        engine.close()

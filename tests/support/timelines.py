@@ -21,7 +21,7 @@ from salesengine.domain.policy import FunnelPolicy
 from salesengine.reports.common import GROUPS
 from salesengine.reports.size_bands import NO_AMOUNT, Banding
 from tests.support.clock import T0
-from tests.support.histories import OWNERS, POLICIES, TEAMS, Built, Step, histories, interleave
+from tests.support.histories import OWNERS, POLICIES, TEAMS, Built, Step, histories, several_deals
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,11 +184,7 @@ def moving_deal(draw: st.DrawFn, key: str, start: datetime) -> list[dict[str, An
 
 @st.composite
 def moving_histories(draw: st.DrawFn, max_deals: int = 5) -> list[Step]:
-    queues = []
-    for n in range(draw(st.integers(1, max_deals))):
-        start = T0 + timedelta(days=draw(st.integers(0, 60)))
-        queues.append(draw(moving_deal(f"deal-{n}", start)))
-    return interleave(draw, queues)
+    return several_deals(draw, moving_deal, max_deals, 60)
 
 
 def any_histories() -> st.SearchStrategy[list[Step]]:

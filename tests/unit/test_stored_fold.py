@@ -26,13 +26,13 @@ from salesengine.projections.stored_events import kind_of, record_of, record_of_
 from salesengine.projections.stored_fold import RecordAttributeFold, RecordStageFold
 from salesengine.store.codec import OrjsonMapper
 from salesengine.store.notification_log import deal_event
-from tests.support.clock import T0, Clock
+from tests.support.clock import Clock
 from tests.support.histories import (
     CATALOG,
     RECORDING_START,
     Step,
     apply_history,
-    interleave,
+    several_deals,
     with_edits,
 )
 from tests.support.timelines import any_histories
@@ -133,11 +133,7 @@ def deal_command(
 
 @st.composite
 def bundled_histories(draw: st.DrawFn, max_deals: int = 3) -> list[Step]:
-    queues = []
-    for n in range(draw(st.integers(1, max_deals))):
-        start = T0 + timedelta(days=draw(st.integers(0, 60)))
-        queues.append(draw(deal_commands(f"deal-{n}", start)))
-    return interleave(draw, queues)
+    return several_deals(draw, deal_commands, max_deals, 60)
 
 
 def aged(state: bytes) -> bytes:
