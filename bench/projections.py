@@ -792,6 +792,8 @@ class Rebuilt:
     catch_up_seconds: float
     rows: dict[str, int]
     deals: int  # distinct deals in the stage intervals
+    writing: float = 0.0  # with fold processes: seconds the writer spent writing
+    folds_rss: int = 0  # with fold processes: the largest one's peak RSS
 
 
 @dataclass(frozen=True, slots=True)
@@ -847,10 +849,13 @@ def read_postgres(url: str, schema: str, table: str) -> tuple[int, float]:
         return events, perf_counter() - started
 
 
-def rebuild(url: str) -> Rebuilt:
-    """``ProjectionRunner.rebuild()`` from no read models at all."""
+def rebuild(url: str, folds: int = 1) -> Rebuilt:
+    """``ProjectionRunner.rebuild()`` from no read models at all; with ``folds`` > 1,
+    folded by that many processes, as ``salesengine rebuild --workers`` does."""
     from sqlalchemy import func, select
 
+    from salesengine.cli.parallel_rebuild import FoldInProcesses
+    from salesengine.cli.worker_engines import EngineSpec
     from salesengine.projections import stage_intervals
     from salesengine.projections.base import metadata
     from salesengine.projections.runner import ProjectionRunner
@@ -874,7 +879,8 @@ def rebuild(url: str) -> Rebuilt:
                 status(f"  rebuilt {done:,}/{total:,} events, {rate:,.0f}/s, {eta:,.0f} s to go")
                 mark = next(marks, 11)
 
-        report = runner.rebuild(on_progress=progress)
+        fold = FoldInProcesses(EngineSpec(url), folds) if folds > 1 else None
+        report = runner.rebuild(on_progress=progress, fold=fold)
         seconds = perf_counter() - started
         with sql_.connect() as conn:
             rows = {
@@ -883,7 +889,15 @@ def rebuild(url: str) -> Rebuilt:
             }
             si = stage_intervals.table
             deals = conn.execute(select(func.count(si.c.deal_id.distinct()))).scalar()
-        return Rebuilt(report.read, seconds, report.seconds, rows, int(deals or 0))
+        return Rebuilt(
+            report.read,
+            seconds,
+            report.seconds,
+            rows,
+            int(deals or 0),
+            report.writing,
+            report.fold_peak_rss,
+        )
     finally:
         sql_.dispose()
         engine.close()
@@ -1051,6 +1065,28 @@ def measure(
             f"{store}: {rebuilt.deals:,} deals in the stage intervals, {info.deals:,} opened"
         )
     status(f"  {built.rate:,.0f} events/s, peak RSS {mb(rss)}")
+    parallel = []
+    for folds in args.fold_workers:
+        status(f"{store}: the same rebuild, folded by {folds} processes ...")
+        by, by_rss = isolated(rebuild, url, folds)
+        if by.rows != rebuilt.rows:
+            raise AssertionError(
+                f"{store}: {folds} fold processes wrote {by.rows}, one {rebuilt.rows}"
+            )
+        speedup = rebuilt.seconds / by.seconds
+        parallel.append(
+            Phase(
+                store,
+                info.deals,
+                f"rebuild, {folds} fold processes",
+                by.events,
+                by.seconds,
+                by_rss,
+                f"{speedup:.2f}x one process; writer busy {by.writing / by.seconds:.0%}; "
+                f"largest fold's peak RSS {mb(by.folds_rss)}",
+            )
+        )
+        status(f"  {parallel[-1].rate:,.0f} events/s, {speedup:.2f}x one process")
     status(f"{store}: write floor: the rebuilt rows inserted again, nothing computed ...")
     with scratch_store(store, url) as scratch:
         (rows, seconds), rss = isolated(write_floor, url, scratch)
@@ -1060,7 +1096,7 @@ def measure(
         status("postgres: ANALYZE of the read models (autovacuum's job after a rebuild) ...")
         analyze(url)
     if args.queries <= 0:
-        return [raw, built, floor], None, rebuilt  # the rebuild alone: no latency phase
+        return [raw, built, *parallel, floor], None, rebuilt  # no latency phase
     pairs = instants(info, args.queries, args.seed)
     status(f"{store}: funnel latency over {len(pairs)} (T, K) pairs ...")
     started = perf_counter()
@@ -1072,7 +1108,7 @@ def measure(
     latency = Latency(
         store, info.deals, samples, with_k, by_team, rss, hit, args.query_timeout, seconds
     )
-    return [raw, built, floor], latency, rebuilt
+    return [raw, built, *parallel, floor], latency, rebuilt
 
 
 @contextmanager
@@ -1227,6 +1263,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="time the funnel on PostgreSQL without first analyzing the rebuilt read models",
     )
     parser.add_argument("--workers", type=int, default=2, help="processes generating events")
+    parser.add_argument(
+        "--fold-workers",
+        type=lambda text: [int(n) for n in text.split(",") if n],
+        default=[2],
+        help="also rebuild folded by this many processes, each count in turn (e.g. 2,3; "
+        "empty: none)",
+    )
     parser.add_argument("--seed", type=int, default=20240701)
     parser.add_argument(
         "--regenerate", action="store_true", help=f"generate the stores in {DATA_DIR} anew"

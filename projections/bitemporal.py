@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
@@ -50,6 +50,15 @@ def bitemporal_columns() -> list[Column[Any]]:
 
 # The columns every bitemporal row starts with, in the order ``_Insert`` lists them.
 _HEAD = ("deal_id", "row_seq", "recorded_from", "recorded_to", "position")
+
+
+class RowChanges(NamedTuple):
+    """A batch's rows: new ones ``[deal_id, row_seq, recorded_from, recorded_to,
+    position, *payload]``, and ``((deal_id, row_seq), recorded_to)`` for rows of earlier
+    batches closed by it."""
+
+    inserts: list[list[Any]]
+    closes: list[tuple[tuple[str, int], int]]
 
 
 @dataclass(slots=True)
@@ -154,24 +163,35 @@ class DealRowsProjection(Projection):
         # Deals are only evicted between batches, so no row of this deal is unflushed.
         return _DealRows(current=current, next_seq=int(top or 0) + 1)
 
-    def flush(self, conn: Connection) -> None:
+    def take(self) -> RowChanges:
+        taken = RowChanges(list(self._inserts.values()), list(self._closes.items()))
+        self._inserts = {}
+        self._closes = {}
+        return taken
+
+    @staticmethod
+    def merge(parts: list[RowChanges]) -> RowChanges:
+        return RowChanges(
+            [row for part in parts for row in part.inserts],
+            [close for part in parts for close in part.closes],
+        )
+
+    def write(self, conn: Connection, taken: RowChanges) -> None:
         t = self.table
-        if self._inserts:
+        if taken.inserts:
             insert = t.insert().values(
                 {name: bindparam(name) for name in _HEAD + self.payload_columns}
             )
-            executemany(conn, insert, list(self._inserts.values()), _HEAD + self.payload_columns)
-        if self._closes:
+            executemany(conn, insert, taken.inserts, _HEAD + self.payload_columns)
+        if taken.closes:
             update = (
                 t.update()
                 .where(and_(t.c.deal_id == bindparam("d"), t.c.row_seq == bindparam("s")))
                 .values(recorded_to=bindparam("rt"))
             )
             # Sorted by key: the updates then walk the primary key's b-tree in order.
-            closes = [[rt, d, s] for (d, s), rt in sorted(self._closes.items())]
+            closes = [[rt, d, s] for (d, s), rt in sorted(taken.closes)]
             executemany(conn, update, closes, ("rt", "d", "s"))
-        self._inserts.clear()
-        self._closes.clear()
 
 
 def executemany(

@@ -16,9 +16,10 @@ points after it that were recorded by K.
 
 from __future__ import annotations
 
+import heapq
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -121,32 +122,52 @@ class FunnelPoints(Projection):
         self._next_seq = 0
         self._sums: BlockSums | None = None  # the last sealed block's sums
         self._open: list[tuple[int, int, int, int, int, int]] = []  # points not sealed yet
-        self._pending: list[tuple[int, int, int, int, int, int]] = []
-        self._new_keys: list[tuple[int, str, str, str | None, str]] = []
-        self._new_blocks: list[dict[str, Any]] = []
+        self._found: list[Found] = []  # the batch's differences, not numbered yet
+        self._new_keys: list[tuple[int, str, str, str | None, str]] = []  # of this write
 
     def forget(self) -> None:
         self._keys = None
         self._sums = None
         self._open.clear()
-        self._pending.clear()
-        self._new_keys.clear()
-        self._new_blocks.clear()
+        self._found.clear()
 
-    def apply(self, conn: Connection, envelope: Envelope, timeline: DealTimeline | None) -> None:
+    def apply(
+        self,
+        conn: Connection,  # noqa: ARG002 - points are numbered and written on write
+        envelope: Envelope,
+        timeline: DealTimeline | None,
+    ) -> None:
         assert timeline is not None
+        changed = differences(timeline.old_steps, timeline.new_steps())
+        if changed:
+            self._found.append(Found(envelope.position, envelope.recorded_us, changed))
+
+    def take(self) -> list[Found]:
+        found, self._found = self._found, []
+        return found
+
+    @staticmethod
+    def merge(parts: list[list[Found]]) -> list[Found]:
+        """In log order: points are numbered, and blocks sealed, in the order of the
+        events that made them."""
+        return list(heapq.merge(*parts, key=lambda found: found.position))
+
+    def write(self, conn: Connection, taken: list[Found]) -> None:
+        """Number the points, seal the blocks they fill, and write them all."""
         if self._keys is None:
             self._restore(conn)
-        recorded = envelope.recorded_us
-        for at, key, dn, da in differences(timeline.old_steps, timeline.new_steps()):
-            self._next_seq += 1
-            point = (self._next_seq, at, recorded, self._key_id(key), dn, da)
-            self._pending.append(point)
-            self._open.append(point)
-            if len(self._open) == self.block_size:
-                self._seal()
-
-    def flush(self, conn: Connection) -> None:
+        new_points: list[tuple[int, int, int, int, int, int]] = []
+        self._new_keys.clear()
+        new_blocks: list[dict[str, Any]] = []
+        for found in taken:
+            recorded = found.recorded_us
+            for at, key, dn, da in found.points:
+                self._next_seq += 1
+                point = (self._next_seq, at, recorded, self._key_id(key), dn, da)
+                new_points.append(point)
+                self._open.append(point)
+                if len(self._open) == self.block_size:
+                    new_blocks.append(self._seal())
         if self._new_keys:
             executemany(
                 conn,
@@ -154,17 +175,12 @@ class FunnelPoints(Projection):
                 self._new_keys,
                 ("key_id", "policy", "stage", "currency", "policy_version"),
             )
-        if self._pending:
-            executemany(
-                conn, points.insert(), self._pending, ("seq", "e", "r", "key_id", "dn", "da")
-            )
-        if self._new_blocks:
-            names = tuple(self._new_blocks[0])
-            rows = [tuple(b[n] for n in names) for b in self._new_blocks]
+        if new_points:
+            executemany(conn, points.insert(), new_points, ("seq", "e", "r", "key_id", "dn", "da"))
+        if new_blocks:
+            names = tuple(new_blocks[0])
+            rows = [tuple(b[n] for n in names) for b in new_blocks]
             executemany(conn, blocks.insert(), rows, names)
-        self._new_keys.clear()
-        self._pending.clear()
-        self._new_blocks.clear()
 
     def _key_id(self, key: FunnelKey) -> int:
         assert self._keys is not None
@@ -174,7 +190,7 @@ class FunnelPoints(Projection):
             self._new_keys.append((found, *key))
         return found
 
-    def _seal(self) -> None:
+    def _seal(self) -> dict[str, Any]:
         previous = self._sums
         assert self._keys is not None
         days = [p[1] // DAY_US for p in self._open]
@@ -195,8 +211,8 @@ class FunnelPoints(Projection):
             max_r = max(max_r, previous.max_r)
         block = 1 if previous is None else previous.block + 1
         self._sums = BlockSums(block, self._open[-1][0], max_r, first, sums)
-        self._new_blocks.append({**self._sums.row(), "min_r": min_r})
         self._open.clear()
+        return {**self._sums.row(), "min_r": min_r}
 
     def _restore(self, conn: Connection) -> None:
         """After a start or a rollback: keys, the last sealed sums and the open points."""
@@ -214,6 +230,15 @@ class FunnelPoints(Projection):
             .order_by(points.c.seq)
         )
         self._open = [tuple(int(v) for v in r) for r in found]  # type: ignore[misc]
+
+
+class Found(NamedTuple):
+    """The points one event made: where it stands in the log, when it was recorded, and
+    (e, key, dn, da) for each."""
+
+    position: int
+    recorded_us: int
+    points: list[tuple[int, FunnelKey, int, int]]
 
 
 @dataclass(slots=True)

@@ -32,10 +32,11 @@ from salesengine.domain.errors import StoreUnavailable
 from salesengine.domain.policy import KeptVersion
 from salesengine.projections.base import Envelope, metadata
 from salesengine.projections.funnel_points import keys as funnel_keys
-from salesengine.projections.projection import Projection
+from salesengine.projections.parallel_fold import Folded, Share, ShareWriter
+from salesengine.projections.projection import Projection, apply_batch
 from salesengine.projections.registry import NAMES, build_projections
 from salesengine.projections.stored_events import StoredLog
-from salesengine.projections.timeline import TIMELINE_TOPICS, Timelines
+from salesengine.projections.timeline import Timelines
 from salesengine.store.log_sql import log_head
 from salesengine.store.notification_log import EventStore
 from salesengine.store.sql import db_reason
@@ -55,6 +56,25 @@ LOCK = 0x5A1E5E
 ANALYZE_AFTER = 50_000
 
 Progress = Callable[[int, int], None]  # (events read so far, events to read in all)
+
+
+class Fold(Protocol):
+    """Folds the log in processes (``parallel_fold``): ``FoldShare(names, head, window,
+    capacity, ...)`` in each, every window's shares handed to ``agree``, whose answer
+    tells the folds whether to go on."""
+
+    def __call__(
+        self,
+        names: tuple[str, ...],
+        head: int,
+        window: int,
+        capacity: int,
+        agree: Callable[[list[Share]], bool],
+    ) -> list[Folded]: ...
+
+
+class _Moved(Exception):
+    """Another runner moved the read models' positions during a parallel rebuild."""
 
 
 class ProjectedEngine(EventStore, Protocol):
@@ -84,6 +104,10 @@ class CatchUpReport:
     applied: int = 0  # events handed to at least one read model
     seconds: float = 0.0
     rebuilt: list[str] = field(default_factory=list)  # outdated views rebuilt first
+    # A rebuild by fold processes (parallel_fold): the seconds this process spent writing,
+    # and the largest fold's peak memory in bytes.
+    writing: float = 0.0
+    fold_peak_rss: int = 0
 
     @property
     def rate(self) -> float:
@@ -182,9 +206,15 @@ class ProjectionRunner:
         return report
 
     def rebuild(
-        self, names: Iterable[str] = (), on_progress: Progress | None = None
+        self,
+        names: Iterable[str] = (),
+        on_progress: Progress | None = None,
+        *,
+        fold: Fold | None = None,
     ) -> CatchUpReport:
-        """Drop the named read models (all by default) and replay them from the first event."""
+        """Drop the named read models (all by default) and replay them from the first event;
+        with ``fold``, up to the log's head by fold processes, each folding a share of
+        the deals, while this one writes (``parallel_fold``); the rest as a catch-up."""
         chosen = list(names) or NAMES
         unknown = sorted(set(chosen) - set(NAMES))
         if unknown:
@@ -194,8 +224,15 @@ class ProjectionRunner:
         self.setup()
         self._reset(chosen)
         started = time.perf_counter()
+        folded = CatchUpReport(head=0)
+        if fold is not None:
+            folded = self._fold_in_parallel(tuple(chosen), fold, on_progress)
         report = self.catch_up(on_progress)
         self._index()
+        report.read += folded.read
+        report.applied += folded.applied
+        report.writing = folded.writing
+        report.fold_peak_rss = folded.fold_peak_rss
         report.seconds = time.perf_counter() - started
         return report
 
@@ -215,6 +252,51 @@ class ProjectionRunner:
                 time.sleep(poll_seconds)
 
     # ------------------------------------------------------------------ plumbing
+
+    def _fold_in_parallel(
+        self, names: tuple[str, ...], fold: Fold, on_progress: Progress | None
+    ) -> CatchUpReport:
+        """The read models ``names``, just emptied, folded up to the head by ``fold``'s
+        processes and written here, window by window."""
+        report = CatchUpReport(head=self._head())
+        chosen = [p for p in self.projections if p.name in names]
+        position = 0
+
+        def write(shares: list[Share]) -> None:
+            nonlocal position
+            stop = shares[0].stop
+            began = time.perf_counter()
+            try:
+                with self.sql.begin() as conn:
+                    now = {name: pos for name, (pos, _) in self._positions(conn, lock=True).items()}
+                    if any(now.get(p.name, 0) != position for p in chosen):
+                        raise _Moved
+                    for projection in chosen:
+                        taken = projection.merge([share.taken[projection.name] for share in shares])
+                        projection.write(conn, taken)
+                        self._track(conn, projection, stop, exists=projection.name in now)
+            except SQLAlchemyError as e:
+                raise StoreUnavailable(f"cannot update the read models: {db_reason(e)}") from None
+            report.writing += time.perf_counter() - began
+            report.read += stop - position
+            report.applied += sum(share.events for share in shares)
+            position = stop
+            if on_progress is not None:
+                on_progress(report.read, report.head)
+
+        writer = ShareWriter(write)
+        try:
+            folded = fold(names, report.head, self.window, self.timelines.capacity, writer.agree)
+            report.fold_peak_rss = max((f.peak_rss for f in folded), default=0)
+        finally:
+            error = writer.finish()
+            # What this process keeps of the read models (the funnel's open block) is
+            # read back by the catch-up that follows.
+            self._forget()
+            self._seen = None
+        if error is not None and not isinstance(error, _Moved):
+            raise error
+        return report
 
     def _run(self, report: CatchUpReport, on_progress: Progress | None) -> None:
         with self.sql.connect() as conn:
@@ -243,7 +325,7 @@ class ProjectionRunner:
                         for p in self.projections
                         if positions.get(p.name, 0) < stop and p.name not in self._held
                     ]
-                    self._apply(conn, batch, active)
+                    apply_batch(conn, batch, active, self.timelines)
                     for projection, _, _ in active:
                         projection.flush(conn)
                         self._track(conn, projection, stop, exists=projection.name in positions)
@@ -268,24 +350,6 @@ class ProjectionRunner:
         """Where the next run reads from: the lowest position of the models it keeps."""
         kept = [positions.get(p.name, 0) for p in self.projections if p.name not in self._held]
         return min(kept, default=head)
-
-    def _apply(
-        self,
-        conn: Connection,
-        batch: list[Envelope],
-        active: list[tuple[Projection, int, frozenset[str]]],
-    ) -> None:
-        """Each event to every read model that has not seen it, with its deal's timeline.
-
-        The timeline takes every event of its topics, seen or not, so it stays whole.
-        """
-        push = self.timelines.push
-        for envelope in batch:
-            kind = envelope.kind
-            timeline = push(envelope) if kind in TIMELINE_TOPICS else None
-            for projection, seen, topics in active:
-                if kind in topics and envelope.position > seen:
-                    projection.apply(conn, envelope, timeline)
 
     def _keep_versions_on_disk(self) -> None:
         """The upgrade path of a store whose events predate kept policy versions: every

@@ -111,13 +111,18 @@ class StoredLog:
         """The position of the latest event in the log (0 for an empty store)."""
         return store_head(self.engine)
 
-    def read(self, start: int, stop: int) -> list[Envelope]:
-        """The events after position ``start`` up to ``stop``, in log order."""
+    def read(
+        self, start: int, stop: int, keep: Callable[[str], bool] | None = None
+    ) -> list[Envelope]:
+        """The events after position ``start`` up to ``stop``, in log order; only those of
+        the deals ``keep`` keeps (by id), if given, the others skipped undecoded."""
         rows = stored_rows(self.engine, self.topics, start, stop)
         load = self._loader()
         kinds = self._kinds
         envelopes = []
         for position, deal_id, version, topic, state in rows:
+            if keep is not None and not keep(deal_id):
+                continue
             envelopes.append(
                 Envelope(position, load(kinds[topic], topic, deal_id, version, state), deal_id)
             )

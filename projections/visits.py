@@ -72,7 +72,14 @@ class Visits(Projection):
             )
         )
 
-    def flush(self, conn: Connection) -> None:
-        if self._rows:
-            executemany(conn, table.insert(), self._rows, COLUMNS)
-            self._rows.clear()
+    def take(self) -> list[tuple[Any, ...]]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    @staticmethod
+    def merge(parts: list[list[tuple[Any, ...]]]) -> list[tuple[Any, ...]]:
+        return [row for part in parts for row in part]
+
+    def write(self, conn: Connection, taken: list[tuple[Any, ...]]) -> None:
+        if taken:
+            executemany(conn, table.insert(), taken, COLUMNS)

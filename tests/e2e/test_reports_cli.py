@@ -129,6 +129,21 @@ def test_project_and_rebuild_report_what_they_did(cli: CLI, tmp_path: Path) -> N
     assert f"rebuilt {models}: 7 events" in rebuilt.out
 
 
+def test_a_rebuild_by_fold_processes_gives_the_same_reports(cli: CLI, tmp_path: Path) -> None:
+    assert cli("import", str(pipeline(tmp_path))).code == 0
+    before = cli("funnel", "--json").json()["rows"]
+    assert before
+    rebuilt = cli("rebuild", "--workers", "2")
+    assert rebuilt.code == 0, rebuilt.err
+    models = "stage_intervals, deal_attributes, funnel_points, visits"
+    assert f"rebuilt {models}: 7 events" in rebuilt.out
+    assert cli("funnel", "--json").json()["rows"] == before
+    online = cli("rebuild", "--online", "--workers", "2")
+    assert online.code == 2 and "--online rebuilds in one process" in online.err
+    memory = cli("rebuild", "--workers", "2", db_url="sqlite:///:memory:")
+    assert memory.code == 2 and "an in-memory store lives in one process" in memory.err
+
+
 def test_reports_run_the_same_on_postgresql(cli: CLI, tmp_path: Path, pg_schema: str) -> None:
     url = f"{PG_URL}?schema={pg_schema}"
     assert cli("import", str(pipeline(tmp_path)), db_url=url).code == 0

@@ -75,6 +75,16 @@ def rebuild_command(
             "part way resumes on the next --online run.",
         ),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Fold processes: each folds a share of the deals while this process "
+            "writes; 1 folds here.",
+        ),
+    ] = 1,
 ) -> None:
     """Drop read models and replay them from the first event (events/s and ETA shown)."""
     if name is not None and name not in NAMES:
@@ -88,10 +98,25 @@ def rebuild_command(
                 "once); leave NAME out",
                 param_hint="NAME",
             )
+        if workers > 1:
+            raise typer.BadParameter(
+                "--online rebuilds in one process; leave --workers out", param_hint="--workers"
+            )
         rebuild_everything_online()
         return
+    fold = None
+    if workers > 1:
+        from salesengine.cli.parallel_rebuild import FoldInProcesses
+
+        engines = STATE.worker_engines()
+        if engines.in_one_process:
+            raise typer.BadParameter(
+                "an in-memory store lives in one process: leave --workers out",
+                param_hint="--workers",
+            )
+        fold = FoldInProcesses(engines, workers)
     r = runner()
-    report = catch_up(r, label="rebuilding", rebuild=[name] if name else [])
+    report = catch_up(r, label="rebuilding", rebuild=[name] if name else [], fold=fold)
     say(
         f"rebuilt {name or ', '.join(NAMES)}: {report.read:,} events in {report.seconds:.1f} s "
         f"({report.rate:,.0f} events/s)"

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
     from salesengine.domain.policy import FunnelPolicy
-    from salesengine.projections.runner import CatchUpReport, ProjectionRunner
+    from salesengine.projections.runner import CatchUpReport, Fold, ProjectionRunner
 
 # The projection runner (sqlalchemy, numpy) and the store's settings (eventsourcing) are
 # imported when a report runs, not when the command line starts.
@@ -45,6 +45,7 @@ def catch_up(
     *,
     label: str = "projecting",
     rebuild: list[str] | None = None,
+    fold: Fold | None = None,
     quiet: bool = False,
 ) -> CatchUpReport:
     """Catch the read models up (or rebuild them), with events/s and an ETA on large runs."""
@@ -73,7 +74,7 @@ def catch_up(
             )
 
         if rebuild is not None:
-            return r.rebuild(rebuild, on_progress=advance)
+            return r.rebuild(rebuild, on_progress=advance, fold=fold)
         return r.catch_up(on_progress=advance)
 
 

@@ -153,6 +153,7 @@ def run_workers(
     fork: bool = False,
     agree: Callable[[list[Any]], Any] = list,
     stopped: Stopped | None = None,
+    role: str = "import",
 ) -> list[Any]:
     """Run ``job`` in ``workers`` processes, one part each; their reports in part order.
 
@@ -163,7 +164,7 @@ def run_workers(
     if workers < 1:
         raise ValueError("workers must be at least 1")
     if engines.in_one_process:
-        raise SalesEngineError("an in-memory store cannot be shared by import workers")
+        raise SalesEngineError(f"an in-memory store cannot be shared by {role} workers")
     context = _context(fork, _preload(job, engines))
     progress = context.Array("q", workers, lock=False)
     results: multiprocessing.Queue[Message] = context.Queue()
@@ -204,7 +205,7 @@ def run_workers(
                 working = [row for row in progress if row != DONE]
                 if on_progress is not None and working:
                     on_progress(min(working))
-                _check_alive(processes, reports, results)
+                _check_alive(processes, reports, results, role)
                 continue
             match message:
                 case Meeting(part, round_, value):
@@ -219,7 +220,7 @@ def run_workers(
                     if isinstance(error, BaseException):
                         raise error
                     raise (StoreUnavailable if unavailable else SalesEngineError)(
-                        f"import worker {part}: {error}"
+                        f"{role} worker {part}: {error}"
                     )
                 case Done(part, report):
                     reports[part] = report
@@ -274,6 +275,7 @@ def _check_alive(
     processes: Sequence[Any],
     reports: dict[int, Any],
     results: multiprocessing.Queue[Message],
+    role: str,
 ) -> None:
     for part, process in enumerate(processes):
         if part in reports or process.exitcode is None:
@@ -285,5 +287,5 @@ def _check_alive(
                 return
         # A worker that died without a word (killed, out of memory) leaves no report.
         raise SalesEngineError(
-            f"import worker {part} stopped unexpectedly (exit code {process.exitcode})"
+            f"{role} worker {part} stopped unexpectedly (exit code {process.exitcode})"
         )
