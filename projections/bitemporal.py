@@ -33,6 +33,8 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.expression import TableClause
 
 from salesengine.projections.base import Envelope, Payload
 from salesengine.projections.projection import Projection
@@ -208,7 +210,7 @@ def executemany(
     cost more than the database work on a rebuild.
     """
     if isinstance(statement, Insert) and conn.dialect.name == "postgresql":
-        _copy(conn, statement.table.name, rows, names)
+        _copy(conn, statement.table, rows, names)
         return
     compiled = statement.compile(dialect=conn.dialect)
     order: list[str] | None = getattr(compiled, "positiontup", None)
@@ -223,18 +225,25 @@ def executemany(
 
 def _copy(
     conn: Connection,
-    table: str,
+    table: TableClause,
     rows: list[list[Any]] | list[tuple[Any, ...]],
     names: tuple[str, ...],
 ) -> None:
     """New rows on PostgreSQL by ``COPY``, in the transaction of ``conn``: a rebuild's
-    rows went in 3.5 times as fast as by ``executemany``, pipelined as it is."""
-    columns = ", ".join(f'"{name}"' for name in names)
+    rows went in 3.5 times as fast as by ``executemany``, pipelined as it is. The
+    driver's errors are raised as SQLAlchemy's, as every other statement's are."""
+    quote = conn.dialect.identifier_preparer
+    columns = ", ".join(quote.quote(name) for name in names)
+    statement = f"COPY {quote.format_table(table)} ({columns}) FROM STDIN"
     driver = conn.connection.driver_connection
     assert driver is not None
-    with driver.cursor() as cursor, cursor.copy(f'COPY "{table}" ({columns}) FROM STDIN') as copy:
-        for row in rows:
-            copy.write_row(row)
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except dbapi.Error as e:
+        raise DBAPIError.instance(statement, None, e, dbapi.Error, dialect=conn.dialect) from e
 
 
 def _run(conn: Connection, compiled: Compiled, deal_id: str) -> CursorResult[Any]:

@@ -138,10 +138,11 @@ class ShareWriter:
         self._wait()
         if self.error is not None:
             return False
-        self._thread = threading.Thread(
+        thread = threading.Thread(
             target=self._run, args=(shares,), name="salesengine-rebuild-writer", daemon=True
         )
-        self._thread.start()
+        thread.start()
+        self._thread = thread  # only once started: ``finish`` joins it
         return True
 
     def finish(self) -> BaseException | None:

@@ -185,7 +185,7 @@ def run_workers(
                 opening,
                 stopping,
             ),
-            name=f"salesengine-import-{part}",
+            name=f"salesengine-{role}-{part}",
             daemon=True,
         )
         for part in range(workers)
