@@ -3,7 +3,7 @@ role's permission for what it asks (``access.roles.PERMISSIONS``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -23,7 +23,12 @@ CHALLENGE = {"WWW-Authenticate": 'Bearer realm="salesengine"'}
 REFUSED = {"WWW-Authenticate": 'Bearer realm="salesengine", error="invalid_token"'}
 
 
-def context(request: Request) -> ServiceContext:
+# Dependencies that touch nothing but the request are ``async``: FastAPI runs a plain
+# ``def`` one in its thread pool, and under load each such hop waits for a thread and
+# for the GIL; only those that read the store (``principal``) and the endpoints do.
+
+
+async def context(request: Request) -> ServiceContext:
     found = request.app.state.context
     assert isinstance(found, ServiceContext)
     return found
@@ -53,10 +58,10 @@ def principal(
     return found
 
 
-def allowed(action: Action) -> Callable[[Principal], Principal]:
+def allowed(action: Action) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency: the request's principal, if its role may do ``action``; else 403."""
 
-    def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    async def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
         if not who.may(action):
             raise Problem(
                 403,

@@ -65,7 +65,8 @@ BandsQuery = Annotated[
 ]
 
 
-def checked_policy(ctx: Context, policy: PolicyQuery = None) -> str | None:
+async def checked_policy(ctx: Context, policy: PolicyQuery = None) -> str | None:
+    # async: it reads no store (auth.py says why that matters)
     if policy is not None and policy not in ctx.policies:
         raise invalid("policy", f"no policy {policy!r} (one of {', '.join(sorted(ctx.policies))})")
     return policy
@@ -100,7 +101,7 @@ def _taken(dependant: Dependant) -> frozenset[str]:
 _TAKEN: dict[int, frozenset[str]] = {}
 
 
-def known_query(request: Request, _: Anyone) -> None:
+async def known_query(request: Request, _: Anyone) -> None:
     """A query parameter the endpoint does not take is refused, not ignored: a misspelt
     ``asof`` would otherwise answer for now without a word. After authentication, so a
     caller without a token hears 401 first."""
