@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -14,7 +13,6 @@ from sqlalchemy.exc import OperationalError
 from salesengine.cli.parallel_rebuild import FoldInProcesses
 from salesengine.cli.worker_engines import EngineSpec
 from salesengine.domain.errors import SalesEngineError, StoreUnavailable
-from salesengine.importing.workers import run_workers
 from salesengine.projections import visits
 from salesengine.projections.funnel_points import FunnelPoints
 from salesengine.projections.parallel_fold import Folded, FoldShare, Share, ShareWriter, part_of
@@ -36,6 +34,14 @@ def history(store: Any, deals: int = 24) -> None:
         at = T0 + timedelta(days=n % 17, minutes=45)
         engine.execute(cmd(deal=f"D{n}", cmd="amount", amount=str(7 * n + 1), at=at))
         engine.execute(cmd(deal=f"D{n}", cmd="owner", owner="rep9", at=at + timedelta(days=3)))
+
+
+def rebuilt_in_one_process(store: Any) -> dict[str, list[tuple[Any, ...]]]:
+    """``history``'s read models, rebuilt by one process: the rows to compare with."""
+    engine, _, sql, _ = store
+    history(store)
+    ProjectionRunner(engine, sql).rebuild()
+    return rows(sql)
 
 
 def head(store: Any) -> int:
@@ -109,25 +115,15 @@ class FailingShare(FoldShare):
 
 @dataclass(frozen=True, slots=True)
 class FailingFold(FoldInProcesses):
-    def __call__(
-        self,
-        names: tuple[str, ...],
-        head: int,
-        window: int,
-        capacity: int,
-        agree: Callable[[list[Share]], bool],
-    ) -> list[Folded]:
-        job = FailingShare(names, head, window, capacity, self.engines.db)
-        return run_workers(self.engines, job, workers=self.workers, agree=agree, role="rebuild")
+    def job(self, names: tuple[str, ...], head: int, window: int, capacity: int) -> FoldShare:
+        return FailingShare(names, head, window, capacity, self.engines.db)
 
 
 def test_a_fold_that_fails_stops_the_rebuild_at_a_whole_window_and_a_catch_up_finishes_it(
     store: Any,
 ) -> None:
     engine, _, sql, url = store
-    history(store)
-    ProjectionRunner(engine, sql).rebuild()
-    alone = rows(sql)
+    alone = rebuilt_in_one_process(store)
     runner = ProjectionRunner(engine, sql, window=10)
     with pytest.raises(SalesEngineError, match="rebuild worker 1: ValueError: the fold broke"):
         runner.rebuild(fold=FailingFold(EngineSpec(url), 2))
@@ -141,25 +137,21 @@ def test_a_fold_that_fails_stops_the_rebuild_at_a_whole_window_and_a_catch_up_fi
 class SmallFolds(FoldInProcesses):
     """Folds that keep as few deals as the eviction allows: one window's worth."""
 
-    def __call__(
+    def job(
         self,
         names: tuple[str, ...],
         head: int,
         window: int,
         capacity: int,  # noqa: ARG002 - replaced by one window's worth
-        agree: Callable[[list[Share]], bool],
-    ) -> list[Folded]:
-        job = FoldShare(names, head, window, window, self.engines.db)
-        return run_workers(self.engines, job, workers=self.workers, agree=agree, role="rebuild")
+    ) -> FoldShare:
+        return FoldShare(names, head, window, window, self.engines.db)
 
 
 def test_folds_that_evict_all_the_time_behind_a_slow_writer_give_the_same_rows(
     store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine, _, sql, url = store
-    history(store)
-    ProjectionRunner(engine, sql).rebuild()
-    alone = rows(sql)
+    alone = rebuilt_in_one_process(store)
     run = ShareWriter._run
 
     def slowly(self: ShareWriter, shares: list[Share]) -> None:
@@ -175,9 +167,7 @@ def test_a_writer_that_fails_stops_the_rebuild_at_a_whole_window(
     store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine, _, sql, url = store
-    history(store)
-    ProjectionRunner(engine, sql).rebuild()
-    alone = rows(sql)
+    alone = rebuilt_in_one_process(store)
     calls = 0
     write = Visits.write
 
@@ -201,9 +191,7 @@ def test_another_runner_moving_on_meanwhile_hands_the_rest_to_a_catch_up(
     store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine, _, sql, url = store
-    history(store)
-    ProjectionRunner(engine, sql).rebuild()
-    alone = rows(sql)
+    alone = rebuilt_in_one_process(store)
     calls = 0
     run = ShareWriter._run
 

@@ -26,8 +26,12 @@ class FoldInProcesses:
         capacity: int,
         agree: Callable[[list[Share]], bool],
     ) -> list[Folded]:
-        # Each process holds its own share of the deals: the runner's capacity between them,
-        # and at least two windows' deals, which the eviction relies on (parallel_fold).
-        share = max(capacity // self.workers, 2 * window)
-        job = FoldShare(names, head, window, share, self.engines.db)
+        job = self.job(names, head, window, capacity)
         return run_workers(self.engines, job, workers=self.workers, agree=agree, role="rebuild")
+
+    def job(self, names: tuple[str, ...], head: int, window: int, capacity: int) -> FoldShare:
+        """What each fold process runs. Each holds its own share of the deals: the runner's
+        capacity between them, and at least two windows' deals, which the eviction relies
+        on (parallel_fold)."""
+        share = max(capacity // self.workers, 2 * window)
+        return FoldShare(names, head, window, share, self.engines.db)
