@@ -41,7 +41,6 @@ import os
 import pickle
 import platform
 import random
-import resource
 import shutil
 import sqlite3
 import sys
@@ -85,6 +84,7 @@ from salesengine.domain.guard import StageGuard
 from salesengine.domain.policy import FunnelPolicy
 from salesengine.domain.values import NextStep, Stamp, deal_id, end_of_day
 from salesengine.policies.catalog import PolicyCatalog
+from salesengine.projections.parallel_fold import peak_rss
 from salesengine.store.settings import store_settings
 
 FULL_DEALS = 1_000_000
@@ -751,23 +751,6 @@ def isolated(fn: Callable[..., R], *args: Any) -> tuple[R, int]:
 def _measured(fn: Callable[..., R], *args: Any) -> tuple[R, int]:
     result = fn(*args)
     return result, peak_rss()
-
-
-def peak_rss() -> int:
-    """This process's peak resident set size in bytes.
-
-    Linux carries the parent's RSS at fork into the child's ``ru_maxrss`` across the
-    exec, so a child would report at least the parent's size; ``VmHWM`` is the peak of
-    the child's own address space.
-    """
-    try:
-        with open("/proc/self/status", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
 @dataclass(frozen=True, slots=True)

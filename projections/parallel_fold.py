@@ -18,6 +18,7 @@ rebuild``); this module is what runs in it, and the writer's side.
 
 from __future__ import annotations
 
+import resource
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -113,7 +114,11 @@ class FoldShare:
 
 
 def peak_rss() -> int:
-    """This process's peak resident memory in bytes (VmHWM; 0 where /proc has none)."""
+    """This process's peak resident memory in bytes.
+
+    ``VmHWM`` is the peak of this process's own address space; ``ru_maxrss``, the fallback
+    where /proc has none, carries over a fork and exec the parent's size at the fork.
+    """
     try:
         with open("/proc/self/status", encoding="ascii") as status:
             for line in status:
@@ -121,7 +126,7 @@ def peak_rss() -> int:
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
-    return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
 class ShareWriter:
