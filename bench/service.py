@@ -10,7 +10,8 @@ processes. A token is made for it, the server is ready once every worker has sta
 ``GET /api/v1/status`` answers, and it is stopped with SIGINT at the end of its phase.
 
 - Commands: ``--requests`` single-command ``POST /api/v1/commands`` with 1, 8 and 32
-  concurrent clients (httpx ``AsyncClient``, keep-alive, one connection per client),
+  concurrent clients (keep-alive HTTP/1.1 on asyncio streams, ``http_load.py``, one
+  connection per client),
   each client opening its own deals and logging two visits on each, one request at a
   time: fair commands, all of them meant to be accepted. Requests per second over the
   level and p50/p99 of each request. The baseline, in the same run: the very same kind
@@ -30,6 +31,10 @@ processes. A token is made for it, the server is ready once every worker has sta
 
 The load runs in this process on the same two cores as the server: the figures include
 the client's share of the CPU, for the API runs and never for the in-process baseline.
+The client is kept cheap for that reason (httpx spent about 2 ms of CPU a request, half
+the server's), and the report prints what it spent per request. The funnel's reader
+runs in a process of its own, so that its timing never includes the writers' turns in
+a shared event loop.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import multiprocessing
 import os
 import platform
 import signal
@@ -52,6 +58,7 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any
 
+import funnel_reader
 import httpx
 import orjson
 import psycopg
@@ -66,6 +73,7 @@ from harness import (
     work_dir,
     yes,
 )
+from http_load import Connection, TransportError, connected
 from psycopg import sql
 from relay import copy_store, free_port, quantile
 
@@ -250,6 +258,7 @@ class Load:
     sent: set[str] = field(default_factory=set)  # every command id sent
     opened: set[str] = field(default_factory=set)  # deals answered "Opened"
     refused: list[str] = field(default_factory=list)  # the first few refusals, for the report
+    client_cpu: float = 0.0  # CPU seconds the load's own process spent sending it
 
     @property
     def ok(self) -> int:
@@ -266,31 +275,23 @@ class Load:
         self.sent |= other.sent
         self.opened |= other.opened
         self.refused += other.refused
+        self.client_cpu += other.client_cpu
 
 
-def client(base: str, token: str, connections: int) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=base,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-        timeout=60,
-    )
-
-
-async def send(http: httpx.AsyncClient, command: dict[str, Any], load: Load) -> None:
+async def send(http: Connection, command: dict[str, Any], load: Load) -> None:
     load.sent.add(command["id"])
     started = perf_counter()
     try:
-        answer = await http.post(f"{API}/commands", content=orjson.dumps(command))
-    except httpx.HTTPError as e:
+        answer = await http.post(f"{API}/commands", orjson.dumps(command))
+    except TransportError as e:
         load.codes[f"error {type(e).__name__}"] += 1
         return
     elapsed = (perf_counter() - started) * 1000
-    if answer.status_code != 200:
-        code = answer.json().get("code", "?") if answer.content else "?"
-        load.codes[f"{answer.status_code} {code}"] += 1
+    if answer.status != 200:
+        code = answer.json().get("code", "?") if answer.body else "?"
+        load.codes[f"{answer.status} {code}"] += 1
         if len(load.refused) < 5:
-            load.refused.append(f"{command['id']}: {answer.status_code} {answer.text[:200]}")
+            load.refused.append(f"{command['id']}: {answer.status} {answer.body[:200]!r}")
         return
     load.codes["200"] += 1
     load.latencies.append(elapsed)
@@ -302,18 +303,25 @@ async def send(http: httpx.AsyncClient, command: dict[str, Any], load: Load) -> 
 
 
 async def closed_loop(base: str, token: str, prefix: str, clients: int, requests: int) -> Load:
-    """``clients`` clients, each sending its share of ``requests`` one after another."""
+    """``clients`` clients, each on its own connection sending its share of ``requests``
+    one after another."""
     load = Load(clients)
     lanes = [lane_commands(prefix, c, requests // clients) for c in range(clients)]
+    connections = await connected(base, token, clients)
 
-    async def lane(http: httpx.AsyncClient, commands: list[dict[str, Any]]) -> None:
+    async def lane(http: Connection, commands: list[dict[str, Any]]) -> None:
         for command in commands:
             await send(http, command, load)
 
-    async with client(base, token, clients) as http:
-        started = perf_counter()
-        await asyncio.gather(*(lane(http, commands) for commands in lanes))
-        load.seconds = perf_counter() - started
+    cpu = time.process_time()
+    started = perf_counter()
+    try:
+        await asyncio.gather(*(lane(c, cmds) for c, cmds in zip(connections, lanes, strict=True)))
+    finally:
+        for c in connections:
+            await c.close()
+    load.seconds = perf_counter() - started
+    load.client_cpu = time.process_time() - cpu
     load.latencies.sort()
     return load
 
@@ -328,24 +336,23 @@ class Steady:
     funnel_errors: Counter[str]
     behind: list[int]  # X-Read-Models-Behind of each funnel answer
     caught_up: float  # seconds after the writers stopped until the read models were current
+    reader_cpu: float  # CPU seconds of the reader's process, per funnel request
 
 
 async def steady(
     base: str, token: str, prefix: str, rate: float, seconds: float, pairs: list[dict[str, str]]
 ) -> Steady:
-    """``WRITE_LANES`` writers sending together ``rate`` commands/s for ``seconds``, one
-    command at a time each (a deal's visits after its opening); one reader asking for
-    the funnel at ``pairs`` in turn, back to back, until the writers are done."""
+    """``WRITE_LANES`` writers in this process sending together ``rate`` commands/s for
+    ``seconds``, one command at a time each (a deal's visits after its opening), each on
+    its own connection; one reader in a process of its own asking for the funnel at
+    ``pairs`` in turn, back to back, until the writers are done. Apart, so that neither
+    one's client work delays the other's timing."""
     writes = Load(WRITE_LANES)
     per_lane = int(rate * seconds / WRITE_LANES)
     lanes = [lane_commands(prefix, c, per_lane) for c in range(WRITE_LANES)]
     lag = [0.0]
-    done = asyncio.Event()
-    funnel: list[float] = []
-    errors: Counter[str] = Counter()
-    behind: list[int] = []
 
-    async def writer(http: httpx.AsyncClient, lane: int, commands: list[dict[str, Any]]) -> None:
+    async def writer(http: Connection, lane: int, commands: list[dict[str, Any]]) -> None:
         for k, command in enumerate(commands):
             due = began + (lane + k * WRITE_LANES) / rate
             wait = due - perf_counter()
@@ -355,50 +362,66 @@ async def steady(
                 lag[0] = max(lag[0], -wait)
             await send(http, command, writes)
 
-    async def reader(http: httpx.AsyncClient) -> None:
-        n = 0
-        while not done.is_set():
-            params = pairs[n % len(pairs)]
-            n += 1
-            started = perf_counter()
-            try:
-                answer = await http.get(f"{API}/reports/funnel", params=params)
-            except httpx.HTTPError as e:
-                errors[f"error {type(e).__name__}"] += 1
-                continue
-            if answer.status_code != 200:
-                errors[str(answer.status_code)] += 1
-                continue
-            funnel.append((perf_counter() - started) * 1000)
-            behind.append(int(answer.headers.get("X-Read-Models-Behind", "-1")))
-
-    async with client(base, token, WRITE_LANES) as http, client(base, token, 1) as reading:
+    spawn = multiprocessing.get_context("spawn")
+    done = spawn.Event()
+    results = spawn.Queue()
+    reading = spawn.Process(
+        target=funnel_reader.run, args=(base, token, pairs, done, results), daemon=True
+    )
+    reading.start()
+    connections = await connected(base, token, WRITE_LANES)
+    try:
+        if not await asyncio.to_thread(results.get, True, 60):
+            raise SystemExit("the funnel reader did not start")
+        cpu = time.process_time()
         began = perf_counter()
-        reading_task = asyncio.create_task(reader(reading))
-        await asyncio.gather(*(writer(http, c, commands) for c, commands in enumerate(lanes)))
+        await asyncio.gather(
+            *(writer(connections[c], c, commands) for c, commands in enumerate(lanes))
+        )
         writes.seconds = perf_counter() - began
+        writes.client_cpu = time.process_time() - cpu
+    finally:
         done.set()
-        await reading_task
-        stopped = perf_counter()
+        for c in connections:
+            await c.close()
+    read: funnel_reader.Read = await asyncio.to_thread(results.get, True, 120)
+    reading.join(30)
+    stopped = perf_counter()
+    status_check = Connection(base, token)
+    try:
         while True:
-            answer = await reading.get(f"{API}/status")
-            if answer.status_code == 200 and answer.json()["behind"] == 0:
+            answer = await status_check.get(f"{API}/status")
+            if answer.status == 200 and answer.json()["behind"] == 0:
                 break
             await asyncio.sleep(0.05)
-        caught_up = perf_counter() - stopped
+    finally:
+        await status_check.close()
+    caught_up = perf_counter() - stopped
     writes.latencies.sort()
-    return Steady(writes, lag[0], sorted(funnel), errors, behind, caught_up)
+    return Steady(
+        writes,
+        lag[0],
+        sorted(read.latencies),
+        read.errors,
+        read.behind,
+        caught_up,
+        read.cpu / max(1, len(read.latencies)),
+    )
 
 
 async def idle_funnel(base: str, token: str, pairs: list[dict[str, str]]) -> list[float]:
     samples: list[float] = []
-    async with client(base, token, 1) as http:
-        await http.get(f"{API}/reports/funnel", params=pairs[0])  # untimed: warms up
+    http = Connection(base, token)
+    try:
+        await http.get(f"{API}/reports/funnel", pairs[0])  # untimed: warms up
         for params in pairs:
             started = perf_counter()
-            answer = await http.get(f"{API}/reports/funnel", params=params)
-            answer.raise_for_status()
+            answer = await http.get(f"{API}/reports/funnel", params)
+            if answer.status != 200:
+                raise SystemExit(f"funnel: {answer.status} {answer.body[:300]!r}")
             samples.append((perf_counter() - started) * 1000)
+    finally:
+        await http.close()
     return sorted(samples)
 
 
@@ -614,7 +637,7 @@ def command_lines(base: dict[str, Load], runs: list[Commands]) -> Iterator[str]:
     yield "single-command requests (each level its own commands; p50 p95 p99 in ms):"
     yield (
         f"  {'store':<11} {'path':<30} {'clients':>7} {'ok':>6} {'req/s':>7}"
-        f" {'p50':>7} {'p95':>7} {'p99':>7} {'vs in-process':>13}"
+        f" {'p50':>7} {'p95':>7} {'p99':>7} {'vs in-process':>13} {'client CPU/req':>14}"
     )
     for store, load in base.items():
         yield (
@@ -629,6 +652,7 @@ def command_lines(base: dict[str, Load], runs: list[Commands]) -> Iterator[str]:
             yield (
                 f"  {run.store:<11} {path:<30} {level.label:>7} {load.ok:>6,}"
                 f" {load.rate:>7,.0f} {ms(load.latencies)} {load.rate / rate:>12.2f}x"
+                f" {load.client_cpu / max(1, len(load.sent)) * 1000:>11.2f} ms"
             )
     for run in runs:
         yield from check_lines(f"{run.store}, {run.workers} worker(s)", run, run.check)
@@ -672,6 +696,11 @@ def funnel_lines(runs: list[Funnel], target: float) -> Iterator[str]:
             f"  writers: {w.ok:,} commands in {w.seconds:.1f} s ({w.rate:,.1f}/s asked "
             f"{target:g}/s), at most {s.max_lag * 1000:,.0f} ms behind schedule; "
             f"write p50 {quantile(w.latencies, 0.5):.1f}, p99 {quantile(w.latencies, 0.99):.1f} ms"
+        )
+        per_write = w.client_cpu / max(1, len(w.sent)) * 1000
+        yield (
+            f"  the load's own CPU per request: writers {per_write:.2f} ms, "
+            f"funnel reader {s.reader_cpu * 1000:.2f} ms"
         )
         yield (
             f"  read models behind the log in the funnel answers: median "

@@ -25,14 +25,15 @@ log = logging.getLogger("salesengine.service")
 @dataclass(frozen=True, slots=True)
 class ServiceSettings:
     """``db``: the store (an SQLite path or a postgresql:// URL; it must exist).
-    ``follow``: keep the read models current in a background thread (every worker may:
-    runners take a lock, so two never apply the same events). ``max_body``: the largest
+    ``follow``: keep the read models current in a background thread (every worker has
+    one; on PostgreSQL one leads and the others wait to take over). ``poll_seconds``:
+    how often it catches up, at most. ``max_body``: the largest
     request body accepted, in bytes; ``max_batch``: the most commands in one request."""
 
     db: str | None = None
     policy_dirs: tuple[Path, ...] = ()
     follow: bool = True
-    poll_seconds: float = 0.5
+    poll_seconds: float = 0.25
     max_body: int = 1_000_000
     max_batch: int = 1000
 
