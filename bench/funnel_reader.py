@@ -27,15 +27,26 @@ class Read:
 
 
 def run(
-    base: str, token: str, pairs: list[dict[str, str]], done: Event, out: Queue[object]
+    base: str,
+    token: str,
+    pairs: list[dict[str, str]],
+    done: Event,
+    out: Queue[object],
+    rate: float = 0.0,
 ) -> None:
     """Started by the benchmark: says it is ready (``True``), reads until ``done``, then
-    puts what it read."""
-    out.put(asyncio.run(_read(base, token, pairs, done, out)))
+    puts what it read. ``rate``: requests a second, on a schedule (a request that is
+    late goes at once); 0: back to back."""
+    out.put(asyncio.run(_read(base, token, pairs, done, out, rate)))
 
 
 async def _read(
-    base: str, token: str, pairs: list[dict[str, str]], done: Event, out: Queue[object]
+    base: str,
+    token: str,
+    pairs: list[dict[str, str]],
+    done: Event,
+    out: Queue[object],
+    rate: float,
 ) -> Read:
     read = Read()
     http = Connection(base, token)
@@ -43,8 +54,14 @@ async def _read(
         await http.get(f"{API}/reports/funnel", pairs[0])  # untimed: opens the connection
         out.put(True)
         cpu = time.process_time()
+        began = perf_counter()
         n = 0
         while not done.is_set():
+            if rate > 0:
+                wait = began + n / rate - perf_counter()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                    continue  # the writers may have finished meanwhile
             params = pairs[n % len(pairs)]
             n += 1
             started = perf_counter()

@@ -105,7 +105,11 @@ VISITS_PER_DEAL = 2  # each deal: opened, then this many visits
 FUNNEL_P95_TARGET_MS = 100.0
 FUNNEL_PAIRS = 200  # (T, K) pairs, timed in process and through the idle API
 WRITE_RATE = 200.0  # commands/s while the funnel is timed
-WRITE_LANES = 16  # writers, each one command at a time, together at the rate
+# Writers, each one command at a time, together at the rate: each is asked for a command
+# every WRITE_LANES / rate seconds (160 ms at 200/s), so the rate is reached as long as
+# a write answers within that. 16 writers (80 ms each) capped the rate below the one
+# asked on a busy run, which then measured fewer writes, not the funnel under them.
+WRITE_LANES = 32
 FULL_DURATION = 60.0
 QUICK_DURATION = 15.0
 
@@ -337,24 +341,32 @@ class Steady:
     behind: list[int]  # X-Read-Models-Behind of each funnel answer
     caught_up: float  # seconds after the writers stopped until the read models were current
     reader_cpu: float  # CPU seconds of the reader's process, per funnel request
+    read_rate: float  # funnel requests/s asked of the reader; 0: back to back
 
 
 async def steady(
-    base: str, token: str, prefix: str, rate: float, seconds: float, pairs: list[dict[str, str]]
+    base: str,
+    token: str,
+    prefix: str,
+    rate: float,
+    seconds: float,
+    pairs: list[dict[str, str]],
+    lanes_count: int = WRITE_LANES,
+    read_rate: float = 0.0,
 ) -> Steady:
-    """``WRITE_LANES`` writers in this process sending together ``rate`` commands/s for
+    """``lanes_count`` writers in this process sending together ``rate`` commands/s for
     ``seconds``, one command at a time each (a deal's visits after its opening), each on
     its own connection; one reader in a process of its own asking for the funnel at
-    ``pairs`` in turn, back to back, until the writers are done. Apart, so that neither
-    one's client work delays the other's timing."""
-    writes = Load(WRITE_LANES)
-    per_lane = int(rate * seconds / WRITE_LANES)
-    lanes = [lane_commands(prefix, c, per_lane) for c in range(WRITE_LANES)]
+    ``pairs`` in turn, back to back or at ``read_rate`` a second, until the writers are
+    done. Apart, so that neither one's client work delays the other's timing."""
+    writes = Load(lanes_count)
+    per_lane = int(rate * seconds / lanes_count)
+    lanes = [lane_commands(prefix, c, per_lane) for c in range(lanes_count)]
     lag = [0.0]
 
     async def writer(http: Connection, lane: int, commands: list[dict[str, Any]]) -> None:
         for k, command in enumerate(commands):
-            due = began + (lane + k * WRITE_LANES) / rate
+            due = began + (lane + k * lanes_count) / rate
             wait = due - perf_counter()
             if wait > 0:
                 await asyncio.sleep(wait)
@@ -366,10 +378,12 @@ async def steady(
     done = spawn.Event()
     results = spawn.Queue()
     reading = spawn.Process(
-        target=funnel_reader.run, args=(base, token, pairs, done, results), daemon=True
+        target=funnel_reader.run,
+        args=(base, token, pairs, done, results, read_rate),
+        daemon=True,
     )
     reading.start()
-    connections = await connected(base, token, WRITE_LANES)
+    connections = await connected(base, token, lanes_count)
     try:
         if not await asyncio.to_thread(results.get, True, 60):
             raise SystemExit("the funnel reader did not start")
@@ -406,6 +420,7 @@ async def steady(
         read.behind,
         caught_up,
         read.cpu / max(1, len(read.latencies)),
+        read_rate,
     )
 
 
@@ -609,7 +624,18 @@ def serve_funnel(
         status(f"{store}, {workers} worker(s): funnel through the idle API ...")
         idle = asyncio.run(idle_funnel(server.url, token, pairs))
         status(f"  p95 {quantile(idle, 0.95):.1f} ms; now with writers at {args.rate:g}/s ...")
-        under = asyncio.run(steady(server.url, token, "steady", args.rate, args.duration, pairs))
+        under = asyncio.run(
+            steady(
+                server.url,
+                token,
+                "steady",
+                args.rate,
+                args.duration,
+                pairs,
+                args.writers,
+                args.read_rate,
+            )
+        )
         status(f"  p95 {quantile(under.funnel, 0.95):.1f} ms")
     found = check(db, under.writes, after)
     return Funnel(
@@ -690,11 +716,13 @@ def funnel_lines(runs: list[Funnel], target: float) -> Iterator[str]:
         yield f"  API, idle                                      {ms(run.idle)}"
         yield (
             f"  API, writers at {w.rate:>5,.0f} commands/s               {ms(s.funnel)}"
-            f"  (n={len(s.funnel):,}; {s.funnel_errors.total():,} failed)"
+            f"  (n={len(s.funnel):,}; {s.funnel_errors.total():,} failed; reader "
+            + (f"at {s.read_rate:g}/s)" if s.read_rate else "back to back)")
         )
         yield (
-            f"  writers: {w.ok:,} commands in {w.seconds:.1f} s ({w.rate:,.1f}/s asked "
-            f"{target:g}/s), at most {s.max_lag * 1000:,.0f} ms behind schedule; "
+            f"  writers: {w.ok:,} commands by {w.clients} writers in {w.seconds:.1f} s "
+            f"({w.rate:,.1f}/s asked {target:g}/s), "
+            f"at most {s.max_lag * 1000:,.0f} ms behind schedule; "
             f"write p50 {quantile(w.latencies, 0.5):.1f}, p99 {quantile(w.latencies, 0.99):.1f} ms"
         )
         per_write = w.client_cpu / max(1, len(w.sent)) * 1000
@@ -741,6 +769,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="server processes on PostgreSQL for the funnel (%(default)s)",
     )
     parser.add_argument("--rate", type=float, default=WRITE_RATE, help="commands/s of writers")
+    parser.add_argument(
+        "--read-rate",
+        type=float,
+        default=0.0,
+        help="funnel requests/s of the reader under writers; 0: back to back (%(default)s)",
+    )
+    parser.add_argument(
+        "--writers",
+        type=int,
+        default=WRITE_LANES,
+        help="writers sharing the rate, each one command at a time (%(default)s)",
+    )
     parser.add_argument("--duration", type=float, help="seconds the writers write (60; 15)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--skip-commands", action="store_true")
