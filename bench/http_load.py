@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -128,15 +129,21 @@ class Connection:
                 await writer.wait_closed()
 
 
-async def connected(base: str, token: str, count: int) -> list[Connection]:
+@contextlib.asynccontextmanager
+async def connected(base: str, token: str, count: int) -> AsyncIterator[list[Connection]]:
     """``count`` connections, opened one after another as clients arriving over time open
-    theirs. Opened in one burst, they would all go to the one server worker whose accept
-    loop woke first (it accepts every connection waiting), and stay there."""
+    theirs, and closed at the end. Opened in one burst, they would all go to the one
+    server worker whose accept loop woke first (it accepts every connection waiting),
+    and stay there."""
     connections = [Connection(base, token) for _ in range(count)]
-    for c in connections:
-        await c.open()
-        await asyncio.sleep(ARRIVALS_SECONDS)
-    return connections
+    try:
+        for c in connections:
+            await c.open()
+            await asyncio.sleep(ARRIVALS_SECONDS)
+        yield connections
+    finally:
+        for c in connections:
+            await c.close()
 
 
 ARRIVALS_SECONDS = 0.02  # between two connections' opening

@@ -311,21 +311,17 @@ async def closed_loop(base: str, token: str, prefix: str, clients: int, requests
     one after another."""
     load = Load(clients)
     lanes = [lane_commands(prefix, c, requests // clients) for c in range(clients)]
-    connections = await connected(base, token, clients)
 
     async def lane(http: Connection, commands: list[dict[str, Any]]) -> None:
         for command in commands:
             await send(http, command, load)
 
-    cpu = time.process_time()
-    started = perf_counter()
-    try:
+    async with connected(base, token, clients) as connections:
+        cpu = time.process_time()
+        started = perf_counter()
         await asyncio.gather(*(lane(c, cmds) for c, cmds in zip(connections, lanes, strict=True)))
-    finally:
-        for c in connections:
-            await c.close()
-    load.seconds = perf_counter() - started
-    load.client_cpu = time.process_time() - cpu
+        load.seconds = perf_counter() - started
+        load.client_cpu = time.process_time() - cpu
     load.latencies.sort()
     return load
 
@@ -383,21 +379,19 @@ async def steady(
         daemon=True,
     )
     reading.start()
-    connections = await connected(base, token, lanes_count)
     try:
-        if not await asyncio.to_thread(results.get, True, 60):
-            raise SystemExit("the funnel reader did not start")
-        cpu = time.process_time()
-        began = perf_counter()
-        await asyncio.gather(
-            *(writer(connections[c], c, commands) for c, commands in enumerate(lanes))
-        )
-        writes.seconds = perf_counter() - began
-        writes.client_cpu = time.process_time() - cpu
+        async with connected(base, token, lanes_count) as connections:
+            if not await asyncio.to_thread(results.get, True, 60):
+                raise SystemExit("the funnel reader did not start")
+            cpu = time.process_time()
+            began = perf_counter()
+            await asyncio.gather(
+                *(writer(connections[c], c, commands) for c, commands in enumerate(lanes))
+            )
+            writes.seconds = perf_counter() - began
+            writes.client_cpu = time.process_time() - cpu
     finally:
         done.set()
-        for c in connections:
-            await c.close()
     read: funnel_reader.Read = await asyncio.to_thread(results.get, True, 120)
     reading.join(30)
     stopped = perf_counter()

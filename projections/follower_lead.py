@@ -28,8 +28,9 @@ class Lead:
 
     def take(self) -> bool:
         """Whether this follower leads now; it does not wait for the lead."""
-        if self._taken or self.conn is None:
+        if self._taken:  # always, without a connection
             return True
+        assert self.conn is not None
         try:
             got = self.conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key})
             self._taken = bool(got.scalar())

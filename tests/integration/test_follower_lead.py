@@ -111,10 +111,23 @@ def write(engine: SalesEngine, first: int, deals: int) -> int:
 def current(runner: ProjectionRunner, head: int, seconds: float = 15.0) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if all(p >= head for p in runner.positions().values()) and runner.positions():
+        positions = runner.positions()
+        if positions and all(p >= head for p in positions.values()):
             return True
         time.sleep(0.02)
     return False
+
+
+def leader_and_waiting(
+    engine: SalesEngine, follower: Callable[[], Follower], deals: int
+) -> tuple[Follower, Follower]:
+    """A follower that leads, once it has caught up ``deals`` deals, and one started after it."""
+    first = follower()
+    first.start()
+    assert current(first.runner, write(engine, 0, deals))
+    second = follower()
+    second.start()
+    return first, second
 
 
 def lead_holder() -> int | None:
@@ -132,12 +145,7 @@ def lead_holder() -> int | None:
 def test_one_follower_leads_and_another_takes_over_when_it_stops(
     engine: SalesEngine, follower: Callable[[], Follower]
 ) -> None:
-    first = follower()
-    first.start()
-    head = write(engine, 0, 5)
-    assert current(first.runner, head)
-    second = follower()
-    second.start()
+    first, second = leader_and_waiting(engine, follower, 5)
     head = write(engine, 5, 5)
     assert current(first.runner, head)
     time.sleep(0.2)  # the waiting follower has had time to poll for the lead many times
@@ -155,12 +163,7 @@ def test_a_leader_whose_session_ends_says_so_and_another_takes_over(
     engine: SalesEngine, follower: Callable[[], Follower], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(follower_lead, "CHECK_SECONDS", 0.05)
-    first = follower()
-    first.start()
-    head = write(engine, 0, 3)
-    assert current(first.runner, head)
-    second = follower()
-    second.start()
+    first, second = leader_and_waiting(engine, follower, 3)
     holder = lead_holder()
     assert holder is not None
     with psycopg.connect(PG_URL, autocommit=True) as conn:

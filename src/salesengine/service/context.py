@@ -27,8 +27,8 @@ class ServiceSettings:
     """``db``: the store (an SQLite path or a postgresql:// URL; it must exist).
     ``follow``: keep the read models current in a background thread (every worker has
     one; on PostgreSQL one leads and the others wait to take over). ``poll_seconds``:
-    how often it catches up, at most. ``max_body``: the largest
-    request body accepted, in bytes; ``max_batch``: the most commands in one request."""
+    how often it catches up, at most. ``max_body``: the largest request body accepted,
+    in bytes; ``max_batch``: the most commands in one request."""
 
     db: str | None = None
     policy_dirs: tuple[Path, ...] = ()
