@@ -1,5 +1,5 @@
 """The service benchmark's funnel reader, run in a process of its own: the funnel asked
-for at each (T, K) pair in turn, back to back, until the writers are done. Apart from
+for at each (T, K) pair in turn, back to back or at a rate, until the writers are done. Apart from
 the writers, so that the time it measures is never time spent waiting for their
 client work in a shared event loop."""
 
@@ -63,8 +63,10 @@ async def _read(
                     await asyncio.sleep(wait)
                     continue  # the writers may have finished meanwhile
             params = pairs[n % len(pairs)]
+            # At a rate, a request is timed from when it was due: one sent late, behind a
+            # slow answer, counts its wait (timing from the send would hide it).
+            started = began + n / rate if rate > 0 else perf_counter()
             n += 1
-            started = perf_counter()
             try:
                 answer = await http.get(f"{API}/reports/funnel", params)
             except TransportError as e:
