@@ -44,6 +44,7 @@ def recorded(demo: DemoStore) -> datetime:
     ]  # fmt: skip
     for command in commands:
         salesengine(demo.db, "account", *command)
+    demo.server.caught_up(demo.tokens["auditor"])  # the page reads the read models
     return before
 
 

@@ -33,7 +33,7 @@ def test_new_events_show_without_reloading(page: Page, demo: DemoStore) -> None:
         'n => document.querySelector("[data-testid=funnel-table] tr[data-stage=identified] '
         'td[data-col=deals]")?.innerText === String(n)',
         arg=before[0] + 1,
-        timeout=8_000,
+        timeout=30_000,  # a catch-up, a status poll (2 s) and a redraw, on a loaded machine
     )
     assert funnel_on_page(page) == funnel_of(demo.server.api(token, "/reports/funnel"))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -271,7 +271,7 @@ def test_bad_options_and_unknown_deals_are_clear_errors(cli: CLI) -> None:
         "--policy",
         "funnel-list",
         "--at",
-        (NOW + timedelta(hours=1)).isoformat(),
+        (datetime.now(UTC) + timedelta(hours=1)).isoformat(),  # ahead of this run's clock
     )
     assert future.code == 1
     assert "in the future" in future.err

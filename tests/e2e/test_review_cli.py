@@ -214,16 +214,19 @@ def test_the_review_shows_a_deals_in_full_b_deals_and_a_reproducible_sample(seed
 
 
 def test_the_reviews_account_figures_count_the_reps_accounts_by_grade(seeded: CLI) -> None:
-    opened = seeded("account", "open", "ACME", "--owner", "Li Wei", "--team", "North")
+    # All at the test's NOW, as the review is asked: its week is the one they count in.
+    at = ["--at", NOW.isoformat()]
+    opened = seeded("account", "open", "ACME", "--owner", "Li Wei", "--team", "North", *at)
     assert opened.code == 0, opened.err
-    assert seeded("account", "grade", "ACME", "C").code == 0
-    assert seeded("account", "open", "OTHER", "--owner", "Zhou Min").code == 0
-    mine = seeded("review", "--owner", "Li Wei", "--json").json()["accounts"]
+    assert seeded("account", "grade", "ACME", "C", *at).code == 0
+    assert seeded("account", "open", "OTHER", "--owner", "Zhou Min", *at).code == 0
+    asked = ["--as-of", NOW.isoformat(), "--json"]
+    mine = seeded("review", "--owner", "Li Wei", *asked).json()["accounts"]
     assert mine == {"per_grade": {"A": 1, "B": 0, "C": 1, "D": 0}, "new_accounts": 1}
     listed = seeded("account", "list", "--owner", "Li Wei", "--json").json()
     rows = listed["accounts"] if isinstance(listed, dict) else listed
     assert sorted(r["grade"] for r in rows) == ["A", "C"]
-    everyone = seeded("review", "--json").json()["accounts"]
+    everyone = seeded("review", *asked).json()["accounts"]
     assert everyone == {"per_grade": {"A": 1, "B": 0, "C": 1, "D": 1}, "new_accounts": 2}
 
 

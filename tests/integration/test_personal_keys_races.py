@@ -82,7 +82,7 @@ def test_a_write_sealed_under_a_key_erased_meanwhile_is_refused_and_replayed_und
     assert unstored_seals(tables) == {old}
     assert all(old not in ids for ids in sealed_subjects(tables)[-2:])  # the new visit's
     expected = [([ERASED], ERASED), (["Yan"], "new")]
-    deadline = time.monotonic() + KEY_CACHE_SECONDS + 1.0
+    deadline = time.monotonic() + KEY_CACHE_SECONDS + 5.0  # slack for a loaded machine
     while visits(reader, "D-1") != expected:
         assert time.monotonic() < deadline, visits(reader, "D-1")
         time.sleep(0.05)
@@ -245,7 +245,7 @@ def test_a_reader_that_loaded_every_key_sees_an_erasure_within_the_cache_period(
     assert [a for a, _ in visits(reader, "D-1")] == [[name] for name in names]
     erase(make_engine(), "person:Visitor 7")
     expected = [[ERASED] if name == "Visitor 7" else [name] for name in names]
-    deadline = time.monotonic() + KEY_CACHE_SECONDS + 1.0
+    deadline = time.monotonic() + KEY_CACHE_SECONDS + 5.0  # slack for a loaded machine
     while [a for a, _ in visits(reader, "D-1")] != expected:
         assert time.monotonic() < deadline
         time.sleep(0.05)

@@ -67,7 +67,8 @@ def test_once_gives_up_on_a_broker_that_stays_down_naming_it(
     assert code == 1, output
     shown = broker.replace("guest:guest@", "guest:***@")
     last = output.strip().splitlines()[-1]
-    assert f"gave up: broker {shown} unavailable for 2 s (" in last, output
+    # 2 s, or 3 on a loaded machine where the last attempt is slow to fail
+    assert re.search(f"gave up: broker {re.escape(shown)} unavailable for [23] s \\(", last), output
     assert f"at position 0 of {head(store):,} ({head(store):,} behind), 0 published" in last
     assert seconds < 2 + 20, f"gave up after {seconds:.1f} s"  # start-up and one attempt
     assert stored_position(store, f"{kind}:127.0.0.1:{broker.rsplit(':', 1)[1].strip('/')}") == 0

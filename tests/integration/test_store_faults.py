@@ -115,7 +115,8 @@ def test_a_writer_killed_mid_batch_keeps_every_acknowledged_batch_and_no_part_of
 def test_an_import_killed_mid_way_leaves_only_whole_rows_and_importing_again_completes_it(
     store_url: str, tmp_path: Path
 ) -> None:
-    args = write_pipeline(tmp_path)
+    # Small batches: many commits, so that a pause of the test cannot outlast them all.
+    args = [*write_pipeline(tmp_path), "--batch-size", "50"]
     run = start_import(store_url, args)
     landed = wait_for_events(store_url, run.proc)
     run.kill()

@@ -157,7 +157,7 @@ def test_an_erasure_made_elsewhere_shows_in_the_service_within_the_key_cache_tim
     finally:
         elsewhere.close()
 
-    deadline = time.monotonic() + KEY_CACHE_SECONDS + 1
+    deadline = time.monotonic() + KEY_CACHE_SECONDS + 5  # slack for a loaded machine
     while last_visit(api)["note"] != ERASED:
         assert time.monotonic() < deadline, "the service still reads the erased note"
         time.sleep(0.1)

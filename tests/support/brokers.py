@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -29,12 +30,22 @@ class ServerUnavailable(Exception):
     """The server binary is missing, or the server did not come up."""
 
 
+# Below Linux's ephemeral range (32768-60999): the kernel never hands these out to an
+# outgoing connection, which could otherwise take a port between the pick and the bind,
+# or while a test has its server down before starting it again on the same port.
+PORTS = range(20_000, 32_768)
+
+
 def free_port() -> int:
-    """A port nothing listens on now (the kernel's pick for an ephemeral bind)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A port nothing listens on now, outside the kernel's range for ephemeral ports."""
+    for port in random.sample(PORTS, 200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise ServerUnavailable(f"no free port among 200 tried in {PORTS.start}-{PORTS.stop - 1}")
 
 
 def find_binary(preferred: str) -> str:

@@ -120,7 +120,7 @@ def apply_all(engine: SalesEngine, commands: list[dict[str, Any]]) -> list[bool]
 PROPERTY = settings(
     max_examples=int(os.environ.get("SALESENGINE_EXAMPLES", "150")),
     deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
 

@@ -193,8 +193,13 @@ async function poll() {
     const behind = (status.read_models || []).reduce((s, m) => s + (m.behind || 0), 0);
     $("live").textContent = `log ${status.log_position}${behind ? ` · read models ${behind} behind` : " · up to date"}`;
     const seen = `${status.log_position}:${behind}`;
-    if (state.lastSeen !== null && seen !== state.lastSeen && $("view").dataset.state !== "loading") show({ quiet: true });
-    state.lastSeen = seen;
+    // A change seen while the view is still loading is kept for the next poll, not
+    // marked seen: the load under way may have read the read models before it.
+    if (state.lastSeen === null) state.lastSeen = seen;
+    else if (seen !== state.lastSeen && $("view").dataset.state !== "loading") {
+      state.lastSeen = seen;
+      show({ quiet: true });
+    }
   } catch (e) {
     if (e instanceof AuthError) signOut(`Your token was refused: ${e.message} Sign in again with a valid token.`);
     else $("live").textContent = `offline: ${e.message}`;
