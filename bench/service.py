@@ -756,17 +756,20 @@ def steady_lines(run: Funnel, s: Steady, found: Check, target: float) -> Iterato
 
 def verdict_lines(runs: list[Funnel], target: float) -> Iterator[str]:
     """Met: the funnel's p95 within the target while the writers kept the rate asked
-    (a writer that fell behind lightened the load the reader was timed under)."""
+    (a writer that fell behind lightened the load the reader was timed under), and no
+    funnel request failed (a failed one is in no latency)."""
     for run in runs:
         for s, _ in run.steadies:
             p95 = quantile(s.funnel, 0.95)
             kept = s.writes.rate >= KEPT_RATE * target
+            failed = s.funnel_errors.total()  # answers the p95 cannot hold
             yield (
                 f"funnel p95 through the API at {run.info.deals:,} deals, {run.store}, "
                 f"{reader_label(s)}, writers at {s.writes.rate:,.0f}/s of {target:g}/s asked: "
                 f"{p95:,.1f} ms (target <= {FUNNEL_P95_TARGET_MS:g} ms at {target:g}/s: "
-                f"{yes(p95 <= FUNNEL_P95_TARGET_MS and kept)}"
+                f"{yes(p95 <= FUNNEL_P95_TARGET_MS and kept and not failed)}"
                 + ("" if kept else "; the writers fell behind")
+                + (f"; {failed:,} funnel requests failed" if failed else "")
                 + f"); {p95 / quantile(run.in_process, 0.95):.1f}x the in-process p95"
             )
 

@@ -56,7 +56,9 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 
 @settings(
-    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(batches=histories, target=st.integers(0, 10**6), column=st.sampled_from(("state", "topic")))
 def test_any_history_verifies_and_any_one_edit_is_found_by_both_verifiers(

@@ -204,7 +204,9 @@ def replayed(path: Path) -> dict[str, list[object]]:
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(data=st.data())
 def test_the_rows_order_in_the_file_does_not_change_any_deals_commands(

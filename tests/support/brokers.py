@@ -34,16 +34,21 @@ class ServerUnavailable(Exception):
 # outgoing connection, which could otherwise take a port between the pick and the bind,
 # or while a test has its server down before starting it again on the same port.
 PORTS = range(20_000, 32_768)
+_given: set[int] = set()  # never handed out twice: a test may pick two before binding either
+_pick = random.Random()  # not the global one, which hypothesis seeds during its tests
 
 
 def free_port() -> int:
     """A port nothing listens on now, outside the kernel's range for ephemeral ports."""
-    for port in random.sample(PORTS, 200):
+    for port in _pick.sample(PORTS, 200):
+        if port in _given:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _given.add(port)
             return port
     raise ServerUnavailable(f"no free port among 200 tried in {PORTS.start}-{PORTS.stop - 1}")
 

@@ -194,9 +194,11 @@ async function poll() {
     $("live").textContent = `log ${status.log_position}${behind ? ` · read models ${behind} behind` : " · up to date"}`;
     const seen = `${status.log_position}:${behind}`;
     // A change seen while the view is still loading is kept for the next poll, not
-    // marked seen: the load under way may have read the read models before it.
-    if (state.lastSeen === null) state.lastSeen = seen;
-    else if (seen !== state.lastSeen && $("view").dataset.state !== "loading") {
+    // marked seen: the load under way may have read the read models before it. On the
+    // first poll, with the first view still loading, nothing counts as seen yet.
+    const loading = $("view").dataset.state === "loading";
+    if (state.lastSeen === null) state.lastSeen = loading ? "" : seen;
+    else if (seen !== state.lastSeen && !loading) {
       state.lastSeen = seen;
       show({ quiet: true });
     }
