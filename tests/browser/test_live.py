@@ -51,3 +51,19 @@ def test_every_view_draws_for_a_manager(page: Page, demo: DemoStore, view: str) 
     assert error.count() == 0, error.text_content()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"view-{view}.png"), full_page=True)
+
+
+def test_a_view_that_cannot_draw_its_answer_says_so_and_draws_again_later(
+    page: Page, demo: DemoStore
+) -> None:
+    """An answer the view cannot draw (here a funnel without rows) is an error on the
+    page, not a view left loading for good; the next answer draws."""
+    sign_in(page, demo.server.url, demo.tokens["manager"], "#/funnel")
+    page.route("**/api/v1/reports/funnel*", lambda route: route.fulfill(json={}))
+    page.evaluate("() => window.dispatchEvent(new HashChangeEvent('hashchange'))")
+    page.wait_for_selector("[data-testid=view][data-state=error]", timeout=15_000)
+    shown = page.inner_text("[data-testid=view-error]")
+    assert "This view could not be drawn" in shown, shown
+    page.unroute("**/api/v1/reports/funnel*")
+    page.evaluate("() => window.dispatchEvent(new HashChangeEvent('hashchange'))")
+    page.wait_for_selector("[data-testid=funnel-table]", timeout=15_000)

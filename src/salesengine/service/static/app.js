@@ -158,19 +158,30 @@ async function show({ quiet = false } = {}) {
     if (generation !== state.generation) return;
     root.classList.remove("loading");
     if (e instanceof AuthError) { signOut(`Your token was refused: ${e.message} Sign in again with a valid token.`); return; }
-    root.innerHTML = `<h2>${esc(view.title)}</h2><div class="notice" data-testid="view-error" role="alert">${esc(e.message)}</div>`;
-    root.dataset.state = "error";
+    failed(root, view, e.message);
     return;
   }
   if (generation !== state.generation) return;
-  root.innerHTML = view.render(doc, state.params);
-  view.after?.(root, doc, state.params, ctx);
+  try {
+    root.innerHTML = view.render(doc, state.params);
+    view.after?.(root, doc, state.params, ctx);
+  } catch (e) {
+    // Said on the page rather than left loading for good; the next change redraws it.
+    failed(root, view, `This view could not be drawn: ${e.message}`);
+    return;
+  }
   root.classList.remove("loading");
   // What the view shows, for whoever reads the page by script (the browser tests).
   root.dataset.asOf = doc?.as_of ?? doc?.view?.as_of ?? "";
   root.dataset.knownAt = doc?.known_at ?? doc?.view?.known_at ?? "";
   root.dataset.position = freshness.position ?? "";
   root.dataset.state = "ready";
+}
+
+function failed(root, view, message) {
+  root.classList.remove("loading");
+  root.innerHTML = `<h2>${esc(view.title)}</h2><div class="notice" data-testid="view-error" role="alert">${esc(message)}</div>`;
+  root.dataset.state = "error";
 }
 
 function route() {
