@@ -19,6 +19,7 @@ from salesengine.projections import follower_lead
 from salesengine.projections.runner import LOCK, CatchUpReport, Progress, ProjectionRunner
 from salesengine.store.settings import store_settings
 from salesengine.store.sql import sql_engine
+from tests.support.brokers import wait_for
 from tests.support.clock import T0, Clock
 from tests.support.commands import cmd
 from tests.support.services import PG_URL
@@ -108,25 +109,14 @@ def write(engine: SalesEngine, first: int, deals: int) -> int:
     return head
 
 
-def current(runner: ProjectionRunner, head: int, seconds: float = 15.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+def current(runner: ProjectionRunner, head: int, what: str) -> None:
+    """Wait until ``runner``'s read models are all at ``head``, failing with ``what``."""
+
+    def at_head() -> bool:
         positions = runner.positions()
-        if positions and all(p >= head for p in positions.values()):
-            return True
-        time.sleep(0.02)
-    return False
+        return bool(positions) and all(p >= head for p in positions.values())
 
-
-def settled(check: Callable[[], bool], seconds: float = 5.0) -> bool:
-    """Whether ``check()`` holds within ``seconds``: a follower counts a batch after its
-    catch-up has committed, so its tally can trail the positions ``current`` reads."""
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
-    return True
+    wait_for(at_head, 15, what)
 
 
 def leader_and_waiting(
@@ -135,7 +125,7 @@ def leader_and_waiting(
     """A follower that leads, once it has caught up ``deals`` deals, and one started after it."""
     first = follower()
     first.start()
-    assert current(first.runner, write(engine, 0, deals))
+    current(first.runner, write(engine, 0, deals), "the first follower at the head")
     second = follower()
     second.start()
     return first, second
@@ -158,15 +148,16 @@ def test_one_follower_leads_and_another_takes_over_when_it_stops(
 ) -> None:
     first, second = leader_and_waiting(engine, follower, 5)
     head = write(engine, 5, 5)
-    assert current(first.runner, head)
+    current(first.runner, head, "the leader at the head")
     time.sleep(0.2)  # the waiting follower has had time to poll for the lead many times
     assert second.catch_ups == 0, "a follower caught up while another led"
-    assert settled(lambda: first.applied == 20), first.applied
+    # A follower counts a batch after its catch-up has committed the positions read above.
+    wait_for(lambda: first.applied == 20, 5, "the leader to count 20 applied events")
 
     first.halt()
     head = write(engine, 10, 5)
-    assert current(second.runner, head), "no follower took over the lead"
-    assert settled(lambda: second.applied == 10), second.applied
+    current(second.runner, head, "a follower to take over the lead")
+    wait_for(lambda: second.applied == 10, 5, "the new leader to count 10 applied events")
     assert first.error is None and second.error is None
 
 
@@ -184,6 +175,6 @@ def test_a_leader_whose_session_ends_says_so_and_another_takes_over(
     assert isinstance(first.error, StoreUnavailable)
     assert "lost the read models' lead" in str(first.error)
     head = write(engine, 3, 3)
-    assert current(second.runner, head), "no follower took over the lead"
-    assert settled(lambda: second.applied == 6), second.applied
+    current(second.runner, head, "a follower to take over the lead")
+    wait_for(lambda: second.applied == 6, 5, "the new leader to count 6 applied events")
     assert lead_holder() not in (None, holder)
