@@ -1,7 +1,7 @@
 """The service benchmark's funnel reader, run in a process of its own: the funnel asked
-for at each (T, K) pair in turn, back to back or at a rate, until the writers are done. Apart from
-the writers, so that the time it measures is never time spent waiting for their
-client work in a shared event loop."""
+for at each (T, K) pair in turn, back to back or at a rate, until the writers are done.
+Apart from the writers, so that the time it measures is never time spent waiting for
+their client work in a shared event loop."""
 
 from __future__ import annotations
 
@@ -57,15 +57,14 @@ async def _read(
         began = perf_counter()
         n = 0
         while not done.is_set():
-            if rate > 0:
-                wait = began + n / rate - perf_counter()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                    continue  # the writers may have finished meanwhile
-            params = pairs[n % len(pairs)]
             # At a rate, a request is timed from when it was due: one sent late, behind a
             # slow answer, counts its wait (timing from the send would hide it).
             started = began + n / rate if rate > 0 else perf_counter()
+            wait = started - perf_counter()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue  # the writers may have finished meanwhile
+            params = pairs[n % len(pairs)]
             n += 1
             try:
                 answer = await http.get(f"{API}/reports/funnel", params)

@@ -624,8 +624,7 @@ def serve_funnel(
         status(f"  p95 {quantile(idle, 0.95):.1f} ms")
         runs: list[Steady] = []
         for n, read_rate in enumerate(args.read_rates):
-            reader = f"a reader at {read_rate:g}/s" if read_rate else "a reader back to back"
-            status(f"  with writers at {args.rate:g}/s and {reader} ...")
+            status(f"  with writers at {args.rate:g}/s and {reader_label(read_rate)} ...")
             under = asyncio.run(
                 steady(
                     server.url,
@@ -708,8 +707,8 @@ def check_lines(
     )
 
 
-def reader_label(s: Steady) -> str:
-    return f"a reader at {s.read_rate:g}/s" if s.read_rate else "a reader back to back"
+def reader_label(read_rate: float) -> str:
+    return f"a reader at {read_rate:g}/s" if read_rate else "a reader back to back"
 
 
 def funnel_lines(runs: list[Funnel], target: float) -> Iterator[str]:
@@ -732,7 +731,7 @@ def steady_lines(run: Funnel, s: Steady, found: Check, target: float) -> Iterato
     timed = "each from when it was due" if s.read_rate else "each from when it was sent"
     yield (
         f"  API, writers at {w.rate:>5,.0f} commands/s               {ms(s.funnel)}"
-        f"  ({reader_label(s)}, {timed}; n={len(s.funnel):,}; "
+        f"  ({reader_label(s.read_rate)}, {timed}; n={len(s.funnel):,}; "
         f"{s.funnel_errors.total():,} failed)"
     )
     yield (
@@ -751,7 +750,7 @@ def steady_lines(run: Funnel, s: Steady, found: Check, target: float) -> Iterato
         f"{quantile(behind, 0.5):,.0f}, max {max(behind, default=0):,.0f} events; current "
         f"{s.caught_up:.2f} s after the writers stopped"
     )
-    yield from check_lines(f"{run.store}, {reader_label(s)}", run, found, w)
+    yield from check_lines(f"{run.store}, {reader_label(s.read_rate)}", run, found, w)
 
 
 def verdict_lines(runs: list[Funnel], target: float) -> Iterator[str]:
@@ -765,7 +764,8 @@ def verdict_lines(runs: list[Funnel], target: float) -> Iterator[str]:
             failed = s.funnel_errors.total()  # answers the p95 cannot hold
             yield (
                 f"funnel p95 through the API at {run.info.deals:,} deals, {run.store}, "
-                f"{reader_label(s)}, writers at {s.writes.rate:,.0f}/s of {target:g}/s asked: "
+                f"{reader_label(s.read_rate)}, "
+                f"writers at {s.writes.rate:,.0f}/s of {target:g}/s asked: "
                 f"{p95:,.1f} ms (target <= {FUNNEL_P95_TARGET_MS:g} ms at {target:g}/s: "
                 f"{yes(p95 <= FUNNEL_P95_TARGET_MS and kept and not failed)}"
                 + ("" if kept else "; the writers fell behind")
