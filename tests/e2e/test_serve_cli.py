@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.brokers import free_port
+from tests.support.brokers import free_port, wait_for
 from tests.support.cli_runner import salesengine
 from tests.support.commands import FIVE_LEVEL_OPENING
 from tests.support.services import PG_URL
@@ -80,12 +80,14 @@ def test_several_workers_serve_one_postgresql_store(pg_schema: str, tmp_path: Pa
                 time.sleep(0.2)
             funnel = client.get(f"{url}/reports/funnel").json()
             assert sum(r["deals"] for r in funnel["rows"]) == 20
+
         # A worker says it started once its app is built, which can come after the other
         # worker has answered everything above.
-        deadline = time.monotonic() + 60
-        while len(set(re.findall(r"Started server process \[(\d+)\]", log.read_text()))) < 2:
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+        def started() -> set[str]:
+            return set(re.findall(r"Started server process \[(\d+)\]", log.read_text()))
+
+        wait_for(lambda: len(started()) >= 2, 60, "both workers' start lines")
+        assert len(started()) == 2, log.read_text()
     finally:
         server.send_signal(signal.SIGINT)
         assert server.wait(timeout=30) == 0, log.read_text()
